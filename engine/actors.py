@@ -1,0 +1,31 @@
+"""Who is acting: staff, a customer holding a tracking token, or the system."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROLES = ("reception", "technician", "qa", "process_owner", "manager")
+STAFF_TASK_ROLES = ("reception", "technician", "qa")
+
+
+@dataclass(frozen=True)
+class Actor:
+    username: str
+    role: str
+    centre: str | None = None
+    user_id: int | None = None
+
+    @property
+    def is_global(self) -> bool:
+        """Managers and process owners without a centre see every centre."""
+        return self.centre is None and self.role in ("manager", "process_owner", "system")
+
+    def may_see_centre(self, centre: str) -> bool:
+        return self.is_global or self.centre == centre
+
+    @classmethod
+    def system(cls) -> "Actor":
+        return cls("system", "system")
+
+    @classmethod
+    def customer(cls, rma_number: str) -> "Actor":
+        return cls(f"customer:{rma_number}", "customer")

@@ -1,0 +1,111 @@
+"""The `rma` command: init, demo, serve, worker, deploy, users."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .actors import Actor
+from .config import Settings
+from .definitions import read_bundle_dir
+from .errors import EngineError, InvalidProcess
+
+
+def _orchestrator():
+    from .orchestrator import Orchestrator
+    return Orchestrator(Settings.from_env())
+
+
+def init_database(orc) -> list[dict]:
+    """Create or upgrade the schema and deploy the shipped processes (idempotent)."""
+    from .services.processes import deploy_directory
+    from .services.users import list_centres
+    orc.migrate()
+    return deploy_directory(orc, Actor.system(), [c["code"] for c in list_centres(orc)])
+
+
+@click.group()
+def main():
+    """RMA orchestrator: repairs run as BPMN."""
+
+
+@main.command()
+def init():
+    """Create the schema and deploy processes/ (safe to run again)."""
+    orc = _orchestrator()
+    for b in init_database(orc):
+        click.echo(f"bundle {b['centre'] or 'base'} v{b['version']} {b['hash'][:12]} "
+                   f"({'deployed' if b['created'] else 'unchanged'})")
+
+
+@main.command()
+def demo():
+    """init, then demo centres, users (password 'demo') and RMAs."""
+    from . import demo as demo_data
+    orc = _orchestrator()
+    orc.migrate()
+    demo_data.create_centres_and_users(orc)
+    init_database(orc)
+    created = demo_data.create_demo_rmas(orc)
+    click.echo(f"demo ready: {created} new RMAs; users {', '.join(u for u, _, _ in demo_data.USERS)} "
+               f"with password '{demo_data.DEMO_PASSWORD}' (demo only)")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(host, port):
+    """Serve the web app (development server; use gunicorn in production)."""
+    from web import create_app
+    app = create_app()
+    click.echo(f"RMA orchestrator on http://{host}:{port}/ (database: {app.config['RMA_SETTINGS'].database_url})")
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--centre", default=None, help="deploy as this centre's variant")
+@click.option("--note", default="", help="what changed")
+def deploy(paths, centre, note):
+    """Validate and deploy a processes folder (or files) as a new version."""
+    from .services.processes import deploy_bundle
+    files: dict[str, str] = {}
+    for path in paths:
+        if path.is_dir():
+            files.update(read_bundle_dir(path, centre))
+        else:
+            sub = {"bpmn": "stages/", "dmn": "decisions/", "json": "forms/"}.get(path.suffix.lstrip("."), "")
+            files[path.name if path.name == "rma.bpmn" else sub + path.name] = path.read_text(encoding="utf-8")
+    orc = _orchestrator()
+    try:
+        b = deploy_bundle(orc, Actor("cli", "process_owner"), files, centre, note)
+    except InvalidProcess as exc:
+        for e in exc.errors or []:
+            click.echo(f"{e['file']}:{e.get('line') or '?'}: {e.get('element') or '-'}: {e['message']}", err=True)
+        sys.exit(1)
+    click.echo(f"bundle {b['centre'] or 'base'} v{b['version']} {b['hash'][:12]} "
+               f"({'deployed' if b['created'] else 'unchanged'})")
+
+
+@main.group()
+def users():
+    """Manage staff accounts."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", required=True)
+@click.option("--centre", default=None)
+@click.option("--password", required=True)
+def users_add(username, role, centre, password):
+    from .services.users import add_user
+    try:
+        add_user(_orchestrator(), username, role, centre, password)
+    except EngineError as exc:
+        raise click.ClickException(exc.message)
+    click.echo(f"user {username} ({role}{' @ ' + centre if centre else ''}) saved")
+
+
+if __name__ == "__main__":
+    main()

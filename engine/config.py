@@ -1,0 +1,57 @@
+"""Settings from the environment, each with a local default."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PROCESSES_DIR = PROJECT_ROOT / "processes"
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration; build it with `Settings.from_env()`."""
+
+    database_url: str
+    secret_key: str
+    base_url: str = "http://127.0.0.1:5000"
+    smtp_url: str | None = None
+    mail_from: str = "rma@localhost"
+    sms_webhook_url: str | None = None
+    upload_dir: Path = field(default_factory=lambda: Path("instance/uploads"))
+    run_worker: bool = True
+    processes_dir: Path = DEFAULT_PROCESSES_DIR
+    instance_dir: Path = field(default_factory=lambda: Path("instance"))
+    token_ttl_hours: int = 24 * 7
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
+        """Read RMA_* variables; unset ones take local defaults."""
+        env = dict(os.environ if env is None else env)
+        instance_dir = Path(env.get("RMA_INSTANCE_DIR") or Path.cwd() / "instance")
+        database_url = env.get("RMA_DATABASE_URL") or f"sqlite:///{instance_dir / 'rma.sqlite3'}"
+        values = dict(
+            database_url=database_url,
+            secret_key=env.get("RMA_SECRET_KEY") or "dev-only-secret-change-me",
+            base_url=(env.get("RMA_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+            smtp_url=env.get("RMA_SMTP_URL") or None,
+            mail_from=env.get("RMA_MAIL_FROM") or "rma@localhost",
+            sms_webhook_url=env.get("RMA_SMS_WEBHOOK_URL") or None,
+            upload_dir=Path(env.get("RMA_UPLOAD_DIR") or instance_dir / "uploads"),
+            run_worker=_flag(env.get("RMA_RUN_WORKER"), database_url.startswith("sqlite")),
+            processes_dir=Path(env.get("RMA_PROCESSES_DIR") or DEFAULT_PROCESSES_DIR),
+            instance_dir=instance_dir,
+        )
+        values.update(overrides)
+        return cls(**values)

@@ -1,0 +1,74 @@
+"""Demo centres, staff and RMAs at different stages (password `demo`: for trying the product only)."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+
+from .actors import Actor
+from .model import Rma
+from .services import portal, rmas, tasks, users
+
+CENTRES = [("SG", "Singapore Service Centre", "SGD", 60, "Asia/Singapore"),
+           ("DE", "Berlin Service Centre", "EUR", 75, "Europe/Berlin")]
+USERS = [("sg.reception", "reception", "SG"), ("sg.tech", "technician", "SG"), ("sg.qa", "qa", "SG"),
+         ("de.reception", "reception", "DE"), ("de.tech", "technician", "DE"), ("de.qa", "qa", "DE"),
+         ("owner", "process_owner", None), ("manager", "manager", None)]
+DEMO_PASSWORD = "demo"
+
+
+def create_centres_and_users(orc) -> None:
+    for code, name, currency, rate, tz in CENTRES:
+        users.upsert_centre(orc, code, name, currency, rate, tz)
+    for username, role, centre in USERS:
+        users.add_user(orc, username, role, centre, DEMO_PASSWORD)
+
+
+def _open(orc, centre: str, name: str, email: str, model: str, serial: str, months_old: int, fault: str) -> dict:
+    reception = users.actor_by_username(orc, f"{centre.lower()}.reception")
+    purchase = date.today() - timedelta(days=int(months_old * 30.5))
+    return rmas.open_rma(orc, reception, {
+        "centre": centre, "customer": {"name": name, "email": email, "phone": "+65 8123 4567"},
+        "product": {"model": model, "serial_number": serial, "purchase_date": purchase.isoformat(),
+                    "category": "camera" if "Cam" in model or "Lens" in model else "cctv"},
+        "fault_description": fault})
+
+
+def _do(orc, rma: dict, username: str, data: dict) -> dict:
+    actor: Actor = users.actor_by_username(orc, username)
+    task = tasks.list_tasks(orc, actor, rma_id=rma["id"])["items"][0]
+    return tasks.complete_task(orc, actor, task["id"], data)
+
+
+INTAKE = {"condition_grade": "B", "condition_notes": "Light scuffs on the grip", "accessories": "Battery, strap",
+          "customer_acknowledged": True}
+
+
+def create_demo_rmas(orc) -> int:
+    """A handful of RMAs at different stages; skipped when RMAs already exist."""
+    with orc.uow() as uow:
+        if uow.session.scalar(select(func.count(Rma.id))):
+            return 0
+    _open(orc, "SG", "Mei Ling Tan", "meiling@example.com", "Vista X100 Camera", "VX100-55012", 8,
+          "Autofocus hunts and never locks")
+    r = _open(orc, "SG", "Arjun Nair", "arjun@example.com", "NightGuard NVR-8", "NVR8-20931", 30,
+              "Recorder reboots every few minutes")
+    _do(orc, r, "sg.reception", INTAKE)
+    r = _open(orc, "SG", "Sarah Lim", "sarah@example.com", "Vista X100 Camera", "VX100-61877", 36,
+              "Shutter stuck after a fall")
+    _do(orc, r, "sg.reception", INTAKE)
+    _do(orc, r, "sg.tech", {"diagnosis": "Shutter assembly bent", "fault_category": "mechanical",
+                            "parts_cost": 120.0, "labour_hours": 1.5})
+    r = _open(orc, "DE", "Jonas Weber", "jonas@example.com", "DomeCam 4K", "DC4K-77120", 5,
+              "Infrared LEDs do not switch on")
+    _do(orc, r, "de.reception", INTAKE)
+    _do(orc, r, "de.tech", {"diagnosis": "IR board failed", "fault_category": "electronic",
+                            "parts_cost": 40.0, "labour_hours": 1.0})
+    r = _open(orc, "DE", "Lena Fischer", "lena@example.com", "Vista Lens 50mm", "VL50-11873", 40,
+              "Aperture blades sticky")
+    _do(orc, r, "de.reception", INTAKE)
+    _do(orc, r, "de.tech", {"diagnosis": "Oil on aperture blades", "fault_category": "mechanical",
+                            "parts_cost": 30.0, "labour_hours": 2.0})
+    portal.record_customer_decision(orc, r["tracking_token"], True)
+    _do(orc, r, "de.tech", {"repair_notes": "Cleaned and re-lubricated the aperture", "parts_used": ""})
+    return 5

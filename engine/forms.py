@@ -1,0 +1,108 @@
+"""JSON Schema task forms: validate and normalise submitted data before it enters a workflow."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from .errors import InvalidFormData
+
+# SpiffWorkflow's serializer treats a dict key named `typename` as a type tag.
+RESERVED_KEYS = frozenset({"typename"})
+
+
+def apply_defaults(schema: dict, data: dict) -> dict:
+    """Fill properties the user left out with their schema `default`."""
+    result = dict(data)
+    for key, prop in (schema.get("properties") or {}).items():
+        if key not in result and isinstance(prop, dict) and "default" in prop:
+            result[key] = copy.deepcopy(prop["default"])
+    return result
+
+
+def _normalise(value: Any) -> Any:
+    """Make values JSON-plain: sets become sorted lists, tuples lists."""
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(_normalise(v) for v in value)
+    return value
+
+
+def _strip_empty(schema: dict, data: dict) -> dict:
+    """Browser forms send '' for untouched optional fields: treat those as absent."""
+    required = set(schema.get("required") or [])
+    return {k: v for k, v in data.items() if not (v == "" and k not in required)}
+
+
+def field_errors(schema: dict, data: dict) -> dict[str, list[str]]:
+    """Field name -> messages; '_form' for errors not tied to one field."""
+    errors: dict[str, list[str]] = {}
+    validator = Draft202012Validator(schema)
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.path)):
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else "_form"
+            errors.setdefault(missing, []).append("This field is required.")
+            continue
+        field = str(error.path[0]) if error.path else "_form"
+        message = "Must be checked." if error.validator == "const" and error.instance is False else error.message
+        errors.setdefault(field, []).append(message)
+    return errors
+
+
+def validate_submission(schema: dict | None, data: Any) -> dict:
+    """Return the normalised data, or raise InvalidFormData with field-level errors."""
+    if not isinstance(data, dict):
+        raise InvalidFormData("form data must be an object", {"_form": ["Expected an object."]})
+    schema = schema or {"type": "object", "properties": {}}
+    data = _strip_empty(schema, data)
+    unknown = [k for k in data if k in RESERVED_KEYS or k not in (schema.get("properties") or {})]
+    errors = {k: ["Unknown field."] for k in unknown}
+    data = apply_defaults(schema, {k: v for k, v in data.items() if k not in unknown})
+    errors.update(field_errors(schema, data))
+    if errors:
+        raise InvalidFormData("the form has errors", errors)
+    return _normalise(data)
+
+
+def describe(schema: dict | None) -> list[dict]:
+    """Fields in display order, for rendering a form from its schema."""
+    if not schema:
+        return []
+    required = set(schema.get("required") or [])
+    fields = []
+    for key, prop in (schema.get("properties") or {}).items():
+        kind = prop.get("type", "string")
+        widget = "select" if "enum" in prop else {"boolean": "checkbox", "number": "number",
+                                                   "integer": "number"}.get(kind, "text")
+        if kind == "string" and prop.get("format") == "textarea" or prop.get("maxLength", 0) > 200:
+            widget = "textarea"
+        fields.append({"name": key, "title": prop.get("title", key), "type": kind, "widget": widget,
+                       "required": key in required, "enum": prop.get("enum"), "description": prop.get("description"),
+                       "minimum": prop.get("minimum"), "default": prop.get("default")})
+    return fields
+
+
+def coerce_form_strings(schema: dict | None, raw: dict[str, str]) -> dict:
+    """Turn HTML form strings into typed values per the schema (field errors come later)."""
+    result: dict[str, Any] = {}
+    for key, prop in ((schema or {}).get("properties") or {}).items():
+        kind = prop.get("type", "string")
+        value = raw.get(key)
+        if kind == "boolean":
+            if "enum" not in prop:
+                result[key] = value in ("on", "true", "1", "yes")
+            continue
+        if value is None or value == "":
+            continue
+        if kind in ("number", "integer"):
+            try:
+                result[key] = int(value) if kind == "integer" else float(value)
+            except ValueError:
+                result[key] = value
+        else:
+            result[key] = value
+    return result

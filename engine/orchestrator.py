@@ -1,0 +1,41 @@
+"""The engine's composition root: settings, database, spec cache and runtime in one object."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from .config import Settings
+from .db import make_engine, upgrade
+from .definitions import ParsedBundle, SpecCache
+from .model import Bundle
+from .runtime import Runtime
+from .unit_of_work import UnitOfWork
+
+
+class Orchestrator:
+    """Built once per process; services take it as their first argument."""
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings.from_env()
+        self.db = make_engine(self.settings.database_url)
+        self.session_factory = sessionmaker(self.db, expire_on_commit=False)
+        self.specs = SpecCache()
+        self.runtime = Runtime()
+        self._bundle_hashes: dict[int, str] = {}
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory)
+
+    def migrate(self) -> None:
+        upgrade(self.db)
+
+    def parsed_bundle(self, session, bundle_id: int) -> ParsedBundle:
+        """The parsed specs of a stored bundle, from the cache when its hash was seen before."""
+        files_hash = self._bundle_hashes.get(bundle_id)
+        if files_hash is None:
+            files_hash = session.scalar(select(Bundle.hash).where(Bundle.id == bundle_id))
+            self._bundle_hashes[bundle_id] = files_hash
+        return self.specs.get(files_hash, lambda: session.get(Bundle, bundle_id).files)
+
+    def dispose(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,1 @@
+"""One function per command; each is one unit of work."""

@@ -1,0 +1,134 @@
+"""Open, find and show RMAs."""
+from __future__ import annotations
+
+import secrets
+from datetime import date
+
+from sqlalchemy import func, or_, select
+
+from ..actors import Actor
+from ..errors import InvalidInput, NotAllowed, RmaNotFound
+from ..model import AuditEvent, Bundle, Centre, HumanTask, Rma, utcnow
+from .instances import audit, save_new
+from .processes import current_bundle
+from .views import rma_view, task_view
+
+OPENING_ROLES = ("reception", "manager")
+
+
+def open_rma(orc, actor: Actor, payload: dict) -> dict:
+    """Register a unit at a centre and start its repair process."""
+    if actor.role not in OPENING_ROLES:
+        raise NotAllowed("only reception or a manager may open an RMA")
+    centre_code = payload["centre"]
+    if not actor.may_see_centre(centre_code):
+        raise NotAllowed(f"you may open RMAs only for centre {actor.centre}")
+    product, customer = payload["product"], payload["customer"]
+    purchase_date = _as_date(product["purchase_date"])
+    with orc.uow() as uow:
+        s = uow.session
+        centre = s.get(Centre, centre_code)
+        if centre is None:
+            raise InvalidInput(f"unknown centre {centre_code}", {"centre": [f"Unknown centre '{centre_code}'."]})
+        bundle = current_bundle(s, centre_code)
+        if bundle is None:
+            raise InvalidInput("no process is deployed yet; run `rma init`")
+        now = utcnow()
+        if purchase_date > now.date():
+            raise InvalidInput("purchase date is in the future",
+                               {"product": {"purchase_date": ["Must not be in the future."]}})
+        rma = Rma(centre_code=centre_code, status="received", customer_name=customer["name"],
+                  customer_email=customer["email"], customer_phone=customer.get("phone") or None,
+                  customer_language=customer.get("language") or "en", product_model=product["model"],
+                  serial_number=product["serial_number"], purchase_date=purchase_date,
+                  product_category=product.get("category") or None, fault_description=payload["fault_description"],
+                  currency=centre.currency, tracking_token=secrets.token_urlsafe(24), created_by=actor.username,
+                  created_at=now, updated_at=now)
+        s.add(rma)
+        uow.flush()
+        rma.number = f"RMA-{centre_code}-{rma.id:06d}"
+        audit(s, rma.id, actor, "rma_opened", f"{rma.number} opened for {rma.product_model} {rma.serial_number}",
+              data={"fault_description": rma.fault_description})
+        parsed = orc.parsed_bundle(s, bundle.id)
+        workflow = orc.runtime.start(parsed, _start_data(rma, centre, now))
+        save_new(orc, s, rma, bundle, workflow, actor)
+        uow.commit()
+        return _load_view(s, rma)
+
+
+def _start_data(rma: Rma, centre: Centre, now) -> dict:
+    return {"rma_number": rma.number, "centre": centre.code, "currency": centre.currency,
+            "labour_rate": float(centre.labour_rate), "purchase_date": rma.purchase_date.isoformat(),
+            "received_on": now.date().isoformat(), "product_model": rma.product_model,
+            "serial_number": rma.serial_number, "product_category": rma.product_category or "",
+            "fault_description": rma.fault_description, "customer_name": rma.customer_name,
+            "customer_email": rma.customer_email}
+
+
+def _as_date(value) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInput("purchase_date must be YYYY-MM-DD",
+                           {"product": {"purchase_date": ["Not a valid date (YYYY-MM-DD)."]}}) from None
+
+
+def get_rma(orc, actor: Actor, rma_id: int) -> dict:
+    with orc.uow() as uow:
+        rma = _visible_rma(uow.session, actor, rma_id)
+        return _load_view(uow.session, rma)
+
+
+def _visible_rma(session, actor: Actor, rma_id: int) -> Rma:
+    rma = session.get(Rma, rma_id)
+    if rma is None:
+        raise RmaNotFound(f"RMA {rma_id} not found")
+    if not actor.may_see_centre(rma.centre_code):
+        # Another centre's RMA: answer as if it did not exist, so numbers do not leak.
+        raise RmaNotFound(f"RMA {rma_id} not found")
+    return rma
+
+
+def _load_view(session, rma: Rma) -> dict:
+    tasks = session.scalars(select(HumanTask).where(HumanTask.rma_id == rma.id, HumanTask.status == "open")
+                            .order_by(HumanTask.created_at)).all()
+    events = session.scalars(select(AuditEvent).where(AuditEvent.rma_id == rma.id).order_by(AuditEvent.id)).all()
+    bundle = session.get(Bundle, _bundle_id(session, rma.id))
+    return rma_view(rma, tasks, events, bundle)
+
+
+def _bundle_id(session, rma_id: int) -> int:
+    from ..model import Instance
+    return session.scalar(select(Instance.bundle_id).where(Instance.rma_id == rma_id))
+
+
+def list_rmas(orc, actor: Actor, status: str | None = None, centre: str | None = None, q: str | None = None,
+              page: int = 1, per_page: int = 25) -> dict:
+    """RMAs the actor may see, newest first, filtered and paginated."""
+    per_page = max(1, min(per_page, 200))
+    page = max(1, page)
+    query = select(Rma)
+    if not actor.is_global:
+        query = query.where(Rma.centre_code == actor.centre)
+    if centre:
+        query = query.where(Rma.centre_code == centre)
+    if status:
+        query = query.where(Rma.status == status)
+    if q:
+        term = q.strip()
+        like = f"%{term.lower()}%"
+        query = query.where(or_(Rma.number == term.upper(), Rma.serial_number == term,
+                                Rma.customer_email == term.lower(), func.lower(Rma.customer_name).like(like),
+                                func.lower(Rma.number).like(like), func.lower(Rma.serial_number).like(like)))
+    with orc.uow() as uow:
+        s = uow.session
+        total = s.scalar(select(func.count()).select_from(query.subquery()))
+        rows = s.scalars(query.order_by(Rma.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
+        return {"items": [rma_view(r) for r in rows], "total": total, "page": page, "per_page": per_page}
+
+
+def rma_open_tasks(session, rma_id: int) -> list[dict]:
+    rows = session.scalars(select(HumanTask).where(HumanTask.rma_id == rma_id, HumanTask.status == "open"))
+    return [task_view(t) for t in rows]

@@ -1,0 +1,135 @@
+"""Staff task inbox: list, claim, unclaim and complete human tasks."""
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+
+from .. import forms
+from ..actors import Actor
+from ..errors import NotAllowed, TaskAlreadyCompleted, TaskClaimedByOther, TaskNotFound
+from ..model import HumanTask, Instance, Rma, utcnow
+from .instances import apply, audit
+from .views import task_view
+
+
+def _may_work(actor: Actor, task: HumanTask) -> bool:
+    return actor.role == task.role and actor.centre == task.centre_code
+
+
+def _may_see(actor: Actor, task: HumanTask) -> bool:
+    return _may_work(actor, task) or (actor.role == "manager" and actor.may_see_centre(task.centre_code))
+
+
+def list_tasks(orc, actor: Actor, rma_id: int | None = None, mine: bool = False, status: str = "open",
+               page: int = 1, per_page: int = 50) -> dict:
+    """Tasks the actor may work (managers: may see), oldest first."""
+    per_page = max(1, min(per_page, 200))
+    query = select(HumanTask, Rma).join(Rma, Rma.id == HumanTask.rma_id).where(HumanTask.status == status)
+    if actor.role == "manager":
+        if not actor.is_global:
+            query = query.where(HumanTask.centre_code == actor.centre)
+    else:
+        query = query.where(HumanTask.role == actor.role, HumanTask.centre_code == actor.centre)
+    if rma_id is not None:
+        query = query.where(HumanTask.rma_id == rma_id)
+    if mine:
+        query = query.where(HumanTask.assignee == actor.username)
+    with orc.uow() as uow:
+        s = uow.session
+        total = s.scalar(select(func.count()).select_from(query.with_only_columns(HumanTask.id).subquery()))
+        rows = s.execute(query.order_by(HumanTask.created_at, HumanTask.id)
+                         .limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
+        return {"items": [task_view(t, rma=r) for t, r in rows], "total": total, "page": page, "per_page": per_page}
+
+
+def get_task(orc, actor: Actor, task_id: str) -> dict:
+    with orc.uow() as uow:
+        s = uow.session
+        task = _visible_task(s, actor, task_id)
+        return task_view(task, form=_form_of(orc, s, task), rma=s.get(Rma, task.rma_id))
+
+
+def _visible_task(session, actor: Actor, task_id: str) -> HumanTask:
+    task = session.get(HumanTask, task_id)
+    if task is None or not (_may_see(actor, task) or actor.may_see_centre(task.centre_code)):
+        raise TaskNotFound(f"task {task_id} not found")
+    return task
+
+
+def _form_of(orc, session, task: HumanTask) -> dict | None:
+    bundle_id = session.scalar(select(Instance.bundle_id).where(Instance.rma_id == task.rma_id))
+    return orc.parsed_bundle(session, bundle_id).form(task.form_file)
+
+
+def _workable_task(session, actor: Actor, task_id: str) -> HumanTask:
+    task = _visible_task(session, actor, task_id)
+    if not _may_work(actor, task):
+        raise NotAllowed(f"task '{task.name}' is for role {task.role} at centre {task.centre_code}")
+    if task.status != "open":
+        raise TaskAlreadyCompleted(f"task '{task.name}' is already {task.status}")
+    return task
+
+
+def claim_task(orc, actor: Actor, task_id: str) -> dict:
+    """Take a task; exactly one of two people claiming at once wins, the other gets 409."""
+    with orc.uow() as uow:
+        s = uow.session
+        task = _workable_task(s, actor, task_id)
+        result = s.execute(update(HumanTask).where(
+            HumanTask.id == task_id, HumanTask.status == "open",
+            (HumanTask.assignee.is_(None)) | (HumanTask.assignee == actor.username),
+        ).values(assignee=actor.username).execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            s.refresh(task)
+            if task.status != "open":
+                raise TaskAlreadyCompleted(f"task '{task.name}' is already {task.status}")
+            raise TaskClaimedByOther(f"task '{task.name}' is claimed by {task.assignee}")
+        audit(s, task.rma_id, actor, "task_claimed", f"{task.title} claimed", task_name=task.name)
+        uow.commit()
+        s.refresh(task)
+        return task_view(task)
+
+
+def unclaim_task(orc, actor: Actor, task_id: str) -> dict:
+    with orc.uow() as uow:
+        s = uow.session
+        task = _workable_task(s, actor, task_id)
+        if task.assignee not in (None, actor.username):
+            raise TaskClaimedByOther(f"task '{task.name}' is claimed by {task.assignee}")
+        result = s.execute(update(HumanTask).where(
+            HumanTask.id == task_id, HumanTask.status == "open", HumanTask.assignee == actor.username,
+        ).values(assignee=None).execution_options(synchronize_session=False))
+        if result.rowcount == 1:
+            audit(s, task.rma_id, actor, "task_unclaimed", f"{task.title} released", task_name=task.name)
+        uow.commit()
+        s.refresh(task)
+        return task_view(task)
+
+
+def complete_task(orc, actor: Actor, task_id: str, data: dict) -> dict:
+    """Validate the form data, complete the task and run the process until it waits again."""
+    with orc.uow() as uow:
+        s = uow.session
+        task = _workable_task(s, actor, task_id)
+        if task.assignee not in (None, actor.username):
+            raise TaskClaimedByOther(f"task '{task.name}' is claimed by {task.assignee}")
+        clean = forms.validate_submission(_form_of(orc, s, task), data)
+        return _complete(orc, uow, actor, task, clean)
+
+
+def _complete(orc, uow, actor: Actor, task: HumanTask, clean: dict) -> dict:
+    s = uow.session
+    # The guarded update takes the row: a concurrent completion of the same task finds it no
+    # longer open (or fails the instance's version check), so exactly one of them commits.
+    result = s.execute(update(HumanTask).where(HumanTask.id == task.id, HumanTask.status == "open")
+                       .values(status="completed", completed_by=actor.username, completed_at=utcnow(),
+                               assignee=task.assignee or actor.username)
+                       .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise TaskAlreadyCompleted(f"task '{task.name}' is no longer open")
+    s.refresh(task)
+    rma = s.get(Rma, task.rma_id)
+    audit(s, rma.id, actor, "task_completed", f"{task.title} completed", task_name=task.name, data=clean)
+    apply(orc, s, rma, actor, lambda wf: orc.runtime.complete(wf, task.id, clean))
+    uow.commit()
+    return {"task": task_view(task), "rma": {"id": rma.id, "number": rma.number, "status": rma.status,
+                                             "stage": rma.stage, "outcome": rma.outcome}}

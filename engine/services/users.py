@@ -1,0 +1,109 @@
+"""Centres, staff accounts, password login and API tokens."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from sqlalchemy import select
+
+from ..actors import ROLES, Actor
+from ..errors import InvalidInput, Unauthenticated
+from ..model import ApiToken, Centre, User, utcnow
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so both paths cost the same time.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def upsert_centre(orc, code: str, name: str, currency: str, labour_rate, timezone: str = "UTC") -> None:
+    with orc.uow() as uow:
+        centre = uow.session.get(Centre, code) or Centre(code=code)
+        centre.name, centre.currency, centre.labour_rate, centre.timezone = (
+            name, currency, Decimal(str(labour_rate)), timezone)
+        uow.session.add(centre)
+        uow.commit()
+
+
+def list_centres(orc) -> list[dict]:
+    with orc.uow() as uow:
+        return [{"code": c.code, "name": c.name, "currency": c.currency, "labour_rate": c.labour_rate,
+                 "timezone": c.timezone} for c in uow.session.scalars(select(Centre).order_by(Centre.code))]
+
+
+def add_user(orc, username: str, role: str, centre: str | None, password: str, full_name: str = "") -> None:
+    """Create or reset a staff account."""
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role {role}; choose one of {', '.join(ROLES)}")
+    if role in ("reception", "technician", "qa") and not centre:
+        raise InvalidInput(f"role {role} needs a centre")
+    with orc.uow() as uow:
+        s = uow.session
+        if centre and s.get(Centre, centre) is None:
+            raise InvalidInput(f"unknown centre {centre}")
+        user = s.scalar(select(User).where(User.username == username)) or User(username=username)
+        user.role, user.centre_code, user.full_name = role, centre or None, full_name or username
+        user.password_hash = _hasher.hash(password)
+        user.active = True
+        s.add(user)
+        uow.commit()
+
+
+def authenticate(orc, username: str, password: str) -> Actor:
+    """The actor for a correct username and password, else Unauthenticated."""
+    with orc.uow() as uow:
+        user = uow.session.scalar(select(User).where(User.username == username, User.active))
+        try:
+            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
+        except VerificationError:
+            user = None
+        if user is None:
+            raise Unauthenticated("wrong username or password")
+        return _actor(user)
+
+
+def _actor(user: User) -> Actor:
+    return Actor(user.username, user.role, user.centre_code, user.id)
+
+
+def actor_by_username(orc, username: str) -> Actor | None:
+    with orc.uow() as uow:
+        user = uow.session.scalar(select(User).where(User.username == username, User.active))
+        return _actor(user) if user else None
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(orc, actor: Actor) -> dict:
+    """A new bearer token; only its hash is stored."""
+    token = secrets.token_urlsafe(32)
+    expires = utcnow() + timedelta(hours=orc.settings.token_ttl_hours)
+    with orc.uow() as uow:
+        uow.session.add(ApiToken(user_id=actor.user_id, token_hash=_digest(token), expires_at=expires))
+        uow.commit()
+    return {"token": token, "expires_at": expires}
+
+
+def actor_for_token(orc, token: str) -> Actor:
+    with orc.uow() as uow:
+        s = uow.session
+        row = s.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+        if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+            raise Unauthenticated("invalid or expired token")
+        user = s.get(User, row.user_id)
+        if user is None or not user.active:
+            raise Unauthenticated("invalid or expired token")
+        return _actor(user)
+
+
+def revoke_token(orc, token: str) -> None:
+    with orc.uow() as uow:
+        row = uow.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = utcnow()
+        uow.commit()
