@@ -1,0 +1,93 @@
+"""Shared fixtures: an Orchestrator on a fresh database (SQLite, or a PostgreSQL schema), the Flask app trio."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from engine import Orchestrator, Settings
+from engine.cli import init_database
+from engine.demo import create_centres_and_users
+
+POSTGRES_URL = os.environ.get("RMA_TEST_POSTGRES_URL", "")
+REQUIRE_POSTGRES = os.environ.get("RMA_TEST_REQUIRE_POSTGRES") == "1"
+
+
+def _pg_schema_url(base: str, schema: str) -> str:
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    """A fresh, empty database on each backend: a SQLite file, or a throwaway PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'rma.sqlite3'}"
+        return
+    if not POSTGRES_URL:
+        if REQUIRE_POSTGRES:
+            pytest.fail("RMA_TEST_POSTGRES_URL is not set but PostgreSQL tests are required")
+        pytest.skip("set RMA_TEST_POSTGRES_URL to run PostgreSQL tests")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield _pg_schema_url(POSTGRES_URL, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(db_url, tmp_path) -> Settings:
+    return Settings.from_env({}, database_url=db_url, instance_dir=tmp_path, upload_dir=tmp_path / "uploads",
+                             secret_key="test-secret", run_worker=False)
+
+
+@pytest.fixture
+def orc(settings):
+    """Migrated database with the demo centres and users and the shipped processes deployed."""
+    orchestrator = Orchestrator(settings)
+    orchestrator.migrate()
+    create_centres_and_users(orchestrator)
+    init_database(orchestrator)
+    yield orchestrator
+    orchestrator.dispose()
+
+
+@pytest.fixture
+def sqlite_orc(tmp_path):
+    """Like `orc`, on SQLite only (for tests whose subject is not the database)."""
+    s = Settings.from_env({}, database_url=f"sqlite:///{tmp_path / 'rma.sqlite3'}", instance_dir=tmp_path,
+                          upload_dir=tmp_path / "uploads", secret_key="test-secret", run_worker=False)
+    orchestrator = Orchestrator(s)
+    orchestrator.migrate()
+    create_centres_and_users(orchestrator)
+    init_database(orchestrator)
+    yield orchestrator
+    orchestrator.dispose()
+
+
+@pytest.fixture
+def app(orc):
+    from web import create_app
+    return create_app({"RMA_ORCHESTRATOR": orc, "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+PROCESSES_DIR = Path(__file__).resolve().parent.parent / "processes"

@@ -1,0 +1,51 @@
+"""Flask app factory: blueprints per audience over one engine Orchestrator."""
+from __future__ import annotations
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from engine import Orchestrator, Settings
+
+csrf = CSRFProtect()
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app; `config` may carry RMA_SETTINGS (a Settings) or RMA_ORCHESTRATOR and Flask keys."""
+    app = Flask(__name__, instance_relative_config=True)
+    config = dict(config or {})
+    orc = config.pop("RMA_ORCHESTRATOR", None)
+    settings = config.pop("RMA_SETTINGS", None) or (orc.settings if orc else Settings.from_env())
+    orc = orc or Orchestrator(settings)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        REMEMBER_COOKIE_HTTPONLY=True,
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        RMA_SETTINGS=settings,
+        API_TITLE="RMA orchestrator API",
+        API_VERSION="1.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL=None,
+        OPENAPI_REDOC_PATH=None,
+    )
+    app.config.update(config)
+    app.extensions["rma"] = orc
+    csrf.init_app(app)
+
+    from . import errors
+    from .api import register_api
+    from .auth import register_auth
+    from .portal import bp as portal_bp
+    from .staff import bp as staff_bp
+
+    errors.register(app)
+    register_auth(app)
+    register_api(app)
+    app.register_blueprint(staff_bp)
+    app.register_blueprint(portal_bp)
+    return app

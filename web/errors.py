@@ -1,0 +1,47 @@
+"""One JSON error shape `{code, message, errors?}` for the API; HTML pages for browsers."""
+from __future__ import annotations
+
+from flask import jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import EngineError
+
+
+def wants_json() -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def error_response(status: int, code: str, message: str, errors=None):
+    if wants_json():
+        body = {"code": code, "message": message}
+        if errors:
+            body["errors"] = errors
+        return jsonify(body), status
+    return render_template("error.html", status=status, code=code, message=message, errors=errors), status
+
+
+def register(app) -> None:
+    @app.errorhandler(EngineError)
+    def _engine_error(exc: EngineError):
+        return error_response(exc.status, exc.code, exc.message, exc.errors)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        errors = None
+        data = getattr(exc, "data", None)  # flask-smorest / webargs validation details
+        if isinstance(data, dict) and "messages" in data:
+            messages = data["messages"]
+            errors = messages.get("json", messages) if isinstance(messages, dict) else messages
+        code = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 409: "conflict", 413: "too_large",
+                422: "invalid_input", 429: "too_many_requests"}.get(exc.code, "http_error")
+        message = "the request has invalid fields" if exc.code == 422 else (exc.description or exc.name)
+        return error_response(exc.code, code, message, errors)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        app.logger.exception("unhandled error")
+        return error_response(500, "internal_error", "something went wrong on our side; nothing was saved")
