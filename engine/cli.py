@@ -59,8 +59,33 @@ def serve(host, port):
     """Serve the web app (development server; use gunicorn in production)."""
     from web import create_app
     app = create_app()
+    settings = app.config["RMA_SETTINGS"]
+    if settings.run_worker:
+        from .worker import start_in_thread
+        start_in_thread(app.extensions["rma"])
+        click.echo("background worker running in-process (RMA_RUN_WORKER)")
     click.echo(f"RMA orchestrator on http://{host}:{port}/ (database: {app.config['RMA_SETTINGS'].database_url})")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@main.command()
+@click.option("--interval", default=2.0, show_default=True, help="seconds between sweeps")
+@click.option("--once", is_flag=True, help="one sweep, then exit")
+def worker(interval, once):
+    """Fire due timers and send notifications; run as many as you like on PostgreSQL."""
+    import logging
+    import threading
+    from .worker import run_forever, run_once
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    orc = _orchestrator()
+    if once:
+        click.echo(run_once(orc))
+        return
+    stop = threading.Event()
+    try:
+        run_forever(orc, stop, interval)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 @main.command()

@@ -188,6 +188,7 @@ class OutboxMessage(Base):
     __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     rma_id: Mapped[int | None] = mapped_column(ForeignKey("rmas.id"), nullable=True)
+    rma_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
     channel: Mapped[str] = mapped_column(String(16))
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300), default="")

@@ -130,9 +130,12 @@ class Runtime:
         self._run(task)
         self._advance(workflow)
 
-    def fire_due_timers(self, workflow: BpmnWorkflow) -> None:
-        workflow.refresh_waiting_tasks()
+    def fire_due_timers(self, workflow: BpmnWorkflow) -> list[str]:
+        """Fire every timer whose time has come; returns the ids of the timer events that fired."""
+        waiting = {t.id: t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.WAITING)}
         self._advance(workflow)
+        still = {t.id for t in workflow.get_tasks(state=TaskState.WAITING)}
+        return sorted(name for task_id, name in waiting.items() if task_id not in still and name)
 
     def next_timer_at(self, workflow: BpmnWorkflow) -> datetime | None:
         times = []

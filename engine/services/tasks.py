@@ -61,7 +61,11 @@ def _form_of(orc, session, task: HumanTask) -> dict | None:
 
 
 def _workable_task(session, actor: Actor, task_id: str) -> HumanTask:
-    task = _visible_task(session, actor, task_id)
+    # Acting on a task of another role or centre is 403, not 404 (the API contract); task ids are
+    # random UUIDs, so this reveals nothing guessable. Reading such a task stays 404 (_visible_task).
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise TaskNotFound(f"task {task_id} not found")
     if not _may_work(actor, task):
         raise NotAllowed(f"task '{task.name}' is for role {task.role} at centre {task.centre_code}")
     if task.status != "open":

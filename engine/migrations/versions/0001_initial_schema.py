@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:30:50.571796
+Create Date: 2026-11-25
 """
 from alembic import op
 import sqlalchemy as sa
@@ -137,6 +137,7 @@ def upgrade() -> None:
     op.create_table('outbox',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('rma_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('rma_number', sa.String(length=32), nullable=True),
     sa.Column('channel', sa.String(length=16), nullable=False),
     sa.Column('recipient', sa.String(length=254), nullable=False),
     sa.Column('subject', sa.String(length=300), nullable=False),

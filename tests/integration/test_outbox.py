@@ -1,0 +1,113 @@
+"""The outbox delivers through a real SMTP server and a real HTTP webhook, retrying failures."""
+import json
+import socket
+import threading
+from types import SimpleNamespace
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from engine.model import OutboxMessage, utcnow
+from engine.notify import SmtpSender, WebhookSmsSender, enqueue, send_pending
+
+
+class _Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, envelope.content.decode()))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    inbox = _Inbox()
+    with socket.socket() as probe:  # aiosmtpd needs a concrete port to probe its own start-up
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def webhook_server():
+    received, failures = [], {"left": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if failures["left"] > 0:
+                failures["left"] -= 1
+                self.send_response(503)
+                self.end_headers()
+                return
+            received.append((self.headers["Idempotency-Key"], json.loads(body)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield received, failures, f"http://127.0.0.1:{server.server_port}/sms"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _enqueue(orc, channel, recipient, key, body="Your RMA is ready"):
+    with orc.uow() as uow:
+        enqueue(uow.session, channel, recipient, body, key, subject="RMA-SG-000001 update", rma_number="RMA-SG-000001")
+        uow.commit()
+
+
+def _rows(orc):
+    with orc.uow() as uow:
+        return [SimpleNamespace(sent_at=m.sent_at, attempts=m.attempts, last_error=m.last_error)
+                for m in uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+
+
+def test_mail_is_delivered_over_smtp_once_per_key(orc, smtp_server):
+    inbox, port = smtp_server
+    _enqueue(orc, "email", "kim@example.com", "rma-1-received")
+    _enqueue(orc, "email", "kim@example.com", "rma-1-received")  # same milestone again: not doubled
+    senders = {"email": SmtpSender(f"smtp://127.0.0.1:{port}", "rma@example.com")}
+    assert send_pending(orc, senders) == {"sent": 1, "failed": 0}
+    assert send_pending(orc, senders) == {"sent": 0, "failed": 0}
+    assert len(inbox.messages) == 1
+    rcpts, content = inbox.messages[0]
+    assert rcpts == ["kim@example.com"] and "Your RMA is ready" in content and "rma-1-received@rma" in content
+
+
+def test_failed_webhook_is_recorded_and_retried_after_backoff(orc, webhook_server):
+    received, failures, url = webhook_server
+    failures["left"] = 1
+    _enqueue(orc, "sms", "+6590000000", "rma-1-sms")
+    senders = {"sms": WebhookSmsSender(url)}
+    assert send_pending(orc, senders) == {"sent": 0, "failed": 1}
+    row = _rows(orc)[0]
+    assert row.sent_at is None and row.attempts == 1 and "503" in row.last_error
+    assert send_pending(orc, senders) == {"sent": 0, "failed": 0}  # not due yet
+    assert send_pending(orc, senders, now=utcnow() + timedelta(minutes=5)) == {"sent": 1, "failed": 0}
+    assert received == [("rma-1-sms", {"to": "+6590000000", "body": "Your RMA is ready",
+                                       "rma_number": "RMA-SG-000001"})]
+    assert _rows(orc)[0].sent_at is not None
+
+
+def test_unreachable_smtp_server_keeps_the_message(orc):
+    _enqueue(orc, "email", "kim@example.com", "rma-2-received")
+    senders = {"email": SmtpSender("smtp://127.0.0.1:9", "rma@example.com", timeout=2)}
+    assert send_pending(orc, senders) == {"sent": 0, "failed": 1}
+    row = _rows(orc)[0]
+    assert row.sent_at is None and row.last_error
