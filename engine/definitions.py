@@ -162,8 +162,10 @@ def parse_bundle(files: dict[str, str]) -> ParsedBundle:
                 if schema is not None:
                     _schema_errors(name, root, schema, errors)
                 dmn_trees[name] = root
-        elif name.endswith(".json"):
+        elif name.endswith(".json") and "forms" in Path(name).parts[:-1]:
             forms[Path(name).name] = _load_form(name, text, errors)
+        elif name.endswith(".json"):
+            _load_json(name, text, errors)
     if errors:
         raise InvalidProcess(f"{len(errors)} error(s) in the process files", errors)
 
@@ -177,6 +179,7 @@ def parse_bundle(files: dict[str, str]) -> ParsedBundle:
         if ROOT_PROCESS_ID not in parser.get_process_ids():
             raise InvalidProcess("no process with id 'rma' in the bundle",
                                  [_error("rma.bpmn", "the skeleton process 'rma' is missing", ROOT_PROCESS_ID)])
+        _check_called_processes(bpmn_trees, set(parser.get_process_ids()))
         spec = parser.get_spec(ROOT_PROCESS_ID)
         subprocess_specs = parser.get_subprocess_specs(ROOT_PROCESS_ID)
     except ValidationException as exc:
@@ -192,6 +195,24 @@ def parse_bundle(files: dict[str, str]) -> ParsedBundle:
     if errors:
         raise InvalidProcess(f"{len(errors)} error(s) in the process files", errors)
     return bundle
+
+
+def _check_called_processes(bpmn_trees: dict, process_ids: set) -> None:
+    """The library names neither file nor element for an unknown calledElement: we do."""
+    errors = [_error(name, f"call activity calls unknown process '{el.get('calledElement')}'", el.get("id"),
+                     el.sourceline)
+              for name, root in bpmn_trees.items() for el in root.iter(f"{{{BPMN_NS}}}callActivity")
+              if el.get("calledElement") not in process_ids]
+    if errors:
+        raise InvalidProcess(f"{len(errors)} error(s) in the process files", errors)
+
+
+def _load_json(name: str, text: str, errors: list):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        errors.append(_error(name, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", None, exc.lineno))
+        return None
 
 
 def _load_form(name: str, text: str, errors: list) -> dict:

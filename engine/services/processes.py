@@ -5,8 +5,11 @@ from sqlalchemy import func, select
 
 from ..actors import Actor
 from ..definitions import parse_bundle, read_bundle_dir
-from ..errors import NotAllowed
+from ..errors import InvalidProcess, NotAllowed
 from ..model import Bundle
+from ..policy import PolicyError, check_policy, load_policy
+
+POLICY_FILE = "policy.json"
 
 
 def deploy_bundle(orc, actor: Actor, files: dict[str, str], centre: str | None = None, note: str = "") -> dict:
@@ -15,9 +18,12 @@ def deploy_bundle(orc, actor: Actor, files: dict[str, str], centre: str | None =
         raise NotAllowed("only process owners may deploy processes")
     if actor.role == "process_owner" and actor.centre is not None and actor.centre != centre:
         raise NotAllowed(f"you may deploy only the variant of centre {actor.centre}")
-    parsed = parse_bundle(files)
     with orc.uow() as uow:
         s = uow.session
+        if centre is not None:
+            files = _with_company_policy(s, files)
+        parsed = parse_bundle(files)
+        _enforce_policy(parsed.files)
         latest = s.scalars(select(Bundle).where(Bundle.centre_code.is_(centre) if centre is None
                                                 else Bundle.centre_code == centre)
                            .order_by(Bundle.version.desc()).limit(1)).first()
@@ -31,6 +37,36 @@ def deploy_bundle(orc, actor: Actor, files: dict[str, str], centre: str | None =
         uow.commit()
         orc.specs.get(parsed.hash, lambda: parsed.files)
         return _bundle_view(bundle, created=True)
+
+
+def _with_company_policy(session, files: dict[str, str]) -> dict[str, str]:
+    """A centre's variant is checked against the company policy of the latest base, never its own."""
+    base = session.scalars(select(Bundle).where(Bundle.centre_code.is_(None))
+                           .order_by(Bundle.version.desc()).limit(1)).first()
+    files = {k: v for k, v in files.items() if k != POLICY_FILE}
+    if base is not None and POLICY_FILE in base.files:
+        files[POLICY_FILE] = base.files[POLICY_FILE]
+    return files
+
+
+def _enforce_policy(files: dict[str, str]) -> None:
+    policy = load_policy(files, POLICY_FILE)
+    if not policy:
+        return
+    try:
+        violations = check_policy(files, policy)
+    except PolicyError as exc:
+        raise InvalidProcess(str(exc), [{"file": POLICY_FILE, "element": None, "line": None,
+                                         "message": str(exc)}]) from None
+    if violations:
+        errors = []
+        for v in violations:
+            last = v["path"][-1] if v["path"] else {}
+            steps = " → ".join(f"{p['element']} ({p['name']})" for p in v["path"])
+            errors.append({"file": last.get("file", POLICY_FILE), "element": last.get("element"), "line": None,
+                           "rule": v["rule"], "path": v["path"],
+                           "message": f"policy '{v['rule']}' broken: {v['message']}. Offending path: {steps}"})
+        raise InvalidProcess(f"the processes break {len(violations)} company policy rule(s)", errors)
 
 
 def deploy_directory(orc, actor: Actor, centres: list[str] = ()) -> list[dict]:
