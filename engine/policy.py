@@ -289,7 +289,6 @@ def _check_rule(graph: FlowGraph, rule: dict) -> dict | None:
         sources = graph.by_element(rule["from"])
         if not sources:
             return None
-        sources = {e.target for s in sources for e in graph.edges.get(s, [])} - required
     else:
         raise PolicyError(f"unknown rule type {kind}")
     path = find_path(graph, sources, targets, required, rule.get("assuming", {}))

@@ -1,0 +1,147 @@
+"""Company guard-rails: each rule holds for the shipped bundle and catches a variant that breaks it."""
+import pytest
+
+from engine.definitions import read_bundle_dir
+from engine.errors import InvalidProcess
+from engine.policy import build_graph, check_policy, condition_possible, load_policy
+from engine.services.processes import _enforce_policy
+from tests.conftest import PROCESSES_DIR
+
+BASE = read_bundle_dir(PROCESSES_DIR)
+POLICY = load_policy(BASE)
+
+
+def stage(process_id: str, body: str) -> str:
+    """A minimal stage file (no diagram: the policy reads only the flow)."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="defs" targetNamespace="urn:test">
+  <bpmn:process id="{process_id}" isExecutable="true">{body}</bpmn:process>
+</bpmn:definitions>"""
+
+
+def flow(fid, src, dst, cond=None):
+    inner = f"<bpmn:conditionExpression>{cond}</bpmn:conditionExpression>" if cond else ""
+    return f'<bpmn:sequenceFlow id="{fid}" sourceRef="{src}" targetRef="{dst}">{inner}</bpmn:sequenceFlow>'
+
+
+def variant(path: str, process_id: str, body: str) -> dict:
+    files = dict(BASE)
+    files[path] = stage(process_id, body)
+    return files
+
+
+def broken_rules(files):
+    return {v["rule"] for v in check_policy(files, POLICY)}
+
+
+def test_shipped_bundle_keeps_every_rule():
+    assert check_policy(BASE, POLICY) == []
+
+
+def test_express_intake_that_can_skip_the_condition_record_is_refused():
+    files = variant("stages/rma_intake.bpmn", "rma_intake", """
+      <bpmn:startEvent id="start"/>
+      <bpmn:exclusiveGateway id="express" default="f_normal"/>
+      <bpmn:userTask id="record_condition" name="Record condition"/>
+      <bpmn:endEvent id="end"/>""" + flow("f1", "start", "express") + flow("f_express", "express", "end", "express_lane == True")
+        + flow("f_normal", "express", "record_condition") + flow("f2", "record_condition", "end"))
+    violations = check_policy(files, POLICY)
+    intake = next(v for v in violations if v["rule"] == "intake_condition_record")
+    elements = [p["element"] for p in intake["path"]]
+    assert "express" in elements and "record_condition" not in elements
+    assert elements[-1] == "diagnose"
+
+
+def test_warranty_stage_that_skips_the_rules_for_cctv_is_refused():
+    files = variant("stages/rma_warranty.bpmn", "rma_warranty", """
+      <bpmn:startEvent id="start"/>
+      <bpmn:exclusiveGateway id="by_category" default="f_rules"/>
+      <bpmn:businessRuleTask id="check_warranty"/>
+      <bpmn:endEvent id="end"/>""" + flow("f1", "start", "by_category")
+        + flow("f_cctv", "by_category", "end", "product_category == 'cctv'")
+        + flow("f_rules", "by_category", "check_warranty") + flow("f2", "check_warranty", "end"))
+    assert "warranty_check_before_repair" in broken_rules(files)
+
+
+def test_approval_stage_that_approves_by_script_is_refused():
+    files = variant("stages/rma_approval.bpmn", "rma_approval", """
+      <bpmn:startEvent id="start"/>
+      <bpmn:scriptTask id="auto_approve"><bpmn:script>approve = True</bpmn:script></bpmn:scriptTask>
+      <bpmn:endEvent id="end"/>""" + flow("f1", "start", "auto_approve") + flow("f2", "auto_approve", "end"))
+    violations = {v["rule"]: v for v in check_policy(files, POLICY)}
+    assert set(violations) == {"approval_before_chargeable_repair"}
+    elements = [p["element"] for p in violations["approval_before_chargeable_repair"]["path"]]
+    assert "auto_approve" in elements and elements[-1] == "repair"
+
+
+def test_in_warranty_path_needs_no_approval_but_out_of_warranty_does():
+    graph = build_graph(BASE)
+    assert graph.start is not None
+    assert condition_possible("fault_category != 'no_fault_found' and in_warranty == True", {"in_warranty": False}) is False
+    assert condition_possible("fault_category != 'no_fault_found' and in_warranty == True", {}) is True
+    assert condition_possible("fault_category == 'no_fault_found'", {"in_warranty": False}) is True
+
+
+def test_diagnosis_that_overrides_the_warranty_decision_is_refused():
+    files = variant("stages/rma_diagnosis.bpmn", "rma_diagnosis", """
+      <bpmn:startEvent id="start"/>
+      <bpmn:userTask id="diagnose"/>
+      <bpmn:scriptTask id="goodwill"><bpmn:script>in_warranty = True</bpmn:script></bpmn:scriptTask>
+      <bpmn:endEvent id="end"/>""" + flow("f1", "start", "diagnose") + flow("f2", "diagnose", "goodwill")
+        + flow("f3", "goodwill", "end"))
+    violations = {v["rule"]: v for v in check_policy(files, POLICY)}
+    assert "warranty_decided_only_by_the_rules" in violations
+    assert violations["warranty_decided_only_by_the_rules"]["path"][0]["element"] == "goodwill"
+
+
+def test_qa_stage_without_a_check_is_refused():
+    files = variant("stages/rma_qa.bpmn", "rma_qa", """
+      <bpmn:startEvent id="start"/><bpmn:endEvent id="end"/>""" + flow("f1", "start", "end"))
+    assert {"qa_after_last_repair", "return_after_qa_reaches_end"} <= broken_rules(files)
+
+
+def test_repair_stage_with_a_rework_loop_after_qa_is_refused():
+    # A repair stage may loop internally, but a path repair -> ... -> return that skips a QA after
+    # the *last* repair breaks the rule even though QA ran once before.
+    files = dict(BASE)
+    files["stages/rma_return.bpmn"] = stage("rma_return", """
+      <bpmn:startEvent id="start"/>
+      <bpmn:userTask id="ship_return"/>
+      <bpmn:exclusiveGateway id="touch_up" default="f_done"/>
+      <bpmn:callActivity id="extra_repair" calledElement="rma_repair"/>
+      <bpmn:endEvent id="end"/>""" + flow("f0", "start", "touch_up") + flow("f_more", "touch_up", "extra_repair", "needs_touch_up == True")
+        + flow("f_done", "touch_up", "ship_return") + flow("f1", "extra_repair", "ship_return") + flow("f2", "ship_return", "end"))
+    violations = {v["rule"]: v for v in check_policy(files, POLICY)}
+    assert "qa_after_last_repair" in violations
+    path = [p["element"] for p in violations["qa_after_last_repair"]["path"]]
+    assert path[-1] == "ship_return" and "qa_check" not in path
+
+
+def test_skeleton_that_ends_right_after_repair_is_refused():
+    files = dict(BASE)
+    skeleton = BASE["rma.bpmn"]
+    assert 'sourceRef="stage_repair" targetRef="stage_qa"' in skeleton
+    files["rma.bpmn"] = skeleton.replace('sourceRef="stage_repair" targetRef="stage_qa"',
+                                         'sourceRef="stage_repair" targetRef="end"')
+    assert "return_after_qa_reaches_end" in broken_rules(files)
+
+
+def test_compliant_variant_with_an_extra_factory_step_is_accepted():
+    files = variant("stages/rma_repair.bpmn", "rma_repair", """
+      <bpmn:startEvent id="start"/>
+      <bpmn:exclusiveGateway id="where" default="f_local"/>
+      <bpmn:userTask id="send_to_factory"/><bpmn:userTask id="repair"/>
+      <bpmn:endEvent id="end"/>""" + flow("f1", "start", "where") + flow("f_factory", "where", "send_to_factory", "factory_only == True")
+        + flow("f_local", "where", "repair") + flow("f2", "send_to_factory", "repair") + flow("f3", "repair", "end"))
+    assert check_policy(files, POLICY) == []
+
+
+def test_deploy_refusal_spells_out_the_offending_path():
+    files = variant("stages/rma_qa.bpmn", "rma_qa", '<bpmn:startEvent id="start"/><bpmn:endEvent id="end"/>'
+                    + flow("f1", "start", "end"))
+    with pytest.raises(InvalidProcess) as err:
+        _enforce_policy(files)
+    messages = [e["message"] for e in err.value.errors]
+    assert any("qa_after_last_repair" in m and "repair (Repair unit)" in m and "ship_return" in m for m in messages)
+    assert all({"file", "element", "line", "message", "path"} <= set(e) for e in err.value.errors)
