@@ -38,6 +38,14 @@ def _strip_empty(schema: dict, data: dict) -> dict:
     return {k: v for k, v in data.items() if not (v == "" and k not in required)}
 
 
+def _holds_reserved_key(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(k in RESERVED_KEYS or _holds_reserved_key(v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_holds_reserved_key(v) for v in value)
+    return False
+
+
 def field_errors(schema: dict, data: dict) -> dict[str, list[str]]:
     """Field name -> messages; '_form' for errors not tied to one field."""
     errors: dict[str, list[str]] = {}
@@ -61,11 +69,14 @@ def validate_submission(schema: dict | None, data: Any) -> dict:
     data = _strip_empty(schema, data)
     unknown = [k for k in data if k in RESERVED_KEYS or k not in (schema.get("properties") or {})]
     errors = {k: ["Unknown field."] for k in unknown}
-    data = apply_defaults(schema, {k: v for k, v in data.items() if k not in unknown})
+    # a nested `typename` would make the stored instance impossible to restore
+    errors.update({k: ["Uses a reserved key."] for k, v in data.items() if k not in unknown and _holds_reserved_key(v)})
+    # normalise first: jsonschema's "array" type accepts lists only, not sets or tuples
+    data = _normalise(apply_defaults(schema, {k: v for k, v in data.items() if k not in unknown}))
     errors.update(field_errors(schema, data))
     if errors:
         raise InvalidFormData("the form has errors", errors)
-    return _normalise(data)
+    return data
 
 
 def describe(schema: dict | None) -> list[dict]:

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+import pytest
+
+from engine.definitions import parse_bundle, read_bundle_dir
+from tests.conftest import PROCESSES_DIR
+
+
+@pytest.fixture(scope="session")
+def parsed():
+    """The shipped base bundle, parsed once (specs are immutable; instances are per test)."""
+    return parse_bundle(read_bundle_dir(PROCESSES_DIR))
