@@ -1,0 +1,45 @@
+"""One task: its RMA summary and its form; submitting completes it."""
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+
+from engine.errors import Conflict, InvalidFormData
+from engine.services import tasks as task_service
+
+from ..auth import orchestrator, roles_required, staff_actor
+from . import bp
+from .inbox import may_work
+from .task_forms import fields, initial_values, read_submission
+
+
+def _render(task: dict, values: dict, errors: dict | None = None, status: int = 200):
+    actor = staff_actor()
+    return render_template("staff/task.html", task=task, fields=fields(task.get("form")), values=values,
+                           errors=errors or {}, actor=actor, workable=may_work(actor, task)), status
+
+
+@bp.get("/tasks/<task_id>")
+@roles_required()
+def task(task_id: str):
+    found = task_service.get_task(orchestrator(), staff_actor(), task_id)
+    return _render(found, initial_values(found.get("form")))
+
+
+@bp.post("/tasks/<task_id>")
+@roles_required()
+def complete(task_id: str):
+    # The schema is needed to read the strings back; the form the engine validates against is its own copy.
+    found = task_service.get_task(orchestrator(), staff_actor(), task_id)
+    data = read_submission(found.get("form"), request.form)
+    try:
+        result = task_service.complete_task(orchestrator(), staff_actor(), task_id, data)
+    except InvalidFormData as exc:
+        flash("Please correct the highlighted fields.", "error")
+        return _render(found, request.form.to_dict(), exc.errors if isinstance(exc.errors, dict) else {}, 422)
+    except Conflict as exc:
+        flash(f"This task can no longer be completed by you: {exc.message}.", "error")
+        return redirect(url_for("staff.inbox"))
+    rma = result["rma"]
+    flash(f"“{result['task']['title']}” completed. {rma['number']} is now {rma['status'].replace('_', ' ')}.",
+          "success")
+    return redirect(url_for("staff.rma", rma_id=rma["id"]))
