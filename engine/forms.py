@@ -56,9 +56,52 @@ def field_errors(schema: dict, data: dict) -> dict[str, list[str]]:
             errors.setdefault(missing, []).append("This field is required.")
             continue
         field = str(error.path[0]) if error.path else "_form"
-        message = "Must be checked." if error.validator == "const" and error.instance is False else error.message
-        errors.setdefault(field, []).append(message)
+        errors.setdefault(field, []).append(_friendly(error))
     return errors
+
+
+def _friendly(error) -> str:
+    """jsonschema's messages, in words a person filling a form understands."""
+    v, schema_value = error.validator, error.validator_value
+    if v == "const" and error.instance is False:
+        return "Must be checked."
+    if v == "minimum":
+        return f"Must be at least {schema_value}."
+    if v == "maximum":
+        return f"Must be at most {schema_value}."
+    if v == "minLength":
+        return "This field is required." if schema_value == 1 else f"Must be at least {schema_value} characters."
+    if v == "maxLength":
+        return f"Must be at most {schema_value} characters."
+    if v == "enum":
+        return "Choose one of: " + ", ".join(str(x) for x in schema_value if x is not None) + "."
+    if v == "type":
+        names = schema_value if isinstance(schema_value, list) else [schema_value]
+        return "Must be " + " or ".join({"number": "a number", "integer": "a whole number", "boolean": "yes or no",
+                                         "string": "text", "object": "an object", "array": "a list",
+                                         "null": "empty"}.get(n, n) for n in names) + "."
+    if v == "pattern":
+        return "Is not in the expected format."
+    return error.message
+
+
+def nested_errors(schema: dict, data) -> dict:
+    """Validation errors as a dict nested like the data: {"customer": {"email": ["..."]}}."""
+    result: dict = {}
+    for error in Draft202012Validator(schema).iter_errors(data):
+        path = [str(p) for p in error.path]
+        message = _friendly(error)
+        if error.validator == "required":
+            path.append(error.message.split("'")[1] if "'" in error.message else "_form")
+            message = "This field is required."
+        node = result
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if isinstance(node, list):
+                break
+        else:
+            node.setdefault(path[-1] if path else "_form", []).append(message)
+    return result
 
 
 def validate_submission(schema: dict | None, data: Any) -> dict:

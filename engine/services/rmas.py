@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import func, or_, select
 
 from ..actors import Actor
+from ..forms import nested_errors
 from ..errors import InvalidInput, NotAllowed, RmaNotFound
 from ..model import AuditEvent, Bundle, Centre, HumanTask, Rma, utcnow
 from .instances import audit, save_new
@@ -23,6 +24,7 @@ def open_rma(orc, actor: Actor, payload: dict) -> dict:
     centre_code = payload["centre"]
     if not actor.may_see_centre(centre_code):
         raise NotAllowed(f"you may open RMAs only for centre {actor.centre}")
+    _check_payload(payload)
     product, customer = payload["product"], payload["customer"]
     purchase_date = _as_date(product["purchase_date"])
     with orc.uow() as uow:
@@ -54,6 +56,35 @@ def open_rma(orc, actor: Actor, payload: dict) -> dict:
         save_new(orc, s, rma, bundle, workflow, actor)
         uow.commit()
         return _load_view(s, rma)
+
+
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
+OPEN_RMA_SCHEMA = {
+    "type": "object", "required": ["centre", "customer", "product", "fault_description"],
+    "properties": {
+        "centre": {"type": "string", "minLength": 1, "maxLength": 16},
+        "customer": {"type": "object", "required": ["name", "email"], "properties": {
+            "name": _TEXT, "email": {"type": "string", "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "maxLength": 254},
+            "phone": {"type": ["string", "null"], "maxLength": 40},
+            "language": {"type": ["string", "null"], "enum": ["en", "de", None]}}},
+        "product": {"type": "object", "required": ["model", "serial_number", "purchase_date"], "properties": {
+            "model": _TEXT, "serial_number": {**_TEXT, "maxLength": 120},
+            "purchase_date": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+            "category": {"type": ["string", "null"], "maxLength": 120}}},
+        "fault_description": {"type": "string", "minLength": 1, "maxLength": 5000},
+    },
+}
+
+
+def _check_payload(payload) -> None:
+    """Field errors nested like the payload, e.g. {"customer": {"email": [...]}}; nothing is saved."""
+    if isinstance(payload, dict) and isinstance(payload.get("product"), dict):
+        value = payload["product"].get("purchase_date")
+        if isinstance(value, date):
+            payload = {**payload, "product": {**payload["product"], "purchase_date": value.isoformat()}}
+    errors = nested_errors(OPEN_RMA_SCHEMA, payload)
+    if errors:
+        raise InvalidInput("the RMA has invalid fields", errors)
 
 
 def _start_data(rma: Rma, centre: Centre, now) -> dict:

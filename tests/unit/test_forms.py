@@ -42,7 +42,7 @@ def test_missing_required_fields_are_named():
 
 def test_value_outside_the_enum_is_refused():
     errors = _field_errors(RECORD, {**GOOD_RECORD, "condition_grade": "E"})
-    assert list(errors) == ["condition_grade"] and "'E'" in errors["condition_grade"][0]
+    assert errors == {"condition_grade": ["Choose one of: A, B, C, D."]}
 
 
 def test_unchecked_acknowledgement_must_be_checked():
@@ -52,7 +52,7 @@ def test_unchecked_acknowledgement_must_be_checked():
 
 def test_negative_estimate_is_below_the_minimum():
     errors = _field_errors(DIAGNOSE, {"diagnosis": "x", "fault_category": "sensor", "labour_hours": -1})
-    assert list(errors) == ["labour_hours"] and "minimum" in errors["labour_hours"][0]
+    assert errors == {"labour_hours": ["Must be at least 0."]}
 
 
 def test_wrong_type_is_refused():

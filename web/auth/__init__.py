@@ -67,6 +67,13 @@ def roles_required(*roles):
     return decorator
 
 
+def _safe_next(target: str) -> str | None:
+    """Only a path on this site: browsers read `//host` and `/\\host` as another site."""
+    if not target.startswith("/") or target.startswith("//") or target.startswith("/\\") or "\\" in target:
+        return None
+    return target
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "POST":
@@ -77,8 +84,7 @@ def login():
             flash("Wrong username or password.", "error")
             return render_template("login.html", username=request.form.get("username", "")), 401
         login_user(StaffUser(actor))
-        target = request.args.get("next", "")
-        return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("staff.inbox"))
+        return redirect(_safe_next(request.args.get("next", "")) or url_for("staff.inbox"))
     return render_template("login.html", username="")
 
 
