@@ -34,7 +34,9 @@ def register(app) -> None:
         data = getattr(exc, "data", None)  # flask-smorest / webargs validation details
         if isinstance(data, dict) and "messages" in data:
             messages = data["messages"]
-            errors = messages.get("json", messages) if isinstance(messages, dict) else messages
+            locations = ("json", "query", "form", "path", "headers", "files")
+            errors = (next(iter(messages.values())) if isinstance(messages, dict) and len(messages) == 1
+                      and next(iter(messages)) in locations else messages)
         code = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 409: "conflict", 413: "too_large",
                 422: "invalid_input", 429: "too_many_requests"}.get(exc.code, "http_error")

@@ -1,0 +1,70 @@
+"""What every API view shares: the orchestrator, the authenticated caller, documented errors."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import current_app, request
+
+from engine import Actor
+from web import csrf
+from web.auth import api_actor
+from web.schemas import ErrorSchema
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SECURITY = [{"bearerAuth": []}]
+ERROR_TEXT = {
+    400: "Malformed request",
+    401: "Missing, invalid, expired or revoked credentials",
+    403: "The caller's role or centre may not do this",
+    404: "Not found (or not visible to the caller)",
+    409: "Conflict with the current state (task no longer open, claimed by someone else, nothing pending)",
+    422: "Invalid input: `errors` maps each field to its messages",
+}
+
+
+def orchestrator():
+    return current_app.extensions["rma"]
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None
+    return header[7:].strip() or None
+
+
+def caller() -> Actor:
+    """The authenticated actor (401 otherwise).
+
+    The API blueprints are CSRF-exempt so bearer-token clients need no CSRF token; a caller riding
+    on a browser session cookie must still pass the CSRF check on unsafe methods.
+    """
+    actor = api_actor()
+    if (request.method not in SAFE_METHODS and bearer_token() is None
+            and current_app.config.get("WTF_CSRF_ENABLED", True)):
+        csrf.protect()
+    return actor
+
+
+def errors(blp, *statuses: int):
+    """Document the error responses a view can give, all with the one Error schema."""
+    def decorate(view):
+        for status in statuses:
+            view = blp.alt_response(status, schema=ErrorSchema, description=ERROR_TEXT[status])(view)
+        return view
+    return decorate
+
+
+def secured(blp, *statuses: int):
+    """Authenticate before the request body is parsed (401 beats 422); document bearerAuth and errors.
+
+    Place it right under `@blp.route`.
+    """
+    def decorate(view):
+        @wraps(view)
+        def authenticated(*args, **kwargs):
+            caller()
+            return view(*args, **kwargs)
+        authenticated = errors(blp, 401, *statuses)(authenticated)
+        return blp.doc(security=SECURITY)(authenticated)
+    return decorate

@@ -1,0 +1,31 @@
+"""The customer's side, by tracking token and without login."""
+from __future__ import annotations
+
+from flask import request
+from flask_smorest import Blueprint
+
+from engine.services import portal
+from web.schemas import DecisionSchema, PortalViewSchema
+
+from .common import errors, orchestrator
+
+blp = Blueprint("api_portal", __name__, url_prefix="/api/portal",
+                description="Customer tracking and quote decision; the tracking token is the credential.")
+
+
+@blp.route("/<tracking_token>")
+@blp.response(200, PortalViewSchema)
+@errors(blp, 404)
+def portal_view(tracking_token):
+    """What the customer may see: status, quote and customer-visible history (no staff names, no notes)."""
+    return portal.portal_view(orchestrator(), tracking_token)
+
+
+@blp.route("/<tracking_token>/decision", methods=["POST"])
+@blp.arguments(DecisionSchema)
+@blp.response(200, PortalViewSchema)
+@errors(blp, 404, 409)
+def record_decision(decision, tracking_token):
+    """Approve or decline the pending quote; 409 when no decision is pending."""
+    return portal.record_customer_decision(orchestrator(), tracking_token, decision["approve"],
+                                           ip=request.remote_addr)

@@ -1,0 +1,40 @@
+"""Open, list and show RMAs."""
+from __future__ import annotations
+
+from flask import url_for
+from flask_smorest import Blueprint
+
+from engine.services import rmas
+from web.schemas import RmaCreateSchema, RmaListArgsSchema, RmaPageSchema, RmaSchema
+
+from .common import caller, orchestrator, secured
+
+blp = Blueprint("api_rmas", __name__, url_prefix="/api/rmas",
+                description="Return merchandise authorisations: one repair case each, run by a BPMN process.")
+
+
+@blp.route("", methods=["POST"])
+@secured(blp, 403)
+@blp.arguments(RmaCreateSchema)
+@blp.response(201, RmaSchema)
+def open_rma(payload):
+    """Register a unit at a centre and start its repair process (reception or manager)."""
+    view = rmas.open_rma(orchestrator(), caller(), payload)
+    return view, {"Location": url_for("api_rmas.get_rma", rma_id=view["id"])}
+
+
+@blp.route("", methods=["GET"])
+@secured(blp)
+@blp.arguments(RmaListArgsSchema, location="query")
+@blp.response(200, RmaPageSchema)
+def list_rmas(args):
+    """RMAs the caller may see, newest first; filter by status, centre or a search term."""
+    return rmas.list_rmas(orchestrator(), caller(), **args)
+
+
+@blp.route("/<int:rma_id>")
+@secured(blp, 404)
+@blp.response(200, RmaSchema)
+def get_rma(rma_id):
+    """One RMA with its open tasks, history and process version (404 for another centre's RMA)."""
+    return rmas.get_rma(orchestrator(), caller(), rma_id)

@@ -1,0 +1,258 @@
+"""Marshmallow schemas of the JSON API: what a request may carry and what a response contains.
+
+Response schemas list their fields explicitly, so a key a service adds later is not published
+by accident (the portal view in particular must never show staff names or internal notes).
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+Money = fields.Float  # Decimal amounts go out as JSON numbers, not strings
+
+
+class Text(fields.String):
+    """A string with surrounding whitespace removed before it is validated."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+def _text(max_len: int, required: bool = True, **kwargs) -> Text:
+    return Text(required=required, validate=validate.Length(min=1 if required else 0, max=max_len), **kwargs)
+
+
+def _page_args(per_page_default: int):
+    return (fields.Integer(load_default=1, validate=validate.Range(min=1)),
+            fields.Integer(load_default=per_page_default, validate=validate.Range(min=1, max=200)))
+
+
+class ErrorSchema(Schema):
+    code = fields.String(required=True, metadata={"description": "Stable machine-readable code, e.g. task_claimed"})
+    message = fields.String(required=True, metadata={"description": "Human-readable explanation"})
+    errors = fields.Raw(metadata={"description": "Field name -> list of messages (nested for nested objects)"})
+
+
+# --- authentication and reference data ------------------------------------------------------------
+
+class TokenRequestSchema(Schema):
+    username = _text(120)
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+
+
+class TokenSchema(Schema):
+    token = fields.String(required=True, metadata={"description": "Send as `Authorization: Bearer <token>`"})
+    expires_at = fields.DateTime()
+
+
+class MeSchema(Schema):
+    username = fields.String()
+    role = fields.String()
+    centre = fields.String(allow_none=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String()
+
+
+class CentreSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    currency = fields.String()
+    labour_rate = Money(metadata={"description": "Labour price per hour in the centre's currency"})
+    timezone = fields.String()
+
+
+# --- RMAs -----------------------------------------------------------------------------------------
+
+class CustomerInSchema(Schema):
+    name = _text(200)
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    phone = Text(allow_none=True, validate=validate.Regexp(r"^$|^\+?[0-9 ()./-]{3,40}$",
+                                                           error="Not a valid phone number."))
+    language = Text(validate=validate.Regexp(r"^[a-z]{2}(-[A-Za-z]{2})?$", error="Use a language code such as en."))
+
+
+class ProductInSchema(Schema):
+    model = _text(200)
+    serial_number = _text(120)
+    purchase_date = fields.Date(required=True, format="%Y-%m-%d", metadata={"description": "YYYY-MM-DD"})
+    category = _text(120, required=False, allow_none=True)
+
+
+class RmaCreateSchema(Schema):
+    centre = _text(16, metadata={"description": "Centre code, e.g. SG"})
+    customer = fields.Nested(CustomerInSchema, required=True)
+    product = fields.Nested(ProductInSchema, required=True)
+    fault_description = _text(5000)
+
+
+class CustomerSchema(Schema):
+    name = fields.String()
+    email = fields.String()
+    phone = fields.String(allow_none=True)
+    language = fields.String()
+
+
+class ProductSchema(Schema):
+    model = fields.String()
+    serial_number = fields.String()
+    purchase_date = fields.Date()
+    category = fields.String(allow_none=True)
+
+
+class ProcessVersionSchema(Schema):
+    version = fields.Integer(metadata={"description": "Version of the deployed process bundle this RMA runs on"})
+    centre = fields.String(allow_none=True, metadata={"description": "Centre of the variant, null for the base"})
+    hash = fields.String()
+    bundle_id = fields.Integer()
+
+
+class HistoryEventSchema(Schema):
+    id = fields.Integer()
+    at = fields.DateTime()
+    actor = fields.String()
+    kind = fields.String(metadata={"description": "e.g. rma_opened, task_completed, status_changed"})
+    detail = fields.String()
+    task = fields.String(allow_none=True, metadata={"description": "BPMN task id, when the event is about a task"})
+    data = fields.Dict(allow_none=True)
+
+
+class RmaSummarySchema(Schema):
+    id = fields.Integer()
+    number = fields.String()
+    centre = fields.String()
+    status = fields.String()
+    outcome = fields.String(allow_none=True, metadata={"description": "repaired, returned_unrepaired, no_fault_found"})
+    stage = fields.String(allow_none=True)
+    customer = fields.Nested(CustomerSchema)
+    product = fields.Nested(ProductSchema)
+    fault_description = fields.String()
+    in_warranty = fields.Boolean(allow_none=True)
+    quote_total = Money(allow_none=True)
+    currency = fields.String()
+    tracking_token = fields.String(metadata={"description": "Customer tracking link token (/api/portal/<token>)"})
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    closed_at = fields.DateTime(allow_none=True)
+
+
+class RmaListArgsSchema(Schema):
+    status = Text(validate=validate.Length(max=32))
+    centre = Text(validate=validate.Length(max=16))
+    q = Text(validate=validate.Length(max=200), metadata={"description": "Number, serial number or customer"})
+    page, per_page = _page_args(25)
+
+
+class RmaPageSchema(Schema):
+    items = fields.List(fields.Nested(RmaSummarySchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+# --- tasks ----------------------------------------------------------------------------------------
+
+class TaskRmaSchema(Schema):
+    number = fields.String()
+    product_model = fields.String()
+    serial_number = fields.String()
+    customer_name = fields.String()
+    status = fields.String()
+
+
+class TaskSchema(Schema):
+    id = fields.String()
+    rma_id = fields.Integer()
+    name = fields.String(metadata={"description": "BPMN task id, e.g. record_condition"})
+    title = fields.String()
+    lane = fields.String(allow_none=True)
+    role = fields.String()
+    centre = fields.String()
+    stage = fields.String(allow_none=True)
+    assignee = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "open, completed or cancelled"})
+    created_at = fields.DateTime()
+    due_at = fields.DateTime(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+    completed_by = fields.String(allow_none=True)
+    form = fields.Dict(metadata={"description": "JSON Schema of the data `complete` expects"})
+    rma_number = fields.String()
+    rma = fields.Nested(TaskRmaSchema)
+
+
+class RmaSchema(RmaSummarySchema):
+    open_tasks = fields.List(fields.Nested(TaskSchema))
+    history = fields.List(fields.Nested(HistoryEventSchema))
+    process = fields.Nested(ProcessVersionSchema)
+
+
+class TaskListArgsSchema(Schema):
+    rma_id = fields.Integer(validate=validate.Range(min=1))
+    mine = fields.Boolean(load_default=False, metadata={"description": "Only tasks claimed by the caller"})
+    status = fields.String(load_default="open", validate=validate.OneOf(["open", "completed", "cancelled"]))
+    page, per_page = _page_args(50)
+
+
+class TaskPageSchema(Schema):
+    items = fields.List(fields.Nested(TaskSchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class CompleteTaskSchema(Schema):
+    data = fields.Dict(keys=fields.String(), required=True,
+                       metadata={"description": "Form data, validated against the task's `form` schema"})
+
+
+class RmaStateSchema(Schema):
+    id = fields.Integer()
+    number = fields.String()
+    status = fields.String()
+    stage = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True)
+
+
+class CompletionSchema(Schema):
+    task = fields.Nested(TaskSchema)
+    rma = fields.Nested(RmaStateSchema)
+
+
+# --- customer portal ------------------------------------------------------------------------------
+
+class PortalQuoteSchema(Schema):
+    total = Money()
+    currency = fields.String()
+    in_warranty = fields.Boolean(allow_none=True)
+
+
+class PortalEventSchema(Schema):
+    at = fields.DateTime()
+    kind = fields.String()
+    detail = fields.String()
+
+
+class PortalProductSchema(Schema):
+    model = fields.String()
+    serial_number = fields.String()
+
+
+class PortalViewSchema(Schema):
+    number = fields.String()
+    status = fields.String()
+    status_text = fields.String()
+    stage = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    outcome_text = fields.String(allow_none=True)
+    product = fields.Nested(PortalProductSchema)
+    quote = fields.Nested(PortalQuoteSchema, allow_none=True)
+    decision_pending = fields.Boolean()
+    language = fields.String()
+    history = fields.List(fields.Nested(PortalEventSchema))
+    created_at = fields.DateTime()
+    closed_at = fields.DateTime(allow_none=True)
+
+
+class DecisionSchema(Schema):
+    approve = fields.Boolean(required=True, truthy={True}, falsy={False},
+                             metadata={"description": "true approves the quote, false declines it"})
