@@ -34,8 +34,13 @@ def list_centres(orc) -> list[dict]:
                  "timezone": c.timezone} for c in uow.session.scalars(select(Centre).order_by(Centre.code))]
 
 
-def add_user(orc, username: str, role: str, centre: str | None, password: str, full_name: str = "") -> None:
-    """Create or reset a staff account."""
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def add_user(orc, username: str, role: str, centre: str | None, password: str | None, full_name: str = "",
+             password_hash: str | None = None) -> None:
+    """Create or reset a staff account (give `password`, or a `password_hash` from hash_password)."""
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role}; choose one of {', '.join(ROLES)}")
     if role in ("reception", "technician", "qa") and not centre:
@@ -46,7 +51,7 @@ def add_user(orc, username: str, role: str, centre: str | None, password: str, f
             raise InvalidInput(f"unknown centre {centre}")
         user = s.scalar(select(User).where(User.username == username)) or User(username=username)
         user.role, user.centre_code, user.full_name = role, centre or None, full_name or username
-        user.password_hash = _hasher.hash(password)
+        user.password_hash = password_hash or _hasher.hash(password)
         user.active = True
         s.add(user)
         uow.commit()
