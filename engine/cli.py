@@ -132,5 +132,38 @@ def users_add(username, role, centre, password):
     click.echo(f"user {username} ({role}{' @ ' + centre if centre else ''}) saved")
 
 
+@main.group("audit")
+def audit_group():
+    """Check the tamper-evident audit trail."""
+
+
+@audit_group.command("verify")
+@click.option("--rma", "number", default=None, help="check only this RMA (its number, e.g. RMA-SG-000001)")
+def audit_verify(number):
+    """Recompute the audit hash chains; print every break and exit 1 if there is any."""
+    from sqlalchemy import func, select
+    from .audit import verify_chain
+    from .model import AuditEvent, Rma
+    orc = _orchestrator()
+    with orc.uow() as uow:
+        s = uow.session
+        rma_id = None
+        if number is not None:
+            rma_id = s.scalar(select(Rma.id).where(Rma.number == number))
+            if rma_id is None:
+                raise click.ClickException(f"no RMA numbered {number}")
+        breaks = verify_chain(s, rma_id)
+        numbers = dict(s.execute(select(Rma.id, Rma.number).where(Rma.id.in_({b["rma_id"] for b in breaks}))).all())
+        counted = select(func.count(AuditEvent.id))
+        events = s.scalar(counted.where(AuditEvent.rma_id == rma_id) if rma_id is not None else counted)
+    for b in breaks:
+        click.echo(f"{numbers.get(b['rma_id'], '(no RMA)')}: event {b['event_id']} ({b['kind']}): {b['problem']}",
+                   err=True)
+    if breaks:
+        click.echo(f"audit trail BROKEN: {len(breaks)} break(s) in {events} event(s)", err=True)
+        sys.exit(1)
+    click.echo(f"audit trail intact: {events} event(s) verified")
+
+
 if __name__ == "__main__":
     main()

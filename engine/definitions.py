@@ -1,8 +1,10 @@
 """Load, validate, hash and parse process bundles; parsed specs are cached by bundle hash."""
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -100,13 +102,33 @@ def _error(file: str, message: str, element: str | None = None, line: int | None
     return {"file": file, "element": element, "line": line, "message": message}
 
 
+MAX_XML_BYTES = 2 * 1024 * 1024
+_NO_DTD = ("a DOCTYPE (DTD) is not allowed in process files: XML entities, external or internal, "
+           "are refused (XXE and entity-expansion protection)")
+
+
 def _parse_xml(name: str, text: str, errors: list) -> etree._Element | None:
+    """Parse one BPMN/DMN file; oversize files and any DTD (where entities live) are refused by name."""
+    data = text.encode("utf-8")
+    if len(data) > MAX_XML_BYTES:
+        errors.append(_error(name, f"file is {len(data)} bytes; the limit is {MAX_XML_BYTES} bytes"))
+        return None
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        at = min(i for i in (text.find("<!DOCTYPE"), text.find("<!ENTITY")) if i >= 0)
+        line = text[:at].count("\n") + 1
+        errors.append(_error(name, _NO_DTD, None, line))
+        return None
     try:
-        return etree.fromstring(text.encode("utf-8"), _XML_PARSER)
+        root = etree.fromstring(data, _XML_PARSER)
     except etree.XMLSyntaxError as exc:
         line, col = exc.position if exc.position else (None, None)
         errors.append(_error(name, f"malformed XML at line {line}, column {col}: {exc.msg}", None, line))
         return None
+    # the text check above misses a DOCTYPE hidden by a declared encoding; the parsed tree does not
+    if root.getroottree().docinfo.doctype or root.getroottree().docinfo.internalDTD is not None:
+        errors.append(_error(name, _NO_DTD, None, 1))
+        return None
+    return root
 
 
 def _schema_errors(name: str, root, schema: etree.XMLSchema, errors: list) -> None:
@@ -253,7 +275,9 @@ def _collect_tasks(bundle: ParsedBundle, trees: dict, errors: list) -> None:
 
 
 def _code_of(task_spec):
-    """Scripts and conditions a task spec will hand to the script engine."""
+    """Every piece of code a task spec will hand to the script engine: scripts, pre/post scripts,
+    gateway conditions, loop and multi-instance expressions, event payload/timer/correlation
+    expressions, service-task parameters and the cells of a called DMN table."""
     script = getattr(task_spec, "script", None)
     if isinstance(script, str) and script.strip():
         yield script, "exec"
@@ -264,6 +288,63 @@ def _code_of(task_spec):
     for cond in getattr(task_spec, "cond_task_specs", []) or []:
         if cond[0] is not None:
             yield cond[0].args[0].strip() if hasattr(cond[0], "args") else str(cond[0]), "eval"
+    for attr in ("condition", "cardinality"):
+        yield from _expression(getattr(task_spec, attr, None))
+    for param in (getattr(task_spec, "operation_params", None) or {}).values():
+        yield from _expression(param.get("value") if isinstance(param, dict) else param)
+    yield from _event_code(getattr(task_spec, "event_definition", None))
+    engine = getattr(task_spec, "dmnEngine", None)
+    if engine is not None:
+        yield from _decision_code(engine.decision_table)
+
+
+def _expression(text):
+    if isinstance(text, str) and text.strip():
+        yield text.strip(), "eval"
+
+
+def _event_code(definition):
+    """Timer, conditional and payload expressions and correlation retrievals of an event definition."""
+    if definition is None:
+        return
+    yield from _expression(getattr(definition, "expression", None))
+    for prop in getattr(definition, "correlation_properties", None) or []:
+        yield from _expression(getattr(prop, "retrieval_expression", None))
+    for inner in getattr(definition, "event_definitions", None) or []:
+        yield from _event_code(inner)
+
+
+_DMN_INPUT_MARK = re.compile(r"(\?)(?=(?:[^'\"]|['\"][^'\"]*['\"])*$)")
+
+
+def _decision_code(table):
+    """The expressions SpiffWorkflow's DMN engine builds from a table: inputs, input entries, outputs."""
+    for item in table.inputs:
+        yield from _expression(item.expression)
+    for rule in table.rules:
+        for entry in rule.inputEntries:
+            subject = (entry.input.expression or "").strip() or "dmninputexpr"
+            for cell in entry.lhs:
+                if cell is None or not cell.strip():
+                    continue
+                # as DMNEngine.evaluate: '?' is the input; a cell that is not an expression is appended to it
+                marked = _DMN_INPUT_MARK.sub("dmninputexpr", cell)
+                if "dmninputexpr" in marked:
+                    yield marked.strip(), "eval"
+                elif _parses(cell):
+                    yield f"({subject}) == ({cell.strip()})", "eval"
+                else:
+                    yield f"{subject} {cell.strip()}", "eval"
+        for entry in rule.outputEntries:
+            yield from _expression(getattr(entry, "text", None))
+
+
+def _parses(text: str) -> bool:
+    try:
+        ast.parse(text.strip(), mode="eval")
+        return True
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
 
 
 class SpecCache:

@@ -166,7 +166,7 @@ class HumanTask(Base):
 
 
 class AuditEvent(Base):
-    """Append-only: who did what, when, on which task, with what data."""
+    """Append-only and hash-chained: who did what, when, on which task, with what data."""
 
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_rma_id", "rma_id", "id"),)
@@ -179,6 +179,10 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     customer_visible: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Tamper evidence (engine.audit): sha256 over prev_hash + the canonical JSON of the fields above,
+    # chained per RMA. Written once by engine.audit at commit; nothing updates or deletes a row.
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class OutboxMessage(Base):

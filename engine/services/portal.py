@@ -86,6 +86,6 @@ def record_customer_decision(orc, token: str, approve, ip: str | None = None) ->
         audit(s, rma.id, actor, "quote_decided", "quote approved" if bundle_form["approve"] else "quote declined",
               task_name=task.name, data={"approve": bundle_form["approve"], "quote_total": str(rma.quote_total),
                                          "currency": rma.currency, "ip": ip})
-        apply(orc, s, rma, actor, lambda wf: orc.runtime.complete(wf, task.id, bundle_form))
+        apply(orc, s, rma, actor, lambda wf: orc.runtime.complete(wf, task.id, bundle_form), completed_task=task.name)
         uow.commit()
     return portal_view(orc, token)

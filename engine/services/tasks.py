@@ -1,7 +1,8 @@
 """Staff task inbox: list, claim, unclaim and complete human tasks."""
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import forms
 from ..actors import Actor
@@ -23,21 +24,26 @@ def list_tasks(orc, actor: Actor, rma_id: int | None = None, mine: bool = False,
                page: int = 1, per_page: int = 50) -> dict:
     """Tasks the actor may work (managers: may see), oldest first."""
     per_page = max(1, min(per_page, 200))
-    query = select(HumanTask, Rma).join(Rma, Rma.id == HumanTask.rma_id).where(HumanTask.status == status)
+    where = [HumanTask.status == status]
     if actor.role == "manager":
         if not actor.is_global:
-            query = query.where(HumanTask.centre_code == actor.centre)
+            where.append(HumanTask.centre_code == actor.centre)
     else:
-        query = query.where(HumanTask.role == actor.role, HumanTask.centre_code == actor.centre)
+        where += [HumanTask.role == actor.role, HumanTask.centre_code == actor.centre]
     if rma_id is not None:
-        query = query.where(HumanTask.rma_id == rma_id)
+        where.append(HumanTask.rma_id == rma_id)
     if mine:
-        query = query.where(HumanTask.assignee == actor.username)
+        where.append(HumanTask.assignee == actor.username)
+    offset = (max(page, 1) - 1) * per_page
     with orc.uow() as uow:
         s = uow.session
-        total = s.scalar(select(func.count()).select_from(query.with_only_columns(HumanTask.id).subquery()))
-        rows = s.execute(query.order_by(HumanTask.created_at, HumanTask.id)
-                         .limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
+        rows = s.execute(select(HumanTask, Rma).join(Rma, Rma.id == HumanTask.rma_id).where(*where)
+                         .order_by(HumanTask.created_at, HumanTask.id).limit(per_page).offset(offset)).all()
+        if len(rows) < per_page and (rows or offset == 0):
+            total = offset + len(rows)  # a short page is the last one: nothing left to count
+        else:
+            # Every task has its RMA (foreign key), so the count needs no join: an index-only scan.
+            total = s.scalar(select(func.count()).select_from(HumanTask).where(*where))
         return {"items": [task_view(t, rma=r) for t, r in rows], "total": total, "page": page, "per_page": per_page}
 
 
@@ -113,27 +119,40 @@ def complete_task(orc, actor: Actor, task_id: str, data: dict) -> dict:
     """Validate the form data, complete the task and run the process until it waits again."""
     with orc.uow() as uow:
         s = uow.session
+        # The task, its RMA and its instance in one SELECT: the lookups below and in apply() then
+        # find them in the session instead of querying one by one (`found` keeps them referenced).
+        found = s.execute(select(HumanTask, Rma, Instance).join(Rma, Rma.id == HumanTask.rma_id)
+                          .join(Instance, Instance.rma_id == HumanTask.rma_id).where(HumanTask.id == task_id)).first()
+        if found is None:
+            raise TaskNotFound(f"task {task_id} not found")
         task = _workable_task(s, actor, task_id)
         if task.assignee not in (None, actor.username):
             raise TaskClaimedByOther(f"task '{task.name}' is claimed by {task.assignee}")
-        clean = forms.validate_submission(_form_of(orc, s, task), data)
+        instance = s.get(Instance, task.rma_id)
+        clean = forms.validate_submission(orc.parsed_bundle(s, instance.bundle_id).form(task.form_file), data)
         return _complete(orc, uow, actor, task, clean)
+
+
+_TASKS = HumanTask.__table__
+_COMPLETE_OPEN_TASK = update(_TASKS).where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.status == "open")
 
 
 def _complete(orc, uow, actor: Actor, task: HumanTask, clean: dict) -> dict:
     s = uow.session
     # The guarded update takes the row: a concurrent completion of the same task finds it no
     # longer open (or fails the instance's version check), so exactly one of them commits.
-    result = s.execute(update(HumanTask).where(HumanTask.id == task.id, HumanTask.status == "open")
-                       .values(status="completed", completed_by=actor.username, completed_at=utcnow(),
-                               assignee=task.assignee or actor.username)
-                       .execution_options(synchronize_session=False))
+    # A Core UPDATE on the table (the ORM's bulk-update machinery costs more than the statement);
+    # the loaded `task` then takes the same values, as a refresh would have given it.
+    values = {"status": "completed", "completed_by": actor.username, "completed_at": utcnow(),
+              "assignee": task.assignee or actor.username}
+    result = s.execute(_COMPLETE_OPEN_TASK, {"task_id": task.id, **values})
     if result.rowcount != 1:
         raise TaskAlreadyCompleted(f"task '{task.name}' is no longer open")
-    s.refresh(task)
+    for key, value in values.items():
+        set_committed_value(task, key, value)
     rma = s.get(Rma, task.rma_id)
     audit(s, rma.id, actor, "task_completed", f"{task.title} completed", task_name=task.name, data=clean)
-    apply(orc, s, rma, actor, lambda wf: orc.runtime.complete(wf, task.id, clean))
+    apply(orc, s, rma, actor, lambda wf: orc.runtime.complete(wf, task.id, clean), completed_task=task.name)
     uow.commit()
     return {"task": task_view(task), "rma": {"id": rma.id, "number": rma.number, "status": rma.status,
                                              "stage": rma.stage, "outcome": rma.outcome}}

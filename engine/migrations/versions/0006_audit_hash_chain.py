@@ -1,0 +1,58 @@
+"""audit hash chain: prev_hash and hash on every audit event, existing events sealed
+
+Revision ID: 0006
+Revises: 0001
+Create Date: 2026-11-25
+
+Written by hand. Events recorded before this migration are chained here, in id order per RMA, so
+verification covers them from now on (it cannot vouch for what happened to them before).
+"""
+from alembic import op
+import sqlalchemy as sa
+
+import engine.model
+from engine.audit import GENESIS, HASHED_FIELDS, event_hash
+
+revision = "0006"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+_events = sa.table(
+    "audit_events",
+    sa.column("id", sa.Integer), sa.column("rma_id", sa.Integer), sa.column("at", engine.model.UTCDateTime()),
+    sa.column("actor", sa.String), sa.column("kind", sa.String), sa.column("task_name", sa.String),
+    sa.column("detail", sa.Text), sa.column("data", sa.JSON), sa.column("customer_visible", sa.Boolean),
+    sa.column("prev_hash", sa.String), sa.column("hash", sa.String),
+)
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("prev_hash", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("hash", sa.String(length=64), nullable=True))
+    _seal_existing_events(op.get_bind())
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.alter_column("prev_hash", existing_type=sa.String(length=64), nullable=False)
+        batch_op.alter_column("hash", existing_type=sa.String(length=64), nullable=False)
+
+
+def _seal_existing_events(conn) -> None:
+    rows = conn.execute(sa.select(_events).order_by(_events.c.rma_id.is_not(None), _events.c.rma_id, _events.c.id))
+    chain, head, batch = object(), GENESIS, []
+    update = (_events.update().where(_events.c.id == sa.bindparam("event_id"))
+              .values(prev_hash=sa.bindparam("new_prev"), hash=sa.bindparam("new_hash")))
+    for row in rows.mappings().all():
+        if row["rma_id"] != chain:
+            chain, head = row["rma_id"], GENESIS
+        digest = event_hash(head, {name: row[name] for name in HASHED_FIELDS})
+        batch.append({"event_id": row["id"], "new_prev": head, "new_hash": digest})
+        head = digest
+    for start in range(0, len(batch), 1000):
+        conn.execute(update, batch[start:start + 1000])
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.drop_column("hash")
+        batch_op.drop_column("prev_hash")
