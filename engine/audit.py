@@ -53,13 +53,14 @@ def append_event(session, rma_id: int | None, actor: str, kind: str, detail: str
               "task_name": task_name, "detail": detail, "data": data, "customer_visible": customer_visible}
     if not session.info.get(_HOOKED):
         event.listen(session, "before_commit", _write_pending)
-        event.listen(session, "after_rollback", _discard_pending)
+        event.listen(session, "after_soft_rollback", _discard_pending)
         session.info[_HOOKED] = True
     session.info.setdefault(_PENDING, []).append(fields)
 
 
-def _discard_pending(session) -> None:
-    session.info.pop(_PENDING, None)
+def _discard_pending(session, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the command's transaction, not a savepoint inside it
+        session.info.pop(_PENDING, None)
 
 
 def _write_pending(session) -> None:

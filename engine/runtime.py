@@ -161,7 +161,7 @@ class Runtime:
     def _run(self, task) -> None:
         try:
             task.run()
-        except SpiffWorkflowException as exc:
+        except (SpiffWorkflowException, sandbox.SandboxViolation) as exc:
             raise _script_error(exc) from None
 
     def _advance(self, workflow: BpmnWorkflow) -> None:
@@ -169,11 +169,11 @@ class Runtime:
             workflow.do_engine_steps()
             workflow.refresh_waiting_tasks()
             workflow.do_engine_steps()
-        except SpiffWorkflowException as exc:
+        except (SpiffWorkflowException, sandbox.SandboxViolation) as exc:
             raise _script_error(exc) from None
 
 
-def _script_error(exc: SpiffWorkflowException) -> ProcessScriptError:
+def _script_error(exc: Exception) -> ProcessScriptError:
     task = getattr(exc, "task", None)
     name = task.task_spec.bpmn_id if task is not None else None
     message = getattr(exc, "error_msg", None) or str(exc)

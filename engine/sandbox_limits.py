@@ -1,10 +1,13 @@
 """Run-time guards of the script sandbox: budgets for steps, wall-clock time and produced sizes,
 attribute access only on plain data, and builtins that refuse arguments which would blow up in C.
 
-`engine.sandbox` rewrites checked code so that every attribute access, arithmetic operator, call
-result, slice, comprehension and f-string passes through a `Budget` (one per run). C-level work is
-bounded by bounding its inputs: no value may exceed MAX_LENGTH items or MAX_INT_BITS, and a run may
-produce at most MAX_ALLOCATED items in total, so no single builtin call can run for long.
+`engine.sandbox` rewrites checked code so that every attribute access, operator, comparison, call
+result, index, slice, comprehension and f-string passes through a guard. The trace function can only
+interrupt between Python-level events, so C-level work is bounded by bounding its inputs: no value
+may exceed MAX_LENGTH items or MAX_INT_BITS, a run may produce at most MAX_ALLOCATED items, values
+that are compared, sorted or searched may not exceed MAX_EXPANDED nodes (shared references counted
+each time: `[big] * n` is n times big to C), dict keys are plain values (no crafted deep hashing),
+and dict() inserts in a loop that watches the clock (no quadratic hash-collision insert in one call).
 """
 from __future__ import annotations
 
@@ -224,11 +227,15 @@ def check_deep(value):
         if isinstance(item, DICTS):
             stack.extend(item.keys())
             stack.extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset)):
+        elif isinstance(item, (list, tuple, set, frozenset, range, *_VIEWS)):
             stack.extend(item)
         elif not isinstance(item, SCALARS) and hasattr(item, "__iter__") and not isinstance(item, (str, bytes)):
+            # an iterator would be used up by looking at it
             raise SandboxViolation(f"a {type(item).__name__} cannot be compared or searched; make it a list")
     return value
+
+
+_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
 
 
 def check_key(key):

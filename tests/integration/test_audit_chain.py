@@ -10,6 +10,7 @@ import pytest
 from alembic import command
 from click.testing import CliRunner
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from engine import audit as audit_module, cli
 from engine.audit import GENESIS, event_hash, verify_chain
@@ -54,8 +55,27 @@ def _verify(orc, rma_id=None) -> list[dict]:
 
 
 def _sql(orc, statement) -> None:
+    """Tamper as someone with direct database access would: past the append-only triggers."""
     with orc.db.begin() as conn:
-        conn.execute(statement)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE audit_events DISABLE TRIGGER USER")  # the table owner may
+            conn.execute(statement)
+            conn.exec_driver_sql("ALTER TABLE audit_events ENABLE TRIGGER USER")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_events_no_update")
+            conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_events_no_delete")
+            conn.execute(statement)
+
+
+@pytest.mark.parametrize("statement", [
+    update(AuditEvent).values(detail="edited"), delete(AuditEvent),
+], ids=["update", "delete"])
+def test_the_database_itself_refuses_to_change_or_delete_events(orc, journey, statement):
+    rma, events = journey
+    with pytest.raises(DBAPIError, match="append-only"):
+        with orc.db.begin() as conn:
+            conn.execute(statement.where(AuditEvent.id == events[1].id))
+    assert _events(orc, rma["id"]) == events
 
 
 @pytest.fixture

@@ -135,6 +135,12 @@ CORPUS = [
     E("deeply_nested_operators", "x = " + "-" * 5000 + "1"),
     E("oversized_source", "x = 1\n" * 5000),
     E("huge_int_literal", "x = " + "9" * 4000),
+    # spelling tricks: identifiers are NFKC-normalised before the check sees them
+    E("fullwidth_eval", "x = \uff45\uff56\uff41\uff4c('1')"),
+    E("fullwidth_dunder_attribute", "x = d.__\uff43lass__"),
+    E("escaped_dunder_string", "x = d.get('\\x5f\\x5fbuiltins\\x5f\\x5f')"),
+    E("coding_cookie_utf7", "# -*- coding: utf-7 -*-\nx = 1 +AAo-import os"),
+    E("null_byte", "x = 1\x00import os"),
     # memory and time bombs
     E("string_repeat", "x = 'a' * 10**9", "run"),
     E("list_repeat", "x = [0] * 10**9", "run"),
@@ -272,7 +278,7 @@ def _deploy_with(source: str, mode: str) -> list[dict]:
     return info.value.errors
 
 
-STATIC = [e for e in CORPUS if e.stage == "check"]
+STATIC = [e for e in CORPUS if e.stage == "check" and "\x00" not in e.source]  # XML cannot carry NUL
 
 
 @pytest.mark.parametrize("escape", STATIC, ids=[e.id for e in STATIC])
@@ -370,3 +376,17 @@ def test_escape_in_any_decision_cell_is_refused_at_deploy_naming_the_rule_task(o
     [error] = info.value.errors
     assert (error["file"], error["element"]) == ("stages/rma_warranty.bpmn", "check_warranty")
     assert "refused" in error["message"]
+
+
+def test_refused_code_in_an_already_deployed_bundle_fails_at_run_time_naming_the_task():
+    """A bundle stored before a rule existed is refused when its code runs, as a ProcessScriptError."""
+    parsed = parse_bundle(read_bundle_dir(PROCESSES_DIR))
+    quote = next(s for s in parsed.subprocess_specs["rma_approval"].task_specs.values()
+                 if getattr(s, "bpmn_id", None) == "compute_quote")
+    quote.script = "quote_total = ().__class__.__base__.__subclasses__()"
+    rt = Runtime()
+    wf = rt.start(parsed, start_data(purchase_date="2019-01-01", received_on="2024-01-01"))
+    rt.complete(wf, rt.ready_tasks(wf)[0].id, INTAKE_FORM)
+    with pytest.raises(ProcessScriptError) as info:
+        rt.complete(wf, rt.ready_tasks(wf)[0].id, diagnosis("sensor", parts_cost=10, labour_hours=1))
+    assert info.value.task == "compute_quote" and "SandboxViolation" in info.value.message

@@ -5,7 +5,10 @@ Revises: 0001
 Create Date: 2026-11-25
 
 Written by hand. Events recorded before this migration are chained here, in id order per RMA, so
-verification covers them from now on (it cannot vouch for what happened to them before).
+verification covers them from now on (it cannot vouch for what happened to them before). Triggers
+then make the table append-only in the database itself: UPDATE and DELETE (and TRUNCATE on
+PostgreSQL) are refused. A later SQLite batch migration that recreates audit_events must recreate
+these triggers.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -35,6 +38,32 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.alter_column("prev_hash", existing_type=sa.String(length=64), nullable=False)
         batch_op.alter_column("hash", existing_type=sa.String(length=64), nullable=False)
+    for statement in _APPEND_ONLY[op.get_bind().dialect.name]:
+        op.execute(statement)
+
+
+_APPEND_ONLY = {
+    "postgresql": [
+        "CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN RAISE EXCEPTION 'audit_events is append-only: % refused', TG_OP; END $$",
+        "CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events "
+        "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()",
+        "CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: UPDATE refused'); END",
+        "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: DELETE refused'); END",
+    ],
+}
+_DROP_APPEND_ONLY = {
+    "postgresql": ["DROP TRIGGER IF EXISTS audit_events_no_truncate ON audit_events",
+                   "DROP TRIGGER IF EXISTS audit_events_no_change ON audit_events",
+                   "DROP FUNCTION IF EXISTS audit_events_append_only()"],
+    "sqlite": ["DROP TRIGGER IF EXISTS audit_events_no_update", "DROP TRIGGER IF EXISTS audit_events_no_delete"],
+}
 
 
 def _seal_existing_events(conn) -> None:
@@ -53,6 +82,8 @@ def _seal_existing_events(conn) -> None:
 
 
 def downgrade() -> None:
+    for statement in _DROP_APPEND_ONLY[op.get_bind().dialect.name]:
+        op.execute(statement)
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_column("hash")
         batch_op.drop_column("prev_hash")
