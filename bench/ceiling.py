@@ -1,0 +1,113 @@
+"""Sections 1 and 2: SpiffWorkflow alone in memory, and the same with a minimal durable loop.
+
+Both use the shipped bundle parsed once and the engine's sandboxed script engine (the process's
+scripts need its helpers), but none of our services, ORM or projections.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from engine import sandbox
+from engine.definitions import parse_bundle, read_bundle_dir
+from engine.runtime import SERIALIZER
+
+from .common import PROCESSES_DIR, STEPS, repeat_rate, start_data
+
+
+def load_bundle():
+    return parse_bundle(read_bundle_dir(PROCESSES_DIR))
+
+
+def _start(bundle, engine, n):
+    wf = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=engine)
+    data = start_data(n)
+    wf.task_tree.data.update(data)
+    wf.get_next_task(state=TaskState.READY).data.update(data)
+    wf.do_engine_steps()
+    return wf
+
+
+def _complete_next(wf, name, data):
+    task = wf.get_tasks(state=TaskState.READY, manual=True)[0]
+    assert task.task_spec.bpmn_id == name, (task.task_spec.bpmn_id, name)
+    task.set_data(**data)
+    task.run()
+    wf.do_engine_steps()
+
+
+def spiff_lifecycle(bundle, engine, n):
+    wf = _start(bundle, engine, n)
+    for name, _role, data in STEPS:
+        _complete_next(wf, name, data)
+    assert wf.is_completed() and wf.data.get("outcome") == "repaired", wf.data.get("outcome")
+
+
+# ---- the durable bound: state-only JSON round trip + one SQLite WAL commit per task completion
+
+
+def _dump(wf) -> bytes:
+    SERIALIZER.registry._encoder_mode = True
+    try:
+        return json.dumps(SERIALIZER.to_dict(wf), cls=SERIALIZER._encoder_cls, separators=(",", ":")).encode()
+    finally:
+        SERIALIZER.registry._encoder_mode = False
+
+
+def _load(bundle, engine, state: bytes):
+    wf = SERIALIZER.from_dict(json.loads(state, cls=SERIALIZER.json_decoder_cls), spec=bundle.spec,
+                              subprocess_specs=bundle.subprocess_specs)
+    wf.script_engine = engine
+    return wf
+
+
+class DurableLoop:
+    """Per command: BEGIN IMMEDIATE, read state, restore, apply, dump, UPDATE, COMMIT (WAL, synchronous=NORMAL)."""
+
+    def __init__(self, bundle, engine, path: Path):
+        self.bundle, self.engine = bundle, engine
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("CREATE TABLE instances (id INTEGER PRIMARY KEY, version INTEGER, state BLOB)")
+
+    def lifecycle(self, n):
+        wf = _start(self.bundle, self.engine, n)
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute("INSERT INTO instances VALUES (?, 1, ?)", (n, _dump(wf)))
+        self.db.execute("COMMIT")
+        for name, _role, data in STEPS:
+            self.db.execute("BEGIN IMMEDIATE")
+            state, version = self.db.execute("SELECT state, version FROM instances WHERE id = ?", (n,)).fetchone()
+            wf = _load(self.bundle, self.engine, state)
+            _complete_next(wf, name, data)
+            cur = self.db.execute("UPDATE instances SET state = ?, version = ? WHERE id = ? AND version = ?",
+                                  (_dump(wf), version + 1, n, version))
+            assert cur.rowcount == 1
+            self.db.execute("COMMIT")
+        assert wf.is_completed()
+
+    def close(self):
+        self.db.close()
+
+
+def run(results, repeats: int, seconds: float) -> None:
+    bundle = load_bundle()
+    engine = sandbox.script_engine()
+    rates = repeat_rate(lambda n: spiff_lifecycle(bundle, engine, n), repeats, seconds)
+    results.add("1 ceiling", "SpiffWorkflow in memory", rates, "lifecycles/s", key="ceiling")
+    with tempfile.TemporaryDirectory(prefix="rma-bench-") as tmp:
+        loop = DurableLoop(bundle, engine, Path(tmp) / "durable.sqlite3")
+        try:
+            rates = repeat_rate(loop.lifecycle, repeats, seconds)
+        finally:
+            loop.close()
+    ratio = statistics.median(rates) / results.values["ceiling"]
+    results.add("2 durable bound", "+ state JSON + SQLite commit/task", rates, "lifecycles/s",
+                note=f"{ratio:.0%} of ceiling", key="durable")
