@@ -165,5 +165,35 @@ def audit_verify(number):
     click.echo(f"audit trail intact: {events} event(s) verified")
 
 
+
+@main.group("loans")
+def loans_group():
+    """Loan units lent to customers while their unit is in repair."""
+
+
+@loans_group.command("add")
+@click.argument("centre")
+@click.argument("code")
+@click.option("--model", required=True, help="what the unit is, e.g. 'Vista X100 Camera'")
+@click.option("--serial", "serial_number", default="", help="the loan unit's own serial number")
+def loans_add(centre, code, model, serial_number):
+    """Add a unit to CENTRE's loan pool under asset CODE."""
+    from .services.loans import add_unit
+    try:
+        add_unit(_orchestrator(), Actor("cli", "manager"), centre, code, model, serial_number)
+    except EngineError as exc:
+        raise click.ClickException(exc.message)
+    click.echo(f"loan unit {code} ({model}) added to {centre}")
+
+
+@loans_group.command("list")
+@click.argument("centre")
+def loans_list(centre):
+    """CENTRE's loan pool and which units are out."""
+    from .services.loans import pool
+    for unit in pool(_orchestrator(), Actor("cli", "manager"), centre):
+        state = f"lent to RMA {unit['lent_to_rma_id']}" if unit["lent_to_rma_id"] else "available"
+        click.echo(f"{unit['code']}\t{unit['model']}\t{state}")
+
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from . import sandbox
 from .errors import InvalidProcess
+from .validation import check_bundle
 
 ROOT_PROCESS_ID = "rma"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -188,6 +189,9 @@ def parse_bundle(files: dict[str, str]) -> ParsedBundle:
             forms[Path(name).name] = _load_form(name, text, errors)
         elif name.endswith(".json"):
             _load_json(name, text, errors)
+    xml_files = sum(1 for name in files if name.endswith((".bpmn", ".dmn")))
+    errors += check_bundle(files, bpmn_trees, dmn_trees, forms, LANE_ROLES,
+                           complete=len(bpmn_trees) + len(dmn_trees) == xml_files)
     if errors:
         raise InvalidProcess(f"{len(errors)} error(s) in the process files", errors)
 

@@ -78,6 +78,8 @@ def senders_from_settings(settings) -> dict:
         senders["email"] = SmtpSender(settings.smtp_url, settings.mail_from)
     if settings.sms_webhook_url:
         senders["sms"] = WebhookSmsSender(settings.sms_webhook_url)
+    from .webhooks import WebhookSender  # integrators' subscriptions live in the database: always on
+    senders["webhook"] = WebhookSender()
     return senders
 
 

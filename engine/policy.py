@@ -161,8 +161,8 @@ def _record_assignments(graph, el, tag, element_id, file) -> None:
         return
     try:
         tree = ast.parse(script.text)
-    except SyntaxError:
-        return
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return  # the sandbox check refuses such a script by name
     for node in ast.walk(tree):
         targets = node.targets if isinstance(node, ast.Assign) else (
             [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])

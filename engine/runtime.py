@@ -12,14 +12,28 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION, BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.diff import diff_workflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from . import sandbox
 from .definitions import LANE_ROLES, ParsedBundle
-from .errors import ProcessScriptError, TaskAlreadyCompleted, TaskNotFound
+from .errors import Conflict, ProcessScriptError, TaskAlreadyCompleted, TaskNotFound
+
+
+class MessageNotAwaited(Conflict):
+    """A message was delivered that no event of the instance waits for (HTTP 409)."""
+
+    code = "message_not_awaited"
 
 STATUS_PROPERTY = "rmaStatus"
 
@@ -65,6 +79,17 @@ class ReadyTask:
     stage: str
     form_file: str | None
     properties: dict
+    due_at: datetime | None = None  # when a timer on the task (an SLA) falls due
+
+
+@dataclass(frozen=True)
+class FailedTask:
+    """A task that raised while the engine ran it: the instance waits in an incident until it is retried."""
+
+    id: str
+    name: str | None
+    title: str | None
+    stage: str
 
 
 def stage_key(process_id: str) -> str:
@@ -78,6 +103,7 @@ class Runtime:
         self.script_engine = sandbox.script_engine()
 
     def start(self, bundle: ParsedBundle, data: dict) -> BpmnWorkflow:
+        _strict_decisions(bundle)
         workflow = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self.script_engine)
         workflow.task_tree.data.update(data)
         start = workflow.get_next_task(state=TaskState.READY)
@@ -99,6 +125,7 @@ class Runtime:
         dct = json.loads(state, cls=SERIALIZER.json_decoder_cls)
         workflow = SERIALIZER.from_dict(dct, spec=bundle.spec, subprocess_specs=bundle.subprocess_specs)
         workflow.script_engine = self.script_engine
+        _strict_decisions(bundle)
         return workflow
 
     serializer_version = SERIALIZER_VERSION
@@ -113,9 +140,53 @@ class Runtime:
                 id=str(task.id), name=spec.bpmn_id, title=spec.bpmn_name or spec.bpmn_id, lane=lane,
                 role=LANE_ROLES.get(lane, "reception") if lane else "reception",
                 stage=stage_key(task.workflow.spec.name), form_file=props.get("formJsonSchemaFilename"),
-                properties=props,
+                properties=props, due_at=_timer_due(task),
             ))
         return result
+
+    def failed_tasks(self, workflow: BpmnWorkflow) -> list[FailedTask]:
+        """Tasks left in ERROR by a script, condition or decision that raised (an incident)."""
+        return [FailedTask(str(t.id), t.task_spec.bpmn_id, t.task_spec.bpmn_name or t.task_spec.bpmn_id,
+                           stage_key(t.workflow.spec.name)) for t in workflow.get_tasks(state=TaskState.ERROR)]
+
+    def retry(self, workflow: BpmnWorkflow) -> None:
+        """Run the failed tasks again (with the specs the instance has now), then continue until it waits."""
+        for task in workflow.get_tasks(state=TaskState.ERROR):
+            task._set_state(TaskState.READY)  # the sandbox changes task data only on success: nothing half-done
+            if task.task_spec.manual:
+                self._run(task)  # a human task whose own completion failed: its submitted data is kept
+        self._advance(workflow)
+
+    def move_problems(self, workflow: BpmnWorkflow, bundle: ParsedBundle) -> list[str]:
+        """Why the instance could not continue on `bundle`'s specs (none: it can, its state restores onto them).
+
+        Task specs align by BPMN id: no element the instance has reached may be removed, and one that has
+        run, is open or waits must be unchanged. A failed task may change (that is the fix being
+        deployed), and so may tasks not reached yet.
+        """
+        problems = []
+        may_change = TaskState.PREDICTED_MASK | TaskState.FUTURE | TaskState.ERROR | TaskState.CANCELLED
+        top, subs = diff_workflow(SERIALIZER.registry, workflow, bundle.spec, bundle.subprocess_specs)
+        for sp_id, diff in [(None, top), *subs.items()]:
+            if diff is None:
+                problems.append(f"process {workflow.subprocesses[sp_id].spec.name} is not in the new version")
+                continue
+            for task in diff.removed:
+                problems.append(f"{task.task_spec.bpmn_id or task.task_spec.name} was removed")
+            for task in diff.changed:
+                if not task.has_state(may_change):
+                    problems.append(f"{task.task_spec.bpmn_id or task.task_spec.name} "
+                                    f"({TaskState.get_name(task.state).lower()}) was changed")
+        return sorted(set(problems))
+
+    def cancel(self, workflow: BpmnWorkflow, outcome: str = "cancelled") -> None:
+        """End the instance now: every open, waiting or failed task is cancelled; `outcome` is recorded."""
+        workflow.data["outcome"] = outcome
+        if workflow.last_task is not None:
+            workflow.last_task.data["outcome"] = outcome
+        for task in workflow.get_tasks(state=TaskState.ERROR):
+            task._set_state(TaskState.CANCELLED)
+        workflow.cancel()
 
     def complete(self, workflow: BpmnWorkflow, task_id: str, data: dict) -> None:
         try:
@@ -130,9 +201,28 @@ class Runtime:
         self._run(task)
         self._advance(workflow)
 
+    def deliver_message(self, workflow: BpmnWorkflow, name: str, payload: dict | None = None) -> None:
+        """Deliver the BPMN message `name` (a spiff message event), then run until the instance waits.
+
+        `payload` lands in the catching event's `messageVariable`. Raises MessageNotAwaited when no
+        event of the instance is waiting for that message (nothing changes then)."""
+        if name not in self.awaited_messages(workflow):
+            raise MessageNotAwaited(f"the process is not waiting for the message '{name}'")
+        try:
+            workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload=dict(payload or {})))
+        except WorkflowException as exc:
+            raise MessageNotAwaited(str(exc)) from None
+        self._advance(workflow)
+
+    def awaited_messages(self, workflow: BpmnWorkflow) -> set[str]:
+        """Names of the messages some waiting event of the instance would catch now."""
+        return {e.name for e in workflow.waiting_events() if e.event_type == "MessageEventDefinition"}
+
     def fire_due_timers(self, workflow: BpmnWorkflow) -> list[str]:
         """Fire every timer whose time has come; returns the ids of the timer events that fired."""
-        waiting = {t.id: t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.WAITING)}
+        # timers only: a message event that a firing timer cancelled (it interrupted its activity) did not fire
+        waiting = {t.id: t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.WAITING)
+                   if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
         self._advance(workflow)
         still = {t.id for t in workflow.get_tasks(state=TaskState.WAITING)}
         return sorted(name for task_id, name in waiting.items() if task_id not in still and name)
@@ -173,6 +263,53 @@ class Runtime:
             raise _script_error(exc) from None
 
 
+def _timer_due(task) -> datetime | None:
+    """The earliest due time of the timer boundary events armed on `task` (its SLA), if any."""
+    split = task.parent
+    if split is None or not isinstance(split.task_spec, BoundaryEventSplit):
+        return None
+    times = []
+    for sibling in split.children:
+        definition = getattr(sibling.task_spec, "event_definition", None)
+        value = sibling._get_internal_data("event_value") if isinstance(definition, TimerEventDefinition) else None
+        if isinstance(value, str):
+            try:
+                times.append(datetime.fromisoformat(value).astimezone(timezone.utc))
+            except ValueError:
+                continue
+    return min(times) if times else None
+
+
+class StrictDecisionEngine(DMNEngine):
+    """A decision table whose single-hit policy finds no rule raises (an incident) instead of deciding nothing."""
+
+    def result(self, task):
+        table = self.decision_table
+        if table.hit_policy != "COLLECT" and not self.decide(task):
+            inputs = []
+            for item in table.inputs:
+                try:
+                    value = task.workflow.script_engine.evaluate(task, item.expression)
+                except Exception:  # the message names the inputs; a missing one shows as such
+                    value = "(not set)"
+                inputs.append(f"{item.expression}={value!r}")
+            raise WorkflowTaskException(f"no rule of decision table '{table.name or table.id}' matches "
+                                        f"({', '.join(inputs)})", task=task)
+        return super().result(task)
+
+
+def _strict_decisions(bundle: ParsedBundle) -> None:
+    """Once per parsed bundle: its business rule tasks use StrictDecisionEngine."""
+    if getattr(bundle, "strict_decisions", False):
+        return
+    for spec in [bundle.spec, *bundle.subprocess_specs.values()]:
+        for task_spec in spec.task_specs.values():
+            engine = getattr(task_spec, "dmnEngine", None)
+            if engine is not None and type(engine) is DMNEngine:
+                engine.__class__ = StrictDecisionEngine
+    bundle.strict_decisions = True
+
+
 def _script_error(exc: Exception) -> ProcessScriptError:
     task = getattr(exc, "task", None)
     name = task.task_spec.bpmn_id if task is not None else None
@@ -187,4 +324,9 @@ def instance_status(runtime: Runtime, workflow: BpmnWorkflow, ready: list[ReadyT
     for task in ready:
         if task.properties.get(STATUS_PROPERTY):
             return task.properties[STATUS_PROPERTY]
+    # No human task open: an event the instance waits on (a parcel, say) may name the status.
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        status = ((getattr(task.task_spec, "extensions", None) or {}).get("properties") or {}).get(STATUS_PROPERTY)
+        if status:
+            return status
     return previous or "received"

@@ -5,29 +5,35 @@ import logging
 import threading
 
 from .notify import send_pending, senders_from_settings
-from .scheduler import fire_due_timers
+from .scheduler import WORKER_ID, fire_due_timers
 
 log = logging.getLogger("rma.worker")
+TIMER_BATCH, SEND_BATCH = 100, 50
 
 
 def run_once(orc, senders: dict | None = None) -> dict:
     """One sweep: timers first (they may enqueue messages), then the outbox."""
     senders = senders_from_settings(orc.settings) if senders is None else senders
-    timers = fire_due_timers(orc)
-    sent = send_pending(orc, senders) if senders else {"sent": 0, "failed": 0}
+    timers = fire_due_timers(orc, limit=TIMER_BATCH)
+    sent = send_pending(orc, senders, limit=SEND_BATCH) if senders else {"sent": 0, "failed": 0}
     return {"timers": timers, **sent}
 
 
 def run_forever(orc, stop: threading.Event, interval: float = 2.0) -> None:
     senders = senders_from_settings(orc.settings)
+    log.info("worker %s sweeping every %.1fs; channels: %s", WORKER_ID, interval, ", ".join(senders) or "none")
     while not stop.is_set():
+        busy = False
         try:
             result = run_once(orc, senders)
             if any(result.values()):
                 log.info("worker sweep: %s", result)
+            # a full batch means more is due: sweep again at once instead of sleeping
+            busy = result["timers"] >= TIMER_BATCH or result["sent"] + result["failed"] >= SEND_BATCH
         except Exception:  # keep sweeping; the failed unit of work was rolled back
             log.exception("worker sweep failed")
-        stop.wait(interval)
+        if not busy:
+            stop.wait(interval)
 
 
 def start_in_thread(orc, interval: float = 2.0) -> tuple[threading.Thread, threading.Event]:

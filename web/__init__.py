@@ -1,6 +1,8 @@
 """Flask app factory: blueprints per audience over one engine Orchestrator."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
@@ -21,7 +23,10 @@ def create_app(config: dict | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),  # a working day; each request extends it
         REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.base_url.startswith("https://"),
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         RMA_SETTINGS=settings,
         API_TITLE="RMA orchestrator API",
@@ -37,15 +42,17 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["rma"] = orc
     csrf.init_app(app)
 
-    from . import errors
+    from . import converters, errors
     from .api import register_api
     from .auth import register_auth
     from .portal import bp as portal_bp
     from .staff import bp as staff_bp
 
+    converters.install(app)  # before any route is added
     errors.register(app)
     register_auth(app)
     register_api(app)
     app.register_blueprint(staff_bp)
     app.register_blueprint(portal_bp)
+    from .ops import bp as ops_bp; app.register_blueprint(ops_bp)  # noqa: E702  (dashboard, operations)
     return app

@@ -26,7 +26,9 @@ def error_response(status: int, code: str, message: str, errors=None):
 def register(app) -> None:
     @app.errorhandler(EngineError)
     def _engine_error(exc: EngineError):
-        return error_response(exc.status, exc.code, exc.message, exc.errors)
+        response = error_response(exc.status, exc.code, exc.message, exc.errors)
+        retry_after = getattr(exc, "retry_after", None)  # engine.throttle.TooManyAttempts
+        return response if retry_after is None else (*response, {"Retry-After": str(retry_after)})
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

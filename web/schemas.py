@@ -5,7 +5,7 @@ by accident (the portal view in particular must never show staff names or intern
 """
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 Money = fields.Float  # Decimal amounts go out as JSON numbers, not strings
 
@@ -14,7 +14,19 @@ class Text(fields.String):
     """A string with surrounding whitespace removed before it is validated."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).strip()
+        value = super()._deserialize(value, attr, data, **kwargs).strip()
+        if "\x00" in value:  # no text column can store it (PostgreSQL refuses NUL)
+            raise ValidationError("Must not contain NUL characters.")
+        return value
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: marshmallow's truthy sets would take 1 and 0.0 too (True == 1 in Python)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 def _text(max_len: int, required: bool = True, **kwargs) -> Text:
@@ -22,7 +34,8 @@ def _text(max_len: int, required: bool = True, **kwargs) -> Text:
 
 
 def _page_args(per_page_default: int):
-    return (fields.Integer(load_default=1, validate=validate.Range(min=1)),
+    # Pages are bounded so that the row offset stays a number the database can take (64-bit).
+    return (fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000)),
             fields.Integer(load_default=per_page_default, validate=validate.Range(min=1, max=200)))
 
 
@@ -42,6 +55,15 @@ class TokenRequestSchema(Schema):
 class TokenSchema(Schema):
     token = fields.String(required=True, metadata={"description": "Send as `Authorization: Bearer <token>`"})
     expires_at = fields.DateTime()
+
+
+class TokenInfoSchema(Schema):
+    id = fields.Integer()
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)
+    active = fields.Boolean(metadata={"description": "Neither revoked nor expired"})
+    current = fields.Boolean(metadata={"description": "The token this request was sent with"})
 
 
 class MeSchema(Schema):
@@ -187,7 +209,7 @@ class RmaSchema(RmaSummarySchema):
 
 
 class TaskListArgsSchema(Schema):
-    rma_id = fields.Integer(validate=validate.Range(min=1))
+    rma_id = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1))
     mine = fields.Boolean(load_default=False, metadata={"description": "Only tasks claimed by the caller"})
     status = fields.String(load_default="open", validate=validate.OneOf(["open", "completed", "cancelled"]))
     page, per_page = _page_args(50)
@@ -254,5 +276,5 @@ class PortalViewSchema(Schema):
 
 
 class DecisionSchema(Schema):
-    approve = fields.Boolean(required=True, truthy={True}, falsy={False},
+    approve = StrictBoolean(required=True,
                              metadata={"description": "true approves the quote, false declines it"})

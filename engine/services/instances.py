@@ -8,6 +8,8 @@ from sqlalchemy import bindparam, insert, select, update
 from ..actors import Actor
 from . import hooks
 from ..model import AuditEvent, HumanTask, Instance, Rma, utcnow
+from .. import incidents
+from ..errors import ProcessScriptError
 from ..runtime import ReadyTask, instance_status
 
 CUSTOMER_VISIBLE = {"rma_opened", "status_changed", "quote_decided", "rma_closed"}
@@ -37,34 +39,43 @@ def apply(orc, session, rma: Rma, actor: Actor, command, completed_task: str | N
         instance = session.get(Instance, rma.id)
         parsed = orc.parsed_bundle(session, instance.bundle_id)
         workflow = orc.runtime.load(parsed, instance.state)
-        result = command(workflow)
-        _project(orc, session, rma, instance, workflow, actor, completed_task=completed_task)
+        try:
+            result, failure = command(workflow), None
+        except ProcessScriptError as exc:
+            # An incident (engine.incidents): the command's own effects are kept, the failed task waits.
+            result, failure = None, exc
+        _project(orc, session, rma, instance, workflow, actor, completed_task=completed_task, failure=failure)
     return result
 
 
 def _project(orc, session, rma: Rma, instance: Instance, workflow, actor: Actor,
-             completed_task: str | None = None, opened: bool = False) -> None:
+             completed_task: str | None = None, opened: bool = False, failure=None) -> None:
     now = utcnow()
     runtime = orc.runtime
     ready = runtime.ready_tasks(workflow)
-    completed = workflow.is_completed()
+    failed = runtime.failed_tasks(workflow)
+    in_incident = bool(failed) or failure is not None
+    completed = workflow.is_completed() and not in_incident
     instance.state = runtime.dump(workflow)
     instance.completed = completed
-    instance.next_timer_at = runtime.next_timer_at(workflow)
+    # an instance in incident has its timers paused until it is retried (no sweep fails it in a loop)
+    instance.next_timer_at = None if in_incident else runtime.next_timer_at(workflow)
     new_tasks = _sync_tasks(session, rma, ready, now)
 
     data = runtime.current_data(workflow)
     previous = rma.status
-    rma.status = instance_status(runtime, workflow, ready, previous)
+    settled = incidents.settled_status(session, rma)  # the status before an open incident
+    rma.status = incidents.INCIDENT if in_incident else instance_status(runtime, workflow, ready, settled)
     rma.stage = ready[0].stage if ready else (None if completed else rma.stage)
     if "quote_total" in data and data["quote_total"] is not None:
         rma.quote_total = Decimal(str(data["quote_total"]))
     if "in_warranty" in data:
         rma.in_warranty = bool(data["in_warranty"])
     rma.updated_at = now
-    if rma.status != previous:
-        audit(session, rma.id, actor, "status_changed", f"{previous} → {rma.status}",
-              data={"from": previous, "to": rma.status})
+    if rma.status != settled and not in_incident:  # incidents are audited as such, not shown to customers
+        audit(session, rma.id, actor, "status_changed", f"{settled} → {rma.status}",
+              data={"from": settled, "to": rma.status})
+    incidents.record(session, rma, actor.username, previous == incidents.INCIDENT, settled, failed, failure)
     closed = completed and rma.closed_at is None
     if closed:
         rma.outcome = data.get("outcome")
@@ -89,7 +100,7 @@ def _sync_tasks(session, rma: Rma, ready: list[ReadyTask], now) -> list[ReadyTas
                         .values(status="cancelled", completed_at=now))
     new_rows = [dict(id=task.id, rma_id=rma.id, name=task.name, title=task.title, lane=task.lane, role=task.role,
                      centre_code=rma.centre_code, stage=task.stage, form_file=task.form_file, status="open",
-                     created_at=now) for task in ready if task.id not in open_ids]
+                     created_at=now, due_at=task.due_at) for task in ready if task.id not in open_ids]
     if new_rows:  # a plain INSERT: nothing needs them as objects in this session
         session.execute(_INSERT_TASK, new_rows)
     return [task for task in ready if task.id not in open_ids]

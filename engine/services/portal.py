@@ -5,20 +5,23 @@ import hmac
 
 from sqlalchemy import select, update
 
-from .. import forms
+from .. import estimates, forms
 from ..actors import Actor
-from ..errors import NoDecisionPending, RmaNotFound
-from ..model import AuditEvent, HumanTask, Rma, utcnow
+from ..customer_text import TEXT, language, t
+from ..errors import Conflict, NoDecisionPending, RmaNotFound
+from ..model import AuditEvent, HumanTask, Milestone, Quote, Rma, RmaEstimate, utcnow
+from .customers import latest_quote, quote_view
 from .instances import apply, audit
 
-STATUS_WORDS = {
-    "requested": "Request received", "received": "Received at the service centre",
-    "diagnosing": "Being diagnosed by a technician", "awaiting_approval": "Waiting for your approval of the quote",
-    "repairing": "Being repaired", "quality_check": "In final quality check", "returning": "On its way back to you",
-    "closed": "Completed",
-}
-OUTCOME_WORDS = {"repaired": "Repaired", "returned_unrepaired": "Returned without repair",
-                 "no_fault_found": "No fault found"}
+STATUS_WORDS = {"requested": "Request received",
+                **{k.split(".", 1)[1]: v for k, v in TEXT["en"].items() if k.startswith("status.")}}
+OUTCOME_WORDS = {k.split(".", 1)[1]: v for k, v in TEXT["en"].items() if k.startswith("outcome.")}
+# The customer's path through a repair, in order; statuses map onto these steps.
+STEPS = ("received", "diagnosing", "awaiting_approval", "repairing", "quality_check", "returning", "closed")
+
+
+class QuoteChanged(Conflict):
+    code = "quote_changed"
 
 
 def _by_token(session, token: str) -> Rma:
@@ -29,45 +32,99 @@ def _by_token(session, token: str) -> Rma:
 
 
 def _pending_decision(session, rma: Rma) -> HumanTask | None:
+    # the customer's other tasks (troubleshooting) are answered on the request page, not by approve/decline
     return session.scalar(select(HumanTask).where(HumanTask.rma_id == rma.id, HumanTask.role == "customer",
-                                                  HumanTask.status == "open"))
+                                                  HumanTask.name == "customer_approval", HumanTask.status == "open"))
+
+
+def _masked(phone: str | None) -> str | None:
+    digits = (phone or "").strip()
+    return None if not digits else ("•" * max(len(digits) - 4, 0)) + digits[-4:]
 
 
 def portal_view(orc, token: str) -> dict:
-    """What the customer may see: no internal notes, no staff names."""
+    """What the customer may see, in the customer's language: no internal notes, no staff names."""
     with orc.uow() as uow:
         s = uow.session
         rma = _by_token(s, token)
+        lang = language(rma.customer_language)
         pending = _pending_decision(s, rma)
         events = s.scalars(select(AuditEvent).where(AuditEvent.rma_id == rma.id, AuditEvent.customer_visible)
                            .order_by(AuditEvent.id)).all()
+        milestones = s.scalars(select(Milestone).where(Milestone.rma_id == rma.id).order_by(Milestone.id)).all()
+        quote_row = latest_quote(s, rma.id)
         quote = None
         if rma.quote_total is not None:
             quote = {"total": rma.quote_total, "currency": rma.currency, "in_warranty": rma.in_warranty}
+        history = [{"at": e.at, "kind": e.kind, "detail": _customer_detail(e, lang)} for e in events]
         return {
-            "number": rma.number, "status": rma.status, "status_text": STATUS_WORDS.get(rma.status, rma.status),
-            "stage": rma.stage, "outcome": rma.outcome, "outcome_text": OUTCOME_WORDS.get(rma.outcome or ""),
+            "number": rma.number, "status": rma.status, "status_text": t(lang, f"status.{rma.status}"),
+            "stage": rma.stage, "outcome": rma.outcome,
+            "outcome_text": t(lang, f"outcome.{rma.outcome}") if rma.outcome else None,
             "product": {"model": rma.product_model, "serial_number": rma.serial_number},
-            "quote": quote, "decision_pending": pending is not None, "language": rma.customer_language,
-            "history": [{"at": e.at, "kind": e.kind, "detail": _customer_detail(e)} for e in events],
-            "created_at": rma.created_at, "closed_at": rma.closed_at,
+            "quote": quote, "decision_pending": pending is not None, "language": lang,
+            "history": history, "created_at": rma.created_at, "closed_at": rma.closed_at,
+            "quote_detail": quote_view(quote_row),
+            "milestones": _milestones(history, milestones, lang),
+            "steps": _steps(rma, history, quote_row, lang),
+            "eta": estimates.view(s.get(RmaEstimate, rma.id), lang) if rma.closed_at is None else None,
+            "sms": {"available": bool(rma.customer_phone), "opted_out": rma.sms_opt_out,
+                    "phone": _masked(rma.customer_phone)},
+            "receipt_available": any(m.message == "intake_receipt" for m in milestones),
         }
 
 
-def _customer_detail(event: AuditEvent) -> str:
-    if event.kind == "status_changed" and event.data:
-        return STATUS_WORDS.get(event.data.get("to"), event.data.get("to", ""))
+def _customer_detail(event: AuditEvent, lang: str) -> str:
+    data = event.data or {}
+    if event.kind == "status_changed" and data.get("to"):
+        return t(lang, f"status.{data['to']}")
     if event.kind == "rma_opened":
-        return "Repair request registered"
-    if event.kind == "quote_decided" and event.data:
-        return "You approved the quote" if event.data.get("approve") else "You declined the quote"
-    if event.kind == "rma_closed" and event.data:
-        return OUTCOME_WORDS.get(event.data.get("outcome") or "", "Completed")
+        return t(lang, "event.rma_opened")
+    if event.kind == "quote_decided":
+        if data.get("expired"):
+            return t(lang, "event.quote_expired")
+        return t(lang, "event.quote_approved" if data.get("approve") else "event.quote_declined")
+    if event.kind == "rma_closed":
+        return t(lang, f"outcome.{data['outcome']}") if data.get("outcome") else t(lang, "status.closed")
     return ""
 
 
-def record_customer_decision(orc, token: str, approve, ip: str | None = None) -> dict:
-    """Approve or decline the pending quote; 409 when no decision is pending."""
+def _milestones(history: list[dict], milestones: list[Milestone], lang: str) -> list[dict]:
+    """Dated milestones, newest first: status changes and decisions, plus the BPMN's notifying milestones."""
+    items = [{"at": e["at"], "text": e["detail"], "kind": e["kind"]} for e in history if e["detail"]]
+    items += [{"at": m.reached_at, "text": t(lang, f"milestone.{m.message}"), "kind": m.message}
+              for m in milestones if f"milestone.{m.message}" in TEXT["en"]]
+    return sorted(items, key=lambda item: item["at"], reverse=True)
+
+
+def _steps(rma: Rma, history: list[dict], quote: Quote | None, lang: str) -> list[dict]:
+    """Each step with its state (done / current / todo) and the date it was reached."""
+    reached: dict[str, object] = {}
+    for event in history:
+        if event["kind"] == "rma_opened":
+            reached.setdefault("received", event["at"])
+        elif event["kind"] == "status_changed":
+            for key in STEPS:
+                if t(lang, f"status.{key}") == event["detail"]:
+                    reached[key] = event["at"]
+        elif event["kind"] == "rma_closed":
+            reached["closed"] = event["at"]
+    current = STEPS.index(rma.status) if rma.status in STEPS else 0
+    no_approval = (quote is None and rma.quote_total is None and current > STEPS.index("diagnosing")) or \
+        bool(rma.in_warranty)
+    steps = []
+    for i, key in enumerate(STEPS):
+        if key == "awaiting_approval" and no_approval:
+            continue  # covered by warranty (or nothing to repair): the customer is never asked
+        state = "done" if i < current or rma.status == "closed" else "current" if i == current else "todo"
+        steps.append({"key": key, "title": t(lang, f"step.{key}"), "state": state,
+                      "state_text": t(lang, {"done": "page.done", "current": "page.current", "todo": "page.todo"}[state]),
+                      "at": reached.get(key) if state != "todo" else None})
+    return steps
+
+
+def record_customer_decision(orc, token: str, approve, ip: str | None = None, quote_version: int | None = None) -> dict:
+    """Approve or decline the pending quote; 409 when no decision is pending or the quote changed meanwhile."""
     with orc.uow() as uow:
         s = uow.session
         rma = _by_token(s, token)
@@ -77,15 +134,39 @@ def record_customer_decision(orc, token: str, approve, ip: str | None = None) ->
         bundle_form = forms.validate_submission({"type": "object", "required": ["approve"],
                                                  "properties": {"approve": {"type": "boolean"}}},
                                                 {"approve": approve})
+        quote = s.scalar(select(Quote).where(Quote.rma_id == rma.id, Quote.task_id == task.id,
+                                             Quote.status == "pending"))
+        if quote is not None and quote_version is not None and int(quote_version) != quote.version:
+            raise QuoteChanged(f"{rma.number}: you answered quote version {quote_version}, "
+                               f"but version {quote.version} is the one waiting for a decision")
         actor = Actor.customer(rma.number)
+        now = utcnow()
         result = s.execute(update(HumanTask).where(HumanTask.id == task.id, HumanTask.status == "open")
-                           .values(status="completed", completed_by=actor.username, completed_at=utcnow())
+                           .values(status="completed", completed_by=actor.username, completed_at=now)
                            .execution_options(synchronize_session=False))
         if result.rowcount != 1:
             raise NoDecisionPending(f"{rma.number} has no quote waiting for a decision")
-        audit(s, rma.id, actor, "quote_decided", "quote approved" if bundle_form["approve"] else "quote declined",
-              task_name=task.name, data={"approve": bundle_form["approve"], "quote_total": str(rma.quote_total),
-                                         "currency": rma.currency, "ip": ip})
+        approved = bundle_form["approve"]
+        if quote is not None:
+            quote.status, quote.decided_at, quote.decided_ip = ("approved" if approved else "declined"), now, ip
+        audit(s, rma.id, actor, "quote_decided", "quote approved" if approved else "quote declined",
+              task_name=task.name, data={"approve": approved, "quote_total": str(rma.quote_total),
+                                         "currency": rma.currency, "ip": ip,
+                                         "quote_version": quote.version if quote is not None else None})
         apply(orc, s, rma, actor, lambda wf: orc.runtime.complete(wf, task.id, bundle_form), completed_task=task.name)
+        uow.commit()
+    return portal_view(orc, token)
+
+
+def set_sms_opt_out(orc, token: str, opt_out: bool) -> dict:
+    """The customer turns text messages off (or on again); email keeps coming."""
+    with orc.uow() as uow:
+        s = uow.session
+        rma = _by_token(s, token)
+        if rma.sms_opt_out != bool(opt_out):
+            rma.sms_opt_out = bool(opt_out)
+            audit(s, rma.id, Actor.customer(rma.number), "sms_preference",
+                  "customer turned text messages off" if opt_out else "customer turned text messages on",
+                  data={"sms_opt_out": bool(opt_out)})
         uow.commit()
     return portal_view(orc, token)

@@ -11,6 +11,7 @@ from ..forms import nested_errors
 from ..errors import InvalidInput, NotAllowed, RmaNotFound
 from ..model import AuditEvent, Bundle, Centre, HumanTask, Rma, utcnow
 from .instances import audit, save_new
+from .catalogue import start_facts, unknown_model_facts
 from .processes import current_bundle
 from .views import rma_view, task_view
 
@@ -52,7 +53,8 @@ def open_rma(orc, actor: Actor, payload: dict) -> dict:
         audit(s, rma.id, actor, "rma_opened", f"{rma.number} opened for {rma.product_model} {rma.serial_number}",
               data={"fault_description": rma.fault_description})
         parsed = orc.parsed_bundle(s, bundle.id)
-        workflow = orc.runtime.start(parsed, _start_data(rma, centre, now))
+        facts = start_facts(s, rma.product_model, centre.currency, channel="counter")
+        workflow = orc.runtime.start(parsed, _start_data(rma, centre, now, facts))
         save_new(orc, s, rma, bundle, workflow, actor)
         uow.commit()
         return _load_view(s, rma)
@@ -87,8 +89,10 @@ def _check_payload(payload) -> None:
         raise InvalidInput("the RMA has invalid fields", errors)
 
 
-def _start_data(rma: Rma, centre: Centre, now) -> dict:
-    return {"rma_number": rma.number, "centre": centre.code, "currency": centre.currency,
+def _start_data(rma: Rma, centre: Centre, now, facts: dict | None = None) -> dict:
+    """The instance's start data; `facts` are the catalogue's (engine.services.catalogue.start_facts)."""
+    facts = facts if facts is not None else unknown_model_facts("counter", centre.currency)
+    return {**facts, "rma_number": rma.number, "centre": centre.code, "currency": centre.currency,
             "labour_rate": float(centre.labour_rate), "purchase_date": rma.purchase_date.isoformat(),
             "received_on": now.date().isoformat(), "product_model": rma.product_model,
             "serial_number": rma.serial_number, "product_category": rma.product_category or "",

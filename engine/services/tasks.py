@@ -13,7 +13,8 @@ from .views import task_view
 
 
 def _may_work(actor: Actor, task: HumanTask) -> bool:
-    return actor.role == task.role and actor.centre == task.centre_code
+    # A manager without a centre works the (escalation) tasks of every centre; everyone else their centre's.
+    return actor.role == task.role and actor.may_see_centre(task.centre_code)
 
 
 def _may_see(actor: Actor, task: HumanTask) -> bool:

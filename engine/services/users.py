@@ -8,10 +8,11 @@ from decimal import Decimal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from .. import throttle
 from ..actors import ROLES, Actor
-from ..errors import InvalidInput, Unauthenticated
+from ..errors import InvalidInput, NotFound, Unauthenticated
 from ..model import ApiToken, Centre, User, utcnow
 
 _hasher = PasswordHasher()
@@ -51,7 +52,12 @@ def add_user(orc, username: str, role: str, centre: str | None, password: str | 
             raise InvalidInput(f"unknown centre {centre}")
         user = s.scalar(select(User).where(User.username == username)) or User(username=username)
         user.role, user.centre_code, user.full_name = role, centre or None, full_name or username
-        user.password_hash = password_hash or _hasher.hash(password)
+        new_hash = password_hash or _hasher.hash(password)
+        if user.id is not None and user.password_hash != new_hash:
+            # A reset password also ends every token issued under the old one.
+            s.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                      .values(revoked_at=utcnow()))
+        user.password_hash = new_hash
         user.active = True
         s.add(user)
         uow.commit()
@@ -60,7 +66,9 @@ def add_user(orc, username: str, role: str, centre: str | None, password: str | 
 def authenticate(orc, username: str, password: str) -> Actor:
     """The actor for a correct username and password, else Unauthenticated."""
     with orc.uow() as uow:
-        user = uow.session.scalar(select(User).where(User.username == username, User.active))
+        user = None
+        if username and "\x00" not in username:  # no stored name has one; PostgreSQL would refuse the query
+            user = uow.session.scalar(select(User).where(User.username == username, User.active))
         try:
             _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
         except VerificationError:
@@ -68,6 +76,16 @@ def authenticate(orc, username: str, password: str) -> Actor:
         if user is None:
             raise Unauthenticated("wrong username or password")
         return _actor(user)
+
+
+def login(orc, username: str, password: str, address: str | None = None) -> Actor:
+    """authenticate() behind the login throttle: per username and per client address (429 when locked)."""
+    user_key, address_key = throttle.login_user_key(username), throttle.login_address_key(address)
+    throttle.hit(orc, {user_key: throttle.LOGIN_PER_USER, address_key: throttle.LOGIN_PER_ADDRESS})
+    actor = authenticate(orc, username, password)  # a wrong password stays counted
+    throttle.forget(orc, user_key)
+    throttle.refund(orc, address_key, throttle.LOGIN_PER_ADDRESS)
+    return actor
 
 
 def _actor(user: User) -> Actor:
@@ -104,6 +122,28 @@ def actor_for_token(orc, token: str) -> Actor:
         if user is None or not user.active:
             raise Unauthenticated("invalid or expired token")
         return _actor(user)
+
+
+def list_tokens(orc, actor: Actor, current: str | None = None) -> list[dict]:
+    """The actor's own tokens, newest first (never the token itself: only its hash is stored)."""
+    now, current_hash = utcnow(), _digest(current) if current else None
+    with orc.uow() as uow:
+        rows = uow.session.scalars(select(ApiToken).where(ApiToken.user_id == actor.user_id)
+                                   .order_by(ApiToken.id.desc()).limit(200))
+        return [{"id": t.id, "created_at": t.created_at, "expires_at": t.expires_at, "revoked_at": t.revoked_at,
+                 "active": t.revoked_at is None and t.expires_at > now, "current": t.token_hash == current_hash}
+                for t in rows]
+
+
+def revoke_token_by_id(orc, actor: Actor, token_id: int) -> None:
+    """Revoke one of the actor's own tokens; another user's token is 404, as if it did not exist."""
+    with orc.uow() as uow:
+        row = uow.session.get(ApiToken, token_id)
+        if row is None or row.user_id != actor.user_id:
+            raise NotFound(f"token {token_id} not found")
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+        uow.commit()
 
 
 def revoke_token(orc, token: str) -> None:

@@ -14,7 +14,8 @@ def task_view(task: HumanTask, form: dict | None = None, rma: Rma | None = None)
     if rma is not None:
         view["rma_number"] = rma.number
         view["rma"] = {"number": rma.number, "product_model": rma.product_model, "serial_number": rma.serial_number,
-                       "customer_name": rma.customer_name, "status": rma.status}
+                       "customer_name": rma.customer_name, "status": rma.status,
+                       "repeat_of_id": rma.repeat_of_id}  # a repair of the same unit closed <= 90 days before
     return view
 
 

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.definitions import read_bundle_dir
-from engine.errors import Conflict, ProcessScriptError
+from engine.errors import Conflict
 from engine.model import AuditEvent, HumanTask, Instance
 from engine.services import processes, rmas, tasks
 from engine import Actor
@@ -44,7 +44,8 @@ def test_crash_while_saving_leaves_last_committed_state(orc, monkeypatch):
     assert rmas.get_rma(orc, actor(orc, "sg.reception"), rma["id"])["status"] == "diagnosing"
 
 
-def test_failing_script_rolls_back_the_completion_that_triggered_it(orc):
+def test_failing_script_keeps_the_completion_that_triggered_it_and_opens_an_incident(orc):
+    """The technician's diagnosis is saved; the broken quote script waits as an incident (engine.incidents)."""
     files = read_bundle_dir(PROCESSES_DIR)
     name = "stages/rma_approval.bpmn"
     assert "round(parts_cost + labour_hours * labour_rate, 2)" in files[name]
@@ -55,11 +56,14 @@ def test_failing_script_rolls_back_the_completion_that_triggered_it(orc):
     tasks.complete_task(orc, actor(orc, "sg.reception"), _open_task(orc, "sg.reception", rma["id"])["id"], INTAKE)
     diagnose = _open_task(orc, "sg.tech", rma["id"])
     before = _snapshot(orc, rma["id"])
-    with pytest.raises(ProcessScriptError) as err:
-        tasks.complete_task(orc, actor(orc, "sg.tech"), diagnose["id"],
-                            {"diagnosis": "x", "fault_category": "sensor", "parts_cost": 10})
-    assert "compute_quote" in err.value.message
-    assert _snapshot(orc, rma["id"]) == before
+    result = tasks.complete_task(orc, actor(orc, "sg.tech"), diagnose["id"],
+                                 {"diagnosis": "x", "fault_category": "sensor", "parts_cost": 10})
+    assert result["rma"]["status"] == "incident"
+    after = _snapshot(orc, rma["id"])
+    assert after[0] == before[0] + 1 and (diagnose["id"], "completed", "sg.tech") in after[3]
+    view = rmas.get_rma(orc, actor(orc, "sg.reception"), rma["id"])
+    opened = [e for e in view["history"] if e["kind"] == "incident_opened"]
+    assert len(opened) == 1 and opened[0]["task"] == "compute_quote" and "division by zero" in opened[0]["detail"]
 
 
 def test_running_rma_stays_on_its_version_after_a_new_deploy(orc):

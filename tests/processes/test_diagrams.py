@@ -41,11 +41,12 @@ def bpmn(request):
     return request.param
 
 
-def test_the_bundle_ships_a_skeleton_and_seven_stages():
+def test_the_bundle_ships_a_skeleton_and_its_stages():
     names = {p.relative_to(PROCESSES_DIR).as_posix() for p in BPMN_FILES}
     assert "rma.bpmn" in names
     assert {n for n in names if n.startswith("stages/")} == {
-        f"stages/rma_{s}.bpmn" for s in ("intake", "diagnosis", "warranty", "approval", "repair", "qa", "return")}
+        f"stages/rma_{s}.bpmn" for s in ("triage", "inbound", "intake", "diagnosis", "warranty", "approval",
+                                         "repair", "qa", "return", "replacement")}
 
 
 def test_diagram_is_schema_valid_and_parses_alone(bpmn):

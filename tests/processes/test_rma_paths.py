@@ -196,8 +196,16 @@ def _all_flows() -> set[tuple[str, str, str]]:
 
 
 def test_the_path_walks_together_take_every_sequence_flow_of_every_diagram(parsed):
+    from tests.processes.test_approval_timers import walk_expired_quote, walk_reminded_then_approved
+    from tests.processes.test_sla_timers import walk_both_slas_breached_and_reviewed
+    from tests.processes import test_repair_or_replace_paths as offers, test_triage_paths as triage
     walks = [walk_in_warranty_repair(parsed), walk_approved_repair_failing_qa_once(parsed),
-             walk_declined_quote(parsed), walk_no_fault_found(parsed)]
+             walk_declined_quote(parsed), walk_no_fault_found(parsed), walk_reminded_then_approved(parsed),
+             walk_expired_quote(parsed), walk_both_slas_breached_and_reviewed(parsed),
+             triage.walk_solved_by_the_customer(parsed), triage.walk_resolved_remotely_by_staff(parsed),
+             triage.walk_shipped_in_and_repaired(parsed), triage.walk_reminded_then_expired(parsed),
+             offers.walk_replaced(parsed), offers.walk_traded_in(parsed),
+             offers.walk_goodwill_approved_then_repaired(parsed), offers.walk_goodwill_rejected_then_declined(parsed)]
     taken = set().union(*(w.flows_taken() for w in walks))
     flows = _all_flows()
     assert len(flows) > 30

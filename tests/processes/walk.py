@@ -42,7 +42,11 @@ def start_data(purchase_date="2023-01-10", received_on="2024-06-03", centre="SG"
             "labour_rate": labour_rate, "purchase_date": purchase_date, "received_on": received_on,
             "product_model": "Vista X100 Camera", "serial_number": "SN-42", "product_category": "camera",
             "fault_description": "Does not power on", "customer_name": "Kim Tan",
-            "customer_email": "kim@example.com"}
+            "customer_email": "kim@example.com",
+            # what engine.services.catalogue.start_facts adds: a unit brought to the counter, a model
+            # the catalogue does not know (24-month warranty, no replacement value: repair only)
+            "channel": "counter", "warranty_months": 24, "replacement_value": 0, "replacement_currency": currency,
+            "has_successor": False, "successor_model": None, "successor_value": 0, "known_issues": []}
     data.update(extra)
     return data
 
@@ -131,6 +135,9 @@ class Walk:
         taken = set()
         for task in self.wf.get_tasks(state=TaskState.COMPLETED):
             parent = task.parent
+            while parent is not None and not parent.task_spec.bpmn_id and parent.parent is not None \
+                    and parent.parent.workflow is task.workflow:
+                parent = parent.parent  # a boundary event's split is structure, not a BPMN element
             if parent is None or not parent.task_spec.bpmn_id or not task.task_spec.bpmn_id:
                 continue
             if parent.workflow is not task.workflow:

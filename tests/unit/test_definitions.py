@@ -38,11 +38,15 @@ def test_shipped_bundle_parses_and_indexes_every_human_task(base):
     assert parsed.hash == bundle_hash(base)
     assert parsed.spec.name == "rma"
     assert set(parsed.subprocess_specs) == {"rma_intake", "rma_diagnosis", "rma_warranty", "rma_approval",
-                                            "rma_repair", "rma_qa", "rma_return"}
+                                            "rma_repair", "rma_qa", "rma_return", "rma_triage", "rma_inbound",
+                                            "rma_replacement"}
     task = parsed.tasks["rma_intake:record_condition"]
     assert (task.lane, task.form_file, task.title) == ("Reception", "record_condition.json", "Record condition")
     assert {t.name for t in parsed.tasks.values()} == {"record_condition", "diagnose", "customer_approval",
-                                                       "repair", "qa_check", "ship_return"}
+                                                       "repair", "qa_check", "ship_return",
+                                                       "review_overdue_diagnosis", "review_overdue_qa",
+                                                       "troubleshoot", "review_request", "approve_goodwill",
+                                                       "ship_replacement"}
     assert parsed.process_files["rma_repair"] == REPAIR
     assert parsed.form("qa_check.json")["required"] == ["qa_passed"]
     assert parsed.form(None) is None

@@ -70,7 +70,9 @@ def test_approval_stage_that_approves_by_script_is_refused():
       <bpmn:scriptTask id="auto_approve"><bpmn:script>approve = True</bpmn:script></bpmn:scriptTask>
       <bpmn:endEvent id="end"/>""" + flow("f1", "start", "auto_approve") + flow("f2", "auto_approve", "end"))
     violations = {v["rule"]: v for v in check_policy(files, POLICY)}
-    assert set(violations) == {"approval_before_chargeable_repair"}
+    # a replacement is chargeable too, and a script may never approve for the customer
+    assert set(violations) == {"approval_before_chargeable_repair", "approval_before_replacement",
+                               "only_the_customer_approves"}
     elements = [p["element"] for p in violations["approval_before_chargeable_repair"]["path"]]
     assert "auto_approve" in elements and elements[-1] == "repair"
 

@@ -62,7 +62,7 @@ def test_a_failing_script_raises_process_script_error_naming_the_task(rt, parsed
 
 def test_escaping_code_in_a_decision_cell_is_refused_at_deploy():
     files = read_bundle_dir(PROCESSES_DIR)
-    files[DMN] = files[DMN].replace('<text>"Within the 24-month warranty"</text>', EVIL_CELL)
+    files[DMN] = files[DMN].replace('<text>f"Within the {warranty_months}-month warranty"</text>', EVIL_CELL)
     with pytest.raises(InvalidProcess) as info:
         parse_bundle(files)
     assert any(e["file"] in (DMN, "stages/rma_warranty.bpmn") for e in info.value.errors)

@@ -362,10 +362,10 @@ def test_escape_in_a_timer_pre_post_script_or_cardinality_is_refused_at_deploy(p
 
 @pytest.mark.parametrize(("old", "new"), [
     ("<text>fault_category</text>", f"<text>{EVIL}</text>"),                                   # input expression
-    ("<text>&lt;= 24</text>", f"<text>&lt;= len({EVIL})</text>"),                              # input entry
+    ("<text>&lt;= warranty_months</text>", f"<text>&lt;= len({EVIL})</text>"),                           # input entry
     ("<text>? in ('physical_damage', 'liquid_damage')</text>", f"<text>? in {EVIL}</text>"),   # input entry with ?
-    ('<text>"Within the 24-month warranty"</text>', f"<text>{EVIL}</text>"),                   # output entry
-    ("<text>&gt; 24</text>", "<text>&gt; ().__class__</text>"),                                # appended entry
+    ('<text>f"Within the {warranty_months}-month warranty"</text>', f"<text>{EVIL}</text>"),   # output entry
+    ("<text>&gt; warranty_months</text>", "<text>&gt; ().__class__</text>"),                   # appended entry
 ], ids=["input_expression", "input_entry", "input_entry_marked", "output_entry", "appended_entry"])
 def test_escape_in_any_decision_cell_is_refused_at_deploy_naming_the_rule_task(old, new):
     files = read_bundle_dir(PROCESSES_DIR)

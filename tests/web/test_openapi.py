@@ -7,10 +7,17 @@ from engine import Orchestrator, Settings
 
 PATHS = {
     "/api/health": {"get"}, "/api/auth/token": {"post"}, "/api/auth/revoke": {"post"}, "/api/me": {"get"},
-    "/api/centres": {"get"}, "/api/rmas": {"get", "post"}, "/api/rmas/{rma_id}": {"get"},
+    "/api/auth/tokens": {"get"}, "/api/auth/tokens/{token_id}": {"delete"}, "/api/centres": {"get"}, "/api/rmas": {"get", "post"}, "/api/rmas/{rma_id}": {"get"},
     "/api/tasks": {"get"}, "/api/tasks/{task_id}": {"get"}, "/api/tasks/{task_id}/claim": {"post"},
     "/api/tasks/{task_id}/unclaim": {"post"}, "/api/tasks/{task_id}/complete": {"post"},
     "/api/portal/{tracking_token}": {"get"}, "/api/portal/{tracking_token}/decision": {"post"},
+    "/api/processes": {"get"}, "/api/processes/deploy": {"post"}, "/api/processes/validate": {"post"},
+    "/api/processes/{version}": {"get"}, "/api/processes/{version}/files/{name}": {"get"},
+    "/api/processes/{version}/migrate": {"post"},
+    # time and operations
+    "/api/incidents": {"get"}, "/api/incidents/{rma_id}/retry": {"post"}, "/api/rmas/{rma_id}/cancel": {"post"},
+    "/api/outbox/undelivered": {"get"}, "/api/outbox/{message_id}/requeue": {"post"}, "/api/dashboard": {"get"},
+    "/api/webhooks": {"get", "post"}, "/api/webhooks/{sub_id}": {"delete"}, "/api/webhooks/{sub_id}/deliveries": {"get"},
 }
 METHODS = {"get", "post", "put", "patch", "delete"}
 

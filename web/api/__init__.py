@@ -7,9 +7,11 @@ from flask_smorest import Api
 
 from web.schemas import ErrorSchema
 
-from . import auth, meta, portal, rmas, tasks
+from . import auth, customer, meta, portal, processes, rmas, tasks
+from . import operations, webhooks
 
-BLUEPRINTS = (meta.blp, auth.blp, rmas.blp, tasks.blp, portal.blp)
+BLUEPRINTS = (meta.blp, auth.blp, rmas.blp, tasks.blp, portal.blp, customer.blp, processes.blp,
+              operations.blp, webhooks.blp)
 
 
 class RmaApi(Api):

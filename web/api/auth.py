@@ -1,11 +1,12 @@
 """Bearer tokens and who the caller is."""
 from __future__ import annotations
 
+from flask import request
 from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest
 
 from engine.services import users
-from web.schemas import MeSchema, TokenRequestSchema, TokenSchema
+from web.schemas import MeSchema, TokenInfoSchema, TokenRequestSchema, TokenSchema
 
 from .common import bearer_token, caller, errors, orchestrator, secured
 
@@ -16,11 +17,28 @@ NO_STORE = {"Cache-Control": "no-store"}
 @blp.route("/auth/token", methods=["POST"])
 @blp.arguments(TokenRequestSchema)
 @blp.response(200, TokenSchema)
-@errors(blp, 401)
+@errors(blp, 401, 429)
 def issue_token(credentials):
-    """Exchange a staff username and password for a bearer token."""
-    actor = users.authenticate(orchestrator(), credentials["username"], credentials["password"])
+    """Exchange a staff username and password for a bearer token (failed tries are throttled: 429)."""
+    actor = users.login(orchestrator(), credentials["username"], credentials["password"],
+                        address=request.remote_addr)
     return users.issue_token(orchestrator(), actor), NO_STORE
+
+
+@blp.route("/auth/tokens")
+@secured(blp)
+@blp.response(200, TokenInfoSchema(many=True))
+def list_tokens():
+    """The caller's own tokens, newest first: when each was issued, expires, or was revoked."""
+    return users.list_tokens(orchestrator(), caller(), current=bearer_token())
+
+
+@blp.route("/auth/tokens/<int:token_id>", methods=["DELETE"])
+@secured(blp, 404)
+@blp.response(204)
+def revoke_token_by_id(token_id):
+    """Revoke one of the caller's own tokens, e.g. one left on a lost device."""
+    users.revoke_token_by_id(orchestrator(), caller(), token_id)
 
 
 @blp.route("/auth/revoke", methods=["POST"])

@@ -19,6 +19,7 @@ ERROR_TEXT = {
     404: "Not found (or not visible to the caller)",
     409: "Conflict with the current state (task no longer open, claimed by someone else, nothing pending)",
     422: "Invalid input: `errors` maps each field to its messages",
+    429: "Too many failed attempts: wait the seconds given in the Retry-After header",
 }
 
 

@@ -5,7 +5,7 @@ from flask import request
 from flask_smorest import Blueprint
 
 from engine.services import portal
-from web.schemas import DecisionSchema, PortalViewSchema
+from .customer import CustomerPortalViewSchema as PortalViewSchema, PortalDecisionSchema as DecisionSchema
 
 from .common import errors, orchestrator
 
@@ -15,7 +15,7 @@ blp = Blueprint("api_portal", __name__, url_prefix="/api/portal",
 
 @blp.route("/<tracking_token>")
 @blp.response(200, PortalViewSchema)
-@errors(blp, 404)
+@errors(blp, 404, 429)
 def portal_view(tracking_token):
     """What the customer may see: status, quote and customer-visible history (no staff names, no notes)."""
     return portal.portal_view(orchestrator(), tracking_token)
@@ -24,8 +24,8 @@ def portal_view(tracking_token):
 @blp.route("/<tracking_token>/decision", methods=["POST"])
 @blp.arguments(DecisionSchema)
 @blp.response(200, PortalViewSchema)
-@errors(blp, 404, 409)
+@errors(blp, 404, 409, 429)
 def record_decision(decision, tracking_token):
     """Approve or decline the pending quote; 409 when no decision is pending."""
     return portal.record_customer_decision(orchestrator(), tracking_token, decision["approve"],
-                                           ip=request.remote_addr)
+                                           ip=request.remote_addr, quote_version=decision.get("quote_version"))

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 
-from engine import Actor
+from engine import Actor, throttle
 from engine.errors import NotAllowed, Unauthenticated
 from engine.services import users as user_service
+
+from . import guards
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 login_manager = LoginManager()
@@ -78,11 +80,18 @@ def _safe_next(target: str) -> str | None:
 def login():
     if request.method == "POST":
         try:
-            actor = user_service.authenticate(orchestrator(), request.form.get("username", ""),
-                                              request.form.get("password", ""))
+            actor = user_service.login(orchestrator(), request.form.get("username", ""),
+                                       request.form.get("password", ""), address=request.remote_addr)
         except Unauthenticated:
             flash("Wrong username or password.", "error")
             return render_template("login.html", username=request.form.get("username", "")), 401
+        except throttle.TooManyAttempts as exc:
+            flash(f"Too many login attempts: try again in {exc.retry_after // 60 + 1} minutes.", "error")
+            return (render_template("login.html", username=request.form.get("username", "")), 429,
+                    {"Retry-After": str(exc.retry_after)})
+        # A fresh session (and so a fresh CSRF token): nothing planted before login carries over.
+        session.clear()
+        session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME, checked on every request
         login_user(StaffUser(actor))
         return redirect(_safe_next(request.args.get("next", "")) or url_for("staff.inbox"))
     return render_template("login.html", username="")
@@ -91,9 +100,11 @@ def login():
 @bp.route("/logout", methods=["POST"])
 def logout():
     logout_user()
+    session.clear()
     return redirect(url_for("auth.login"))
 
 
 def register_auth(app) -> None:
     login_manager.init_app(app)
     app.register_blueprint(bp)
+    guards.register(app)

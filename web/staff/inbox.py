@@ -12,7 +12,7 @@ from . import bp
 
 def may_work(actor, task: dict) -> bool:
     """Mirrors the engine's rule so pages show buttons only where the engine will accept them."""
-    return actor.role == task["role"] and actor.centre == task["centre"]
+    return actor.role == task["role"] and actor.may_see_centre(task["centre"])
 
 
 def page_arg() -> int:

@@ -18,7 +18,7 @@ FIELDS = [
     ("fault_description", "Fault description", True, 5000),
 ]
 FIELD_NAMES = frozenset(name for name, *_ in FIELDS)
-LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("zh", "中文"), ("ms", "Bahasa Melayu")]
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]  # the languages customer messages and pages ship in
 CATEGORIES = ["camera", "lens", "cctv", "accessory", "other"]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Where the engine's nested error keys land on this flat form.

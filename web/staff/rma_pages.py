@@ -6,6 +6,7 @@ from flask import flash, jsonify, redirect, render_template, request, url_for
 from engine.errors import InvalidInput
 from engine.services import diagrams
 from engine.services import rmas as rma_service
+from engine.services import customers as customer_service
 from engine.services import users as user_service
 from engine.services.portal import STATUS_WORDS
 
@@ -68,8 +69,9 @@ def rma(rma_id: int):
     found = rma_service.get_rma(orchestrator(), actor, rma_id)
     base_url = orchestrator().settings.base_url
     tracking_url = base_url + url_for("portal.track", token=found["tracking_token"])
+    side = customer_service.customer_side(orchestrator(), actor, rma_id)
     return render_template("staff/rma.html", rma=found, actor=actor, may_work=may_work, tracking_url=tracking_url,
-                           status_words=STATUS_WORDS)
+                           status_words=STATUS_WORDS, side=side)
 
 
 @bp.get("/rmas/<int:rma_id>/diagram.json")

@@ -29,7 +29,9 @@ def fields(schema: dict | None) -> list[dict]:
     for field in forms.describe(schema):
         prop = props.get(field["name"], {})
         field = dict(field)
-        if _is_radio(prop):
+        if prop.get("x-upload") == "image":
+            field["widget"] = "photos"  # files go to engine.services.photos; the form data cites their SHA-256
+        elif _is_radio(prop):
             field["widget"] = "radio"
             field["choices"] = list(zip(("true", "false"), _choice_labels(field["name"], prop)))
         result.append(field)

@@ -1,0 +1,109 @@
+"""Gather the history engine.eta needs from the database and keep each RMA's estimate up to date."""
+from __future__ import annotations
+
+import threading
+import weakref
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from . import eta
+from .model import Centre, HumanTask, Rma, RmaEstimate, utcnow
+
+_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+CACHE_SECONDS = 600
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def history(session, centre: str, now: datetime, settings: eta.EtaSettings) -> list[eta.PastRma]:
+    """Closed RMAs of the centre in the window, with days per stage (cached for a few minutes)."""
+    bucket = (centre, settings.window_days, int(now.timestamp() // CACHE_SECONDS))
+    bind = session.get_bind()
+    with _lock:
+        found = _cache.get(bind, {}).get(bucket)
+    if found is not None:
+        return found
+    since = now - timedelta(days=settings.window_days)
+    rows = session.execute(
+        select(Rma.id, Rma.outcome, HumanTask.stage, HumanTask.created_at, HumanTask.completed_at)
+        .join(HumanTask, HumanTask.rma_id == Rma.id)
+        .where(Rma.centre_code == centre, Rma.closed_at >= since, Rma.closed_at <= now,
+               HumanTask.status == "completed", HumanTask.completed_at.is_not(None))).all()
+    stages: dict[int, dict[str, float]] = {}
+    outcomes: dict[int, str | None] = {}
+    for rma_id, outcome, stage, created, completed in rows:
+        days = max((completed - created).total_seconds(), 0) / 86400
+        per = stages.setdefault(rma_id, {})
+        per[stage or "?"] = per.get(stage or "?", 0.0) + days
+        outcomes[rma_id] = outcome
+    result = [eta.PastRma(per, eta.path_of(set(per), outcomes[rma_id])) for rma_id, per in stages.items()]
+    with _lock:
+        _cache.setdefault(bind, {})[bucket] = result
+    return result
+
+
+def situation(session, rma: Rma, data: dict, now: datetime) -> eta.Situation:
+    """Where `rma` stands now: its stage, time spent there, possible paths and the queue ahead of it."""
+    paths = eta.possible_paths(data.get("in_warranty", rma.in_warranty), data.get("fault_category"),
+                               data.get("approve"))
+    if rma.status == "closed" or rma.stage is None:
+        return eta.Situation(None, 0, paths)
+    opened = session.scalar(select(func.min(HumanTask.created_at))
+                            .where(HumanTask.rma_id == rma.id, HumanTask.status == "open"))
+    if opened is None:
+        return eta.Situation(rma.stage, 0, paths)
+    ahead = session.scalar(select(func.count()).select_from(HumanTask).where(
+        HumanTask.status == "open", HumanTask.centre_code == rma.centre_code, HumanTask.stage == rma.stage,
+        HumanTask.created_at < opened))
+    return eta.Situation(rma.stage, max((now - opened).total_seconds(), 0) / 86400, paths, int(ahead or 0))
+
+
+def refresh(session, rma: Rma, data: dict, now: datetime | None = None,
+            settings: eta.EtaSettings | None = None) -> RmaEstimate:
+    """Recompute and store the RMA's estimate (called at every milestone)."""
+    now = now or utcnow()
+    settings = settings or eta.EtaSettings.from_env()
+    where = situation(session, rma, data, now)
+    if where.stage is None:
+        result = eta.Estimate(0, 0, "done")
+    else:
+        result = eta.estimate(history(session, rma.centre_code, now, settings), where, settings)
+    centre = session.get(Centre, rma.centre_code)
+    earliest, latest = result.dates(now, centre.timezone if centre else "UTC")
+    basis = {"source": result.source, "samples": result.samples, "window_days": result.window_days,
+             "queue": result.queue, "low_days": round(result.low_days, 2), "high_days": round(result.high_days, 2),
+             "percentiles": [settings.low_percentile, settings.high_percentile]}
+    row = session.get(RmaEstimate, rma.id)
+    if row is None:
+        row = RmaEstimate(rma_id=rma.id)
+        session.add(row)
+    row.earliest, row.latest, row.source, row.samples = earliest, latest, result.source, result.samples
+    row.basis, row.computed_at = basis, now
+    return row
+
+
+def view(row: RmaEstimate | None, lang: str = "en") -> dict | None:
+    """The estimate as shown to people, with the sentence saying what it is based on."""
+    if row is None:
+        return None
+    from .customer_text import STAGE_NOUN, day, language, t
+    basis = row.basis or {}
+    if row.source == "history":
+        sentence = t(lang, "eta.history", n=row.samples, days=basis.get("window_days", 90))
+    elif row.source == "defaults":
+        sentence = t(lang, "eta.defaults")
+    else:
+        sentence = ""
+    queue = basis.get("queue")
+    if queue:
+        stage = STAGE_NOUN[language(lang)].get(queue["stage"], queue["stage"])
+        sentence += "; " + t(lang, "eta.queue", n=queue["n"], stage=stage)
+    return {"earliest": row.earliest, "latest": row.latest, "source": row.source, "samples": row.samples,
+            "basis": sentence, "range": t(lang, "eta.range", earliest=day(lang, row.earliest),
+                                          latest=day(lang, row.latest)),
+            "computed_at": row.computed_at, "low_days": basis.get("low_days"), "high_days": basis.get("high_days")}

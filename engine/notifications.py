@@ -1,0 +1,88 @@
+"""Customer messages: Jinja templates per message and language in processes/notifications/, into the outbox.
+
+A template `<message>.<lang>.txt` has three blocks: `subject`, `body` (the email) and `sms` (short; when
+left out, the SMS is the subject and the tracking link). A body that renders empty is not sent, so a
+process owner can make a message conditional. Templates run in Jinja's sandbox: process owners edit them.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2.sandbox import SandboxedEnvironment
+
+from . import customer_text
+from .notify import enqueue
+
+_envs: dict[Path, SandboxedEnvironment] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body: str
+    sms: str
+
+
+def templates_dir(settings) -> Path:
+    return Path(settings.processes_dir) / "notifications"
+
+
+def _env(folder: Path) -> SandboxedEnvironment:
+    with _lock:
+        env = _envs.get(folder)
+        if env is None:
+            env = SandboxedEnvironment(loader=FileSystemLoader(str(folder)), autoescape=False,
+                                       undefined=StrictUndefined, keep_trailing_newline=False,
+                                       trim_blocks=True, lstrip_blocks=True)
+            _envs[folder] = env
+        return env
+
+
+def render(folder: Path, message: str, lang: str, context: dict) -> Rendered | None:
+    """The message in `lang` (English when that language has no template); None when it has no template."""
+    env = _env(folder)
+    lang = customer_text.language(lang)
+    template = None
+    for candidate in dict.fromkeys((lang, customer_text.DEFAULT)):
+        try:
+            template = env.get_template(f"{message}.{candidate}.txt")
+            lang = candidate
+            break
+        except TemplateNotFound:
+            continue
+    if template is None:
+        return None
+    values = {**context, "lang": lang,
+              "t": lambda key, **kw: customer_text.t(lang, key, **kw),
+              "day": lambda value: customer_text.day(lang, value),
+              "money": lambda amount, currency: customer_text.money(lang, amount, currency),
+              "number": lambda value: customer_text.number(lang, value)}
+
+    def block(name: str) -> str:
+        if name not in template.blocks:
+            return ""
+        return "".join(template.blocks[name](template.new_context(values))).strip()
+
+    subject = " ".join(block("subject").split())
+    body = block("body")
+    sms = " ".join(block("sms").split()) or f"{subject} {context.get('tracking_url', '')}".strip()
+    return Rendered(subject, body, sms)
+
+
+def send(session, rma, message: str, occurrence: str, rendered: Rendered) -> list[str]:
+    """Enqueue the email (and the SMS when the customer gave a phone and did not opt out); returns channels."""
+    if not rendered.body:
+        return []
+    key = f"{rma.number}.{message}.{occurrence}"  # also the mail's Message-ID: no ':' or '@' in it
+    enqueue(session, "email", rma.customer_email, rendered.body, f"{key}.email", subject=rendered.subject,
+            rma_id=rma.id, rma_number=rma.number)
+    channels = ["email"]
+    if rma.customer_phone and not rma.sms_opt_out:
+        enqueue(session, "sms", rma.customer_phone, rendered.sms[:640], f"{key}.sms", subject=rendered.subject,
+                rma_id=rma.id, rma_number=rma.number)
+        channels.append("sms")
+    return channels

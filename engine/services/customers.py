@@ -1,0 +1,129 @@
+"""What staff and messages need about an RMA's customer side: message context, history, delivery log."""
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+
+from .. import customer_text, estimates, notifications
+from ..actors import Actor
+from ..errors import RmaNotFound
+from ..model import (Centre, HumanTask, Loan, LoanUnit, Milestone, OutboxMessage, Quote, Rma, RmaEstimate,
+                     RmaPhoto, utcnow)
+
+CONDITION_KEYS = ("condition_grade", "condition_notes", "accessories")
+SHIPPING_KEYS = ("carrier", "tracking_number")
+
+
+def tracking_url(orc, rma: Rma) -> str:
+    return f"{orc.settings.base_url}/track/{rma.tracking_token}"
+
+
+def quote_view(quote: Quote | None) -> dict | None:
+    if quote is None:
+        return None
+    return {"version": quote.version, "lines": quote.lines, "total": quote.total, "currency": quote.currency,
+            "status": quote.status, "created_at": quote.created_at, "decided_at": quote.decided_at}
+
+
+def latest_quote(session, rma_id: int) -> Quote | None:
+    return session.scalar(select(Quote).where(Quote.rma_id == rma_id).order_by(Quote.version.desc()).limit(1))
+
+
+def photos_of(session, rma_id: int) -> list[RmaPhoto]:
+    return list(session.scalars(select(RmaPhoto).where(RmaPhoto.rma_id == rma_id).order_by(RmaPhoto.id)))
+
+
+def photo_view(photo: RmaPhoto) -> dict:
+    return {"sha256": photo.sha256, "content_type": photo.content_type, "size": photo.size,
+            "filename": photo.filename, "task": photo.task_name, "uploaded_at": photo.uploaded_at,
+            "uploaded_by": photo.uploaded_by}
+
+
+def milestone_context(orc, session, rma: Rma, data: dict, estimate: RmaEstimate | None = None,
+                      quote=None) -> dict:
+    """Everything a message template may use; nothing internal (no notes of staff, no staff names)."""
+    lang = customer_text.language(rma.customer_language)
+    centre = session.get(Centre, rma.centre_code)
+    estimate = estimate if estimate is not None else session.get(RmaEstimate, rma.id)
+    photos = [p for p in photos_of(session, rma.id) if p.task_name == "record_condition"] or \
+        photos_of(session, rma.id)
+    return {
+        "rma": {"number": rma.number, "customer_name": rma.customer_name, "product_model": rma.product_model,
+                "serial_number": rma.serial_number, "fault_description": rma.fault_description,
+                "status": rma.status, "outcome": data.get("outcome") or rma.outcome,
+                "status_text": customer_text.t(lang, f"status.{rma.status}"),
+                "received_on": rma.created_at},
+        "centre": {"name": centre.name if centre else rma.centre_code, "code": rma.centre_code},
+        "tracking_url": tracking_url(orc, rma),
+        "eta": estimates.view(estimate, lang),
+        "quote": quote_view(quote if isinstance(quote, Quote) else latest_quote(session, rma.id)),
+        "intake": {key: data.get(key) for key in CONDITION_KEYS},
+        "photos": [photo_view(p) for p in photos],
+        "shipping": {key: data.get(key) for key in SHIPPING_KEYS},
+        "warranty": {"in_warranty": data.get("in_warranty", rma.in_warranty),
+                     "no_fault": data.get("fault_category") == "no_fault_found"},
+        "approval_expired": bool(data.get("approval_expired")),
+    }
+
+
+def notify_milestone(orc, session, rma: Rma, milestone: Milestone, context: dict) -> list[str]:
+    rendered = notifications.render(notifications.templates_dir(orc.settings), milestone.message,
+                                    rma.customer_language, {**context, "milestone": milestone.message})
+    if rendered is None:
+        return []
+    return notifications.send(session, rma, milestone.message, milestone.task_id, rendered)
+
+
+def delivery_log(session, rma_id: int) -> list[dict]:
+    rows = session.scalars(select(OutboxMessage).where(OutboxMessage.rma_id == rma_id).order_by(OutboxMessage.id))
+    return [{"id": m.id, "channel": m.channel, "recipient": m.recipient, "subject": m.subject,
+             "created_at": m.created_at, "sent_at": m.sent_at, "attempts": m.attempts, "last_error": m.last_error,
+             "next_attempt_at": m.next_attempt_at, "key": m.idempotency_key,
+             "state": "sent" if m.sent_at else ("retrying" if m.attempts else "queued")} for m in rows]
+
+
+def _summary(rma: Rma) -> dict:
+    return {"id": rma.id, "number": rma.number, "centre": rma.centre_code, "status": rma.status,
+            "outcome": rma.outcome, "product_model": rma.product_model, "serial_number": rma.serial_number,
+            "customer_name": rma.customer_name, "created_at": rma.created_at, "closed_at": rma.closed_at}
+
+
+def earlier_rmas(session, rma: Rma, limit: int = 20) -> dict:
+    """The customer's earlier RMAs (same email or phone) and the unit's (same serial number), newest first."""
+    same_customer = [Rma.customer_email == rma.customer_email]
+    if rma.customer_phone:
+        same_customer.append(Rma.customer_phone == rma.customer_phone)
+    customer = session.scalars(select(Rma).where(or_(*same_customer), Rma.id < rma.id)
+                               .order_by(Rma.id.desc()).limit(limit)).all()
+    unit = session.scalars(select(Rma).where(Rma.serial_number == rma.serial_number, Rma.id < rma.id)
+                           .order_by(Rma.id.desc()).limit(limit)).all()
+    return {"customer": [_summary(r) for r in customer], "unit": [_summary(r) for r in unit]}
+
+
+def repeat_of(session, rma: Rma) -> dict | None:
+    if rma.repeat_of_id is None:
+        return None
+    earlier = session.get(Rma, rma.repeat_of_id)
+    return _summary(earlier) if earlier else None
+
+
+def customer_side(orc, actor: Actor, rma_id: int) -> dict:
+    """The staff RMA page's customer-side panels: ETA, photos, quotes, messages, history, loans."""
+    from . import loans
+    with orc.uow() as uow:
+        s = uow.session
+        rma = s.get(Rma, rma_id)
+        if rma is None or not actor.may_see_centre(rma.centre_code):
+            raise RmaNotFound(f"RMA {rma_id} not found")
+        quotes = s.scalars(select(Quote).where(Quote.rma_id == rma.id).order_by(Quote.version.desc())).all()
+        milestones = s.scalars(select(Milestone).where(Milestone.rma_id == rma.id).order_by(Milestone.id)).all()
+        return {
+            "eta": estimates.view(s.get(RmaEstimate, rma.id), "en"),
+            "photos": [photo_view(p) for p in photos_of(s, rma.id)],
+            "quotes": [quote_view(q) | {"decided_ip": q.decided_ip} for q in quotes],
+            "deliveries": delivery_log(s, rma.id),
+            "milestones": [{"message": m.message, "element": m.element, "at": m.reached_at} for m in milestones],
+            "earlier": earlier_rmas(s, rma),
+            "repeat_of": repeat_of(s, rma),
+            "sms_opt_out": rma.sms_opt_out,
+            "loans": loans.loan_panel(s, rma),
+        }

@@ -1,0 +1,118 @@
+"""Goodwill: staff propose a discount or fee waiver, a manager approves or rejects it, managers see the sums."""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import func, select
+
+from ..actors import Actor
+from ..errors import Conflict, InvalidInput, NotAllowed
+from ..model import GoodwillProposal, Instance, Rma, utcnow
+from .instances import apply, audit
+from .rmas import _visible_rma
+
+PROPOSING_ROLES = ("reception", "technician", "manager")
+KINDS = ("discount", "fee_waiver")
+
+
+def proposal_view(p: GoodwillProposal) -> dict:
+    return {"id": p.id, "rma_id": p.rma_id, "centre": p.centre_code, "kind": p.kind, "amount": p.amount,
+            "currency": p.currency, "reason": p.reason, "status": p.status, "proposed_by": p.proposed_by,
+            "proposed_at": p.proposed_at, "decided_by": p.decided_by, "decided_at": p.decided_at,
+            "decision_notes": p.decision_notes}
+
+
+def propose_goodwill(orc, actor: Actor, rma_id: int, kind: str, reason: str, amount=None) -> dict:
+    """Propose goodwill on a quote the customer has not decided yet; a manager must approve it."""
+    if actor.role not in PROPOSING_ROLES:
+        raise NotAllowed("only reception, technicians or a manager may propose goodwill")
+    errors = {}
+    if kind not in KINDS:
+        errors["kind"] = [f"Choose one of: {', '.join(KINDS)}."]
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 2000:
+        errors["reason"] = ["Say why (at most 2000 characters)."]
+    if errors:
+        raise InvalidInput("the proposal has invalid fields", errors)
+    with orc.uow() as uow:
+        s = uow.session
+        rma = _visible_rma(s, actor, rma_id)
+        if actor.centre is not None and actor.centre != rma.centre_code:
+            raise NotAllowed(f"you may propose goodwill only for centre {actor.centre}")
+        if s.scalar(select(GoodwillProposal.id).where(GoodwillProposal.rma_id == rma.id,
+                                                      GoodwillProposal.status == "pending")):
+            raise Conflict(f"{rma.number} already has a goodwill proposal waiting for a manager")
+        instance = s.get(Instance, rma.id)
+        workflow = orc.runtime.load(orc.parsed_bundle(s, instance.bundle_id), instance.state)
+        if "goodwill_proposed" not in orc.runtime.awaited_messages(workflow):
+            raise Conflict(f"{rma.number} has no quote waiting for the customer's decision")
+        data = orc.runtime.current_data(workflow)
+        value = _amount(kind, amount, data)
+        proposal = GoodwillProposal(rma_id=rma.id, centre_code=rma.centre_code, kind=kind, amount=value,
+                                    currency=rma.currency, reason=reason.strip(), status="pending",
+                                    proposed_by=actor.username, proposed_at=utcnow(), decision_notes="")
+        s.add(proposal)
+        uow.flush()
+        audit(s, rma.id, actor, "goodwill_proposed", f"{kind.replace('_', ' ')} of {value} {rma.currency} proposed",
+              data={"proposal": proposal.id, "kind": kind, "amount": str(value), "reason": proposal.reason})
+        payload = {"proposal": proposal.id, "kind": kind, "amount": float(value), "reason": proposal.reason}
+        apply(orc, s, rma, actor, lambda wf: orc.runtime.deliver_message(wf, "goodwill_proposed", payload))
+        uow.commit()
+        return proposal_view(proposal)
+
+
+def _amount(kind: str, amount, data: dict) -> Decimal:
+    quote = Decimal(str(data.get("quote_total") or 0))
+    if kind == "fee_waiver":  # the labour of the quote is waived; parts are still charged
+        value = Decimal(str(data.get("labour_hours") or 0)) * Decimal(str(data.get("labour_rate") or 0))
+    else:
+        try:
+            value = Decimal(str(amount))
+        except (InvalidOperation, TypeError):
+            raise InvalidInput("amount missing", {"amount": ["Give the discount as an amount."]}) from None
+    value = value.quantize(Decimal("0.01"))
+    if not value.is_finite() or value <= 0 or value > quote:
+        raise InvalidInput("amount out of range", {"amount": [f"Must be more than 0 and at most the quote ({quote})."]})
+    return value
+
+
+def record_decision(session, rma: Rma, actor: Actor, approved: bool, notes: str) -> None:
+    """The manager's answer (the `approve_goodwill` task): on the proposal and on the audit trail."""
+    proposal = session.scalar(select(GoodwillProposal).where(GoodwillProposal.rma_id == rma.id,
+                                                             GoodwillProposal.status == "pending"))
+    if proposal is None:
+        return
+    proposal.status = "approved" if approved else "rejected"
+    proposal.decided_by, proposal.decided_at, proposal.decision_notes = actor.username, utcnow(), notes or ""
+    audit(session, rma.id, actor, f"goodwill_{proposal.status}",
+          f"{proposal.kind.replace('_', ' ')} of {proposal.amount} {proposal.currency} {proposal.status}",
+          data={"proposal": proposal.id, "kind": proposal.kind, "amount": str(proposal.amount), "notes": notes or ""})
+
+
+def proposals_for(orc, actor: Actor, rma_id: int) -> list[dict]:
+    with orc.uow() as uow:
+        _visible_rma(uow.session, actor, rma_id)
+        rows = uow.session.scalars(select(GoodwillProposal).where(GoodwillProposal.rma_id == rma_id)
+                                   .order_by(GoodwillProposal.id))
+        return [proposal_view(p) for p in rows]
+
+
+def goodwill_summary(orc, actor: Actor) -> list[dict]:
+    """Per centre and currency: how many proposals were approved, rejected or wait, and the sums given."""
+    if actor.role != "manager":
+        raise NotAllowed("only managers see the goodwill summary")
+    with orc.uow() as uow:
+        query = select(GoodwillProposal.centre_code, GoodwillProposal.currency, GoodwillProposal.status,
+                       func.count(GoodwillProposal.id), func.sum(GoodwillProposal.amount)) \
+            .group_by(GoodwillProposal.centre_code, GoodwillProposal.currency, GoodwillProposal.status)
+        if not actor.is_global:
+            query = query.where(GoodwillProposal.centre_code == actor.centre)
+        result: dict[tuple, dict] = {}
+        for centre, currency, status, n, total in uow.session.execute(query):
+            row = result.setdefault((centre, currency), {"centre": centre, "currency": currency, "approved": 0,
+                                                         "rejected": 0, "pending": 0, "approved_total": Decimal("0"),
+                                                         "proposed_total": Decimal("0")})
+            row[status] = row.get(status, 0) + n
+            row["proposed_total"] += Decimal(str(total or 0))
+            if status == "approved":
+                row["approved_total"] += Decimal(str(total or 0))
+        return [result[k] for k in sorted(result)]

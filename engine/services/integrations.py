@@ -1,0 +1,111 @@
+"""Integrator webhook subscriptions (managers): register, list, delete, and read the delivery log."""
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlparse
+
+from sqlalchemy import select, update
+
+from ..actors import Actor
+from ..errors import InvalidInput, NotAllowed, NotFound
+from ..model import Centre, OutboxMessage, WebhookDelivery, WebhookSubscription, utcnow
+from ..notify import MAX_ATTEMPTS
+from ..webhooks import EVENTS
+
+MANAGERS = ("manager",)
+
+
+def _require_manager(actor: Actor) -> None:
+    if actor.role not in MANAGERS:
+        raise NotAllowed("only managers may manage webhook subscriptions")
+
+
+def subscription_view(sub: WebhookSubscription, with_secret: bool = False) -> dict:
+    view = {"id": sub.id, "url": sub.url, "events": list(sub.events or EVENTS), "centre": sub.centre_code,
+            "description": sub.description, "active": sub.active, "created_by": sub.created_by,
+            "created_at": sub.created_at}
+    if with_secret:
+        view["secret"] = sub.secret
+    return view
+
+
+def _check(url: str, events: list | None, centre: str | None) -> dict:
+    errors = {}
+    parsed = urlparse(url or "")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or len(url) > 2000:
+        errors["url"] = ["An http:// or https:// URL of at most 2000 characters."]
+    unknown = sorted(set(events or []) - set(EVENTS))
+    if unknown:
+        errors["events"] = [f"Unknown events: {', '.join(unknown)}; known: {', '.join(EVENTS)}."]
+    return errors
+
+
+def create_subscription(orc, actor: Actor, url: str, events: list | None = None, centre: str | None = None,
+                        description: str = "", secret: str | None = None) -> dict:
+    """Register a URL for RMA events; the answer carries the signing secret (shown only here)."""
+    _require_manager(actor)
+    centre = centre or actor.centre  # a centre's manager subscribes to that centre's RMAs only
+    allowed = actor.may_see_centre(centre) if centre else actor.is_global
+    if not allowed:
+        raise NotAllowed(f"you may subscribe only to centre {actor.centre}")
+    errors = _check(url, events, centre)
+    if secret is not None and not 16 <= len(secret) <= 200:
+        errors["secret"] = ["Between 16 and 200 characters (or leave it out to get a generated one)."]
+    if errors:
+        raise InvalidInput("the subscription has invalid fields", errors)
+    with orc.uow() as uow:
+        s = uow.session
+        if centre and s.get(Centre, centre) is None:
+            raise InvalidInput(f"unknown centre {centre}", {"centre": [f"Unknown centre '{centre}'."]})
+        sub = WebhookSubscription(url=url, secret=secret or secrets.token_urlsafe(32), events=sorted(set(events or EVENTS)),
+                                  centre_code=centre, description=(description or "")[:200], active=True,
+                                  created_by=actor.username, created_at=utcnow())
+        s.add(sub)
+        uow.commit()
+        return subscription_view(sub, with_secret=True)
+
+
+def _visible(session, actor: Actor, sub_id: int, deleted_too: bool = False) -> WebhookSubscription:
+    sub = session.get(WebhookSubscription, sub_id)
+    gone = sub is None or (sub.deleted_at is not None and not deleted_too)
+    if gone or not (actor.is_global or sub.centre_code == actor.centre):
+        raise NotFound(f"webhook subscription {sub_id} not found")
+    return sub
+
+
+def list_subscriptions(orc, actor: Actor) -> list[dict]:
+    _require_manager(actor)
+    query = select(WebhookSubscription).where(WebhookSubscription.deleted_at.is_(None))
+    if not actor.is_global:
+        query = query.where(WebhookSubscription.centre_code == actor.centre)
+    with orc.uow() as uow:
+        return [subscription_view(s) for s in uow.session.scalars(query.order_by(WebhookSubscription.id))]
+
+
+def delete_subscription(orc, actor: Actor, sub_id: int) -> None:
+    """Stop deliveries: the subscription is kept (its delivery log stays readable) but sends nothing more."""
+    _require_manager(actor)
+    with orc.uow() as uow:
+        s = uow.session
+        sub = _visible(s, actor, sub_id)
+        sub.active, sub.deleted_at = False, utcnow()
+        s.execute(update(OutboxMessage).where(OutboxMessage.channel == "webhook",
+                                              OutboxMessage.recipient == str(sub.id), OutboxMessage.sent_at.is_(None))
+                  .values(attempts=MAX_ATTEMPTS, last_error="subscription deleted"))
+        uow.commit()
+
+
+def list_deliveries(orc, actor: Actor, sub_id: int, limit: int = 100) -> list[dict]:
+    """The delivery log of one subscription, newest first: every attempt with its answer or error."""
+    _require_manager(actor)
+    with orc.uow() as uow:
+        s = uow.session
+        _visible(s, actor, sub_id, deleted_too=True)
+        rows = s.execute(select(WebhookDelivery, OutboxMessage.rma_number, OutboxMessage.sent_at)
+                         .join(OutboxMessage, OutboxMessage.id == WebhookDelivery.outbox_id)
+                         .where(WebhookDelivery.subscription_id == sub_id)
+                         .order_by(WebhookDelivery.id.desc()).limit(max(1, min(limit, 500)))).all()
+        return [{"id": d.id, "event": d.event, "rma_number": number, "attempt": d.attempt, "at": d.at,
+                 "status_code": d.status_code, "error": d.error, "duration_ms": d.duration_ms,
+                 "delivered": d.error is None, "message_delivered": sent_at is not None}
+                for d, number, sent_at in rows]

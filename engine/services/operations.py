@@ -1,0 +1,162 @@
+"""Operations: incidents (list, retry, cancel the RMA), undeliverable messages, staff e-mail for escalations."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from .. import incidents
+from ..actors import Actor
+from ..errors import Conflict, InvalidInput, NotAllowed, NotFound, RmaNotFound
+from ..model import Incident, Instance, OutboxMessage, Rma, User, utcnow
+from ..notify import MAX_ATTEMPTS
+from .instances import apply, audit
+from .processes import current_bundle
+
+OPERATORS = ("manager", "process_owner")  # process owners fix the processes incidents come from
+CANCELLERS = ("manager",)
+
+
+class NoOpenIncident(Conflict):
+    code = "no_open_incident"
+
+
+class CannotMove(Conflict):
+    code = "cannot_move_version"
+
+
+def _require(actor: Actor, roles: tuple) -> None:
+    if actor.role not in roles:
+        raise NotAllowed(f"only a {' or '.join(r.replace('_', ' ') for r in roles)} may do this")
+
+
+def _rma(session, actor: Actor, rma_id: int) -> Rma:
+    rma = session.get(Rma, rma_id)
+    if rma is None or not actor.may_see_centre(rma.centre_code):
+        raise RmaNotFound(f"RMA {rma_id} not found")
+    return rma
+
+
+def incident_view(incident: Incident, rma: Rma | None = None) -> dict:
+    view = {"id": incident.id, "rma_id": incident.rma_id, "centre": incident.centre_code, "task": incident.task_name,
+            "task_title": incident.task_title, "stage": incident.stage, "error": incident.error,
+            "status": incident.status, "status_before": incident.status_before, "attempts": incident.attempts,
+            "opened_at": incident.opened_at, "last_failed_at": incident.last_failed_at,
+            "resolved_at": incident.resolved_at, "resolved_by": incident.resolved_by,
+            "resolution": incident.resolution}
+    if rma is not None:
+        view["rma_number"] = rma.number
+    return view
+
+
+def list_incidents(orc, actor: Actor, status: str = "open", page: int = 1, per_page: int = 50) -> dict:
+    """Incidents of the centres the actor may see, newest first."""
+    _require(actor, OPERATORS)
+    per_page, page = max(1, min(per_page, 200)), max(1, page)
+    where = [Incident.status == status]
+    if not actor.is_global:
+        where.append(Incident.centre_code == actor.centre)
+    with orc.uow() as uow:
+        s = uow.session
+        total = s.scalar(select(func.count()).select_from(Incident).where(*where))
+        rows = s.execute(select(Incident, Rma).join(Rma, Rma.id == Incident.rma_id).where(*where)
+                         .order_by(Incident.opened_at.desc(), Incident.id.desc())
+                         .limit(per_page).offset((page - 1) * per_page)).all()
+        return {"items": [incident_view(i, r) for i, r in rows], "total": total, "page": page, "per_page": per_page}
+
+
+def retry_incident(orc, actor: Actor, rma_id: int, on_current_version: bool = False) -> dict:
+    """Run the failed task again; with `on_current_version`, first move the RMA to its centre's latest bundle."""
+    _require(actor, OPERATORS)
+    with orc.uow() as uow:
+        s = uow.session
+        rma = _rma(s, actor, rma_id)
+        incident = incidents.open_incident(s, rma.id)
+        if incident is None:
+            raise NoOpenIncident(f"{rma.number} has no open incident")
+        if on_current_version:
+            _move_to_current_version(orc, s, rma, actor)
+        audit(s, rma.id, actor, "incident_retried", f"retry of {incident.task_name or 'the process'} "
+              f"(attempt {incident.attempts + 1})", task_name=incident.task_name)
+        apply(orc, s, rma, actor, orc.runtime.retry)
+        uow.commit()
+        return {"rma": {"id": rma.id, "number": rma.number, "status": rma.status, "stage": rma.stage},
+                "incident": incident_view(incident, rma)}
+
+
+def _move_to_current_version(orc, session, rma: Rma, actor: Actor) -> None:
+    instance = session.get(Instance, rma.id)
+    bundle = current_bundle(session, rma.centre_code)
+    if bundle is None or bundle.id == instance.bundle_id:
+        return
+    old = orc.parsed_bundle(session, instance.bundle_id)
+    workflow = orc.runtime.load(old, instance.state)
+    problems = orc.runtime.move_problems(workflow, orc.parsed_bundle(session, bundle.id))
+    if problems:
+        raise CannotMove(f"{rma.number} cannot continue on version {bundle.version}: {'; '.join(problems)}",
+                         problems)
+    from ..model import Bundle
+    before = session.get(Bundle, instance.bundle_id)
+    instance.bundle_id = bundle.id
+    audit(session, rma.id, actor, "process_version_moved", f"moved from version {before.version} to {bundle.version}",
+          data={"from_bundle": before.id, "to_bundle": bundle.id, "from_version": before.version,
+                "to_version": bundle.version})
+
+
+def cancel_rma(orc, actor: Actor, rma_id: int, reason: str) -> dict:
+    """Close an open RMA now with outcome `cancelled` (its open tasks and any incident end with it)."""
+    _require(actor, CANCELLERS)
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 2000:
+        raise InvalidInput("give a reason for cancelling", {"reason": ["Required, at most 2000 characters."]})
+    with orc.uow() as uow:
+        s = uow.session
+        rma = _rma(s, actor, rma_id)
+        if rma.closed_at is not None:
+            raise Conflict(f"{rma.number} is already closed")
+        audit(s, rma.id, actor, "rma_cancelled", f"cancelled: {reason}", data={"reason": reason})
+        incidents.resolve_next_as(s, "cancelled", reason)
+        apply(orc, s, rma, actor, orc.runtime.cancel)
+        uow.commit()
+        return {"id": rma.id, "number": rma.number, "status": rma.status, "outcome": rma.outcome,
+                "closed_at": rma.closed_at}
+
+
+def list_undelivered(orc, actor: Actor, limit: int = 100) -> list[dict]:
+    """Messages the outbox gave up on after every retry (visible here, never silently dropped)."""
+    _require(actor, OPERATORS)
+    query = (select(OutboxMessage, Rma.centre_code).outerjoin(Rma, Rma.id == OutboxMessage.rma_id)
+             .where(OutboxMessage.sent_at.is_(None), OutboxMessage.attempts >= MAX_ATTEMPTS))
+    if not actor.is_global:
+        query = query.where(Rma.centre_code == actor.centre)
+    with orc.uow() as uow:
+        rows = uow.session.execute(query.order_by(OutboxMessage.id.desc()).limit(limit)).all()
+        return [{"id": m.id, "rma_id": m.rma_id, "rma_number": m.rma_number, "centre": centre, "channel": m.channel,
+                 "recipient": m.recipient, "subject": m.subject, "attempts": m.attempts, "last_error": m.last_error,
+                 "created_at": m.created_at} for m, centre in rows]
+
+
+def requeue_message(orc, actor: Actor, message_id: int) -> dict:
+    """Give an undelivered message a fresh round of retries, starting now (audited)."""
+    _require(actor, OPERATORS)
+    with orc.uow() as uow:
+        s = uow.session
+        message = s.get(OutboxMessage, message_id)
+        centre = s.scalar(select(Rma.centre_code).where(Rma.id == message.rma_id)) if message and message.rma_id else None
+        if message is None or (not actor.is_global and centre != actor.centre):
+            raise NotFound(f"message {message_id} not found")
+        if message.sent_at is not None:
+            raise Conflict(f"message {message_id} was delivered already")
+        audit(s, message.rma_id, actor, "message_requeued", f"{message.channel} to {message.recipient} requeued "
+              f"after {message.attempts} attempts", data={"message_id": message.id, "last_error": message.last_error})
+        message.attempts, message.next_attempt_at = 0, utcnow()
+        uow.commit()
+        return {"id": message.id, "attempts": 0}
+
+
+def set_staff_email(orc, username: str, email: str | None) -> None:
+    """The address SLA escalations are mailed to (managers); None removes it."""
+    with orc.uow() as uow:
+        user = uow.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound(f"no user {username}")
+        user.email = (email or "").strip() or None
+        uow.commit()

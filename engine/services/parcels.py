@@ -1,0 +1,53 @@
+"""Inbound parcels: reception scans or types the RMA number and the waiting request moves into intake."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from ..actors import Actor
+from ..errors import Conflict, NotAllowed, RmaNotFound
+from ..model import Instance, Rma, RmaRequest, utcnow
+from .instances import apply, audit
+
+RECEIVING_ROLES = ("reception", "manager")
+NUMBER = re.compile(r"RMA-[A-Z0-9]{1,16}-\d{1,12}")
+
+
+def normalise_number(text: str) -> str:
+    """A scanner types what the barcode holds; people type lower case or add spaces."""
+    found = NUMBER.search(re.sub(r"\s+", "", (text or "")).upper())
+    return found.group(0) if found else ""
+
+
+def receive_parcel(orc, actor: Actor, number: str) -> dict:
+    """The parcel of `number` arrived: deliver the `parcel_received` message (409 when none is awaited)."""
+    if actor.role not in RECEIVING_ROLES:
+        raise NotAllowed("only reception or a manager may book in parcels")
+    clean = normalise_number(number)
+    with orc.uow() as uow:
+        s = uow.session
+        rma = s.scalar(select(Rma).where(func.upper(Rma.number) == clean)) if clean else None
+        if rma is None or not actor.may_see_centre(rma.centre_code):
+            raise RmaNotFound(f"no RMA numbered '{(number or '').strip()[:40]}' at your centre")
+        instance = s.get(Instance, rma.id)
+        workflow = orc.runtime.load(orc.parsed_bundle(s, instance.bundle_id), instance.state)
+        if "parcel_received" not in orc.runtime.awaited_messages(workflow):
+            raise Conflict(_why_not(rma))
+        now = utcnow()
+        request = s.get(RmaRequest, rma.id)
+        if request is not None:
+            request.parcel_received_at, request.parcel_received_by = now, actor.username
+        audit(s, rma.id, actor, "parcel_received", f"parcel for {rma.number} booked in")
+        payload = {"received_by": actor.username, "received_at": now.isoformat()}
+        apply(orc, s, rma, actor, lambda wf: orc.runtime.deliver_message(wf, "parcel_received", payload))
+        uow.commit()
+        return {"id": rma.id, "number": rma.number, "status": rma.status, "stage": rma.stage}
+
+
+def _why_not(rma: Rma) -> str:
+    if rma.status == "requested":
+        return f"{rma.number} is still in troubleshooting: review the request in the inbox and authorise the shipment first"
+    if rma.status == "closed":
+        return f"{rma.number} is closed ({rma.outcome or 'done'})"
+    return f"{rma.number} is not waiting for a parcel: it is {rma.status.replace('_', ' ')}"

@@ -1,0 +1,230 @@
+"""Online RMA requests: the public form, the customer's request page, troubleshooting answers and offers."""
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from .. import forms, notify, throttle
+from ..actors import Actor
+from ..audit import append_event
+from ..errors import InvalidInput, NoDecisionPending, RmaNotFound
+from ..model import Centre, CentreLocation, HumanTask, Instance, Rma, RmaRequest, utcnow
+from .catalogue import start_facts
+from .instances import apply, audit, save_new
+from .processes import current_bundle
+from .rmas import OPEN_RMA_SCHEMA, _as_date, _check_payload, _start_data
+
+MAX_PROOF_BYTES = 5 * 1024 * 1024
+PROOF_TYPES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+REQUESTS_PER_HOUR = int(os.environ.get("RMA_REQUESTS_PER_HOUR") or 10)
+OFFER_KEYS = ("quote_total", "currency", "offer_repair", "offer_replacement", "replacement_price", "offer_trade_in",
+              "trade_in_credit", "trade_in_price", "successor_model", "offer_rule", "goodwill_total")
+REQUEST_WORDS = {
+    "en": ("Your repair request {number}", "Thank you: we registered your repair request {number} for your "
+           "{model}. Before you send anything, please try the steps for your model on your request page; many "
+           "faults are fixed that way:\n{url}\n"),
+    "de": ("Ihre Reparaturanfrage {number}", "Danke: Ihre Reparaturanfrage {number} für {model} ist "
+           "registriert. Bevor Sie etwas einschicken, probieren Sie bitte die Schritte auf Ihrer Anfrageseite; "
+           "viele Fehler lassen sich so beheben:\n{url}\n"),
+}
+
+
+def request_limit() -> throttle.Limit:
+    return throttle.Limit(REQUESTS_PER_HOUR, timedelta(hours=1), timedelta(hours=1))
+
+
+def request_url(orc, rma: Rma) -> str:
+    return f"{orc.settings.base_url}/request/{rma.tracking_token}"
+
+
+def check_proof(filename: str, data: bytes) -> str:
+    """The proof of purchase's content type, sniffed from its bytes (PDF, PNG or JPEG, at most 5 MB)."""
+    if not data:
+        raise InvalidInput("proof of purchase missing", {"proof_of_purchase": ["Attach your receipt or invoice."]})
+    if len(data) > MAX_PROOF_BYTES:
+        raise InvalidInput("proof of purchase too large",
+                           {"proof_of_purchase": [f"At most {MAX_PROOF_BYTES // (1024 * 1024)} MB."]})
+    for magic, content_type in PROOF_TYPES.items():
+        if data.startswith(magic):
+            return content_type
+    raise InvalidInput("proof of purchase of an unknown type",
+                       {"proof_of_purchase": ["Must be a PDF, PNG or JPEG file."]})
+
+
+def submit_request(orc, payload: dict, proof_name: str, proof: bytes, ip: str | None) -> dict:
+    """Register an online request (no account): an RMA in status `requested`, starting with troubleshooting."""
+    throttle.hit(orc, {f"request-ip:{(ip or 'unknown')[:64]}": request_limit()})
+    _check_payload(payload)
+    content_type = check_proof(proof_name, proof)
+    product, customer = payload["product"], payload["customer"]
+    purchase_date = _as_date(product["purchase_date"])
+    with orc.uow() as uow:
+        s = uow.session
+        centre = s.get(Centre, payload["centre"])
+        location = s.get(CentreLocation, payload["centre"]) if centre else None
+        if centre is None or location is None or not location.accepts_online:
+            raise InvalidInput("unknown centre", {"centre": ["Choose a centre from the list."]})
+        bundle = current_bundle(s, centre.code)
+        if bundle is None:
+            raise InvalidInput("no process is deployed yet; run `rma init`")
+        now = utcnow()
+        if purchase_date > now.date():
+            raise InvalidInput("purchase date is in the future",
+                               {"product": {"purchase_date": ["Must not be in the future."]}})
+        rma = Rma(centre_code=centre.code, status="requested", customer_name=customer["name"],
+                  customer_email=customer["email"].strip().lower(), customer_phone=customer.get("phone") or None,
+                  customer_language=customer.get("language") or "en", product_model=product["model"].strip(),
+                  serial_number=product["serial_number"].strip(), purchase_date=purchase_date,
+                  product_category=product.get("category") or None, fault_description=payload["fault_description"],
+                  currency=centre.currency, tracking_token=secrets.token_urlsafe(24), created_by="online",
+                  created_at=now, updated_at=now)
+        s.add(rma)
+        uow.flush()
+        rma.number = f"RMA-{centre.code}-{rma.id:06d}"
+        sha = _store_proof(orc, proof)
+        s.add(RmaRequest(rma_id=rma.id, channel="online", proof_sha256=sha, proof_content_type=content_type,
+                         proof_size=len(proof), proof_filename=(proof_name or "")[:200], client_ip=ip,
+                         submitted_at=now))
+        actor = Actor.customer(rma.number)
+        audit(s, rma.id, actor, "rma_opened", f"{rma.number} requested online for {rma.product_model} "
+              f"{rma.serial_number}", data={"fault_description": rma.fault_description, "channel": "online"})
+        facts = start_facts(s, rma.product_model, centre.currency, channel="online")
+        workflow = orc.runtime.start(orc.parsed_bundle(s, bundle.id), _start_data(rma, centre, now, facts))
+        save_new(orc, s, rma, bundle, workflow, actor)
+        subject, body = REQUEST_WORDS.get(rma.customer_language, REQUEST_WORDS["en"])
+        words = {"number": rma.number, "model": rma.product_model, "url": request_url(orc, rma)}
+        notify.enqueue(s, "email", rma.customer_email, body.format(**words), f"{rma.number}:request_received",
+                       subject=subject.format(**words), rma_id=rma.id, rma_number=rma.number)
+        uow.commit()
+        return {"number": rma.number, "status": rma.status, "tracking_token": rma.tracking_token,
+                "request_url": request_url(orc, rma), "centre": centre.code}
+
+
+def _store_proof(orc, data: bytes) -> str:
+    sha = hashlib.sha256(data).hexdigest()
+    folder = Path(orc.settings.upload_dir) / "proofs"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / sha
+    if not target.exists():
+        tmp = folder / f".{sha}.{secrets.token_hex(4)}"
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    return sha
+
+
+def by_token(session, token: str) -> Rma:
+    rma = session.scalar(select(Rma).where(Rma.tracking_token == token)) if token and len(token) < 100 else None
+    if rma is None or not secrets.compare_digest(rma.tracking_token, token):
+        raise RmaNotFound("no request for this link")
+    return rma
+
+
+def _open_customer_task(session, rma: Rma, name: str) -> HumanTask | None:
+    return session.scalar(select(HumanTask).where(HumanTask.rma_id == rma.id, HumanTask.name == name,
+                                                  HumanTask.role == "customer", HumanTask.status == "open"))
+
+
+def _process_data(orc, session, rma: Rma) -> tuple[dict, set]:
+    instance = session.get(Instance, rma.id)
+    workflow = orc.runtime.load(orc.parsed_bundle(session, instance.bundle_id), instance.state)
+    return orc.runtime.current_data(workflow), orc.runtime.awaited_messages(workflow)
+
+
+def request_view(orc, token: str) -> dict:
+    """The customer's request page: status, the self-help steps, the packing slip, the offers."""
+    from .portal import OUTCOME_WORDS, STATUS_WORDS
+    with orc.uow() as uow:
+        s = uow.session
+        rma = by_token(s, token)
+        centre, location = s.get(Centre, rma.centre_code), s.get(CentreLocation, rma.centre_code)
+        data, awaited = _process_data(orc, s, rma)
+        troubleshoot = _open_customer_task(s, rma, "troubleshoot")
+        approval = _open_customer_task(s, rma, "customer_approval")
+        return {
+            "number": rma.number, "status": rma.status, "status_text": STATUS_WORDS.get(rma.status, rma.status),
+            "outcome": rma.outcome, "outcome_text": OUTCOME_WORDS.get(rma.outcome or ""), "stage": rma.stage,
+            "language": rma.customer_language, "tracking_token": rma.tracking_token,
+            "product": {"model": rma.product_model, "serial_number": rma.serial_number},
+            "customer": {"name": rma.customer_name},
+            "centre": {"code": centre.code, "name": centre.name, "address": location.address if location else "",
+                       "city": location.city if location else "", "postcode": location.postcode if location else "",
+                       "country": location.country if location else ""},
+            "known_issues": list(data.get("known_issues") or []),
+            "troubleshooting_pending": troubleshoot is not None,
+            "awaiting_parcel": "parcel_received" in awaited,
+            "offers": {k: data.get(k) for k in OFFER_KEYS} if approval is not None else None,
+            "decision_pending": approval is not None, "created_at": rma.created_at,
+        }
+
+
+def _complete_customer_task(orc, token: str, name: str, data: dict, kind: str, detail: str, ip: str | None,
+                            extra: dict | None = None) -> None:
+    with orc.uow() as uow:
+        s = uow.session
+        rma = by_token(s, token)
+        task = _open_customer_task(s, rma, name)
+        if task is None:
+            raise NoDecisionPending(f"{rma.number} is not waiting for this answer")
+        instance = s.get(Instance, rma.id)
+        clean = forms.validate_submission(orc.parsed_bundle(s, instance.bundle_id).form(task.form_file), data)
+        if extra is not None:
+            extra(s, rma, clean)
+        actor = Actor.customer(rma.number)
+        done = s.execute(update(HumanTask).where(HumanTask.id == task.id, HumanTask.status == "open")
+                         .values(status="completed", completed_by=actor.username, completed_at=utcnow())
+                         .execution_options(synchronize_session=False))
+        if done.rowcount != 1:
+            raise NoDecisionPending(f"{rma.number} is not waiting for this answer")
+        append_event(s, rma.id, actor.username, kind, detail, task_name=task.name, data={**clean, "ip": ip},
+                     customer_visible=True)
+        apply(orc, s, rma, actor, lambda wf: orc.runtime.complete(wf, task.id, clean), completed_task=task.name)
+        uow.commit()
+
+
+def answer_troubleshooting(orc, token: str, data: dict, ip: str | None = None) -> dict:
+    """The customer's answers to the product's questions: solved closes the request, otherwise staff review it."""
+    solved = isinstance(data, dict) and data.get("troubleshoot_solved") is True
+    _complete_customer_task(orc, token, "troubleshoot", data, "troubleshooting_answered",
+                            "Solved with the self-help steps" if solved else "Self-help steps did not solve it", ip)
+    return request_view(orc, token)
+
+
+CHOICES = ("repair", "replacement", "trade_in", "decline")
+CHOICE_WORDS = {"repair": "You chose the repair", "replacement": "You chose a replacement unit",
+                "trade_in": "You chose the trade-in", "decline": "You declined the quote"}
+
+
+def record_choice(orc, token: str, choice: str, ip: str | None = None) -> dict:
+    """The customer's answer to the offers: only a choice the rules offered is accepted."""
+    if choice not in CHOICES:
+        raise InvalidInput("unknown choice", {"choice": [f"Choose one of: {', '.join(CHOICES)}."]})
+
+    def offered(session, rma, clean):
+        data, _ = _process_data(orc, session, rma)
+        allowed = {"repair": data.get("offer_repair"), "replacement": data.get("offer_replacement"),
+                   "trade_in": data.get("offer_trade_in"), "decline": True}
+        if not allowed[choice]:
+            raise InvalidInput("this option was not offered", {"choice": ["This option is not offered for your unit."]})
+
+    _complete_customer_task(orc, token, "customer_approval", {"approve": choice != "decline", "choice": choice},
+                            "quote_decided", CHOICE_WORDS[choice], ip, extra=offered)
+    return request_view(orc, token)
+
+
+def proof_of(orc, actor: Actor, rma_id: int) -> tuple[bytes, str, str]:
+    """The proof-of-purchase file of an RMA the actor may see: (bytes, content type, filename)."""
+    with orc.uow() as uow:
+        s = uow.session
+        rma, request = s.get(Rma, rma_id), s.get(RmaRequest, rma_id)
+        if rma is None or request is None or not request.proof_sha256 or not actor.may_see_centre(rma.centre_code):
+            raise RmaNotFound(f"no proof of purchase for RMA {rma_id}")
+        path = Path(orc.settings.upload_dir) / "proofs" / request.proof_sha256
+        return path.read_bytes(), request.proof_content_type, request.proof_filename or f"{rma.number}-proof"
+
+
+REQUEST_SCHEMA = OPEN_RMA_SCHEMA  # the same fields as at the counter; the centre comes from the finder

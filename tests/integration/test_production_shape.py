@@ -1,0 +1,172 @@
+"""The production shape, for real: PostgreSQL, the web app under gunicorn with several workers, and separate
+`rma worker` processes, configured by environment variables only. A journey goes over HTTP; the
+separate workers fire an SLA timer and deliver signed webhooks to a local receiver."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from engine import Actor
+from engine.definitions import read_bundle_dir
+from engine.services import processes
+from engine.webhooks import verify_signature
+from tests.conftest import PROCESSES_DIR
+from tests.helpers import INTAKE, rma_payload
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Http:
+    """A JSON client of the running server, one bearer token per user."""
+
+    def __init__(self, base: str):
+        self.base, self.tokens = base, {}
+
+    def call(self, method: str, path: str, body=None, user: str | None = None, ok=(200, 201, 204)):
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if user:
+            headers["Authorization"] = f"Bearer {self.token(user)}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, text = response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            status, text = exc.code, exc.read().decode()
+        assert status in ok, (method, path, status, text)
+        return json.loads(text) if text else None
+
+    def token(self, user: str) -> str:
+        if user not in self.tokens:
+            self.tokens[user] = self.call("POST", "/api/auth/token", {"username": user, "password": "demo"})["token"]
+        return self.tokens[user]
+
+    def task(self, user: str, rma_id: int, name: str, wait: float = 0) -> dict:
+        deadline = time.monotonic() + wait
+        while True:
+            found = [t for t in self.call("GET", f"/api/tasks?rma_id={rma_id}", user=user)["items"] if t["name"] == name]
+            if found or time.monotonic() >= deadline:
+                assert found, f"no open {name} for {user} on RMA {rma_id}"
+                return found[0]
+            time.sleep(0.3)
+
+    def complete(self, user: str, rma_id: int, name: str, data: dict) -> dict:
+        task = self.task(user, rma_id, name)
+        return self.call("POST", f"/api/tasks/{task['id']}/complete", {"data": data}, user=user)["rma"]
+
+
+class Receiver:
+    def __init__(self, secret: str):
+        self.events, self.bad = [], 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if verify_signature(secret, self.headers["X-RMA-Timestamp"], body, self.headers["X-RMA-Signature"]):
+                    outer.events.append(json.loads(body))
+                    self.send_response(204)
+                else:
+                    outer.bad += 1
+                    self.send_response(401)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/events"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def _wait_for(predicate, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_gunicorn_web_workers_and_separate_rma_workers_on_postgresql(orc, db_url, tmp_path):
+    # A process owner shortened the diagnosis SLA in the diagram to two seconds (so the test need not wait days).
+    files = read_bundle_dir(PROCESSES_DIR)
+    files["stages/rma_diagnosis.bpmn"] = files["stages/rma_diagnosis.bpmn"].replace('"P2D"', '"PT2S"')
+    processes.deploy_bundle(orc, Actor("owner", "process_owner"), files, note="SLA 2 seconds")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RMA_")}
+    env.update(RMA_DATABASE_URL=db_url, RMA_SECRET_KEY="production-shape-secret", RMA_RUN_WORKER="0",
+               RMA_BASE_URL=f"http://127.0.0.1:{port}", RMA_INSTANCE_DIR=str(tmp_path))
+    procs = [subprocess.Popen([str(BIN / "gunicorn"), "-w", "3", "-b", f"127.0.0.1:{port}", "web:create_app()"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)]
+    procs += [subprocess.Popen([str(BIN / "rma"), "worker", "--interval", "0.5"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    http = Http(f"http://127.0.0.1:{port}")
+    try:
+        _wait_for(lambda: _healthy(http), 60, "gunicorn to answer")
+        receiver = Receiver("integrator-secret-0123456789")
+        http.call("POST", "/api/webhooks", {"url": receiver.url, "secret": "integrator-secret-0123456789"},
+                  user="manager")
+
+        # a full journey over HTTP, served by whichever gunicorn worker takes each request
+        rma = http.call("POST", "/api/rmas", rma_payload(months_old=40, serial="PROD-1"), user="sg.reception")
+        http.complete("sg.reception", rma["id"], "record_condition", INTAKE)
+        state = http.complete("sg.tech", rma["id"], "diagnose", {"diagnosis": "Gear train worn",
+                                                                 "fault_category": "mechanical", "parts_cost": 40,
+                                                                 "labour_hours": 1})
+        assert state["status"] == "awaiting_approval"
+        decided = http.call("POST", f"/api/portal/{rma['tracking_token']}/decision", {"approve": True})
+        assert decided["status"] == "repairing"
+        http.complete("sg.tech", rma["id"], "repair", {"repair_notes": "Replaced the gear train"})
+        http.complete("sg.qa", rma["id"], "qa_check", {"qa_passed": True})
+        closed = http.complete("sg.reception", rma["id"], "ship_return", {"carrier": "DHL", "tracking_number": "P1"})
+        assert (closed["status"], closed["outcome"]) == ("closed", "repaired")
+
+        # a second RMA waits at diagnosis: a separate worker escalates it when the SLA runs out
+        late = http.call("POST", "/api/rmas", rma_payload(serial="PROD-2"), user="sg.reception")
+        http.complete("sg.reception", late["id"], "record_condition", INTAKE)
+        review = http.task("manager", late["id"], "review_overdue_diagnosis", wait=30)
+        assert review["role"] == "manager" and review["centre"] == "SG"
+        history = http.call("GET", f"/api/rmas/{late['id']}", user="manager")["history"]
+        assert [e["kind"] for e in history].count("timer_fired") == 1
+
+        # ... and the workers delivered the integrator's signed events
+        _wait_for(lambda: any(e["type"] == "rma.closed" for e in receiver.events)
+                  and any(e["type"] == "rma.sla_breached" for e in receiver.events), 30, "webhook deliveries")
+        assert receiver.bad == 0
+        mine = [e["type"] for e in receiver.events if e["rma"]["id"] == rma["id"]]
+        assert mine[0] == "rma.opened" and mine[-1] == "rma.closed" and "rma.quote_decided" in mine
+        assert len({e["id"] for e in receiver.events}) == len(receiver.events)  # none delivered twice
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGINT if proc is not procs[0] else signal.SIGTERM)
+        logs = [proc.communicate(timeout=30)[0] for proc in procs]
+    assert "Booting worker" in logs[0] and logs[0].count("Booting worker") >= 3
+    assert not any("Traceback" in log for log in logs), "\n".join(logs)[-4000:]
+
+
+def _healthy(http: Http) -> bool:
+    try:
+        return http.call("GET", "/api/health")["status"] == "ok"
+    except (OSError, AssertionError):
+        return False

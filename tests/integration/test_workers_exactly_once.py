@@ -1,0 +1,123 @@
+"""Several `rma worker` processes against one PostgreSQL fire every due timer exactly once.
+
+A few thousand RMAs wait at diagnosis with their SLA timer due a day ago: one is built through the
+services with the clock moved back three days, the others are bulk copies of it (every SpiffWorkflow
+task id renamed per copy, so each copy is a distinct instance with its own task rows). Then separate
+worker processes sweep concurrently (`FOR UPDATE SKIP LOCKED`); each firing leaves one `timer_fired`
+audit event (naming the worker), one `sla_breached` event and one manager review task. We count them.
+Sizes: RMA_TEST_TIMERS (default 3000) and RMA_TEST_WORKERS (default 4).
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import time_machine
+from sqlalchemy import func, insert, select
+
+from engine.model import AuditEvent, HumanTask, Instance, Rma
+from engine.services import rmas, tasks
+from tests.helpers import INTAKE, actor, rma_payload
+
+TIMERS = int(os.environ.get("RMA_TEST_TIMERS", "3000"))
+WORKERS = int(os.environ.get("RMA_TEST_WORKERS", "4"))
+UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _template(orc) -> int:
+    with time_machine.travel(datetime.now(timezone.utc) - timedelta(days=3), tick=False):
+        rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(serial="TEMPLATE"))
+        [task] = tasks.list_tasks(orc, actor(orc, "sg.reception"), rma_id=rma["id"])["items"]
+        tasks.complete_task(orc, actor(orc, "sg.reception"), task["id"], INTAKE)
+    return rma["id"]
+
+
+def _copy(orc, template_id: int, count: int) -> None:
+    """`count` more RMAs in the template's state, each with its own task ids."""
+    with orc.uow() as uow:
+        s = uow.session
+        rma = dict(s.execute(select(Rma.__table__).where(Rma.id == template_id)).mappings().one())
+        instance = dict(s.execute(select(Instance.__table__).where(Instance.rma_id == template_id)).mappings().one())
+        task = dict(s.execute(select(HumanTask.__table__).where(HumanTask.rma_id == template_id,
+                                                                HumanTask.status == "open")).mappings().one())
+        first = s.scalar(select(func.max(Rma.id))) + 1
+    for start in range(0, count, 500):
+        rows, instances, task_rows = [], [], []
+        for rma_id in range(first + start, first + min(start + 500, count)):
+            renamed: dict = {}
+            state = UUID.sub(lambda m: renamed.setdefault(m.group(0), str(uuid.uuid4()).encode()), instance["state"])
+            rows.append({**rma, "id": rma_id, "number": f"RMA-SG-{rma_id:06d}", "serial_number": f"SN-{rma_id}",
+                         "tracking_token": uuid.uuid4().hex})
+            instances.append({**instance, "rma_id": rma_id, "state": state})
+            task_rows.append({**task, "rma_id": rma_id, "id": renamed[task["id"].encode()].decode()})
+        with orc.db.begin() as conn:
+            conn.execute(insert(Rma.__table__), rows)
+            conn.execute(insert(Instance.__table__), instances)
+            conn.execute(insert(HumanTask.__table__), task_rows)
+
+
+def _due(orc) -> int:
+    with orc.uow() as uow:
+        return uow.session.scalar(select(func.count()).select_from(Instance).where(
+            Instance.next_timer_at <= datetime.now(timezone.utc), Instance.completed.is_(False)))
+
+
+def _per_rma(orc, query) -> Counter:
+    with orc.uow() as uow:
+        return Counter(dict(uow.session.execute(query).all()))
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_every_due_timer_fires_exactly_once_across_worker_processes(orc, db_url, capsys):
+    template = _template(orc)
+    _copy(orc, template, TIMERS - 1)
+    assert _due(orc) == TIMERS
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RMA_")}
+    env.update(RMA_DATABASE_URL=db_url, RMA_RUN_WORKER="0", RMA_SECRET_KEY="test")
+    rma_cli = str(Path(sys.executable).parent / "rma")
+    started = time.monotonic()
+    workers = [subprocess.Popen([rma_cli, "worker", "--interval", "0.2"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for _ in range(WORKERS)]
+    try:
+        deadline = started + 800
+        while _due(orc) and time.monotonic() < deadline:
+            assert all(w.poll() is None for w in workers), "a worker died"
+            time.sleep(0.5)
+        duration = time.monotonic() - started
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGINT)
+        logs = [w.communicate(timeout=60)[0] for w in workers]
+    assert _due(orc) == 0, "timers left unfired"
+
+    fired = _per_rma(orc, select(AuditEvent.rma_id, func.count()).where(AuditEvent.kind == "timer_fired")
+                     .group_by(AuditEvent.rma_id))
+    breached = _per_rma(orc, select(AuditEvent.rma_id, func.count()).where(AuditEvent.kind == "sla_breached")
+                        .group_by(AuditEvent.rma_id))
+    reviews = _per_rma(orc, select(HumanTask.rma_id, func.count()).where(
+        HumanTask.name == "review_overdue_diagnosis").group_by(HumanTask.rma_id))
+    with orc.uow() as uow:
+        by_worker = Counter(d["worker"] for d in uow.session.scalars(
+            select(AuditEvent.data).where(AuditEvent.kind == "timer_fired")))
+    firings = sum(fired.values())
+    duplicates = sum(n - 1 for n in fired.values() if n > 1)
+    with capsys.disabled():
+        print(f"\nexactly-once: {WORKERS} worker processes, {TIMERS} due timers, {firings} firings, "
+              f"{duplicates} duplicates, {TIMERS - len(fired)} missed, {duration:.1f} s "
+              f"({firings / duration:.0f} firings/s); per worker: {sorted(by_worker.values(), reverse=True)}")
+    assert len(fired) == TIMERS and set(fired.values()) == {1}, "every timer fires exactly once"
+    assert firings == TIMERS and duplicates == 0
+    assert len(breached) == TIMERS and set(breached.values()) == {1}
+    assert len(reviews) == TIMERS and set(reviews.values()) == {1}
+    assert len(by_worker) >= 2, f"the sweep was not shared: {by_worker}\n{logs[0][-2000:]}"
+    assert not any("Traceback" in log for log in logs), "\n".join(logs)[-4000:]

@@ -1,0 +1,37 @@
+"""Request guards every audience shares: throttled tracking-token guesses and protective headers."""
+from __future__ import annotations
+
+from flask import current_app, request
+
+from engine import throttle
+
+# Blueprints whose URLs carry a tracking token: a 404 there is a wrong guess.
+PORTAL_BLUEPRINTS = frozenset({"portal", "api_portal"})
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # Tracking tokens and task ids are in our URLs: never hand them to another site in a Referer.
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _portal_key() -> str:
+    return throttle.portal_address_key(request.remote_addr)
+
+
+def register(app) -> None:
+    @app.before_request
+    def _refuse_locked_out_guesser():
+        if request.blueprint in PORTAL_BLUEPRINTS:
+            throttle.check(current_app.extensions["rma"], _portal_key())
+
+    @app.after_request
+    def _count_wrong_tokens_and_protect(response):
+        if request.blueprint in PORTAL_BLUEPRINTS and response.status_code == 404:
+            try:
+                throttle.hit(current_app.extensions["rma"], {_portal_key(): throttle.PORTAL_MISSES_PER_ADDRESS})
+            except throttle.TooManyAttempts:
+                pass  # already locked out by a request racing this one; this answer stays a 404
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
