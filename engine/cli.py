@@ -77,6 +77,8 @@ def worker(interval, once):
     import threading
     from .worker import run_forever, run_once
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # SpiffWorkflow logs every task state change at INFO: thousands of lines per sweep, no news.
+    logging.getLogger("spiff").setLevel(logging.WARNING)
     orc = _orchestrator()
     if once:
         click.echo(run_once(orc))

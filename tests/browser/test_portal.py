@@ -47,7 +47,7 @@ def test_declining_the_quote_sends_the_unit_back_unrepaired(page: Page, live_ser
     page.goto(f"/track/{rma['tracking_token']}")
     page.get_by_role("button", name="Decline").click()
     expect(page.get_by_role("status").filter(has_text="you declined the quote")).to_be_visible()
-    expect(page.get_by_test_id("portal-status")).to_have_text("On its way back to you")
+    expect(page.get_by_test_id("portal-status")).to_have_text("Being packed and sent back to you")
     expect(page.get_by_role("button", name="Decline")).to_have_count(0)
 
 

@@ -78,7 +78,7 @@ def _per_rma(orc, query) -> Counter:
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
-def test_every_due_timer_fires_exactly_once_across_worker_processes(orc, db_url, capsys):
+def test_every_due_timer_fires_exactly_once_across_worker_processes(orc, db_url, capsys, tmp_path):
     template = _template(orc)
     _copy(orc, template, TIMERS - 1)
     assert _due(orc) == TIMERS
@@ -86,8 +86,11 @@ def test_every_due_timer_fires_exactly_once_across_worker_processes(orc, db_url,
     env.update(RMA_DATABASE_URL=db_url, RMA_RUN_WORKER="0", RMA_SECRET_KEY="test")
     rma_cli = str(Path(sys.executable).parent / "rma")
     started = time.monotonic()
-    workers = [subprocess.Popen([rma_cli, "worker", "--interval", "0.2"], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True) for _ in range(WORKERS)]
+    # Logs go to files: a pipe nobody reads until the end fills up and blocks the worker mid-sweep.
+    log_paths = [tmp_path / f"worker-{n}.log" for n in range(WORKERS)]
+    log_files = [path.open("w") for path in log_paths]
+    workers = [subprocess.Popen([rma_cli, "worker", "--interval", "0.2"], env=env, stdout=log_file,
+                                stderr=subprocess.STDOUT, text=True) for log_file in log_files]
     try:
         deadline = started + 800
         while _due(orc) and time.monotonic() < deadline:
@@ -97,7 +100,11 @@ def test_every_due_timer_fires_exactly_once_across_worker_processes(orc, db_url,
     finally:
         for w in workers:
             w.send_signal(signal.SIGINT)
-        logs = [w.communicate(timeout=60)[0] for w in workers]
+        for w in workers:
+            w.wait(timeout=60)
+        for log_file in log_files:
+            log_file.close()
+        logs = [path.read_text() for path in log_paths]
     assert _due(orc) == 0, "timers left unfired"
 
     fired = _per_rma(orc, select(AuditEvent.rma_id, func.count()).where(AuditEvent.kind == "timer_fired")
