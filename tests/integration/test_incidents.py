@@ -108,7 +108,7 @@ def test_a_version_that_removed_a_reached_step_is_refused_for_the_move(orc):
 
 
 def test_decision_table_without_a_matching_rule_is_an_incident_naming_the_inputs(orc):
-    _deploy(orc, **{"decisions/warranty.dmn": ("<text>&gt; 24</text>", "<text>&gt; 36</text>")})
+    _deploy(orc, **{"decisions/warranty.dmn": ("<text>&gt; warranty_months</text>", "<text>&gt; warranty_months + 12</text>")})
     rma = _at_diagnosis(orc, months_old=30)
     result = tasks.complete_task(orc, actor(orc, "sg.tech"), _only_task(orc, "sg.tech", rma["id"])["id"],
                                  {"diagnosis": "Board", "fault_category": "electronic"})
