@@ -121,9 +121,10 @@ def test_staff_rma_page_shows_photos_estimate_messages_history_and_receipt(api, 
     for expected in ("Estimated completion", "Intake photos", photo["sha256"][:12], "Messages to the customer",
                      "we have received your", "Earlier RMAs", "Loan unit", "Intake receipt"):
         assert expected in page, expected
-    image = client.get(f"/rmas/{rma['id']}/photos/{photo['sha256']}")
-    assert image.status_code == 200 and image.mimetype == "image/png"
-    assert image.headers["X-Content-Type-Options"] == "nosniff"
+    with client.get(f"/rmas/{rma['id']}/photos/{photo['sha256']}") as image:
+        assert image.status_code == 200 and image.mimetype == "image/png"
+        assert image.headers["X-Content-Type-Options"] == "nosniff"
+        assert image.get_data() == png()
     receipt = client.get(f"/rmas/{rma['id']}/receipt").get_data(as_text=True)
     assert "Intake receipt" in receipt and rma["number"] in receipt and "Clean unit" in receipt
 
