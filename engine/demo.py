@@ -71,5 +71,7 @@ def create_demo_rmas(orc) -> int:
     _do(orc, r, "de.tech", {"diagnosis": "Oil on aperture blades", "fault_category": "mechanical",
                             "parts_cost": 30.0, "labour_hours": 2.0})
     portal.record_customer_decision(orc, r["tracking_token"], True)
+    # Berlin's repair stage (processes/variants/DE) first decides whether the factory must do it.
+    _do(orc, r, "de.tech", {"factory_only": False})
     _do(orc, r, "de.tech", {"repair_notes": "Cleaned and re-lubricated the aperture", "parts_used": ""})
     return 5

@@ -1,0 +1,21 @@
+"""`rma demo` gives a new user RMAs at different stages, each with the task its stage waits for."""
+from __future__ import annotations
+
+from engine.demo import create_demo_rmas
+from engine.services import rmas
+from tests.helpers import actor
+
+
+def test_demo_rmas_stand_at_different_stages_and_are_not_created_twice(orc):
+    assert create_demo_rmas(orc) == 5
+    items = rmas.list_rmas(orc, actor(orc, "manager"))["items"]
+    waiting_on = {(rma["centre"], rma["status"]): [t["name"] for t in rmas.get_rma(
+        orc, actor(orc, "manager"), rma["id"])["open_tasks"]] for rma in items}
+    assert waiting_on == {
+        ("SG", "received"): ["record_condition"],
+        ("SG", "diagnosing"): ["diagnose"],
+        ("SG", "awaiting_approval"): ["customer_approval"],
+        ("DE", "repairing"): ["decide_repair_site"],  # the Berlin variant asks first
+        ("DE", "quality_check"): ["qa_check"],
+    }
+    assert create_demo_rmas(orc) == 0
