@@ -12,6 +12,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
+from engine.services.catalogue import unknown_model_facts
+
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES_DIR = ROOT / "processes"
 POSTGRES_URL = (os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("RMA_TEST_POSTGRES_URL")
@@ -48,7 +50,7 @@ def rma_payload(n: int, centre: str = "SG") -> dict:
 def start_data(n: int, centre: str = "SG", currency: str = "SGD", labour_rate: float = 60.0) -> dict:
     """What open_rma hands the workflow as process data (for the in-memory sections)."""
     p = rma_payload(n, centre)
-    return {"rma_number": f"RMA-{centre}-{n:06d}", "centre": centre, "currency": currency, "labour_rate": labour_rate,
+    return {**unknown_model_facts("counter", currency), "rma_number": f"RMA-{centre}-{n:06d}", "centre": centre, "currency": currency, "labour_rate": labour_rate,
             "purchase_date": p["product"]["purchase_date"], "received_on": date.today().isoformat(),
             "product_model": p["product"]["model"], "serial_number": p["product"]["serial_number"],
             "product_category": p["product"]["category"], "fault_description": p["fault_description"],

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from engine.model import HumanTask
-from engine.services import diagrams, rmas, tasks, users
+from engine.services import dashboard, diagrams, rmas, tasks, users
 
 from . import bulkgen
 from .common import backend_orchestrator, percentile, postgres_available
@@ -99,4 +99,12 @@ def run(results, args) -> None:
             diagram = _timed(lambda a, i: diagrams.rma_diagram(orc, a, i), ids[: max(20, q // 3)])
             results.add(label, "RMA page: diagram.json", percentile(diagram, 50), "ms p50",
                         note=f"p99 {percentile(diagram, 99):.1f} ms")
+            # The manager's dashboard and heatmap read every RMA of the window: fewer, heavier calls.
+            views = [(actors["manager"], centre) for centre in (None, "SG", "DE") for _ in range(max(3, q // 30))]
+            board = _timed(lambda a, c: dashboard.dashboard(orc, a, centre=c), views)
+            results.add(label, "manager dashboard (6 months)", percentile(board, 50), "ms p50",
+                        note=f"p99 {percentile(board, 99):.1f} ms; all centres and per centre")
+            heat = _timed(lambda a, c: dashboard.heatmap(orc, a, centre=c), views)
+            results.add(label, "diagram heatmap (6 months)", percentile(heat, 50), "ms p50",
+                        note=f"p99 {percentile(heat, 99):.1f} ms")
             _check_workable(orc)
