@@ -10,3 +10,9 @@ from tests.conftest import PROCESSES_DIR
 def parsed():
     """The shipped base bundle, parsed once (specs are immutable; instances are per test)."""
     return parse_bundle(read_bundle_dir(PROCESSES_DIR))
+
+
+@pytest.fixture(scope="session")
+def parsed_de():
+    """Centre DE's bundle as the engine builds it: the base with variants/DE/ laid over it."""
+    return parse_bundle(read_bundle_dir(PROCESSES_DIR, "DE"))

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from lxml import etree
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
-from engine.definitions import BPMN_NS, FORM_PROPERTY
+from engine.definitions import BPMN_NS, FORM_PROPERTY, read_bundle_dir
 from tests.conftest import PROCESSES_DIR
 
 DI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
@@ -83,14 +84,26 @@ def test_diagram_interchange_points_only_at_existing_elements(bpmn):
     assert drawn and set(drawn) - ids == set()
 
 
+def _forms_seen_by(bpmn) -> dict[str, str]:
+    """The forms the engine resolves for `bpmn`'s user tasks, by file name: those of the bundle the file
+    is deployed in (the base bundle, or for variants/<centre>/... the centre's bundle, read as
+    read_bundle_dir reads it: variant files laid over the base), indexed as parse_bundle indexes them."""
+    parts = bpmn.relative_to(PROCESSES_DIR).parts
+    centre = parts[1] if parts[0] == "variants" else None
+    files = read_bundle_dir(PROCESSES_DIR, centre)
+    assert bpmn.read_text(encoding="utf-8") in files.values(), f"{bpmn} is not part of its own bundle"
+    return {Path(name).name: text for name, text in sorted(files.items())
+            if name.endswith(".json") and "forms" in Path(name).parts[:-1]}
+
+
 def test_every_user_task_names_a_form_that_exists_and_is_a_json_schema(bpmn):
     root = etree.parse(str(bpmn)).getroot()
+    forms = _forms_seen_by(bpmn)
     for task in root.iter(f"{{{BPMN_NS}}}userTask"):
         props = {p.get("name"): p.get("value") for p in task.iter(f"{{{SPIFF_NS}}}property")}
         form = props.get(FORM_PROPERTY)
         assert form, f"user task {task.get('id')} has no form"
-        path = PROCESSES_DIR / "forms" / form
-        assert path.is_file(), f"user task {task.get('id')} names missing form {form}"
-        schema = json.loads(path.read_text(encoding="utf-8"))
+        assert form in forms, f"user task {task.get('id')} names missing form {form}"
+        schema = json.loads(forms[form])
         assert schema.get("type") == "object" and schema.get("properties")
         assert props.get("rmaStatus"), f"user task {task.get('id')} sets no rmaStatus"

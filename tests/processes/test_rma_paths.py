@@ -186,27 +186,46 @@ def test_state_restores_onto_a_separately_parsed_bundle(parsed):
     assert json.loads(state)["spec_name"] == "rma"
 
 
-def _all_flows() -> set[tuple[str, str, str]]:
+def _all_flows() -> set[tuple[str, str, str, str]]:
+    """(diagram, process id, source, target) for every sequence flow of every shipped diagram, variants included."""
     flows = set()
     for path in PROCESSES_DIR.rglob("*.bpmn"):
+        diagram = path.relative_to(PROCESSES_DIR).as_posix()
         for process in etree.parse(str(path)).getroot().iter(f"{{{BPMN_NS}}}process"):
             for flow in process.iter(f"{{{BPMN_NS}}}sequenceFlow"):
-                flows.add((process.get("id"), flow.get("sourceRef"), flow.get("targetRef")))
+                flows.add((diagram, process.get("id"), flow.get("sourceRef"), flow.get("targetRef")))
     return flows
 
 
-def test_the_path_walks_together_take_every_sequence_flow_of_every_diagram(parsed):
+def _flows_taken(walks) -> set[tuple[str, str, str, str]]:
+    """Walk.flows_taken, each flow qualified by the shipped diagram that drew it: a centre's bundle names its
+    variant stage like the base stage (stages/rma_repair.bpmn), so the diagram is found by its content."""
+    diagrams = {}
+    for path in PROCESSES_DIR.rglob("*.bpmn"):
+        diagrams.setdefault(path.read_text(encoding="utf-8"), []).append(path.relative_to(PROCESSES_DIR).as_posix())
+    taken = set()
+    for walk in walks:
+        for process_id, source, target in walk.flows_taken():
+            [diagram] = diagrams[walk.parsed.files[walk.parsed.process_files[process_id]]]
+            taken.add((diagram, process_id, source, target))
+    return taken
+
+
+def test_the_path_walks_together_take_every_sequence_flow_of_every_diagram(parsed, parsed_de):
     from tests.processes.test_approval_timers import walk_expired_quote, walk_reminded_then_approved
     from tests.processes.test_sla_timers import walk_both_slas_breached_and_reviewed
     from tests.processes import test_repair_or_replace_paths as offers, test_triage_paths as triage
+    from tests.processes import test_variant_paths as de
     walks = [walk_in_warranty_repair(parsed), walk_approved_repair_failing_qa_once(parsed),
              walk_declined_quote(parsed), walk_no_fault_found(parsed), walk_reminded_then_approved(parsed),
              walk_expired_quote(parsed), walk_both_slas_breached_and_reviewed(parsed),
              triage.walk_solved_by_the_customer(parsed), triage.walk_resolved_remotely_by_staff(parsed),
              triage.walk_shipped_in_and_repaired(parsed), triage.walk_reminded_then_expired(parsed),
              offers.walk_replaced(parsed), offers.walk_traded_in(parsed),
-             offers.walk_goodwill_approved_then_repaired(parsed), offers.walk_goodwill_rejected_then_declined(parsed)]
-    taken = set().union(*(w.flows_taken() for w in walks))
+             offers.walk_goodwill_approved_then_repaired(parsed), offers.walk_goodwill_rejected_then_declined(parsed),
+             de.walk_factory_repair(parsed_de), de.walk_in_house_repair(parsed_de)]
+    taken = _flows_taken(walks)
     flows = _all_flows()
     assert len(flows) > 30
+    assert {d for d, *_ in flows} >= {"stages/rma_repair.bpmn", "variants/DE/stages/rma_repair.bpmn"}
     assert flows - taken == set()

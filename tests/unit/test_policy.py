@@ -3,7 +3,7 @@ import pytest
 
 from engine.definitions import read_bundle_dir
 from engine.errors import InvalidProcess
-from engine.policy import build_graph, check_policy, condition_possible, load_policy
+from engine.policy import build_graph, check_policy, condition_possible, find_path, load_policy
 from engine.services.processes import _enforce_policy
 from tests.conftest import PROCESSES_DIR
 
@@ -35,8 +35,42 @@ def broken_rules(files):
     return {v["rule"] for v in check_policy(files, POLICY)}
 
 
+VARIANT_CENTRES = sorted(p.name for p in (PROCESSES_DIR / "variants").iterdir() if p.is_dir())
+
+
 def test_shipped_bundle_keeps_every_rule():
     assert check_policy(BASE, POLICY) == []
+
+
+def test_processes_ship_the_de_variant():
+    assert "DE" in VARIANT_CENTRES
+
+
+@pytest.mark.parametrize("centre", VARIANT_CENTRES)
+def test_shipped_centre_variant_keeps_every_rule(centre):
+    files = read_bundle_dir(PROCESSES_DIR, centre)
+    variant_dir = PROCESSES_DIR / "variants" / centre
+    for path in variant_dir.rglob("*.bpmn"):   # the variant's stages are in the bundle, not the base's
+        assert path.read_text(encoding="utf-8") in files.values()
+    graph = build_graph(files)
+    assert graph.by_element(["repair", "qa_check", "customer_approval"]), "the variant's graph lost the milestones"
+    assert check_policy(files, POLICY) == []
+    _enforce_policy(files)   # what a deploy of the centre's variant runs
+
+
+def test_de_variant_factory_steps_sit_between_the_approval_and_the_repair():
+    graph = build_graph(read_bundle_dir(PROCESSES_DIR, "DE"))
+    for element in ("decide_repair_site", "ship_to_factory", "record_factory_report"):
+        assert graph.by_element([element]), element
+        # out of warranty, no factory step is reached without the customer's approval or the warranty check
+        for must_pass in ("customer_approval", "check_warranty", "record_condition"):
+            path = find_path(graph, {graph.start}, graph.by_element([element]), graph.by_element([must_pass]),
+                             {"in_warranty": False} if must_pass == "customer_approval" else {})
+            assert path is None, f"{element} reachable without {must_pass}: {path}"
+    # and the stage's own repair still comes after the factory: QA follows the last repair
+    path = find_path(graph, graph.by_element(["record_factory_report"]), graph.by_element(["ship_return"]),
+                     graph.by_element(["repair"]), {})
+    assert path is None, "the factory report leads to the return without the local repair"
 
 
 def test_express_intake_that_can_skip_the_condition_record_is_refused():

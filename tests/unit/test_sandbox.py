@@ -26,7 +26,9 @@ PROCESS_DATA = {"purchase_date": "2023-01-10", "received_on": "2024-06-03", "par
                 "triage_outcome": "resolved_remotely", "parcel_arrived": False, "choice": "repair", "quote_total": 200,
                 "replacement_value": 400, "successor_value": 500, "offer_repair": True, "offer_replacement": True,
                 "replacement_share": 0.7, "offer_trade_in": True, "trade_in_share": 0.3, "goodwill_total": 0,
-                "goodwill_approved": True, "goodwill": {"kind": "discount", "amount": 20}}
+                "goodwill_approved": True, "goodwill": {"kind": "discount", "amount": 20},
+                # the DE variant's repair stage (processes/variants/DE): repair site decided by the technician
+                "factory_only": True, "factory_reason": "Sealed optics"}
 
 
 @pytest.fixture
