@@ -1,0 +1,9 @@
+"""Process owners' pages: version history, files, modeler with validate and deploy, variant diff, migration."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("owners", __name__, template_folder="templates")
+READ_ROLES = ("process_owner", "manager")  # engine.services.versions checks the centre scope
+
+from . import version_pages, modeler_pages  # noqa: E402,F401  (register routes on bp)
