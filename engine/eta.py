@@ -11,11 +11,14 @@ than `min_samples` comparable RMAs it falls back to the standard service times b
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 STAGES = ("intake", "diagnosis", "approval", "repair", "qa", "return")
+# Stages outside the repair path count as the repair stage they lead into: before the unit arrives the whole
+# repair is still ahead (triage, inbound); a replacement unit is on its way back like a return.
+STAGE_ALIASES = {"triage": "intake", "inbound": "intake", "replacement": "return"}
 # Standard service times in days (low, high) per stage, used when history is thin.
 DEFAULT_STAGE_DAYS = {"intake": (0, 0.5), "diagnosis": (1, 3), "approval": (1, 5), "repair": (2, 5),
                       "qa": (0.5, 1), "return": (1, 2)}
@@ -125,6 +128,8 @@ def estimate(history: list[PastRma], situation: Situation, settings: EtaSettings
     """The range of days still to go for `situation`, from `history` (closed RMAs of the window)."""
     if situation.stage is None:
         return Estimate(0, 0, "done")
+    if situation.stage not in STAGES:
+        situation = replace(situation, stage=STAGE_ALIASES.get(situation.stage, "intake"), elapsed_days=0.0)
     matching = [p for p in history if p.path in situation.paths]
     if len(matching) < settings.min_samples:
         return _defaults(situation)

@@ -56,4 +56,5 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(portal_bp)
     from .ops import bp as ops_bp; app.register_blueprint(ops_bp)  # noqa: E702  (dashboard, operations)
     from .owners import bp as owners_bp; app.register_blueprint(owners_bp)  # noqa: E702  (process owners)
+    from .requests import bp as requests_bp; app.register_blueprint(requests_bp)  # noqa: E702  (online requests)
     return app

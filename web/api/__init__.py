@@ -9,9 +9,10 @@ from web.schemas import ErrorSchema
 
 from . import auth, customer, meta, portal, processes, rmas, tasks
 from . import operations, webhooks
+from . import catalogue, requests
 
 BLUEPRINTS = (meta.blp, auth.blp, rmas.blp, tasks.blp, portal.blp, customer.blp, processes.blp,
-              operations.blp, webhooks.blp)
+              operations.blp, webhooks.blp, requests.blp, requests.parcels_blp, catalogue.blp)
 
 
 class RmaApi(Api):
@@ -35,6 +36,10 @@ def register_api(app) -> None:
     api.spec.components.security_scheme("bearerAuth", {
         "type": "http", "scheme": "bearer",
         "description": "A token from POST /api/auth/token, sent as `Authorization: Bearer <token>`"})
+    # The portal's schemas grew (customer's side) but keep their documented names: clients generated
+    # from the document know them as PortalView and Decision.
+    api.spec.components.schema("PortalView", schema=customer.CustomerPortalViewSchema)
+    api.spec.components.schema("Decision", schema=customer.PortalDecisionSchema)
     for blp in BLUEPRINTS:
         api.register_blueprint(blp)
         csrf.exempt(blp)

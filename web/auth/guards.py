@@ -6,7 +6,7 @@ from flask import current_app, request
 from engine import throttle
 
 # Blueprints whose URLs carry a tracking token: a 404 there is a wrong guess.
-PORTAL_BLUEPRINTS = frozenset({"portal", "api_portal"})
+PORTAL_BLUEPRINTS = frozenset({"portal", "api_portal", "requests", "api_requests"})
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
