@@ -6,8 +6,10 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from engine import customer_text, receipts
 from engine.errors import Conflict
 from engine.services import portal as portal_service
+from engine.services import requests as request_service
 
 from ..auth import orchestrator
+from ..requests import CHOICE_LABELS
 from ..staff.filters import register as register_filters
 
 bp = Blueprint("portal", __name__, template_folder="templates")
@@ -29,8 +31,11 @@ def client_ip() -> str | None:
 @bp.get("/track/<token>")
 def track(token: str):
     view = portal_service.portal_view(orchestrator(), token)
+    offers = request_service.request_view(orchestrator(), token)["offers"] if view["decision_pending"] else None
+    if offers and not (offers.get("offer_replacement") or offers.get("offer_trade_in")):
+        offers = None  # repair only: the usual approve / decline
     response = Response(render_template("portal/track.html", rma=view, token=token, steps=view["steps"],
-                                        **_texts(view["language"])))
+                                        offers=offers, choice_labels=CHOICE_LABELS, **_texts(view["language"])))
     response.headers["Content-Language"] = view["language"]
     response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL: never pass it on
     return response
