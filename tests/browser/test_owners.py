@@ -1,0 +1,165 @@
+"""Process owners in real Chromium: the bpmn-js modeler keeps spiffworkflow extensions, validates, deploys."""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+import pytest
+from lxml import etree
+from playwright.sync_api import Page, expect
+
+from engine.services import processes, rmas
+from tests.bpmn_edit import add_plain_centre
+from tests.helpers import actor, rma_payload
+
+from .pages import choose, complete, go, log_in, log_out, open_task  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+INTAKE_STAGE = "stages/rma_intake.bpmn"
+SERIAL_FORM = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "Check serial label",
+               "type": "object", "required": ["label_matches"],
+               "properties": {"label_matches": {"type": "string", "title": "Serial label reads", "minLength": 1}}}
+
+# Add a user task between the start event and record_condition, as a person would with the palette.
+ADD_TASK = """() => {
+  const m = window.rmaModeler;
+  const modeling = m.get('modeling'), reg = m.get('elementRegistry');
+  const participant = reg.get('rma_intake_participant');
+  modeling.resizeLane(participant, {x: 160, y: 80, width: 568, height: 200});
+  modeling.moveElements([reg.get('record_condition'), reg.get('end')], {x: 150, y: 0});
+  modeling.removeConnection(reg.get('flow_to_record_condition'));
+  const task = modeling.createShape({type: 'bpmn:UserTask'}, {x: 370, y: 180}, participant);
+  modeling.updateProperties(task, {id: 'check_serial_label', name: 'Check serial label'});
+  modeling.connect(reg.get('start'), task);
+  modeling.connect(task, reg.get('record_condition'));
+  m.get('selection').select(task);
+  return task.businessObject.$parent.id;
+}"""
+
+
+def _latest(orc, centre=None):
+    with orc.uow() as uow:
+        bundle = processes.latest_bundle(uow.session, centre)
+        return bundle.id, bundle.version, dict(bundle.files)
+
+
+def _open_modeler(page: Page, bundle_id: int, name: str) -> None:
+    page.goto(f"/processes/{bundle_id}/edit/{name}")
+    expect(page.locator("#modeler")).to_have_attribute("data-ready", "true")
+
+
+def _spiff_items(xml: str) -> Counter:
+    """Every spiffworkflow:* element (where, attributes, text) and attribute, as comparable tuples."""
+    root = etree.fromstring(xml.encode("utf-8"))
+    items = Counter()
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        owner = next((a.get("id") for a in el.iterancestors() if a.get("id")), None)
+        if etree.QName(el).namespace == SPIFF:
+            chain = "/".join(etree.QName(a).localname for a in el.iterancestors() if etree.QName(a).namespace == SPIFF)
+            items[("element", owner, chain, etree.QName(el).localname, tuple(sorted(el.attrib.items())),
+                   (el.text or "").strip())] += 1
+        for key, value in el.attrib.items():
+            if etree.QName(key).namespace == SPIFF:
+                items[("attribute", el.get("id"), key, value)] += 1
+    return items
+
+
+def test_modeler_round_trip_keeps_every_spiffworkflow_extension(page: Page, live_server):
+    bundle_id, _version, files = _latest(live_server.orc)
+    log_in(page, "owner")
+    diagrams = [INTAKE_STAGE] + sorted(n for n in files if n.endswith(".bpmn") and n != INTAKE_STAGE)
+    checked = 0
+    for name in diagrams:
+        _open_modeler(page, bundle_id, name)
+        saved = page.evaluate("() => window.rmaModeler.saveXML({format: true}).then(r => r.xml)")
+        original = _spiff_items(files[name])
+        missing = original - _spiff_items(saved)
+        assert not missing, (name, sorted(missing))
+        checked += sum(original.values())
+    intake = _spiff_items(files[INTAKE_STAGE])
+    assert ("element", "record_condition", "properties", "property",
+            (("name", "formJsonSchemaFilename"), ("value", "record_condition.json")), "") in intake
+    assert checked > 40
+    assert page.console_errors == []
+
+
+def test_validate_lists_errors_and_marks_the_elements(page: Page, live_server):
+    bundle_id, _version, _files = _latest(live_server.orc)
+    log_in(page, "owner")
+    _open_modeler(page, bundle_id, INTAKE_STAGE)
+    page.evaluate("() => { const m = window.rmaModeler; "
+                  "m.get('modeling').removeConnection(m.get('elementRegistry').get('flow_to_end')); }")
+    page.get_by_role("button", name="Validate").click()
+    errors = page.get_by_test_id("validation-errors")
+    expect(errors).to_contain_text("record_condition")
+    expect(errors.locator("li").first).to_contain_text(re.compile(r"stages/rma_intake\.bpmn:\d+"))
+    expect(page.locator('.djs-element.owner-error[data-element-id="record_condition"]')).to_have_count(1)
+    expect(page.locator("#modeler")).to_have_attribute("data-highlighted", re.compile(r"\brecord_condition\b"))
+    assert _latest(live_server.orc)[0] == bundle_id  # nothing was stored
+
+
+def test_variant_diff_colours_added_elements(page: Page, live_server):
+    de_id = _latest(live_server.orc, "DE")[0]
+    log_in(page, "owner")
+    page.goto(f"/processes/{de_id}/diff")
+    expect(page.locator("body")).to_have_attribute("data-diff-ready", "true")
+    repair = page.locator('[data-stage="rma_repair"]')
+    expect(repair.locator('[data-side="variant"] .djs-element.diff-added').first).to_be_attached()
+    expect(repair.locator('[data-side="base"] svg').first).to_be_visible()
+
+
+def test_owner_adds_a_user_task_with_a_form_new_rmas_meet_it_older_ones_do_not(page: Page, live_server):
+    orc = live_server.orc
+    add_plain_centre(orc, "NL")  # runs the base processes
+    older = rmas.open_rma(orc, actor(orc, "nl.reception"), rma_payload(centre="NL", serial="OLD-1"))
+    base_version = _latest(orc)[1]
+
+    log_in(page, "owner")
+    go(page, "Processes")
+    expect(page.get_by_role("heading", name="Processes", level=1)).to_be_visible()
+    page.get_by_test_id("versions-base").get_by_role("link", name=f"Files of Base processes v{base_version}").click()
+    page.get_by_role("link", name=f"Open {INTAKE_STAGE}").click()
+    expect(page.locator("#modeler")).to_have_attribute("data-ready", "true")
+
+    assert page.evaluate(ADD_TASK) == "rma_intake"
+    expect(page.get_by_test_id("selected-task")).to_contain_text("check_serial_label")
+    page.get_by_label("Form file").fill("check_serial_label.json")
+    page.get_by_label("Form file").dispatch_event("change")
+    expect(page.get_by_label("JSON Schema")).to_have_value(re.compile(r"\$schema"))
+    page.get_by_label("JSON Schema").fill(json.dumps(SERIAL_FORM, indent=2))
+    preview = page.locator("#form-preview")
+    expect(preview.get_by_label("Serial label reads")).to_be_visible()  # rendered as staff will see it
+
+    page.get_by_label("Deploy as").select_option(label="Base processes")
+    page.get_by_label("Note").fill("Check the serial label before recording the condition")
+    page.get_by_role("button", name="Validate").click()
+    expect(page.locator("#modeler-status")).to_contain_text("Valid")
+    page.get_by_role("button", name="Deploy").click()
+    expect(page.locator("#modeler-status")).to_contain_text(f"Deployed Base processes version {base_version + 1}")
+
+    _id, version, files = _latest(orc)
+    assert version == base_version + 1 and "forms/check_serial_label.json" in files
+    go(page, "Processes")
+    row = page.get_by_test_id("versions-base").locator(f'tr[data-version="{version}"]')
+    expect(row).to_contain_text("Check the serial label")
+    expect(row).to_contain_text("check_serial_label")
+
+    newer = rmas.open_rma(orc, actor(orc, "nl.reception"), rma_payload(centre="NL", serial="NEW-1"))
+    log_out(page)
+    log_in(page, "nl.reception")
+    open_task(page, newer["number"], "Check serial label")
+    page.get_by_label("Serial label reads").fill("NEW-1")
+    complete(page, "Received")
+    open_task(page, newer["number"], "Record condition")
+
+    open_task(page, older["number"], "Record condition")  # the older RMA continues on its version
+    page.get_by_label("Condition grade").select_option("A")
+    page.get_by_label("Condition notes").fill("Clean unit")
+    page.get_by_label("Customer acknowledged the recorded condition").check()
+    complete(page, "Diagnosing")
+    assert page.console_errors == []
