@@ -103,6 +103,8 @@ def test_modeler_deploy_respects_centre_scope(world):
     assert _client(app, "sg.owner").post("/processes/deploy.json",
                                          json={"files": files, "centre": "DE"}).status_code == 403
     assert _client(app, "manager").post("/processes/deploy.json", json={"files": files}).status_code == 403
+    assert _client(app, "manager").post("/processes/upload", data={"centre": ""}).status_code == 403
+    assert _client(app, "sg.owner").post("/processes/validate.json", json={"files": files}).status_code == 403
     made = _client(app, "sg.owner").post("/processes/deploy.json", json={"files": files, "centre": "SG", "note": "n"})
     assert made.status_code == 201 and made.get_json()["centre"] == "SG"
     assert _ids(orc, "SG")[2][INTAKE_STAGE] == files[INTAKE_STAGE]

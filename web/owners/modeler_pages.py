@@ -37,13 +37,15 @@ def modeler(bundle_id: int, name: str):
 
 def _edited_files() -> tuple[list[tuple[str, str]], str | None, str]:
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("files"), dict) or not body["files"]:
-        raise InvalidInput("send {files: {name: text}, centre?, note?} as JSON")
-    files = body["files"]
-    if len(files) > MAX_FILES or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
-        raise InvalidInput(f"files must map up to {MAX_FILES} file names to their text")
+    body = body if isinstance(body, dict) else {}
     centre = body.get("centre") if isinstance(body.get("centre"), str) else ""
     centre = centre.strip() or None
+    processes.check_may_deploy(staff_actor(), centre)  # before anything about the files is said
+    files = body.get("files")
+    if not isinstance(files, dict) or not files:
+        raise InvalidInput("send {files: {name: text}, centre?, note?} as JSON")
+    if len(files) > MAX_FILES or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise InvalidInput(f"files must map up to {MAX_FILES} file names to their text")
     note = body.get("note") if isinstance(body.get("note"), str) else ""
     return list(files.items()), centre, note.strip()
 

@@ -40,6 +40,7 @@ def upload():
     actor = staff_actor()
     uploads = [(f.filename or "upload", f.read()) for f in request.files.getlist("files") if f.filename]
     centre, note = _centre_arg(request.form.get("centre")), (request.form.get("note") or "").strip()
+    processes.check_may_deploy(actor, centre)  # a reader learns nothing from an empty upload either
     if not uploads:
         flash("Choose one or more files to deploy.", "error")
         return redirect(url_for("owners.versions_page"))
