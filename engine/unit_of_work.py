@@ -1,6 +1,7 @@
 """One transaction per command: nothing is saved unless the service commits."""
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -23,7 +24,7 @@ class UnitOfWork:
             self.session.rollback()
         finally:
             self.session.close()
-        if isinstance(exc, StaleDataError):
+        if isinstance(exc, StaleDataError) or _lost_a_lock_race(exc):
             raise ConcurrentUpdate("someone else changed this RMA at the same moment; reload and try again") from exc
 
     def flush(self) -> None:
@@ -35,3 +36,12 @@ class UnitOfWork:
     def commit(self) -> None:
         self.flush()
         self.session.commit()
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction lost a race and was rolled back
+# whole, exactly like a failed version check, so the caller gets the same 409 and may simply try again.
+_RACE_SQLSTATES = {"40P01", "40001"}
+
+
+def _lost_a_lock_race(exc) -> bool:
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _RACE_SQLSTATES

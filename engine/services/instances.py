@@ -23,6 +23,15 @@ def audit(session, rma_id: int | None, actor: Actor | str, kind: str, detail: st
                  task_name=task_name, data=data, customer_visible=kind in CUSTOMER_VISIBLE)
 
 
+def lock_instance(session, rma_id: int) -> Instance:
+    """Take the instance's row lock first, before any task row (on PostgreSQL; SQLite has one writer anyway).
+
+    Every writer of an RMA locks in the same order as the timer sweep (instance, then its task rows), so a
+    customer's answer or a task completion racing the sweep waits for it instead of deadlocking with it.
+    """
+    return session.get(Instance, rma_id, with_for_update=True)
+
+
 def save_new(orc, session, rma: Rma, bundle, workflow, actor: Actor) -> None:
     """Store a freshly started instance and its projections."""
     instance = Instance(rma_id=rma.id, bundle_id=bundle.id, serializer_version=orc.runtime.serializer_version,

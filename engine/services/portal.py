@@ -11,7 +11,7 @@ from ..customer_text import TEXT, language, t
 from ..errors import Conflict, NoDecisionPending, RmaNotFound
 from ..model import AuditEvent, HumanTask, Milestone, Quote, Rma, RmaEstimate, utcnow
 from .customers import latest_quote, quote_view
-from .instances import apply, audit
+from .instances import apply, audit, lock_instance
 
 STATUS_WORDS = {"requested": "Request received",
                 **{k.split(".", 1)[1]: v for k, v in TEXT["en"].items() if k.startswith("status.")}}
@@ -128,6 +128,7 @@ def record_customer_decision(orc, token: str, approve, ip: str | None = None, qu
     with orc.uow() as uow:
         s = uow.session
         rma = _by_token(s, token)
+        lock_instance(s, rma.id)  # before the task row: the expiry timer's sweep locks in this order too
         task = _pending_decision(s, rma)
         if task is None:
             raise NoDecisionPending(f"{rma.number} has no quote waiting for a decision")

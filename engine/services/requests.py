@@ -15,7 +15,7 @@ from ..audit import append_event
 from ..errors import InvalidInput, NoDecisionPending, RmaNotFound
 from ..model import Centre, CentreLocation, HumanTask, Instance, Rma, RmaRequest, utcnow
 from .catalogue import start_facts
-from .instances import apply, audit, save_new
+from .instances import apply, audit, lock_instance, save_new
 from .processes import current_bundle
 from .rmas import OPEN_RMA_SCHEMA, _as_date, _check_payload, _start_data
 
@@ -167,10 +167,10 @@ def _complete_customer_task(orc, token: str, name: str, data: dict, kind: str, d
     with orc.uow() as uow:
         s = uow.session
         rma = by_token(s, token)
+        instance = lock_instance(s, rma.id)  # before the task row, in the timer sweep's order
         task = _open_customer_task(s, rma, name)
         if task is None:
             raise NoDecisionPending(f"{rma.number} is not waiting for this answer")
-        instance = s.get(Instance, rma.id)
         clean = forms.validate_submission(orc.parsed_bundle(s, instance.bundle_id).form(task.form_file), data)
         if extra is not None:
             extra(s, rma, clean)

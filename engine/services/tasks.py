@@ -123,7 +123,9 @@ def complete_task(orc, actor: Actor, task_id: str, data: dict) -> dict:
         # The task, its RMA and its instance in one SELECT: the lookups below and in apply() then
         # find them in the session instead of querying one by one (`found` keeps them referenced).
         found = s.execute(select(HumanTask, Rma, Instance).join(Rma, Rma.id == HumanTask.rma_id)
-                          .join(Instance, Instance.rma_id == HumanTask.rma_id).where(HumanTask.id == task_id)).first()
+                          .join(Instance, Instance.rma_id == HumanTask.rma_id).where(HumanTask.id == task_id)
+                          # the instance row locked before the task row, in the timer sweep's order (no deadlock)
+                          .with_for_update(of=Instance)).first()
         if found is None:
             raise TaskNotFound(f"task {task_id} not found")
         task = _workable_task(s, actor, task_id)
