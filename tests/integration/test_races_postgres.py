@@ -210,6 +210,37 @@ def test_approving_while_the_expiry_timer_fires_exactly_one_outcome_wins(orc, li
         print(f"\n[race] customer approves while the 14-day expiry fires x{rounds}: {dict(tally)}")
 
 
+def test_a_technician_finishing_diagnosis_while_the_sla_timer_fires_loses_nothing(orc, live, capsys, caplog):
+    """Not a contest: both may happen. The completion waits for the sweep's lock (or the sweep skips the
+    locked instance), so the technician's work is saved every time, never a 409 to retry, and the escalation
+    is fired at most once and withdrawn once the diagnosis is in."""
+    tally = Counter()
+    timer_delays = [0, 0.005, 0.01, 0.02, 0.04, 0.08]
+    for n, delay in enumerate(timer_delays):
+        with time_machine.travel(utcnow(), tick=False) as clock:
+            start = utcnow()
+            rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=6, serial=f"SLA-{n}"))
+            _work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
+            [task] = live.tasks("sg.tech", rma["id"])
+            clock.move_to(start + timedelta(days=2, minutes=1))
+            done, fired = race(lambda: live.call("POST", f"/api/tasks/{task['id']}/complete", {"data": DIAGNOSIS},
+                                                 user="sg.tech"),
+                               lambda: fire_due_timers(orc), delays=[0, delay])
+            assert not isinstance(fired, Exception), fired
+            assert done[0] == 200, done
+            fire_due_timers(orc)
+            facts = _facts(orc, rma["id"])
+        assert facts["breaks"] == [] and (facts["status"], facts["open"]) == ("repairing", ["repair"]), facts
+        assert facts["tasks"][("diagnose", "completed")] == 1 and facts["kinds"]["task_completed"] == 2
+        escalated = len(facts["fired"])
+        assert escalated <= 1 and facts["tasks"][("review_overdue_diagnosis", "cancelled")] == escalated, facts
+        tally["escalated, then withdrawn" if escalated else "diagnosed before the sweep"] += 1
+    assert not [r for r in caplog.records if r.name == "rma.scheduler" and r.levelname == "ERROR"]
+    with capsys.disabled():
+        print(f"\n[race] diagnosis completed while its 2-day SLA timer fires x{len(timer_delays)}: "
+              f"{dict(tally)}; technician answered 200 every time")
+
+
 def test_a_deadlock_or_serialization_failure_is_a_409_not_a_500(orc):
     """The safety net under the lock order: a transaction PostgreSQL aborts to break a deadlock was rolled
     back whole, like a failed version check, so the caller gets ConcurrentUpdate (409) and may retry."""
