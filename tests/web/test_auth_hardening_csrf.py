@@ -17,6 +17,9 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 NO_SESSION_CREDENTIAL = {
     "api_auth.issue_token": "takes a username and password in the body; no cookie is involved",
     "api_portal.record_decision": "the tracking token in the URL is the credential, and no cookie is involved",
+    "api_requests.submit_request": "a public request without an account: no cookie is involved",
+    "api_requests.answer_troubleshooting": "the tracking token in the URL is the credential, and no cookie is involved",
+    "api_requests.record_choice": "the tracking token in the URL is the credential, and no cookie is involved",
 }
 
 

@@ -9,10 +9,11 @@ from web.schemas import ErrorSchema
 
 from . import auth, customer, meta, portal, processes, rmas, tasks
 from . import operations, webhooks
-from . import catalogue, requests
+from . import catalogue, goodwill, requests
 
 BLUEPRINTS = (meta.blp, auth.blp, rmas.blp, tasks.blp, portal.blp, customer.blp, processes.blp,
-              operations.blp, webhooks.blp, requests.blp, requests.parcels_blp, catalogue.blp)
+              operations.blp, webhooks.blp, requests.blp, requests.parcels_blp, catalogue.blp,
+              goodwill.blp)
 
 
 class RmaApi(Api):
