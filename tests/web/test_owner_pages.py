@@ -143,3 +143,16 @@ def test_migration_preview_then_bulk_apply(world):
     html = applied.get_data(as_text=True)
     assert applied.status_code == 200 and 'data-testid="moved"' in html and rma["number"] in html
     assert re.search(r"Moved \(1\)", html)
+
+
+def test_migration_preview_says_why_an_rma_cannot_move(world):
+    app, orc = world
+    add_plain_centre(orc, "NL")
+    rma = rmas.open_rma(orc, actor(orc, "nl.reception"), rma_payload(centre="NL"))  # waits on record_condition
+    renamed = _ids(orc)[2][INTAKE_STAGE].replace('name="Record condition"', 'name="Record the unit condition"')
+    processes.deploy_bundle(orc, actor(orc, "owner"), {INTAKE_STAGE: renamed}, merge=True, note="rename")
+    client = _client(app, "owner")
+    preview = client.get(f"/processes/{_ids(orc)[0]}/migrate").get_data(as_text=True)
+    blocked = preview[preview.index('data-testid="blocked"'):]
+    assert rma["number"] in blocked and "record_condition" in blocked
+    assert 'data-testid="movable"' not in preview
