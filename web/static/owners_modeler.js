@@ -21,6 +21,7 @@
   var selected = null; // the selected human task shape
   var marked = [];
   var previewTimer = null;
+  var typed = 0;       // schema edits so far: a form fetched meanwhile must not overwrite what was typed
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -135,8 +136,9 @@
       preview.innerHTML = "";
       return;
     }
+    var before = typed;
     loadForm(file, bo.name).then(function (text) {
-      if (selected === element) { schemaInput.value = text; renderPreview(); }
+      if (selected === element && typed === before) { schemaInput.value = text; renderPreview(); }
     });
   }
 
@@ -151,10 +153,10 @@
     var file = fileInput.value.trim();
     if (!file) { return; }
     if (!/\.json$/.test(file)) { file += ".json"; fileInput.value = file; }
-    var element = selected;
+    var element = selected, before = typed;
     setProperty(element.businessObject, FORM_PROPERTY, file);
     loadForm(file, element.businessObject.name).then(function (text) {
-      if (selected === element) { schemaInput.value = text; renderPreview(); }
+      if (selected === element && typed === before) { schemaInput.value = text; renderPreview(); }
     });
   });
 
@@ -166,6 +168,7 @@
       fileInput.value = file;
       setProperty(selected.businessObject, FORM_PROPERTY, file);
     }
+    typed += 1;
     forms[file] = { text: schemaInput.value, edited: true };
     schedulePreview();
   });
