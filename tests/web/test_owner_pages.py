@@ -156,3 +156,11 @@ def test_migration_preview_says_why_an_rma_cannot_move(world):
     blocked = preview[preview.index('data-testid="blocked"'):]
     assert rma["number"] in blocked and "record_condition" in blocked
     assert 'data-testid="movable"' not in preview
+
+
+def test_a_centre_owner_is_offered_moves_only_for_its_own_variant(world):
+    app, orc = world
+    html = _client(app, "sg.owner").get("/processes").get_data(as_text=True)
+    assert f'/processes/{_ids(orc)[0]}/migrate' not in html
+    everything = _client(app, "owner").get("/processes").get_data(as_text=True)
+    assert f'/processes/{_ids(orc)[0]}/migrate' in everything
