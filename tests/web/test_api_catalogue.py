@@ -23,7 +23,7 @@ def test_manager_imports_a_csv_and_the_models_are_listed_with_their_known_issues
     assert response.get_json() == {"imported": 2, "created": 2, "updated": 0}
     listed = models(client)
     assert listed["Vista X100 Camera"]["successor_model"] == "Vista X200 Camera"
-    assert listed["Vista X200 Camera"]["replacement_value"] == "700.50"
+    assert listed["Vista X200 Camera"]["replacement_value"] == 700.5
     assert listed["Vista X100 Camera"]["known_issues"][0]["steps"] == ["Charge it", "Try another cable"]
     assert upload(api, "manager", GOOD.encode()).get_json() == {"imported": 2, "created": 0, "updated": 2}
 
@@ -64,7 +64,7 @@ def test_files_that_are_not_a_catalogue_csv_are_refused(api):
 
 def test_only_managers_change_the_catalogue(api, client):
     assert upload(api, "sg.reception", GOOD.encode()).status_code == 403
-    model = {"model": "Dome C1", "category": "cctv", "warranty_months": 24, "replacement_value": "300",
+    model = {"model": "Dome C1", "category": "cctv", "warranty_months": 24, "replacement_value": 300,
              "currency": "SGD"}
     assert api.post("sg.tech", "/api/catalogue", model).status_code == 403
     assert client.post("/api/catalogue/import").status_code == 401
@@ -72,7 +72,7 @@ def test_only_managers_change_the_catalogue(api, client):
 
 
 def test_manager_saves_then_removes_a_model(api, client):
-    model = {"model": "Dome  C1", "category": "cctv", "warranty_months": 24, "replacement_value": "300",
+    model = {"model": "Dome  C1", "category": "cctv", "warranty_months": 24, "replacement_value": 300,
              "currency": "SGD", "known_issues": [{"code": "no_image", "question": "Black image?",
                                                   "steps": ["Check the PoE switch."]}]}
     saved = api.post("manager", "/api/catalogue", model)

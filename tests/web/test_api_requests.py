@@ -10,7 +10,7 @@ from engine.services import centres
 from engine.services import requests as request_service
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-MODEL = {"model": "Vista X100 Camera", "category": "camera", "warranty_months": 24, "replacement_value": "400.00",
+MODEL = {"model": "Vista X100 Camera", "category": "camera", "warranty_months": 24, "replacement_value": 400,
          "currency": "SGD", "known_issues": [{"code": "no_power", "question": "Does the power LED stay dark?",
                                                "steps": ["Charge the battery for two hours.", "Try another cable."]}]}
 

@@ -24,8 +24,7 @@ class CatalogueModelSchema(Schema):
     model = fields.String(required=True, validate=validate.Length(min=1, max=200))
     category = fields.String(required=True, validate=validate.Length(min=1, max=120))
     warranty_months = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=240))
-    replacement_value = fields.Decimal(required=True, as_string=True, places=2,
-                                       validate=validate.Range(min=0, max=10_000_000))
+    replacement_value = fields.Float(required=True, validate=validate.Range(min=0, max=10_000_000))
     currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
     successor_model = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     known_issues = fields.List(fields.Nested(KnownIssueInSchema), load_default=list,
@@ -64,7 +63,6 @@ def list_models(query):
 @blp.response(200, CatalogueModelSchema)
 def save_model(payload):
     """Create or update a model by its name (managers)."""
-    payload["replacement_value"] = float(payload["replacement_value"])
     return catalogue.save_model(orchestrator(), caller(), payload)
 
 
