@@ -115,12 +115,15 @@ def refund(orc, key: str, limit: Limit) -> None:
 
 def _locked_row(session, key: str, now) -> ThrottleCounter:
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # RETURNING tells whether the row is new: psycopg reports rowcount -1 for this INSERT, so a rowcount
+    # test cleaned up on every try and deleted this very key's row once it was a day old (a 500 on login).
     created = session.execute(insert(ThrottleCounter).values(key=key, window_start=now, attempts=0)
-                              .on_conflict_do_nothing(index_elements=["key"])).rowcount
+                              .on_conflict_do_nothing(index_elements=["key"])
+                              .returning(ThrottleCounter.key)).first() is not None
     if created:
         # New keys are where a spray of made-up usernames or addresses would grow the table.
         session.execute(delete(ThrottleCounter).where(
-            ThrottleCounter.window_start < now - STALE_AFTER,
+            ThrottleCounter.key != key, ThrottleCounter.window_start < now - STALE_AFTER,
             or_(ThrottleCounter.locked_until.is_(None), ThrottleCounter.locked_until < now)))
     return session.scalars(select(ThrottleCounter).where(ThrottleCounter.key == key).with_for_update()
                            .execution_options(populate_existing=True)).one()
