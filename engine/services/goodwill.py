@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from ..actors import Actor
 from ..errors import Conflict, InvalidInput, NotAllowed
-from ..model import GoodwillProposal, Instance, Rma, utcnow
-from .instances import apply, audit
+from ..model import GoodwillProposal, Rma, utcnow
+from .instances import apply, audit, lock_instance
 from .rmas import _visible_rma
 
 PROPOSING_ROLES = ("reception", "technician", "manager")
@@ -41,7 +41,7 @@ def propose_goodwill(orc, actor: Actor, rma_id: int, kind: str, reason: str, amo
         if s.scalar(select(GoodwillProposal.id).where(GoodwillProposal.rma_id == rma.id,
                                                       GoodwillProposal.status == "pending")):
             raise Conflict(f"{rma.number} already has a goodwill proposal waiting for a manager")
-        instance = s.get(Instance, rma.id)
+        instance = lock_instance(s, rma.id)  # before any task row, in the timer sweep's order
         workflow = orc.runtime.load(orc.parsed_bundle(s, instance.bundle_id), instance.state)
         if "goodwill_proposed" not in orc.runtime.awaited_messages(workflow):
             raise Conflict(f"{rma.number} has no quote waiting for the customer's decision")

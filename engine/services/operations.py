@@ -8,7 +8,7 @@ from ..actors import Actor
 from ..errors import Conflict, InvalidInput, NotAllowed, NotFound, RmaNotFound
 from ..model import Incident, Instance, OutboxMessage, Rma, User, utcnow
 from ..notify import MAX_ATTEMPTS
-from .instances import apply, audit
+from .instances import apply, audit, lock_instance
 from .processes import current_bundle
 
 OPERATORS = ("manager", "process_owner")  # process owners fix the processes incidents come from
@@ -69,6 +69,7 @@ def retry_incident(orc, actor: Actor, rma_id: int, on_current_version: bool = Fa
     with orc.uow() as uow:
         s = uow.session
         rma = _rma(s, actor, rma_id)
+        lock_instance(s, rma.id)  # before any task row, in the timer sweep's order
         incident = incidents.open_incident(s, rma.id)
         if incident is None:
             raise NoOpenIncident(f"{rma.number} has no open incident")
@@ -110,6 +111,7 @@ def cancel_rma(orc, actor: Actor, rma_id: int, reason: str) -> dict:
     with orc.uow() as uow:
         s = uow.session
         rma = _rma(s, actor, rma_id)
+        lock_instance(s, rma.id)  # before any task row, in the timer sweep's order
         if rma.closed_at is not None:
             raise Conflict(f"{rma.number} is already closed")
         audit(s, rma.id, actor, "rma_cancelled", f"cancelled: {reason}", data={"reason": reason})

@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from ..actors import Actor
 from ..errors import Conflict, NotAllowed, RmaNotFound
-from ..model import Instance, Rma, RmaRequest, utcnow
-from .instances import apply, audit
+from ..model import Rma, RmaRequest, utcnow
+from .instances import apply, audit, lock_instance
 
 RECEIVING_ROLES = ("reception", "manager")
 NUMBER = re.compile(r"RMA-[A-Z0-9]{1,16}-\d{1,12}")
@@ -30,7 +30,7 @@ def receive_parcel(orc, actor: Actor, number: str) -> dict:
         rma = s.scalar(select(Rma).where(func.upper(Rma.number) == clean)) if clean else None
         if rma is None or not actor.may_see_centre(rma.centre_code):
             raise RmaNotFound(f"no RMA numbered '{(number or '').strip()[:40]}' at your centre")
-        instance = s.get(Instance, rma.id)
+        instance = lock_instance(s, rma.id)  # before any task row, in the timer sweep's order
         workflow = orc.runtime.load(orc.parsed_bundle(s, instance.bundle_id), instance.state)
         if "parcel_received" not in orc.runtime.awaited_messages(workflow):
             raise Conflict(_why_not(rma))

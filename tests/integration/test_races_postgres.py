@@ -17,7 +17,7 @@ import time_machine
 from sqlalchemy import func, select
 
 from engine.audit import verify_chain
-from engine.model import AuditEvent, HumanTask, Quote, utcnow
+from engine.model import AuditEvent, HumanTask, Quote, Rma, utcnow
 from engine.scheduler import fire_due_timers
 from engine.services import rmas, tasks, users
 from tests.helpers import INTAKE, actor, rma_payload
@@ -239,6 +239,35 @@ def test_a_technician_finishing_diagnosis_while_the_sla_timer_fires_loses_nothin
     with capsys.disabled():
         print(f"\n[race] diagnosis completed while its 2-day SLA timer fires x{len(timer_delays)}: "
               f"{dict(tally)}; technician answered 200 every time")
+
+
+def test_a_manager_cancelling_while_the_expiry_timer_fires_is_saved_once(orc, live, capsys, caplog):
+    """Cancelling cancels the open tasks the sweep also touches: both take the instance lock first, so the
+    cancellation is saved every time (on top of the expiry or before it) and nothing is left half-done."""
+    tally = Counter()
+    timer_delays = [0, 0.01, 0.03, 0.08]
+    for n, delay in enumerate(timer_delays):
+        with time_machine.travel(utcnow(), tick=False) as clock:
+            start = utcnow()
+            rma = _quoted(orc, f"CX-{n}")
+            clock.move_to(start + timedelta(days=14, minutes=1))
+            live.tokens.pop("manager", None)
+            live.token("manager")  # the one from before the jump has expired
+            done, fired = race(lambda: live.call("POST", f"/api/rmas/{rma['id']}/cancel",
+                                                 {"reason": "customer withdrew"}, user="manager"),
+                               lambda: fire_due_timers(orc), delays=[0, delay])
+            assert not isinstance(fired, Exception) and done[0] == 200, (done, fired)
+            fire_due_timers(orc)
+            facts = _facts(orc, rma["id"])
+            with orc.uow() as uow:
+                outcome = uow.session.get(Rma, rma["id"]).outcome
+        assert facts["breaks"] == [] and facts["status"] == "closed" and outcome == "cancelled", facts
+        assert facts["open"] == [] and facts["kinds"]["rma_cancelled"] == 1 and len(facts["fired"]) <= 1, facts
+        tally["expired, then cancelled" if facts["fired"] else "cancelled before the sweep"] += 1
+    assert not [r for r in caplog.records if r.name == "rma.scheduler" and r.levelname == "ERROR"]
+    with capsys.disabled():
+        print(f"\n[race] manager cancels while the 14-day expiry fires x{len(timer_delays)}: {dict(tally)}; "
+              f"cancel answered 200 every time")
 
 
 def test_a_deadlock_or_serialization_failure_is_a_409_not_a_500(orc):
