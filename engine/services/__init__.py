@@ -5,3 +5,4 @@
 from .. import milestones as _milestones  # noqa: E402,F401  (the customer's side: messages, ETA, quotes)
 from .. import beyond as _beyond  # noqa: E402,F401  (requests, inbound parcels, goodwill decisions)
 from .. import escalations as _escalations, webhooks as _webhooks  # noqa: E402,F401  (SLA escalations, integrator webhooks)
+from . import loans as _loans  # noqa: E402,F401  (a loan unit lent in a process task is booked out)

@@ -7,11 +7,15 @@ from datetime import date
 from sqlalchemy import select
 
 from ..actors import Actor
-from ..errors import Conflict, InvalidInput, NotAllowed, NotFound, RmaNotFound
+from ..errors import Conflict, InvalidFormData, InvalidInput, NotAllowed, NotFound, RmaNotFound
 from ..model import Loan, LoanUnit, Rma, RmaEstimate, utcnow
+from . import hooks
 from .instances import audit
 
 LENDING_ROLES = ("reception", "manager")
+# The user task of a process that offers a loan unit (centre SG's approval stage, processes/variants/SG);
+# its form records `loan_lent` and the unit's asset code `loan_unit_code`.
+LOAN_OFFER_TASK = "offer_loan_unit"
 
 
 def offer_threshold_days() -> int:
@@ -112,6 +116,38 @@ def issue(orc, actor: Actor, rma_id: int, unit_id: int, note: str = "") -> dict:
               data={"unit": unit.code})
         uow.commit()
         return _loan_view(loan, unit)
+
+
+@hooks.after_step
+def lend_from_the_loan_offer(ctx: hooks.StepContext) -> None:
+    """Completing the process's loan offer with a unit lent books that unit out to the RMA, as `issue` does.
+
+    A code the centre's pool does not know, or a unit already out, refuses the completion (nothing is
+    saved) with the error on the form's field; a unit already lent to this RMA from its page is kept.
+    """
+    if ctx.completed_task != LOAN_OFFER_TASK or ctx.data.get("loan_lent") is not True:
+        return
+    s, rma = ctx.session, ctx.rma
+    code = str(ctx.data.get("loan_unit_code") or "").strip()
+
+    def refuse(message: str):
+        raise InvalidFormData(f"no loan unit was lent: {message}", {"loan_unit_code": [message]})
+
+    unit = s.scalar(select(LoanUnit).where(LoanUnit.centre_code == rma.centre_code, LoanUnit.code == code,
+                                           LoanUnit.active))
+    if unit is None:
+        refuse(f"The loan pool of centre {rma.centre_code} has no unit {code or '(none given)'}.")
+    out = s.scalar(select(Loan).where(Loan.rma_id == rma.id, Loan.returned_at.is_(None)))
+    if out is not None:
+        if out.unit_id == unit.id:
+            return
+        refuse(f"{rma.number} already has another loan unit out.")
+    if s.scalar(select(Loan.id).where(Loan.unit_id == unit.id, Loan.returned_at.is_(None))):
+        refuse(f"Loan unit {unit.code} is already lent out.")
+    s.add(Loan(rma_id=rma.id, unit_id=unit.id, issued_at=utcnow(), issued_by=ctx.actor.username,
+               note=str(ctx.data.get("loan_note") or "").strip()[:2000]))
+    audit(s, rma.id, ctx.actor, "loan_issued", f"loan unit {unit.code} ({unit.model}) lent to the customer",
+          data={"unit": unit.code, "task": LOAN_OFFER_TASK})
 
 
 def return_unit(orc, actor: Actor, rma_id: int) -> dict:

@@ -211,7 +211,7 @@ def _flows_taken(walks) -> set[tuple[str, str, str, str]]:
     return taken
 
 
-def test_the_path_walks_together_take_every_sequence_flow_of_every_diagram(parsed, parsed_de):
+def test_the_path_walks_together_take_every_sequence_flow_of_every_diagram(parsed, parsed_de, parsed_sg):
     from tests.processes.test_approval_timers import walk_expired_quote, walk_reminded_then_approved
     from tests.processes.test_sla_timers import walk_both_slas_breached_and_reviewed
     from tests.processes import test_repair_or_replace_paths as offers, test_triage_paths as triage
@@ -223,9 +223,11 @@ def test_the_path_walks_together_take_every_sequence_flow_of_every_diagram(parse
              triage.walk_shipped_in_and_repaired(parsed), triage.walk_reminded_then_expired(parsed),
              offers.walk_replaced(parsed), offers.walk_traded_in(parsed),
              offers.walk_goodwill_approved_then_repaired(parsed), offers.walk_goodwill_rejected_then_declined(parsed),
-             de.walk_factory_repair(parsed_de), de.walk_in_house_repair(parsed_de)]
+             de.walk_factory_repair(parsed_de), de.walk_in_house_repair(parsed_de),
+             *(walk(parsed_sg) for walk in de.SG_WALKS)]
     taken = _flows_taken(walks)
     flows = _all_flows()
     assert len(flows) > 30
-    assert {d for d, *_ in flows} >= {"stages/rma_repair.bpmn", "variants/DE/stages/rma_repair.bpmn"}
+    assert {d for d, *_ in flows} >= {"stages/rma_repair.bpmn", "variants/DE/stages/rma_repair.bpmn",
+                                      "stages/rma_approval.bpmn", "variants/SG/stages/rma_approval.bpmn"}
     assert flows - taken == set()

@@ -42,8 +42,8 @@ def test_shipped_bundle_keeps_every_rule():
     assert check_policy(BASE, POLICY) == []
 
 
-def test_processes_ship_the_de_variant():
-    assert "DE" in VARIANT_CENTRES
+def test_processes_ship_the_de_and_sg_variants():
+    assert {"DE", "SG"} <= set(VARIANT_CENTRES)
 
 
 @pytest.mark.parametrize("centre", VARIANT_CENTRES)
@@ -71,6 +71,17 @@ def test_de_variant_factory_steps_sit_between_the_approval_and_the_repair():
     path = find_path(graph, graph.by_element(["record_factory_report"]), graph.by_element(["ship_return"]),
                      graph.by_element(["repair"]), {})
     assert path is None, "the factory report leads to the return without the local repair"
+
+
+def test_sg_variant_offers_the_loan_unit_only_after_the_customer_approved_and_before_the_repair():
+    graph = build_graph(read_bundle_dir(PROCESSES_DIR, "SG"))
+    offer = graph.by_element(["offer_loan_unit"])
+    assert offer
+    for must_pass in ("customer_approval", "check_warranty", "record_condition", "diagnose"):
+        path = find_path(graph, {graph.start}, offer, graph.by_element([must_pass]), {})
+        assert path is None, f"the loan offer is reachable without {must_pass}: {path}"
+    # the offer leads on to the repair (the company rules, checked above, keep QA after it)
+    assert find_path(graph, offer, graph.by_element(["repair"]), set(), {}) is not None
 
 
 def test_express_intake_that_can_skip_the_condition_record_is_refused():

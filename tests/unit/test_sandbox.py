@@ -28,7 +28,10 @@ PROCESS_DATA = {"purchase_date": "2023-01-10", "received_on": "2024-06-03", "par
                 "replacement_share": 0.7, "offer_trade_in": True, "trade_in_share": 0.3, "goodwill_total": 0,
                 "goodwill_approved": True, "goodwill": {"kind": "discount", "amount": 20},
                 # the DE variant's repair stage (processes/variants/DE): repair site decided by the technician
-                "factory_only": True, "factory_reason": "Sealed optics"}
+                "factory_only": True, "factory_reason": "Sealed optics",
+                # the SG variant's approval stage (processes/variants/SG): its loan gateway reads approve,
+                # choice and labour_hours (above); the loan offer's form records these
+                "loan_lent": True, "loan_unit_code": "SG-LOAN-03"}
 
 
 @pytest.fixture
