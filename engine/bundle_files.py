@@ -40,12 +40,17 @@ def _ids(text: str, local_name: str) -> list[str]:
 
 def decode(name: str, data: bytes | str, errors: list) -> str | None:
     if isinstance(data, str):
-        return data
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        errors.append(_error(name, f"not UTF-8 text (byte {exc.start})"))
+        text = data
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            errors.append(_error(name, f"not UTF-8 text (byte {exc.start})"))
+            return None
+    if "\x00" in text:  # no process file has one, and the database cannot store it
+        errors.append(_error(name, "contains NUL characters"))
         return None
+    return text
 
 
 def bundle_name(name: str, text: str) -> str | None:
@@ -69,6 +74,9 @@ def place_uploads(uploads: list[tuple[str, bytes | str]]) -> tuple[dict[str, str
     origin: dict[str, str] = {}
     errors: list[dict] = []
     for name, data in uploads:
+        if "\x00" in name:
+            errors.append(_error(name.replace("\x00", "\ufffd"), "the file name contains NUL characters"))
+            continue
         text = decode(name, data, errors)
         if text is None:
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 BIGINT_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1  # 32-bit integer columns (a process version number): `<int(max=2147483647):name>`
 
 
 class TextSegment(UnicodeConverter):

@@ -14,7 +14,23 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
+def _string_keys(errors):
+    """Field errors keyed by text: a multipart part without a name is reported under "" (its key was None),
+    and keys of mixed types would make the JSON encoder fail while it sorts them."""
+    if not isinstance(errors, dict):
+        return errors
+    result: dict = {}
+    for key, value in errors.items():
+        key, value = "" if key is None else str(key), _string_keys(value)
+        if key in result and isinstance(result[key], list) and isinstance(value, list):
+            result[key] = result[key] + [v for v in value if v not in result[key]]
+        else:
+            result[key] = value
+    return result
+
+
 def error_response(status: int, code: str, message: str, errors=None):
+    errors = _string_keys(errors)
     if wants_json():
         body = {"code": code, "message": message}
         if errors:

@@ -11,10 +11,15 @@ Money = fields.Float  # Decimal amounts go out as JSON numbers, not strings
 
 
 class Text(fields.String):
-    """A string with surrounding whitespace removed before it is validated."""
+    """A string with surrounding whitespace removed before it is validated (`strip=False`: kept as given)."""
+
+    def __init__(self, *args, strip: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.strip = strip
 
     def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs).strip()
+        value = super()._deserialize(value, attr, data, **kwargs)
+        value = value.strip() if self.strip else value
         if "\x00" in value:  # no text column can store it (PostgreSQL refuses NUL)
             raise ValidationError("Must not contain NUL characters.")
         return value

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from ..actors import Actor
 from ..errors import Conflict, InvalidFormData, InvalidInput, NotAllowed, NotFound, RmaNotFound
-from ..model import Loan, LoanUnit, Rma, RmaEstimate, utcnow
+from ..model import Centre, Loan, LoanUnit, Rma, RmaEstimate, utcnow
 from . import hooks
 from .instances import audit
 
@@ -55,6 +55,8 @@ def add_unit(orc, actor: Actor, centre: str, code: str, model: str, serial_numbe
         raise InvalidInput("the loan unit has invalid fields", errors)
     with orc.uow() as uow:
         s = uow.session
+        if s.get(Centre, centre) is None:
+            raise NotFound(f"no centre {centre}")
         if s.scalar(select(LoanUnit.id).where(LoanUnit.centre_code == centre, LoanUnit.code == code)):
             raise InvalidInput(f"loan unit {code} exists", {"code": ["A unit with this code exists at the centre."]})
         unit = LoanUnit(centre_code=centre, code=code, model=model, serial_number=(serial_number or "").strip(),

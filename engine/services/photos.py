@@ -17,13 +17,14 @@ UPLOAD_ROLES = ("reception", "manager")
 
 def add_photos(orc, actor: Actor, rma_id: int, files: list[tuple[str, bytes]]) -> list[dict]:
     """Check and store photos of the unit for an RMA; returns them with their SHA-256 (cite these in the form)."""
-    if actor.role not in UPLOAD_ROLES:
-        raise NotAllowed("only reception or a manager may add intake photos")
     with orc.uow() as uow:
         s = uow.session
         rma = s.get(Rma, rma_id)
+        # The centre before the role: another centre's RMA is not revealed (404), whoever asks.
         if rma is None or not actor.may_see_centre(rma.centre_code):
             raise RmaNotFound(f"RMA {rma_id} not found")
+        if actor.role not in UPLOAD_ROLES:
+            raise NotAllowed("only reception or a manager may add intake photos")
         files = [(name, data) for name, data in files if name or data]
         if not files:
             raise InvalidInput("no photo given", {"photos": ["Choose at least one photo (multipart field 'photos')."]})

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import itertools
 from contextlib import contextmanager
+from datetime import date, timedelta
 
 from engine import Orchestrator, Settings
 from engine.cli import init_database
 from engine.demo import DEMO_PASSWORD, create_centres_and_users
-from engine.services import portal, rmas, tasks, users
+from engine.model import OutboxMessage
+from engine.notify import MAX_ATTEMPTS
+from engine.actors import Actor
+from engine.services import catalogue, centres, goodwill, integrations, portal, processes, rmas, tasks, users
+from engine.services import requests as request_service
 from tests.helpers import INTAKE, rma_payload
 
 DIAGNOSIS_IN_WARRANTY = {"diagnosis": "Dead main board", "fault_category": "electronic", "parts_cost": 100,
@@ -26,8 +31,22 @@ CENTRE = {"own": "SG", "other": "DE"}
 STAGE_TASK = {"received": ("record_condition", "reception"), "diagnosing": ("diagnose", "technician"),
               "quality_check": ("qa_check", "qa")}
 ROLE_STAGE = {role: stage for stage, (_name, role) in STAGE_TASK.items()}
-COMPLETION = {"record_condition": INTAKE, "diagnose": DIAGNOSIS_IN_WARRANTY, "qa_check": {"qa_passed": True}}
+COMPLETION = {"record_condition": INTAKE, "diagnose": DIAGNOSIS_IN_WARRANTY, "qa_check": {"qa_passed": True},
+              # Berlin's variant (processes/variants/DE): repair in house, not at the factory
+              "decide_repair_site": {"factory_only": False},
+              # an online request the self-help steps did not solve: reception asks for the unit
+              "review_request": {"review_decision": "ship_in"}}
+# Tasks a centre's regional variant asks before a step of the standard process.
+VARIANT_STEPS = {"DE": {"repair": ["decide_repair_site"]}}
 USER_PREFIX = {"reception": "reception", "technician": "tech", "qa": "qa"}
+# An incident: the approval stage's quote script divides by zero (as in tests/integration/test_incidents.py).
+APPROVAL = "stages/rma_approval.bpmn"
+QUOTE = "round(parts_cost + labour_hours * labour_rate, 2)"
+# Online requests: a catalogue model with a self-help question, and a proof of purchase.
+REQUEST_MODEL = {"model": "Matrix Cam", "category": "camera", "warranty_months": 24, "replacement_value": 400,
+                 "currency": "SGD", "known_issues": [{"code": "no_power", "question": "Does the power LED stay dark?",
+                                                      "steps": ["Charge the battery for two hours."]}]}
+PROOF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
 def add_matrix_users(orc) -> None:
@@ -49,6 +68,8 @@ def sqlite_world(path, **app_config):
         create_centres_and_users(orc)
         add_matrix_users(orc)
         init_database(orc)
+        centres.seed_demo_locations(orc)  # the centre finder: both centres take online requests
+        catalogue.save_model(orc, Actor("matrix", "manager"), REQUEST_MODEL)
         yield World(orc, create_app({"RMA_ORCHESTRATOR": orc, "TESTING": True, **app_config}))
     finally:
         orc.dispose()
@@ -96,13 +117,14 @@ class World:
         path = {"received": [], "diagnosing": ["record_condition"],
                 "quality_check": ["record_condition", "diagnose", "repair"],
                 "awaiting_approval": ["record_condition", "diagnose"]}[stage]
-        for name in path:
-            self.complete(rma["id"], centre, name)
+        for step in path:
+            for name in [*VARIANT_STEPS.get(centre, {}).get(step, []), step]:
+                self.complete(rma["id"], centre, name)
         return rmas.get_rma(self.orc, self.actor(f"{prefix}.reception"), rma["id"])
 
     def complete(self, rma_id: int, centre: str, name: str) -> None:
-        role = {"record_condition": "reception", "diagnose": "technician", "repair": "technician",
-                "qa_check": "qa"}[name]
+        role = {"record_condition": "reception", "diagnose": "technician", "decide_repair_site": "technician",
+                "repair": "technician", "qa_check": "qa", "review_request": "reception"}[name]
         worker = self.actor(f"{centre.lower()}.{USER_PREFIX[role]}")
         task = next(t for t in tasks.list_tasks(self.orc, worker, rma_id=rma_id)["items"] if t["name"] == name)
         data = COMPLETION.get(name, {"repair_notes": "Board replaced"})
@@ -117,3 +139,79 @@ class World:
 
     def decide(self, token: str, approve: bool = True) -> dict:
         return portal.record_customer_decision(self.orc, token, approve)
+
+    # --- what process owners and operations work with ---------------------------------------------
+
+    def variant_version(self, centre: str) -> int:
+        """The latest version of `centre`'s process variant (one is deployed, as the base, if it has none)."""
+        with self.orc.uow() as uow:
+            bundle = processes.latest_bundle(uow.session, centre) or processes.current_bundle(uow.session, centre)
+            if bundle.centre_code == centre:
+                return bundle.version
+            files = dict(bundle.files)
+        return processes.deploy_bundle(self.orc, self.actor("owner"), files, centre, "variant for the matrix")["version"]
+
+    def current_files(self, centre: str) -> dict[str, str]:
+        with self.orc.uow() as uow:
+            return dict(processes.current_bundle(uow.session, centre).files)
+
+    def incident(self, centre: str) -> dict:
+        """An RMA at `centre` in incident: its quote script failed (and fails again on every retry)."""
+        key = (centre, "incident")
+        if key not in self._rmas:
+            owner, files = self.actor("owner"), self.current_files(centre)
+            assert QUOTE in files[APPROVAL]
+            broken = {**files, APPROVAL: files[APPROVAL].replace(QUOTE, "round(parts_cost / 0, 2)")}
+            processes.deploy_bundle(self.orc, owner, broken, centre, "a broken quote, for the access matrix")
+            try:
+                made = self._make(centre, "awaiting_approval")  # the quote runs after the diagnosis, and fails
+            finally:
+                processes.deploy_bundle(self.orc, owner, files, centre, "the quote mended")
+            assert made["status"] == "incident", made["status"]
+            self._rmas[key] = made
+        return self._rmas[key]
+
+    def undelivered(self, centre: str) -> int:
+        """The id of a new message about an RMA at `centre` that the outbox gave up on after every retry."""
+        rma = self.rma(centre, "received")
+        with self.orc.uow() as uow:
+            message = OutboxMessage(rma_id=rma["id"], rma_number=rma["number"], channel="email",
+                                    recipient="customer@example.com", subject="Your repair", body="...",
+                                    idempotency_key=f"matrix-undelivered-{next(self._serial)}",
+                                    attempts=MAX_ATTEMPTS, last_error="550 mailbox unavailable")
+            uow.session.add(message)
+            uow.commit()
+            return message.id
+
+    def goodwill(self, centre: str) -> dict:
+        """An RMA at `centre` whose pending quote has a goodwill proposal waiting for a manager."""
+        key = (centre, "goodwill")
+        if key not in self._rmas:
+            rma = self.rma(centre, "awaiting_approval", fresh=True)
+            goodwill.propose_goodwill(self.orc, self.actor(f"{centre.lower()}.reception"), rma["id"], "discount",
+                                      "A loyal customer", "10.00")
+            self._rmas[key] = rma
+        return self._rmas[key]
+
+    def request(self, centre: str, stage: str = "requested", fresh: bool = False) -> dict:
+        """An online request to `centre`: `requested` (self-help pending) or `awaiting_parcel` (shipment agreed)."""
+        key = (centre, f"request:{stage}")
+        if fresh or key not in self._rmas:
+            made = request_service.submit_request(self.orc, {
+                "centre": centre, "customer": {"name": "Kim Tan", "email": "kim@example.com", "language": "en"},
+                "product": {"model": REQUEST_MODEL["model"], "serial_number": f"SN-R{next(self._serial)}",
+                            "purchase_date": (date.today() - timedelta(days=200)).isoformat()},
+                "fault_description": "Does not power on"}, "receipt.pdf", PROOF, self.address())
+            if stage == "awaiting_parcel":
+                request_service.answer_troubleshooting(self.orc, made["tracking_token"], {"troubleshoot_solved": False})
+                [rma] = rmas.list_rmas(self.orc, self.actor("manager"), q=made["number"])["items"]
+                self.complete(rma["id"], centre, "review_request")
+            if fresh:
+                return made
+            self._rmas[key] = made
+        return self._rmas[key]
+
+    def subscription(self, centre: str) -> dict:
+        """A new webhook subscription for `centre`'s RMAs."""
+        return integrations.create_subscription(self.orc, self.actor("manager"), f"https://erp.example.com/{centre}",
+                                                centre=centre, description="matrix")

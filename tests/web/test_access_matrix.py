@@ -6,6 +6,9 @@ A row says how to build the request for an actor and scope, and which status eac
 """
 from __future__ import annotations
 
+import io
+import itertools
+import json
 from dataclasses import dataclass
 from typing import Callable
 
@@ -65,6 +68,36 @@ def token_owner(status: int):
 def right_token(status: int):
     """The portal's credential is the tracking token: the right one opens its RMA, a wrong one nothing."""
     return lambda role, scope: status if scope == "own" else 404
+
+
+def _base(role: str) -> str:
+    return role.split(":")[0]
+
+
+def roles_only(roles: tuple, status: int):
+    """Only these roles (any centre); what they get to see is checked by the row's `check`."""
+    return lambda role, scope: 401 if role == "anonymous" else status if _base(role) in roles else 403
+
+
+def roles_then_centre(roles: tuple, status: int):
+    """Only these roles (403 for the others, whatever is asked for); for them another centre's thing is 404."""
+    def expect(role, scope):
+        if role == "anonymous":
+            return 401
+        return 403 if _base(role) not in roles else status if sees(role, scope) else 404
+    return expect
+
+
+def centre_addressed(roles: tuple, status: int):
+    """A centre named in the request (like its loan pool): these roles of that centre, or of every centre."""
+    return lambda role, scope: 401 if role == "anonymous" else status if (
+        _base(role) in roles and sees(role, scope)) else 403
+
+
+OPERATORS = ("manager", "process_owner")        # engine.services.operations
+VERSION_READERS = ("process_owner", "manager")  # engine.services.versions
+DEPLOYERS = ("process_owner",)                  # engine.services.processes
+MANAGERS = ("manager",)                         # dashboard, webhooks, cancelling an RMA
 
 
 # --- how to ask -------------------------------------------------------------------------------------
@@ -166,6 +199,91 @@ def _complete(ctx):
     return {"url": f"/api/tasks/{task['id']}/complete", "json": {"data": COMPLETION[task["name"]]}}
 
 
+def _versions(ctx):
+    return {"url": "/api/processes", "centre": ctx.centre}
+
+
+def _check_versions(ctx, req, response):
+    centres = [group["centre"] for group in response.get_json()["centres"]]
+    assert centres[0] is None, "the base processes come first, for everyone who may read versions"
+    assert (req["centre"] in centres) == sees(ctx.role, ctx.scope), centres
+
+
+def _version(ctx):
+    return {"url": f"/api/processes/{ctx.world.variant_version(ctx.centre)}?centre={ctx.centre}"}
+
+
+def _version_file(ctx):
+    return {"url": f"/api/processes/{ctx.world.variant_version(ctx.centre)}/files/forms/qa_check.json"
+                   f"?centre={ctx.centre}"}
+
+
+_edits = itertools.count(1)
+
+
+def _upload(ctx, url):
+    """A partial upload for the scope's centre: its qa_check form with a description never deployed before."""
+    form = json.loads(ctx.world.current_files(ctx.centre)["forms/qa_check.json"])
+    form["description"] = f"Checked by the access matrix, edit {next(_edits)}"
+    return {"url": url, "data": {"files": [(io.BytesIO(json.dumps(form).encode()), "qa_check.json")],
+                                 "centre": ctx.centre, "note": "access matrix"}}
+
+
+def _migrate(ctx):
+    version, rma = ctx.world.variant_version(ctx.centre), ctx.world.rma(ctx.centre, "received")
+    return {"url": f"/api/processes/{version}/migrate?centre={ctx.centre}", "json": {"rma_ids": [rma["id"]]}}
+
+
+def _incidents(ctx):
+    return {"url": "/api/incidents", "rma": ctx.world.incident(ctx.centre)}
+
+
+def _check_incidents(ctx, req, response):
+    numbers = [i["rma_number"] for i in response.get_json()["items"]]
+    assert (req["rma"]["number"] in numbers) == sees(ctx.role, ctx.scope), numbers
+
+
+def _check_retried(ctx, req, response):
+    body = response.get_json()
+    assert body["rma"]["status"] == "incident" and body["incident"]["status"] == "open"  # the cause is still there
+
+
+def _undelivered(ctx):
+    return {"url": "/api/outbox/undelivered", "message": ctx.world.undelivered(ctx.centre)}
+
+
+def _check_undelivered(ctx, req, response):
+    ids = [m["id"] for m in response.get_json()]
+    assert (req["message"] in ids) == sees(ctx.role, ctx.scope), ids
+
+
+def _dashboard(ctx):
+    ctx.world.rma(ctx.centre, "received")
+    return {"url": f"/api/dashboard?centre={ctx.centre}"}
+
+
+def _check_dashboard(ctx, req, response):
+    """A centre's manager asking for another centre gets the figures of their own centre, never the other's."""
+    body = response.get_json()
+    shown = ctx.centre if sees(ctx.role, ctx.scope) else CENTRE["own"]
+    assert body["centre"] == shown and body["by_status"], body
+    assert {row["centre"] for row in body["by_status"]} == {shown}
+
+
+def _webhooks(ctx):
+    return {"url": "/api/webhooks", "sub": ctx.world.subscription(ctx.centre)}
+
+
+def _check_webhooks(ctx, req, response):
+    ids = [sub["id"] for sub in response.get_json()]
+    assert (req["sub"]["id"] in ids) == sees(ctx.role, ctx.scope), ids
+
+
+def _check_subscribed(ctx, req, response):
+    body = response.get_json()
+    assert body["centre"] == ctx.centre and body["secret"]
+
+
 def _check_portal(ctx, req, response):
     assert response.get_json()["number"] == ctx.world.rma("SG", "received")["number"]
 
@@ -195,11 +313,47 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ("post", "/api/portal/{tracking_token}/decision"): Row(
         lambda ctx: {"url": f"/api/portal/{ctx.tracking_token('awaiting_approval', fresh=True)}/decision",
                      "json": {"approve": True}}, right_token(200)),
+    # process owners: scope `own` is the variant of the caller's centre, `other` another centre's
+    ("get", "/api/processes"): Row(_versions, roles_only(VERSION_READERS, 200), _check_versions),
+    ("get", "/api/processes/{version}"): Row(_version, centre_addressed(VERSION_READERS, 200)),
+    ("get", "/api/processes/{version}/files/{name}"): Row(_version_file, centre_addressed(VERSION_READERS, 200)),
+    ("post", "/api/processes/deploy"): Row(lambda ctx: _upload(ctx, "/api/processes/deploy"),
+                                           centre_addressed(DEPLOYERS, 201)),
+    ("post", "/api/processes/validate"): Row(lambda ctx: _upload(ctx, "/api/processes/validate"),
+                                             centre_addressed(DEPLOYERS, 200)),
+    ("post", "/api/processes/{version}/migrate"): Row(_migrate, centre_addressed(DEPLOYERS, 200)),
+    # operations: the role first (403 whatever the id), then the centre (404)
+    ("get", "/api/incidents"): Row(_incidents, roles_only(OPERATORS, 200), _check_incidents),
+    ("post", "/api/incidents/{rma_id}/retry"): Row(
+        lambda ctx: {"url": f"/api/incidents/{ctx.world.incident(ctx.centre)['id']}/retry", "json": {}},
+        roles_then_centre(OPERATORS, 200), _check_retried),
+    ("post", "/api/rmas/{rma_id}/cancel"): Row(
+        lambda ctx: {"url": f"/api/rmas/{ctx.world.rma(ctx.centre, 'received', fresh=True)['id']}/cancel",
+                     "json": {"reason": "Customer withdrew the repair"}}, roles_then_centre(MANAGERS, 200)),
+    ("get", "/api/outbox/undelivered"): Row(_undelivered, roles_only(OPERATORS, 200), _check_undelivered),
+    ("post", "/api/outbox/{message_id}/requeue"): Row(
+        lambda ctx: {"url": f"/api/outbox/{ctx.world.undelivered(ctx.centre)}/requeue"},
+        roles_then_centre(OPERATORS, 200)),
+    ("get", "/api/dashboard"): Row(_dashboard, roles_only(MANAGERS, 200), _check_dashboard),
+    # webhooks: managers; a centre's manager subscribes to and sees that centre's subscriptions only
+    ("post", "/api/webhooks"): Row(
+        lambda ctx: {"url": "/api/webhooks", "json": {"url": "https://erp.example.com/rma", "centre": ctx.centre}},
+        centre_addressed(MANAGERS, 201), _check_subscribed),
+    ("get", "/api/webhooks"): Row(_webhooks, roles_only(MANAGERS, 200), _check_webhooks),
+    ("delete", "/api/webhooks/{sub_id}"): Row(
+        lambda ctx: {"url": f"/api/webhooks/{ctx.world.subscription(ctx.centre)['id']}"},
+        roles_then_centre(MANAGERS, 204)),
+    ("get", "/api/webhooks/{sub_id}/deliveries"): Row(
+        lambda ctx: {"url": f"/api/webhooks/{ctx.world.subscription(ctx.centre)['id']}/deliveries"},
+        roles_then_centre(MANAGERS, 200)),
 }
 
 # The customer's side (issue 4) keeps its rows beside its endpoints' tests.
 from tests.web.customer_access_rows import ROWS as _CUSTOMER_ROWS  # noqa: E402
 EXPECTED.update({endpoint: Row(build, expect) for endpoint, (build, expect) in _CUSTOMER_ROWS.items()})
+# Online requests, the centre finder, parcels, the catalogue and goodwill keep theirs beside their world.
+from tests.web.request_access_rows import ROWS as _REQUEST_ROWS  # noqa: E402
+EXPECTED.update({endpoint: Row(*row) for endpoint, row in _REQUEST_ROWS.items()})
 
 
 def test_every_documented_endpoint_has_a_row(world):
@@ -219,11 +373,13 @@ def test_access(world, endpoint, role, scope):
     row = EXPECTED[endpoint]
     req = row.build(ctx)
     headers = req.get("headers", ctx.headers())
-    response = world.client.open(req["url"], method=endpoint[0].upper(), json=req.get("json"), headers=headers,
-                                 environ_base={"REMOTE_ADDR": world.address()})
+    response = world.client.open(req["url"], method=endpoint[0].upper(), json=req.get("json"), data=req.get("data"),
+                                 headers=headers, environ_base={"REMOTE_ADDR": world.address()})
     expected = row.expect(role, scope)
     assert response.status_code == expected, (role, scope, req["url"], response.get_json())
     if expected >= 400:
         assert response.get_json()["code"] and response.get_json()["message"]
+    elif expected == 204:
+        assert not response.get_data()
     elif row.check is not None:
         row.check(ctx, req, response)

@@ -7,13 +7,16 @@ The core staff pages are also checked role x own centre / another centre, like t
 from __future__ import annotations
 
 import pytest
+from werkzeug.routing import IntegerConverter
 
 from tests.helpers import INTAKE
 from tests.web.access_world import CENTRE, ROLES, SCOPES, TASK_ROLES, sqlite_world
 
 # Endpoints anyone may open without logging in (the API has its own matrix in test_access_matrix.py).
-PUBLIC = {"static", "auth.login", "auth.logout"}
+PUBLIC = {"static", "auth.login", "auth.logout",
+          "requests.new", "requests.submit"}  # the online request form: a customer has no account
 PORTAL_BLUEPRINT = "portal"  # every route there takes the tracking token as its credential
+REQUESTS_BLUEPRINT = "requests"  # besides its public form, every route takes the request's tracking token
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -35,16 +38,22 @@ def _page_rules(app):
 def _url(app, rule, method, token="x"):
     values = {}
     for name in rule.arguments:
-        converter = type(rule._converters[name]).__name__
-        values[name] = 1 if converter == "IntegerConverter" else token if name in ("token", "tracking_token") else "x"
+        # isinstance: the app's <int:...> converter is a subclass (web/converters.py Int64)
+        numeric = isinstance(rule._converters[name], IntegerConverter)
+        values[name] = 1 if numeric else token if name in ("token", "tracking_token") else "x"
     with app.test_request_context():
         return app.url_map.bind("localhost").build(rule.endpoint, values, method=method)
+
+
+def _by_token(rule) -> bool:
+    blueprint = rule.endpoint.split(".")[0]
+    return blueprint == PORTAL_BLUEPRINT or (blueprint == REQUESTS_BLUEPRINT and "token" in rule.arguments)
 
 
 def test_every_staff_page_sends_anonymous_visitors_to_the_login_page(world):
     checked = []
     for rule, method in _page_rules(world.app):
-        if rule.endpoint in PUBLIC or rule.endpoint.split(".")[0] == PORTAL_BLUEPRINT:
+        if rule.endpoint in PUBLIC or _by_token(rule):
             continue
         response = world.client.open(_url(world.app, rule, method), method=method,
                                      environ_base={"REMOTE_ADDR": world.address()})
@@ -69,6 +78,33 @@ def test_every_portal_page_opens_only_with_the_right_tracking_token(world):
             assert right.status_code == 200, (rule.rule, right.status_code)
         checked.append((method, rule.rule))
     assert ("GET", "/track/<token>") in checked and ("POST", "/track/<token>/decision") in checked
+
+
+def test_every_request_page_opens_only_with_the_right_tracking_token(world):
+    request = world.request("SG")
+    checked = []
+    for rule, method in _page_rules(world.app):
+        if rule.endpoint.split(".")[0] != REQUESTS_BLUEPRINT or rule.endpoint in PUBLIC:
+            continue
+        assert "token" in rule.arguments, f"{rule.rule} is neither public nor behind a tracking token"
+        token = request["tracking_token"]
+        wrong = token[:-1] + ("A" if token[-1] != "A" else "B")
+        # a well-formed answer, so what is checked is the token (an unknown choice is refused before it)
+        form = {"choice": "decline", "troubleshoot_solved": "false"} if method == "POST" else None
+        response = world.client.open(_url(world.app, rule, method, token=wrong), method=method, data=form,
+                                     environ_base={"REMOTE_ADDR": world.address()})
+        assert response.status_code == 404, (method, rule.rule, response.status_code)
+        if method == "GET":
+            right = world.client.get(_url(world.app, rule, method, token=token),
+                                     environ_base={"REMOTE_ADDR": world.address()})
+            assert right.status_code == 200, (rule.rule, right.status_code)
+        checked.append((method, rule.rule))
+    assert ("GET", "/request/<token>") in checked and ("POST", "/request/<token>/choice") in checked
+
+
+def test_the_online_request_form_opens_without_login(world):
+    response = world.client.get("/request", environ_base={"REMOTE_ADDR": world.address()})
+    assert response.status_code == 200 and b"proof_of_purchase" in response.data
 
 
 # --- the core staff pages, role x centre ---------------------------------------------------------

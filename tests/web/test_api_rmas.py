@@ -97,7 +97,7 @@ def test_rma_list_is_paginated_newest_first(api):
     assert pages[1]["page"] == 2 and pages[1]["per_page"] == 2
 
 
-@pytest.mark.parametrize("query", ["page=0", "per_page=500", "page=x"])
+@pytest.mark.parametrize("query", ["page=0", "page=1000001", "per_page=500", "page=x"])
 def test_bad_pagination_is_422(api, query):
     response = api.get("sg.reception", f"/api/rmas?{query}")
     assert response.status_code == 422 and response.get_json()["code"] == "invalid_input"
@@ -105,4 +105,6 @@ def test_bad_pagination_is_422(api, query):
 
 def test_query_argument_errors_are_keyed_by_field_like_body_errors(api):
     response = api.get("sg.reception", "/api/rmas?page=0")
-    assert response.get_json()["errors"] == {"page": ["Must be greater than or equal to 1."]}
+    # pages are bounded above too, so the row offset stays a number the database can take
+    assert response.get_json()["errors"] == {
+        "page": ["Must be greater than or equal to 1 and less than or equal to 1000000."]}

@@ -236,6 +236,17 @@ def test_wrong_tracking_tokens_are_throttled_per_address(orc, client, prefix):
         assert client.get(f"{prefix}{token}", environ_base=A).status_code == 200
 
 
+def test_wrong_tracking_tokens_on_the_sms_choice_count_as_guesses_too(orc, client):
+    """Every API endpoint that takes a tracking token is throttled, not only the portal view."""
+    token = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload())["tracking_token"]
+    for n in range(throttle.PORTAL_MISSES_PER_ADDRESS.attempts):
+        wrong = client.post(f"/api/portal/{token[:-3]}{n:03d}/sms", json={"opt_out": True}, environ_base=A)
+        assert wrong.status_code == 404
+    refused = client.post(f"/api/portal/{token}/sms", json={"opt_out": True}, environ_base=A)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert client.post(f"/api/portal/{token}/sms", json={"opt_out": True}, environ_base=B).status_code == 200
+
+
 # --- request size ----------------------------------------------------------------------------------
 
 def test_a_body_over_the_size_limit_is_413_json_on_the_api(app, client):

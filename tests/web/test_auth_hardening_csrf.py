@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from flask import session
 from flask_wtf.csrf import generate_csrf
+from werkzeug.routing import IntegerConverter
 
 from tests.web.access_world import sqlite_world
 
@@ -17,6 +18,7 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 NO_SESSION_CREDENTIAL = {
     "api_auth.issue_token": "takes a username and password in the body; no cookie is involved",
     "api_portal.record_decision": "the tracking token in the URL is the credential, and no cookie is involved",
+    "api_portal.sms_choice": "the tracking token in the URL is the credential, and no cookie is involved",
     "api_requests.submit_request": "a public request without an account: no cookie is involved",
     "api_requests.answer_troubleshooting": "the tracking token in the URL is the credential, and no cookie is involved",
     "api_requests.record_choice": "the tracking token in the URL is the credential, and no cookie is involved",
@@ -36,7 +38,8 @@ def _unsafe_routes(app):
 
 
 def _url(app, rule, method):
-    values = {name: 1 if type(rule._converters[name]).__name__ == "IntegerConverter" else "x"
+    # isinstance: the app's <int:...> converter is a subclass (web/converters.py Int64)
+    values = {name: 1 if isinstance(rule._converters[name], IntegerConverter) else "x"
               for name in rule.arguments}
     with app.test_request_context():
         return app.url_map.bind("localhost").build(rule.endpoint, values, method=method)

@@ -18,6 +18,17 @@ PATHS = {
     "/api/incidents": {"get"}, "/api/incidents/{rma_id}/retry": {"post"}, "/api/rmas/{rma_id}/cancel": {"post"},
     "/api/outbox/undelivered": {"get"}, "/api/outbox/{message_id}/requeue": {"post"}, "/api/dashboard": {"get"},
     "/api/webhooks": {"get", "post"}, "/api/webhooks/{sub_id}": {"delete"}, "/api/webhooks/{sub_id}/deliveries": {"get"},
+    # the customer's side
+    "/api/rmas/{rma_id}/photos": {"post"}, "/api/rmas/{rma_id}/customer-side": {"get"},
+    "/api/rmas/{rma_id}/receipt.pdf": {"get"}, "/api/rmas/{rma_id}/loans": {"post"},
+    "/api/rmas/{rma_id}/loans/return": {"post"}, "/api/centres/{centre}/loan-units": {"get", "post"},
+    "/api/portal/{tracking_token}/sms": {"post"},
+    # before the repair: online requests, the centre finder, parcels, the catalogue; goodwill
+    "/api/requests": {"post"}, "/api/requests/{tracking_token}": {"get"},
+    "/api/requests/{tracking_token}/troubleshooting": {"post"}, "/api/requests/{tracking_token}/choice": {"post"},
+    "/api/centres/nearby": {"get"}, "/api/parcels": {"post"}, "/api/catalogue": {"get", "post"},
+    "/api/catalogue/{model}": {"delete"}, "/api/catalogue/import": {"post"},
+    "/api/rmas/{rma_id}/goodwill": {"get", "post"}, "/api/goodwill/summary": {"get"},
 }
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -50,7 +61,12 @@ def test_openapi_documents_bearer_auth_only_where_login_is_needed(client):
         "type": "http", "scheme": "bearer", "description": doc["components"]["securitySchemes"]["bearerAuth"]
         ["description"]}
     open_ops = {("/api/health", "get"), ("/api/auth/token", "post"), ("/api/portal/{tracking_token}", "get"),
-                ("/api/portal/{tracking_token}/decision", "post")}
+                ("/api/portal/{tracking_token}/decision", "post"), ("/api/portal/{tracking_token}/sms", "post"),
+                # a customer without an account: the request form, the finder, the catalogue it offers, the
+                # request page's answers (the tracking token is the credential)
+                ("/api/requests", "post"), ("/api/centres/nearby", "get"), ("/api/catalogue", "get"),
+                ("/api/requests/{tracking_token}", "get"), ("/api/requests/{tracking_token}/troubleshooting", "post"),
+                ("/api/requests/{tracking_token}/choice", "post")}
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             if method in METHODS:

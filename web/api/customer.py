@@ -7,10 +7,11 @@ from marshmallow import Schema, fields, validate
 
 from engine import receipts
 from engine.uploads import read_upload
-from engine.services import customers, loans, photos, portal
-from web.schemas import DecisionSchema, Money, PortalViewSchema
+from engine.services import customers, loans, photos
+from web.converters import BIGINT_MAX
+from web.schemas import DecisionSchema, Money, PortalViewSchema, Text
 
-from .common import caller, errors, orchestrator, secured
+from .common import caller, orchestrator, secured
 
 blp = Blueprint("api_customer", __name__, url_prefix="/api",
                 description="The customer's side of an RMA: photos, estimate, messages, history, loan units.")
@@ -101,9 +102,9 @@ class EarlierRmasSchema(Schema):
 class LoanUnitSchema(Schema):
     id = fields.Integer(dump_only=True)
     centre = fields.String(dump_only=True)
-    code = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    model = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    serial_number = fields.String(load_default="", validate=validate.Length(max=120))
+    code = Text(required=True, validate=validate.Length(min=1, max=40))
+    model = Text(required=True, validate=validate.Length(min=1, max=200))
+    serial_number = Text(load_default="", validate=validate.Length(max=120))
     active = fields.Boolean(dump_only=True)
     lent_to_rma_id = fields.Integer(dump_only=True, allow_none=True)
 
@@ -141,8 +142,8 @@ class CustomerSideSchema(Schema):
 
 
 class IssueLoanSchema(Schema):
-    unit_id = fields.Integer(required=True)
-    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    unit_id = fields.Integer(required=True, validate=validate.Range(min=1, max=BIGINT_MAX))
+    note = Text(load_default="", validate=validate.Length(max=2000))
 
 
 class PortalMilestoneSchema(Schema):
@@ -236,19 +237,10 @@ def list_loan_units(centre):
 
 
 @blp.route("/centres/<centre>/loan-units", methods=["POST"])
-@secured(blp, 403, 422)
+@secured(blp, 403, 404, 422)
 @blp.arguments(LoanUnitSchema)
 @blp.response(201, LoanUnitSchema)
 def add_loan_unit(payload, centre):
     """Add a unit to the centre's pool (reception or manager of that centre)."""
     return loans.add_unit(orchestrator(), caller(), centre, payload["code"], payload["model"],
                           payload["serial_number"])
-
-
-@blp.route("/portal/<tracking_token>/sms", methods=["POST"])
-@blp.arguments(SmsChoiceSchema)
-@blp.response(200, CustomerPortalViewSchema)
-@errors(blp, 404)
-def sms_choice(choice, tracking_token):
-    """The customer turns text messages off (`opt_out: true`) or on again; email continues."""
-    return portal.set_sms_opt_out(orchestrator(), tracking_token, choice["opt_out"])

@@ -5,6 +5,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from engine.services import dashboard, operations
+from web.schemas import Text, _page_args
 
 from .common import caller, orchestrator, secured
 
@@ -40,8 +41,7 @@ class IncidentPageSchema(Schema):
 
 class IncidentListArgsSchema(Schema):
     status = fields.String(load_default="open", validate=validate.OneOf(["open", "resolved", "cancelled"]))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    page, per_page = _page_args(50)  # bounded: the row offset stays a number the database can take
 
 
 class RetrySchema(Schema):
@@ -64,7 +64,7 @@ class RetryResultSchema(Schema):
 
 
 class CancelSchema(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    reason = Text(required=True, validate=validate.Length(min=1, max=2000))
 
 
 class UndeliveredSchema(Schema):
@@ -87,7 +87,7 @@ class RequeuedSchema(Schema):
 
 class DashboardArgsSchema(Schema):
     months = fields.Integer(load_default=6, validate=validate.Range(min=1, max=36))
-    centre = fields.String(load_default=None, validate=validate.Length(max=16))
+    centre = Text(load_default=None, validate=validate.Length(max=16))
 
 
 class DashboardSchema(Schema):

@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 
 from engine.services import portal
 from .customer import CustomerPortalViewSchema as PortalViewSchema, PortalDecisionSchema as DecisionSchema
+from .customer import SmsChoiceSchema
 
 from .common import errors, orchestrator
 
@@ -29,3 +30,13 @@ def record_decision(decision, tracking_token):
     """Approve or decline the pending quote; 409 when no decision is pending."""
     return portal.record_customer_decision(orchestrator(), tracking_token, decision["approve"],
                                            ip=request.remote_addr, quote_version=decision.get("quote_version"))
+
+
+@blp.route("/<tracking_token>/sms", methods=["POST"])
+@blp.arguments(SmsChoiceSchema)
+@blp.response(200, PortalViewSchema)
+@errors(blp, 404, 422, 429)
+def sms_choice(choice, tracking_token):
+    """The customer turns text messages off (`opt_out: true`) or on again; email continues."""
+    # Here, not beside the other customer's-side endpoints: a wrong token is a guess, throttled per address.
+    return portal.set_sms_opt_out(orchestrator(), tracking_token, choice["opt_out"])

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from web.converters import BIGINT_MAX
+from web.schemas import Text
+
 
 class ElementRefSchema(Schema):
     id = fields.String()
@@ -98,19 +101,20 @@ class ValidationResultSchema(Schema):
 
 
 class DeployFormSchema(Schema):
-    centre = fields.String(load_default=None, validate=validate.Length(max=16))
-    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    centre = Text(load_default=None, validate=validate.Length(max=16))
+    note = Text(load_default="", validate=validate.Length(max=2000))
     replace = fields.Boolean(load_default=False)
 
 
 class VersionArgsSchema(Schema):
-    centre = fields.String(load_default=None, validate=validate.Length(max=16),
-                           metadata={"description": "The centre whose variant version is meant; omit for the base"})
+    centre = Text(load_default=None, validate=validate.Length(max=16),
+                  metadata={"description": "The centre whose variant version is meant; omit for the base"})
 
 
 class MigrateRequestSchema(Schema):
     dry_run = fields.Boolean(load_default=True, metadata={"description": "true (default): only the preview"})
-    rma_ids = fields.List(fields.Integer(), load_default=None, metadata={"description": "Only these RMAs"})
+    rma_ids = fields.List(fields.Integer(validate=validate.Range(min=1, max=BIGINT_MAX)), load_default=None,
+                          metadata={"description": "Only these RMAs"})
 
 
 class VersionRefSchema(Schema):

@@ -11,12 +11,16 @@ from marshmallow import ValidationError
 
 from engine.errors import InvalidInput, InvalidProcess
 from engine.services import migration, processes, versions
+from web.converters import INT_MAX
 
 from .common import caller, orchestrator, secured
 from .process_schemas import (
     DeployFormSchema, DeployResultSchema, MigrateRequestSchema, MigrationResultSchema, ValidationResultSchema,
     VersionArgsSchema, VersionDetailSchema, VersionListSchema,
 )
+
+# Version numbers live in a 32-bit column: a larger number matches no route (404), it never reaches the database.
+VERSION = f"<int(max={INT_MAX}):version>"
 
 blp = Blueprint("api_processes", __name__, url_prefix="/api/processes",
                 description="Deployed process versions per centre (base and regional variants): deploy, "
@@ -82,7 +86,7 @@ def validate():
     return result
 
 
-@blp.route("/<int:version>", methods=["GET"])
+@blp.route(f"/{VERSION}", methods=["GET"])
 @secured(blp, 403, 404)
 @blp.arguments(VersionArgsSchema, location="query")
 @blp.response(200, VersionDetailSchema)
@@ -91,7 +95,7 @@ def get_version(args, version):
     return versions.get_version(orchestrator(), caller(), version, args["centre"] or None)
 
 
-@blp.route("/<int:version>/files/<path:name>", methods=["GET"])
+@blp.route(f"/{VERSION}/files/<path:name>", methods=["GET"])
 @secured(blp, 403, 404)
 @blp.arguments(VersionArgsSchema, location="query")
 @blp.doc(responses={"200": {"description": "The file, as deployed (BPMN/DMN as XML, forms as JSON)",
@@ -104,7 +108,7 @@ def download(args, version, name):
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@blp.route("/<int:version>/migrate", methods=["POST"])
+@blp.route(f"/{VERSION}/migrate", methods=["POST"])
 @secured(blp, 403, 404)
 @blp.arguments(VersionArgsSchema, location="query")
 @blp.arguments(MigrateRequestSchema)

@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from engine.services import integrations
 from engine.webhooks import EVENTS
+from web.schemas import Text
 
 from .common import caller, orchestrator, secured
 
@@ -17,14 +18,14 @@ blp = Blueprint("api_webhooks", __name__, url_prefix="/api/webhooks", descriptio
 
 
 class WebhookSubscriptionInSchema(Schema):
-    url = fields.String(required=True, validate=validate.Length(min=8, max=2000))
+    url = Text(required=True, validate=validate.Length(min=8, max=2000))
     events = fields.List(fields.String(validate=validate.OneOf(EVENTS)), load_default=None,
                          metadata={"description": f"Any of {', '.join(EVENTS)}; all when left out"})
-    centre = fields.String(load_default=None, validate=validate.Length(max=16),
-                           metadata={"description": "Only this centre's RMAs (a centre's manager: always theirs)"})
-    description = fields.String(load_default="", validate=validate.Length(max=200))
-    secret = fields.String(load_default=None, load_only=True, validate=validate.Length(min=16, max=200),
-                           metadata={"description": "The signing key; generated when left out"})
+    centre = Text(load_default=None, validate=validate.Length(max=16),
+                  metadata={"description": "Only this centre's RMAs (a centre's manager: always theirs)"})
+    description = Text(load_default="", validate=validate.Length(max=200))
+    secret = Text(load_default=None, load_only=True, strip=False, validate=validate.Length(min=16, max=200),
+                  metadata={"description": "The signing key; generated when left out"})
 
 
 class WebhookSubscriptionSchema(Schema):
