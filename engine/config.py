@@ -30,6 +30,9 @@ class Settings:
     processes_dir: Path = DEFAULT_PROCESSES_DIR
     instance_dir: Path = field(default_factory=lambda: Path("instance"))
     token_ttl_hours: int = 24 * 7
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto to believe (0: none). Throttles
+    # and recorded addresses use the client's address; behind a proxy that is only known from the header.
+    trusted_proxies: int = 0
 
     @property
     def is_sqlite(self) -> bool:
@@ -52,6 +55,7 @@ class Settings:
             run_worker=_flag(env.get("RMA_RUN_WORKER"), database_url.startswith("sqlite")),
             processes_dir=Path(env.get("RMA_PROCESSES_DIR") or DEFAULT_PROCESSES_DIR),
             instance_dir=instance_dir,
+            trusted_proxies=int(env.get("RMA_TRUSTED_PROXIES") or 0),
         )
         values.update(overrides)
         return cls(**values)

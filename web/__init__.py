@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine import Orchestrator, Settings
 
@@ -39,6 +40,9 @@ def create_app(config: dict | None = None) -> Flask:
         OPENAPI_REDOC_PATH=None,
     )
     app.config.update(config)
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.extensions["rma"] = orc
     csrf.init_app(app)
 

@@ -11,6 +11,7 @@ from engine import uploads
 from engine.errors import InvalidInput
 
 from tests.helpers import INTAKE
+from tests.web.conftest import ApiDriver
 
 DIAGNOSIS = {"diagnosis": "Corroded flex cable", "fault_category": "electronic", "parts_cost": 80.5,
              "labour_hours": 1.5}
@@ -139,3 +140,20 @@ def test_tracking_page_is_in_the_customers_language(api, client):
     text = page.get_data(as_text=True)
     assert page.headers["Content-Language"] == "de" and '<html lang="de">' in text
     assert "Im Servicecenter eingegangen" in text and "Voraussichtlich fertig" in text
+
+
+@pytest.mark.parametrize(("trusted_proxies", "recorded"), [(0, "10.0.0.5"), (1, "203.0.113.9")])
+def test_the_recorded_address_is_the_clients_only_behind_a_trusted_proxy(orc, trusted_proxies, recorded):
+    """Behind a proxy, REMOTE_ADDR is the proxy's; X-Forwarded-For counts only when RMA_TRUSTED_PROXIES says so."""
+    from dataclasses import replace
+
+    from web import create_app
+    app = create_app({"TESTING": True, "RMA_ORCHESTRATOR": orc,
+                      "RMA_SETTINGS": replace(orc.settings, trusted_proxies=trusted_proxies)})
+    api = ApiDriver(app.test_client())
+    rma = quoted(api)
+    answer = api.client.post(f"/api/portal/{rma['tracking_token']}/decision", json={"approve": True},
+                             headers={"X-Forwarded-For": "203.0.113.9"}, environ_base={"REMOTE_ADDR": "10.0.0.5"})
+    assert answer.status_code == 200, answer.get_json()
+    [quote] = api.get("sg.reception", f"/api/rmas/{rma['id']}/customer-side").get_json()["quotes"]
+    assert quote["decided_ip"] == recorded
