@@ -162,6 +162,9 @@ PAGES = {
                                  _form_data(w.open_task(ctx[1], ctx[0]))), _completer),
 }
 
+from tests.web.owner_access_rows import ROWS as _OWNER_ROWS  # noqa: E402  (the process owners' pages)
+PAGES.update(_OWNER_ROWS)
+
 
 def _form_data(task):
     data = {"record_condition": INTAKE, "diagnose": {"diagnosis": "Board", "fault_category": "electronic",
