@@ -142,6 +142,17 @@ def test_diagnosis_that_overrides_the_warranty_decision_is_refused():
     assert violations["warranty_decided_only_by_the_rules"]["path"][0]["element"] == "goodwill"
 
 
+def test_diagnosis_that_sends_units_to_the_factory_before_the_quote_is_refused():
+    files = variant("stages/rma_diagnosis.bpmn", "rma_diagnosis", """
+      <bpmn:startEvent id="start"/>
+      <bpmn:userTask id="diagnose"/><bpmn:userTask id="ship_to_factory"/>
+      <bpmn:endEvent id="end"/>""" + flow("f1", "start", "diagnose") + flow("f2", "diagnose", "ship_to_factory")
+        + flow("f3", "ship_to_factory", "end"))
+    violations = {v["rule"]: v for v in check_policy(files, POLICY)}
+    assert set(violations) == {"approval_before_factory_repair"}
+    assert violations["approval_before_factory_repair"]["path"][-1]["element"] == "ship_to_factory"
+
+
 def test_qa_stage_without_a_check_is_refused():
     files = variant("stages/rma_qa.bpmn", "rma_qa", """
       <bpmn:startEvent id="start"/><bpmn:endEvent id="end"/>""" + flow("f1", "start", "end"))
