@@ -47,6 +47,7 @@ def demo():
     orc.migrate()
     demo_data.create_centres_and_users(orc)
     init_database(orc)
+    demo_data.create_catalogue_and_locations(orc)
     created = demo_data.create_demo_rmas(orc)
     click.echo(f"demo ready: {created} new RMAs; users {', '.join(u for u, _, _ in demo_data.USERS)} "
                f"with password '{demo_data.DEMO_PASSWORD}' (demo only)")

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from .actors import Actor
 from .model import Rma
-from .services import portal, rmas, tasks, users
+from .services import catalogue, centres, portal, rmas, tasks, users
 
 CENTRES = [("SG", "Singapore Service Centre", "SGD", 60, "Asia/Singapore"),
            ("DE", "Berlin Service Centre", "EUR", 75, "Europe/Berlin")]
@@ -23,6 +23,41 @@ def create_centres_and_users(orc) -> None:
     shared_hash = users.hash_password(DEMO_PASSWORD)  # one slow hash for all demo accounts
     for username, role, centre in USERS:
         users.add_user(orc, username, role, centre, None, password_hash=shared_hash)
+
+
+def _issue(code: str, question: str, *steps: str) -> dict:
+    return {"code": code, "question": question, "steps": list(steps)}
+
+
+CATALOGUE = [
+    {"model": "Vista X200 Camera", "category": "camera", "warranty_months": 24, "replacement_value": 1500,
+     "currency": "SGD", "known_issues": []},
+    {"model": "Vista X100 Camera", "category": "camera", "warranty_months": 24, "replacement_value": 1200,
+     "currency": "SGD", "successor_model": "Vista X200 Camera", "known_issues": [
+         _issue("autofocus_hunts", "Does the autofocus hunt and never lock?",
+                "Update the camera to the latest firmware (Menu > Setup > Firmware).",
+                "Clean the lens contacts with a dry cloth and re-attach the lens.")]},
+    {"model": "NightGuard NVR-8", "category": "cctv", "warranty_months": 36, "replacement_value": 450,
+     "currency": "SGD", "known_issues": [
+         _issue("reboot_loop", "Does the recorder restart by itself every few minutes?",
+                "Use the power adapter that came with the recorder (12 V, 2 A); weaker adapters cause restarts.",
+                "Disconnect the hard disk and start the recorder: if it stays on, the disk needs replacing.")]},
+    {"model": "DomeCam 4K", "category": "cctv", "warranty_months": 24, "replacement_value": 320,
+     "currency": "EUR", "known_issues": [
+         _issue("ir_off", "Does the picture stay dark at night?",
+                "Set Night mode to Auto in the camera's web page (Image > Day/Night).")]},
+    {"model": "Vista Lens 50mm", "category": "camera", "warranty_months": 12, "replacement_value": 400,
+     "currency": "EUR", "known_issues": []},
+]
+
+
+def create_catalogue_and_locations(orc) -> None:
+    """A small product catalogue and the centres' finder entries, so online requests work out of the box."""
+    manager = users.actor_by_username(orc, "manager")
+    if not catalogue.count(orc):
+        for model in CATALOGUE:
+            catalogue.save_model(orc, manager, model)
+    centres.seed_demo_locations(orc)
 
 
 def _open(orc, centre: str, name: str, email: str, model: str, serial: str, months_old: int, fault: str) -> dict:

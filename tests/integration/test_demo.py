@@ -1,8 +1,8 @@
 """`rma demo` gives a new user RMAs at different stages, each with the task its stage waits for."""
 from __future__ import annotations
 
-from engine.demo import create_demo_rmas
-from engine.services import rmas
+from engine.demo import create_catalogue_and_locations, create_demo_rmas
+from engine.services import catalogue, centres, rmas
 from tests.helpers import actor
 
 
@@ -19,3 +19,13 @@ def test_demo_rmas_stand_at_different_stages_and_are_not_created_twice(orc):
         ("DE", "quality_check"): ["qa_check"],
     }
     assert create_demo_rmas(orc) == 0
+
+
+def test_demo_catalogue_and_centres_let_a_customer_request_online_at_once(orc):
+    create_catalogue_and_locations(orc)
+    create_catalogue_and_locations(orc)  # again: nothing doubled
+    models = {m["model"]: m for m in catalogue.list_models(orc)}
+    assert len(models) == 5 and models["Vista X100 Camera"]["successor_model"] == "Vista X200 Camera"
+    assert models["NightGuard NVR-8"]["known_issues"][0]["code"] == "reboot_loop"
+    found = centres.find_centres(orc, near="Berlin")["items"]
+    assert [c["code"] for c in found][:2] == ["DE", "SG"]
