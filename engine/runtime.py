@@ -228,15 +228,7 @@ class Runtime:
         return sorted(name for task_id, name in waiting.items() if task_id not in still and name)
 
     def next_timer_at(self, workflow: BpmnWorkflow) -> datetime | None:
-        times = []
-        for event in workflow.waiting_events():
-            value = getattr(event, "value", None)
-            if isinstance(value, str):
-                try:
-                    times.append(datetime.fromisoformat(value).astimezone(timezone.utc))
-                except ValueError:
-                    continue
-        return min(times) if times else None
+        return _earliest(getattr(event, "value", None) for event in workflow.waiting_events())
 
     def current_data(self, workflow: BpmnWorkflow) -> dict:
         """The process data as of now: the open human task's data, or the end's when completed."""
@@ -268,10 +260,14 @@ def _timer_due(task) -> datetime | None:
     split = task.parent
     if split is None or not isinstance(split.task_spec, BoundaryEventSplit):
         return None
+    return _earliest(sibling._get_internal_data("event_value") for sibling in split.children
+                     if isinstance(getattr(sibling.task_spec, "event_definition", None), TimerEventDefinition))
+
+
+def _earliest(values) -> datetime | None:
+    """The earliest of timer due values (ISO timestamps as SpiffWorkflow keeps them); others are skipped."""
     times = []
-    for sibling in split.children:
-        definition = getattr(sibling.task_spec, "event_definition", None)
-        value = sibling._get_internal_data("event_value") if isinstance(definition, TimerEventDefinition) else None
+    for value in values:
         if isinstance(value, str):
             try:
                 times.append(datetime.fromisoformat(value).astimezone(timezone.utc))

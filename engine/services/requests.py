@@ -16,8 +16,7 @@ from ..errors import InvalidInput, NoDecisionPending, RmaNotFound
 from ..model import Centre, CentreLocation, HumanTask, Instance, Rma, RmaRequest, utcnow
 from .catalogue import start_facts
 from .instances import apply, audit, lock_instance, save_new
-from .processes import current_bundle
-from .rmas import OPEN_RMA_SCHEMA, _as_date, _check_payload, _start_data
+from .rmas import OPEN_RMA_SCHEMA, _as_date, _check_payload, _start_data, check_purchase_date, deployed_bundle
 
 MAX_PROOF_BYTES = 5 * 1024 * 1024
 PROOF_TYPES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
@@ -69,13 +68,8 @@ def submit_request(orc, payload: dict, proof_name: str, proof: bytes, ip: str | 
         location = s.get(CentreLocation, payload["centre"]) if centre else None
         if centre is None or location is None or not location.accepts_online:
             raise InvalidInput("unknown centre", {"centre": ["Choose a centre from the list."]})
-        bundle = current_bundle(s, centre.code)
-        if bundle is None:
-            raise InvalidInput("no process is deployed yet; run `rma init`")
-        now = utcnow()
-        if purchase_date > now.date():
-            raise InvalidInput("purchase date is in the future",
-                               {"product": {"purchase_date": ["Must not be in the future."]}})
+        bundle, now = deployed_bundle(s, centre.code), utcnow()
+        check_purchase_date(purchase_date, now)
         rma = Rma(centre_code=centre.code, status="requested", customer_name=customer["name"],
                   customer_email=customer["email"].strip().lower(), customer_phone=customer.get("phone") or None,
                   customer_language=customer.get("language") or "en", product_model=product["model"].strip(),

@@ -33,13 +33,8 @@ def open_rma(orc, actor: Actor, payload: dict) -> dict:
         centre = s.get(Centre, centre_code)
         if centre is None:
             raise InvalidInput(f"unknown centre {centre_code}", {"centre": [f"Unknown centre '{centre_code}'."]})
-        bundle = current_bundle(s, centre_code)
-        if bundle is None:
-            raise InvalidInput("no process is deployed yet; run `rma init`")
-        now = utcnow()
-        if purchase_date > now.date():
-            raise InvalidInput("purchase date is in the future",
-                               {"product": {"purchase_date": ["Must not be in the future."]}})
+        bundle, now = deployed_bundle(s, centre_code), utcnow()
+        check_purchase_date(purchase_date, now)
         rma = Rma(centre_code=centre_code, status="received", customer_name=customer["name"],
                   customer_email=customer["email"], customer_phone=customer.get("phone") or None,
                   customer_language=customer.get("language") or "en", product_model=product["model"],
@@ -87,6 +82,20 @@ def _check_payload(payload) -> None:
     errors = nested_errors(OPEN_RMA_SCHEMA, payload)
     if errors:
         raise InvalidInput("the RMA has invalid fields", errors)
+
+
+def deployed_bundle(session, centre_code: str) -> Bundle:
+    """The version a new RMA at this centre starts on."""
+    bundle = current_bundle(session, centre_code)
+    if bundle is None:
+        raise InvalidInput("no process is deployed yet; run `rma init`")
+    return bundle
+
+
+def check_purchase_date(purchase_date: date, now) -> None:
+    if purchase_date > now.date():
+        raise InvalidInput("purchase date is in the future",
+                           {"product": {"purchase_date": ["Must not be in the future."]}})
 
 
 def _start_data(rma: Rma, centre: Centre, now, facts: dict | None = None) -> dict:

@@ -138,15 +138,19 @@ def get_version(orc, actor: Actor, version: int, centre: str | None) -> dict:
         return _detail(uow.session, find_bundle(uow.session, version, centre))
 
 
+def _readable_bundle(session, actor: Actor, bundle_id: int) -> Bundle:
+    bundle = session.get(Bundle, bundle_id)
+    if bundle is None:
+        raise NotFound(f"no process version with id {bundle_id}")
+    check_may_read(actor, bundle.centre_code)
+    return bundle
+
+
 def get_bundle(orc, actor: Actor, bundle_id: int) -> dict:
     """A version by its global id (the owners' pages address versions this way)."""
     check_may_read(actor)
     with orc.uow() as uow:
-        bundle = uow.session.get(Bundle, bundle_id)
-        if bundle is None:
-            raise NotFound(f"no process version with id {bundle_id}")
-        check_may_read(actor, bundle.centre_code)
-        return _detail(uow.session, bundle)
+        return _detail(uow.session, _readable_bundle(uow.session, actor, bundle_id))
 
 
 def _file(bundle: Bundle, name: str) -> dict:
@@ -166,11 +170,7 @@ def bundle_file(orc, actor: Actor, version: int, centre: str | None, name: str) 
 def bundle_file_by_id(orc, actor: Actor, bundle_id: int, name: str) -> dict:
     check_may_read(actor)
     with orc.uow() as uow:
-        bundle = uow.session.get(Bundle, bundle_id)
-        if bundle is None:
-            raise NotFound(f"no process version with id {bundle_id}")
-        check_may_read(actor, bundle.centre_code)
-        return _file(bundle, name)
+        return _file(_readable_bundle(uow.session, actor, bundle_id), name)
 
 
 def variant_diff(orc, actor: Actor, bundle_id: int, base_id: int | None = None) -> dict:
