@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,45 +21,18 @@ from engine.services import processes
 from engine.webhooks import verify_signature
 from tests.conftest import PROCESSES_DIR
 from tests.helpers import INTAKE, rma_payload
+from tests.integration.live_http import Client, free_port
 
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Http:
-    """A JSON client of the running server, one bearer token per user."""
-
-    def __init__(self, base: str):
-        self.base, self.tokens = base, {}
-
-    def call(self, method: str, path: str, body=None, user: str | None = None, ok=(200, 201, 204)):
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if user:
-            headers["Authorization"] = f"Bearer {self.token(user)}"
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                status, text = response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            status, text = exc.code, exc.read().decode()
-        assert status in ok, (method, path, status, text)
-        return json.loads(text) if text else None
-
-    def token(self, user: str) -> str:
-        if user not in self.tokens:
-            self.tokens[user] = self.call("POST", "/api/auth/token", {"username": user, "password": "demo"})["token"]
-        return self.tokens[user]
+class Http(Client):
+    """The live-server client, plus waiting for a task that a worker process is about to open."""
 
     def task(self, user: str, rma_id: int, name: str, wait: float = 0) -> dict:
         deadline = time.monotonic() + wait
         while True:
-            found = [t for t in self.call("GET", f"/api/tasks?rma_id={rma_id}", user=user)["items"] if t["name"] == name]
+            found = [t for t in self.tasks(user, rma_id) if t["name"] == name]
             if found or time.monotonic() >= deadline:
                 assert found, f"no open {name} for {user} on RMA {rma_id}"
                 return found[0]
@@ -70,7 +40,7 @@ class Http:
 
     def complete(self, user: str, rma_id: int, name: str, data: dict) -> dict:
         task = self.task(user, rma_id, name)
-        return self.call("POST", f"/api/tasks/{task['id']}/complete", {"data": data}, user=user)["rma"]
+        return self.ok("POST", f"/api/tasks/{task['id']}/complete", {"data": data}, user=user)["rma"]
 
 
 class Receiver:
@@ -113,7 +83,7 @@ def test_gunicorn_web_workers_and_separate_rma_workers_on_postgresql(orc, db_url
     files = read_bundle_dir(PROCESSES_DIR)
     files["stages/rma_diagnosis.bpmn"] = files["stages/rma_diagnosis.bpmn"].replace('"P2D"', '"PT2S"')
     processes.deploy_bundle(orc, Actor("owner", "process_owner"), files, note="SLA 2 seconds")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RMA_")}
     env.update(RMA_DATABASE_URL=db_url, RMA_SECRET_KEY="production-shape-secret", RMA_RUN_WORKER="0",
                RMA_BASE_URL=f"http://127.0.0.1:{port}", RMA_INSTANCE_DIR=str(tmp_path))
@@ -123,19 +93,19 @@ def test_gunicorn_web_workers_and_separate_rma_workers_on_postgresql(orc, db_url
                                stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     http = Http(f"http://127.0.0.1:{port}")
     try:
-        _wait_for(lambda: _healthy(http), 60, "gunicorn to answer")
+        _wait_for(lambda: http.healthy(), 60, "gunicorn to answer")
         receiver = Receiver("integrator-secret-0123456789")
-        http.call("POST", "/api/webhooks", {"url": receiver.url, "secret": "integrator-secret-0123456789"},
+        http.ok("POST", "/api/webhooks", {"url": receiver.url, "secret": "integrator-secret-0123456789"},
                   user="manager")
 
         # a full journey over HTTP, served by whichever gunicorn worker takes each request
-        rma = http.call("POST", "/api/rmas", rma_payload(months_old=40, serial="PROD-1"), user="sg.reception")
+        rma = http.ok("POST", "/api/rmas", rma_payload(months_old=40, serial="PROD-1"), user="sg.reception")
         http.complete("sg.reception", rma["id"], "record_condition", INTAKE)
         state = http.complete("sg.tech", rma["id"], "diagnose", {"diagnosis": "Gear train worn",
                                                                  "fault_category": "mechanical", "parts_cost": 40,
                                                                  "labour_hours": 1})
         assert state["status"] == "awaiting_approval"
-        decided = http.call("POST", f"/api/portal/{rma['tracking_token']}/decision", {"approve": True})
+        decided = http.ok("POST", f"/api/portal/{rma['tracking_token']}/decision", {"approve": True})
         assert decided["status"] == "repairing"
         http.complete("sg.tech", rma["id"], "repair", {"repair_notes": "Replaced the gear train"})
         http.complete("sg.qa", rma["id"], "qa_check", {"qa_passed": True})
@@ -143,11 +113,11 @@ def test_gunicorn_web_workers_and_separate_rma_workers_on_postgresql(orc, db_url
         assert (closed["status"], closed["outcome"]) == ("closed", "repaired")
 
         # a second RMA waits at diagnosis: a separate worker escalates it when the SLA runs out
-        late = http.call("POST", "/api/rmas", rma_payload(serial="PROD-2"), user="sg.reception")
+        late = http.ok("POST", "/api/rmas", rma_payload(serial="PROD-2"), user="sg.reception")
         http.complete("sg.reception", late["id"], "record_condition", INTAKE)
         review = http.task("manager", late["id"], "review_overdue_diagnosis", wait=30)
         assert review["role"] == "manager" and review["centre"] == "SG"
-        history = http.call("GET", f"/api/rmas/{late['id']}", user="manager")["history"]
+        history = http.ok("GET", f"/api/rmas/{late['id']}", user="manager")["history"]
         assert [e["kind"] for e in history].count("timer_fired") == 1
 
         # ... and the workers delivered the integrator's signed events
@@ -163,10 +133,3 @@ def test_gunicorn_web_workers_and_separate_rma_workers_on_postgresql(orc, db_url
         logs = [proc.communicate(timeout=30)[0] for proc in procs]
     assert "Booting worker" in logs[0] and logs[0].count("Booting worker") >= 3
     assert not any("Traceback" in log for log in logs), "\n".join(logs)[-4000:]
-
-
-def _healthy(http: Http) -> bool:
-    try:
-        return http.call("GET", "/api/health")["status"] == "ok"
-    except (OSError, AssertionError):
-        return False
