@@ -363,6 +363,9 @@ class WebhookDelivery(Base):
 # completion time (lead time per stage), closed RMAs by closing time (end to end).
 Index("ix_tasks_status_due", HumanTask.status, HumanTask.due_at)
 Index("ix_tasks_completed", HumanTask.completed_at, HumanTask.centre_code, HumanTask.stage)
+# covering, in GROUP BY order: the dashboard's lead time per stage reads the index alone (migration 0009)
+Index("ix_tasks_stage_visits", HumanTask.status, HumanTask.centre_code, HumanTask.stage, HumanTask.rma_id,
+      HumanTask.completed_at, HumanTask.created_at, HumanTask.role)
 Index("ix_rmas_closed", Rma.closed_at, Rma.centre_code)
 
 

@@ -48,8 +48,12 @@ class _Sql:
         return value if self.pg else value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def dashboard(orc, actor: Actor, months: int = 6, centre: str | None = None, now: datetime | None = None) -> dict:
-    """Every figure of the dashboard for the centres the actor may see (optionally one centre)."""
+ALL_FIGURES = ("by_status", "breaches", "end_to_end", "stages", "waiting")
+
+
+def dashboard(orc, actor: Actor, months: int = 6, centre: str | None = None, now: datetime | None = None,
+              figures: tuple[str, ...] = ALL_FIGURES) -> dict:
+    """The dashboard's figures (all, or those named) for the centres the actor may see (optionally one centre)."""
     _require(actor)
     now = now or utcnow()
     months = max(1, min(months, 36))
@@ -60,12 +64,12 @@ def dashboard(orc, actor: Actor, months: int = 6, centre: str | None = None, now
         q = _Sql(s.get_bind().dialect.name)
         where, params = ("AND centre_code = :centre", {"centre": centre}) if centre else ("", {})
         params.update(now=q.ts(now), since=q.ts(since))
-        result = {"generated_at": now, "since": since, "months": months, "centre": centre,
-                  "by_status": _by_status(s, where, params),
-                  "breaches": _breaches(s, q, where, params),
-                  "end_to_end": _end_to_end(s, q, where, params),
-                  "stages": _stages(s, q, where, params),
-                  "waiting": _waiting(s, q, where, params)}
+        result = {"generated_at": now, "since": since, "months": months, "centre": centre}
+        if "by_status" in figures:
+            result["by_status"] = _by_status(s, where, params)
+        for name in figures:
+            if name != "by_status":
+                result[name] = _FIGURES[name](s, q, where, params)
     return result
 
 
@@ -147,6 +151,9 @@ def _waiting(s, q, where, params) -> list[dict]:
     return sorted(elements.values(), key=lambda e: (e["stage"] or "", e["element"]))
 
 
+_FIGURES = {"breaches": _breaches, "end_to_end": _end_to_end, "stages": _stages, "waiting": _waiting}
+
+
 def _figure(keys: dict, n: int, p50, p90) -> dict:
     return {**keys, "count": n, "p50_hours": round(float(p50) / HOUR, 1), "p90_hours": round(float(p90) / HOUR, 1)}
 
@@ -188,7 +195,7 @@ def heatmap(orc, actor: Actor, months: int = 6, centre: str | None = None) -> di
     from ..definitions import ROOT_PROCESS_ID
     from ..runtime import stage_key
     from .processes import current_bundle
-    figures = dashboard(orc, actor, months=months, centre=centre)
+    figures = dashboard(orc, actor, months=months, centre=centre, figures=("waiting",))
     centre = figures["centre"]
     with orc.uow() as uow:
         s = uow.session
