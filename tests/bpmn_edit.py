@@ -15,6 +15,17 @@ def _q(tag: str) -> str:
     return f"{{{NSMAP[prefix]}}}{local}"
 
 
+def replaced(files: dict, name: str, old: str, new: str) -> dict:
+    """The bundle with the first `old` in file `name` replaced (which must be there)."""
+    assert old in files[name], f"{old!r} not in {name}"
+    return {**files, name: files[name].replace(old, new, 1)}
+
+
+def line_of(text: str, fragment: str) -> int:
+    """The 1-based line on which `fragment` first stands in `text`."""
+    return text[:text.index(fragment)].count("\n") + 1
+
+
 def insert_user_task(xml: str, after: str, task_id: str, name: str, form: str | None = None,
                      status: str | None = None) -> str:
     """Put a user task on the (only) sequence flow leaving `after`, in the same lane as `after`."""

@@ -6,6 +6,7 @@ import pytest
 from engine.definitions import SpecCache, bundle_hash, parse_bundle, read_bundle_dir
 from engine.errors import InvalidProcess
 from tests.conftest import PROCESSES_DIR
+from tests.bpmn_edit import line_of, replaced
 
 INTAKE = "stages/rma_intake.bpmn"
 REPAIR = "stages/rma_repair.bpmn"
@@ -15,15 +16,6 @@ QA_FORM = "forms/qa_check.json"
 @pytest.fixture(scope="module")
 def base() -> dict[str, str]:
     return read_bundle_dir(PROCESSES_DIR)
-
-
-def _with(base: dict, name: str, old: str, new: str) -> dict:
-    assert old in base[name], f"{old!r} not in {name}"
-    return {**base, name: base[name].replace(old, new, 1)}
-
-
-def _line_of(text: str, fragment: str) -> int:
-    return text[:text.index(fragment)].count("\n") + 1
 
 
 def _errors(files: dict) -> list[dict]:
@@ -53,25 +45,25 @@ def test_shipped_bundle_parses_and_indexes_every_human_task(base):
 
 
 def test_malformed_xml_is_reported_with_file_and_line(base):
-    files = _with(base, INTAKE, 'name="Record condition"', 'name="Record & condition"')
+    files = replaced(base, INTAKE, 'name="Record condition"', 'name="Record & condition"')
     [error] = _errors(files)
     assert error["file"] == INTAKE
-    assert error["line"] == _line_of(files[INTAKE], "Record & condition")
+    assert error["line"] == line_of(files[INTAKE], "Record & condition")
     assert "malformed XML" in error["message"]
 
 
 def test_schema_violation_is_reported_with_file_element_and_line(base):
-    files = _with(base, INTAKE, '<bpmn:startEvent id="start"',
+    files = replaced(base, INTAKE, '<bpmn:startEvent id="start"',
                   '<bpmn:bogusThing id="bogus_thing" />\n    <bpmn:startEvent id="start"')
     [error] = _errors(files)
     assert (error["file"], error["element"]) == (INTAKE, "bogus_thing")
-    assert error["line"] == _line_of(files[INTAKE], "bogusThing")
+    assert error["line"] == line_of(files[INTAKE], "bogusThing")
     assert error["message"].startswith("XSD:") and "bogusThing" in error["message"]
 
 
 def test_every_schema_violation_is_reported_not_only_the_last(base):
-    files = _with(base, INTAKE, '<bpmn:startEvent id="start"', '<bpmn:bogusOne id="b1" />\n    <bpmn:startEvent id="start"')
-    files = _with(files, REPAIR, '<bpmn:startEvent id="start"', '<bpmn:bogusTwo id="b2" />\n    <bpmn:startEvent id="start"')
+    files = replaced(base, INTAKE, '<bpmn:startEvent id="start"', '<bpmn:bogusOne id="b1" />\n    <bpmn:startEvent id="start"')
+    files = replaced(files, REPAIR, '<bpmn:startEvent id="start"', '<bpmn:bogusTwo id="b2" />\n    <bpmn:startEvent id="start"')
     errors = _errors(files)
     assert {(e["file"], e["element"]) for e in errors} == {(INTAKE, "b1"), (REPAIR, "b2")}
 
@@ -80,46 +72,46 @@ def test_missing_form_file_names_the_user_task(base):
     files = {k: v for k, v in base.items() if k != "forms/repair.json"}
     [error] = _errors(files)
     assert (error["file"], error["element"]) == (REPAIR, "repair")
-    assert error["line"] == _line_of(files[REPAIR], 'id="repair"')
+    assert error["line"] == line_of(files[REPAIR], 'id="repair"')
     assert "repair.json" in error["message"]
 
 
 def test_form_property_naming_an_absent_file_is_refused(base):
-    files = _with(base, INTAKE, 'value="record_condition.json"', 'value="nowhere.json"')
+    files = replaced(base, INTAKE, 'value="record_condition.json"', 'value="nowhere.json"')
     [error] = _errors(files)
     assert (error["file"], error["element"]) == (INTAKE, "record_condition")
     assert "nowhere.json" in error["message"]
 
 
 def test_call_activity_to_an_unknown_process_names_file_element_and_line(base):
-    files = _with(base, "rma.bpmn", 'calledElement="rma_repair"', 'calledElement="rma_fix_it"')
+    files = replaced(base, "rma.bpmn", 'calledElement="rma_repair"', 'calledElement="rma_fix_it"')
     [error] = _errors(files)
     assert (error["file"], error["element"]) == ("rma.bpmn", "stage_repair")
-    assert error["line"] == _line_of(files["rma.bpmn"], 'id="stage_repair"')
+    assert error["line"] == line_of(files["rma.bpmn"], 'id="stage_repair"')
     assert "rma_fix_it" in error["message"]
 
 
 def test_broken_form_json_is_reported_with_its_line(base):
-    files = _with(base, QA_FORM, '"qa_passed": {', '"qa_passed": {,')
+    files = replaced(base, QA_FORM, '"qa_passed": {', '"qa_passed": {,')
     [error] = _errors(files)
     assert error["file"] == QA_FORM
-    assert error["line"] == _line_of(files[QA_FORM], '"qa_passed": {,')
+    assert error["line"] == line_of(files[QA_FORM], '"qa_passed": {,')
     assert "invalid JSON" in error["message"]
 
 
 def test_form_that_is_not_a_valid_json_schema_is_refused(base):
-    [error] = _errors(_with(base, QA_FORM, '"type": "boolean"', '"type": 5'))
+    [error] = _errors(replaced(base, QA_FORM, '"type": "boolean"', '"type": 5'))
     assert error["file"] == QA_FORM and "JSON Schema" in error["message"]
 
 
 def test_every_broken_form_is_reported_at_once(base):
-    files = _with(base, QA_FORM, '"qa_passed": {', '"qa_passed": {,')
-    files = _with(files, "forms/repair.json", '"type": "object"', '"type": "thing"')
+    files = replaced(base, QA_FORM, '"qa_passed": {', '"qa_passed": {,')
+    files = replaced(files, "forms/repair.json", '"type": "object"', '"type": "thing"')
     assert {e["file"] for e in _errors(files)} == {QA_FORM, "forms/repair.json"}
 
 
 def test_lane_without_a_role_is_refused(base):
-    [error] = _errors(_with(base, INTAKE, 'name="Reception"', 'name="Janitors"'))
+    [error] = _errors(replaced(base, INTAKE, 'name="Reception"', 'name="Janitors"'))
     assert (error["file"], error["element"]) == (INTAKE, "record_condition")
     assert "Janitors" in error["message"]
 
@@ -142,7 +134,7 @@ BROKEN = {
 
 @pytest.mark.parametrize("change", BROKEN.values(), ids=BROKEN.keys())
 def test_errors_are_dicts_of_file_element_line_message(base, change):
-    errors = _errors(_with(base, *change))
+    errors = _errors(replaced(base, *change))
     assert errors
     for error in errors:
         assert set(error) == {"file", "element", "line", "message"}
@@ -160,7 +152,7 @@ def test_bundle_hash_is_stable_and_independent_of_file_order(base):
 
 
 def test_bundle_hash_changes_with_any_name_or_content(base):
-    edited = _with(base, INTAKE, "Record condition", "Record the condition")
+    edited = replaced(base, INTAKE, "Record condition", "Record the condition")
     renamed = {("stages/intake.bpmn" if k == INTAKE else k): v for k, v in base.items()}
     hashes = {bundle_hash(base), bundle_hash(edited), bundle_hash(renamed)}
     assert len(hashes) == 3
@@ -180,7 +172,7 @@ def test_spec_cache_parses_each_bundle_once(base):
     second = cache.get(key, load)
     assert first is second
     assert cache.parses == 1 and len(loads) == 1
-    edited = _with(base, INTAKE, "Record condition", "Check condition")
+    edited = replaced(base, INTAKE, "Record condition", "Check condition")
     other = cache.get(bundle_hash(edited), lambda: edited)
     assert other is not first and cache.parses == 2
     assert cache.get(key, load) is first and cache.parses == 2
@@ -188,7 +180,7 @@ def test_spec_cache_parses_each_bundle_once(base):
 
 def test_spec_cache_evicts_the_least_recently_used_bundle(base):
     cache = SpecCache(max_entries=1)
-    edited = _with(base, INTAKE, "Record condition", "Check condition")
+    edited = replaced(base, INTAKE, "Record condition", "Check condition")
     cache.get("a", lambda: base)
     cache.get("b", lambda: edited)
     cache.get("b", lambda: edited)
@@ -199,7 +191,7 @@ def test_spec_cache_evicts_the_least_recently_used_bundle(base):
 
 def test_spec_cache_does_not_keep_a_bundle_that_failed_to_parse(base):
     cache = SpecCache()
-    broken = _with(base, QA_FORM, "{", "{{")
+    broken = replaced(base, QA_FORM, "{", "{{")
     for _ in range(2):
         with pytest.raises(InvalidProcess):
             cache.get("broken", lambda: broken)

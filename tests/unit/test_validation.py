@@ -9,6 +9,7 @@ import pytest
 from engine.definitions import parse_bundle, read_bundle_dir
 from engine.errors import InvalidProcess
 from tests.conftest import PROCESSES_DIR
+from tests.bpmn_edit import line_of, replaced
 
 REPAIR = "stages/rma_repair.bpmn"
 WARRANTY = "stages/rma_warranty.bpmn"
@@ -45,15 +46,6 @@ def flow(fid: str, src: str, dst: str, cond: str | None = None) -> str:
     return f'    <bpmn:sequenceFlow id="{fid}" sourceRef="{src}" targetRef="{dst}">{inner}</bpmn:sequenceFlow>\n'
 
 
-def _with(base: dict, name: str, old: str, new: str) -> dict:
-    assert old in base[name], f"{old!r} not in {name}"
-    return {**base, name: base[name].replace(old, new, 1)}
-
-
-def _line_of(text: str, fragment: str) -> int:
-    return text[:text.index(fragment)].count("\n") + 1
-
-
 def _errors(files: dict) -> list[dict]:
     with pytest.raises(InvalidProcess) as info:
         parse_bundle(files)
@@ -69,21 +61,21 @@ def _one(files: dict, element: str) -> dict:
 
 
 def test_sequence_flow_to_no_element_is_named_dangling(base):
-    files = _with(base, REPAIR, 'sourceRef="repair" targetRef="end"', 'sourceRef="repair" targetRef="finish"')
+    files = replaced(base, REPAIR, 'sourceRef="repair" targetRef="end"', 'sourceRef="repair" targetRef="finish"')
     error = _one(files, "flow_to_end")
     assert error["file"] == REPAIR
-    assert error["line"] == _line_of(files[REPAIR], '<bpmn:sequenceFlow id="flow_to_end"')
+    assert error["line"] == line_of(files[REPAIR], '<bpmn:sequenceFlow id="flow_to_end"')
     assert error["message"] == "dangling sequence flow 'flow_to_end': it ends at 'finish', but no element has that id"
 
 
 def test_sequence_flow_from_no_element_is_named_dangling(base):
-    files = _with(base, REPAIR, 'sourceRef="start" targetRef="repair"', 'sourceRef="begin" targetRef="repair"')
+    files = replaced(base, REPAIR, 'sourceRef="start" targetRef="repair"', 'sourceRef="begin" targetRef="repair"')
     error = _one(files, "flow_to_repair")
     assert "it starts at 'begin', but no element has that id" in error["message"]
 
 
 def test_sequence_flow_to_an_element_that_is_not_a_flow_node_is_refused(base):
-    files = _with(base, REPAIR, 'sourceRef="repair" targetRef="end"', 'sourceRef="repair" targetRef="lane_technician"')
+    files = replaced(base, REPAIR, 'sourceRef="repair" targetRef="end"', 'sourceRef="repair" targetRef="lane_technician"')
     error = _one(files, "flow_to_end")
     assert "ends at 'lane_technician', which is not a flow node of 'rma_repair'" in error["message"]
 
@@ -95,7 +87,7 @@ def test_activity_no_flow_reaches_is_refused(base):
         + flow("f3", "orphan", "end"))}
     error = _one(files, "orphan")
     assert error["message"] == "user task 'orphan' has no incoming sequence flow, so it can never run"
-    assert error["line"] == _line_of(files[REPAIR], 'id="orphan"')
+    assert error["line"] == line_of(files[REPAIR], 'id="orphan"')
 
 
 def test_activity_without_a_way_out_is_refused(base):
@@ -108,7 +100,7 @@ def test_activity_without_a_way_out_is_refused(base):
 
 
 def test_incoming_and_outgoing_entries_must_match_the_flows(base):
-    files = _with(base, REPAIR, "<bpmn:outgoing>flow_to_end</bpmn:outgoing>",
+    files = replaced(base, REPAIR, "<bpmn:outgoing>flow_to_end</bpmn:outgoing>",
                   "<bpmn:outgoing>flow_to_end</bpmn:outgoing><bpmn:outgoing>flow_to_qa</bpmn:outgoing>"
                   "<bpmn:outgoing>flow_to_repair</bpmn:outgoing>")
     messages = sorted(e["message"] for e in _errors(files))
@@ -136,7 +128,7 @@ def test_exclusive_gateway_without_default_or_conditions_is_refused(base):
     error = _one(files, "which_repair")
     assert error["message"] == ("exclusive gateway 'which_repair' has 2 outgoing flows (f2, f3) but no default flow "
                                 "and no conditions: the engine cannot choose a path")
-    assert error["line"] == _line_of(files[REPAIR], 'id="which_repair"')
+    assert error["line"] == line_of(files[REPAIR], 'id="which_repair"')
 
 
 def test_exclusive_gateway_flow_without_condition_that_is_not_the_default_names_the_gateway(base):
@@ -165,7 +157,7 @@ def test_gateway_with_conditions_and_a_default_is_accepted(base):
 
 
 def test_business_rule_task_calling_an_unknown_decision_lists_the_known_ones(base):
-    files = _with(base, WARRANTY, "<spiffworkflow:calledDecisionId>warranty<",
+    files = replaced(base, WARRANTY, "<spiffworkflow:calledDecisionId>warranty<",
                   "<spiffworkflow:calledDecisionId>warranty_rules<")
     error = _one(files, "check_warranty")
     assert error["file"] == WARRANTY
@@ -175,32 +167,32 @@ def test_business_rule_task_calling_an_unknown_decision_lists_the_known_ones(bas
 
 
 def test_decision_input_the_process_never_sets_is_refused(base):
-    files = _with(base, WARRANTY, "<bpmn:script>age_months = ", "<bpmn:script>unit_age = ")
+    files = replaced(base, WARRANTY, "<bpmn:script>age_months = ", "<bpmn:script>unit_age = ")
     error = _one(files, "check_warranty")
     assert error["file"] == WARRANTY
-    assert error["line"] == _line_of(files[WARRANTY], 'id="check_warranty"')
-    input_line = _line_of(files[DMN], 'id="input_age_months"')
+    assert error["line"] == line_of(files[WARRANTY], 'id="check_warranty"')
+    input_line = line_of(files[DMN], 'id="input_age_months"')
     assert error["message"].startswith(f"decision 'warranty' ({DMN}, input 'Unit age (months)', line "
                                        f"{input_line}) reads 'age_months', which nothing before this task sets")
 
 
 def test_decision_input_set_only_after_the_decision_is_refused(base):
-    files = _with(base, DMN, "<text>age_months</text>", "<text>tracking_number</text>")  # the return form's
+    files = replaced(base, DMN, "<text>age_months</text>", "<text>tracking_number</text>")  # the return form's
     error = _one(files, "check_warranty")
     assert "reads 'tracking_number'" in error["message"]
 
 
 def test_decision_input_set_by_a_form_field_or_start_data_is_accepted(base):
-    files = _with(base, DMN, "<text>age_months</text>", "<text>months_between(purchase_date, received_on)</text>")
+    files = replaced(base, DMN, "<text>age_months</text>", "<text>months_between(purchase_date, received_on)</text>")
     assert parse_bundle(files).spec.name == "rma"  # fault_category comes from the diagnose form
 
 
 def test_every_error_in_every_file_is_reported_at_once(base):
-    files = _with(base, REPAIR, 'sourceRef="repair" targetRef="end"', 'sourceRef="repair" targetRef="finish"')
-    files = _with(files, WARRANTY, "<spiffworkflow:calledDecisionId>warranty<", "<spiffworkflow:calledDecisionId>x<")
-    files = _with(files, "forms/qa_check.json", "{", "{{")
-    files = _with(files, REPAIR, 'value="repair.json"', 'value="gone.json"')
-    files = _with(files, WARRANTY, '<bpmn:startEvent id="start"', '<bpmn:bogus id="b" />\n<bpmn:startEvent id="start"')
+    files = replaced(base, REPAIR, 'sourceRef="repair" targetRef="end"', 'sourceRef="repair" targetRef="finish"')
+    files = replaced(files, WARRANTY, "<spiffworkflow:calledDecisionId>warranty<", "<spiffworkflow:calledDecisionId>x<")
+    files = replaced(files, "forms/qa_check.json", "{", "{{")
+    files = replaced(files, REPAIR, 'value="repair.json"', 'value="gone.json"')
+    files = replaced(files, WARRANTY, '<bpmn:startEvent id="start"', '<bpmn:bogus id="b" />\n<bpmn:startEvent id="start"')
     found = {(e["file"], e["element"]) for e in _errors(files)}
     assert {(REPAIR, "flow_to_end"), (REPAIR, "repair"), (WARRANTY, "check_warranty"), (WARRANTY, "b"),
             ("forms/qa_check.json", None)} <= found
@@ -208,6 +200,6 @@ def test_every_error_in_every_file_is_reported_at_once(base):
 
 def test_cross_file_checks_wait_until_every_file_parses(base):
     """A malformed stage hides its process id: no 'unknown process' noise for the calls to it."""
-    files = _with(base, REPAIR, 'name="Repair unit"', 'name="Repair & unit"')
+    files = replaced(base, REPAIR, 'name="Repair unit"', 'name="Repair & unit"')
     [error] = _errors(files)
     assert error["file"] == REPAIR and "malformed XML" in error["message"]
