@@ -57,6 +57,21 @@ def test_centre_finder_lists_the_nearest_centre_first_with_hours_and_lead_time(p
     assert page.console_errors == []
 
 
+def test_the_form_opens_in_german_with_lang_de_and_its_finder_answers_in_german(page: Page):
+    page.goto("/request?lang=de")
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reparatur anfragen")
+    expect(page.get_by_label("Sprache", exact=True)).to_have_value("de")
+    expect(page.get_by_role("button", name="Anfrage senden")).to_be_visible()
+    expect(page.get_by_test_id("language-links").get_by_role("link", name="English")).to_be_visible()
+    page.get_by_label("Ihre Stadt oder Postleitzahl").fill("Berlin")
+    page.get_by_role("button", name="Servicecenter suchen").click()
+    expect(page.get_by_test_id("finder-status")).to_have_text("Die nächsten zu Berlin zuerst.")
+    expect(page.get_by_test_id("lead-time").first).to_contain_text("Voraussichtliche Bearbeitungszeit")
+    assert page.url.endswith("/request?lang=de"), "the finder answered without reloading the page"
+    assert page.console_errors == []
+
+
 def test_customer_sends_a_request_tries_self_help_and_ships_the_unit_to_reception(page: Page, live_server):
     page.goto("/request")
     find(page, "Singapore")

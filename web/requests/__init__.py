@@ -1,10 +1,13 @@
 """The customer's side before the repair: the online request form with the centre finder, the request page
-(self-help steps, repair-or-replace choice) and the packing slip, by unguessable token, no account."""
+(self-help steps, repair-or-replace choice) and the packing slip, by unguessable token, no account.
+
+In the customer's language (engine.customer_text, as the tracking portal): the request's recorded language once
+it exists; before that, the form's `lang` query parameter, else the browser's Accept-Language."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
-from engine import throttle
+from engine import customer_text, throttle
 from engine.errors import Conflict, InvalidInput
 from engine.services import catalogue, centres
 from engine.services import requests as request_service
@@ -18,16 +21,49 @@ bp = Blueprint("requests", __name__, template_folder="templates")
 register_filters(bp)
 PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}  # the token is in the URL
 LANGUAGES = (("en", "English"), ("de", "Deutsch"))
-CHOICE_LABELS = {"repair": "Repair it at the quoted price", "replacement": "A new unit of the same model",
-                 "trade_in": "Trade it in towards the newer model", "decline": "Decline: send it back unrepaired"}
 
 
-def _form_page(values: dict, errors: dict, status: int = 200):
+def choice_labels(lang: str) -> dict:
+    """The repair-or-replace buttons' words (and the trade-in's 'credit') in `lang`."""
+    return {key: customer_text.t(lang, f"choice.{key}")
+            for key in ("repair", "replacement", "trade_in", "decline", "credit")}
+
+
+CHOICE_LABELS = choice_labels(customer_text.DEFAULT)
+
+
+def _texts(lang: str) -> dict:
+    """The template helpers of the customer's pages (as the portal's): words, dates, amounts in `lang`."""
+    return {"_": lambda key, **kw: customer_text.t(lang, key, **kw),
+            "day": lambda value: customer_text.day(lang, value),
+            "amount": lambda value, currency: customer_text.money(lang, value, currency),
+            "lang": lang, "choice_labels": choice_labels(lang)}
+
+
+def form_language(chosen: str | None = None) -> str:
+    """The public form's language before any request exists: ?lang=, else the language chosen in the form
+    (a re-shown form), else the browser's Accept-Language, else English."""
+    for value in (request.args.get("lang"), chosen):
+        if value in customer_text.LANGUAGES:
+            return value
+    return request.accept_languages.best_match(customer_text.LANGUAGES) or customer_text.DEFAULT
+
+
+def _in_language(response: Response, lang: str, varies: bool = False) -> Response:
+    response.headers["Content-Language"] = lang
+    if varies:
+        response.vary.add("Accept-Language")
+    return response
+
+
+def _form_page(values: dict, errors: dict, status: int = 200, lang: str | None = None):
+    lang = lang or form_language(values.get("language"))
     near = request.args.get("near") or values.get("near") or ""
     finder = centres.find_centres(orchestrator(), near or None)
     models = catalogue.list_models(orchestrator())
-    return render_template("requests/new.html", values=values, errors=errors, finder=finder, near=near,
-                           models=models, languages=LANGUAGES), status
+    html = render_template("requests/new.html", values=values, errors=errors, finder=finder, near=near,
+                           models=models, languages=LANGUAGES, **_texts(lang))
+    return _in_language(Response(html, status), lang, varies=True)
 
 
 @bp.get("/request")
@@ -49,24 +85,39 @@ def submit():
             errors = {"_form": [exc.message]}
         return _form_page(values, errors, 422)
     except throttle.TooManyAttempts as exc:
-        page, _ = _form_page(values, {"_form": [f"Too many requests from your address: please try again in "
-                                                f"{exc.retry_after // 60 + 1} minutes."]}, 429)
-        return page, 429, {"Retry-After": str(exc.retry_after)}
-    flash(f"Your request {created['number']} is registered. We also sent you this link by email.", "success")
+        lang = form_language(values.get("language"))
+        page = _form_page(values, {"_form": [customer_text.t(lang, "form.throttled",
+                                                             minutes=exc.retry_after // 60 + 1)]}, 429, lang)
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    lang = _request_language(created["tracking_token"])
+    flash(customer_text.t(lang, "request.registered", number=created["number"]), "success")
     return redirect(url_for("requests.view", token=created["tracking_token"], new=1))
 
 
-def _private(html: str) -> Response:
+def _private(html: str, lang: str) -> Response:
     response = Response(html)
     response.headers.update(PRIVATE)
-    return response
+    return _in_language(response, lang)
+
+
+def _request_language(token: str) -> str:
+    return customer_text.language(request_service.request_view(orchestrator(), token)["language"])
+
+
+def _localised(rma: dict) -> tuple[dict, str]:
+    """The request view with its status and outcome in the request's recorded language."""
+    lang = customer_text.language(rma["language"])
+    rma = {**rma, "language": lang, "status_text": customer_text.t(lang, f"status.{rma['status']}"),
+           "outcome_text": customer_text.t(lang, f"outcome.{rma['outcome']}") if rma["outcome"] else None}
+    return rma, lang
 
 
 @bp.get("/request/<token>")
 def view(token: str):
-    rma = request_service.request_view(orchestrator(), token)
+    rma, lang = _localised(request_service.request_view(orchestrator(), token))
     return _private(render_template("requests/view.html", rma=rma, token=token, new=request.args.get("new") == "1",
-                                    choice_labels=CHOICE_LABELS))
+                                    **_texts(lang)), lang)
 
 
 @bp.post("/request/<token>/troubleshooting")
@@ -77,40 +128,42 @@ def troubleshooting(token: str):
     data = {"troubleshoot_solved": solved == "true", "answers": answers}
     if request.form.get("troubleshoot_notes", "").strip():
         data["troubleshoot_notes"] = request.form["troubleshoot_notes"].strip()[:2000]
+    lang = _request_language(token)
     try:
         request_service.answer_troubleshooting(orchestrator(), token, data, ip=request.remote_addr)
     except (Conflict, InvalidInput) as exc:
-        flash(f"Your answer was not recorded: {exc.message}.", "error")
+        flash(customer_text.t(lang, "request.answer_not_recorded", reason=exc.message), "error")
         return redirect(url_for("requests.view", token=token))
-    flash("Glad it works again: we closed your request." if solved == "true"
-          else "Thank you: our team will look at your request and tell you how to send the unit.", "success")
+    flash(customer_text.t(lang, "request.thanks_solved" if solved == "true" else "request.thanks_faulty"), "success")
     return redirect(url_for("requests.view", token=token))
 
 
 @bp.post("/request/<token>/choice")
 def choice(token: str):
     chosen = request.form.get("choice", "")
+    lang = _request_language(token)
     try:
         request_service.record_choice(orchestrator(), token, chosen, ip=request.remote_addr)
     except (Conflict, InvalidInput) as exc:
-        flash(f"Your choice was not recorded: {exc.message}.", "error")
+        flash(customer_text.t(lang, "choice.not_recorded", reason=exc.message), "error")
     else:
-        flash(f"Thank you: {request_service.CHOICE_WORDS[chosen].lower()}.", "success")
+        flash(customer_text.t(lang, f"choice.done.{chosen}"), "success")
     return redirect(request.form.get("back") == "track" and url_for("portal.track", token=token)
                     or url_for("requests.view", token=token))
 
 
 @bp.get("/request/<token>/packing-slip")
 def packing_slip(token: str):
-    rma = request_service.request_view(orchestrator(), token)
+    rma, lang = _localised(request_service.request_view(orchestrator(), token))
     return _private(render_template("requests/packing_slip.html", rma=rma, token=token,
-                                    barcode=barcode_svg(rma["number"])))
+                                    barcode=barcode_svg(rma["number"]), **_texts(lang)), lang)
 
 
 @bp.get("/request/<token>/packing-slip.pdf")
 def packing_slip_pdf_view(token: str):
-    rma = request_service.request_view(orchestrator(), token)
-    response = Response(packing_slip_pdf(rma), mimetype="application/pdf")
+    rma, lang = _localised(request_service.request_view(orchestrator(), token))
+    response = Response(packing_slip_pdf(rma, lang), mimetype="application/pdf")
     response.headers.update(PRIVATE)
+    response.headers["Content-Language"] = lang
     response.headers["Content-Disposition"] = f'inline; filename="{rma["number"]}-packing-slip.pdf"'
     return response

@@ -8,6 +8,8 @@ from barcode.writer import SVGWriter
 from fpdf import FPDF
 from markupsafe import Markup
 
+from engine import customer_text
+
 SVG_OPTIONS = {"write_text": False, "module_width": 0.33, "module_height": 18.0, "quiet_zone": 4.0}
 
 
@@ -30,14 +32,19 @@ def _latin1(text) -> str:
     return str(text or "").encode("latin-1", "replace").decode("latin-1")
 
 
-def packing_slip_pdf(view: dict) -> bytes:
-    """An A4 slip: ship-to address, the RMA number as a barcode and in large type, the unit, what to pack."""
+def packing_slip_pdf(view: dict, lang: str = customer_text.DEFAULT) -> bytes:
+    """An A4 slip in the customer's language: ship-to address, the RMA number as a barcode and in large type,
+    the unit, what to pack."""
+    def _(key: str, **values) -> str:
+        return _latin1(customer_text.t(lang, key, **values))
+
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(False)
     pdf.add_page()
-    pdf.set_title(f"Packing slip {view['number']}")
+    pdf.set_lang(customer_text.language(lang))
+    pdf.set_title(f"{_('slip.title')} {view['number']}")
     pdf.set_font("Helvetica", "B", 20)
-    pdf.cell(0, 12, "Packing slip", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 12, _("slip.title"), new_x="LMARGIN", new_y="NEXT")
     pattern, x, module = modules(view["number"]), 20.0, 0.5
     y = pdf.get_y() + 4
     run = 0
@@ -53,18 +60,20 @@ def packing_slip_pdf(view: dict) -> bytes:
     centre = view["centre"]
     pdf.set_font("Helvetica", "B", 12)
     pdf.ln(6)
-    pdf.cell(0, 7, "Send to", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 7, _("slip.send_to"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 12)
     for line in (centre["name"], centre["address"], f"{centre['postcode']} {centre['city']}", centre["country"]):
         pdf.cell(0, 6, _latin1(line), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     pdf.set_font("Helvetica", "B", 12)
-    pdf.cell(0, 7, "Unit", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 7, _("slip.unit"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 12)
-    pdf.cell(0, 6, _latin1(f"{view['product']['model']}, serial {view['product']['serial_number']}"),
+    pdf.cell(0, 6, _("slip.unit_line", model=view["product"]["model"], serial=view["product"]["serial_number"]),
              new_x="LMARGIN", new_y="NEXT")
-    pdf.cell(0, 6, _latin1(f"Sent by {view['customer']['name']}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 6, _("slip.sent_by", name=view["customer"]["name"]), new_x="LMARGIN", new_y="NEXT")
+    if view.get("created_at"):
+        pdf.cell(0, 6, f"{_('page.registered')}: {_latin1(customer_text.day(lang, view['created_at']))}",
+                 new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
-    pdf.multi_cell(0, 6, "Put this slip inside the parcel and write the RMA number on the outside. Pack the unit "
-                         "in its original box or with padding; keep memory cards and accessories unless asked.")
+    pdf.multi_cell(0, 6, _("slip.pack_pdf"))
     return bytes(pdf.output())
