@@ -77,3 +77,14 @@ def test_a_loan_unit_for_a_centre_that_does_not_exist_is_404(api):
     response = api.post("manager", "/api/centres/XX/loan-units", {"code": "L-1", "model": "Loaner cam"})
     assert response.status_code == 404 and response.get_json()["code"] == "not_found"
     assert api.post("manager", "/api/centres/SG/loan-units", {"code": "L-1", "model": "Loaner cam"}).status_code == 201
+
+
+@pytest.mark.parametrize("value", [0, 1, 0.0, 1.0, "true", None])
+def test_yes_no_answers_take_json_true_or_false_only(api, value):
+    """A number or a string is not a customer's yes or no (0.0 == False in Python: marshmallow's truthy sets took it)."""
+    rma = api.open_rma()
+    token = rma["tracking_token"]
+    sms = api.client.post(f"/api/portal/{token}/sms", json={"opt_out": value})
+    assert sms.status_code == 422 and "opt_out" in sms.get_json()["errors"], sms.get_json()
+    triage = api.client.post(f"/api/requests/{token}/troubleshooting", json={"troubleshoot_solved": value})
+    assert triage.status_code == 422 and "troubleshoot_solved" in triage.get_json()["errors"], triage.get_json()

@@ -9,7 +9,7 @@ from engine import receipts
 from engine.uploads import read_upload
 from engine.services import customers, loans, photos
 from web.converters import BIGINT_MAX
-from web.schemas import DecisionSchema, Money, PortalViewSchema, Text
+from web.schemas import DecisionSchema, Money, PortalViewSchema, StrictBoolean, Text
 
 from .common import caller, orchestrator, secured
 
@@ -182,7 +182,7 @@ class PortalDecisionSchema(DecisionSchema):
 
 
 class SmsChoiceSchema(Schema):
-    opt_out = fields.Boolean(required=True, truthy={True}, falsy={False})
+    opt_out = StrictBoolean(required=True)
 
 
 @blp.route("/rmas/<int:rma_id>/photos", methods=["POST"])

@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, validate
 from engine.services import centres, parcels
 from engine.services import requests as request_service
 from web.requests.payload import FIELDS, nested
+from web.schemas import StrictBoolean
 
 from .common import caller, errors, orchestrator, secured
 
@@ -125,7 +126,7 @@ class RequestViewSchema(Schema):
 
 
 class TroubleshootingSchema(Schema):
-    troubleshoot_solved = fields.Boolean(required=True, truthy={True}, falsy={False})
+    troubleshoot_solved = StrictBoolean(required=True)
     answers = fields.Dict(keys=fields.String(), values=fields.String(validate=validate.OneOf(["yes", "no", "not_sure"])))
     solved_by_issue = fields.String(validate=validate.Regexp(r"^[a-z0-9_]{1,40}$"))
     troubleshoot_notes = fields.String(validate=validate.Length(max=2000))
