@@ -162,6 +162,9 @@ def test_the_repair_or_replace_choice_is_offered_and_thanked_in_german(client, o
     html = text(client.get(f"/request/{rma['tracking_token']}"))
     assert "Ihre Entscheidung wird benötigt" in html and "Zum angebotenen Preis reparieren" in html
     assert "Ein neues Gerät desselben Modells" in html and "420,00 SGD" in html
+    tracking = text(client.get(f"/track/{rma['tracking_token']}"))  # the tracking page offers the same, in German
+    assert "Zum angebotenen Preis reparieren" in tracking and "Ein neues Gerät desselben Modells" in tracking
+    assert "Repair it at the quoted price" not in tracking
     done = client.post(f"/request/{rma['tracking_token']}/choice", data={"choice": "replacement"},
                        follow_redirects=True)
     assert "Vielen Dank: Sie haben sich für ein Ersatzgerät entschieden." in text(done)

@@ -9,7 +9,7 @@ from engine.services import portal as portal_service
 from engine.services import requests as request_service
 
 from ..auth import orchestrator
-from ..requests import CHOICE_LABELS
+from ..requests import choice_labels
 from ..staff.filters import register as register_filters
 
 bp = Blueprint("portal", __name__, template_folder="templates")
@@ -35,7 +35,7 @@ def track(token: str):
     if offers and not (offers.get("offer_replacement") or offers.get("offer_trade_in")):
         offers = None  # repair only: the usual approve / decline
     response = Response(render_template("portal/track.html", rma=view, token=token, steps=view["steps"],
-                                        offers=offers, choice_labels=CHOICE_LABELS, **_texts(view["language"])))
+                                        offers=offers, choice_labels=choice_labels(view["language"]), **_texts(view["language"])))
     response.headers["Content-Language"] = view["language"]
     response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL: never pass it on
     return response

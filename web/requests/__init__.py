@@ -29,7 +29,6 @@ def choice_labels(lang: str) -> dict:
             for key in ("repair", "replacement", "trade_in", "decline", "credit")}
 
 
-CHOICE_LABELS = choice_labels(customer_text.DEFAULT)
 
 
 def _texts(lang: str) -> dict:
