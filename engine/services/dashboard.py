@@ -65,15 +65,12 @@ def dashboard(orc, actor: Actor, months: int = 6, centre: str | None = None, now
         where, params = ("AND centre_code = :centre", {"centre": centre}) if centre else ("", {})
         params.update(now=q.ts(now), since=q.ts(since))
         result = {"generated_at": now, "since": since, "months": months, "centre": centre}
-        if "by_status" in figures:
-            result["by_status"] = _by_status(s, where, params)
         for name in figures:
-            if name != "by_status":
-                result[name] = _FIGURES[name](s, q, where, params)
+            result[name] = _FIGURES[name](s, q, where, params)
     return result
 
 
-def _by_status(s, where, params) -> list[dict]:
+def _by_status(s, q, where, params) -> list[dict]:
     rows = s.execute(text(f"SELECT centre_code, status, count(*) FROM rmas WHERE 1=1 {where} "
                           "GROUP BY centre_code, status ORDER BY centre_code, status"), params)
     return [{"centre": c, "status": st, "count": n} for c, st, n in rows]
@@ -151,7 +148,7 @@ def _waiting(s, q, where, params) -> list[dict]:
     return sorted(elements.values(), key=lambda e: (e["stage"] or "", e["element"]))
 
 
-_FIGURES = {"breaches": _breaches, "end_to_end": _end_to_end, "stages": _stages, "waiting": _waiting}
+_FIGURES = {"by_status": _by_status, "breaches": _breaches, "end_to_end": _end_to_end, "stages": _stages, "waiting": _waiting}
 
 
 def _figure(keys: dict, n: int, p50, p90) -> dict:

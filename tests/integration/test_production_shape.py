@@ -21,7 +21,7 @@ from engine.services import processes
 from engine.webhooks import verify_signature
 from tests.conftest import PROCESSES_DIR
 from tests.helpers import INTAKE, rma_payload
-from tests.integration.live_http import Client, free_port
+from tests.integration.live_http import Client, free_port, wait_for
 
 BIN = Path(sys.executable).parent
 
@@ -67,15 +67,6 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def _wait_for(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_gunicorn_web_workers_and_separate_rma_workers_on_postgresql(orc, db_url, tmp_path):
@@ -93,7 +84,7 @@ def test_gunicorn_web_workers_and_separate_rma_workers_on_postgresql(orc, db_url
                                stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     http = Http(f"http://127.0.0.1:{port}")
     try:
-        _wait_for(lambda: http.healthy(), 60, "gunicorn to answer")
+        wait_for(lambda: http.healthy(), 60, "gunicorn to answer")
         receiver = Receiver("integrator-secret-0123456789")
         http.ok("POST", "/api/webhooks", {"url": receiver.url, "secret": "integrator-secret-0123456789"},
                   user="manager")
@@ -121,7 +112,7 @@ def test_gunicorn_web_workers_and_separate_rma_workers_on_postgresql(orc, db_url
         assert [e["kind"] for e in history].count("timer_fired") == 1
 
         # ... and the workers delivered the integrator's signed events
-        _wait_for(lambda: any(e["type"] == "rma.closed" for e in receiver.events)
+        wait_for(lambda: any(e["type"] == "rma.closed" for e in receiver.events)
                   and any(e["type"] == "rma.sla_breached" for e in receiver.events), 30, "webhook deliveries")
         assert receiver.bad == 0
         mine = [e["type"] for e in receiver.events if e["rma"]["id"] == rma["id"]]
