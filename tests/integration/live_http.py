@@ -6,6 +6,7 @@ schema. `Client` opens a new connection for every request, so threads never shar
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -160,7 +161,9 @@ STEPS = {"record_condition": ("sg.reception", INTAKE), "diagnose": ("sg.tech", D
          "qa_check": ("sg.qa", {"qa_passed": True}),
          "ship_return": ("sg.reception", {"carrier": "DHL", "tracking_number": "LIVE-1"})}
 STAFF = ("sg.reception", "sg.tech", "sg.qa", "manager")
-CONNECTION_LOST = (OSError,)  # refused, reset, or cut off mid-response (http.client.RemoteDisconnected)
+# refused, reset, or cut off mid-response: RemoteDisconnected is an OSError, IncompleteRead (the server died
+# while sending the body) only an HTTPException
+CONNECTION_LOST = (OSError, http.client.HTTPException)
 
 
 class Tally:
@@ -223,5 +226,7 @@ def drive(client: Client, rma_ids: list[int], tally: Tally, deadline: float, on_
                     on_lost()
                 else:
                     time.sleep(0.2)
+            except Exception as exc:  # noqa: BLE001 - a dead thread would only show up as unfinished RMAs
+                tally.errors.append(("client raised", rma_id, repr(exc)))
     if pending:
         tally.errors.append(("not finished", pending))
