@@ -33,6 +33,11 @@ class Settings:
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto to believe (0: none). Throttles
     # and recorded addresses use the client's address; behind a proxy that is only known from the header.
     trusted_proxies: int = 0
+    # Service tasks (engine/service_tasks.py): seconds to wait for an answer, the hosts they may call
+    # (empty: any), and the secret their requests are HMAC-signed with (unset: unsigned).
+    service_task_timeout: float = 10.0
+    service_task_hosts: tuple[str, ...] = ()
+    service_task_secret: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -56,6 +61,10 @@ class Settings:
             processes_dir=Path(env.get("RMA_PROCESSES_DIR") or DEFAULT_PROCESSES_DIR),
             instance_dir=instance_dir,
             trusted_proxies=int(env.get("RMA_TRUSTED_PROXIES") or 0),
+            service_task_timeout=float(env.get("RMA_SERVICE_TASK_TIMEOUT") or 10),
+            service_task_hosts=tuple(h.strip().lower() for h in (env.get("RMA_SERVICE_TASK_HOSTS") or "").split(",")
+                                     if h.strip()),
+            service_task_secret=env.get("RMA_SERVICE_TASK_SECRET") or None,
         )
         values.update(overrides)
         return cls(**values)

@@ -9,6 +9,7 @@ from .db import make_engine, upgrade
 from .definitions import ParsedBundle, SpecCache
 from .model import Bundle
 from .runtime import Runtime
+from .service_tasks import HttpServices
 from .unit_of_work import UnitOfWork
 
 
@@ -21,6 +22,7 @@ class Orchestrator:
         self.session_factory = sessionmaker(self.db, expire_on_commit=False)
         self.specs = SpecCache()
         self.runtime = Runtime()
+        self.runtime.script_engine.services = HttpServices.from_settings(self.settings)
         self._bundle_hashes: dict[int, str] = {}
 
     def uow(self) -> UnitOfWork:

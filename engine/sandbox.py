@@ -20,6 +20,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
+from .service_tasks import HttpServices, call_service
 from .sandbox_limits import (  # noqa: F401  (limits are part of the sandbox's public surface)
     MAX_INT_BITS, MAX_LENGTH, MAX_POWER_EXPONENT, MAX_SECONDS, MAX_SEQUENCE_REPEAT, MAX_STEPS, SOURCE_NAME,
     Budget, SandboxViolation, check_data, safe_ceil, safe_dict, safe_floor, safe_int, safe_max, safe_min,
@@ -332,6 +333,17 @@ class SandboxEnvironment(TaskDataEnvironment):
         return True
 
 
-def script_engine() -> PythonScriptEngine:
+class SandboxScriptEngine(PythonScriptEngine):
+    """The sandboxed script engine; service tasks go to `services` (engine/service_tasks.py)."""
+
+    def __init__(self, services=None):
+        super().__init__(environment=SandboxEnvironment())
+        self.services = services or HttpServices()
+
+    def call_service(self, task, operation_name=None, operation_params=None, **kwargs):
+        return call_service(self.services, task, operation_name, operation_params)
+
+
+def script_engine(services=None) -> PythonScriptEngine:
     """A SpiffWorkflow script engine whose environment is the sandbox."""
-    return PythonScriptEngine(environment=SandboxEnvironment())
+    return SandboxScriptEngine(services)

@@ -12,6 +12,7 @@ from lxml import etree
 
 from .dataflow import dmn_input_errors
 from .policy import FLOW_NODE_TAGS
+from .service_tasks import OPERATORS
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -41,6 +42,7 @@ def check_bundle(files: dict[str, str], bpmn_trees: dict, dmn_trees: dict, forms
             errors += _flow_errors(name, container)
             errors += _gateway_errors(name, container)
         errors += _human_task_errors(name, root, forms, lane_roles)
+        errors += _service_task_errors(name, root)
     if complete:
         process_ids = {p.get("id") for root in bpmn_trees.values() for p in root.iter(f"{{{BPMN}}}process")}
         decisions = {d.get("id"): (name, d) for name, root in dmn_trees.items() for d in root.iter()
@@ -186,6 +188,30 @@ def _human_task_errors(file: str, root, forms: dict, lane_roles) -> list[dict]:
         if lane is not None and lane not in lane_roles:
             errors.append(error(file, f"lane '{lane}' maps to no role (known lanes: {', '.join(sorted(lane_roles))})",
                                 el))
+    return errors
+
+
+def _service_task_errors(file: str, root) -> list[dict]:
+    """A service task names a known operator (engine/service_tasks.py) with the parameters it takes."""
+    errors = []
+    for task in root.iter(f"{{{BPMN}}}serviceTask"):
+        operator = task.find(f"{{{BPMN}}}extensionElements/{{{SPIFF}}}serviceTaskOperator")
+        if operator is None:
+            errors.append(error(file, "a service task needs a spiffworkflow:serviceTaskOperator "
+                                      f"(one of {', '.join(sorted(OPERATORS))})", task))
+            continue
+        name = operator.get("id") or ""
+        if name not in OPERATORS:
+            errors.append(error(file, f"unknown service operator '{name}' (known: {', '.join(sorted(OPERATORS))})",
+                                operator, task.get("id")))
+            continue
+        _method, accepted, required = OPERATORS[name]
+        given = {p.get("id") for p in operator.iter(f"{{{SPIFF}}}parameter")}
+        for missing in sorted(required - given):
+            errors.append(error(file, f"{name}: missing parameter {missing}", operator, task.get("id")))
+        for unknown in sorted(given - accepted, key=str):
+            errors.append(error(file, f"{name} takes no parameter {unknown} (it takes {', '.join(sorted(accepted))})",
+                                operator, task.get("id")))
     return errors
 
 

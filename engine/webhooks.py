@@ -15,8 +15,6 @@ answer is a delivery; anything else (an error status, a refused connection, a ti
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 import urllib.error
@@ -29,24 +27,9 @@ from sqlalchemy.orm import object_session
 from .model import OutboxMessage, WebhookDelivery, WebhookSubscription, utcnow
 from .notify import enqueue
 from .services import hooks
+from .signing import SIGNATURE_TOLERANCE, sign, verify_signature  # noqa: F401  (receivers' side, documented here)
 
 EVENTS = ("rma.opened", "rma.status_changed", "rma.quote_decided", "rma.closed", "rma.sla_breached")
-SIGNATURE_TOLERANCE = 300  # seconds a receiver should accept between our timestamp and its clock
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    digest = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
-    return f"sha256={digest.hexdigest()}"
-
-
-def verify_signature(secret: str, timestamp: str, body: bytes, signature: str,
-                     now: float | None = None, tolerance: int = SIGNATURE_TOLERANCE) -> bool:
-    """The receiver's check: the signature matches and the timestamp is recent (no replays)."""
-    try:
-        age = abs((now if now is not None else time.time()) - int(timestamp))
-    except (TypeError, ValueError):
-        return False
-    return age <= tolerance and hmac.compare_digest(sign(secret, timestamp, body), signature or "")
 
 
 # --- events, in the command's transaction ---------------------------------------------------------

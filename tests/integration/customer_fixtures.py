@@ -1,11 +1,8 @@
 """Real delivery endpoints for the customer's-side tests: an aiosmtpd SMTP server and an HTTP SMS webhook."""
 from __future__ import annotations
 
-import json
 import socket
-import threading
 from email import message_from_string, policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -13,6 +10,7 @@ from aiosmtpd.controller import Controller
 from engine.notify import SmtpSender, WebhookSmsSender
 from engine.services import tasks
 from tests.helpers import actor
+from tests.http_receiver import HttpReceiver
 
 
 class MailInbox:
@@ -46,31 +44,13 @@ def smtp_inbox():
 
 @pytest.fixture
 def sms_gateway():
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            received.append({"key": self.headers["Idempotency-Key"], **body})
-            self.send_response(202)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield received, f"http://127.0.0.1:{server.server_port}/sms"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with HttpReceiver(status=202, path="/sms") as receiver:
+        yield receiver
 
 
 @pytest.fixture
 def senders(smtp_inbox, sms_gateway):
-    return {"email": SmtpSender(smtp_inbox.url, "service@example.com"), "sms": WebhookSmsSender(sms_gateway[1])}
+    return {"email": SmtpSender(smtp_inbox.url, "service@example.com"), "sms": WebhookSmsSender(sms_gateway.url)}
 
 
 def work(orc, username: str, rma_id: int, name: str, data: dict) -> dict:

@@ -59,7 +59,7 @@ def test_intake_receipt_goes_out_by_email_and_sms_with_condition_and_tracking_li
     for expected in (rma["number"], "Scratch on the top plate", "Strap, charger", "Photos taken:    0",
                      f"{orc.settings.base_url}/track/{rma['tracking_token']}", "Estimated completion"):
         assert expected in body, expected
-    received, _url = sms_gateway
+    received = [{"key": r.headers["Idempotency-Key"], **r.json} for r in sms_gateway.requests]
     assert [(s["to"], s["rma_number"]) for s in received] == [("+65 9000 0000", rma["number"])]
     assert rma["tracking_token"] in received[0]["body"] and len(received[0]["body"]) <= 320
 

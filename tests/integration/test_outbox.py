@@ -1,10 +1,7 @@
 """The outbox delivers through a real SMTP server and a real HTTP webhook, retrying failures."""
-import json
 import socket
-import threading
 from types import SimpleNamespace
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -12,6 +9,7 @@ from sqlalchemy import select
 
 from engine.model import OutboxMessage, utcnow
 from engine.notify import SmtpSender, WebhookSmsSender, enqueue, send_pending
+from tests.http_receiver import HttpReceiver
 
 
 class _Inbox:
@@ -39,31 +37,8 @@ def smtp_server():
 
 @pytest.fixture
 def webhook_server():
-    received, failures = [], {"left": 0}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if failures["left"] > 0:
-                failures["left"] -= 1
-                self.send_response(503)
-                self.end_headers()
-                return
-            received.append((self.headers["Idempotency-Key"], json.loads(body)))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield received, failures, f"http://127.0.0.1:{server.server_port}/sms"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with HttpReceiver(path="/sms") as receiver:
+        yield receiver
 
 
 def _enqueue(orc, channel, recipient, key, body="Your RMA is ready"):
@@ -91,16 +66,15 @@ def test_mail_is_delivered_over_smtp_once_per_key(orc, smtp_server):
 
 
 def test_failed_webhook_is_recorded_and_retried_after_backoff(orc, webhook_server):
-    received, failures, url = webhook_server
-    failures["left"] = 1
+    webhook_server.statuses.append(503)
     _enqueue(orc, "sms", "+6590000000", "rma-1-sms")
-    senders = {"sms": WebhookSmsSender(url)}
+    senders = {"sms": WebhookSmsSender(webhook_server.url)}
     assert send_pending(orc, senders) == {"sent": 0, "failed": 1}
     row = _rows(orc)[0]
     assert row.sent_at is None and row.attempts == 1 and "503" in row.last_error
     assert send_pending(orc, senders) == {"sent": 0, "failed": 0}  # not due yet
     assert send_pending(orc, senders, now=utcnow() + timedelta(minutes=5)) == {"sent": 1, "failed": 0}
-    assert received == [("rma-1-sms", {"to": "+6590000000", "body": "Your RMA is ready",
+    assert [(r.headers["Idempotency-Key"], r.json) for r in webhook_server.requests] == [("rma-1-sms", {"to": "+6590000000", "body": "Your RMA is ready",
                                        "rma_number": "RMA-SG-000001"})]
     assert _rows(orc)[0].sent_at is not None
 
