@@ -47,9 +47,14 @@ def model_view(row: CatalogueModel) -> dict:
             "updated_by": row.updated_by, "updated_at": row.updated_at}
 
 
+def may_edit(actor: Actor) -> bool:
+    """The catalogue is the company's: a centre's own manager reads it but does not change it for every centre."""
+    return actor.role in EDITING_ROLES and actor.centre is None
+
+
 def _require_editor(actor: Actor) -> None:
-    if actor.role not in EDITING_ROLES:
-        raise NotAllowed("only a manager may change the product catalogue")
+    if not may_edit(actor):
+        raise NotAllowed("only a company-wide manager may change the product catalogue")
 
 
 def check_model(payload) -> dict:

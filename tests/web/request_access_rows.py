@@ -16,7 +16,7 @@ from engine.services import catalogue
 from tests.web.access_world import PROOF, REQUEST_MODEL
 
 _names = itertools.count(1)
-MANAGERS = ("manager",)                                  # engine.services.catalogue, goodwill summary
+MANAGERS = ("manager",)                                  # goodwill summary
 RECEIVERS = ("reception", "manager")                     # engine.services.parcels
 PROPOSERS = ("reception", "technician", "manager")       # engine.services.goodwill
 
@@ -44,6 +44,11 @@ def _staff_seeing(role, scope):
 def _roles_only(roles: tuple, status: int):
     """The catalogue is the company's, not a centre's: the role decides, whichever centre asks."""
     return lambda role, scope: 401 if role == "anonymous" else status if _base(role) in roles else 403
+
+
+def _company_managers(status: int):
+    """Changing the company's catalogue takes a manager without a centre; a centre's manager only reads it."""
+    return lambda role, scope: 401 if role == "anonymous" else status if role == "manager:all" else 403
 
 
 def _roles_then_centre(roles: tuple, status: int):
@@ -142,10 +147,10 @@ ROWS = {
     ("post", "/api/requests/{tracking_token}/choice"): (_choice, _right_token(200), None),
     ("post", "/api/parcels"): (_parcel, _roles_then_centre(RECEIVERS, 200), None),
     ("get", "/api/catalogue"): (lambda ctx: {"url": "/api/catalogue?q=matrix"}, _everyone(200), None),
-    ("post", "/api/catalogue"): (lambda ctx: {"url": "/api/catalogue", "json": _model()}, _roles_only(MANAGERS, 200),
+    ("post", "/api/catalogue"): (lambda ctx: {"url": "/api/catalogue", "json": _model()}, _company_managers(200),
                                  None),
-    ("delete", "/api/catalogue/{model}"): (_delete_model, _roles_only(MANAGERS, 204), None),
-    ("post", "/api/catalogue/import"): (_import, _roles_only(MANAGERS, 200), None),
+    ("delete", "/api/catalogue/{model}"): (_delete_model, _company_managers(204), None),
+    ("post", "/api/catalogue/import"): (_import, _company_managers(200), None),
     ("post", "/api/rmas/{rma_id}/goodwill"): (_propose, _roles_then_centre(PROPOSERS, 201), None),
     ("get", "/api/rmas/{rma_id}/goodwill"): (
         lambda ctx: {"url": f"/api/rmas/{ctx.world.goodwill(ctx.centre)['id']}/goodwill"}, _staff_seeing, None),

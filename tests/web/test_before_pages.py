@@ -61,6 +61,23 @@ def test_manager_edits_a_model_with_its_known_issues(client, orc):
     assert "must read" in refused.get_data(as_text=True)
 
 
+def test_a_centre_manager_reads_the_company_catalogue_but_does_not_change_it(client, orc):
+    from engine.services import users
+    catalogue.save_model(orc, actor(orc, "manager"), {"model": "Dome C1", "category": "cctv", "warranty_months": 36,
+                                                      "replacement_value": 300, "currency": "SGD"})
+    users.add_user(orc, "sg.manager", "manager", "SG", None, password_hash=users.hash_password("demo"))
+    logged_in(client, "sg.manager")
+    page = client.get("/catalogue")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Dome C1" in html and 'data-testid="catalogue-read-only"' in html
+    assert "New model" not in html and "Import a CSV file" not in html and "Remove" not in html
+    assert client.get("/catalogue/edit?model=Dome%20C1").status_code == 403
+    form = {"model": "Dome C1", "category": "cctv", "warranty_months": "0", "replacement_value": "1", "currency": "SGD"}
+    assert client.post("/catalogue/edit", data=form).status_code == 403
+    assert client.post("/catalogue/delete", data={"model": "Dome C1"}).status_code == 403
+    assert catalogue.get_model(orc, "dome c1")["warranty_months"] == 36
+
+
 def test_reception_books_in_a_parcel_once_the_shipment_is_authorised(client, orc):
     from engine.services import tasks
     centres.seed_demo_locations(orc)

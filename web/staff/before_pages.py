@@ -34,7 +34,7 @@ def reception():
 def catalogue_list():
     q = request.args.get("q", "").strip()[:200]
     return render_template("staff/catalogue.html", models=catalogue.list_models(orchestrator(), q or None), q=q,
-                           import_errors=None)
+                           import_errors=None, can_edit=catalogue.may_edit(staff_actor()))
 
 
 def _issues_text(issues: list[dict]) -> str:
@@ -45,6 +45,8 @@ def _issues_text(issues: list[dict]) -> str:
 @roles_required("manager")
 def catalogue_edit():
     """Create a model, or edit the one named by ?model= (the name is the key)."""
+    if not catalogue.may_edit(staff_actor()):
+        abort(403)
     errors: dict = {}
     if request.method == "GET":
         name = request.args.get("model")
@@ -88,7 +90,7 @@ def catalogue_import_page():
     except catalogue_import.CatalogueImportError as exc:
         flash(f"Nothing was imported: {exc.message}.", "error")
         return render_template("staff/catalogue.html", models=catalogue.list_models(orchestrator()), q="",
-                               import_errors=exc.errors), 422
+                               import_errors=exc.errors, can_edit=True), 422
     flash(f"Imported {result['imported']} model(s): {result['created']} new, {result['updated']} updated.", "success")
     return redirect(url_for("staff.catalogue_list"))
 
