@@ -194,11 +194,12 @@ CHOICE_WORDS = {"repair": "You chose the repair", "replacement": "You chose a re
 
 
 def record_choice(orc, token: str, choice: str, ip: str | None = None) -> dict:
-    """The customer's answer to the offers: only a choice the rules offered is accepted."""
-    if choice not in CHOICES:
-        raise InvalidInput("unknown choice", {"choice": [f"Choose one of: {', '.join(CHOICES)}."]})
+    """The customer's answer to the offers: only a choice the rules offered is accepted.
 
+    The token is checked (and a wrong one throttled) before the choice: a guess learns nothing from it."""
     def offered(session, rma, clean):
+        if choice not in CHOICES:
+            raise InvalidInput("unknown choice", {"choice": [f"Choose one of: {', '.join(CHOICES)}."]})
         data, _ = _process_data(orc, session, rma)
         allowed = {"repair": data.get("offer_repair"), "replacement": data.get("offer_replacement"),
                    "trade_in": data.get("offer_trade_in"), "decline": True}
@@ -206,7 +207,7 @@ def record_choice(orc, token: str, choice: str, ip: str | None = None) -> dict:
             raise InvalidInput("this option was not offered", {"choice": ["This option is not offered for your unit."]})
 
     _complete_customer_task(orc, token, "customer_approval", {"approve": choice != "decline", "choice": choice},
-                            "quote_decided", CHOICE_WORDS[choice], ip, extra=offered)
+                            "quote_decided", CHOICE_WORDS.get(choice, ""), ip, extra=offered)
     return request_view(orc, token)
 
 

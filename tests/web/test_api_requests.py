@@ -123,3 +123,10 @@ def test_still_faulty_goes_to_review_then_reception_books_the_parcel_in(client, 
 def test_unknown_parcel_number_is_404_and_unknown_request_token_is_404(client, api):
     assert api.post("sg.reception", "/api/parcels", {"number": "RMA-SG-999999"}).status_code == 404
     assert client.get("/api/requests/not-a-token").status_code == 404
+
+
+def test_the_request_page_checks_the_link_before_the_choice(orc):
+    """A guessed link learns nothing from the choice it sends: the link is refused first."""
+    from engine.errors import RmaNotFound
+    with pytest.raises(RmaNotFound):
+        request_service.record_choice(orc, "not-a-real-link", "bogus")
