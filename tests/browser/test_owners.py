@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 from engine.services import processes, rmas
 from tests.bpmn_edit import add_plain_centre
 from tests.helpers import actor, rma_payload
+from tests.http_receiver import HttpReceiver
 
 from .pages import choose, complete, go, log_in, log_out, open_task  # noqa: F401
 
@@ -19,25 +20,37 @@ pytestmark = pytest.mark.browser
 
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 INTAKE_STAGE = "stages/rma_intake.bpmn"
+DIAGNOSIS_STAGE = "stages/rma_diagnosis.bpmn"
+NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL", "spiffworkflow": SPIFF}
 SERIAL_FORM = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "Check serial label",
                "type": "object", "required": ["label_matches"],
                "properties": {"label_matches": {"type": "string", "title": "Serial label reads", "minLength": 1}}}
 
-# Add a user task between the start event and record_condition, as a person would with the palette.
-ADD_TASK = """() => {
+# Add a task between the start event and record_condition, as a person would with the palette.
+ADD_TASK = """([type, id, name]) => {
   const m = window.rmaModeler;
   const modeling = m.get('modeling'), reg = m.get('elementRegistry');
   const participant = reg.get('rma_intake_participant');
   modeling.resizeLane(participant, {x: 160, y: 80, width: 568, height: 200});
   modeling.moveElements([reg.get('record_condition'), reg.get('end')], {x: 150, y: 0});
   modeling.removeConnection(reg.get('flow_to_record_condition'));
-  const task = modeling.createShape({type: 'bpmn:UserTask'}, {x: 370, y: 180}, participant);
-  modeling.updateProperties(task, {id: 'check_serial_label', name: 'Check serial label'});
+  const task = modeling.createShape({type: type}, {x: 370, y: 180}, participant);
+  modeling.updateProperties(task, {id: id, name: name});
   modeling.connect(reg.get('start'), task);
   modeling.connect(task, reg.get('record_condition'));
   m.get('selection').select(task);
   return task.businessObject.$parent.id;
 }"""
+SELECT = "(id) => { const m = window.rmaModeler; m.get('selection').select(m.get('elementRegistry').get(id)); }"
+
+
+def _deploy_base(page: Page, note: str, version: int) -> None:
+    page.get_by_label("Deploy as").select_option(label="Base processes")
+    page.get_by_label("Note").fill(note)
+    page.get_by_role("button", name="Validate").click()
+    expect(page.locator("#modeler-status")).to_contain_text("Valid")
+    page.get_by_role("button", name="Deploy").click()
+    expect(page.locator("#modeler-status")).to_contain_text(f"Deployed Base processes version {version}")
 
 
 def _latest(orc, centre=None):
@@ -126,7 +139,7 @@ def test_owner_adds_a_user_task_with_a_form_new_rmas_meet_it_older_ones_do_not(p
     page.get_by_role("link", name=f"Open {INTAKE_STAGE}").click()
     expect(page.locator("#modeler")).to_have_attribute("data-ready", "true")
 
-    assert page.evaluate(ADD_TASK) == "rma_intake"
+    assert page.evaluate(ADD_TASK, ["bpmn:UserTask", "check_serial_label", "Check serial label"]) == "rma_intake"
     expect(page.get_by_test_id("selected-task")).to_contain_text("check_serial_label")
     page.get_by_label("Form file").fill("check_serial_label.json")
     page.get_by_label("Form file").dispatch_event("change")
@@ -135,12 +148,7 @@ def test_owner_adds_a_user_task_with_a_form_new_rmas_meet_it_older_ones_do_not(p
     preview = page.locator("#form-preview")
     expect(preview.get_by_label("Serial label reads")).to_be_visible()  # rendered as staff will see it
 
-    page.get_by_label("Deploy as").select_option(label="Base processes")
-    page.get_by_label("Note").fill("Check the serial label before recording the condition")
-    page.get_by_role("button", name="Validate").click()
-    expect(page.locator("#modeler-status")).to_contain_text("Valid")
-    page.get_by_role("button", name="Deploy").click()
-    expect(page.locator("#modeler-status")).to_contain_text(f"Deployed Base processes version {base_version + 1}")
+    _deploy_base(page, "Check the serial label before recording the condition", base_version + 1)
 
     _id, version, files = _latest(orc)
     assert version == base_version + 1 and "forms/check_serial_label.json" in files
@@ -162,4 +170,48 @@ def test_owner_adds_a_user_task_with_a_form_new_rmas_meet_it_older_ones_do_not(p
     page.get_by_label("Condition notes").fill("Clean unit")
     page.get_by_label("Customer acknowledged the recorded condition").check()
     complete(page, "Diagnosing")
+    assert page.console_errors == []
+
+
+def test_owner_changes_the_diagnosis_sla_timer_in_the_modeler(page: Page, live_server):
+    bundle_id, version, files = _latest(live_server.orc)
+    assert '"P2D"' in files[DIAGNOSIS_STAGE]
+    log_in(page, "owner")
+    _open_modeler(page, bundle_id, DIAGNOSIS_STAGE)
+    page.evaluate(SELECT, "diagnosis_overdue")
+    expect(page.get_by_test_id("timer-id")).to_have_text("diagnosis_overdue")
+    expect(page.get_by_label("Fires")).to_have_value("timeDuration")
+    expect(page.get_by_label("Timer expression")).to_have_value('"P2D"')
+    page.get_by_label("Timer expression").fill('"P3D"')
+    page.get_by_label("Timer expression").dispatch_event("change")
+    _deploy_base(page, "Diagnosis SLA: three days", version + 1)
+
+    root = etree.fromstring(_latest(live_server.orc)[2][DIAGNOSIS_STAGE].encode())
+    [duration] = root.xpath("//bpmn:boundaryEvent[@id='diagnosis_overdue']//bpmn:timeDuration", namespaces=NS)
+    assert duration.text == '"P3D"'
+    assert page.console_errors == []
+
+
+def test_owner_adds_a_service_task_that_tells_the_erp_about_every_new_rma(page: Page, live_server):
+    orc = live_server.orc
+    add_plain_centre(orc, "NL")
+    bundle_id, version, _files = _latest(orc)
+    with HttpReceiver(status=200, reply={"order": "SO-7"}) as erp:
+        log_in(page, "owner")
+        _open_modeler(page, bundle_id, INTAKE_STAGE)
+        assert page.evaluate(ADD_TASK, ["bpmn:ServiceTask", "tell_erp", "Tell the ERP"]) == "rma_intake"
+        expect(page.get_by_test_id("service-id")).to_have_text("tell_erp")
+        page.get_by_label("Request").select_option("http/PostRequest")
+        for label, value in (("URL expression", f"'{erp.url}'"), ("JSON body expression", "{'rma': rma_number}"),
+                             ("Result variable", "erp_reply")):
+            page.get_by_label(label).fill(value)
+            page.get_by_label(label).dispatch_event("change")
+        _deploy_base(page, "Tell the ERP about every new RMA", version + 1)
+
+        opened = rmas.open_rma(orc, actor(orc, "nl.reception"), rma_payload(centre="NL", serial="ERP-1"))
+    assert [r.json for r in erp.requests] == [{"rma": opened["number"]}]
+    assert [t["name"] for t in opened["open_tasks"]] == ["record_condition"]
+    root = etree.fromstring(_latest(orc)[2][INTAKE_STAGE].encode())
+    [operator] = root.xpath("//bpmn:serviceTask[@id='tell_erp']//spiffworkflow:serviceTaskOperator", namespaces=NS)
+    assert (operator.get("id"), operator.get("resultVariable")) == ("http/PostRequest", "erp_reply")
     assert page.console_errors == []
