@@ -5,7 +5,9 @@ services with the clock moved back three days, the others are bulk copies of it 
 task id renamed per copy, so each copy is a distinct instance with its own task rows). Then separate
 worker processes sweep concurrently (`FOR UPDATE SKIP LOCKED`); each firing leaves one `timer_fired`
 audit event (naming the worker), one `sla_breached` event and one manager review task. We count them.
-Sizes: RMA_TEST_TIMERS (default 3000) and RMA_TEST_WORKERS (default 4).
+Sizes: RMA_TEST_TIMERS (default 3000) and RMA_TEST_WORKERS (default 4). In the power-cut run (a third of
+the timers) one worker is killed with SIGKILL mid-sweep, once some timers have fired, and a new one takes
+its place: what it had in flight was rolled back with its connection and is fired once, by someone else.
 """
 from __future__ import annotations
 
@@ -76,30 +78,50 @@ def _per_rma(orc, query) -> Counter:
         return Counter(dict(uow.session.execute(query).all()))
 
 
+def _fired(orc) -> int:
+    with orc.uow() as uow:
+        return uow.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.kind == "timer_fired"))
+
+
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
-def test_every_due_timer_fires_exactly_once_across_worker_processes(orc, db_url, capsys, tmp_path):
+@pytest.mark.parametrize("power_cut", [False, True], ids=["all-running", "one-killed"])
+def test_every_due_timer_fires_exactly_once_across_worker_processes(orc, db_url, capsys, tmp_path, power_cut):
+    timers = TIMERS // 3 if power_cut else TIMERS
     template = _template(orc)
-    _copy(orc, template, TIMERS - 1)
-    assert _due(orc) == TIMERS
+    _copy(orc, template, timers - 1)
+    assert _due(orc) == timers
     env = {k: v for k, v in os.environ.items() if not k.startswith("RMA_")}
     env.update(RMA_DATABASE_URL=db_url, RMA_RUN_WORKER="0", RMA_SECRET_KEY="test")
     rma_cli = str(Path(sys.executable).parent / "rma")
     started = time.monotonic()
     # Logs go to files: a pipe nobody reads until the end fills up and blocks the worker mid-sweep.
-    log_paths = [tmp_path / f"worker-{n}.log" for n in range(WORKERS)]
-    log_files = [path.open("w") for path in log_paths]
-    workers = [subprocess.Popen([rma_cli, "worker", "--interval", "0.2"], env=env, stdout=log_file,
-                                stderr=subprocess.STDOUT, text=True) for log_file in log_files]
+    log_paths, log_files, workers = [], [], []
+
+    def start_worker() -> None:
+        log_paths.append(tmp_path / f"worker-{len(log_paths)}.log")
+        log_files.append(log_paths[-1].open("w"))
+        workers.append(subprocess.Popen([rma_cli, "worker", "--interval", "0.2"], env=env, stdout=log_files[-1],
+                                        stderr=subprocess.STDOUT, text=True))
+
+    for _ in range(WORKERS):
+        start_worker()
+    killed = None
     try:
         deadline = started + 800
         while _due(orc) and time.monotonic() < deadline:
-            assert all(w.poll() is None for w in workers), "a worker died"
-            time.sleep(0.5)
+            assert all(w.poll() is None for w in workers if w is not killed), "a worker died"
+            if power_cut and killed is None and _fired(orc) >= timers // 4:
+                killed = workers[0]
+                killed.kill()  # SIGKILL: no shutdown code runs, its open transaction dies with the connection
+                killed.wait(30)
+                start_worker()
+            time.sleep(0.2 if power_cut else 0.5)
         duration = time.monotonic() - started
     finally:
         for w in workers:
-            w.send_signal(signal.SIGINT)
+            if w.poll() is None:
+                w.send_signal(signal.SIGINT)
         for w in workers:
             w.wait(timeout=60)
         for log_file in log_files:
@@ -119,12 +141,14 @@ def test_every_due_timer_fires_exactly_once_across_worker_processes(orc, db_url,
     firings = sum(fired.values())
     duplicates = sum(n - 1 for n in fired.values() if n > 1)
     with capsys.disabled():
-        print(f"\nexactly-once: {WORKERS} worker processes, {TIMERS} due timers, {firings} firings, "
-              f"{duplicates} duplicates, {TIMERS - len(fired)} missed, {duration:.1f} s "
-              f"({firings / duration:.0f} firings/s); per worker: {sorted(by_worker.values(), reverse=True)}")
-    assert len(fired) == TIMERS and set(fired.values()) == {1}, "every timer fires exactly once"
-    assert firings == TIMERS and duplicates == 0
-    assert len(breached) == TIMERS and set(breached.values()) == {1}
-    assert len(reviews) == TIMERS and set(reviews.values()) == {1}
+        print(f"\nexactly-once{' (one worker SIGKILLed mid-sweep)' if power_cut else ''}: {WORKERS} worker processes, "
+              f"{timers} due timers, {firings} firings, {duplicates} duplicates, {timers - len(fired)} missed, "
+              f"{duration:.1f} s ({firings / duration:.0f} firings/s); per worker: "
+              f"{sorted(by_worker.values(), reverse=True)}")
+    assert (killed is not None) == power_cut, "the power cut came too late: every timer had fired"
+    assert len(fired) == timers and set(fired.values()) == {1}, "every timer fires exactly once"
+    assert firings == timers and duplicates == 0
+    assert len(breached) == timers and set(breached.values()) == {1}
+    assert len(reviews) == timers and set(reviews.values()) == {1}
     assert len(by_worker) >= 2, f"the sweep was not shared: {by_worker}\n{logs[0][-2000:]}"
     assert not any("Traceback" in log for log in logs), "\n".join(logs)[-4000:]
