@@ -37,9 +37,8 @@ def _send(ctx: hooks.StepContext, key: str, occurrence: str) -> None:
             subject=subject.format(**words), rma_id=rma.id, rma_number=rma.number)
 
 
-def _fired(workflow, element: str) -> list[str]:
-    from SpiffWorkflow.util.task import TaskState
-    return [str(t.id) for t in workflow.get_tasks(state=TaskState.COMPLETED) if t.task_spec.bpmn_id == element]
+def _fired(ctx: hooks.StepContext, element: str) -> list[str]:
+    return [str(t.id) for t in ctx.completed_tasks if t.task_spec.bpmn_id == element]
 
 
 @hooks.after_step
@@ -57,7 +56,7 @@ def before_and_beyond(ctx: hooks.StepContext) -> None:
     if ctx.completed_task == "review_request" and data.get("review_decision") == "ship_in":
         _send(ctx, "ship_in", "1")
     if rma.status == "awaiting_unit":
-        for occurrence in _fired(ctx.workflow, "parcel_reminder"):
+        for occurrence in _fired(ctx, "parcel_reminder"):
             _send(ctx, "parcel_reminder", occurrence)
     if ctx.closed and rma.outcome in ("resolved_remotely", "expired", "replaced", "traded_in"):
         _send(ctx, rma.outcome, "closed")

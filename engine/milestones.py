@@ -25,11 +25,15 @@ class LoanOutstanding(Conflict):
     code = "loan_outstanding"
 
 
-def completed_milestones(workflow) -> list[tuple[str, str, str, datetime]]:
-    """(task id, element id, message, when) of every completed element that carries `notifyCustomer`."""
-    from SpiffWorkflow.util.task import TaskState  # the one SpiffWorkflow detail this feature needs
+def completed_milestones(workflow, completed: list | None = None) -> list[tuple[str, str, str, datetime]]:
+    """(task id, element id, message, when) of every completed element that carries `notifyCustomer`.
+
+    `completed`: the workflow's completed tasks when already known (StepContext.completed_tasks)."""
+    if completed is None:
+        from SpiffWorkflow.util.task import TaskState  # the one SpiffWorkflow detail this feature needs
+        completed = workflow.get_tasks(state=TaskState.COMPLETED)
     found = []
-    for task in workflow.get_tasks(state=TaskState.COMPLETED):
+    for task in completed:
         props = (getattr(task.task_spec, "extensions", None) or {}).get("properties") or {}
         message = props.get(NOTIFY_PROPERTY)
         if message:
@@ -60,7 +64,7 @@ def customer_side(ctx: hooks.StepContext) -> None:
 
 
 def record_milestones(ctx) -> list[Milestone]:
-    found = completed_milestones(ctx.workflow)
+    found = completed_milestones(ctx.workflow, ctx.completed_tasks)
     if not found:
         return []
     known = set(ctx.session.scalars(select(Milestone.task_id).where(Milestone.rma_id == ctx.rma.id)))
@@ -98,7 +102,7 @@ def sync_quotes(ctx):
     changed = False
     leaving = ctx.status_changed and ctx.previous_status == "awaiting_approval"
     if leaving:
-        open_ids = {t.id for t in ctx.orc.runtime.ready_tasks(ctx.workflow) if t.name == QUOTE_TASK}
+        open_ids = {t.id for t in ctx.ready_tasks if t.name == QUOTE_TASK}
         for quote in s.scalars(select(Quote).where(Quote.rma_id == rma.id, Quote.status == "pending")):
             if quote.status == "pending" and quote.task_id not in open_ids:  # (a decision in this step set it)
                 quote.status = "expired" if ctx.data.get("approval_expired") else "void"

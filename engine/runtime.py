@@ -92,6 +92,21 @@ class FailedTask:
     stage: str
 
 
+@dataclass
+class Snapshot:
+    """What one walk of the task tree finds after a step: everything the projections and hooks read.
+
+    Each list holds the tasks, in order, that `workflow.get_tasks(state=...)` would return for that state
+    (open human tasks, failed tasks, completed tasks, waiting events); built by `Runtime.snapshot`.
+    """
+
+    ready: list[ReadyTask]
+    ready_task: object | None    # the first open human task (SpiffWorkflow Task), whose data is current
+    failed: list[FailedTask]
+    completed: list              # SpiffWorkflow Tasks in COMPLETED state
+    waiting: list                # SpiffWorkflow Tasks in WAITING state
+
+
 def stage_key(process_id: str) -> str:
     return process_id[4:] if process_id.startswith("rma_") else process_id
 
@@ -131,23 +146,24 @@ class Runtime:
     serializer_version = SERIALIZER_VERSION
 
     def ready_tasks(self, workflow: BpmnWorkflow) -> list[ReadyTask]:
-        result = []
-        for task in workflow.get_tasks(state=TaskState.READY, manual=True):
-            spec = task.task_spec
-            props = dict((getattr(spec, "extensions", None) or {}).get("properties", {}))
-            lane = getattr(spec, "lane", None)
-            result.append(ReadyTask(
-                id=str(task.id), name=spec.bpmn_id, title=spec.bpmn_name or spec.bpmn_id, lane=lane,
-                role=LANE_ROLES.get(lane, "reception") if lane else "reception",
-                stage=stage_key(task.workflow.spec.name), form_file=props.get("formJsonSchemaFilename"),
-                properties=props, due_at=_timer_due(task),
-            ))
-        return result
+        return [_ready_task(task) for task in workflow.get_tasks(state=TaskState.READY, manual=True)]
 
     def failed_tasks(self, workflow: BpmnWorkflow) -> list[FailedTask]:
         """Tasks left in ERROR by a script, condition or decision that raised (an incident)."""
-        return [FailedTask(str(t.id), t.task_spec.bpmn_id, t.task_spec.bpmn_name or t.task_spec.bpmn_id,
-                           stage_key(t.workflow.spec.name)) for t in workflow.get_tasks(state=TaskState.ERROR)]
+        return [_failed_task(t) for t in workflow.get_tasks(state=TaskState.ERROR)]
+
+    def snapshot(self, workflow: BpmnWorkflow) -> Snapshot:
+        """Open, failed, completed and waiting tasks from one walk of the task tree (instead of one walk each)."""
+        found = _walk(workflow)
+        if found is None:  # a tree deeper than SpiffWorkflow's iterator descends: let it decide, walk by walk
+            ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+            failed = workflow.get_tasks(state=TaskState.ERROR)
+            completed = workflow.get_tasks(state=TaskState.COMPLETED)
+            waiting = workflow.get_tasks(state=TaskState.WAITING)
+        else:
+            ready, failed, completed, waiting = found
+        return Snapshot([_ready_task(t) for t in ready], ready[0] if ready else None,
+                        [_failed_task(t) for t in failed], completed, waiting)
 
     def retry(self, workflow: BpmnWorkflow) -> None:
         """Run the failed tasks again (with the specs the instance has now), then continue until it waits."""
@@ -230,9 +246,12 @@ class Runtime:
     def next_timer_at(self, workflow: BpmnWorkflow) -> datetime | None:
         return _earliest(getattr(event, "value", None) for event in workflow.waiting_events())
 
-    def current_data(self, workflow: BpmnWorkflow) -> dict:
+    def current_data(self, workflow: BpmnWorkflow, snapshot: Snapshot | None = None) -> dict:
         """The process data as of now: the open human task's data, or the end's when completed."""
-        task = workflow.get_next_task(state=TaskState.READY, manual=True)
+        if snapshot is None:
+            task = workflow.get_next_task(state=TaskState.READY, manual=True)
+        else:
+            task = snapshot.ready_task
         if task is None:
             task = workflow.last_task
         data = dict(workflow.data)
@@ -253,6 +272,92 @@ class Runtime:
             workflow.do_engine_steps()
         except (SpiffWorkflowException, sandbox.SandboxViolation) as exc:
             raise _script_error(exc) from None
+
+
+def _ready_task(task) -> ReadyTask:
+    spec = task.task_spec
+    props = dict((getattr(spec, "extensions", None) or {}).get("properties", {}))
+    lane = getattr(spec, "lane", None)
+    return ReadyTask(
+        id=str(task.id), name=spec.bpmn_id, title=spec.bpmn_name or spec.bpmn_id, lane=lane,
+        role=LANE_ROLES.get(lane, "reception") if lane else "reception",
+        stage=stage_key(task.workflow.spec.name), form_file=props.get("formJsonSchemaFilename"),
+        properties=props, due_at=_timer_due(task),
+    )
+
+
+def _failed_task(task) -> FailedTask:
+    spec = task.task_spec
+    return FailedTask(str(task.id), spec.bpmn_id, spec.bpmn_name or spec.bpmn_id, stage_key(task.workflow.spec.name))
+
+
+_MAX_DEPTH = 1000  # SpiffWorkflow's TaskIterator default
+_READY, _WAITING, _COMPLETED, _ERROR = TaskState.READY, TaskState.WAITING, TaskState.COMPLETED, TaskState.ERROR
+_FUTURE, _FINISHED = TaskState.FUTURE, TaskState.FINISHED_MASK
+
+
+def _walk(workflow: BpmnWorkflow, max_depth: int = _MAX_DEPTH):
+    """One depth-first walk giving, in order, what `workflow.get_tasks(state=S)` gives for S = READY (manual
+    tasks only), ERROR, COMPLETED and WAITING; None in the one case one walk cannot tell (below).
+
+    SpiffWorkflow's BpmnTaskIterator is followed exactly. It descends into a task's children (a called
+    process's root first) when the task has some and, when looking for READY or WAITING tasks, is not
+    merely predicted, or when looking for ERROR or COMPLETED ones, is finished (a task with a called
+    process always); it stops descending at a depth counter of `max_depth`, which goes up by one per
+    descent and down, at each leaf, by the steps from the leaf's parent up to the next task's parent
+    within the leaf's own process. Both walks (the "definite" one for READY and WAITING, the "finished"
+    one for ERROR and COMPLETED) run at once, each with its own counter. The finished walk only ever
+    visits tasks the definite one visits, unless the definite walk's counter stops it first somewhere
+    the finished one would go on: then this returns None and the caller asks SpiffWorkflow walk by walk.
+    """
+    subprocesses = workflow.subprocesses
+    ready, failed, completed, waiting = [], [], [], []
+    stack = [(workflow.task_tree, 0, True)]  # (task, its level in its own process, on the finished walk)
+    pop, push = stack.pop, stack.append
+    depth = fin_depth = 0     # the two walks' depth counters
+    fin_leaf = None           # (level, process) of the finished walk's last leaf: its decrement is pending
+    while stack:
+        task, level, on_fin = pop()
+        state = task._state
+        own = task.workflow
+        if on_fin:
+            if fin_leaf is not None:
+                leaf_level, leaf_process = fin_leaf
+                fin_depth -= leaf_level - level if (leaf_process is own and level > 0) else leaf_level
+                fin_leaf = None
+            if state & _ERROR and task.last_state_change >= 0:
+                failed.append(task)
+            elif state & _COMPLETED and task.last_state_change >= 0:
+                completed.append(task)
+        if state & _READY and task.task_spec.manual and task.last_state_change >= 0:
+            ready.append(task)
+        elif state & _WAITING and task.last_state_change >= 0:
+            waiting.append(task)
+        subprocess = subprocesses.get(task.id)
+        children = task._children
+        branches = bool(children) or subprocess is not None
+        descends = branches and (state >= _FUTURE or subprocess is not None) and depth < max_depth
+        fin_descends = on_fin and branches and (state >= _COMPLETED or subprocess is not None) \
+            and fin_depth < max_depth
+        if fin_descends and not descends:
+            return None
+        if on_fin:
+            if fin_descends:
+                fin_depth += 1
+            else:
+                fin_leaf = (level, own)
+        if descends:
+            depth += 1
+            tasks = own.tasks
+            for child in reversed(children):
+                push((tasks[child], level + 1, fin_descends))
+            # (SpiffWorkflow skips a called process when `state >= FINISHED_MASK`, which no single state is)
+            if subprocess is not None and not state >= _FINISHED:
+                push((subprocess.task_tree, 0, fin_descends))
+        elif stack:
+            next_task, next_level, _ = stack[-1]
+            depth -= level - next_level if (next_task.workflow is own and next_level > 0) else level
+    return ready, failed, completed, waiting
 
 
 def _timer_due(task) -> datetime | None:
@@ -313,15 +418,18 @@ def _script_error(exc: Exception) -> ProcessScriptError:
     return ProcessScriptError(f"{name or 'process'}: {message}", task=name)
 
 
-def instance_status(runtime: Runtime, workflow: BpmnWorkflow, ready: list[ReadyTask], previous: str | None) -> str:
-    """The RMA status: 'closed' when the process ended, else the open task's `rmaStatus` property."""
+def instance_status(runtime: Runtime, workflow: BpmnWorkflow, ready: list[ReadyTask], previous: str | None,
+                    waiting: list | None = None) -> str:
+    """The RMA status: 'closed' when the process ended, else the open task's `rmaStatus` property.
+
+    `waiting`: the instance's WAITING tasks when already known (a Snapshot's), else they are looked up."""
     if workflow.is_completed():
         return "closed"
     for task in ready:
         if task.properties.get(STATUS_PROPERTY):
             return task.properties[STATUS_PROPERTY]
     # No human task open: an event the instance waits on (a parcel, say) may name the status.
-    for task in workflow.get_tasks(state=TaskState.WAITING):
+    for task in workflow.get_tasks(state=TaskState.WAITING) if waiting is None else waiting:
         status = ((getattr(task.task_spec, "extensions", None) or {}).get("properties") or {}).get(STATUS_PROPERTY)
         if status:
             return status

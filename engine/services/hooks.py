@@ -23,6 +23,22 @@ class StepContext:
     completed_task: str | None = None                   # BPMN id of the human task this command completed
     closed: bool = False                                # the RMA closed in this step
     opened: bool = False                                # the RMA was opened in this step
+    snapshot: Any = None                                # engine.runtime.Snapshot of the workflow after the step
+
+    @property
+    def ready_tasks(self) -> list:
+        """ReadyTask objects of every human task open after the step."""
+        if self.snapshot is not None:
+            return self.snapshot.ready
+        return self.orc.runtime.ready_tasks(self.workflow)
+
+    @property
+    def completed_tasks(self) -> list:
+        """SpiffWorkflow Tasks in COMPLETED state after the step, in the order `get_tasks` gives them."""
+        if self.snapshot is not None:
+            return self.snapshot.completed
+        from SpiffWorkflow.util.task import TaskState
+        return self.workflow.get_tasks(state=TaskState.COMPLETED)
 
     @property
     def status_changed(self) -> bool:

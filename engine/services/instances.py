@@ -61,8 +61,8 @@ def _project(orc, session, rma: Rma, instance: Instance, workflow, actor: Actor,
              completed_task: str | None = None, opened: bool = False, failure=None) -> None:
     now = utcnow()
     runtime = orc.runtime
-    ready = runtime.ready_tasks(workflow)
-    failed = runtime.failed_tasks(workflow)
+    snapshot = runtime.snapshot(workflow)  # one walk of the task tree for everything below and the hooks
+    ready, failed = snapshot.ready, snapshot.failed
     in_incident = bool(failed) or failure is not None
     completed = workflow.is_completed() and not in_incident
     instance.state = runtime.dump(workflow)
@@ -71,10 +71,11 @@ def _project(orc, session, rma: Rma, instance: Instance, workflow, actor: Actor,
     instance.next_timer_at = None if in_incident else runtime.next_timer_at(workflow)
     new_tasks = _sync_tasks(session, rma, ready, now)
 
-    data = runtime.current_data(workflow)
+    data = runtime.current_data(workflow, snapshot)
     previous = rma.status
     settled = incidents.settled_status(session, rma)  # the status before an open incident
-    rma.status = incidents.INCIDENT if in_incident else instance_status(runtime, workflow, ready, settled)
+    rma.status = incidents.INCIDENT if in_incident else instance_status(runtime, workflow, ready, settled,
+                                                                        snapshot.waiting)
     rma.stage = ready[0].stage if ready else (None if completed else rma.stage)
     if "quote_total" in data and data["quote_total"] is not None:
         rma.quote_total = Decimal(str(data["quote_total"]))
@@ -91,7 +92,7 @@ def _project(orc, session, rma: Rma, instance: Instance, workflow, actor: Actor,
         rma.closed_at = now
         audit(session, rma.id, actor, "rma_closed", f"closed: {rma.outcome or 'done'}", data={"outcome": rma.outcome})
     hooks.run(hooks.StepContext(orc, session, rma, workflow, data, actor, previous, new_tasks=new_tasks,
-                                completed_task=completed_task, closed=closed, opened=opened))
+                                completed_task=completed_task, closed=closed, opened=opened, snapshot=snapshot))
 
 
 # Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
