@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 from flask import request
-from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest
 
 from engine.services import users
 from web.schemas import MeSchema, TokenInfoSchema, TokenRequestSchema, TokenSchema
 
-from .common import bearer_token, caller, errors, orchestrator, secured
+from .common import Blueprint, bearer_token, caller, errors, orchestrator, secured
 
 blp = Blueprint("api_auth", __name__, url_prefix="/api", description="Bearer tokens and the caller's identity.")
 NO_STORE = {"Cache-Control": "no-store"}

@@ -1,13 +1,12 @@
 """The product catalogue through the API: list (public), save and remove (managers), CSV import."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
 from engine.services import catalogue, catalogue_import
 
-from .common import caller, orchestrator, secured
+from .common import Blueprint, caller, orchestrator, secured
 
 blp = Blueprint("api_catalogue", __name__, url_prefix="/api",
                 description="Product models with warranty, replacement value, successor and known issues.")

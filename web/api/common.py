@@ -4,6 +4,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import current_app, request
+from flask_smorest import Blueprint as SmorestBlueprint
 
 from engine import Actor
 from web import csrf
@@ -21,6 +22,17 @@ ERROR_TEXT = {
     422: "Invalid input: `errors` maps each field to its messages",
     429: "Too many failed attempts: wait the seconds given in the Retry-After header",
 }
+
+
+class Blueprint(SmorestBlueprint):
+    """flask-smorest's Blueprint whose `arguments` schemas are built once, when the view is declared.
+
+    Given a Schema class, webargs would build a new instance on every request; the instance is
+    stateless between loads, so one serves every request (the OpenAPI document is the same).
+    """
+
+    def arguments(self, schema, **kwargs):
+        return super().arguments(schema() if isinstance(schema, type) else schema, **kwargs)
 
 
 def orchestrator():

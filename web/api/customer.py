@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import Response, request
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from engine import receipts
@@ -11,7 +10,7 @@ from engine.services import customers, loans, photos
 from web.converters import BIGINT_MAX
 from web.schemas import DecisionSchema, Money, PortalViewSchema, StrictBoolean, Text
 
-from .common import caller, orchestrator, secured
+from .common import Blueprint, caller, orchestrator, secured
 
 blp = Blueprint("api_customer", __name__, url_prefix="/api",
                 description="The customer's side of an RMA: photos, estimate, messages, history, loan units.")

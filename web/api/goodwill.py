@@ -1,13 +1,12 @@
 """Goodwill through the API: propose on a pending quote, list an RMA's proposals, the managers' sums."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from engine.services import goodwill
 from web.schemas import Money
 
-from .common import caller, orchestrator, secured
+from .common import Blueprint, caller, orchestrator, secured
 
 blp = Blueprint("api_goodwill", __name__, url_prefix="/api",
                 description="Goodwill discounts and fee waivers; a manager decides each as the approve_goodwill task.")

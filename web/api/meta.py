@@ -1,12 +1,11 @@
 """Liveness and reference data."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 
 from engine.services import users
 from web.schemas import CentreSchema, HealthSchema
 
-from .common import orchestrator, secured
+from .common import Blueprint, orchestrator, secured
 
 blp = Blueprint("api_meta", __name__, url_prefix="/api", description="Health check and reference data.")
 

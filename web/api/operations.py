@@ -1,13 +1,12 @@
 """Operations API: incidents (retry, cancel the RMA), undeliverable messages, the manager's figures."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from engine.services import dashboard, operations
 from web.schemas import Text, _page_args
 
-from .common import caller, orchestrator, secured
+from .common import Blueprint, caller, orchestrator, secured
 
 blp = Blueprint("api_operations", __name__, url_prefix="/api",
                 description="Operations: incidents of running processes, undelivered messages, manager figures.")

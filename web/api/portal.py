@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 from flask import request
-from flask_smorest import Blueprint
 
 from engine.services import portal
 from .customer import CustomerPortalViewSchema as PortalViewSchema, PortalDecisionSchema as DecisionSchema
 from .customer import SmsChoiceSchema
 
-from .common import errors, orchestrator
+from .common import Blueprint, errors, orchestrator
 
 blp = Blueprint("api_portal", __name__, url_prefix="/api/portal",
                 description="Customer tracking and quote decision; the tracking token is the credential.")

@@ -6,14 +6,13 @@ processes, `/api/processes/3?centre=SG` version 3 of centre SG's variant.
 from __future__ import annotations
 
 from flask import Response, request
-from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from engine.errors import InvalidInput, InvalidProcess
 from engine.services import migration, processes, versions
 from web.converters import INT_MAX
 
-from .common import caller, orchestrator, secured
+from .common import Blueprint, caller, orchestrator, secured
 from .process_schemas import (
     DeployFormSchema, DeployResultSchema, MigrateRequestSchema, MigrationResultSchema, ValidationResultSchema,
     VersionArgsSchema, VersionDetailSchema, VersionListSchema,

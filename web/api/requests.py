@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import request
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
@@ -11,7 +10,7 @@ from engine.services import requests as request_service
 from web.requests.payload import FIELDS, nested
 from web.schemas import StrictBoolean
 
-from .common import caller, errors, orchestrator, secured
+from .common import Blueprint, caller, errors, orchestrator, secured
 
 blp = Blueprint("api_requests", __name__, url_prefix="/api",
                 description="Online RMA requests (public, no account), the centre finder, troubleshooting "

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from flask import url_for
-from flask_smorest import Blueprint
 
 from engine.services import rmas
 from web.schemas import RmaCreateSchema, RmaListArgsSchema, RmaPageSchema, RmaSchema
 
-from .common import caller, orchestrator, secured
+from .common import Blueprint, caller, orchestrator, secured
 
 blp = Blueprint("api_rmas", __name__, url_prefix="/api/rmas",
                 description="Return merchandise authorisations: one repair case each, run by a BPMN process.")

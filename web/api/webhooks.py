@@ -1,14 +1,13 @@
 """Integrator webhooks: managers register URLs for RMA events and read the delivery log."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from engine.services import integrations
 from engine.webhooks import EVENTS
 from web.schemas import Text
 
-from .common import caller, orchestrator, secured
+from .common import Blueprint, caller, orchestrator, secured
 
 blp = Blueprint("api_webhooks", __name__, url_prefix="/api/webhooks", description=(
     "Webhook subscriptions. Each event is POSTed as JSON `{id, type, created_at, rma, data}` with headers "
