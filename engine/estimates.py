@@ -5,7 +5,7 @@ import threading
 import weakref
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from . import eta
 from .model import Centre, HumanTask, Rma, RmaEstimate, utcnow
@@ -47,33 +47,45 @@ def history(session, centre: str, now: datetime, settings: eta.EtaSettings) -> l
     return result
 
 
-def situation(session, rma: Rma, data: dict, now: datetime) -> eta.Situation:
-    """Where `rma` stands now: its stage, time spent there, possible paths and the queue ahead of it."""
+# Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
+_OPEN_SINCE = select(func.min(HumanTask.created_at)).where(HumanTask.rma_id == bindparam("rma_id"),
+                                                           HumanTask.status == "open")
+_AHEAD = select(func.count()).select_from(HumanTask).where(
+    HumanTask.status == "open", HumanTask.centre_code == bindparam("centre"), HumanTask.stage == bindparam("stage"),
+    HumanTask.created_at < bindparam("opened"))
+UNKNOWN = object()
+
+
+def situation(session, rma: Rma, data: dict, now: datetime, opened=UNKNOWN) -> eta.Situation:
+    """Where `rma` stands now: its stage, time spent there, possible paths and the queue ahead of it.
+
+    `opened`: when the RMA's oldest open task was created (None: no task open), if the caller knows it."""
     paths = eta.possible_paths(data.get("in_warranty", rma.in_warranty), data.get("fault_category"),
                                data.get("approve"))
     if rma.status == "closed" or rma.stage is None:
         return eta.Situation(None, 0, paths)
-    opened = session.scalar(select(func.min(HumanTask.created_at))
-                            .where(HumanTask.rma_id == rma.id, HumanTask.status == "open"))
+    if opened is UNKNOWN:
+        opened = session.scalar(_OPEN_SINCE, {"rma_id": rma.id})
     if opened is None:
         return eta.Situation(rma.stage, 0, paths)
-    ahead = session.scalar(select(func.count()).select_from(HumanTask).where(
-        HumanTask.status == "open", HumanTask.centre_code == rma.centre_code, HumanTask.stage == rma.stage,
-        HumanTask.created_at < opened))
+    ahead = session.scalar(_AHEAD, {"centre": rma.centre_code, "stage": rma.stage, "opened": opened})
     return eta.Situation(rma.stage, max((now - opened).total_seconds(), 0) / 86400, paths, int(ahead or 0))
 
 
 def refresh(session, rma: Rma, data: dict, now: datetime | None = None,
-            settings: eta.EtaSettings | None = None) -> RmaEstimate:
-    """Recompute and store the RMA's estimate (called at every milestone)."""
+            settings: eta.EtaSettings | None = None, opened=UNKNOWN, centre=UNKNOWN) -> RmaEstimate:
+    """Recompute and store the RMA's estimate (called at every milestone).
+
+    `opened` as for `situation`; `centre`: the RMA's Centre row when the caller has it loaded already."""
     now = now or utcnow()
     settings = settings or eta.EtaSettings.from_env()
-    where = situation(session, rma, data, now)
+    where = situation(session, rma, data, now, opened)
     if where.stage is None:
         result = eta.Estimate(0, 0, "done")
     else:
         result = eta.estimate(history(session, rma.centre_code, now, settings), where, settings)
-    centre = session.get(Centre, rma.centre_code)
+    if centre is UNKNOWN:
+        centre = session.get(Centre, rma.centre_code)
     earliest, latest = result.dates(now, centre.timezone if centre else "UTC")
     basis = {"source": result.source, "samples": result.samples, "window_days": result.window_days,
              "queue": result.queue, "low_days": round(result.low_days, 2), "high_days": round(result.high_days, 2),

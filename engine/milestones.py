@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from . import estimates
 from .errors import Conflict, InvalidFormData
-from .model import Loan, Milestone, Quote, Rma, RmaPhoto, utcnow
+from .model import Centre, Loan, Milestone, Quote, Rma, RmaPhoto, utcnow
 from .services import hooks
 
 NOTIFY_PROPERTY = "notifyCustomer"
@@ -55,10 +55,12 @@ def customer_side(ctx: hooks.StepContext) -> None:
     reached = record_milestones(ctx)
     estimate = None
     if reached or ctx.status_changed or ctx.opened or quote_changed:
-        estimate = estimates.refresh(s, rma, ctx.data)
+        centre = s.get(Centre, rma.centre_code)  # read once for the estimate and the messages
+        opened = estimates.UNKNOWN if ctx.open_since is hooks.NOT_KNOWN else ctx.open_since
+        estimate = estimates.refresh(s, rma, ctx.data, opened=opened, centre=centre)
     if reached:
         from .services.customers import milestone_context, notify_milestone
-        context = milestone_context(ctx.orc, s, rma, ctx.data, estimate, quote_changed or None)
+        context = milestone_context(ctx.orc, s, rma, ctx.data, estimate, quote_changed or None, centre=centre)
         for milestone in reached:
             notify_milestone(ctx.orc, s, rma, milestone, context)
 

@@ -14,7 +14,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
 
 from . import customer_text
-from .notify import enqueue
+from .notify import enqueue_many
 
 _envs: dict[Path, SandboxedEnvironment] = {}
 _lock = threading.Lock()
@@ -78,11 +78,11 @@ def send(session, rma, message: str, occurrence: str, rendered: Rendered) -> lis
     if not rendered.body:
         return []
     key = f"{rma.number}.{message}.{occurrence}"  # also the mail's Message-ID: no ':' or '@' in it
-    enqueue(session, "email", rma.customer_email, rendered.body, f"{key}.email", subject=rendered.subject,
-            rma_id=rma.id, rma_number=rma.number)
-    channels = ["email"]
+    messages = [dict(channel="email", recipient=rma.customer_email, body=rendered.body, idempotency_key=f"{key}.email",
+                     subject=rendered.subject, rma_id=rma.id, rma_number=rma.number)]
     if rma.customer_phone and not rma.sms_opt_out:
-        enqueue(session, "sms", rma.customer_phone, rendered.sms[:640], f"{key}.sms", subject=rendered.subject,
-                rma_id=rma.id, rma_number=rma.number)
-        channels.append("sms")
-    return channels
+        messages.append(dict(channel="sms", recipient=rma.customer_phone, body=rendered.sms[:640],
+                             idempotency_key=f"{key}.sms", subject=rendered.subject, rma_id=rma.id,
+                             rma_number=rma.number))
+    enqueue_many(session, messages)
+    return [m["channel"] for m in messages]

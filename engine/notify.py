@@ -24,10 +24,22 @@ MAX_ATTEMPTS = 8
 def enqueue(session, channel: str, recipient: str, body: str, idempotency_key: str, subject: str = "",
             rma_id: int | None = None, rma_number: str | None = None) -> None:
     """Add a message to the outbox unless one with the same key exists (one message per milestone)."""
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == idempotency_key)):
-        return
-    session.add(OutboxMessage(rma_id=rma_id, rma_number=rma_number, channel=channel, recipient=recipient, subject=subject, body=body,
-                              idempotency_key=idempotency_key, created_at=utcnow()))
+    enqueue_many(session, [dict(channel=channel, recipient=recipient, body=body, idempotency_key=idempotency_key,
+                                subject=subject, rma_id=rma_id, rma_number=rma_number)])
+
+
+def enqueue_many(session, messages: list[dict]) -> None:
+    """`enqueue` for several messages (keyword arguments of `enqueue` each), with one look-up of their keys."""
+    keys = [m["idempotency_key"] for m in messages]
+    query = select(OutboxMessage.idempotency_key).where(
+        OutboxMessage.idempotency_key == keys[0] if len(keys) == 1 else OutboxMessage.idempotency_key.in_(keys))
+    known = set(session.scalars(query))
+    for m in messages:
+        if m["idempotency_key"] in known:
+            continue
+        session.add(OutboxMessage(rma_id=m.get("rma_id"), rma_number=m.get("rma_number"), channel=m["channel"],
+                                  recipient=m["recipient"], subject=m.get("subject", ""), body=m["body"],
+                                  idempotency_key=m["idempotency_key"], created_at=utcnow()))
 
 
 class SmtpSender:

@@ -38,14 +38,20 @@ def photo_view(photo: RmaPhoto) -> dict:
             "uploaded_by": photo.uploaded_by}
 
 
+_NO_CENTRE = object()
+
+
 def milestone_context(orc, session, rma: Rma, data: dict, estimate: RmaEstimate | None = None,
-                      quote=None) -> dict:
-    """Everything a message template may use; nothing internal (no notes of staff, no staff names)."""
+                      quote=None, centre=_NO_CENTRE) -> dict:
+    """Everything a message template may use; nothing internal (no notes of staff, no staff names).
+
+    `centre`: the RMA's Centre row when the caller has it already (else it is read)."""
     lang = customer_text.language(rma.customer_language)
-    centre = session.get(Centre, rma.centre_code)
+    if centre is _NO_CENTRE:
+        centre = session.get(Centre, rma.centre_code)
     estimate = estimate if estimate is not None else session.get(RmaEstimate, rma.id)
-    photos = [p for p in photos_of(session, rma.id) if p.task_name == "record_condition"] or \
-        photos_of(session, rma.id)
+    uploaded = photos_of(session, rma.id)
+    photos = [p for p in uploaded if p.task_name == "record_condition"] or uploaded
     return {
         "rma": {"number": rma.number, "customer_name": rma.customer_name, "product_model": rma.product_model,
                 "serial_number": rma.serial_number, "fault_description": rma.fault_description,

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 
+NOT_KNOWN = object()  # a StepContext value that the step did not work out
+
+
 @dataclass
 class StepContext:
     orc: Any
@@ -24,6 +27,7 @@ class StepContext:
     closed: bool = False                                # the RMA closed in this step
     opened: bool = False                                # the RMA was opened in this step
     snapshot: Any = None                                # engine.runtime.Snapshot of the workflow after the step
+    open_since: Any = NOT_KNOWN                         # created_at of the RMA's oldest open task row (None: none)
 
     @property
     def ready_tasks(self) -> list:

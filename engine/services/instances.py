@@ -69,7 +69,7 @@ def _project(orc, session, rma: Rma, instance: Instance, workflow, actor: Actor,
     instance.completed = completed
     # an instance in incident has its timers paused until it is retried (no sweep fails it in a loop)
     instance.next_timer_at = None if in_incident else runtime.next_timer_at(workflow)
-    new_tasks = _sync_tasks(session, rma, ready, now)
+    new_tasks, open_since = _sync_tasks(session, rma, ready, now)
 
     data = runtime.current_data(workflow, snapshot)
     previous = rma.status
@@ -92,25 +92,34 @@ def _project(orc, session, rma: Rma, instance: Instance, workflow, actor: Actor,
         rma.closed_at = now
         audit(session, rma.id, actor, "rma_closed", f"closed: {rma.outcome or 'done'}", data={"outcome": rma.outcome})
     hooks.run(hooks.StepContext(orc, session, rma, workflow, data, actor, previous, new_tasks=new_tasks,
-                                completed_task=completed_task, closed=closed, opened=opened, snapshot=snapshot))
+                                completed_task=completed_task, closed=closed, opened=opened, snapshot=snapshot,
+                                open_since=open_since))
 
 
 # Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
 _TASKS = HumanTask.__table__
-_OPEN_TASK_IDS = select(_TASKS.c.id).where(_TASKS.c.rma_id == bindparam("rma_id"), _TASKS.c.status == "open")
+_OPEN_TASKS = select(_TASKS.c.id, _TASKS.c.created_at).where(_TASKS.c.rma_id == bindparam("rma_id"),
+                                                              _TASKS.c.status == "open")
 _INSERT_TASK = insert(_TASKS)
 
 
-def _sync_tasks(session, rma: Rma, ready: list[ReadyTask], now) -> list[ReadyTask]:
-    """Open rows for new ready tasks; rows whose task is no longer ready (e.g. cancelled by an event) close."""
-    open_ids = set(session.execute(_OPEN_TASK_IDS, {"rma_id": rma.id}).scalars())
-    gone = open_ids - {t.id for t in ready}
+def _sync_tasks(session, rma: Rma, ready: list[ReadyTask], now) -> tuple[list[ReadyTask], object]:
+    """Open rows for new ready tasks; rows whose task is no longer ready (e.g. cancelled by an event) close.
+
+    Returns the new tasks and when the oldest task row still open was created (None when none is open)."""
+    opened_at = dict(session.execute(_OPEN_TASKS, {"rma_id": rma.id}).all())
+    ready_ids = {t.id for t in ready}
+    gone = opened_at.keys() - ready_ids
     if gone:
         session.execute(update(HumanTask).where(HumanTask.id.in_(gone), HumanTask.status == "open")
                         .values(status="cancelled", completed_at=now))
+    new_tasks = [task for task in ready if task.id not in opened_at]
     new_rows = [dict(id=task.id, rma_id=rma.id, name=task.name, title=task.title, lane=task.lane, role=task.role,
                      centre_code=rma.centre_code, stage=task.stage, form_file=task.form_file, status="open",
-                     created_at=now, due_at=task.due_at) for task in ready if task.id not in open_ids]
+                     created_at=now, due_at=task.due_at) for task in new_tasks]
     if new_rows:  # a plain INSERT: nothing needs them as objects in this session
         session.execute(_INSERT_TASK, new_rows)
-    return [task for task in ready if task.id not in open_ids]
+    still_open = [created for task_id, created in opened_at.items() if task_id in ready_ids and created is not None]
+    if new_rows:
+        still_open.append(now)
+    return new_tasks, min(still_open, default=None)

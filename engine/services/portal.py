@@ -128,7 +128,9 @@ def record_customer_decision(orc, token: str, approve, ip: str | None = None, qu
     with orc.uow() as uow:
         s = uow.session
         rma = _by_token(s, token)
-        lock_instance(s, rma.id)  # before the task row: the expiry timer's sweep locks in this order too
+        # before the task row: the expiry timer's sweep locks in this order too; kept referenced, so that
+        # apply() finds the instance in the session instead of reading it again
+        instance = lock_instance(s, rma.id)  # noqa: F841
         task = _pending_decision(s, rma)
         if task is None:
             raise NoDecisionPending(f"{rma.number} has no quote waiting for a decision")
