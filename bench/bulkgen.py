@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import insert, select, text
 
-from engine.model import AuditEvent, Bundle, HumanTask, Instance, Rma
+from engine.model import AuditEvent, Bundle, HumanTask, Instance, Rma, RmaSearchTerm, rma_search_rows
 from engine.runtime import instance_status
 
 from .common import STEPS, start_data
@@ -85,7 +85,7 @@ def generate(orc, count: int, chunk: int = 2000, seed: int = 7, progress=None) -
 
 
 def _chunk(rng, stages, bundle_id, serializer_version, now, first_id, n):
-    rmas, instances, tasks, audit = [], [], [], []
+    rmas, instances, tasks, audit, terms = [], [], [], [], []
     for rma_id in range(first_id, first_id + n):
         centre = "SG" if rng.random() < CENTRES["SG"][2] else "DE"
         currency, rate, _ = CENTRES[centre]
@@ -113,6 +113,8 @@ def _chunk(rng, stages, bundle_id, serializer_version, now, first_id, n):
             "fault_description": rng.choice(FAULTS), "in_warranty": in_warranty, "quote_total": quote,
             "currency": currency, "tracking_token": secrets.token_urlsafe(24), "created_by": f"{centre.lower()}.reception",
             "created_at": created, "updated_at": updated, "closed_at": updated if closed else None})
+        row = rmas[-1]
+        terms += rma_search_rows(rma_id, centre, number, row["serial_number"], row["customer_name"], email)
         state = stages.states[steps_done]
         first_event = len(audit)
         audit.append(_event(rma_id, created, f"{centre.lower()}.reception", "rma_opened",
@@ -147,7 +149,7 @@ def _chunk(rng, stages, bundle_id, serializer_version, now, first_id, n):
                 event["hash"] = prev = event_hash(prev, event)
         instances.append({"rma_id": rma_id, "bundle_id": bundle_id, "serializer_version": serializer_version,
                           "state": state, "version": steps_done + 1, "completed": closed, "next_timer_at": None})
-    return [(Rma, rmas), (Instance, instances), (HumanTask, tasks), (AuditEvent, audit)]
+    return [(Rma, rmas), (Instance, instances), (HumanTask, tasks), (AuditEvent, audit), (RmaSearchTerm, terms)]
 
 
 def _task(task_id, rma_id, centre, name, role, created, status, completed_at, completed_by, title, lane, stage,

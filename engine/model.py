@@ -8,7 +8,10 @@ from sqlalchemy import (
     JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
     Numeric, String, Text, TypeDecorator, UniqueConstraint,
 )
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from . import search
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -45,6 +48,11 @@ class Base(DeclarativeBase):
 
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def SearchText(length: int):
+    """Text compared byte-wise, so a prefix is one index range (collation "C" on PostgreSQL; SQLite's BINARY)."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 class Centre(Base):
@@ -129,6 +137,48 @@ class Rma(Base):
     sms_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # the customer's choice
     repeat_of_id: Mapped[int | None] = mapped_column(BigId, nullable=True)  # a repair of the same unit <= 90 days ago
 
+
+class RmaSearchTerm(Base):
+    """What an RMA is found by: folded words of its number, serial, customer name and email (engine.search).
+
+    Written by the listener below whenever one of those fields changes (opening an RMA, any later edit),
+    by migration 0010 for older rows and by bench/bulkgen.py. Searches are prefix ranges on `term`.
+    """
+
+    __tablename__ = "rma_search_terms"
+    __table_args__ = (Index("ix_rma_search_terms_term", "term", "centre_code", "rma_id"),
+                      {"sqlite_with_rowid": False})
+    rma_id: Mapped[int] = mapped_column(ForeignKey("rmas.id"), primary_key=True)
+    term: Mapped[str] = mapped_column(SearchText(120), primary_key=True)
+    centre_code: Mapped[str] = mapped_column(String(16))
+
+
+SEARCH_FIELDS = ("number", "serial_number", "customer_name", "customer_email")
+
+
+def rma_search_rows(rma_id: int, centre_code: str, number, serial_number, customer_name, customer_email) -> list[dict]:
+    return [{"rma_id": rma_id, "term": term, "centre_code": centre_code}
+            for term in sorted(search.terms_for(number, serial_number, customer_name, customer_email))]
+
+
+def _reindex_rma(connection, rma: Rma) -> None:
+    table = RmaSearchTerm.__table__
+    connection.execute(table.delete().where(table.c.rma_id == rma.id))
+    rows = rma_search_rows(rma.id, rma.centre_code, *(getattr(rma, f) for f in SEARCH_FIELDS))
+    if rows:
+        connection.execute(table.insert(), rows)
+
+
+@event.listens_for(Rma, "after_insert")
+def _rma_inserted(mapper, connection, rma: Rma) -> None:
+    _reindex_rma(connection, rma)
+
+
+@event.listens_for(Rma, "after_update")
+def _rma_updated(mapper, connection, rma: Rma) -> None:
+    state = inspect(rma)
+    if any(state.attrs[f].history.has_changes() for f in SEARCH_FIELDS + ("centre_code",)):
+        _reindex_rma(connection, rma)
 
 class Instance(Base):
     """SpiffWorkflow state of one RMA, stored without the spec (specs live in the bundle)."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 import secrets
 from datetime import date
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, select
 
 from ..actors import Actor
 from ..forms import nested_errors
 from ..errors import InvalidInput, NotAllowed, RmaNotFound
-from ..model import AuditEvent, Bundle, Centre, HumanTask, Rma, utcnow
+from .. import search
+from ..model import AuditEvent, Bundle, Centre, HumanTask, Rma, RmaSearchTerm, utcnow
 from .instances import audit, save_new
 from .catalogue import start_facts, unknown_model_facts
 from .processes import current_bundle
@@ -150,27 +151,49 @@ def _bundle_id(session, rma_id: int) -> int:
 
 def list_rmas(orc, actor: Actor, status: str | None = None, centre: str | None = None, q: str | None = None,
               page: int = 1, per_page: int = 25) -> dict:
-    """RMAs the actor may see, newest first, filtered and paginated."""
+    """RMAs the actor may see, newest first, filtered and paginated.
+
+    `q` finds RMAs whose number, serial number, customer name or email has a word starting with it
+    (engine.search: "Mül", "lee wong", "RMA-SG-0001", "000123"), by a range on the search-term index.
+    """
     per_page = max(1, min(per_page, 200))
     page = max(1, page)
+    centres = [c for c in (None if actor.is_global else actor.centre, centre) if c]
     query = select(Rma)
-    if not actor.is_global:
-        query = query.where(Rma.centre_code == actor.centre)
-    if centre:
-        query = query.where(Rma.centre_code == centre)
+    matches = _search_matches(q, centres)
+    if matches is not None:
+        # the terms carry the RMA's centre: filtering rmas by centre too would let SQLite walk the centre index
+        query = query.where(Rma.id.in_(matches))
+    else:
+        for code in centres:
+            query = query.where(Rma.centre_code == code)
     if status:
         query = query.where(Rma.status == status)
-    if q:
-        term = q.strip()
-        like = f"%{term.lower()}%"
-        query = query.where(or_(Rma.number == term.upper(), Rma.serial_number == term,
-                                Rma.customer_email == term.lower(), func.lower(Rma.customer_name).like(like),
-                                func.lower(Rma.number).like(like), func.lower(Rma.serial_number).like(like)))
     with orc.uow() as uow:
         s = uow.session
-        total = s.scalar(select(func.count()).select_from(query.subquery()))
+        if matches is not None and not status:
+            # the term index alone answers how many (centre_code is in it too)
+            found = matches.subquery()
+            total = s.scalar(select(func.count(func.distinct(found.c.rma_id))))
+        else:
+            total = s.scalar(select(func.count()).select_from(query.subquery()))
         rows = s.scalars(query.order_by(Rma.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
         return {"items": [rma_view(r) for r in rows], "total": total, "page": page, "per_page": per_page}
+
+
+def _search_matches(q: str | None, centres: list[str]):
+    """SELECT rma_id of the search terms starting with `q` (None: no search, every RMA)."""
+    prefix = search.search_prefix(q)
+    terms = RmaSearchTerm.__table__.c
+    if not prefix:  # blank: every RMA; only punctuation: none (no term starts with it)
+        return select(terms.rma_id).where(false()) if q and q.strip() else None
+    low, high = search.prefix_range(prefix)
+    matches = select(terms.rma_id).where(terms.term >= low)
+    if high is not None:
+        matches = matches.where(terms.term < high)
+    for code in centres:
+        matches = matches.where(terms.centre_code == code)
+    return matches
 
 
 def rma_open_tasks(session, rma_id: int) -> list[dict]:
