@@ -57,16 +57,11 @@ def demo():
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def serve(host, port):
-    """Serve the web app (development server; use gunicorn in production)."""
-    from web import create_app
-    app = create_app()
-    settings = app.config["RMA_SETTINGS"]
-    if settings.run_worker:
-        from .worker import start_in_thread
-        start_in_thread(app.extensions["rma"])
-        click.echo("background worker running in-process (RMA_RUN_WORKER)")
-    click.echo(f"RMA orchestrator on http://{host}:{port}/ (database: {app.config['RMA_SETTINGS'].database_url})")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    """Serve the web app in one process (threads, keep-alive); production: gunicorn -w N 'web:create_app()'."""
+    from web.serving import serve as serve_app
+    settings = Settings.from_env()
+    click.echo(f"RMA orchestrator on http://{host}:{port}/ (database: {settings.database_url})")
+    serve_app(host, port, run_worker=settings.run_worker)
 
 
 @main.command()
