@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from . import estimates
 from .errors import Conflict, InvalidFormData
@@ -65,15 +65,21 @@ def customer_side(ctx: hooks.StepContext) -> None:
             notify_milestone(ctx.orc, s, rma, milestone, context)
 
 
+# Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
+_KNOWN_MILESTONES = select(Milestone.task_id).where(Milestone.rma_id == bindparam("rma_id"))
+_INSERT_MILESTONE = insert(Milestone.__table__)
+
+
 def record_milestones(ctx) -> list[Milestone]:
     found = completed_milestones(ctx.workflow, ctx.completed_tasks)
     if not found:
         return []
-    known = set(ctx.session.scalars(select(Milestone.task_id).where(Milestone.rma_id == ctx.rma.id)))
-    new = [Milestone(rma_id=ctx.rma.id, task_id=task_id, element=element, message=message, reached_at=when)
-           for task_id, element, message, when in found if task_id not in known]
-    ctx.session.add_all(new)
-    return new
+    known = set(ctx.session.scalars(_KNOWN_MILESTONES, {"rma_id": ctx.rma.id}))
+    rows = [dict(rma_id=ctx.rma.id, task_id=task_id, element=element, message=message, reached_at=when)
+            for task_id, element, message, when in found if task_id not in known]
+    if rows:  # a plain INSERT (one statement for all): the rows are not needed as objects in the session
+        ctx.session.execute(_INSERT_MILESTONE, rows)
+    return [Milestone(**row) for row in rows]
 
 
 def flag_repeat_repair(session, rma: Rma) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from urllib.parse import unquote, urlparse
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 
 from .model import OutboxMessage, utcnow
 
@@ -34,12 +34,16 @@ def enqueue_many(session, messages: list[dict]) -> None:
     query = select(OutboxMessage.idempotency_key).where(
         OutboxMessage.idempotency_key == keys[0] if len(keys) == 1 else OutboxMessage.idempotency_key.in_(keys))
     known = set(session.scalars(query))
-    for m in messages:
-        if m["idempotency_key"] in known:
-            continue
-        session.add(OutboxMessage(rma_id=m.get("rma_id"), rma_number=m.get("rma_number"), channel=m["channel"],
-                                  recipient=m["recipient"], subject=m.get("subject", ""), body=m["body"],
-                                  idempotency_key=m["idempotency_key"], created_at=utcnow()))
+    rows = [dict(rma_id=m.get("rma_id"), rma_number=m.get("rma_number"), channel=m["channel"], recipient=m["recipient"],
+                 subject=m.get("subject", ""), body=m["body"], idempotency_key=m["idempotency_key"], created_at=utcnow())
+            for m in messages if m["idempotency_key"] not in known]
+    if rows:
+        # A plain INSERT in the command's transaction (nothing needs the rows as objects in the session);
+        # executemany: one statement for the email and the text message of a milestone.
+        session.execute(_INSERT_MESSAGE, rows)
+
+
+_INSERT_MESSAGE = insert(OutboxMessage.__table__)
 
 
 class SmtpSender:
