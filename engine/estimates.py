@@ -5,7 +5,8 @@ import threading
 import weakref
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.orm.util import identity_key
 
 from . import eta
 from .model import Centre, HumanTask, Rma, RmaEstimate, utcnow
@@ -54,6 +55,9 @@ _AHEAD = select(func.count()).select_from(HumanTask).where(
     HumanTask.status == "open", HumanTask.centre_code == bindparam("centre"), HumanTask.stage == bindparam("stage"),
     HumanTask.created_at < bindparam("opened"))
 UNKNOWN = object()
+_ESTIMATES = RmaEstimate.__table__
+_UPDATE_ESTIMATE = update(_ESTIMATES).where(_ESTIMATES.c.rma_id == bindparam("key"))
+_INSERT_ESTIMATE = insert(_ESTIMATES)
 
 
 def situation(session, rma: Rma, data: dict, now: datetime, opened=UNKNOWN) -> eta.Situation:
@@ -90,13 +94,17 @@ def refresh(session, rma: Rma, data: dict, now: datetime | None = None,
     basis = {"source": result.source, "samples": result.samples, "window_days": result.window_days,
              "queue": result.queue, "low_days": round(result.low_days, 2), "high_days": round(result.high_days, 2),
              "percentiles": [settings.low_percentile, settings.high_percentile]}
-    row = session.get(RmaEstimate, rma.id)
-    if row is None:
-        row = RmaEstimate(rma_id=rma.id)
-        session.add(row)
-    row.earliest, row.latest, row.source, row.samples = earliest, latest, result.source, result.samples
-    row.basis, row.computed_at = basis, now
-    return row
+    values = dict(earliest=earliest, latest=latest, source=result.source, samples=result.samples, basis=basis,
+                  computed_at=now)
+    row = session.identity_map.get(identity_key(RmaEstimate, rma.id))
+    if row is not None:  # loaded in this session already: keep that object current
+        for key, value in values.items():
+            setattr(row, key, value)
+        return row
+    # Otherwise one UPDATE (an INSERT the first time) instead of reading the row into the session first.
+    if session.execute(_UPDATE_ESTIMATE, {"key": rma.id, **values}).rowcount == 0:
+        session.execute(_INSERT_ESTIMATE, {"rma_id": rma.id, **values})
+    return RmaEstimate(rma_id=rma.id, **values)  # as stored; not added to the session
 
 
 def view(row: RmaEstimate | None, lang: str = "en") -> dict | None:
