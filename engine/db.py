@@ -6,7 +6,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -32,11 +32,28 @@ def make_engine(url: str, **kwargs) -> Engine:
         def _sqlite_begin(conn):
             # BEGIN IMMEDIATE takes the write lock up front, so two writers queue instead of
             # failing with "database is locked" when one upgrades a read lock.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if not conn.get_execution_options().get(_SINGLE_READ):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+_SINGLE_READ = "rma_single_read"
+
+
+def single_read(engine: Engine) -> Connection:
+    """A connection for one read-only statement outside a transaction (`with single_read(e) as conn`).
+
+    One statement reads one consistent snapshot by itself, so it needs neither BEGIN nor ROLLBACK:
+    autocommit on PostgreSQL (two round trips fewer), and on SQLite no BEGIN IMMEDIATE, so the read
+    neither takes nor waits for the write lock. The pool restores the connection's usual mode.
+    """
+    conn = engine.connect()
+    if engine.dialect.name == "sqlite":
+        return conn.execution_options(**{_SINGLE_READ: True})
+    return conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def alembic_config(engine: Engine) -> Config:

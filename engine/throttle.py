@@ -13,10 +13,11 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from .db import single_read
 from .errors import EngineError
 from .model import ThrottleCounter, utcnow
 
@@ -68,13 +69,16 @@ def _refuse(row: ThrottleCounter, now) -> TooManyAttempts:
     return TooManyAttempts(f"too many attempts; try again in {seconds} seconds", seconds)
 
 
+_LOCKED_UNTIL = select(ThrottleCounter.locked_until).where(ThrottleCounter.key == bindparam("key"))
+
+
 def check(orc, key: str) -> None:
-    """Raise TooManyAttempts while `key` is locked out; count nothing."""
+    """Raise TooManyAttempts while `key` is locked out; count nothing (one read, before every portal request)."""
     now = utcnow()
-    with orc.uow() as uow:
-        row = uow.session.get(ThrottleCounter, key)
-        if row is not None and row.locked_until is not None and row.locked_until > now:
-            raise _refuse(row, now)
+    with single_read(orc.db) as conn:
+        row = conn.execute(_LOCKED_UNTIL, {"key": key}).first()
+    if row is not None and row.locked_until is not None and row.locked_until > now:
+        raise _refuse(row, now)
 
 
 def hit(orc, limits: dict[str, Limit]) -> None:

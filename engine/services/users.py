@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, select, update
 
 from .. import throttle
 from ..actors import ROLES, Actor
+from ..db import single_read
 from ..errors import InvalidInput, NotFound, Unauthenticated
 from ..model import ApiToken, Centre, User, utcnow
 
@@ -121,7 +122,7 @@ _TOKEN_WITH_USER = (select(ApiToken.revoked_at, ApiToken.expires_at, User.active
 
 def actor_for_token(orc, token: str) -> Actor:
     """The actor of a bearer token, read afresh on every call: a revoked token or a disabled user is refused at once."""
-    with orc.db.connect() as conn:  # leaving rolls the read back
+    with single_read(orc.db) as conn:
         row = conn.execute(_TOKEN_WITH_USER, {"token_hash": _digest(token)}).first()
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow() or not row.active:
         raise Unauthenticated("invalid or expired token")
