@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import insert, select, text
 
-from engine.model import AuditEvent, Bundle, HumanTask, Instance, Rma, RmaSearchTerm, rma_search_rows
+from engine.model import AuditEvent, Bundle, HumanTask, Instance, Rma, RmaSearchTerm, StageVisit, rma_search_rows
+from engine.stage_visits import visits as stage_visits
 from engine.runtime import instance_status
 
 from .common import STEPS, start_data
@@ -85,7 +86,7 @@ def generate(orc, count: int, chunk: int = 2000, seed: int = 7, progress=None) -
 
 
 def _chunk(rng, stages, bundle_id, serializer_version, now, first_id, n):
-    rmas, instances, tasks, audit, terms = [], [], [], [], []
+    rmas, instances, tasks, audit, terms, visits = [], [], [], [], [], []
     for rma_id in range(first_id, first_id + n):
         centre = "SG" if rng.random() < CENTRES["SG"][2] else "DE"
         currency, rate, _ = CENTRES[centre]
@@ -119,6 +120,7 @@ def _chunk(rng, stages, bundle_id, serializer_version, now, first_id, n):
         first_event = len(audit)
         audit.append(_event(rma_id, created, f"{centre.lower()}.reception", "rma_opened",
                             f"{number} opened for {model}", None, {"fault_description": "..."}, True))
+        first_task = len(tasks)
         for i in range(steps_done):
             name, role, data = STEPS[i]
             who = f"customer:{number}" if role == "customer" else f"{centre.lower()}.{role}"
@@ -142,6 +144,8 @@ def _chunk(rng, stages, bundle_id, serializer_version, now, first_id, n):
             state = state.replace(ready.id.encode(), task_id.encode())
             tasks.append(_task(task_id, rma_id, centre, ready.name, ready.role, updated, "open", None, None,
                                ready.title, ready.lane, ready.stage, ready.form_file))
+        visits += stage_visits(rma_id, [(t["centre_code"], t["stage"], t["created_at"], t["completed_at"])
+                                        for t in tasks[first_task:] if t["status"] == "completed" and t["role"] != "manager"])
         if CHAINED:
             prev = GENESIS
             for event in audit[first_event:]:
@@ -149,7 +153,8 @@ def _chunk(rng, stages, bundle_id, serializer_version, now, first_id, n):
                 event["hash"] = prev = event_hash(prev, event)
         instances.append({"rma_id": rma_id, "bundle_id": bundle_id, "serializer_version": serializer_version,
                           "state": state, "version": steps_done + 1, "completed": closed, "next_timer_at": None})
-    return [(Rma, rmas), (Instance, instances), (HumanTask, tasks), (AuditEvent, audit), (RmaSearchTerm, terms)]
+    return [(Rma, rmas), (Instance, instances), (HumanTask, tasks), (AuditEvent, audit), (RmaSearchTerm, terms),
+            (StageVisit, visits)]
 
 
 def _task(task_id, rma_id, centre, name, role, created, status, completed_at, completed_by, title, lane, stage,

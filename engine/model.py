@@ -5,7 +5,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
+    JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
     Numeric, String, Text, TypeDecorator, UniqueConstraint,
 )
 from sqlalchemy import event, inspect
@@ -417,6 +417,26 @@ Index("ix_tasks_completed", HumanTask.completed_at, HumanTask.centre_code, Human
 Index("ix_tasks_stage_visits", HumanTask.status, HumanTask.centre_code, HumanTask.stage, HumanTask.rma_id,
       HumanTask.completed_at, HumanTask.created_at, HumanTask.role)
 Index("ix_rmas_closed", Rma.closed_at, Rma.centre_code)
+
+
+class StageVisit(Base):
+    """One RMA's time in one stage: the summed open time of its completed human tasks there (managers' excluded).
+
+    The dashboard's lead time per stage reads these instead of grouping every completed task: written by
+    engine.stage_visits after each step that completes a task, by migration 0011 for older rows and by
+    bench/bulkgen.py. `month` ('YYYY-MM', UTC) is the month of `done_at`, the visit's last completion.
+    """
+
+    __tablename__ = "stage_visits"
+    __table_args__ = (Index("ix_stage_visits_rma", "rma_id", "stage"),
+                      Index("ix_stage_visits_month", "month", "centre_code", "stage", "seconds"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rma_id: Mapped[int] = mapped_column(ForeignKey("rmas.id"))
+    centre_code: Mapped[str] = mapped_column(String(16))
+    stage: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    month: Mapped[str] = mapped_column(String(7))
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seconds: Mapped[float] = mapped_column(Float)
 
 
 # --- trust: login and portal throttling (migration 0007) ---------------------------------------

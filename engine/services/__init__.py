@@ -6,3 +6,4 @@ from .. import milestones as _milestones  # noqa: E402,F401  (the customer's sid
 from .. import beyond as _beyond  # noqa: E402,F401  (requests, inbound parcels, goodwill decisions)
 from .. import escalations as _escalations, webhooks as _webhooks  # noqa: E402,F401  (SLA escalations, integrator webhooks)
 from . import loans as _loans  # noqa: E402,F401  (a loan unit lent in a process task is booked out)
+from .. import stage_visits as _stage_visits  # noqa: E402,F401  (the dashboard's lead time per stage)

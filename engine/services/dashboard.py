@@ -4,11 +4,13 @@
 - SLA breaches open now: open tasks past their SLA (`due_at`, from the BPMN timer; ix_tasks_status_due)
   and open escalation reviews; breaches per month from the audit trail (`sla_breached`);
 - lead time end to end (created -> closed; ix_rmas_closed) and per stage (the time its human tasks
-  stood open, summed per RMA visit; ix_tasks_completed), median and 90th percentile per centre and month;
+  stood open, summed per RMA and stage: the stage_visits projection, engine.stage_visits; a visit counts
+  in the month its last task completed), median and 90th percentile per centre and month;
 - where RMAs wait now (open tasks per element, their average age) and the average wait per element.
 
-Months are UTC calendar months. Percentiles: PostgreSQL computes them (`percentile_cont`); SQLite,
-the embedded default, has no percentile aggregate, so the per-visit durations are fetched and ranked here.
+Months are UTC calendar months. Percentiles are `percentile_cont`'s (linear interpolation): per stage they
+are read off the index of stage_visits by rank on both backends; end to end, PostgreSQL computes them and
+SQLite, which has no percentile aggregate, has the durations fetched and ranked here.
 """
 from __future__ import annotations
 
@@ -113,18 +115,49 @@ def _end_to_end(s, q, where, params) -> list[dict]:
 
 
 def _stages(s, q, where, params) -> list[dict]:
-    visits = (f"SELECT centre_code, stage, rma_id, max(completed_at) AS done, "
-              f"sum({q.epoch('completed_at')} - {q.epoch('created_at')}) AS secs FROM tasks "
-              f"WHERE completed_at >= :since AND status = 'completed' AND role <> 'manager' {where} "
-              f"GROUP BY centre_code, stage, rma_id")
-    if q.pg:
-        rows = s.execute(text(
-            f"SELECT centre_code, stage, {q.month('done')} AS period, count(*), "
-            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY secs), percentile_cont(0.9) WITHIN GROUP (ORDER BY secs) "
-            f"FROM ({visits}) v GROUP BY centre_code, stage, period ORDER BY centre_code, stage, period"), params)
-        return [_figure({"centre": c, "stage": st, "period": p}, n, p50, p90) for c, st, p, n, p50, p90 in rows]
-    rows = s.execute(text(f"SELECT centre_code, stage, {q.month('done')}, secs FROM ({visits}) v"), params)
-    return _ranked(rows, ("centre", "stage", "period"))
+    """Per centre, stage and month: the visits (engine.stage_visits) that ended then, their median and p90.
+
+    Each percentile's one or two ranked values are read off the index (month, centre, stage, seconds) with
+    LIMIT/OFFSET, many lookups to a statement.
+    """
+    since = _as_dt(params["since"]).strftime("%Y-%m")
+    groups = s.execute(text(f"SELECT month, centre_code, stage, count(*) FROM stage_visits "
+                            f"WHERE month >= :since_month {where} GROUP BY month, centre_code, stage"),
+                       {**params, "since_month": since}).all()
+    lookups = []  # (group, fraction, low, high, position)
+    for i, (month, centre, stage, n) in enumerate(groups):
+        for fraction in (0.5, 0.9):
+            position = (n - 1) * fraction
+            lookups.append((i, fraction, math.floor(position), math.ceil(position), position))
+    ranked = _ranked_values(s, groups, lookups)
+    figures = []
+    for i, (month, centre, stage, n) in enumerate(groups):
+        p50, p90 = (ranked[(i, fraction)] for fraction in (0.5, 0.9))
+        figures.append(_figure({"centre": centre, "stage": stage, "period": month}, n, p50, p90))
+    return sorted(figures, key=lambda f: (f["centre"], f["stage"] or "", f["period"]))
+
+
+_LOOKUPS_PER_STATEMENT = 100
+
+
+def _ranked_values(s, groups, lookups) -> dict:
+    """{(group, fraction): percentile_cont}: linear interpolation between the low-th and high-th of the ranked seconds."""
+    found = {}
+    for start in range(0, len(lookups), _LOOKUPS_PER_STATEMENT):
+        parts, params = [], {}
+        for j, (i, fraction, low, high, _) in enumerate(lookups[start:start + _LOOKUPS_PER_STATEMENT]):
+            month, centre, stage, _n = groups[i]
+            params.update({f"m{j}": month, f"c{j}": centre, f"s{j}": stage, f"n{j}": high - low + 1, f"o{j}": low})
+            stage_is = "stage IS NULL" if stage is None else f"stage = :s{j}"
+            parts.append(f"SELECT {j} AS j, seconds FROM (SELECT seconds FROM stage_visits WHERE month = :m{j} "
+                         f"AND centre_code = :c{j} AND {stage_is} ORDER BY seconds LIMIT :n{j} OFFSET :o{j}) r{j}")
+        values = defaultdict(list)
+        for j, seconds in s.execute(text(" UNION ALL ".join(parts)), params):
+            values[j].append(float(seconds))
+        for j, (i, fraction, low, high, position) in enumerate(lookups[start:start + _LOOKUPS_PER_STATEMENT]):
+            ranked = sorted(values[j])
+            found[(i, fraction)] = ranked[0] + (ranked[-1] - ranked[0]) * (position - low)
+    return found
 
 
 def _waiting(s, q, where, params) -> list[dict]:
