@@ -8,7 +8,7 @@ from sqlalchemy import (
     JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
     Numeric, String, Text, TypeDecorator, UniqueConstraint,
 )
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from . import search
@@ -412,11 +412,15 @@ class WebhookDelivery(Base):
 # The manager dashboard's figures: open tasks by due time (SLA breaches now), completed tasks by
 # completion time (lead time per stage), closed RMAs by closing time (end to end).
 Index("ix_tasks_status_due", HumanTask.status, HumanTask.due_at)
-Index("ix_tasks_completed", HumanTask.completed_at, HumanTask.centre_code, HumanTask.stage)
+# covering (migration 0011): where RMAs wait, open now and completed in the window, per element
+Index("ix_tasks_waits", HumanTask.status, HumanTask.completed_at, HumanTask.centre_code, HumanTask.stage,
+      HumanTask.name, HumanTask.created_at)
 # covering, in GROUP BY order: the dashboard's lead time per stage reads the index alone (migration 0009)
 Index("ix_tasks_stage_visits", HumanTask.status, HumanTask.centre_code, HumanTask.stage, HumanTask.rma_id,
       HumanTask.completed_at, HumanTask.created_at, HumanTask.role)
-Index("ix_rmas_closed", Rma.closed_at, Rma.centre_code)
+Index("ix_rmas_closed", Rma.closed_at, Rma.centre_code, Rma.outcome, Rma.created_at)  # covering (0011)
+Index("ix_audit_sla_breached", AuditEvent.at, AuditEvent.rma_id, sqlite_where=text("kind = 'sla_breached'"),
+      postgresql_where=text("kind = 'sla_breached'"))  # breaches per month (0011)
 
 
 class StageVisit(Base):

@@ -16,7 +16,8 @@ from engine.search import terms_for
 revision = "0010"
 down_revision = "0009"
 branch_labels = None
-depends_on = None
+# after every other branch of 0001: their SQLite batch migrations recreate `rmas`, which rows here would forbid
+depends_on = ("0003", "0004", "0005", "0006", "0007", "0008")
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TERM = sa.String(120).with_variant(sa.String(120, collation="C"), "postgresql")
