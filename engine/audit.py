@@ -18,7 +18,7 @@ import hashlib
 import json
 from datetime import datetime, timezone
 
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import bindparam, event, insert, select, text
 
 from .model import AuditEvent
 
@@ -89,9 +89,15 @@ def _lock_chain(session, rma_id: int | None) -> None:
                         {"cls": _LOCK_CLASS, "key": (rma_id or 0) % 2_147_483_647})
 
 
+_HEAD = select(AuditEvent.hash).where(AuditEvent.rma_id == bindparam("rma_id")).order_by(AuditEvent.id.desc()).limit(1)
+
+
 def _head(session, rma_id: int | None) -> str:
-    where = AuditEvent.rma_id.is_(None) if rma_id is None else AuditEvent.rma_id == rma_id
-    head = session.scalar(select(AuditEvent.hash).where(where).order_by(AuditEvent.id.desc()).limit(1))
+    if rma_id is None:
+        head = session.scalar(select(AuditEvent.hash).where(AuditEvent.rma_id.is_(None))
+                              .order_by(AuditEvent.id.desc()).limit(1))
+    else:  # the statement built once (the common case: an RMA's chain)
+        head = session.scalar(_HEAD, {"rma_id": rma_id})
     return head or GENESIS
 
 

@@ -66,6 +66,14 @@ def customer_side(ctx: hooks.StepContext) -> None:
 
 
 # Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
+_REPEAT_OF = (select(Rma.id).where(Rma.serial_number == bindparam("serial"), Rma.id != bindparam("rma_id"),
+                                   Rma.outcome == "repaired", Rma.closed_at >= bindparam("since"))
+              .order_by(Rma.closed_at.desc()).limit(1))
+_PENDING_QUOTES = select(Quote).where(Quote.rma_id == bindparam("rma_id"), Quote.status == "pending")
+_VOID_QUOTES = (update(Quote).where(Quote.rma_id == bindparam("key"), Quote.status.in_(("pending", "approved")))
+                .values(status="void").execution_options(synchronize_session=False))
+_LAST_QUOTE_VERSION = select(func.max(Quote.version)).where(Quote.rma_id == bindparam("rma_id"))
+_LOANS_OUT = select(func.count()).select_from(Loan).where(Loan.rma_id == bindparam("rma_id"), Loan.returned_at.is_(None))
 _KNOWN_MILESTONES = select(Milestone.task_id).where(Milestone.rma_id == bindparam("rma_id"))
 _INSERT_MILESTONE = insert(Milestone.__table__)
 
@@ -85,9 +93,7 @@ def record_milestones(ctx) -> list[Milestone]:
 def flag_repeat_repair(session, rma: Rma) -> None:
     """A unit repaired here or elsewhere within 90 days before this RMA is a repeat repair."""
     since = (rma.created_at or utcnow()) - REPEAT_WINDOW
-    rma.repeat_of_id = session.scalar(
-        select(Rma.id).where(Rma.serial_number == rma.serial_number, Rma.id != rma.id, Rma.outcome == "repaired",
-                             Rma.closed_at >= since).order_by(Rma.closed_at.desc()).limit(1))
+    rma.repeat_of_id = session.scalar(_REPEAT_OF, {"serial": rma.serial_number, "rma_id": rma.id, "since": since})
 
 
 def link_photos(session, rma: Rma, hashes, task_name: str) -> None:
@@ -111,7 +117,7 @@ def sync_quotes(ctx):
     leaving = ctx.status_changed and ctx.previous_status == "awaiting_approval"
     if leaving:
         open_ids = {t.id for t in ctx.ready_tasks if t.name == QUOTE_TASK}
-        for quote in s.scalars(select(Quote).where(Quote.rma_id == rma.id, Quote.status == "pending")):
+        for quote in s.scalars(_PENDING_QUOTES, {"rma_id": rma.id}):
             if quote.status == "pending" and quote.task_id not in open_ids:  # (a decision in this step set it)
                 quote.status = "expired" if ctx.data.get("approval_expired") else "void"
                 quote.decided_at = utcnow()
@@ -124,9 +130,8 @@ def sync_quotes(ctx):
     for task in ctx.new_tasks:
         if task.name != QUOTE_TASK:
             continue
-        s.execute(update(Quote).where(Quote.rma_id == rma.id, Quote.status.in_(("pending", "approved")))
-                  .values(status="void").execution_options(synchronize_session=False))
-        version = (s.scalar(select(func.max(Quote.version)).where(Quote.rma_id == rma.id)) or 0) + 1
+        s.execute(_VOID_QUOTES, {"key": rma.id})
+        version = (s.scalar(_LAST_QUOTE_VERSION, {"rma_id": rma.id}) or 0) + 1
         changed = Quote(rma_id=rma.id, version=version, task_id=task.id, lines=quote_lines(ctx.data, rma.currency),
                         total=Decimal(str(ctx.data.get("quote_total") or 0)).quantize(Decimal("0.01")),
                         currency=ctx.data.get("currency") or rma.currency, status="pending", created_at=utcnow())
@@ -144,8 +149,7 @@ def quote_lines(data: dict, currency: str) -> list[dict]:
 
 
 def refuse_close_with_loan_out(session, rma: Rma) -> None:
-    out = session.scalar(select(func.count()).select_from(Loan).where(Loan.rma_id == rma.id,
-                                                                       Loan.returned_at.is_(None)))
+    out = session.scalar(_LOANS_OUT, {"rma_id": rma.id})
     if out:
         raise LoanOutstanding(f"{rma.number} cannot be closed: a loan unit is still with the customer; "
                               "record its return first")

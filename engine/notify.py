@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from urllib.parse import unquote, urlparse
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import bindparam, insert, or_, select
 
 from .model import OutboxMessage, utcnow
 
@@ -30,10 +30,7 @@ def enqueue(session, channel: str, recipient: str, body: str, idempotency_key: s
 
 def enqueue_many(session, messages: list[dict]) -> None:
     """`enqueue` for several messages (keyword arguments of `enqueue` each), with one look-up of their keys."""
-    keys = [m["idempotency_key"] for m in messages]
-    query = select(OutboxMessage.idempotency_key).where(
-        OutboxMessage.idempotency_key == keys[0] if len(keys) == 1 else OutboxMessage.idempotency_key.in_(keys))
-    known = set(session.scalars(query))
+    known = set(session.scalars(_KNOWN_KEYS, {"keys": [m["idempotency_key"] for m in messages]}))
     rows = [dict(rma_id=m.get("rma_id"), rma_number=m.get("rma_number"), channel=m["channel"], recipient=m["recipient"],
                  subject=m.get("subject", ""), body=m["body"], idempotency_key=m["idempotency_key"], created_at=utcnow())
             for m in messages if m["idempotency_key"] not in known]
@@ -44,6 +41,8 @@ def enqueue_many(session, messages: list[dict]) -> None:
 
 
 _INSERT_MESSAGE = insert(OutboxMessage.__table__)
+_KNOWN_KEYS = select(OutboxMessage.idempotency_key).where(
+    OutboxMessage.idempotency_key.in_(bindparam("keys", expanding=True)))
 
 
 class SmtpSender:

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 import uuid
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import object_session
 
 from .model import OutboxMessage, WebhookDelivery, WebhookSubscription, utcnow
@@ -34,15 +34,19 @@ EVENTS = ("rma.opened", "rma.status_changed", "rma.quote_decided", "rma.closed",
 
 # --- events, in the command's transaction ---------------------------------------------------------
 
+# Built once (it runs at every step): executing it with parameters skips rebuilding it and its cache key.
+_SUBSCRIPTIONS = select(WebhookSubscription.id, WebhookSubscription.events).where(
+    WebhookSubscription.active.is_(True), WebhookSubscription.deleted_at.is_(None),
+    or_(WebhookSubscription.centre_code.is_(None), WebhookSubscription.centre_code == bindparam("centre")))
+
+
 @hooks.after_step
 def enqueue_events(ctx: hooks.StepContext) -> None:
     events = _events(ctx)
     if not events:
         return
     rma = ctx.rma
-    subscriptions = ctx.session.execute(select(WebhookSubscription.id, WebhookSubscription.events).where(
-        WebhookSubscription.active.is_(True), WebhookSubscription.deleted_at.is_(None),
-        or_(WebhookSubscription.centre_code.is_(None), WebhookSubscription.centre_code == rma.centre_code))).all()
+    subscriptions = ctx.session.execute(_SUBSCRIPTIONS, {"centre": rma.centre_code}).all()
     if not subscriptions:
         return
     now = utcnow().isoformat()

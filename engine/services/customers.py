@@ -1,7 +1,7 @@
 """What staff and messages need about an RMA's customer side: message context, history, delivery log."""
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 
 from .. import customer_text, estimates, notifications
 from ..actors import Actor
@@ -24,12 +24,17 @@ def quote_view(quote: Quote | None) -> dict | None:
             "status": quote.status, "created_at": quote.created_at, "decided_at": quote.decided_at}
 
 
+# Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
+_LATEST_QUOTE = select(Quote).where(Quote.rma_id == bindparam("rma_id")).order_by(Quote.version.desc()).limit(1)
+_PHOTOS = select(RmaPhoto).where(RmaPhoto.rma_id == bindparam("rma_id")).order_by(RmaPhoto.id)
+
+
 def latest_quote(session, rma_id: int) -> Quote | None:
-    return session.scalar(select(Quote).where(Quote.rma_id == rma_id).order_by(Quote.version.desc()).limit(1))
+    return session.scalar(_LATEST_QUOTE, {"rma_id": rma_id})
 
 
 def photos_of(session, rma_id: int) -> list[RmaPhoto]:
-    return list(session.scalars(select(RmaPhoto).where(RmaPhoto.rma_id == rma_id).order_by(RmaPhoto.id)))
+    return list(session.scalars(_PHOTOS, {"rma_id": rma_id}))
 
 
 def photo_view(photo: RmaPhoto) -> dict:

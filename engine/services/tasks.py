@@ -122,10 +122,7 @@ def complete_task(orc, actor: Actor, task_id: str, data: dict) -> dict:
         s = uow.session
         # The task, its RMA and its instance in one SELECT: the lookups below and in apply() then
         # find them in the session instead of querying one by one (`found` keeps them referenced).
-        found = s.execute(select(HumanTask, Rma, Instance).join(Rma, Rma.id == HumanTask.rma_id)
-                          .join(Instance, Instance.rma_id == HumanTask.rma_id).where(HumanTask.id == task_id)
-                          # the instance row locked before the task row, in the timer sweep's order (no deadlock)
-                          .with_for_update(of=Instance)).first()
+        found = s.execute(_TASK_RMA_INSTANCE, {"task_id": task_id}).first()
         if found is None:
             raise TaskNotFound(f"task {task_id} not found")
         task = _workable_task(s, actor, task_id)
@@ -136,6 +133,11 @@ def complete_task(orc, actor: Actor, task_id: str, data: dict) -> dict:
         return _complete(orc, uow, actor, task, clean)
 
 
+# Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
+_TASK_RMA_INSTANCE = (select(HumanTask, Rma, Instance).join(Rma, Rma.id == HumanTask.rma_id)
+                      .join(Instance, Instance.rma_id == HumanTask.rma_id).where(HumanTask.id == bindparam("task_id"))
+                      # the instance row locked before the task row, in the timer sweep's order (no deadlock)
+                      .with_for_update(of=Instance))
 _TASKS = HumanTask.__table__
 _COMPLETE_OPEN_TASK = update(_TASKS).where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.status == "open")
 
