@@ -1,13 +1,15 @@
 """Staff task inbox: list, claim, unclaim and complete human tasks."""
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import forms
 from ..actors import Actor
 from ..errors import NotAllowed, TaskAlreadyCompleted, TaskClaimedByOther, TaskNotFound
-from ..model import HumanTask, Instance, Rma, utcnow
+from ..model import Centre, HumanTask, Instance, Rma, utcnow
 from .instances import apply, audit
 from .views import task_view
 
@@ -25,27 +27,39 @@ def list_tasks(orc, actor: Actor, rma_id: int | None = None, mine: bool = False,
                page: int = 1, per_page: int = 50) -> dict:
     """Tasks the actor may work (managers: may see), oldest first."""
     per_page = max(1, min(per_page, 200))
-    where = [HumanTask.status == status]
-    if actor.role == "manager":
-        if not actor.is_global:
-            where.append(HumanTask.centre_code == actor.centre)
-    else:
-        where += [HumanTask.role == actor.role, HumanTask.centre_code == actor.centre]
-    if rma_id is not None:
-        where.append(HumanTask.rma_id == rma_id)
-    if mine:
-        where.append(HumanTask.assignee == actor.username)
     offset = (max(page, 1) - 1) * per_page
+    page_query, count_query = _inbox_queries(actor.role == "manager", actor.role == "manager" and actor.is_global,
+                                             rma_id is not None, bool(mine))
+    params = {"status": status, "role": actor.role, "centre": actor.centre, "rma_id": rma_id,
+              "assignee": actor.username, "limit": per_page, "offset": offset}
     with orc.uow() as uow:
         s = uow.session
-        rows = s.execute(select(HumanTask, Rma).join(Rma, Rma.id == HumanTask.rma_id).where(*where)
-                         .order_by(HumanTask.created_at, HumanTask.id).limit(per_page).offset(offset)).all()
+        rows = s.execute(page_query, params).all()
         if len(rows) < per_page and (rows or offset == 0):
             total = offset + len(rows)  # a short page is the last one: nothing left to count
         else:
-            # Every task has its RMA (foreign key), so the count needs no join: an index-only scan.
-            total = s.scalar(select(func.count()).select_from(HumanTask).where(*where))
+            total = s.scalar(count_query, params)
         return {"items": [task_view(t, rma=r) for t, r in rows], "total": total, "page": page, "per_page": per_page}
+
+
+@functools.lru_cache(maxsize=None)  # statements only (16 shapes at most), executed with the values as parameters
+def _inbox_queries(manager: bool, global_manager: bool, for_rma: bool, mine: bool):
+    """The inbox page's SELECT and its count for one shape of filter."""
+    where = [HumanTask.status == bindparam("status")]
+    if manager:
+        if not global_manager:
+            where.append(HumanTask.centre_code == bindparam("centre"))
+    else:
+        where += [HumanTask.role == bindparam("role"), HumanTask.centre_code == bindparam("centre")]
+    if for_rma:
+        where.append(HumanTask.rma_id == bindparam("rma_id"))
+    if mine:
+        where.append(HumanTask.assignee == bindparam("assignee"))
+    page = (select(HumanTask, Rma).join(Rma, Rma.id == HumanTask.rma_id).where(*where)
+            .order_by(HumanTask.created_at, HumanTask.id).limit(bindparam("limit")).offset(bindparam("offset")))
+    # Every task has its RMA (foreign key), so the count needs no join: an index-only scan.
+    count = select(func.count()).select_from(HumanTask).where(*where)
+    return page, count
 
 
 def get_task(orc, actor: Actor, task_id: str) -> dict:
@@ -120,8 +134,9 @@ def complete_task(orc, actor: Actor, task_id: str, data: dict) -> dict:
     """Validate the form data, complete the task and run the process until it waits again."""
     with orc.uow() as uow:
         s = uow.session
-        # The task, its RMA and its instance in one SELECT: the lookups below and in apply() then
-        # find them in the session instead of querying one by one (`found` keeps them referenced).
+        # The task, its RMA, its instance and the RMA's centre in one SELECT: the lookups below, in apply()
+        # and in the after-step hooks (the estimate, the messages) then find them in the session instead of
+        # querying one by one (`found` keeps them referenced).
         found = s.execute(_TASK_RMA_INSTANCE, {"task_id": task_id}).first()
         if found is None:
             raise TaskNotFound(f"task {task_id} not found")
@@ -134,8 +149,9 @@ def complete_task(orc, actor: Actor, task_id: str, data: dict) -> dict:
 
 
 # Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
-_TASK_RMA_INSTANCE = (select(HumanTask, Rma, Instance).join(Rma, Rma.id == HumanTask.rma_id)
-                      .join(Instance, Instance.rma_id == HumanTask.rma_id).where(HumanTask.id == bindparam("task_id"))
+_TASK_RMA_INSTANCE = (select(HumanTask, Rma, Instance, Centre).join(Rma, Rma.id == HumanTask.rma_id)
+                      .join(Instance, Instance.rma_id == HumanTask.rma_id)
+                      .outerjoin(Centre, Centre.code == Rma.centre_code).where(HumanTask.id == bindparam("task_id"))
                       # the instance row locked before the task row, in the timer sweep's order (no deadlock)
                       .with_for_update(of=Instance))
 _TASKS = HumanTask.__table__
