@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hmac
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from .. import estimates, forms
 from ..actors import Actor
@@ -24,8 +24,14 @@ class QuoteChanged(Conflict):
     code = "quote_changed"
 
 
+# Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
+_RMA_BY_TOKEN = select(Rma).where(Rma.tracking_token == bindparam("token"))
+_PENDING_DECISION = select(HumanTask).where(HumanTask.rma_id == bindparam("rma_id"), HumanTask.role == "customer",
+                                            HumanTask.name == "customer_approval", HumanTask.status == "open")
+
+
 def _by_token(session, token: str) -> Rma:
-    rma = session.scalar(select(Rma).where(Rma.tracking_token == token)) if token and len(token) < 100 else None
+    rma = session.scalar(_RMA_BY_TOKEN, {"token": token}) if token and len(token) < 100 else None
     if rma is None or not hmac.compare_digest(rma.tracking_token, token):
         raise RmaNotFound("no RMA for this tracking link")
     return rma
@@ -33,8 +39,7 @@ def _by_token(session, token: str) -> Rma:
 
 def _pending_decision(session, rma: Rma) -> HumanTask | None:
     # the customer's other tasks (troubleshooting) are answered on the request page, not by approve/decline
-    return session.scalar(select(HumanTask).where(HumanTask.rma_id == rma.id, HumanTask.role == "customer",
-                                                  HumanTask.name == "customer_approval", HumanTask.status == "open"))
+    return session.scalar(_PENDING_DECISION, {"rma_id": rma.id})
 
 
 def _masked(phone: str | None) -> str | None:
