@@ -55,12 +55,13 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var near = form.elements.near.value.trim();
-    var chosen = list.querySelector("input[name=centre]:checked");
-    var keep = chosen ? chosen.value : null;
     status.textContent = say("looking");
     fetch(form.getAttribute("data-api") + "?near=" + encodeURIComponent(near), {headers: {Accept: "application/json"}})
       .then(function (response) { if (!response.ok) throw new Error(response.status); return response.json(); })
       .then(function (result) {
+        // the centre ticked by now (also while the answer was on its way) stays ticked
+        var chosen = list.querySelector("input[name=centre]:checked");
+        var keep = chosen ? chosen.value : null;
         list.textContent = "";
         result.items.forEach(function (c) { list.appendChild(option(c, c.code === keep)); });
         status.textContent = result.located ? say("nearest", {label: result.located.label})
