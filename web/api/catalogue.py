@@ -5,6 +5,7 @@ from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
 from engine.services import catalogue, catalogue_import
+from web.schemas import Text
 
 from .common import Blueprint, caller, orchestrator, secured
 
@@ -33,7 +34,7 @@ class CatalogueModelSchema(Schema):
 
 
 class ModelQuerySchema(Schema):
-    q = fields.String(load_default=None, validate=validate.Length(max=200))
+    q = Text(load_default=None, strip=False, validate=validate.Length(max=200))  # NUL: 422, not a 500 on PostgreSQL
 
 
 class ImportFileSchema(Schema):
