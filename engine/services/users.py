@@ -93,10 +93,15 @@ def _actor(user: User) -> Actor:
     return Actor(user.username, user.role, user.centre_code, user.id)
 
 
+_ACTIVE_USER = select(User.username, User.role, User.centre_code, User.id).where(
+    User.username == bindparam("username"), User.active)
+
+
 def actor_by_username(orc, username: str) -> Actor | None:
-    with orc.uow() as uow:
-        user = uow.session.scalar(select(User).where(User.username == username, User.active))
-        return _actor(user) if user else None
+    """The actor of an active account (the staff pages load it on every request: one read, no ORM session)."""
+    with single_read(orc.db) as conn:
+        row = conn.execute(_ACTIVE_USER, {"username": username}).first()
+    return Actor(row.username, row.role, row.centre_code, row.id) if row else None
 
 
 def _digest(token: str) -> str:
