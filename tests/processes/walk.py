@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from SpiffWorkflow.util.task import TaskState
 
 from engine.forms import validate_submission
-from engine.runtime import ReadyTask, Runtime, instance_status
+from engine.runtime import ReadyTask, Runtime, _walk, instance_status
 
 SPEC_KEYS = {"task_specs", "subprocess_specs"}
 
@@ -71,6 +71,23 @@ def _items(value):
             yield from _items(item)
 
 
+def check_snapshot(rt: Runtime, wf) -> None:
+    """Runtime.snapshot's one walk finds what SpiffWorkflow's walks find, in the same order, including where a
+    low depth limit cuts SpiffWorkflow's walks short (its depth counter followed exactly)."""
+    snapshot = rt.snapshot(wf)
+    assert [t.id for t in snapshot.ready] == [t.id for t in rt.ready_tasks(wf)]
+    assert snapshot.failed == rt.failed_tasks(wf)
+    for max_depth in (1000, *range(1, 41)):
+        found = _walk(wf, max_depth)
+        # None (left to SpiffWorkflow's walks) only where a depth limit stops the READY/WAITING walk above a
+        # finished task, which the shipped diagrams never have: here it would mean a miscounted depth
+        assert found is not None, max_depth
+        for got, state in zip(found, (TaskState.READY, TaskState.ERROR, TaskState.COMPLETED, TaskState.WAITING)):
+            manual = True if state == TaskState.READY else None
+            want = wf.get_tasks(state=state, manual=manual, max_depth=max_depth)
+            assert [t.id for t in got] == [t.id for t in want], (TaskState.get_name(state), max_depth)
+
+
 class Walk:
     """One RMA instance; every wait is a dump/load round trip, as between two web requests."""
 
@@ -96,6 +113,7 @@ class Walk:
     def wait(self) -> list[ReadyTask]:
         """Restore, then list the open tasks and refresh the RMA status as the services do."""
         self.restore()
+        check_snapshot(self.rt, self.wf)
         ready = self.rt.ready_tasks(self.wf)
         self.status = instance_status(self.rt, self.wf, ready, self.status)
         self.statuses.append(self.status)
