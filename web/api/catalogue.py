@@ -15,18 +15,19 @@ blp = Blueprint("api_catalogue", __name__, url_prefix="/api",
 
 class KnownIssueInSchema(Schema):
     code = fields.String(required=True, validate=validate.Regexp(catalogue.ISSUE_CODE.pattern))
-    question = fields.String(required=True, validate=validate.Length(min=1, max=300))
-    steps = fields.List(fields.String(validate=validate.Length(min=1, max=500)), required=True,
+    question = Text(required=True, strip=False, validate=validate.Length(min=1, max=300))
+    steps = fields.List(Text(strip=False, validate=validate.Length(min=1, max=500)), required=True,
                         validate=validate.Length(min=1, max=10))
 
 
 class CatalogueModelSchema(Schema):
-    model = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    category = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    # Text: a NUL character is a 422 (PostgreSQL refuses it in a text column), found by schemathesis
+    model = Text(required=True, strip=False, validate=validate.Length(min=1, max=200))
+    category = Text(required=True, strip=False, validate=validate.Length(min=1, max=120))
     warranty_months = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=240))
     replacement_value = fields.Float(required=True, validate=validate.Range(min=0, max=10_000_000))
     currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
-    successor_model = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    successor_model = Text(load_default=None, allow_none=True, strip=False, validate=validate.Length(max=200))
     known_issues = fields.List(fields.Nested(KnownIssueInSchema), load_default=list,
                                validate=validate.Length(max=20))
     updated_by = fields.String(dump_only=True, allow_none=True)
