@@ -43,8 +43,10 @@
   window.rmaModeler = modeler; // browser tests drive the modeling API through it
   var moddle = modeler.get("moddle");
 
-  // --- spiffworkflow:properties on a business object ------------------------------------------
-  function propertyHolder(bo, create) {
+  // --- spiffworkflow:* extension elements on a business object ------------------------------------
+  // The first extension element of `type` ("spiffworkflow:properties", "spiffworkflow:serviceTaskOperator"),
+  // created with `attrs` when `create` is set and there is none. owners_properties.js uses it too.
+  function spiffExtension(bo, type, create, attrs) {
     var ext = bo.extensionElements;
     if (!ext) {
       if (!create) { return null; }
@@ -53,13 +55,18 @@
       bo.extensionElements = ext;
     }
     ext.values = ext.values || [];
-    var holder = ext.values.filter(function (v) { return v.$type === "spiffworkflow:properties"; })[0];
-    if (!holder && create) {
-      holder = moddle.createAny("spiffworkflow:properties", SPIFF, { $children: [] });
-      holder.$parent = ext;
-      ext.values.push(holder);
+    var found = ext.values.filter(function (v) { return v.$type === type; })[0];
+    if (!found && create) {
+      found = moddle.createAny(type, SPIFF, Object.assign({ $children: [] }, attrs || {}));
+      found.$parent = ext;
+      ext.values.push(found);
     }
-    return holder || null;
+    return found || null;
+  }
+  window.rmaSpiffExtension = spiffExtension;
+
+  function propertyHolder(bo, create) {
+    return spiffExtension(bo, "spiffworkflow:properties", create);
   }
 
   function getProperty(bo, name) {

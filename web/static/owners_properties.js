@@ -48,21 +48,7 @@
   }
 
   function operatorOf(bo, create) {
-    var ext = bo.extensionElements;
-    if (!ext) {
-      if (!create) { return null; }
-      ext = moddle.create("bpmn:ExtensionElements", { values: [] });
-      ext.$parent = bo;
-      bo.extensionElements = ext;
-    }
-    ext.values = ext.values || [];
-    var operator = ext.values.filter(function (v) { return v.$type === "spiffworkflow:serviceTaskOperator"; })[0];
-    if (!operator && create) {
-      operator = moddle.createAny("spiffworkflow:serviceTaskOperator", SPIFF, { id: "http/PostRequest", $children: [] });
-      operator.$parent = ext;
-      ext.values.unshift(operator);
-    }
-    return operator || null;
+    return window.rmaSpiffExtension(bo, "spiffworkflow:serviceTaskOperator", create, { id: "http/PostRequest" });
   }
 
   function parameterList(operator, create) {
