@@ -30,11 +30,15 @@ def history(session, centre: str, now: datetime, settings: eta.EtaSettings) -> l
     if found is not None:
         return found
     since = now - timedelta(days=settings.window_days)
+    # The closed RMAs as an IN list, not a join: without statistics SQLite would loop over those RMAs and,
+    # for each, scan every completed task through a covering index (hours at 100,000 RMAs); this way it
+    # reads the completed tasks once (about a second at 100,000 RMAs, cached as above).
+    closed = select(Rma.id).where(Rma.centre_code == centre, Rma.closed_at >= since, Rma.closed_at <= now)
     rows = session.execute(
         select(Rma.id, Rma.outcome, HumanTask.stage, HumanTask.created_at, HumanTask.completed_at)
-        .join(HumanTask, HumanTask.rma_id == Rma.id)
-        .where(Rma.centre_code == centre, Rma.closed_at >= since, Rma.closed_at <= now,
-               HumanTask.status == "completed", HumanTask.completed_at.is_not(None))).all()
+        .select_from(HumanTask).join(Rma, Rma.id == HumanTask.rma_id)
+        .where(HumanTask.rma_id.in_(closed), HumanTask.status == "completed",
+               HumanTask.completed_at.is_not(None))).all()
     stages: dict[int, dict[str, float]] = {}
     outcomes: dict[int, str | None] = {}
     for rma_id, outcome, stage, created, completed in rows:
