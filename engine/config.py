@@ -38,6 +38,8 @@ class Settings:
     service_task_timeout: float = 10.0
     service_task_hosts: tuple[str, ...] = ()
     service_task_secret: str | None = None
+    # Restored workflows kept per process between commands (engine/instance_cache.py); 0: none.
+    instance_cache_size: int = 256
 
     @property
     def is_sqlite(self) -> bool:
@@ -65,6 +67,7 @@ class Settings:
             service_task_hosts=tuple(h.strip().lower() for h in (env.get("RMA_SERVICE_TASK_HOSTS") or "").split(",")
                                      if h.strip()),
             service_task_secret=env.get("RMA_SERVICE_TASK_SECRET") or None,
+            instance_cache_size=int(env.get("RMA_INSTANCE_CACHE_SIZE") or 256),
         )
         values.update(overrides)
         return cls(**values)

@@ -7,6 +7,7 @@ from sqlalchemy.orm import sessionmaker
 from .config import Settings
 from .db import make_engine, upgrade
 from .definitions import ParsedBundle, SpecCache
+from .instance_cache import InstanceCache
 from .model import Bundle
 from .runtime import Runtime
 from .service_tasks import HttpServices
@@ -21,6 +22,7 @@ class Orchestrator:
         self.db = make_engine(self.settings.database_url)
         self.session_factory = sessionmaker(self.db, expire_on_commit=False)
         self.specs = SpecCache()
+        self.instances = InstanceCache(self.session_factory, self.settings.instance_cache_size)
         self.runtime = Runtime()
         self.runtime.script_engine.services = HttpServices.from_settings(self.settings)
         self._bundle_hashes: dict[int, str] = {}

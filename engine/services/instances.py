@@ -39,6 +39,7 @@ def save_new(orc, session, rma: Rma, bundle, workflow, actor: Actor) -> None:
     session.add(instance)
     with session.no_autoflush:
         _project(orc, session, rma, instance, workflow, actor, opened=True)
+    orc.instances.stage(session, instance, workflow)
 
 
 def apply(orc, session, rma: Rma, actor: Actor, command, completed_task: str | None = None):
@@ -47,13 +48,16 @@ def apply(orc, session, rma: Rma, actor: Actor, command, completed_task: str | N
     with session.no_autoflush:
         instance = session.get(Instance, rma.id)
         parsed = orc.parsed_bundle(session, instance.bundle_id)
-        workflow = orc.runtime.load(parsed, instance.state)
+        workflow = orc.instances.take(rma.id, instance.version, parsed)
+        if workflow is None:
+            workflow = orc.runtime.load(parsed, instance.state)
         try:
             result, failure = command(workflow), None
         except ProcessScriptError as exc:
             # An incident (engine.incidents): the command's own effects are kept, the failed task waits.
             result, failure = None, exc
         _project(orc, session, rma, instance, workflow, actor, completed_task=completed_task, failure=failure)
+    orc.instances.stage(session, instance, workflow)
     return result
 
 

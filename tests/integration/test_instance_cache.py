@@ -1,0 +1,108 @@
+"""The per-process cache of restored workflows (engine/instance_cache.py) never serves anything but the
+committed state: other writers, rolled-back commands and disabled caches all fall back to the stored state."""
+from __future__ import annotations
+
+import pytest
+
+from engine import Orchestrator, Settings
+from engine.errors import InvalidFormData
+from engine.model import Instance
+from engine.services import rmas, tasks
+from tests.helpers import INTAKE, actor, rma_payload
+
+DIAGNOSIS = {"diagnosis": "Dead board", "fault_category": "electronic", "parts_cost": 100, "labour_hours": 2}
+
+
+def _task(orc, username, rma_id):
+    items = tasks.list_tasks(orc, actor(orc, username), rma_id=rma_id)["items"]
+    assert len(items) == 1, items
+    return items[0]
+
+
+def _complete(orc, username, rma_id, data):
+    task = _task(orc, username, rma_id)
+    return task["name"], tasks.complete_task(orc, actor(orc, username), task["id"], data)
+
+
+def _stored_version(orc, rma_id):
+    with orc.session_factory() as s:
+        return s.get(Instance, rma_id).version
+
+
+def test_a_command_after_a_commit_reuses_the_committed_workflow(orc):
+    rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=30))
+    assert len(orc.instances) == 1  # the opened instance, kept at its committed version
+    before = orc.instances.hits
+    name, result = _complete(orc, "sg.reception", rma["id"], INTAKE)
+    assert name == "record_condition" and result["rma"]["status"] == "diagnosing"
+    assert orc.instances.hits == before + 1
+    name, result = _complete(orc, "sg.tech", rma["id"], DIAGNOSIS)
+    assert name == "diagnose" and result["rma"]["status"] == "awaiting_approval"
+    assert orc.instances.hits == before + 2
+
+
+def test_another_process_writing_the_rma_makes_the_cached_workflow_unusable(orc, settings):
+    rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=30))
+    _complete(orc, "sg.reception", rma["id"], INTAKE)  # `orc` now holds the workflow after intake
+    other = Orchestrator(settings)  # a second web worker on the same database
+    try:
+        name, result = _complete(other, "sg.tech", rma["id"], DIAGNOSIS)
+        assert name == "diagnose" and result["rma"]["status"] == "awaiting_approval"
+    finally:
+        other.dispose()
+    misses = orc.instances.misses
+    # `orc`'s copy predates the diagnosis: it must restore the stored state, where the approval is open
+    view = rmas.get_rma(orc, actor(orc, "sg.reception"), rma["id"])
+    assert [t["name"] for t in view["open_tasks"]] == ["customer_approval"]
+    from engine.services import portal
+    portal.record_customer_decision(orc, rma["tracking_token"], True)
+    assert orc.instances.misses == misses + 1
+    name, result = _complete(orc, "sg.tech", rma["id"], {"repair_notes": "Board replaced"})
+    assert name == "repair" and result["rma"]["status"] != "closed"
+    history = [h["task"] for h in rmas.get_rma(orc, actor(orc, "sg.reception"), rma["id"])["history"]
+               if h["kind"] == "task_completed"]
+    assert history == ["record_condition", "diagnose", "repair"]
+
+
+def test_a_rolled_back_command_leaves_nothing_half_applied_in_the_cache(orc):
+    rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload())
+    version = _stored_version(orc, rma["id"])
+    task = _task(orc, "sg.reception", rma["id"])
+    # The workflow runs past the intake before the photo check refuses the form: all of it rolls back.
+    with pytest.raises(InvalidFormData):
+        tasks.complete_task(orc, actor(orc, "sg.reception"), task["id"], {**INTAKE, "photos": ["0" * 64]})
+    assert _stored_version(orc, rma["id"]) == version
+    assert len(orc.instances) == 0  # taken out for the command, not put back
+    misses = orc.instances.misses
+    name, result = _complete(orc, "sg.reception", rma["id"], INTAKE)  # the same task is still open
+    assert name == "record_condition" and result["rma"]["status"] == "diagnosing"
+    assert orc.instances.misses == misses + 1
+
+
+def test_size_zero_turns_the_cache_off(settings):
+    orc = Orchestrator(Settings.from_env({"RMA_INSTANCE_CACHE_SIZE": "0"}, database_url=settings.database_url,
+                                         instance_dir=settings.instance_dir, upload_dir=settings.upload_dir,
+                                         secret_key="test-secret", run_worker=False))
+    try:
+        orc.migrate()
+        from engine.cli import init_database
+        from engine.demo import create_centres_and_users
+        create_centres_and_users(orc)
+        init_database(orc)
+        rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload())
+        name, result = _complete(orc, "sg.reception", rma["id"], INTAKE)
+        assert result["rma"]["status"] == "diagnosing"
+        assert len(orc.instances) == 0 and orc.instances.hits == 0
+    finally:
+        orc.dispose()
+
+
+def test_the_cache_keeps_at_most_its_size(orc):
+    orc.instances.max_entries = 2
+    ids = [rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(serial=f"SN-{n}"))["id"] for n in range(3)]
+    assert len(orc.instances) == 2
+    hits = orc.instances.hits
+    _complete(orc, "sg.reception", ids[0], INTAKE)  # the least recently kept went first
+    assert orc.instances.hits == hits
+    _complete(orc, "sg.reception", ids[2], INTAKE)
+    assert orc.instances.hits == hits + 1
