@@ -251,6 +251,8 @@ def run_postgres_concurrent(results, args) -> None:
         port = free_port()
         argv = [str(VENV_BIN / "gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
                 "--log-level", "warning", "web:create_app()"]
+        if args.threads:
+            argv[1:1] = ["-k", "gthread", "--threads", str(args.threads), "--keep-alive", "5"]
         server = Server(argv, {**_server_env(url, tmp), "RMA_RUN_WORKER": "0"}, port, tmp / "gunicorn.log")
         try:
             server.wait_ready()

@@ -26,6 +26,8 @@ def parse_args(argv=None):
     p.add_argument("--queries", type=int, default=300, help="queries per kind in the scale section")
     p.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients against gunicorn")
     p.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    p.add_argument("--threads", type=int, default=0,
+                   help="threads per gunicorn worker (gthread worker, keep-alive); 0: the sync worker")
     p.add_argument("--profile", choices=("services", "api-server"), help="print a cProfile of that path instead")
     args = p.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 5)

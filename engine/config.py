@@ -39,7 +39,7 @@ class Settings:
     service_task_hosts: tuple[str, ...] = ()
     service_task_secret: str | None = None
     # Restored workflows kept per process between commands (engine/instance_cache.py); 0: none.
-    instance_cache_size: int = 256
+    instance_cache_size: int = 128
 
     @property
     def is_sqlite(self) -> bool:
@@ -67,7 +67,7 @@ class Settings:
             service_task_hosts=tuple(h.strip().lower() for h in (env.get("RMA_SERVICE_TASK_HOSTS") or "").split(",")
                                      if h.strip()),
             service_task_secret=env.get("RMA_SERVICE_TASK_SECRET") or None,
-            instance_cache_size=int(env.get("RMA_INSTANCE_CACHE_SIZE") or 256),
+            instance_cache_size=int(env.get("RMA_INSTANCE_CACHE_SIZE") or 128),
         )
         values.update(overrides)
         return cls(**values)

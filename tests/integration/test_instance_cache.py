@@ -41,6 +41,18 @@ def test_a_command_after_a_commit_reuses_the_committed_workflow(orc):
     assert orc.instances.hits == before + 2
 
 
+def test_a_closed_rma_is_not_kept(orc):
+    rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=6))  # in warranty: no quote
+    _complete(orc, "sg.reception", rma["id"], INTAKE)
+    _complete(orc, "sg.tech", rma["id"], DIAGNOSIS)
+    _complete(orc, "sg.tech", rma["id"], {"repair_notes": "Board replaced"})
+    _complete(orc, "sg.qa", rma["id"], {"qa_passed": True})
+    assert rma["id"] in orc.instances
+    name, result = _complete(orc, "sg.reception", rma["id"], {"carrier": "DHL", "tracking_number": "JD01"})
+    assert name == "ship_return" and result["rma"]["status"] == "closed"
+    assert rma["id"] not in orc.instances
+
+
 def test_another_process_writing_the_rma_makes_the_cached_workflow_unusable(orc, settings):
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=30))
     _complete(orc, "sg.reception", rma["id"], INTAKE)  # `orc` now holds the workflow after intake
