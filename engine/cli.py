@@ -70,8 +70,9 @@ def serve(host, port):
 def worker(interval, once):
     """Fire due timers and send notifications; run as many as you like on PostgreSQL."""
     import logging
+    import signal
     import threading
-    from .worker import run_forever, run_once
+    from .worker import log, run_forever, run_once
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # SpiffWorkflow logs every task state change at INFO: thousands of lines per sweep, no news.
     logging.getLogger("spiff").setLevel(logging.WARNING)
@@ -80,10 +81,12 @@ def worker(interval, once):
         click.echo(run_once(orc))
         return
     stop = threading.Event()
-    try:
-        run_forever(orc, stop, interval)
-    except KeyboardInterrupt:
-        stop.set()
+    # SIGTERM (systemd, Docker, Kubernetes) and SIGINT stop it after the sweep under way, even when the
+    # process was started with SIGINT ignored (a background job of a non-interactive shell)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    run_forever(orc, stop, interval)
+    log.info("worker stopped")
 
 
 @main.command()

@@ -64,9 +64,12 @@ def check_model(payload) -> dict:
         codes = [i["code"] for i in payload.get("known_issues") or []]
         if len(codes) != len(set(codes)):
             errors["known_issues"] = ["Each known issue needs its own code."]
+        for name in ("model", "category"):
+            if not payload[name].strip():
+                errors[name] = ["Required: more than spaces and line breaks."]
     if errors:
         raise InvalidInput("the model has invalid fields", errors)
-    return {**payload, "model": " ".join(payload["model"].split()),
+    return {**payload, "model": " ".join(payload["model"].split()), "category": payload["category"].strip(),
             "successor_model": (payload.get("successor_model") or "").strip() or None,
             "known_issues": list(payload.get("known_issues") or [])}
 

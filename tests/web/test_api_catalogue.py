@@ -84,3 +84,14 @@ def test_manager_saves_then_removes_a_model(api, client):
     assert gone.status_code == 204
     assert models(client) == {}
     assert client.delete("/api/catalogue/Dome C1", headers=api.headers("manager")).status_code == 404
+
+
+def test_a_model_or_category_of_only_spaces_is_a_field_error(api, client):
+    model = {"model": "Dome C1", "category": "cctv", "warranty_months": 24, "replacement_value": 300, "currency": "SGD"}
+    for field, blank in (("model", "\r"), ("model", " \n\t"), ("category", "   ")):
+        bad = api.post("manager", "/api/catalogue", {**model, field: blank})
+        assert bad.status_code == 422, (field, blank, bad.get_json())
+        assert list(bad.get_json()["errors"]) == [field]
+    assert models(client) == {}
+    saved = api.post("manager", "/api/catalogue", {**model, "category": " cctv "})
+    assert saved.status_code == 200 and saved.get_json()["category"] == "cctv"
