@@ -85,6 +85,18 @@ def wait_for(predicate, seconds: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def finish(proc: subprocess.Popen, seconds: float) -> str | None:
+    """Wait for a signalled process and return its piped output; one still running after `seconds` is
+    killed (no process outlives the test) and the test fails with what it printed."""
+    try:
+        return proc.communicate(timeout=seconds)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output = proc.communicate()[0]
+        raise AssertionError(f"{' '.join(map(str, proc.args))} did not stop within {seconds} s of the signal:\n"
+                             f"{(output or '')[-2000:]}") from None
+
+
 @contextmanager
 def serve_in_process(app):
     """The app on a loopback port, one thread per request; yields the base URL."""

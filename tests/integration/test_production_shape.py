@@ -21,7 +21,7 @@ from engine.services import processes
 from engine.webhooks import verify_signature
 from tests.conftest import PROCESSES_DIR
 from tests.helpers import INTAKE, rma_payload
-from tests.integration.live_http import Client, free_port, wait_for
+from tests.integration.live_http import Client, finish, free_port, wait_for
 
 BIN = Path(sys.executable).parent
 
@@ -123,6 +123,6 @@ def test_gunicorn_web_workers_and_separate_rma_workers_on_postgresql(orc, db_url
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGINT if proc is not procs[0] else signal.SIGTERM)
-        logs = [proc.communicate(timeout=30)[0] for proc in procs]
+        logs = [finish(proc, 30) for proc in procs]
     assert "Booting worker" in logs[0] and logs[0].count("Booting worker") >= 3
     assert not any("Traceback" in log for log in logs), "\n".join(logs)[-4000:]

@@ -29,6 +29,7 @@ from sqlalchemy import func, insert, select
 from engine.model import AuditEvent, HumanTask, Instance, Rma
 from engine.services import rmas, tasks
 from tests.helpers import INTAKE, actor, rma_payload
+from tests.integration.live_http import finish
 
 TIMERS = int(os.environ.get("RMA_TEST_TIMERS", "3000"))
 WORKERS = int(os.environ.get("RMA_TEST_WORKERS", "4"))
@@ -123,7 +124,7 @@ def test_every_due_timer_fires_exactly_once_across_worker_processes(orc, db_url,
             if w.poll() is None:
                 w.send_signal(signal.SIGINT)
         for w in workers:
-            w.wait(timeout=60)
+            finish(w, 60)
         for log_file in log_files:
             log_file.close()
         logs = [path.read_text() for path in log_paths]
