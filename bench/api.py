@@ -1,7 +1,8 @@
 """Section 4: the HTTP API in a separate server process, driven by keep-alive http.client clients.
 
-SQLite: `rma serve` (one gunicorn process with threads and keep-alive, its worker in-process) and one client. PostgreSQL: gunicorn with several workers
-and several client processes; aggregate task completions per second and errors.
+SQLite: `rma serve` (one gunicorn process with threads and keep-alive, its worker in-process) and one
+client. PostgreSQL: gunicorn with several workers and several client processes; aggregate task
+completions per second and errors.
 """
 from __future__ import annotations
 

@@ -3,9 +3,9 @@
 The stored state stays the only truth: an entry is the very object whose dump was committed as the
 instance's version N, and it is used only by a command that reads version N from the database and
 the same parsed specs (a migrated workflow is on the new ones). Any other writer, in this process or
-another, moves the version on and the entry is simply not used again. An entry is taken out while a command runs and put back only after
-that command's transaction commits: a rolled-back command, a conflict or a crash never leaves a
-half-applied object behind, and two threads can never hold the same object.
+another, moves the version on and the entry is simply not used again. An entry is taken out while a
+command runs and put back only after that command's transaction commits: a rolled-back command, a
+conflict or a crash never leaves a half-applied object behind, and two threads never hold the same one.
 
 Restoring costs about as much as SpiffWorkflow's own work for a step (see bench/), so this halves the
 engine's part of a task completion. An open RMA's workflow takes about 170 KB in memory, so the default
@@ -22,7 +22,7 @@ _STAGED = "rma_instance_cache_staged"
 
 
 class InstanceCache:
-    """Workflows by RMA id, each with the instance version and the parsed specs it was committed with."""
+    """Workflows by RMA id, each with the instance version it was committed as (its specs are its own)."""
 
     def __init__(self, session_factory, max_entries: int = 128):
         self.max_entries = max_entries
@@ -47,10 +47,6 @@ class InstanceCache:
         """Keep `workflow` once `session` commits; its version is read then (the flush sets it)."""
         if self.max_entries > 0:
             session.info.setdefault(_STAGED, []).append((instance, workflow))
-
-    def discard(self, rma_id: int) -> None:
-        with self._lock:
-            self._items.pop(rma_id, None)
 
     def __len__(self) -> int:
         return len(self._items)

@@ -89,7 +89,8 @@ def login(orc, username: str, password: str, address: str | None = None) -> Acto
     return actor
 
 
-def _actor(user: User) -> Actor:
+def _actor(user) -> Actor:
+    """From a User, or a row of its username, role, centre_code and id."""
     return Actor(user.username, user.role, user.centre_code, user.id)
 
 
@@ -101,7 +102,7 @@ def actor_by_username(orc, username: str) -> Actor | None:
     """The actor of an active account (the staff pages load it on every request: one read, no ORM session)."""
     with single_read(orc.db) as conn:
         row = conn.execute(_ACTIVE_USER, {"username": username}).first()
-    return Actor(row.username, row.role, row.centre_code, row.id) if row else None
+    return _actor(row) if row else None
 
 
 def _digest(token: str) -> str:
@@ -131,7 +132,7 @@ def actor_for_token(orc, token: str) -> Actor:
         row = conn.execute(_TOKEN_WITH_USER, {"token_hash": _digest(token)}).first()
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow() or not row.active:
         raise Unauthenticated("invalid or expired token")
-    return Actor(row.username, row.role, row.centre_code, row.id)
+    return _actor(row)
 
 
 def list_tokens(orc, actor: Actor, current: str | None = None) -> list[dict]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from engine import Orchestrator, Settings
+from engine.cli import init_database
+from engine.demo import create_centres_and_users
 from engine.errors import InvalidFormData
 from engine.model import Instance
-from engine.services import rmas, tasks
+from engine.services import portal, rmas, tasks
 from tests.helpers import INTAKE, actor, rma_payload
 
 DIAGNOSIS = {"diagnosis": "Dead board", "fault_category": "electronic", "parts_cost": 100, "labour_hours": 2}
@@ -66,7 +68,6 @@ def test_another_process_writing_the_rma_makes_the_cached_workflow_unusable(orc,
     # `orc`'s copy predates the diagnosis: it must restore the stored state, where the approval is open
     view = rmas.get_rma(orc, actor(orc, "sg.reception"), rma["id"])
     assert [t["name"] for t in view["open_tasks"]] == ["customer_approval"]
-    from engine.services import portal
     portal.record_customer_decision(orc, rma["tracking_token"], True)
     assert orc.instances.misses == misses + 1
     name, result = _complete(orc, "sg.tech", rma["id"], {"repair_notes": "Board replaced"})
@@ -97,8 +98,6 @@ def test_size_zero_turns_the_cache_off(settings):
                                          secret_key="test-secret", run_worker=False))
     try:
         orc.migrate()
-        from engine.cli import init_database
-        from engine.demo import create_centres_and_users
         create_centres_and_users(orc)
         init_database(orc)
         rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload())
