@@ -5,7 +5,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -41,6 +42,25 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 
 _SINGLE_READ = "rma_single_read"
+_INSERT_IGNORING: dict = {}
+
+
+def insert_ignoring(session, table: Table, *unique: str, returning: str | None = None):
+    """`INSERT ... ON CONFLICT (unique) DO NOTHING [RETURNING returning]` for the session's backend.
+
+    One statement instead of reading the keys first, also right when two transactions insert the same
+    key; RETURNING gives the rows that were new. Built once per table, backend and columns.
+    """
+    dialect = session.get_bind().dialect.name
+    key = (dialect, table.name, unique, returning)
+    stmt = _INSERT_IGNORING.get(key)
+    if stmt is None:
+        build = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = build(table).on_conflict_do_nothing(index_elements=list(unique))
+        if returning:
+            stmt = stmt.returning(table.c[returning])
+        _INSERT_IGNORING[key] = stmt
+    return stmt
 
 
 def single_read(engine: Engine) -> Connection:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from . import estimates
+from .db import insert_ignoring
 from .errors import Conflict, InvalidFormData
 from .model import Centre, Loan, Milestone, Quote, Rma, RmaPhoto, utcnow
 from .services import hooks
@@ -74,20 +75,21 @@ _VOID_QUOTES = (update(Quote).where(Quote.rma_id == bindparam("key"), Quote.stat
                 .values(status="void").execution_options(synchronize_session=False))
 _LAST_QUOTE_VERSION = select(func.max(Quote.version)).where(Quote.rma_id == bindparam("rma_id"))
 _LOANS_OUT = select(func.count()).select_from(Loan).where(Loan.rma_id == bindparam("rma_id"), Loan.returned_at.is_(None))
-_KNOWN_MILESTONES = select(Milestone.task_id).where(Milestone.rma_id == bindparam("rma_id"))
-_INSERT_MILESTONE = insert(Milestone.__table__)
+_MILESTONES = Milestone.__table__
 
 
 def record_milestones(ctx) -> list[Milestone]:
+    """Insert the completed milestones not recorded yet; returns those (the ones reached by this step)."""
     found = completed_milestones(ctx.workflow, ctx.completed_tasks)
     if not found:
         return []
-    known = set(ctx.session.scalars(_KNOWN_MILESTONES, {"rma_id": ctx.rma.id}))
     rows = [dict(rma_id=ctx.rma.id, task_id=task_id, element=element, message=message, reached_at=when)
-            for task_id, element, message, when in found if task_id not in known]
-    if rows:  # a plain INSERT (one statement for all): the rows are not needed as objects in the session
-        ctx.session.execute(_INSERT_MILESTONE, rows)
-    return [Milestone(**row) for row in rows]
+            for task_id, element, message, when in found]
+    # One INSERT ... ON CONFLICT DO NOTHING RETURNING for all (no read of the known ones first): what it
+    # returns is what was new. The rows are not needed as objects in the session.
+    stmt = insert_ignoring(ctx.session, _MILESTONES, "rma_id", "task_id", returning="task_id")
+    new = set(ctx.session.scalars(stmt, rows))
+    return [Milestone(**row) for row in rows if row["task_id"] in new]
 
 
 def flag_repeat_repair(session, rma: Rma) -> None:

@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from urllib.parse import unquote, urlparse
 
-from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy import or_, select
 
+from .db import insert_ignoring
 from .model import OutboxMessage, utcnow
 
 MAX_ATTEMPTS = 8
@@ -29,20 +30,14 @@ def enqueue(session, channel: str, recipient: str, body: str, idempotency_key: s
 
 
 def enqueue_many(session, messages: list[dict]) -> None:
-    """`enqueue` for several messages (keyword arguments of `enqueue` each), with one look-up of their keys."""
-    known = set(session.scalars(_KNOWN_KEYS, {"keys": [m["idempotency_key"] for m in messages]}))
+    """`enqueue` for several messages (keyword arguments of `enqueue` each): keys already queued are skipped."""
+    now = utcnow()
     rows = [dict(rma_id=m.get("rma_id"), rma_number=m.get("rma_number"), channel=m["channel"], recipient=m["recipient"],
-                 subject=m.get("subject", ""), body=m["body"], idempotency_key=m["idempotency_key"], created_at=utcnow())
-            for m in messages if m["idempotency_key"] not in known]
-    if rows:
-        # A plain INSERT in the command's transaction (nothing needs the rows as objects in the session);
-        # executemany: one statement for the email and the text message of a milestone.
-        session.execute(_INSERT_MESSAGE, rows)
-
-
-_INSERT_MESSAGE = insert(OutboxMessage.__table__)
-_KNOWN_KEYS = select(OutboxMessage.idempotency_key).where(
-    OutboxMessage.idempotency_key.in_(bindparam("keys", expanding=True)))
+                 subject=m.get("subject", ""), body=m["body"], idempotency_key=m["idempotency_key"], created_at=now,
+                 attempts=0) for m in messages]
+    # One INSERT ... ON CONFLICT DO NOTHING in the command's transaction (no look-up of the keys first;
+    # nothing needs the rows as objects in the session), for the email and the text message of a milestone.
+    session.execute(insert_ignoring(session, OutboxMessage.__table__, "idempotency_key"), rows)
 
 
 class SmtpSender:
