@@ -1,11 +1,14 @@
 """The engine's composition root: settings, database, spec cache and runtime in one object."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from .config import Settings
-from .db import make_engine, upgrade
+from .db import make_engine, single_read, upgrade
 from .definitions import ParsedBundle, SpecCache
 from .instance_cache import InstanceCache
 from .model import Bundle
@@ -29,6 +32,17 @@ class Orchestrator:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads only, each statement its own snapshot (engine.db.single_read).
+
+        No transaction around them: on SQLite no BEGIN IMMEDIATE, so the read neither takes nor waits for
+        the write lock; on PostgreSQL autocommit, no BEGIN and ROLLBACK round trips. For a read of one
+        statement (or where a second one, such as a page's total count, may see a moment later).
+        """
+        with single_read(self.db) as conn, Session(bind=conn, expire_on_commit=False) as session:
+            yield session
 
     def migrate(self) -> None:
         upgrade(self.db)

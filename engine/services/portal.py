@@ -49,8 +49,7 @@ def _masked(phone: str | None) -> str | None:
 
 def portal_view(orc, token: str) -> dict:
     """What the customer may see, in the customer's language: no internal notes, no staff names."""
-    with orc.uow() as uow:
-        s = uow.session
+    with orc.reading() as s:
         rma = _by_token(s, token)
         lang = language(rma.customer_language)
         pending = _pending_decision(s, rma)

@@ -4,13 +4,13 @@ from __future__ import annotations
 import secrets
 from datetime import date
 
-from sqlalchemy import false, func, select
+from sqlalchemy import bindparam, false, func, select
 
 from ..actors import Actor
 from ..forms import nested_errors
 from ..errors import InvalidInput, NotAllowed, RmaNotFound
 from .. import search
-from ..model import AuditEvent, Bundle, Centre, HumanTask, Rma, RmaSearchTerm, utcnow
+from ..model import AuditEvent, Bundle, Centre, HumanTask, Instance, Rma, RmaSearchTerm, utcnow
 from .instances import audit, save_new
 from .catalogue import start_facts, unknown_model_facts
 from .processes import current_bundle
@@ -53,6 +53,7 @@ def open_rma(orc, actor: Actor, payload: dict) -> dict:
         workflow = orc.runtime.start(parsed, _start_data(rma, centre, now, facts))
         save_new(orc, s, rma, bundle, workflow, actor)
         uow.commit()
+    with orc.reading() as s:
         return _load_view(s, rma)
 
 
@@ -121,9 +122,8 @@ def _as_date(value) -> date:
 
 
 def get_rma(orc, actor: Actor, rma_id: int) -> dict:
-    with orc.uow() as uow:
-        rma = _visible_rma(uow.session, actor, rma_id)
-        return _load_view(uow.session, rma)
+    with orc.reading() as s:
+        return _load_view(s, _visible_rma(s, actor, rma_id))
 
 
 def _visible_rma(session, actor: Actor, rma_id: int) -> Rma:
@@ -140,13 +140,16 @@ def _load_view(session, rma: Rma) -> dict:
     tasks = session.scalars(select(HumanTask).where(HumanTask.rma_id == rma.id, HumanTask.status == "open")
                             .order_by(HumanTask.created_at)).all()
     events = session.scalars(select(AuditEvent).where(AuditEvent.rma_id == rma.id).order_by(AuditEvent.id)).all()
-    bundle = session.get(Bundle, _bundle_id(session, rma.id))
+    bundle = session.scalar(_RUNNING_BUNDLE, {"rma_id": rma.id})  # one SELECT: the instance's bundle row
     return rma_view(rma, tasks, events, bundle)
 
 
 def _bundle_id(session, rma_id: int) -> int:
-    from ..model import Instance
     return session.scalar(select(Instance.bundle_id).where(Instance.rma_id == rma_id))
+
+
+_RUNNING_BUNDLE = (select(Bundle).join(Instance, Instance.bundle_id == Bundle.id)
+                   .where(Instance.rma_id == bindparam("rma_id")))
 
 
 def list_rmas(orc, actor: Actor, status: str | None = None, centre: str | None = None, q: str | None = None,
@@ -169,8 +172,7 @@ def list_rmas(orc, actor: Actor, status: str | None = None, centre: str | None =
             query = query.where(Rma.centre_code == code)
     if status:
         query = query.where(Rma.status == status)
-    with orc.uow() as uow:
-        s = uow.session
+    with orc.reading() as s:
         if matches is not None and not status:
             # the term index alone answers how many (centre_code is in it too)
             found = matches.subquery()
