@@ -81,10 +81,11 @@ def situation(session, rma: Rma, data: dict, now: datetime, opened=UNKNOWN) -> e
 
 
 def refresh(session, rma: Rma, data: dict, now: datetime | None = None,
-            settings: eta.EtaSettings | None = None, opened=UNKNOWN, centre=UNKNOWN) -> RmaEstimate:
+            settings: eta.EtaSettings | None = None, opened=UNKNOWN, centre=UNKNOWN, first: bool = False) -> RmaEstimate:
     """Recompute and store the RMA's estimate (called at every milestone).
 
-    `opened` as for `situation`; `centre`: the RMA's Centre row when the caller has it loaded already."""
+    `opened` as for `situation`; `centre`: the RMA's Centre row when the caller has it loaded already;
+    `first`: the RMA was opened in this transaction, so it has no estimate row yet."""
     now = now or utcnow()
     settings = settings or eta.EtaSettings.from_env()
     where = situation(session, rma, data, now, opened)
@@ -106,7 +107,7 @@ def refresh(session, rma: Rma, data: dict, now: datetime | None = None,
             setattr(row, key, value)
         return row
     # Otherwise one UPDATE (an INSERT the first time) instead of reading the row into the session first.
-    if session.execute(_UPDATE_ESTIMATE, {"key": rma.id, **values}).rowcount == 0:
+    if first or session.execute(_UPDATE_ESTIMATE, {"key": rma.id, **values}).rowcount == 0:
         session.execute(_INSERT_ESTIMATE, {"rma_id": rma.id, **values})
     return RmaEstimate(rma_id=rma.id, **values)  # as stored; not added to the session
 

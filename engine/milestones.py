@@ -58,7 +58,7 @@ def customer_side(ctx: hooks.StepContext) -> None:
     if reached or ctx.status_changed or ctx.opened or quote_changed:
         centre = s.get(Centre, rma.centre_code)  # read once for the estimate and the messages
         opened = estimates.UNKNOWN if ctx.open_since is hooks.NOT_KNOWN else ctx.open_since
-        estimate = estimates.refresh(s, rma, ctx.data, opened=opened, centre=centre)
+        estimate = estimates.refresh(s, rma, ctx.data, opened=opened, centre=centre, first=ctx.opened)
     if reached:
         from .services.customers import milestone_context, notify_milestone
         context = milestone_context(ctx.orc, s, rma, ctx.data, estimate, quote_changed or None, centre=centre)

@@ -162,24 +162,27 @@ def rma_search_rows(rma_id: int, centre_code: str, number, serial_number, custom
             for term in sorted(search.terms_for(number, serial_number, customer_name, customer_email))]
 
 
-def _reindex_rma(connection, rma: Rma) -> None:
-    table = RmaSearchTerm.__table__
-    connection.execute(table.delete().where(table.c.rma_id == rma.id))
+_TERMS = RmaSearchTerm.__table__
+
+
+def _index_rma(connection, rma: Rma) -> None:
     rows = rma_search_rows(rma.id, rma.centre_code, *(getattr(rma, f) for f in SEARCH_FIELDS))
     if rows:
-        connection.execute(table.insert(), rows)
+        connection.execute(_TERMS.insert(), rows)
 
 
 @event.listens_for(Rma, "after_insert")
 def _rma_inserted(mapper, connection, rma: Rma) -> None:
-    _reindex_rma(connection, rma)
+    _index_rma(connection, rma)  # a new RMA has no terms yet: nothing to delete first
 
 
 @event.listens_for(Rma, "after_update")
 def _rma_updated(mapper, connection, rma: Rma) -> None:
     state = inspect(rma)
     if any(state.attrs[f].history.has_changes() for f in SEARCH_FIELDS + ("centre_code",)):
-        _reindex_rma(connection, rma)
+        connection.execute(_TERMS.delete().where(_TERMS.c.rma_id == rma.id))
+        _index_rma(connection, rma)
+
 
 class Instance(Base):
     """SpiffWorkflow state of one RMA, stored without the spec (specs live in the bundle)."""

@@ -73,7 +73,7 @@ def _project(orc, session, rma: Rma, instance: Instance, workflow, actor: Actor,
     instance.completed = completed
     # an instance in incident has its timers paused until it is retried (no sweep fails it in a loop)
     instance.next_timer_at = None if in_incident else runtime.next_timer_at(workflow)
-    new_tasks, open_since = _sync_tasks(session, rma, ready, now)
+    new_tasks, open_since = _sync_tasks(session, rma, ready, now, new_instance=opened)
 
     data = runtime.current_data(workflow, snapshot)
     previous = rma.status
@@ -107,11 +107,13 @@ _OPEN_TASKS = select(_TASKS.c.id, _TASKS.c.created_at).where(_TASKS.c.rma_id == 
 _INSERT_TASK = insert(_TASKS)
 
 
-def _sync_tasks(session, rma: Rma, ready: list[ReadyTask], now) -> tuple[list[ReadyTask], object]:
+def _sync_tasks(session, rma: Rma, ready: list[ReadyTask], now,
+                new_instance: bool = False) -> tuple[list[ReadyTask], object]:
     """Open rows for new ready tasks; rows whose task is no longer ready (e.g. cancelled by an event) close.
 
-    Returns the new tasks and when the oldest task row still open was created (None when none is open)."""
-    opened_at = dict(session.execute(_OPEN_TASKS, {"rma_id": rma.id}).all())
+    Returns the new tasks and when the oldest task row still open was created (None when none is open).
+    `new_instance`: the instance was just started, so it has no task rows to read."""
+    opened_at = {} if new_instance else dict(session.execute(_OPEN_TASKS, {"rma_id": rma.id}).all())
     ready_ids = {t.id for t in ready}
     gone = opened_at.keys() - ready_ids
     if gone:

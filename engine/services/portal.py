@@ -9,9 +9,9 @@ from .. import estimates, forms
 from ..actors import Actor
 from ..customer_text import TEXT, language, t
 from ..errors import Conflict, NoDecisionPending, RmaNotFound
-from ..model import AuditEvent, HumanTask, Milestone, Quote, Rma, RmaEstimate, utcnow
+from ..model import AuditEvent, Centre, HumanTask, Instance, Milestone, Quote, Rma, RmaEstimate, utcnow
 from .customers import latest_quote, quote_view
-from .instances import apply, audit, lock_instance
+from .instances import apply, audit
 
 STATUS_WORDS = {"requested": "Request received",
                 **{k.split(".", 1)[1]: v for k, v in TEXT["en"].items() if k.startswith("status.")}}
@@ -31,10 +31,25 @@ _PENDING_DECISION = select(HumanTask).where(HumanTask.rma_id == bindparam("rma_i
 
 
 def _by_token(session, token: str) -> Rma:
-    rma = session.scalar(_RMA_BY_TOKEN, {"token": token}) if token and len(token) < 100 else None
+    rma = session.scalar(_RMA_BY_TOKEN, {"token": token}) if _plausible(token) else None
+    return _checked(rma, token)
+
+
+def _plausible(token) -> bool:
+    return bool(token) and len(token) < 100
+
+
+def _checked(rma: Rma | None, token: str) -> Rma:
     if rma is None or not hmac.compare_digest(rma.tracking_token, token):
         raise RmaNotFound("no RMA for this tracking link")
     return rma
+
+
+# The RMA, its instance (locked: before the task row, in the order the expiry timer's sweep locks) and its
+# centre in one SELECT; apply() and the after-step hooks then find them in the session.
+_DECIDING = (select(Rma, Instance, Centre).join(Instance, Instance.rma_id == Rma.id)
+             .outerjoin(Centre, Centre.code == Rma.centre_code)
+             .where(Rma.tracking_token == bindparam("token")).with_for_update(of=Instance))
 
 
 def _pending_decision(session, rma: Rma) -> HumanTask | None:
@@ -131,10 +146,10 @@ def record_customer_decision(orc, token: str, approve, ip: str | None = None, qu
     """Approve or decline the pending quote; 409 when no decision is pending or the quote changed meanwhile."""
     with orc.uow() as uow:
         s = uow.session
-        rma = _by_token(s, token)
-        # before the task row: the expiry timer's sweep locks in this order too; kept referenced, so that
-        # apply() finds the instance in the session instead of reading it again
-        instance = lock_instance(s, rma.id)  # noqa: F841
+        found = s.execute(_DECIDING, {"token": token}).first() if _plausible(token) else None
+        # `found` keeps the instance and the centre referenced; an RMA without an instance yet (a request)
+        # is found by its token alone and has no decision pending
+        rma = _checked(found.Rma, token) if found is not None else _by_token(s, token)
         task = _pending_decision(s, rma)
         if task is None:
             raise NoDecisionPending(f"{rma.number} has no quote waiting for a decision")
