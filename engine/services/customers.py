@@ -120,8 +120,7 @@ def repeat_of(session, rma: Rma) -> dict | None:
 def customer_side(orc, actor: Actor, rma_id: int) -> dict:
     """The staff RMA page's customer-side panels: ETA, photos, quotes, messages, history, loans."""
     from . import loans
-    with orc.uow() as uow:
-        s = uow.session
+    with orc.reading() as s:
         rma = s.get(Rma, rma_id)
         if rma is None or not actor.may_see_centre(rma.centre_code):
             raise RmaNotFound(f"RMA {rma_id} not found")

@@ -63,8 +63,7 @@ def dashboard(orc, actor: Actor, months: int = 6, centre: str | None = None, now
     months = max(1, min(months, 36))
     since = _first_of_month(now, months - 1)
     centre = centre if actor.is_global else actor.centre
-    with orc.uow() as uow:
-        s = uow.session
+    with orc.reading() as s:  # outside a transaction: on SQLite the writers do not wait for these sums
         q = _Sql(s.get_bind().dialect.name)
         where, params = ("AND centre_code = :centre", {"centre": centre}) if centre else ("", {})
         params.update(now=q.ts(now), since=q.ts(since))
@@ -231,8 +230,7 @@ def heatmap(orc, actor: Actor, months: int = 6, centre: str | None = None) -> di
     from .processes import current_bundle
     figures = dashboard(orc, actor, months=months, centre=centre, figures=("waiting",))
     centre = figures["centre"]
-    with orc.uow() as uow:
-        s = uow.session
+    with orc.reading() as s:
         bundle = current_bundle(s, centre)
         parsed, version = orc.parsed_bundle(s, bundle.id), bundle.version
     stages: dict = {}

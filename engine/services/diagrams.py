@@ -13,8 +13,7 @@ def rma_diagram(orc, actor: Actor, rma_id: int) -> dict:
     `skeleton.highlight` holds the current stage's call activity (`stage_<stage>`); `stage_diagram`
     is None when no stage is open (e.g. the RMA is closed); its `highlight` holds the open tasks' ids.
     """
-    with orc.uow() as uow:
-        s = uow.session
+    with orc.reading() as s:
         rma = _visible_rma(s, actor, rma_id)
         parsed = orc.parsed_bundle(s, _bundle_id(s, rma.id))
         open_tasks = rma_open_tasks(s, rma.id)

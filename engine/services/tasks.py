@@ -62,8 +62,7 @@ def _inbox_queries(manager: bool, global_manager: bool, for_rma: bool, mine: boo
 
 
 def get_task(orc, actor: Actor, task_id: str) -> dict:
-    with orc.uow() as uow:
-        s = uow.session
+    with orc.reading() as s:
         task = _visible_task(s, actor, task_id)
         return task_view(task, form=_form_of(orc, s, task), rma=s.get(Rma, task.rma_id))
 

@@ -1,12 +1,13 @@
-"""Pages that only read (the inbox, the RMA page, the search, the customer's tracking page) go through
-`Orchestrator.reading()`: on SQLite they neither take nor wait for the database's write lock, and they
-see the last committed state, never a writer's uncommitted one."""
+"""Pages that only read (the inbox, a task, the RMA page and its diagram and customer panels, the search, the
+customer's tracking page, the manager's dashboard) go through `Orchestrator.reading()`: on SQLite they
+neither take nor wait for the database's write lock, and they see the last committed state, never a
+writer's uncommitted one."""
 from __future__ import annotations
 
 import sqlite3
 import threading
 
-from engine.services import portal, rmas, tasks
+from engine.services import customers, dashboard, diagrams, portal, rmas, tasks
 from tests.helpers import actor, rma_payload
 
 # The engine waits up to 30 s for a lock (engine.db): a read that waited for the writer would miss this.
@@ -15,10 +16,15 @@ ANSWER_WITHIN = 10
 
 def _read_everything(orc, rma):
     reception = actor(orc, "sg.reception")
-    return {"inbox": tasks.list_tasks(orc, reception, rma_id=rma["id"])["items"],
+    inbox = tasks.list_tasks(orc, reception, rma_id=rma["id"])["items"]
+    return {"inbox": inbox,
+            "task": tasks.get_task(orc, reception, inbox[0]["id"]) if inbox else None,
             "page": rmas.get_rma(orc, reception, rma["id"]),
+            "diagram": diagrams.rma_diagram(orc, reception, rma["id"]),
+            "customer_side": customers.customer_side(orc, reception, rma["id"]),
             "search": rmas.list_rmas(orc, reception, q="Kim")["items"],
-            "portal": portal.portal_view(orc, rma["tracking_token"])}
+            "portal": portal.portal_view(orc, rma["tracking_token"]),
+            "dashboard": dashboard.dashboard(orc, actor(orc, "manager"), centre="SG")}
 
 
 def test_reads_answer_while_another_writer_holds_the_sqlite_write_lock(sqlite_orc, tmp_path):
@@ -42,6 +48,10 @@ def test_reads_answer_while_another_writer_holds_the_sqlite_write_lock(sqlite_or
         assert not reader.is_alive(), "a read waited for the writer's lock"
         assert not failed, failed
         assert [t["name"] for t in found["inbox"]] == ["record_condition"]
+        assert found["task"]["name"] == "record_condition" and found["task"]["form"]
+        assert found["diagram"]["stage_diagram"]["highlight"] == ["record_condition"]
+        assert found["customer_side"]["eta"] is not None
+        assert found["dashboard"]["centre"] == "SG"
         assert found["page"]["customer"]["name"] == "Kim Tan"  # the committed name, not the writer's
         assert [r["id"] for r in found["search"]] == [rma["id"]]
         assert found["portal"]["number"] == rma["number"]
