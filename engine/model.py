@@ -191,7 +191,9 @@ class Instance(Base):
     rma_id: Mapped[int] = mapped_column(ForeignKey("rmas.id"), primary_key=True)
     bundle_id: Mapped[int] = mapped_column(ForeignKey("bundles.id"), index=True)
     serializer_version: Mapped[str] = mapped_column(String(16))
-    state: Mapped[bytes] = mapped_column(LargeBinary)
+    # ~50 KB of JSON: read only when a command has to restore the workflow (the instance cache usually
+    # has it), not with every instance row (each command reads its instance row to lock and version it)
+    state: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     completed: Mapped[bool] = mapped_column(Boolean, default=False)
     next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
