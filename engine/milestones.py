@@ -60,8 +60,14 @@ def customer_side(ctx: hooks.StepContext) -> None:
         opened = estimates.UNKNOWN if ctx.open_since is hooks.NOT_KNOWN else ctx.open_since
         estimate = estimates.refresh(s, rma, ctx.data, opened=opened, centre=centre, first=ctx.opened)
     if reached:
+        from .notifications import names_used, templates_dir
         from .services.customers import milestone_context, notify_milestone
-        context = milestone_context(ctx.orc, s, rma, ctx.data, estimate, quote_changed or None, centre=centre)
+        folder, names = templates_dir(ctx.orc.settings), frozenset()
+        for milestone in reached:
+            used = names_used(folder, milestone.message, rma.customer_language)
+            names = None if used is None or names is None else names | used
+        context = milestone_context(ctx.orc, s, rma, ctx.data, estimate, quote_changed or None, centre=centre,
+                                    names=names)
         for milestone in reached:
             notify_milestone(ctx.orc, s, rma, milestone, context)
 

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateNotFound, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from . import customer_text
@@ -42,18 +42,41 @@ def _env(folder: Path) -> SandboxedEnvironment:
         return env
 
 
-def render(folder: Path, message: str, lang: str, context: dict) -> Rendered | None:
-    """The message in `lang` (English when that language has no template); None when it has no template."""
-    env = _env(folder)
+def _template(env: SandboxedEnvironment, message: str, lang: str) -> tuple[Template | None, str]:
+    """The message's template in `lang`, else in English; and the language it is in."""
     lang = customer_text.language(lang)
-    template = None
     for candidate in dict.fromkeys((lang, customer_text.DEFAULT)):
         try:
-            template = env.get_template(f"{message}.{candidate}.txt")
-            lang = candidate
-            break
+            return env.get_template(f"{message}.{candidate}.txt"), candidate
         except TemplateNotFound:
             continue
+    return None, lang
+
+
+_names: dict[tuple[Path, str], tuple[Template, frozenset[str] | None]] = {}
+
+
+def names_used(folder: Path, message: str, lang: str) -> frozenset[str] | None:
+    """The context names the message's template reads; None when it includes, imports or extends another
+    template (then it may read any). Worked out once per template as loaded (an edited file is read anew)."""
+    env = _env(folder)
+    template, _ = _template(env, message, lang)
+    if template is None:
+        return frozenset()
+    cached = _names.get((folder, template.name))
+    if cached is not None and cached[0] is template:
+        return cached[1]
+    tree = env.parse(env.loader.get_source(env, template.name)[0])
+    names = None if any(True for _ in meta.find_referenced_templates(tree)) else \
+        frozenset(meta.find_undeclared_variables(tree))
+    with _lock:
+        _names[(folder, template.name)] = (template, names)
+    return names
+
+
+def render(folder: Path, message: str, lang: str, context: dict) -> Rendered | None:
+    """The message in `lang` (English when that language has no template); None when it has no template."""
+    template, lang = _template(_env(folder), message, lang)
     if template is None:
         return None
     values = {**context, "lang": lang,

@@ -47,16 +47,22 @@ _NO_CENTRE = object()
 
 
 def milestone_context(orc, session, rma: Rma, data: dict, estimate: RmaEstimate | None = None,
-                      quote=None, centre=_NO_CENTRE) -> dict:
+                      quote=None, centre=_NO_CENTRE, names: frozenset[str] | None = None) -> dict:
     """Everything a message template may use; nothing internal (no notes of staff, no staff names).
 
-    `centre`: the RMA's Centre row when the caller has it already (else it is read)."""
+    `centre`: the RMA's Centre row when the caller has it already (else it is read); `names`: the names
+    the templates to render read (engine.notifications.names_used): the photos and the quote are read
+    from the database only when one of them is among these (None: any may be)."""
     lang = customer_text.language(rma.customer_language)
     if centre is _NO_CENTRE:
         centre = session.get(Centre, rma.centre_code)
     estimate = estimate if estimate is not None else session.get(RmaEstimate, rma.id)
-    uploaded = photos_of(session, rma.id)
-    photos = [p for p in uploaded if p.task_name == "record_condition"] or uploaded
+    photos = []
+    if names is None or "photos" in names:
+        uploaded = photos_of(session, rma.id)
+        photos = [p for p in uploaded if p.task_name == "record_condition"] or uploaded
+    if not isinstance(quote, Quote) and (names is None or "quote" in names):
+        quote = latest_quote(session, rma.id)
     return {
         "rma": {"number": rma.number, "customer_name": rma.customer_name, "product_model": rma.product_model,
                 "serial_number": rma.serial_number, "fault_description": rma.fault_description,
@@ -66,7 +72,7 @@ def milestone_context(orc, session, rma: Rma, data: dict, estimate: RmaEstimate 
         "centre": {"name": centre.name if centre else rma.centre_code, "code": rma.centre_code},
         "tracking_url": tracking_url(orc, rma),
         "eta": estimates.view(estimate, lang),
-        "quote": quote_view(quote if isinstance(quote, Quote) else latest_quote(session, rma.id)),
+        "quote": quote_view(quote if isinstance(quote, Quote) else None),
         "intake": {key: data.get(key) for key in CONDITION_KEYS},
         "photos": [photo_view(p) for p in photos],
         "shipping": {key: data.get(key) for key in SHIPPING_KEYS},

@@ -1,11 +1,13 @@
 """Milestone messages: declared in the BPMN, rendered per language, sent once through real SMTP and SMS endpoints."""
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 import time_machine
+from PIL import Image
 from sqlalchemy import func, select
 
 from engine.errors import InvalidFormData
@@ -13,6 +15,7 @@ from engine.model import Milestone, OutboxMessage, Quote, Rma, utcnow
 from engine.notify import send_pending
 from engine.scheduler import fire_due_timers
 from engine.services import portal, rmas
+from engine.services.photos import add_photos
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.customer_fixtures import sms_gateway, smtp_inbox, senders, work  # noqa: F401
 
@@ -62,6 +65,23 @@ def test_intake_receipt_goes_out_by_email_and_sms_with_condition_and_tracking_li
     received = [{"key": r.headers["Idempotency-Key"], **r.json} for r in sms_gateway.requests]
     assert [(s["to"], s["rma_number"]) for s in received] == [("+65 9000 0000", rma["number"])]
     assert rma["tracking_token"] in received[0]["body"] and len(received[0]["body"]) <= 320
+
+
+def test_the_intake_receipt_counts_the_photos_the_form_cites(orc, smtp_inbox, senders):
+    # The receipt's template reads `photos`, so the photos are read for it (a template that does not
+    # read them, such as repair_complete, is rendered without that query).
+    rma = open_rma(orc, phone=None)
+    photos = add_photos(orc, actor(orc, "sg.reception"), rma["id"], [("a.png", _png((200, 30, 30))),
+                                                                      ("b.png", _png((30, 200, 30)))])
+    work(orc, "sg.reception", rma["id"], "record_condition", {**INTAKE, "photos": [p["sha256"] for p in photos]})
+    assert send_pending(orc, senders) == {"sent": 1, "failed": 0}
+    assert "Photos taken:    2" in smtp_inbox.messages[0]["body"]
+
+
+def _png(colour) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), colour).save(out, "PNG")
+    return out.getvalue()
 
 
 def test_a_german_customer_gets_german_messages(orc, smtp_inbox, senders):
