@@ -76,16 +76,16 @@ def check_model(payload) -> dict:
 
 def list_models(orc, q: str | None = None) -> list[dict]:
     """Every model, by name (public: the request form offers them)."""
-    with orc.uow() as uow:
+    with orc.reading() as s:
         query = select(CatalogueModel).order_by(CatalogueModel.model)
         if q:
             query = query.where(CatalogueModel.model_key.like(f"%{model_key(q)}%"))
-        return [model_view(r) for r in uow.session.scalars(query)]
+        return [model_view(r) for r in s.scalars(query)]
 
 
 def get_model(orc, name: str) -> dict:
-    with orc.uow() as uow:
-        row = find(uow.session, name)
+    with orc.reading() as s:
+        row = find(s, name)
         if row is None:
             raise NotFound(f"no model '{name}' in the catalogue")
         return model_view(row)
@@ -181,5 +181,5 @@ def as_decimal(text: str) -> Decimal | None:
 
 
 def count(orc) -> int:
-    with orc.uow() as uow:
-        return uow.session.scalar(select(func.count()).select_from(CatalogueModel)) or 0
+    with orc.reading() as s:
+        return s.scalar(select(func.count()).select_from(CatalogueModel)) or 0

@@ -113,8 +113,7 @@ def find_centres(orc, near: str | None = None) -> dict:
     """Centres accepting online requests; with `near` (a city or postcode) nearest first, with distances."""
     place = locate(near) if near else None
     now = utcnow()
-    with orc.uow() as uow:
-        s = uow.session
+    with orc.reading() as s:
         rows = s.execute(select(Centre, CentreLocation).join(CentreLocation, CentreLocation.centre_code == Centre.code)
                          .where(CentreLocation.accepts_online.is_(True)).order_by(Centre.code)).all()
         items = []

@@ -89,10 +89,10 @@ def record_decision(session, rma: Rma, actor: Actor, approved: bool, notes: str)
 
 
 def proposals_for(orc, actor: Actor, rma_id: int) -> list[dict]:
-    with orc.uow() as uow:
-        _visible_rma(uow.session, actor, rma_id)
-        rows = uow.session.scalars(select(GoodwillProposal).where(GoodwillProposal.rma_id == rma_id)
-                                   .order_by(GoodwillProposal.id))
+    with orc.reading() as s:
+        _visible_rma(s, actor, rma_id)
+        rows = s.scalars(select(GoodwillProposal).where(GoodwillProposal.rma_id == rma_id)
+                         .order_by(GoodwillProposal.id))
         return [proposal_view(p) for p in rows]
 
 
@@ -100,14 +100,14 @@ def goodwill_summary(orc, actor: Actor) -> list[dict]:
     """Per centre and currency: how many proposals were approved, rejected or wait, and the sums given."""
     if actor.role != "manager":
         raise NotAllowed("only managers see the goodwill summary")
-    with orc.uow() as uow:
+    with orc.reading() as s:
         query = select(GoodwillProposal.centre_code, GoodwillProposal.currency, GoodwillProposal.status,
                        func.count(GoodwillProposal.id), func.sum(GoodwillProposal.amount)) \
             .group_by(GoodwillProposal.centre_code, GoodwillProposal.currency, GoodwillProposal.status)
         if not actor.is_global:
             query = query.where(GoodwillProposal.centre_code == actor.centre)
         result: dict[tuple, dict] = {}
-        for centre, currency, status, n, total in uow.session.execute(query):
+        for centre, currency, status, n, total in s.execute(query):
             row = result.setdefault((centre, currency), {"centre": centre, "currency": currency, "approved": 0,
                                                          "rejected": 0, "pending": 0, "approved_total": Decimal("0"),
                                                          "proposed_total": Decimal("0")})

@@ -78,8 +78,8 @@ def list_subscriptions(orc, actor: Actor) -> list[dict]:
     query = select(WebhookSubscription).where(WebhookSubscription.deleted_at.is_(None))
     if not actor.is_global:
         query = query.where(WebhookSubscription.centre_code == actor.centre)
-    with orc.uow() as uow:
-        return [subscription_view(s) for s in uow.session.scalars(query.order_by(WebhookSubscription.id))]
+    with orc.reading() as s:
+        return [subscription_view(sub) for sub in s.scalars(query.order_by(WebhookSubscription.id))]
 
 
 def delete_subscription(orc, actor: Actor, sub_id: int) -> None:
@@ -98,8 +98,7 @@ def delete_subscription(orc, actor: Actor, sub_id: int) -> None:
 def list_deliveries(orc, actor: Actor, sub_id: int, limit: int = 100) -> list[dict]:
     """The delivery log of one subscription, newest first: every attempt with its answer or error."""
     _require_manager(actor)
-    with orc.uow() as uow:
-        s = uow.session
+    with orc.reading() as s:
         _visible(s, actor, sub_id, deleted_too=True)
         rows = s.execute(select(WebhookDelivery, OutboxMessage.rma_number, OutboxMessage.sent_at)
                          .join(OutboxMessage, OutboxMessage.id == WebhookDelivery.outbox_id)

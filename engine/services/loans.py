@@ -69,8 +69,7 @@ def add_unit(orc, actor: Actor, centre: str, code: str, model: str, serial_numbe
 def pool(orc, actor: Actor, centre: str) -> list[dict]:
     if not actor.may_see_centre(centre):
         raise NotAllowed(f"you may not see centre {centre}")
-    with orc.uow() as uow:
-        s = uow.session
+    with orc.reading() as s:
         lent = _lent_unit_ids(s, centre)
         units = s.scalars(select(LoanUnit).where(LoanUnit.centre_code == centre).order_by(LoanUnit.code))
         return [_unit_view(u, lent.get(u.id)) for u in units]

@@ -54,8 +54,7 @@ def list_incidents(orc, actor: Actor, status: str = "open", page: int = 1, per_p
     where = [Incident.status == status]
     if not actor.is_global:
         where.append(Incident.centre_code == actor.centre)
-    with orc.uow() as uow:
-        s = uow.session
+    with orc.reading() as s:
         total = s.scalar(select(func.count()).select_from(Incident).where(*where))
         rows = s.execute(select(Incident, Rma).join(Rma, Rma.id == Incident.rma_id).where(*where)
                          .order_by(Incident.opened_at.desc(), Incident.id.desc())
@@ -129,8 +128,8 @@ def list_undelivered(orc, actor: Actor, limit: int = 100) -> list[dict]:
              .where(OutboxMessage.sent_at.is_(None), OutboxMessage.attempts >= MAX_ATTEMPTS))
     if not actor.is_global:
         query = query.where(Rma.centre_code == actor.centre)
-    with orc.uow() as uow:
-        rows = uow.session.execute(query.order_by(OutboxMessage.id.desc()).limit(limit)).all()
+    with orc.reading() as s:
+        rows = s.execute(query.order_by(OutboxMessage.id.desc()).limit(limit)).all()
         return [{"id": m.id, "rma_id": m.rma_id, "rma_number": m.rma_number, "centre": centre, "channel": m.channel,
                  "recipient": m.recipient, "subject": m.subject, "attempts": m.attempts, "last_error": m.last_error,
                  "created_at": m.created_at} for m, centre in rows]

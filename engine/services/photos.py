@@ -54,8 +54,7 @@ def add_photos(orc, actor: Actor, rma_id: int, files: list[tuple[str, bytes]]) -
 
 def photo_file(orc, actor: Actor, rma_id: int, sha256: str) -> tuple[Path, str]:
     """(path on disk, content type) of one of the RMA's photos, for staff who may see the RMA."""
-    with orc.uow() as uow:
-        s = uow.session
+    with orc.reading() as s:
         rma = s.get(Rma, rma_id)
         if rma is None or not actor.may_see_centre(rma.centre_code):
             raise RmaNotFound(f"RMA {rma_id} not found")

@@ -213,8 +213,7 @@ def record_choice(orc, token: str, choice: str, ip: str | None = None) -> dict:
 
 def proof_of(orc, actor: Actor, rma_id: int) -> tuple[bytes, str, str]:
     """The proof-of-purchase file of an RMA the actor may see: (bytes, content type, filename)."""
-    with orc.uow() as uow:
-        s = uow.session
+    with orc.reading() as s:
         rma, request = s.get(Rma, rma_id), s.get(RmaRequest, rma_id)
         if rma is None or request is None or not request.proof_sha256 or not actor.may_see_centre(rma.centre_code):
             raise RmaNotFound(f"no proof of purchase for RMA {rma_id}")

@@ -31,9 +31,9 @@ def upsert_centre(orc, code: str, name: str, currency: str, labour_rate, timezon
 
 
 def list_centres(orc) -> list[dict]:
-    with orc.uow() as uow:
+    with orc.reading() as s:
         return [{"code": c.code, "name": c.name, "currency": c.currency, "labour_rate": c.labour_rate,
-                 "timezone": c.timezone} for c in uow.session.scalars(select(Centre).order_by(Centre.code))]
+                 "timezone": c.timezone} for c in s.scalars(select(Centre).order_by(Centre.code))]
 
 
 def hash_password(password: str) -> str:
@@ -138,9 +138,9 @@ def actor_for_token(orc, token: str) -> Actor:
 def list_tokens(orc, actor: Actor, current: str | None = None) -> list[dict]:
     """The actor's own tokens, newest first (never the token itself: only its hash is stored)."""
     now, current_hash = utcnow(), _digest(current) if current else None
-    with orc.uow() as uow:
-        rows = uow.session.scalars(select(ApiToken).where(ApiToken.user_id == actor.user_id)
-                                   .order_by(ApiToken.id.desc()).limit(200))
+    with orc.reading() as s:
+        rows = s.scalars(select(ApiToken).where(ApiToken.user_id == actor.user_id)
+                         .order_by(ApiToken.id.desc()).limit(200))
         return [{"id": t.id, "created_at": t.created_at, "expires_at": t.expires_at, "revoked_at": t.revoked_at,
                  "active": t.revoked_at is None and t.expires_at > now, "current": t.token_hash == current_hash}
                 for t in rows]

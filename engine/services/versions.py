@@ -90,8 +90,7 @@ def _history(session, bundles: list[Bundle], records: dict, counts: dict, by_id:
 def list_versions(orc, actor: Actor) -> dict:
     """{centres: [{centre, name, versions: [...]}]}: the base first, then each centre the actor may see."""
     check_may_read(actor)
-    with orc.uow() as uow:
-        s = uow.session
+    with orc.reading() as s:
         bundles = s.scalars(select(Bundle).order_by(Bundle.id)).all()
         by_id = {b.id: b for b in bundles}
         records = {r.bundle_id: r for r in s.scalars(select(ProcessDeploy))}
@@ -134,8 +133,8 @@ def _detail(session, bundle: Bundle) -> dict:
 
 def get_version(orc, actor: Actor, version: int, centre: str | None) -> dict:
     check_may_read(actor, centre)
-    with orc.uow() as uow:
-        return _detail(uow.session, find_bundle(uow.session, version, centre))
+    with orc.reading() as s:
+        return _detail(s, find_bundle(s, version, centre))
 
 
 def _readable_bundle(session, actor: Actor, bundle_id: int) -> Bundle:
@@ -149,8 +148,8 @@ def _readable_bundle(session, actor: Actor, bundle_id: int) -> Bundle:
 def get_bundle(orc, actor: Actor, bundle_id: int) -> dict:
     """A version by its global id (the owners' pages address versions this way)."""
     check_may_read(actor)
-    with orc.uow() as uow:
-        return _detail(uow.session, _readable_bundle(uow.session, actor, bundle_id))
+    with orc.reading() as s:
+        return _detail(s, _readable_bundle(s, actor, bundle_id))
 
 
 def _file(bundle: Bundle, name: str) -> dict:
@@ -163,21 +162,20 @@ def _file(bundle: Bundle, name: str) -> dict:
 
 def bundle_file(orc, actor: Actor, version: int, centre: str | None, name: str) -> dict:
     check_may_read(actor, centre)
-    with orc.uow() as uow:
-        return _file(find_bundle(uow.session, version, centre), name)
+    with orc.reading() as s:
+        return _file(find_bundle(s, version, centre), name)
 
 
 def bundle_file_by_id(orc, actor: Actor, bundle_id: int, name: str) -> dict:
     check_may_read(actor)
-    with orc.uow() as uow:
-        return _file(_readable_bundle(uow.session, actor, bundle_id), name)
+    with orc.reading() as s:
+        return _file(_readable_bundle(s, actor, bundle_id), name)
 
 
 def variant_diff(orc, actor: Actor, bundle_id: int, base_id: int | None = None) -> dict:
     """Each stage where the version differs from a base version (its own base, or `base_id`), both diagrams."""
     check_may_read(actor)
-    with orc.uow() as uow:
-        s = uow.session
+    with orc.reading() as s:
         bundle = s.get(Bundle, bundle_id)
         if bundle is None:
             raise NotFound(f"no process version with id {bundle_id}")
