@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import bindparam, delete, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .db import single_read
+from .db import insert_ignoring, single_read
 from .errors import EngineError
 from .model import ThrottleCounter, utcnow
 
@@ -118,12 +116,10 @@ def refund(orc, key: str, limit: Limit) -> None:
 
 
 def _locked_row(session, key: str, now) -> ThrottleCounter:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     # RETURNING tells whether the row is new: psycopg reports rowcount -1 for this INSERT, so a rowcount
     # test cleaned up on every try and deleted this very key's row once it was a day old (a 500 on login).
-    created = session.execute(insert(ThrottleCounter).values(key=key, window_start=now, attempts=0)
-                              .on_conflict_do_nothing(index_elements=["key"])
-                              .returning(ThrottleCounter.key)).first() is not None
+    created = session.execute(insert_ignoring(session, ThrottleCounter.__table__, "key", returning="key"),
+                              {"key": key, "window_start": now, "attempts": 0}).first() is not None
     if created:
         # New keys are where a spray of made-up usernames or addresses would grow the table.
         session.execute(delete(ThrottleCounter).where(
