@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION, BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
@@ -28,6 +29,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import sandbox
 from .definitions import LANE_ROLES, ParsedBundle
 from .errors import Conflict, ProcessScriptError, TaskAlreadyCompleted, TaskNotFound
+from .stepping import EngineSubWorkflow, EngineWorkflow
 
 
 class MessageNotAwaited(Conflict):
@@ -61,7 +63,11 @@ class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
 def _make_serializer() -> BpmnWorkflowSerializer:
     config = dict(SPIFF_CONFIG)
     config[BpmnWorkflow] = StateOnlyWorkflowConverter
-    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+    registry = BpmnWorkflowSerializer.configure(config)
+    # instances restore into the engine's workflow classes, stored under SpiffWorkflow's own type names
+    StateOnlyWorkflowConverter(EngineWorkflow, registry, typename=BpmnWorkflow.__name__)
+    BpmnSubWorkflowConverter(EngineSubWorkflow, registry, typename=BpmnSubWorkflow.__name__)
+    return BpmnWorkflowSerializer(registry)
 
 
 SERIALIZER = _make_serializer()
@@ -119,7 +125,7 @@ class Runtime:
 
     def start(self, bundle: ParsedBundle, data: dict) -> BpmnWorkflow:
         _strict_decisions(bundle)
-        workflow = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self.script_engine)
+        workflow = EngineWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self.script_engine)
         workflow.task_tree.data.update(data)
         start = workflow.get_next_task(state=TaskState.READY)
         if start is not None:

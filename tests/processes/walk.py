@@ -93,6 +93,8 @@ class Walk:
 
     def __init__(self, parsed, data: dict):
         self.parsed = parsed
+        self.start = dict(data)
+        self.submitted: list[tuple[str, dict]] = []  # (task, clean form) in order: the walk can be replayed
         self.rt = Runtime()
         self.wf = self.rt.start(parsed, data)
         self.status: str | None = None
@@ -129,6 +131,7 @@ class Walk:
         assert self.status == step.status
         clean = validate_submission(self.parsed.form(task.form_file), form)
         self.rt.complete(self.wf, task.id, clean)
+        self.submitted.append((task.name, clean))
         self.done.append(task)
         return task
 
