@@ -43,8 +43,10 @@ def run(results, repeats: int, seconds: float, backends: list[str]) -> None:
             actors = staff_actors(orc)
             timings: list[float] = []
             rates = repeat_rate(lambda n: lifecycle(orc, actors, n, timings), repeats, seconds)
-        durable = results.values.get("durable")
+        durable, durable_engine = results.values.get("durable"), results.values.get("durable_engine")
         note = f"{statistics.median(rates) / durable:.0%} of durable bound" if durable else ""
+        if durable_engine:
+            note += f" ({statistics.median(rates) / durable_engine:.0%} of its engine-class row)"
         results.add(label, "full lifecycles", rates, "lifecycles/s", note=note, key=f"services_{backend}")
         ms = [t * 1000 for t in timings]
         results.add(label, "task completion p50 / p95", statistics.median(ms), "ms",
