@@ -271,24 +271,15 @@ class Runtime:
         except (SpiffWorkflowException, sandbox.SandboxViolation) as exc:
             raise _script_error(exc) from None
 
-    def _advance(self, workflow: BpmnWorkflow) -> None:
+    def _advance(self, workflow: EngineWorkflow) -> None:
         try:
             workflow.do_engine_steps()
             # do_engine_steps ends by refreshing timers: one that came due is READY now and runs in one more
-            # round (skipped when nothing is: a round walks every task tree of the instance again)
-            if _runnable(workflow):
+            # round (skipped when nothing is: that round would refresh the timers again)
+            if workflow.runnable():
                 workflow.do_engine_steps()
         except (SpiffWorkflowException, sandbox.SandboxViolation) as exc:
             raise _script_error(exc) from None
-
-
-def _runnable(workflow: BpmnWorkflow) -> bool:
-    """Whether some task the engine runs by itself (not a human task) is READY: a flat look at every task."""
-    for wf in (workflow, *workflow.subprocesses.values()):
-        for task in wf.tasks.values():
-            if task.state == _READY and not task.task_spec.manual:
-                return True
-    return False
 
 
 def _ready_task(task) -> ReadyTask:

@@ -7,7 +7,7 @@ task id (even when that record is then dropped). On the shipped RMA process that
 walks per command, most of them finding nothing. Each workflow also keeps a flat dict of its tasks;
 a look through it answers "is there anything to find?" for a fraction of a walk's cost. The classes
 here ask that first and walk, exactly as SpiffWorkflow does, only when the walk can find something,
-so which tasks run and in which order is unchanged (tests/unit/test_stepping.py compares them).
+so which tasks run and in which order is unchanged (tests/processes/test_stepping.py compares them).
 
 The serializer restores stored instances into these classes under SpiffWorkflow's own type names
 (engine/runtime.py), so stored state is the same as before and stays readable by stock SpiffWorkflow.
@@ -63,25 +63,32 @@ class EngineWorkflow(_FewerWalks, BpmnWorkflow):
         self.subprocesses[my_task.id] = subprocess
         return subprocess
 
-    def _automatic_ready(self, workflow, found: list) -> list:
-        """Adds to `found`, stopping at two, READY tasks the engine runs itself that a walk of `workflow` may
-        meet: its own and those of the subprocesses started from its tasks, and theirs (for the top
-        workflow: every subprocess). A superset of what the walk finds; never more than two."""
-        subprocesses = self.subprocesses
-        for task in workflow.tasks.values():
-            if task._state == _READY and not task.task_spec.manual:
-                found.append(task)
-                if len(found) > 1:
-                    return found
+    def _reach(self, workflow):
+        """The workflows a walk of `workflow` may enter, each once: itself, then the subprocesses started from
+        its tasks, and theirs (for the top workflow: every subprocess)."""
+        yield workflow
         if workflow is self:
-            for sp in subprocesses.values():
-                if len(self._automatic_ready(sp, found)) > 1:
-                    break
-        else:
-            for task_id in workflow.tasks:
-                if task_id in subprocesses and len(self._automatic_ready(subprocesses[task_id], found)) > 1:
-                    break
+            yield from self.subprocesses.values()
+            return
+        for subprocess in self.subprocesses.values():
+            if subprocess.parent_task_id in workflow.tasks:
+                yield from self._reach(subprocess)
+
+    def _automatic_ready(self, workflow) -> list:
+        """Up to two READY tasks the engine runs itself that a walk of `workflow` may meet: a superset of
+        what the walk finds, cut at two (all a caller needs to know is none, one or more)."""
+        found = []
+        for reached in self._reach(workflow):
+            for task in reached.tasks.values():
+                if task._state == _READY and not task.task_spec.manual:
+                    found.append(task)
+                    if len(found) > 1:
+                        return found
         return found
+
+    def runnable(self) -> bool:
+        """Whether a task the engine runs itself (not a human task) is READY anywhere in the instance."""
+        return bool(self._automatic_ready(self))
 
     def _walk_meets(self, task, workflow) -> bool:
         """Whether SpiffWorkflow's walk of `workflow` for READY tasks visits `task`.
@@ -112,7 +119,7 @@ class EngineWorkflow(_FewerWalks, BpmnWorkflow):
         # workflow. A pass runs, in walk order, the READY tasks that are not human tasks; with none there
         # is nothing to walk for, and with one the walk would give just that one when it meets it.
         def run_ready(workflow) -> int:
-            found = self._automatic_ready(workflow, [])
+            found = self._automatic_ready(workflow)
             if not found:
                 return 0
             if len(found) == 1 and self._walk_meets(found[0], workflow):

@@ -173,6 +173,9 @@ def test_the_shortcut_knows_which_tasks_a_walk_of_each_workflow_meets(request, f
         everything = [wf, *wf.subprocesses.values()]
         for workflow in everything:
             met = {t.id for t in workflow.get_tasks(state=TaskState.DEFINITE_MASK | TaskState.FINISHED_MASK)}
+            reach = list(wf._reach(workflow))  # where the look for READY tasks goes: each workflow once
+            assert len(reach) == len(set(map(id, reach)))
+            assert {t.workflow for t in workflow.get_tasks()} <= set(reach)
             for other in everything:
                 for task in other.tasks.values():
                     if task.has_state(TaskState.DEFINITE_MASK | TaskState.FINISHED_MASK):
