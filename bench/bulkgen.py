@@ -13,14 +13,15 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import insert, select, text
 
-from engine.model import AuditEvent, Bundle, HumanTask, Instance, Rma, RmaSearchTerm, StageVisit, rma_search_rows
-from engine.stage_visits import visits as stage_visits
-from engine.runtime import instance_status
+from engine.store.model import AuditEvent, Bundle, HumanTask, Instance, Rma, RmaSearchTerm, StageVisit
+from engine.store.search_index import rma_search_rows
+from engine.services.stage_visits import visits as stage_visits
+from engine.execution.runtime import instance_status
 
 from .common import STEPS, start_data
 
-try:  # the audit trail may be hash-chained per RMA (engine.audit): generated events are chained too
-    from engine.audit import GENESIS, event_hash
+try:  # the audit trail may be hash-chained per RMA (engine.store.audit): generated events are chained too
+    from engine.store.audit import GENESIS, event_hash
 except ImportError:  # pragma: no cover - older engine without the chain
     GENESIS, event_hash = None, None
 CHAINED = "hash" in AuditEvent.__table__.c and event_hash is not None

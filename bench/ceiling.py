@@ -3,7 +3,7 @@
 Both use the shipped bundle parsed once and the engine's sandboxed script engine (the process's
 scripts need its helpers), but none of our services, ORM or projections. The ceiling is measured on
 SpiffWorkflow's own BpmnWorkflow (the issue's definition, and the bound the services' target refers
-to) and again on the engine's workflow classes (engine/stepping.py: the same tasks in the same order,
+to) and again on the engine's workflow classes (engine/execution/stepping.py: the same tasks in the same order,
 fewer walks of the task tree), which the services use; so is the durable bound, whose engine-class
 row is the stricter yardstick for what persistence costs the services.
 """
@@ -21,14 +21,14 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from engine import sandbox
-from engine.definitions import parse_bundle, read_bundle_dir
-from engine.runtime import SERIALIZER, StateOnlyWorkflowConverter
-from engine.stepping import EngineWorkflow
+from engine.process.definitions import parse_bundle, read_bundle_dir
+from engine.execution.runtime import SERIALIZER, StateOnlyWorkflowConverter
+from engine.execution.stepping import EngineWorkflow
 
 from .common import PROCESSES_DIR, STEPS, repeat_rate, start_data
 
 
-# restores into SpiffWorkflow's own classes (the engine's SERIALIZER restores into engine/stepping.py's)
+# restores into SpiffWorkflow's own classes (the engine's SERIALIZER restores into engine/execution/stepping.py's)
 STOCK_SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure({**SPIFF_CONFIG,
                                                                             BpmnWorkflow: StateOnlyWorkflowConverter}))
 
@@ -119,7 +119,7 @@ def run(results, repeats: int, seconds: float) -> None:
                 note="SpiffWorkflow's own BpmnWorkflow")
     rates = repeat_rate(lambda n: spiff_lifecycle(bundle, engine, n), repeats, seconds)
     results.add("1 ceiling", "the same, engine's workflow classes", rates, "lifecycles/s", key="ceiling_engine",
-                note=f"engine/stepping.py: {statistics.median(rates) / results.values['ceiling']:.2f}x")
+                note=f"engine/execution/stepping.py: {statistics.median(rates) / results.values['ceiling']:.2f}x")
     for stock, metric, key in ((True, "+ state JSON + SQLite commit/task", "durable"),
                                (False, "the same, engine's workflow classes", "durable_engine")):
         with tempfile.TemporaryDirectory(prefix="rma-bench-") as tmp:

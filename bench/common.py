@@ -197,7 +197,7 @@ def postgres_url():
 def make_orchestrator(url: str, tmp: Path):
     """A migrated orchestrator with the demo centres and users and the shipped processes deployed."""
     from engine import Orchestrator, Settings
-    from engine.cli import init_database
+    from web.cli import init_database
     from engine.demo import create_centres_and_users
     settings = Settings.from_env({}, database_url=url, instance_dir=tmp, upload_dir=tmp / "uploads",
                                  secret_key="bench-secret", run_worker=False)

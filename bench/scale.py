@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from engine.model import HumanTask
+from engine.store.model import HumanTask
 from engine.services import dashboard, diagrams, rmas, tasks, users
 
 from . import bulkgen

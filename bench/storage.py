@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, text
 
-from engine.model import AuditEvent, HumanTask, Instance, Rma
+from engine.store.model import AuditEvent, HumanTask, Instance, Rma
 
 from .common import backend_orchestrator, postgres_available
 from .services import lifecycle, staff_actors

@@ -1,7 +1,7 @@
 """The orchestrator core (no Flask): definitions, runtime, persistence and services."""
-from .actors import Actor
-from .config import Settings
-from .errors import EngineError
-from .orchestrator import Orchestrator
+from engine.actors import Actor
+from engine.config import Settings
+from engine.errors import EngineError
+from engine.orchestrator import Orchestrator
 
 __all__ = ["Actor", "EngineError", "Orchestrator", "Settings"]

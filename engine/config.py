@@ -33,12 +33,12 @@ class Settings:
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto to believe (0: none). Throttles
     # and recorded addresses use the client's address; behind a proxy that is only known from the header.
     trusted_proxies: int = 0
-    # Service tasks (engine/service_tasks.py): seconds to wait for an answer, the hosts they may call
+    # Service tasks (engine/adapters/service_tasks.py): seconds to wait for an answer, the hosts they may call
     # (empty: any), and the secret their requests are HMAC-signed with (unset: unsigned).
     service_task_timeout: float = 10.0
     service_task_hosts: tuple[str, ...] = ()
     service_task_secret: str | None = None
-    # Restored workflows kept per process between commands (engine/instance_cache.py); 0: none.
+    # Restored workflows kept per process between commands (engine/store/instance_cache.py); 0: none.
     instance_cache_size: int = 128
 
     @property

@@ -1,13 +1,18 @@
 """Demo centres, staff and RMAs at different stages (password `demo`: for trying the product only)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
-from .actors import Actor
-from .model import Rma
-from .services import catalogue, centres, portal, rmas, tasks, users
+from engine.actors import Actor
+from engine.store.model import Rma
+from engine.services import catalogue, centres, portal, rmas, tasks, users
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 CENTRES = [("SG", "Singapore Service Centre", "SGD", 60, "Asia/Singapore"),
            ("DE", "Berlin Service Centre", "EUR", 75, "Europe/Berlin")]
@@ -17,7 +22,7 @@ USERS = [("sg.reception", "reception", "SG"), ("sg.tech", "technician", "SG"), (
 DEMO_PASSWORD = "demo"
 
 
-def create_centres_and_users(orc) -> None:
+def create_centres_and_users(orc: Orchestrator) -> None:
     for code, name, currency, rate, tz in CENTRES:
         users.upsert_centre(orc, code, name, currency, rate, tz)
     shared_hash = users.hash_password(DEMO_PASSWORD)  # one slow hash for all demo accounts
@@ -51,7 +56,7 @@ CATALOGUE = [
 ]
 
 
-def create_catalogue_and_locations(orc) -> None:
+def create_catalogue_and_locations(orc: Orchestrator) -> None:
     """A small product catalogue and the centres' finder entries, so online requests work out of the box."""
     manager = users.actor_by_username(orc, "manager")
     if not catalogue.count(orc):
@@ -60,7 +65,7 @@ def create_catalogue_and_locations(orc) -> None:
     centres.seed_demo_locations(orc)
 
 
-def _open(orc, centre: str, name: str, email: str, model: str, serial: str, months_old: int, fault: str) -> dict:
+def _open(orc: Orchestrator, centre: str, name: str, email: str, model: str, serial: str, months_old: int, fault: str) -> dict:
     reception = users.actor_by_username(orc, f"{centre.lower()}.reception")
     purchase = date.today() - timedelta(days=int(months_old * 30.5))
     return rmas.open_rma(orc, reception, {
@@ -70,7 +75,7 @@ def _open(orc, centre: str, name: str, email: str, model: str, serial: str, mont
         "fault_description": fault})
 
 
-def _do(orc, rma: dict, username: str, data: dict) -> dict:
+def _do(orc: Orchestrator, rma: dict, username: str, data: dict) -> dict:
     actor: Actor = users.actor_by_username(orc, username)
     task = tasks.list_tasks(orc, actor, rma_id=rma["id"])["items"][0]
     return tasks.complete_task(orc, actor, task["id"], data)
@@ -80,7 +85,7 @@ INTAKE = {"condition_grade": "B", "condition_notes": "Light scuffs on the grip",
           "customer_acknowledged": True}
 
 
-def create_demo_rmas(orc) -> int:
+def create_demo_rmas(orc: Orchestrator) -> int:
     """A handful of RMAs at different stages; skipped when RMAs already exist."""
     with orc.uow() as uow:
         if uow.session.scalar(select(func.count(Rma.id))):

@@ -7,14 +7,14 @@ from contextlib import contextmanager
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import Settings
-from .db import make_engine, single_read, upgrade
-from .definitions import ParsedBundle, SpecCache
-from .instance_cache import InstanceCache
-from .model import Bundle
-from .runtime import Runtime
-from .service_tasks import HttpServices
-from .unit_of_work import UnitOfWork
+from engine.config import Settings
+from engine.store.db import make_engine, single_read, upgrade
+from engine.process.definitions import ParsedBundle, SpecCache
+from engine.store.instance_cache import InstanceCache
+from engine.store.model import Bundle
+from engine.execution.runtime import Runtime
+from engine.adapters.service_tasks import HttpServices
+from engine.store.unit_of_work import UnitOfWork
 
 
 class Orchestrator:
@@ -25,17 +25,16 @@ class Orchestrator:
         self.db = make_engine(self.settings.database_url)
         self.session_factory = sessionmaker(self.db, expire_on_commit=False)
         self.specs = SpecCache()
-        self.instances = InstanceCache(self.session_factory, self.settings.instance_cache_size)
-        self.runtime = Runtime()
-        self.runtime.script_engine.services = HttpServices.from_settings(self.settings)
+        self.instances = InstanceCache(self.settings.instance_cache_size)
+        self.runtime = Runtime(HttpServices.from_settings(self.settings))
         self._bundle_hashes: dict[int, str] = {}
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, self.instances)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A session for reads only, each statement its own snapshot (engine.db.single_read).
+        """A session for reads only, each statement its own snapshot (engine.store.db.single_read).
 
         No transaction around them: on SQLite no BEGIN IMMEDIATE, so the read neither takes nor waits for
         the write lock; on PostgreSQL autocommit, no BEGIN and ROLLBACK round trips. For a read of one

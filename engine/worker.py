@@ -1,17 +1,23 @@
 """The background worker: fire due timers and send the outbox, in a loop, safe to run several at once."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import logging
 import threading
 
-from .notify import send_pending, senders_from_settings
-from .scheduler import WORKER_ID, fire_due_timers
+from engine.adapters.senders import senders_from_settings
+from engine.store.outbox import send_pending
+from engine.services.scheduler import WORKER_ID, fire_due_timers
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 log = logging.getLogger("rma.worker")
 TIMER_BATCH, SEND_BATCH = 100, 50
 
 
-def run_once(orc, senders: dict | None = None) -> dict:
+def run_once(orc: Orchestrator, senders: dict | None = None) -> dict:
     """One sweep: timers first (they may enqueue messages), then the outbox."""
     senders = senders_from_settings(orc.settings) if senders is None else senders
     timers = fire_due_timers(orc, limit=TIMER_BATCH)
@@ -19,7 +25,7 @@ def run_once(orc, senders: dict | None = None) -> dict:
     return {"timers": timers, **sent}
 
 
-def run_forever(orc, stop: threading.Event, interval: float = 2.0) -> None:
+def run_forever(orc: Orchestrator, stop: threading.Event, interval: float = 2.0) -> None:
     senders = senders_from_settings(orc.settings)
     log.info("worker %s sweeping every %.1fs; channels: %s", WORKER_ID, interval, ", ".join(senders) or "none")
     while not stop.is_set():
@@ -36,7 +42,7 @@ def run_forever(orc, stop: threading.Event, interval: float = 2.0) -> None:
             stop.wait(interval)
 
 
-def start_in_thread(orc, interval: float = 2.0) -> tuple[threading.Thread, threading.Event]:
+def start_in_thread(orc: Orchestrator, interval: float = 2.0) -> tuple[threading.Thread, threading.Event]:
     """Run the worker inside this process (the embedded default for SQLite)."""
     stop = threading.Event()
     thread = threading.Thread(target=run_forever, args=(orc, stop, interval), name="rma-worker", daemon=True)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from engine import Orchestrator, Settings
-from engine.cli import init_database
+from web.cli import init_database
 from engine.demo import create_centres_and_users
 
 POSTGRES_URL = os.environ.get("RMA_TEST_POSTGRES_URL", "")

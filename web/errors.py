@@ -43,7 +43,7 @@ def register(app) -> None:
     @app.errorhandler(EngineError)
     def _engine_error(exc: EngineError):
         response = error_response(exc.status, exc.code, exc.message, exc.errors)
-        retry_after = getattr(exc, "retry_after", None)  # engine.throttle.TooManyAttempts
+        retry_after = getattr(exc, "retry_after", None)  # engine.services.throttle.TooManyAttempts
         return response if retry_after is None else (*response, {"Retry-After": str(retry_after)})
 
     @app.errorhandler(HTTPException)

@@ -1,9 +1,9 @@
-"""Alembic environment: the engine comes from the caller (engine.db.upgrade) or RMA_DATABASE_URL."""
+"""Alembic environment: the engine comes from the caller (engine.store.db.upgrade) or RMA_DATABASE_URL."""
 from alembic import context
 
 from engine.config import Settings
-from engine.db import make_engine
-from engine.model import Base
+from engine.store.db import make_engine
+from engine.store.model import Base
 
 config = context.config
 engine = config.attributes.get("engine") or make_engine(Settings.from_env().database_url)

@@ -1,16 +1,21 @@
 """The product catalogue: models with warranty, replacement value, successor and known issues."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func, select
 
-from ..actors import Actor
-from ..errors import InvalidInput, NotAllowed, NotFound
-from ..forms import nested_errors
-from ..model import CatalogueModel, utcnow
-from .instances import audit
+from engine.actors import Actor
+from engine.errors import InvalidInput, NotAllowed, NotFound
+from engine.process.forms import nested_errors
+from engine.store.model import CatalogueModel, utcnow
+from engine.store.audit import audit
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 DEFAULT_WARRANTY_MONTHS = 24
 EDITING_ROLES = ("manager",)
@@ -74,7 +79,7 @@ def check_model(payload) -> dict:
             "known_issues": list(payload.get("known_issues") or [])}
 
 
-def list_models(orc, q: str | None = None) -> list[dict]:
+def list_models(orc: Orchestrator, q: str | None = None) -> list[dict]:
     """Every model, by name (public: the request form offers them)."""
     with orc.reading() as s:
         query = select(CatalogueModel).order_by(CatalogueModel.model)
@@ -83,7 +88,7 @@ def list_models(orc, q: str | None = None) -> list[dict]:
         return [model_view(r) for r in s.scalars(query)]
 
 
-def get_model(orc, name: str) -> dict:
+def get_model(orc: Orchestrator, name: str) -> dict:
     with orc.reading() as s:
         row = find(s, name)
         if row is None:
@@ -95,7 +100,7 @@ def find(session, name: str) -> CatalogueModel | None:
     return session.scalar(select(CatalogueModel).where(CatalogueModel.model_key == model_key(name)))
 
 
-def save_model(orc, actor: Actor, payload: dict) -> dict:
+def save_model(orc: Orchestrator, actor: Actor, payload: dict) -> dict:
     """Create or update one model (managers)."""
     _require_editor(actor)
     clean = check_model(payload)
@@ -108,7 +113,7 @@ def save_model(orc, actor: Actor, payload: dict) -> dict:
         return model_view(row)
 
 
-def delete_model(orc, actor: Actor, name: str) -> None:
+def delete_model(orc: Orchestrator, actor: Actor, name: str) -> None:
     _require_editor(actor)
     with orc.uow() as uow:
         row = find(uow.session, name)
@@ -152,7 +157,7 @@ def unknown_model_facts(channel: str = "counter", currency: str = "") -> dict:
 
 
 def start_facts(session, model: str, currency: str, channel: str) -> dict:
-    """The catalogue's facts for a new RMA's start data (engine.dataflow.START_DATA_KEYS lists them).
+    """The catalogue's facts for a new RMA's start data (engine.process.dataflow.START_DATA_KEYS lists them).
 
     A replacement value in another currency than the centre's cannot be compared with its quote, so
     it counts as unknown there (repair only) rather than being converted at a guessed rate.
@@ -180,6 +185,6 @@ def as_decimal(text: str) -> Decimal | None:
     return value if value.is_finite() else None
 
 
-def count(orc) -> int:
+def count(orc: Orchestrator) -> int:
     with orc.reading() as s:
         return s.scalar(select(func.count()).select_from(CatalogueModel)) or 0

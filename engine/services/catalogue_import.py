@@ -7,15 +7,20 @@ manager can keep the catalogue in a spreadsheet.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import csv
 import io
 import re
 
-from ..actors import Actor
-from ..errors import InvalidInput
-from ..forms import nested_errors
-from .catalogue import MODEL_SCHEMA, _require_editor, as_decimal, find, model_key, upsert
-from .instances import audit
+from engine.actors import Actor
+from engine.errors import InvalidInput
+from engine.process.forms import nested_errors
+from engine.services.catalogue import MODEL_SCHEMA, _require_editor, as_decimal, find, model_key, upsert
+from engine.store.audit import audit
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 MAX_BYTES = 1024 * 1024
 MAX_ROWS = 5000
@@ -29,7 +34,7 @@ class CatalogueImportError(InvalidInput):
     code = "catalogue_import_invalid"
 
 
-def import_csv(orc, actor: Actor, data: bytes) -> dict:
+def import_csv(orc: Orchestrator, actor: Actor, data: bytes) -> dict:
     """Import or update every model of the file in one transaction; refuse the whole file on any bad row."""
     _require_editor(actor)
     rows = parse_csv(data)

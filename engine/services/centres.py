@@ -1,6 +1,8 @@
 """The centre finder: centres with address, opening hours and expected lead time, nearest first."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import csv
 import math
 import re
@@ -14,7 +16,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ..model import Centre, CentreLocation, Rma, utcnow
+from engine.store.model import Centre, CentreLocation, Rma, utcnow
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 PLACES_FILE = Path(__file__).resolve().parent.parent / "data" / "places.csv"
 EARTH_RADIUS_KM = 6371.0088
@@ -82,7 +87,8 @@ def locate(query: str) -> Place | None:
 def lead_time(session, centre: Centre, now) -> dict:
     """Expected days from the unit's arrival to its return at this centre, as a range with its basis."""
     try:
-        from .. import estimates, eta
+        from engine.customer import estimates
+        from engine.customer import eta
     except ImportError:  # the ETA feature is optional: fall back to closed RMAs' durations
         estimates = eta = None
     if eta is not None:
@@ -109,7 +115,7 @@ def location_view(centre: Centre, location: CentreLocation) -> dict:
             "accepts_online": location.accepts_online}
 
 
-def find_centres(orc, near: str | None = None) -> dict:
+def find_centres(orc: Orchestrator, near: str | None = None) -> dict:
     """Centres accepting online requests; with `near` (a city or postcode) nearest first, with distances."""
     place = locate(near) if near else None
     now = utcnow()
@@ -130,7 +136,7 @@ def find_centres(orc, near: str | None = None) -> dict:
             "located": {"label": place.label, "country": place.country} if place else None}
 
 
-def set_location(orc, centre_code: str, **fields) -> None:
+def set_location(orc: Orchestrator, centre_code: str, **fields) -> None:
     """Create or replace a centre's finder entry (CLI and demo data)."""
     with orc.uow() as uow:
         s = uow.session
@@ -151,7 +157,7 @@ DEMO_LOCATIONS = {
 }
 
 
-def seed_demo_locations(orc) -> None:
+def seed_demo_locations(orc: Orchestrator) -> None:
     """The demo centres' finder entries (skipped for centres that have one)."""
     with orc.uow() as uow:
         have = set(uow.session.scalars(select(CentreLocation.centre_code)))

@@ -1,19 +1,28 @@
 """What staff and messages need about an RMA's customer side: message context, history, delivery log."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import bindparam, or_, select
 
-from .. import customer_text, estimates, notifications
-from ..actors import Actor
-from ..errors import RmaNotFound
-from ..model import (Centre, HumanTask, Loan, LoanUnit, Milestone, OutboxMessage, Quote, Rma, RmaEstimate,
+from engine.customer import customer_text
+
+from engine.customer import estimates
+
+from engine.customer import notifications
+from engine.actors import Actor
+from engine.errors import RmaNotFound
+from engine.store.model import (Centre, HumanTask, Loan, LoanUnit, Milestone, OutboxMessage, Quote, Rma, RmaEstimate,
                      RmaPhoto, utcnow)
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 CONDITION_KEYS = ("condition_grade", "condition_notes", "accessories")
 SHIPPING_KEYS = ("carrier", "tracking_number")
 
 
-def tracking_url(orc, rma: Rma) -> str:
+def tracking_url(orc: Orchestrator, rma: Rma) -> str:
     return f"{orc.settings.base_url}/track/{rma.tracking_token}"
 
 
@@ -46,12 +55,12 @@ def photo_view(photo: RmaPhoto) -> dict:
 _NO_CENTRE = object()
 
 
-def milestone_context(orc, session, rma: Rma, data: dict, estimate: RmaEstimate | None = None,
+def milestone_context(orc: Orchestrator, session, rma: Rma, data: dict, estimate: RmaEstimate | None = None,
                       quote=None, centre=_NO_CENTRE, names: frozenset[str] | None = None) -> dict:
     """Everything a message template may use; nothing internal (no notes of staff, no staff names).
 
     `centre`: the RMA's Centre row when the caller has it already (else it is read); `names`: the names
-    the templates to render read (engine.notifications.names_used): the photos and the quote are read
+    the templates to render read (engine.customer.notifications.names_used): the photos and the quote are read
     from the database only when one of them is among these (None: any may be)."""
     lang = customer_text.language(rma.customer_language)
     if centre is _NO_CENTRE:
@@ -82,7 +91,7 @@ def milestone_context(orc, session, rma: Rma, data: dict, estimate: RmaEstimate 
     }
 
 
-def notify_milestone(orc, session, rma: Rma, milestone: Milestone, context: dict) -> list[str]:
+def notify_milestone(orc: Orchestrator, session, rma: Rma, milestone: Milestone, context: dict) -> list[str]:
     rendered = notifications.render(notifications.templates_dir(orc.settings), milestone.message,
                                     rma.customer_language, {**context, "milestone": milestone.message})
     if rendered is None:
@@ -123,9 +132,9 @@ def repeat_of(session, rma: Rma) -> dict | None:
     return _summary(earlier) if earlier else None
 
 
-def customer_side(orc, actor: Actor, rma_id: int) -> dict:
+def customer_side(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
     """The staff RMA page's customer-side panels: ETA, photos, quotes, messages, history, loans."""
-    from . import loans
+    from engine.services import loans
     with orc.reading() as s:
         rma = s.get(Rma, rma_id)
         if rma is None or not actor.may_see_centre(rma.centre_code):

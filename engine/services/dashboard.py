@@ -5,7 +5,7 @@
   and open escalation reviews; breaches per month from the audit trail (`sla_breached`; the partial
   index ix_audit_sla_breached);
 - lead time end to end (created -> closed; ix_rmas_closed, covering) and per stage (the time its human tasks
-  stood open, summed per RMA and stage: the stage_visits projection, engine.stage_visits; a visit counts
+  stood open, summed per RMA and stage: the stage_visits projection, engine.services.stage_visits; a visit counts
   in the month its last task completed), median and 90th percentile per centre and month;
 - where RMAs wait now (open tasks per element, their average age) and the average wait per element
   (ix_tasks_waits, covering).
@@ -16,15 +16,20 @@ SQLite, which has no percentile aggregate, has the durations fetched and ranked 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 from collections import defaultdict
 from datetime import datetime, timezone
 
 from sqlalchemy import text
 
-from ..actors import Actor
-from ..errors import NotAllowed
-from ..model import utcnow
+from engine.actors import Actor
+from engine.errors import NotAllowed
+from engine.store.model import utcnow
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 DASHBOARD_ROLES = ("manager",)
 HOUR = 3600.0
@@ -48,14 +53,14 @@ class _Sql:
         return f"to_char({col}, 'YYYY-MM')" if self.pg else f"strftime('%Y-%m', {col})"
 
     def ts(self, value: datetime):
-        # SQLite stores UTC timestamps as text 'YYYY-MM-DD HH:MM:SS.ffffff' (engine.model.UTCDateTime)
+        # SQLite stores UTC timestamps as text 'YYYY-MM-DD HH:MM:SS.ffffff' (engine.store.model.UTCDateTime)
         return value if self.pg else value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 ALL_FIGURES = ("by_status", "breaches", "end_to_end", "stages", "waiting")
 
 
-def dashboard(orc, actor: Actor, months: int = 6, centre: str | None = None, now: datetime | None = None,
+def dashboard(orc: Orchestrator, actor: Actor, months: int = 6, centre: str | None = None, now: datetime | None = None,
               figures: tuple[str, ...] = ALL_FIGURES) -> dict:
     """The dashboard's figures (all, or those named) for the centres the actor may see (optionally one centre)."""
     _require(actor)
@@ -118,7 +123,7 @@ def _end_to_end(s, q, where, params) -> list[dict]:
 
 
 def _stages(s, q, where, params) -> list[dict]:
-    """Per centre, stage and month: the visits (engine.stage_visits) that ended then, their median and p90.
+    """Per centre, stage and month: the visits (engine.services.stage_visits) that ended then, their median and p90.
 
     Each percentile's one or two ranked values are read off the index (month, centre, stage, seconds) with
     LIMIT/OFFSET, many lookups to a statement.
@@ -219,15 +224,15 @@ def _as_dt(value) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def heatmap(orc, actor: Actor, months: int = 6, centre: str | None = None) -> dict:
+def heatmap(orc: Orchestrator, actor: Actor, months: int = 6, centre: str | None = None) -> dict:
     """The diagrams of the centre's current process (base for all centres) with the wait figures per element.
 
     Stage diagrams get their tasks' figures; the skeleton's call activities (`stage_<stage>`) get the
     sums over their stage: how many wait now, their average age, the average wait in the window.
     """
-    from ..definitions import ROOT_PROCESS_ID
-    from ..runtime import stage_key
-    from .processes import current_bundle
+    from engine.process.definitions import ROOT_PROCESS_ID
+    from engine.execution.runtime import stage_key
+    from engine.services.processes import current_bundle
     figures = dashboard(orc, actor, months=months, centre=centre, figures=("waiting",))
     centre = figures["centre"]
     with orc.reading() as s:

@@ -1,13 +1,18 @@
 """The BPMN an RMA runs on, for showing it with the current step highlighted."""
 from __future__ import annotations
 
-from ..actors import Actor
-from ..definitions import ROOT_PROCESS_ID
-from ..runtime import stage_key
-from .rmas import _bundle_id, _visible_rma, rma_open_tasks
+from typing import TYPE_CHECKING
+
+from engine.actors import Actor
+from engine.process.definitions import ROOT_PROCESS_ID
+from engine.execution.runtime import stage_key
+from engine.services.rmas import _bundle_id, _visible_rma, rma_open_tasks
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 
-def rma_diagram(orc, actor: Actor, rma_id: int) -> dict:
+def rma_diagram(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
     """The skeleton and the open stage's diagram (XML) of the RMA's own bundle version, with ids to highlight.
 
     `skeleton.highlight` holds the current stage's call activity (`stage_<stage>`); `stage_diagram`

@@ -1,15 +1,21 @@
 """Goodwill: staff propose a discount or fee waiver, a manager approves or rejects it, managers see the sums."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func, select
 
-from ..actors import Actor
-from ..errors import Conflict, InvalidInput, NotAllowed
-from ..model import GoodwillProposal, Rma, utcnow
-from .instances import apply, audit, lock_instance
-from .rmas import _visible_rma
+from engine.actors import Actor
+from engine.errors import Conflict, InvalidInput, NotAllowed
+from engine.store.model import GoodwillProposal, Rma, utcnow
+from engine.services.instances import apply, lock_instance
+from engine.store.audit import audit
+from engine.services.rmas import _visible_rma
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 PROPOSING_ROLES = ("reception", "technician", "manager")
 KINDS = ("discount", "fee_waiver")
@@ -22,7 +28,7 @@ def proposal_view(p: GoodwillProposal) -> dict:
             "decision_notes": p.decision_notes}
 
 
-def propose_goodwill(orc, actor: Actor, rma_id: int, kind: str, reason: str, amount=None) -> dict:
+def propose_goodwill(orc: Orchestrator, actor: Actor, rma_id: int, kind: str, reason: str, amount=None) -> dict:
     """Propose goodwill on a quote the customer has not decided yet; a manager must approve it."""
     if actor.role not in PROPOSING_ROLES:
         raise NotAllowed("only reception, technicians or a manager may propose goodwill")
@@ -75,20 +81,7 @@ def _amount(kind: str, amount, data: dict) -> Decimal:
     return value
 
 
-def record_decision(session, rma: Rma, actor: Actor, approved: bool, notes: str) -> None:
-    """The manager's answer (the `approve_goodwill` task): on the proposal and on the audit trail."""
-    proposal = session.scalar(select(GoodwillProposal).where(GoodwillProposal.rma_id == rma.id,
-                                                             GoodwillProposal.status == "pending"))
-    if proposal is None:
-        return
-    proposal.status = "approved" if approved else "rejected"
-    proposal.decided_by, proposal.decided_at, proposal.decision_notes = actor.username, utcnow(), notes or ""
-    audit(session, rma.id, actor, f"goodwill_{proposal.status}",
-          f"{proposal.kind.replace('_', ' ')} of {proposal.amount} {proposal.currency} {proposal.status}",
-          data={"proposal": proposal.id, "kind": proposal.kind, "amount": str(proposal.amount), "notes": notes or ""})
-
-
-def proposals_for(orc, actor: Actor, rma_id: int) -> list[dict]:
+def proposals_for(orc: Orchestrator, actor: Actor, rma_id: int) -> list[dict]:
     with orc.reading() as s:
         _visible_rma(s, actor, rma_id)
         rows = s.scalars(select(GoodwillProposal).where(GoodwillProposal.rma_id == rma_id)
@@ -96,7 +89,7 @@ def proposals_for(orc, actor: Actor, rma_id: int) -> list[dict]:
         return [proposal_view(p) for p in rows]
 
 
-def goodwill_summary(orc, actor: Actor) -> list[dict]:
+def goodwill_summary(orc: Orchestrator, actor: Actor) -> list[dict]:
     """Per centre and currency: how many proposals were approved, rejected or wait, and the sums given."""
     if actor.role != "manager":
         raise NotAllowed("only managers see the goodwill summary")

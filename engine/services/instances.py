@@ -1,27 +1,23 @@
 """Load an instance, let the runtime apply a command, and refresh every projection in the same unit of work."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from decimal import Decimal
 
 from sqlalchemy import bindparam, insert, select, update
 
-from ..actors import Actor
-from . import hooks
-from ..model import AuditEvent, HumanTask, Instance, Rma, utcnow
-from .. import incidents
-from ..errors import ProcessScriptError
-from ..runtime import ReadyTask, instance_status
+from engine.actors import Actor
+from engine.services import reactions
+from engine.services.context import StepContext
+from engine.store.audit import audit
+from engine.store.model import AuditEvent, HumanTask, Instance, Rma, utcnow
+from engine.services import incidents
+from engine.errors import ProcessScriptError
+from engine.execution.runtime import ReadyTask, instance_status
 
-CUSTOMER_VISIBLE = {"rma_opened", "status_changed", "quote_decided", "rma_closed"}
-
-
-def audit(session, rma_id: int | None, actor: Actor | str, kind: str, detail: str = "",
-          task_name: str | None = None, data: dict | None = None) -> None:
-    """Append one audit event (the trail is append-only and hash-chained per RMA: see engine.audit)."""
-    from ..audit import append_event
-    append_event(session, rma_id, actor if isinstance(actor, str) else actor.username, kind, detail,
-                 task_name=task_name, data=data, customer_visible=kind in CUSTOMER_VISIBLE)
-
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 def lock_instance(session, rma_id: int) -> Instance:
     """Take the instance's row lock first, before any task row (on PostgreSQL; SQLite has one writer anyway).
@@ -32,7 +28,7 @@ def lock_instance(session, rma_id: int) -> Instance:
     return session.get(Instance, rma_id, with_for_update=True)
 
 
-def save_new(orc, session, rma: Rma, bundle, workflow, actor: Actor) -> None:
+def save_new(orc: Orchestrator, session, rma: Rma, bundle, workflow, actor: Actor) -> None:
     """Store a freshly started instance and its projections."""
     instance = Instance(rma_id=rma.id, bundle_id=bundle.id, serializer_version=orc.runtime.serializer_version,
                         state=b"", version=1)
@@ -42,7 +38,7 @@ def save_new(orc, session, rma: Rma, bundle, workflow, actor: Actor) -> None:
     orc.instances.stage(session, instance, workflow)
 
 
-def apply(orc, session, rma: Rma, actor: Actor, command, completed_task: str | None = None):
+def apply(orc: Orchestrator, session, rma: Rma, actor: Actor, command, completed_task: str | None = None):
     """Load the RMA's workflow, run `command(workflow)`, save state and projections (version-checked)."""
     # No autoflush: the pending audit rows, state and projections go out in the one flush at commit.
     with session.no_autoflush:
@@ -54,18 +50,18 @@ def apply(orc, session, rma: Rma, actor: Actor, command, completed_task: str | N
         try:
             result, failure = command(workflow), None
         except ProcessScriptError as exc:
-            # An incident (engine.incidents): the command's own effects are kept, the failed task waits.
+            # An incident (engine.services.incidents): the command's own effects are kept, the failed task waits.
             result, failure = None, exc
         _project(orc, session, rma, instance, workflow, actor, completed_task=completed_task, failure=failure)
     orc.instances.stage(session, instance, workflow)
     return result
 
 
-def _project(orc, session, rma: Rma, instance: Instance, workflow, actor: Actor,
+def _project(orc: Orchestrator, session, rma: Rma, instance: Instance, workflow, actor: Actor,
              completed_task: str | None = None, opened: bool = False, failure=None) -> None:
     now = utcnow()
     runtime = orc.runtime
-    snapshot = runtime.snapshot(workflow)  # one walk of the task tree for everything below and the hooks
+    snapshot = runtime.snapshot(workflow)  # one walk of the task tree for everything below and the reactions
     ready, failed = snapshot.ready, snapshot.failed
     in_incident = bool(failed) or failure is not None
     completed = workflow.is_completed() and not in_incident
@@ -95,9 +91,9 @@ def _project(orc, session, rma: Rma, instance: Instance, workflow, actor: Actor,
         rma.outcome = data.get("outcome")
         rma.closed_at = now
         audit(session, rma.id, actor, "rma_closed", f"closed: {rma.outcome or 'done'}", data={"outcome": rma.outcome})
-    hooks.run(hooks.StepContext(orc, session, rma, workflow, data, actor, previous, new_tasks=new_tasks,
-                                completed_task=completed_task, closed=closed, opened=opened, snapshot=snapshot,
-                                open_since=open_since))
+    reactions.run(StepContext(orc, session, rma, data, actor, previous, ready_tasks=ready, new_tasks=new_tasks,
+                              completed_task=completed_task, closed=closed, opened=opened, open_since=open_since,
+                              completed_elements=lambda: runtime.completed_elements(snapshot)))
 
 
 # Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.

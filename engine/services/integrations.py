@@ -1,16 +1,21 @@
 """Integrator webhook subscriptions (managers): register, list, delete, and read the delivery log."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import secrets
 from urllib.parse import urlparse
 
 from sqlalchemy import select, update
 
-from ..actors import Actor
-from ..errors import InvalidInput, NotAllowed, NotFound
-from ..model import Centre, OutboxMessage, WebhookDelivery, WebhookSubscription, utcnow
-from ..notify import MAX_ATTEMPTS
-from ..webhooks import EVENTS
+from engine.actors import Actor
+from engine.errors import InvalidInput, NotAllowed, NotFound
+from engine.store.model import Centre, OutboxMessage, WebhookDelivery, WebhookSubscription, utcnow
+from engine.store.outbox import MAX_ATTEMPTS
+from engine.services.webhook_events import EVENTS
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 MANAGERS = ("manager",)
 
@@ -40,7 +45,7 @@ def _check(url: str, events: list | None, centre: str | None) -> dict:
     return errors
 
 
-def create_subscription(orc, actor: Actor, url: str, events: list | None = None, centre: str | None = None,
+def create_subscription(orc: Orchestrator, actor: Actor, url: str, events: list | None = None, centre: str | None = None,
                         description: str = "", secret: str | None = None) -> dict:
     """Register a URL for RMA events; the answer carries the signing secret (shown only here)."""
     _require_manager(actor)
@@ -73,7 +78,7 @@ def _visible(session, actor: Actor, sub_id: int, deleted_too: bool = False) -> W
     return sub
 
 
-def list_subscriptions(orc, actor: Actor) -> list[dict]:
+def list_subscriptions(orc: Orchestrator, actor: Actor) -> list[dict]:
     _require_manager(actor)
     query = select(WebhookSubscription).where(WebhookSubscription.deleted_at.is_(None))
     if not actor.is_global:
@@ -82,7 +87,7 @@ def list_subscriptions(orc, actor: Actor) -> list[dict]:
         return [subscription_view(sub) for sub in s.scalars(query.order_by(WebhookSubscription.id))]
 
 
-def delete_subscription(orc, actor: Actor, sub_id: int) -> None:
+def delete_subscription(orc: Orchestrator, actor: Actor, sub_id: int) -> None:
     """Stop deliveries: the subscription is kept (its delivery log stays readable) but sends nothing more."""
     _require_manager(actor)
     with orc.uow() as uow:
@@ -95,7 +100,7 @@ def delete_subscription(orc, actor: Actor, sub_id: int) -> None:
         uow.commit()
 
 
-def list_deliveries(orc, actor: Actor, sub_id: int, limit: int = 100) -> list[dict]:
+def list_deliveries(orc: Orchestrator, actor: Actor, sub_id: int, limit: int = 100) -> list[dict]:
     """The delivery log of one subscription, newest first: every attempt with its answer or error."""
     _require_manager(actor)
     with orc.reading() as s:

@@ -1,16 +1,21 @@
 """Loan units: each centre's pool; lend one while a repair takes long, take it back before closing."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 from datetime import date
 
 from sqlalchemy import select
 
-from ..actors import Actor
-from ..errors import Conflict, InvalidFormData, InvalidInput, NotAllowed, NotFound, RmaNotFound
-from ..model import Centre, Loan, LoanUnit, Rma, RmaEstimate, utcnow
-from . import hooks
-from .instances import audit
+from engine.actors import Actor
+from engine.errors import Conflict, InvalidFormData, InvalidInput, NotAllowed, NotFound, RmaNotFound
+from engine.store.model import Centre, Loan, LoanUnit, Rma, RmaEstimate, utcnow
+from engine.services.context import StepContext
+from engine.store.audit import audit
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 LENDING_ROLES = ("reception", "manager")
 # The user task of a process that offers a loan unit (centre SG's approval stage, processes/variants/SG);
@@ -46,7 +51,7 @@ def _check_staff(actor: Actor, centre: str) -> None:
         raise NotAllowed(f"only reception or a manager of centre {centre} may manage its loan units")
 
 
-def add_unit(orc, actor: Actor, centre: str, code: str, model: str, serial_number: str = "") -> dict:
+def add_unit(orc: Orchestrator, actor: Actor, centre: str, code: str, model: str, serial_number: str = "") -> dict:
     """Add a unit to a centre's pool."""
     _check_staff(actor, centre)
     code, model = (code or "").strip(), (model or "").strip()
@@ -66,7 +71,7 @@ def add_unit(orc, actor: Actor, centre: str, code: str, model: str, serial_numbe
         return _unit_view(unit)
 
 
-def pool(orc, actor: Actor, centre: str) -> list[dict]:
+def pool(orc: Orchestrator, actor: Actor, centre: str) -> list[dict]:
     if not actor.may_see_centre(centre):
         raise NotAllowed(f"you may not see centre {centre}")
     with orc.reading() as s:
@@ -92,7 +97,7 @@ def loan_panel(session, rma: Rma) -> dict:
             "threshold_days": threshold, "days_left": days_left}
 
 
-def issue(orc, actor: Actor, rma_id: int, unit_id: int, note: str = "") -> dict:
+def issue(orc: Orchestrator, actor: Actor, rma_id: int, unit_id: int, note: str = "") -> dict:
     """Lend `unit_id` to the RMA's customer (one loan out per RMA; a unit is out to one RMA at a time)."""
     with orc.uow() as uow:
         s = uow.session
@@ -119,8 +124,7 @@ def issue(orc, actor: Actor, rma_id: int, unit_id: int, note: str = "") -> dict:
         return _loan_view(loan, unit)
 
 
-@hooks.after_step
-def lend_from_the_loan_offer(ctx: hooks.StepContext) -> None:
+def lend_from_the_loan_offer(ctx: StepContext) -> None:
     """Completing the process's loan offer with a unit lent books that unit out to the RMA, as `issue` does.
 
     A code the centre's pool does not know, or a unit already out, refuses the completion (nothing is
@@ -151,7 +155,7 @@ def lend_from_the_loan_offer(ctx: hooks.StepContext) -> None:
           data={"unit": unit.code, "task": LOAN_OFFER_TASK})
 
 
-def return_unit(orc, actor: Actor, rma_id: int) -> dict:
+def return_unit(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
     """Record that the customer brought the loan unit back."""
     with orc.uow() as uow:
         s = uow.session

@@ -7,17 +7,23 @@ version-checked like every command, so one RMA that cannot move does not hold th
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import logging
 
 from sqlalchemy import or_, select
 
-from ..actors import Actor
-from ..errors import EngineError
-from ..migration import MigrationRefused, migrate, refusals
-from ..model import Bundle, Instance, ProcessMigration, Rma
-from .instances import apply, audit
-from .processes import check_may_deploy
-from .versions import find_bundle
+from engine.actors import Actor
+from engine.errors import EngineError
+from engine.execution.migration import MigrationRefused, migrate, refusals
+from engine.store.model import Bundle, Instance, ProcessMigration, Rma
+from engine.services.instances import apply
+from engine.store.audit import audit
+from engine.services.processes import check_may_deploy
+from engine.services.versions import find_bundle
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,7 @@ def _item(rma: Rma, bundle: Bundle, reasons: list[str] | None = None) -> dict:
     return item
 
 
-def _try(orc, parsed_from, parsed_to, state: bytes) -> list[str]:
+def _try(orc: Orchestrator, parsed_from, parsed_to, state: bytes) -> list[str]:
     """Why this instance cannot move (empty: it can), found by moving a loaded copy and restoring it."""
     workflow = orc.runtime.load(parsed_from, state)
     reasons = refusals(workflow, parsed_to)
@@ -68,7 +74,7 @@ def _try(orc, parsed_from, parsed_to, state: bytes) -> list[str]:
     return []
 
 
-def preview_migration(orc, actor: Actor, version: int, centre: str | None,
+def preview_migration(orc: Orchestrator, actor: Actor, version: int, centre: str | None,
                       rma_ids: list[int] | None = None) -> dict:
     """Which running RMAs can move to the version, and why the others cannot. Nothing is changed."""
     check_may_deploy(actor, centre)
@@ -84,7 +90,7 @@ def preview_migration(orc, actor: Actor, version: int, centre: str | None,
                 "moved": [], "failed": []}
 
 
-def migrate_rmas(orc, actor: Actor, version: int, centre: str | None, dry_run: bool = True,
+def migrate_rmas(orc: Orchestrator, actor: Actor, version: int, centre: str | None, dry_run: bool = True,
                  rma_ids: list[int] | None = None) -> dict:
     """The preview (`dry_run`), or move every RMA that can move, each in its own audited transaction."""
     if dry_run:
@@ -120,7 +126,7 @@ def migrate_rmas(orc, actor: Actor, version: int, centre: str | None, dry_run: b
             "failed": failed}
 
 
-def _move_one(orc, actor: Actor, rma_id: int, target_id: int) -> dict:
+def _move_one(orc: Orchestrator, actor: Actor, rma_id: int, target_id: int) -> dict:
     with orc.uow() as uow:
         s = uow.session
         rma = s.get(Rma, rma_id)

@@ -1,15 +1,21 @@
 """Operations: incidents (list, retry, cancel the RMA), undeliverable messages, staff e-mail for escalations."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import func, select
 
-from .. import incidents
-from ..actors import Actor
-from ..errors import Conflict, InvalidInput, NotAllowed, NotFound, RmaNotFound
-from ..model import Incident, Instance, OutboxMessage, Rma, User, utcnow
-from ..notify import MAX_ATTEMPTS
-from .instances import apply, audit, lock_instance
-from .processes import current_bundle
+from engine.services import incidents
+from engine.actors import Actor
+from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, RmaNotFound
+from engine.store.model import AuditEvent, Incident, Instance, OutboxMessage, Rma, User, utcnow
+from engine.store.outbox import MAX_ATTEMPTS
+from engine.services.instances import apply, lock_instance
+from engine.store.audit import audit, verify_chain
+from engine.services.processes import current_bundle
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 OPERATORS = ("manager", "process_owner")  # process owners fix the processes incidents come from
 CANCELLERS = ("manager",)
@@ -47,7 +53,7 @@ def incident_view(incident: Incident, rma: Rma | None = None) -> dict:
     return view
 
 
-def list_incidents(orc, actor: Actor, status: str = "open", page: int = 1, per_page: int = 50) -> dict:
+def list_incidents(orc: Orchestrator, actor: Actor, status: str = "open", page: int = 1, per_page: int = 50) -> dict:
     """Incidents of the centres the actor may see, newest first."""
     _require(actor, OPERATORS)
     per_page, page = max(1, min(per_page, 200)), max(1, page)
@@ -62,7 +68,7 @@ def list_incidents(orc, actor: Actor, status: str = "open", page: int = 1, per_p
         return {"items": [incident_view(i, r) for i, r in rows], "total": total, "page": page, "per_page": per_page}
 
 
-def retry_incident(orc, actor: Actor, rma_id: int, on_current_version: bool = False) -> dict:
+def retry_incident(orc: Orchestrator, actor: Actor, rma_id: int, on_current_version: bool = False) -> dict:
     """Run the failed task again; with `on_current_version`, first move the RMA to its centre's latest bundle."""
     _require(actor, OPERATORS)
     with orc.uow() as uow:
@@ -82,7 +88,7 @@ def retry_incident(orc, actor: Actor, rma_id: int, on_current_version: bool = Fa
                 "incident": incident_view(incident, rma)}
 
 
-def _move_to_current_version(orc, session, rma: Rma, actor: Actor) -> None:
+def _move_to_current_version(orc: Orchestrator, session, rma: Rma, actor: Actor) -> None:
     instance = session.get(Instance, rma.id)
     bundle = current_bundle(session, rma.centre_code)
     if bundle is None or bundle.id == instance.bundle_id:
@@ -93,7 +99,7 @@ def _move_to_current_version(orc, session, rma: Rma, actor: Actor) -> None:
     if problems:
         raise CannotMove(f"{rma.number} cannot continue on version {bundle.version}: {'; '.join(problems)}",
                          problems)
-    from ..model import Bundle
+    from engine.store.model import Bundle
     before = session.get(Bundle, instance.bundle_id)
     instance.bundle_id = bundle.id
     audit(session, rma.id, actor, "process_version_moved", f"moved from version {before.version} to {bundle.version}",
@@ -101,7 +107,7 @@ def _move_to_current_version(orc, session, rma: Rma, actor: Actor) -> None:
                 "to_version": bundle.version})
 
 
-def cancel_rma(orc, actor: Actor, rma_id: int, reason: str) -> dict:
+def cancel_rma(orc: Orchestrator, actor: Actor, rma_id: int, reason: str) -> dict:
     """Close an open RMA now with outcome `cancelled` (its open tasks and any incident end with it)."""
     _require(actor, CANCELLERS)
     reason = (reason or "").strip()
@@ -121,7 +127,7 @@ def cancel_rma(orc, actor: Actor, rma_id: int, reason: str) -> dict:
                 "closed_at": rma.closed_at}
 
 
-def list_undelivered(orc, actor: Actor, limit: int = 100) -> list[dict]:
+def list_undelivered(orc: Orchestrator, actor: Actor, limit: int = 100) -> list[dict]:
     """Messages the outbox gave up on after every retry (visible here, never silently dropped)."""
     _require(actor, OPERATORS)
     query = (select(OutboxMessage, Rma.centre_code).outerjoin(Rma, Rma.id == OutboxMessage.rma_id)
@@ -135,7 +141,7 @@ def list_undelivered(orc, actor: Actor, limit: int = 100) -> list[dict]:
                  "created_at": m.created_at} for m, centre in rows]
 
 
-def requeue_message(orc, actor: Actor, message_id: int) -> dict:
+def requeue_message(orc: Orchestrator, actor: Actor, message_id: int) -> dict:
     """Give an undelivered message a fresh round of retries, starting now (audited)."""
     _require(actor, OPERATORS)
     with orc.uow() as uow:
@@ -153,7 +159,7 @@ def requeue_message(orc, actor: Actor, message_id: int) -> dict:
         return {"id": message.id, "attempts": 0}
 
 
-def set_staff_email(orc, username: str, email: str | None) -> None:
+def set_staff_email(orc: Orchestrator, username: str, email: str | None) -> None:
     """The address SLA escalations are mailed to (managers); None removes it."""
     with orc.uow() as uow:
         user = uow.session.scalar(select(User).where(User.username == username))
@@ -161,3 +167,20 @@ def set_staff_email(orc, username: str, email: str | None) -> None:
             raise NotFound(f"no user {username}")
         user.email = (email or "").strip() or None
         uow.commit()
+
+
+def verify_audit_trail(orc: Orchestrator, number: str | None = None) -> tuple[list[dict], dict[int, str], int]:
+    """Recompute the audit hash chains (of one RMA by its number, or all): the breaks, the numbers of the RMAs
+    they are in, and how many events were checked (`rma audit verify`)."""
+    with orc.uow() as uow:  # one snapshot for the whole walk (it streams the events)
+        s = uow.session
+        rma_id = None
+        if number is not None:
+            rma_id = s.scalar(select(Rma.id).where(Rma.number == number))
+            if rma_id is None:
+                raise RmaNotFound(f"no RMA numbered {number}")
+        breaks = verify_chain(s, rma_id)
+        numbers = dict(s.execute(select(Rma.id, Rma.number).where(Rma.id.in_({b["rma_id"] for b in breaks}))).all())
+        counted = select(func.count(AuditEvent.id))
+        events = s.scalar(counted.where(AuditEvent.rma_id == rma_id) if rma_id is not None else counted)
+    return breaks, numbers, events

@@ -1,14 +1,20 @@
 """Inbound parcels: reception scans or types the RMA number and the waiting request moves into intake."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 
 from sqlalchemy import func, select
 
-from ..actors import Actor
-from ..errors import Conflict, NotAllowed, RmaNotFound
-from ..model import Rma, RmaRequest, utcnow
-from .instances import apply, audit, lock_instance
+from engine.actors import Actor
+from engine.errors import Conflict, NotAllowed, RmaNotFound
+from engine.store.model import Rma, RmaRequest, utcnow
+from engine.services.instances import apply, lock_instance
+from engine.store.audit import audit
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 RECEIVING_ROLES = ("reception", "manager")
 NUMBER = re.compile(r"RMA-[A-Z0-9]{1,16}-\d{1,12}")
@@ -20,7 +26,7 @@ def normalise_number(text: str) -> str:
     return found.group(0) if found else ""
 
 
-def receive_parcel(orc, actor: Actor, number: str) -> dict:
+def receive_parcel(orc: Orchestrator, actor: Actor, number: str) -> dict:
     """The parcel of `number` arrived: deliver the `parcel_received` message (409 when none is awaited)."""
     if actor.role not in RECEIVING_ROLES:
         raise NotAllowed("only reception or a manager may book in parcels")

@@ -1,21 +1,26 @@
 """Intake photos: upload to an RMA (before the intake form cites them), list and fetch them."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pathlib import Path
 
 from sqlalchemy import select
 
-from .. import uploads
-from ..actors import Actor
-from ..errors import InvalidInput, NotAllowed, NotFound, RmaNotFound
-from ..model import Rma, RmaPhoto, utcnow
-from .customers import photo_view
-from .instances import audit
+from engine.adapters import uploads
+from engine.actors import Actor
+from engine.errors import InvalidInput, NotAllowed, NotFound, RmaNotFound
+from engine.store.model import Rma, RmaPhoto, utcnow
+from engine.services.customers import photo_view
+from engine.store.audit import audit
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 UPLOAD_ROLES = ("reception", "manager")
 
 
-def add_photos(orc, actor: Actor, rma_id: int, files: list[tuple[str, bytes]]) -> list[dict]:
+def add_photos(orc: Orchestrator, actor: Actor, rma_id: int, files: list[tuple[str, bytes]]) -> list[dict]:
     """Check and store photos of the unit for an RMA; returns them with their SHA-256 (cite these in the form)."""
     with orc.uow() as uow:
         s = uow.session
@@ -52,7 +57,7 @@ def add_photos(orc, actor: Actor, rma_id: int, files: list[tuple[str, bytes]]) -
         return [photo_view(p) for p in result]
 
 
-def photo_file(orc, actor: Actor, rma_id: int, sha256: str) -> tuple[Path, str]:
+def photo_file(orc: Orchestrator, actor: Actor, rma_id: int, sha256: str) -> tuple[Path, str]:
     """(path on disk, content type) of one of the RMA's photos, for staff who may see the RMA."""
     with orc.reading() as s:
         rma = s.get(Rma, rma_id)

@@ -1,17 +1,25 @@
 """The customer's side: a tracking view and the quote decision, by unguessable token, no login."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hmac
 
 from sqlalchemy import bindparam, select, update
 
-from .. import estimates, forms
-from ..actors import Actor
-from ..customer_text import TEXT, language, t
-from ..errors import Conflict, NoDecisionPending, RmaNotFound
-from ..model import AuditEvent, Centre, HumanTask, Instance, Milestone, Quote, Rma, RmaEstimate, utcnow
-from .customers import latest_quote, quote_view
-from .instances import apply, audit
+from engine.customer import estimates
+
+from engine.process import forms
+from engine.actors import Actor
+from engine.customer.customer_text import TEXT, language, t
+from engine.errors import Conflict, NoDecisionPending, RmaNotFound
+from engine.store.model import AuditEvent, Centre, HumanTask, Instance, Milestone, Quote, Rma, RmaEstimate, utcnow
+from engine.services.customers import latest_quote, quote_view
+from engine.services.instances import apply
+from engine.store.audit import audit
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 STATUS_WORDS = {"requested": "Request received",
                 **{k.split(".", 1)[1]: v for k, v in TEXT["en"].items() if k.startswith("status.")}}
@@ -46,7 +54,7 @@ def _checked(rma: Rma | None, token: str) -> Rma:
 
 
 # The RMA, its instance (locked: before the task row, in the order the expiry timer's sweep locks) and its
-# centre in one SELECT; apply() and the after-step hooks then find them in the session.
+# centre in one SELECT; apply() and the reactions after the step then find them in the session.
 _DECIDING = (select(Rma, Instance, Centre).join(Instance, Instance.rma_id == Rma.id)
              .outerjoin(Centre, Centre.code == Rma.centre_code)
              .where(Rma.tracking_token == bindparam("token")).with_for_update(of=Instance))
@@ -62,7 +70,7 @@ def _masked(phone: str | None) -> str | None:
     return None if not digits else ("•" * max(len(digits) - 4, 0)) + digits[-4:]
 
 
-def portal_view(orc, token: str) -> dict:
+def portal_view(orc: Orchestrator, token: str) -> dict:
     """What the customer may see, in the customer's language: no internal notes, no staff names."""
     with orc.reading() as s:
         rma = _by_token(s, token)
@@ -142,7 +150,7 @@ def _steps(rma: Rma, history: list[dict], quote: Quote | None, lang: str) -> lis
     return steps
 
 
-def record_customer_decision(orc, token: str, approve, ip: str | None = None, quote_version: int | None = None) -> dict:
+def record_customer_decision(orc: Orchestrator, token: str, approve, ip: str | None = None, quote_version: int | None = None) -> dict:
     """Approve or decline the pending quote; 409 when no decision is pending or the quote changed meanwhile."""
     with orc.uow() as uow:
         s = uow.session
@@ -180,7 +188,7 @@ def record_customer_decision(orc, token: str, approve, ip: str | None = None, qu
     return portal_view(orc, token)
 
 
-def set_sms_opt_out(orc, token: str, opt_out: bool) -> dict:
+def set_sms_opt_out(orc: Orchestrator, token: str, opt_out: bool) -> dict:
     """The customer turns text messages off (or on again); email keeps coming."""
     with orc.uow() as uow:
         s = uow.session

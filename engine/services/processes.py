@@ -1,19 +1,24 @@
 """Validate and deploy process bundles (whole, partial or uploaded), audited; find the bundle an RMA starts on."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .. import bundle_files
-from ..actors import Actor
-from ..definitions import parse_bundle, read_bundle_dir
-from ..diffing import bundle_changes
-from ..errors import ConcurrentUpdate, InvalidInput, InvalidProcess, NotAllowed
-from ..model import Bundle, Centre, ProcessDeploy
-from ..policy import PolicyError, check_policy, load_policy
-from ..rebase import three_way
-from .instances import audit
+from engine.process import bundle_files
+from engine.actors import Actor
+from engine.process.definitions import parse_bundle, read_bundle_dir
+from engine.process.diffing import bundle_changes
+from engine.errors import ConcurrentUpdate, InvalidInput, InvalidProcess, NotAllowed
+from engine.store.model import Bundle, Centre, ProcessDeploy
+from engine.process.policy import PolicyError, check_policy, load_policy
+from engine.process.rebase import three_way
+from engine.store.audit import audit
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 POLICY_FILE = bundle_files.POLICY_FILE
 DEPLOY_ROLES = ("process_owner", "system")
@@ -54,7 +59,7 @@ def _prepare(session, files: dict[str, str], centre: str | None, merge: bool):
     return parsed, previous, base
 
 
-def validate_bundle(orc, actor: Actor, files: dict[str, str], centre: str | None = None, merge: bool = True) -> dict:
+def validate_bundle(orc: Orchestrator, actor: Actor, files: dict[str, str], centre: str | None = None, merge: bool = True) -> dict:
     """Everything a deploy checks, nothing stored: {valid, errors, hash?, changes?}."""
     check_may_deploy(actor, centre)
     with orc.uow() as uow:
@@ -67,7 +72,7 @@ def validate_bundle(orc, actor: Actor, files: dict[str, str], centre: str | None
                 "changes": bundle_changes(against.files if against is not None else None, parsed.files)}
 
 
-def deploy_bundle(orc, actor: Actor, files: dict[str, str], centre: str | None = None, note: str = "",
+def deploy_bundle(orc: Orchestrator, actor: Actor, files: dict[str, str], centre: str | None = None, note: str = "",
                   merge: bool = False, uploaded: list[str] | None = None, rebase: bool = True,
                   rebase_except: tuple[str, ...] = ()) -> dict:
     """Validate, hash and store a new immutable version (audited); an unchanged bundle is not stored twice.
@@ -81,7 +86,7 @@ def deploy_bundle(orc, actor: Actor, files: dict[str, str], centre: str | None =
     return view
 
 
-def _deploy(orc, actor: Actor, files: dict[str, str], centre: str | None, note: str, merge: bool,
+def _deploy(orc: Orchestrator, actor: Actor, files: dict[str, str], centre: str | None, note: str, merge: bool,
             uploaded: list[str] | None) -> dict:
     check_may_deploy(actor, centre)
     with orc.uow() as uow:
@@ -111,7 +116,7 @@ def _deploy(orc, actor: Actor, files: dict[str, str], centre: str | None, note: 
         return _bundle_view(bundle, created=True, changes=changes)
 
 
-def deploy_upload(orc, actor: Actor, uploads: list[tuple[str, bytes | str]], centre: str | None = None,
+def deploy_upload(orc: Orchestrator, actor: Actor, uploads: list[tuple[str, bytes | str]], centre: str | None = None,
                   note: str = "", replace: bool = False, dry_run: bool = False) -> dict:
     """Deploy uploaded files: merged over the centre's current bundle, or (`replace`) as the whole bundle."""
     check_may_deploy(actor, centre)
@@ -123,8 +128,8 @@ def deploy_upload(orc, actor: Actor, uploads: list[tuple[str, bytes | str]], cen
     return deploy_bundle(orc, actor, placed, centre, note, merge=not replace, uploaded=sorted(placed))
 
 
-def rebase_variants(orc, actor: Actor, skip: tuple[str, ...] = ()) -> list[dict]:
-    """Move each centre's variant onto the latest base (engine.rebase); conflicts and errors leave it as it was."""
+def rebase_variants(orc: Orchestrator, actor: Actor, skip: tuple[str, ...] = ()) -> list[dict]:
+    """Move each centre's variant onto the latest base (engine.process.rebase); conflicts and errors leave it as it was."""
     with orc.uow() as uow:
         s = uow.session
         base = latest_bundle(s, None)
@@ -190,7 +195,7 @@ def _line(files: dict[str, str], file: str, element: str | None) -> int | None:
     return next((el.sourceline for el in root.iter() if isinstance(el.tag, str) and el.get("id") == element), None)
 
 
-def deploy_directory(orc, actor: Actor, centres: list[str] = ()) -> list[dict]:
+def deploy_directory(orc: Orchestrator, actor: Actor, centres: list[str] = ()) -> list[dict]:
     """Deploy the base bundle and each centre's variant found in the processes folder."""
     root = orc.settings.processes_dir
     on_disk = tuple(c for c in centres if (root / "variants" / c).is_dir())

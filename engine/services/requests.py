@@ -1,6 +1,8 @@
 """Online RMA requests: the public form, the customer's request page, troubleshooting answers and offers."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import os
 import secrets
@@ -9,14 +11,22 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from .. import forms, notify, throttle
-from ..actors import Actor
-from ..audit import append_event
-from ..errors import InvalidInput, NoDecisionPending, RmaNotFound
-from ..model import Centre, CentreLocation, HumanTask, Instance, Rma, RmaRequest, utcnow
-from .catalogue import start_facts
-from .instances import apply, audit, lock_instance, save_new
-from .rmas import OPEN_RMA_SCHEMA, _as_date, _check_payload, _start_data, check_purchase_date, deployed_bundle
+from engine.process import forms
+
+from engine.store import outbox
+
+from engine.services import throttle
+from engine.actors import Actor
+from engine.store.audit import append_event
+from engine.errors import InvalidInput, NoDecisionPending, RmaNotFound
+from engine.store.model import Centre, CentreLocation, HumanTask, Instance, Rma, RmaRequest, utcnow
+from engine.services.catalogue import start_facts
+from engine.services.instances import apply, lock_instance, save_new
+from engine.store.audit import audit
+from engine.services.rmas import OPEN_RMA_SCHEMA, _as_date, _check_payload, _start_data, check_purchase_date, deployed_bundle
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 MAX_PROOF_BYTES = 5 * 1024 * 1024
 PROOF_TYPES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
@@ -37,7 +47,7 @@ def request_limit() -> throttle.Limit:
     return throttle.Limit(REQUESTS_PER_HOUR, timedelta(hours=1), timedelta(hours=1))
 
 
-def request_url(orc, rma: Rma) -> str:
+def request_url(orc: Orchestrator, rma: Rma) -> str:
     return f"{orc.settings.base_url}/request/{rma.tracking_token}"
 
 
@@ -55,7 +65,7 @@ def check_proof(filename: str, data: bytes) -> str:
                        {"proof_of_purchase": ["Must be a PDF, PNG or JPEG file."]})
 
 
-def submit_request(orc, payload: dict, proof_name: str, proof: bytes, ip: str | None) -> dict:
+def submit_request(orc: Orchestrator, payload: dict, proof_name: str, proof: bytes, ip: str | None) -> dict:
     """Register an online request (no account): an RMA in status `requested`, starting with troubleshooting."""
     throttle.hit(orc, {f"request-ip:{(ip or 'unknown')[:64]}": request_limit()})
     _check_payload(payload)
@@ -92,14 +102,14 @@ def submit_request(orc, payload: dict, proof_name: str, proof: bytes, ip: str | 
         save_new(orc, s, rma, bundle, workflow, actor)
         subject, body = REQUEST_WORDS.get(rma.customer_language, REQUEST_WORDS["en"])
         words = {"number": rma.number, "model": rma.product_model, "url": request_url(orc, rma)}
-        notify.enqueue(s, "email", rma.customer_email, body.format(**words), f"{rma.number}:request_received",
+        outbox.enqueue(s, "email", rma.customer_email, body.format(**words), f"{rma.number}:request_received",
                        subject=subject.format(**words), rma_id=rma.id, rma_number=rma.number)
         uow.commit()
         return {"number": rma.number, "status": rma.status, "tracking_token": rma.tracking_token,
                 "request_url": request_url(orc, rma), "centre": centre.code}
 
 
-def _store_proof(orc, data: bytes) -> str:
+def _store_proof(orc: Orchestrator, data: bytes) -> str:
     sha = hashlib.sha256(data).hexdigest()
     folder = Path(orc.settings.upload_dir) / "proofs"
     folder.mkdir(parents=True, exist_ok=True)
@@ -123,15 +133,15 @@ def _open_customer_task(session, rma: Rma, name: str) -> HumanTask | None:
                                                   HumanTask.role == "customer", HumanTask.status == "open"))
 
 
-def _process_data(orc, session, rma: Rma) -> tuple[dict, set]:
+def _process_data(orc: Orchestrator, session, rma: Rma) -> tuple[dict, set]:
     instance = session.get(Instance, rma.id)
     workflow = orc.runtime.load(orc.parsed_bundle(session, instance.bundle_id), instance.state)
     return orc.runtime.current_data(workflow), orc.runtime.awaited_messages(workflow)
 
 
-def request_view(orc, token: str) -> dict:
+def request_view(orc: Orchestrator, token: str) -> dict:
     """The customer's request page: status, the self-help steps, the packing slip, the offers."""
-    from .portal import OUTCOME_WORDS, STATUS_WORDS
+    from engine.services.portal import OUTCOME_WORDS, STATUS_WORDS
     with orc.uow() as uow:
         s = uow.session
         rma = by_token(s, token)
@@ -156,7 +166,7 @@ def request_view(orc, token: str) -> dict:
         }
 
 
-def _complete_customer_task(orc, token: str, name: str, data: dict, kind: str, detail: str, ip: str | None,
+def _complete_customer_task(orc: Orchestrator, token: str, name: str, data: dict, kind: str, detail: str, ip: str | None,
                             extra: dict | None = None) -> None:
     with orc.uow() as uow:
         s = uow.session
@@ -180,7 +190,7 @@ def _complete_customer_task(orc, token: str, name: str, data: dict, kind: str, d
         uow.commit()
 
 
-def answer_troubleshooting(orc, token: str, data: dict, ip: str | None = None) -> dict:
+def answer_troubleshooting(orc: Orchestrator, token: str, data: dict, ip: str | None = None) -> dict:
     """The customer's answers to the product's questions: solved closes the request, otherwise staff review it."""
     solved = isinstance(data, dict) and data.get("troubleshoot_solved") is True
     _complete_customer_task(orc, token, "troubleshoot", data, "troubleshooting_answered",
@@ -193,7 +203,7 @@ CHOICE_WORDS = {"repair": "You chose the repair", "replacement": "You chose a re
                 "trade_in": "You chose the trade-in", "decline": "You declined the quote"}
 
 
-def record_choice(orc, token: str, choice: str, ip: str | None = None) -> dict:
+def record_choice(orc: Orchestrator, token: str, choice: str, ip: str | None = None) -> dict:
     """The customer's answer to the offers: only a choice the rules offered is accepted.
 
     The token is checked (and a wrong one throttled) before the choice: a guess learns nothing from it."""
@@ -211,7 +221,7 @@ def record_choice(orc, token: str, choice: str, ip: str | None = None) -> dict:
     return request_view(orc, token)
 
 
-def proof_of(orc, actor: Actor, rma_id: int) -> tuple[bytes, str, str]:
+def proof_of(orc: Orchestrator, actor: Actor, rma_id: int) -> tuple[bytes, str, str]:
     """The proof-of-purchase file of an RMA the actor may see: (bytes, content type, filename)."""
     with orc.reading() as s:
         rma, request = s.get(Rma, rma_id), s.get(RmaRequest, rma_id)

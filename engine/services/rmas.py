@@ -1,25 +1,31 @@
 """Open, find and show RMAs."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import secrets
 from datetime import date
 
 from sqlalchemy import bindparam, false, func, select
 
-from ..actors import Actor
-from ..forms import nested_errors
-from ..errors import InvalidInput, NotAllowed, RmaNotFound
-from .. import search
-from ..model import AuditEvent, Bundle, Centre, HumanTask, Instance, Rma, RmaSearchTerm, utcnow
-from .instances import audit, save_new
-from .catalogue import start_facts, unknown_model_facts
-from .processes import current_bundle
-from .views import rma_view, task_view
+from engine.actors import Actor
+from engine.process.forms import nested_errors
+from engine.errors import InvalidInput, NotAllowed, RmaNotFound
+from engine.store import search
+from engine.store.model import AuditEvent, Bundle, Centre, HumanTask, Instance, Rma, RmaSearchTerm, utcnow
+from engine.services.instances import save_new
+from engine.store.audit import audit
+from engine.services.catalogue import start_facts, unknown_model_facts
+from engine.services.processes import current_bundle
+from engine.services.views import rma_view, task_view
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 OPENING_ROLES = ("reception", "manager")
 
 
-def open_rma(orc, actor: Actor, payload: dict) -> dict:
+def open_rma(orc: Orchestrator, actor: Actor, payload: dict) -> dict:
     """Register a unit at a centre and start its repair process."""
     if actor.role not in OPENING_ROLES:
         raise NotAllowed("only reception or a manager may open an RMA")
@@ -121,7 +127,7 @@ def _as_date(value) -> date:
                            {"product": {"purchase_date": ["Not a valid date (YYYY-MM-DD)."]}}) from None
 
 
-def get_rma(orc, actor: Actor, rma_id: int) -> dict:
+def get_rma(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
     with orc.reading() as s:
         return _load_view(s, _visible_rma(s, actor, rma_id))
 
@@ -152,12 +158,12 @@ _RUNNING_BUNDLE = (select(Bundle).join(Instance, Instance.bundle_id == Bundle.id
                    .where(Instance.rma_id == bindparam("rma_id")))
 
 
-def list_rmas(orc, actor: Actor, status: str | None = None, centre: str | None = None, q: str | None = None,
+def list_rmas(orc: Orchestrator, actor: Actor, status: str | None = None, centre: str | None = None, q: str | None = None,
               page: int = 1, per_page: int = 25) -> dict:
     """RMAs the actor may see, newest first, filtered and paginated.
 
     `q` finds RMAs whose number, serial number, customer name or email has a word starting with it
-    (engine.search: "Mül", "lee wong", "RMA-SG-0001", "000123"), by a range on the search-term index.
+    (engine.store.search: "Mül", "lee wong", "RMA-SG-0001", "000123"), by a range on the search-term index.
     """
     per_page = max(1, min(per_page, 200))
     page = max(1, page)

@@ -1,17 +1,23 @@
 """Staff task inbox: list, claim, unclaim and complete human tasks."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import functools
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import forms
-from ..actors import Actor
-from ..errors import NotAllowed, TaskAlreadyCompleted, TaskClaimedByOther, TaskNotFound
-from ..model import Centre, HumanTask, Instance, Rma, utcnow
-from .instances import apply, audit
-from .views import task_view
+from engine.process import forms
+from engine.actors import Actor
+from engine.errors import NotAllowed, TaskAlreadyCompleted, TaskClaimedByOther, TaskNotFound
+from engine.store.model import Centre, HumanTask, Instance, Rma, utcnow
+from engine.services.instances import apply
+from engine.store.audit import audit
+from engine.services.views import task_view
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 
 def _may_work(actor: Actor, task: HumanTask) -> bool:
@@ -23,7 +29,7 @@ def _may_see(actor: Actor, task: HumanTask) -> bool:
     return _may_work(actor, task) or (actor.role == "manager" and actor.may_see_centre(task.centre_code))
 
 
-def list_tasks(orc, actor: Actor, rma_id: int | None = None, mine: bool = False, status: str = "open",
+def list_tasks(orc: Orchestrator, actor: Actor, rma_id: int | None = None, mine: bool = False, status: str = "open",
                page: int = 1, per_page: int = 50) -> dict:
     """Tasks the actor may work (managers: may see), oldest first."""
     per_page = max(1, min(per_page, 200))
@@ -61,7 +67,7 @@ def _inbox_queries(manager: bool, global_manager: bool, for_rma: bool, mine: boo
     return page, count
 
 
-def get_task(orc, actor: Actor, task_id: str) -> dict:
+def get_task(orc: Orchestrator, actor: Actor, task_id: str) -> dict:
     with orc.reading() as s:
         task = _visible_task(s, actor, task_id)
         return task_view(task, form=_form_of(orc, s, task), rma=s.get(Rma, task.rma_id))
@@ -74,7 +80,7 @@ def _visible_task(session, actor: Actor, task_id: str) -> HumanTask:
     return task
 
 
-def _form_of(orc, session, task: HumanTask) -> dict | None:
+def _form_of(orc: Orchestrator, session, task: HumanTask) -> dict | None:
     bundle_id = session.scalar(select(Instance.bundle_id).where(Instance.rma_id == task.rma_id))
     return orc.parsed_bundle(session, bundle_id).form(task.form_file)
 
@@ -92,7 +98,7 @@ def _workable_task(session, actor: Actor, task_id: str) -> HumanTask:
     return task
 
 
-def claim_task(orc, actor: Actor, task_id: str) -> dict:
+def claim_task(orc: Orchestrator, actor: Actor, task_id: str) -> dict:
     """Take a task; exactly one of two people claiming at once wins, the other gets 409."""
     with orc.uow() as uow:
         s = uow.session
@@ -112,7 +118,7 @@ def claim_task(orc, actor: Actor, task_id: str) -> dict:
         return task_view(task)
 
 
-def unclaim_task(orc, actor: Actor, task_id: str) -> dict:
+def unclaim_task(orc: Orchestrator, actor: Actor, task_id: str) -> dict:
     with orc.uow() as uow:
         s = uow.session
         task = _workable_task(s, actor, task_id)
@@ -128,12 +134,12 @@ def unclaim_task(orc, actor: Actor, task_id: str) -> dict:
         return task_view(task)
 
 
-def complete_task(orc, actor: Actor, task_id: str, data: dict) -> dict:
+def complete_task(orc: Orchestrator, actor: Actor, task_id: str, data: dict) -> dict:
     """Validate the form data, complete the task and run the process until it waits again."""
     with orc.uow() as uow:
         s = uow.session
         # The task, its RMA, its instance and the RMA's centre in one SELECT: the lookups below, in apply()
-        # and in the after-step hooks (the estimate, the messages) then find them in the session instead of
+        # and in the reactions after the step (the estimate, the messages) then find them in the session instead of
         # querying one by one (`found` keeps them referenced).
         found = s.execute(_TASK_RMA_INSTANCE, {"task_id": task_id}).first()
         if found is None:
@@ -156,7 +162,7 @@ _TASKS = HumanTask.__table__
 _COMPLETE_OPEN_TASK = update(_TASKS).where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.status == "open")
 
 
-def _complete(orc, uow, actor: Actor, task: HumanTask, clean: dict) -> dict:
+def _complete(orc: Orchestrator, uow, actor: Actor, task: HumanTask, clean: dict) -> dict:
     s = uow.session
     # The guarded update takes the row: a concurrent completion of the same task finds it no
     # longer open (or fails the instance's version check), so exactly one of them commits.

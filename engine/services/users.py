@@ -1,6 +1,8 @@
 """Centres, staff accounts, password login and API tokens."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import secrets
 from datetime import timedelta
@@ -10,18 +12,21 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlalchemy import bindparam, select, update
 
-from .. import throttle
-from ..actors import ROLES, Actor
-from ..db import single_read
-from ..errors import InvalidInput, NotFound, Unauthenticated
-from ..model import ApiToken, Centre, User, utcnow
+from engine.services import throttle
+from engine.actors import ROLES, Actor
+from engine.store.db import single_read
+from engine.errors import InvalidInput, NotFound, Unauthenticated
+from engine.store.model import ApiToken, Centre, User, utcnow
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so both paths cost the same time.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
-def upsert_centre(orc, code: str, name: str, currency: str, labour_rate, timezone: str = "UTC") -> None:
+def upsert_centre(orc: Orchestrator, code: str, name: str, currency: str, labour_rate, timezone: str = "UTC") -> None:
     with orc.uow() as uow:
         centre = uow.session.get(Centre, code) or Centre(code=code)
         centre.name, centre.currency, centre.labour_rate, centre.timezone = (
@@ -30,7 +35,7 @@ def upsert_centre(orc, code: str, name: str, currency: str, labour_rate, timezon
         uow.commit()
 
 
-def list_centres(orc) -> list[dict]:
+def list_centres(orc: Orchestrator) -> list[dict]:
     with orc.reading() as s:
         return [{"code": c.code, "name": c.name, "currency": c.currency, "labour_rate": c.labour_rate,
                  "timezone": c.timezone} for c in s.scalars(select(Centre).order_by(Centre.code))]
@@ -40,7 +45,7 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def add_user(orc, username: str, role: str, centre: str | None, password: str | None, full_name: str = "",
+def add_user(orc: Orchestrator, username: str, role: str, centre: str | None, password: str | None, full_name: str = "",
              password_hash: str | None = None) -> None:
     """Create or reset a staff account (give `password`, or a `password_hash` from hash_password)."""
     if role not in ROLES:
@@ -64,7 +69,7 @@ def add_user(orc, username: str, role: str, centre: str | None, password: str | 
         uow.commit()
 
 
-def authenticate(orc, username: str, password: str) -> Actor:
+def authenticate(orc: Orchestrator, username: str, password: str) -> Actor:
     """The actor for a correct username and password, else Unauthenticated."""
     with orc.uow() as uow:
         user = None
@@ -79,7 +84,7 @@ def authenticate(orc, username: str, password: str) -> Actor:
         return _actor(user)
 
 
-def login(orc, username: str, password: str, address: str | None = None) -> Actor:
+def login(orc: Orchestrator, username: str, password: str, address: str | None = None) -> Actor:
     """authenticate() behind the login throttle: per username and per client address (429 when locked)."""
     user_key, address_key = throttle.login_user_key(username), throttle.login_address_key(address)
     throttle.hit(orc, {user_key: throttle.LOGIN_PER_USER, address_key: throttle.LOGIN_PER_ADDRESS})
@@ -98,7 +103,7 @@ _ACTIVE_USER = select(User.username, User.role, User.centre_code, User.id).where
     User.username == bindparam("username"), User.active)
 
 
-def actor_by_username(orc, username: str) -> Actor | None:
+def actor_by_username(orc: Orchestrator, username: str) -> Actor | None:
     """The actor of an active account (the staff pages load it on every request: one read, no ORM session)."""
     with single_read(orc.db) as conn:
         row = conn.execute(_ACTIVE_USER, {"username": username}).first()
@@ -109,7 +114,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(orc, actor: Actor) -> dict:
+def issue_token(orc: Orchestrator, actor: Actor) -> dict:
     """A new bearer token; only its hash is stored."""
     token = secrets.token_urlsafe(32)
     expires = utcnow() + timedelta(hours=orc.settings.token_ttl_hours)
@@ -126,7 +131,7 @@ _TOKEN_WITH_USER = (select(ApiToken.revoked_at, ApiToken.expires_at, User.active
                     .where(ApiToken.token_hash == bindparam("token_hash")))
 
 
-def actor_for_token(orc, token: str) -> Actor:
+def actor_for_token(orc: Orchestrator, token: str) -> Actor:
     """The actor of a bearer token, read afresh on every call: a revoked token or a disabled user is refused at once."""
     with single_read(orc.db) as conn:
         row = conn.execute(_TOKEN_WITH_USER, {"token_hash": _digest(token)}).first()
@@ -135,7 +140,7 @@ def actor_for_token(orc, token: str) -> Actor:
     return _actor(row)
 
 
-def list_tokens(orc, actor: Actor, current: str | None = None) -> list[dict]:
+def list_tokens(orc: Orchestrator, actor: Actor, current: str | None = None) -> list[dict]:
     """The actor's own tokens, newest first (never the token itself: only its hash is stored)."""
     now, current_hash = utcnow(), _digest(current) if current else None
     with orc.reading() as s:
@@ -146,7 +151,7 @@ def list_tokens(orc, actor: Actor, current: str | None = None) -> list[dict]:
                 for t in rows]
 
 
-def revoke_token_by_id(orc, actor: Actor, token_id: int) -> None:
+def revoke_token_by_id(orc: Orchestrator, actor: Actor, token_id: int) -> None:
     """Revoke one of the actor's own tokens; another user's token is 404, as if it did not exist."""
     with orc.uow() as uow:
         row = uow.session.get(ApiToken, token_id)
@@ -157,7 +162,7 @@ def revoke_token_by_id(orc, actor: Actor, token_id: int) -> None:
         uow.commit()
 
 
-def revoke_token(orc, token: str) -> None:
+def revoke_token(orc: Orchestrator, token: str) -> None:
     with orc.uow() as uow:
         row = uow.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
         if row is not None and row.revoked_at is None:

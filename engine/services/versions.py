@@ -1,16 +1,21 @@
 """Read deployed process versions: history per centre, files, what changed, variant against base."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import threading
 from collections import OrderedDict
 
 from sqlalchemy import func, select
 
-from ..actors import Actor
-from ..definitions import ROOT_PROCESS_ID
-from ..diffing import bundle_changes, process_elements
-from ..errors import NotAllowed, NotFound
-from ..model import Bundle, Centre, Instance, ProcessDeploy
+from engine.actors import Actor
+from engine.process.definitions import ROOT_PROCESS_ID
+from engine.process.diffing import bundle_changes, process_elements
+from engine.errors import NotAllowed, NotFound
+from engine.store.model import Bundle, Centre, Instance, ProcessDeploy
+
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
 
 READ_ROLES = ("process_owner", "manager", "system")
 MEDIA_TYPES = {".bpmn": "application/xml", ".dmn": "application/xml", ".json": "application/json"}
@@ -87,7 +92,7 @@ def _history(session, bundles: list[Bundle], records: dict, counts: dict, by_id:
     return list(reversed(views))
 
 
-def list_versions(orc, actor: Actor) -> dict:
+def list_versions(orc: Orchestrator, actor: Actor) -> dict:
     """{centres: [{centre, name, versions: [...]}]}: the base first, then each centre the actor may see."""
     check_may_read(actor)
     with orc.reading() as s:
@@ -131,7 +136,7 @@ def _detail(session, bundle: Bundle) -> dict:
     return view
 
 
-def get_version(orc, actor: Actor, version: int, centre: str | None) -> dict:
+def get_version(orc: Orchestrator, actor: Actor, version: int, centre: str | None) -> dict:
     check_may_read(actor, centre)
     with orc.reading() as s:
         return _detail(s, find_bundle(s, version, centre))
@@ -145,7 +150,7 @@ def _readable_bundle(session, actor: Actor, bundle_id: int) -> Bundle:
     return bundle
 
 
-def get_bundle(orc, actor: Actor, bundle_id: int) -> dict:
+def get_bundle(orc: Orchestrator, actor: Actor, bundle_id: int) -> dict:
     """A version by its global id (the owners' pages address versions this way)."""
     check_may_read(actor)
     with orc.reading() as s:
@@ -160,19 +165,19 @@ def _file(bundle: Bundle, name: str) -> dict:
             "version": bundle.version, "centre": bundle.centre_code, "bundle_id": bundle.id}
 
 
-def bundle_file(orc, actor: Actor, version: int, centre: str | None, name: str) -> dict:
+def bundle_file(orc: Orchestrator, actor: Actor, version: int, centre: str | None, name: str) -> dict:
     check_may_read(actor, centre)
     with orc.reading() as s:
         return _file(find_bundle(s, version, centre), name)
 
 
-def bundle_file_by_id(orc, actor: Actor, bundle_id: int, name: str) -> dict:
+def bundle_file_by_id(orc: Orchestrator, actor: Actor, bundle_id: int, name: str) -> dict:
     check_may_read(actor)
     with orc.reading() as s:
         return _file(_readable_bundle(s, actor, bundle_id), name)
 
 
-def variant_diff(orc, actor: Actor, bundle_id: int, base_id: int | None = None) -> dict:
+def variant_diff(orc: Orchestrator, actor: Actor, bundle_id: int, base_id: int | None = None) -> dict:
     """Each stage where the version differs from a base version (its own base, or `base_id`), both diagrams."""
     check_may_read(actor)
     with orc.reading() as s:

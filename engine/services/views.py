@@ -1,7 +1,7 @@
 """Plain-dict views of rows, the shapes services hand to the web layer."""
 from __future__ import annotations
 
-from ..model import AuditEvent, Bundle, HumanTask, Rma
+from engine.store.model import AuditEvent, Bundle, HumanTask, Rma
 
 
 def task_view(task: HumanTask, form: dict | None = None, rma: Rma | None = None) -> dict:

@@ -7,7 +7,7 @@ from email import message_from_string, policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from engine.notify import SmtpSender, WebhookSmsSender
+from engine.adapters.senders import SmtpSender, WebhookSmsSender
 from engine.services import tasks
 from tests.helpers import actor
 from tests.http_receiver import HttpReceiver

@@ -12,10 +12,12 @@ from click.testing import CliRunner
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from engine import audit as audit_module, cli
-from engine.audit import GENESIS, event_hash, verify_chain
-from engine.db import alembic_config, make_engine
-from engine.model import AuditEvent, utcnow
+from web import cli
+
+from engine.store import audit as audit_module
+from engine.store.audit import GENESIS, event_hash, verify_chain
+from engine.store.db import alembic_config, make_engine
+from engine.store.model import AuditEvent, utcnow
 from engine.services import portal, rmas, tasks
 from tests.helpers import INTAKE, actor, rma_payload
 
@@ -284,7 +286,7 @@ def test_upgrading_an_existing_database_seals_its_events(settings):
 
 def _legacy_insert():
     from sqlalchemy import bindparam, column, table
-    from engine.model import UTCDateTime
+    from engine.store.model import UTCDateTime
     legacy = table("audit_events", column("rma_id"), column("at", UTCDateTime()), column("actor"),
                    column("kind"), column("task_name"), column("detail"), column("customer_visible"))
     return legacy.insert().values(rma_id=None, at=bindparam("at"), actor="system", kind=bindparam("kind"),

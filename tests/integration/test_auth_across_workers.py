@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from engine import throttle
+from engine.services import throttle
 from engine.services import rmas
 from tests.helpers import actor, rma_payload
 from tests.integration.live_http import Client, Gunicorn

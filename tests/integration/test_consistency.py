@@ -4,9 +4,9 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from engine.definitions import read_bundle_dir
+from engine.process.definitions import read_bundle_dir
 from engine.errors import Conflict
-from engine.model import AuditEvent, HumanTask, Instance
+from engine.store.model import AuditEvent, HumanTask, Instance
 from engine.services import processes, rmas, tasks
 from engine import Actor
 from tests.conftest import PROCESSES_DIR
@@ -45,7 +45,7 @@ def test_crash_while_saving_leaves_last_committed_state(orc, monkeypatch):
 
 
 def test_failing_script_keeps_the_completion_that_triggered_it_and_opens_an_incident(orc):
-    """The technician's diagnosis is saved; the broken quote script waits as an incident (engine.incidents)."""
+    """The technician's diagnosis is saved; the broken quote script waits as an incident (engine.services.incidents)."""
     files = read_bundle_dir(PROCESSES_DIR)
     name = "stages/rma_approval.bpmn"
     assert "round(parts_cost + labour_hours * labour_rate, 2)" in files[name]

@@ -14,8 +14,8 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from engine.audit import verify_chain
-from engine.model import AuditEvent, HumanTask, Rma
+from engine.store.audit import verify_chain
+from engine.store.model import AuditEvent, HumanTask, Rma
 from engine.services import rmas
 from tests.helpers import actor, rma_payload
 from tests.integration.live_http import STAFF, Client, Gunicorn, Tally, drive, wait_for

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from engine import Actor
-from engine.audit import verify_chain
-from engine.definitions import read_bundle_dir
+from engine.store.audit import verify_chain
+from engine.process.definitions import read_bundle_dir
 from engine.errors import NotAllowed, RmaNotFound
-from engine.model import HumanTask, Incident, Instance, utcnow
-from engine.scheduler import fire_due_timers
+from engine.store.model import HumanTask, Incident, Instance, utcnow
+from engine.services.scheduler import fire_due_timers
 from engine.services import operations, processes, rmas, tasks
 from tests.conftest import PROCESSES_DIR
 from tests.helpers import INTAKE, actor, rma_payload

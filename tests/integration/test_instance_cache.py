@@ -1,14 +1,14 @@
-"""The per-process cache of restored workflows (engine/instance_cache.py) never serves anything but the
+"""The per-process cache of restored workflows (engine/store/instance_cache.py) never serves anything but the
 committed state: other writers, rolled-back commands and disabled caches all fall back to the stored state."""
 from __future__ import annotations
 
 import pytest
 
 from engine import Orchestrator, Settings
-from engine.cli import init_database
+from web.cli import init_database
 from engine.demo import create_centres_and_users
 from engine.errors import InvalidFormData
-from engine.model import Instance
+from engine.store.model import Instance
 from engine.services import portal, rmas, tasks
 from tests.helpers import INTAKE, actor, rma_payload
 

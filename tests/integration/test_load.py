@@ -15,8 +15,8 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from engine.audit import verify_chain
-from engine.model import AuditEvent, Rma
+from engine.store.audit import verify_chain
+from engine.store.model import AuditEvent, Rma
 from tests.helpers import rma_payload
 from tests.integration.live_http import STAFF, Client, Gunicorn, Tally, drive
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import Conflict, NotAllowed
-from engine.milestones import LoanOutstanding
+from engine.services.milestones import LoanOutstanding
 from engine.services import customers, loans, portal, rmas
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.customer_fixtures import work

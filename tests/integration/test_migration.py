@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.errors import NotAllowed, NotFound
-from engine.model import AuditEvent, Instance, ProcessMigration
+from engine.store.model import AuditEvent, Instance, ProcessMigration
 from engine.services import migration, processes, rmas, tasks
 from tests.bpmn_edit import add_plain_centre, insert_user_task, simple_form
 from tests.helpers import INTAKE, actor, rma_payload

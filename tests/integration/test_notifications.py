@@ -11,9 +11,9 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from engine.errors import InvalidFormData
-from engine.model import Milestone, OutboxMessage, Quote, Rma, utcnow
-from engine.notify import send_pending
-from engine.scheduler import fire_due_timers
+from engine.store.model import Milestone, OutboxMessage, Quote, Rma, utcnow
+from engine.store.outbox import send_pending
+from engine.services.scheduler import fire_due_timers
 from engine.services import portal, rmas
 from engine.services.photos import add_photos
 from tests.helpers import INTAKE, actor, rma_payload
@@ -135,7 +135,7 @@ def test_a_customer_who_opted_out_of_sms_gets_email_only(orc):
 
 
 def test_failed_delivery_is_logged_for_staff_and_retried(orc, smtp_inbox):
-    from engine.notify import SmtpSender
+    from engine.adapters.senders import SmtpSender
     from engine.services.customers import customer_side
     rma = open_rma(orc, phone=None)
     work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import time_machine
 
-from engine import estimates
-from engine.model import utcnow
+from engine.customer import estimates
+from engine.store.model import utcnow
 from engine.services import customers, portal, rmas
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.customer_fixtures import work

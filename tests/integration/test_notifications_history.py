@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import time_machine
 
-from engine.model import utcnow
+from engine.store.model import utcnow
 from engine.services import customers, rmas, tasks
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.customer_fixtures import work

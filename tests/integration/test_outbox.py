@@ -7,8 +7,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from engine.model import OutboxMessage, utcnow
-from engine.notify import SmtpSender, WebhookSmsSender, enqueue, send_pending
+from engine.store.model import OutboxMessage, utcnow
+from engine.adapters.senders import SmtpSender, WebhookSmsSender
+from engine.store.outbox import enqueue, send_pending
 from tests.http_receiver import HttpReceiver
 
 

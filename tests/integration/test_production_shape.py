@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from engine import Actor
-from engine.definitions import read_bundle_dir
+from engine.process.definitions import read_bundle_dir
 from engine.services import processes
-from engine.webhooks import verify_signature
+from engine.adapters.signing import verify_signature
 from tests.conftest import PROCESSES_DIR
 from tests.helpers import INTAKE, rma_payload
 from tests.integration.live_http import Client, finish, free_port, wait_for

@@ -16,9 +16,9 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from engine.audit import verify_chain
-from engine.model import AuditEvent, HumanTask, Quote, Rma, utcnow
-from engine.scheduler import fire_due_timers
+from engine.store.audit import verify_chain
+from engine.store.model import AuditEvent, HumanTask, Quote, Rma, utcnow
+from engine.services.scheduler import fire_due_timers
 from engine.services import rmas, tasks, users
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.live_http import Client, serve_in_process

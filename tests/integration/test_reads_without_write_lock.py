@@ -10,7 +10,7 @@ import threading
 from engine.services import customers, dashboard, diagrams, portal, rmas, tasks
 from tests.helpers import actor, rma_payload
 
-# The engine waits up to 30 s for a lock (engine.db): a read that waited for the writer would miss this.
+# The engine waits up to 30 s for a lock (engine.store.db): a read that waited for the writer would miss this.
 ANSWER_WITHIN = 10
 
 

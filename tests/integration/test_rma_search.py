@@ -9,8 +9,8 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import select
 
-from engine.db import alembic_config, make_engine
-from engine.model import Rma, RmaSearchTerm
+from engine.store.db import alembic_config, make_engine
+from engine.store.model import Rma, RmaSearchTerm
 from engine.services import rmas
 from tests.helpers import actor, rma_payload
 

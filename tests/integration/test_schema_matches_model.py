@@ -1,11 +1,11 @@
-"""The schema the migrations build is the one engine/model.py declares (tables, columns, types, indexes)."""
+"""The schema the migrations build is the one engine/store/model.py declares (tables, columns, types, indexes)."""
 from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from engine.db import make_engine, upgrade
-from engine.model import Base
+from engine.store.db import make_engine, upgrade
+from engine.store.model import Base
 
 
 def test_migrations_build_the_model(settings):

@@ -8,12 +8,12 @@ import pytest
 
 from engine import Actor
 from engine.config import Settings
-from engine.definitions import read_bundle_dir
+from engine.process.definitions import read_bundle_dir
 from engine.errors import InvalidProcess
-from engine.model import Instance
-from engine.service_tasks import HttpServices
+from engine.store.model import Instance
+from engine.adapters.service_tasks import HttpServices
 from engine.services import operations, processes, rmas, tasks
-from engine.signing import verify_signature
+from engine.adapters.signing import verify_signature
 from tests.conftest import PROCESSES_DIR
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.http_receiver import HttpReceiver

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.errors import InvalidFormData
-from engine.model import Loan
+from engine.store.model import Loan
 from engine.services import customers, loans, portal, rmas
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.customer_fixtures import work

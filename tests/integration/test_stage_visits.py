@@ -11,8 +11,8 @@ import time_machine
 from alembic import command
 from sqlalchemy import select
 
-from engine.db import alembic_config, make_engine
-from engine.model import HumanTask, StageVisit, utcnow
+from engine.store.db import alembic_config, make_engine
+from engine.store.model import HumanTask, StageVisit, utcnow
 from engine.services import dashboard, portal, rmas, tasks
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.test_rma_search import upgrade_all_but_search_terms

@@ -12,9 +12,9 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from engine import throttle
+from engine.services import throttle
 from engine.errors import Unauthenticated
-from engine.model import ThrottleCounter, utcnow
+from engine.store.model import ThrottleCounter, utcnow
 from engine.services import users
 
 

@@ -15,11 +15,11 @@ import time_machine
 from sqlalchemy import func, select
 
 from engine import Actor, Orchestrator, Settings
-from engine.cli import init_database
+from web.cli import init_database
 from engine.demo import create_centres_and_users
 from engine.errors import NotAllowed
-from engine.model import AuditEvent, HumanTask, Instance, OutboxMessage
-from engine.scheduler import fire_due_timers
+from engine.store.model import AuditEvent, HumanTask, Instance, OutboxMessage
+from engine.services.scheduler import fire_due_timers
 from engine.services import operations, rmas, tasks
 from engine.worker import run_once
 from tests.helpers import INTAKE, actor, rma_payload

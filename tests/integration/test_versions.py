@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from engine.actors import Actor
 from engine.errors import InvalidInput, InvalidProcess, NotAllowed
-from engine.model import AuditEvent, Bundle, ProcessDeploy
+from engine.store.model import AuditEvent, Bundle, ProcessDeploy
 from engine.services import processes, rmas, tasks, versions
 from tests.bpmn_edit import add_plain_centre, insert_user_task, simple_form
 from tests.helpers import INTAKE, actor, rma_payload

@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import select
 
 from engine import Actor
-from engine.model import OutboxMessage, WebhookDelivery, utcnow
-from engine.notify import send_pending, senders_from_settings
+from engine.store.model import OutboxMessage, WebhookDelivery, utcnow
+from engine.adapters.senders import senders_from_settings
+from engine.store.outbox import send_pending
 from engine.services import integrations, portal, rmas, tasks
-from engine.webhooks import verify_signature
+from engine.adapters.signing import verify_signature
 from tests.helpers import INTAKE, actor, rma_payload
 
 MANAGER = Actor("manager", "manager")
@@ -157,7 +158,7 @@ def test_deleting_a_subscription_stops_pending_deliveries(orc, receiver):
 
 def test_the_receivers_check_refuses_tampering_and_replays():
     body, stamp = b'{"id":"evt_1"}', str(int(time.time()))
-    from engine.webhooks import sign
+    from engine.adapters.signing import sign
     good = sign(SECRET, stamp, body)
     assert verify_signature(SECRET, stamp, body, good)
     assert not verify_signature(SECRET, stamp, body + b" ", good)

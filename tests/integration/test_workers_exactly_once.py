@@ -26,7 +26,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, insert, select
 
-from engine.model import AuditEvent, HumanTask, Instance, Rma
+from engine.store.model import AuditEvent, HumanTask, Instance, Rma
 from engine.services import rmas, tasks
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.live_http import finish

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.definitions import parse_bundle, read_bundle_dir
+from engine.process.definitions import parse_bundle, read_bundle_dir
 from tests.conftest import PROCESSES_DIR
 
 

@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
-from engine.definitions import BPMN_NS, FORM_PROPERTY, read_bundle_dir
+from engine.process.definitions import BPMN_NS, FORM_PROPERTY, read_bundle_dir
 from tests.conftest import PROCESSES_DIR
 
 DI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"

@@ -127,7 +127,7 @@ def test_rejected_goodwill_leaves_the_quote_as_it_was(parsed):
 
 
 def test_goodwill_can_only_be_proposed_while_the_customer_is_deciding(parsed):
-    from engine.runtime import MessageNotAwaited
+    from engine.execution.runtime import MessageNotAwaited
     walk = Walk(parsed, start_data(**OUT_OF_WARRANTY))
     walk.restore()
     with pytest.raises(MessageNotAwaited):

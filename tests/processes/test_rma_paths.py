@@ -6,7 +6,7 @@ import json
 import pytest
 from lxml import etree
 
-from engine.definitions import BPMN_NS, parse_bundle, read_bundle_dir
+from engine.process.definitions import BPMN_NS, parse_bundle, read_bundle_dir
 from tests.conftest import PROCESSES_DIR
 from tests.processes.walk import (
     CUSTOMER_APPROVAL, DIAGNOSE, INTAKE_FORM, QA_CHECK, RECORD_CONDITION, REPAIR, REPAIR_FORM, SHIP_FORM,

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import time_machine
 from lxml import etree
 
-from engine.definitions import BPMN_NS, parse_bundle, read_bundle_dir
+from engine.process.definitions import BPMN_NS, parse_bundle, read_bundle_dir
 from tests.conftest import PROCESSES_DIR
 from tests.processes.walk import (
     DIAGNOSE, INTAKE_FORM, QA_CHECK, RECORD_CONDITION, REPAIR, REPAIR_FORM, SHIP_FORM, SHIP_RETURN, Walk, diagnosis,

@@ -1,4 +1,4 @@
-"""The engine's workflow classes (engine/stepping.py) run the same tasks in the same order as stock SpiffWorkflow.
+"""The engine's workflow classes (engine/execution/stepping.py) run the same tasks in the same order as stock SpiffWorkflow.
 
 Each path is driven twice side by side, once on SpiffWorkflow's BpmnWorkflow and once on EngineWorkflow,
 with a dump/load round trip before every command; after every command the tasks each engine ran, in
@@ -20,8 +20,8 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from engine.runtime import Runtime, StateOnlyWorkflowConverter
-from engine.stepping import EngineSubWorkflow, EngineWorkflow
+from engine.execution.runtime import Runtime, StateOnlyWorkflowConverter
+from engine.execution.stepping import EngineSubWorkflow, EngineWorkflow
 from tests.processes import test_approval_timers as timers
 from tests.processes import test_repair_or_replace_paths as offers
 from tests.processes import test_rma_paths as base

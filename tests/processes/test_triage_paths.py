@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import time_machine
 
-from engine.runtime import MessageNotAwaited
+from engine.execution.runtime import MessageNotAwaited
 from tests.processes.walk import (
     DIAGNOSE, INTAKE_FORM, QA_CHECK, RECORD_CONDITION, REPAIR, REPAIR_FORM, SHIP_FORM, SHIP_RETURN, Step, Walk,
     diagnosis, start_data,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import InvalidFormData
-from engine.forms import validate_submission
+from engine.process.forms import validate_submission
 from tests.conftest import PROCESSES_DIR
 from tests.processes import test_approval_timers as timers, test_repair_or_replace_paths as offers
 from tests.processes import test_rma_paths as base_paths
@@ -271,7 +271,7 @@ def test_sg_bundle_replaces_the_base_approval_stage_and_keeps_the_rest(parsed, p
 
 def test_sg_approval_stage_keeps_every_base_element_and_only_adds_the_loan_offer(parsed, parsed_sg):
     from lxml import etree
-    from engine.definitions import BPMN_NS
+    from engine.process.definitions import BPMN_NS
 
     def elements(text):
         root = etree.fromstring(text.encode("utf-8"))

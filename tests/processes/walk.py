@@ -1,4 +1,4 @@
-"""Drive a parsed bundle through engine.runtime the way the services do, restoring state at every wait."""
+"""Drive a parsed bundle through engine.execution.runtime the way the services do, restoring state at every wait."""
 from __future__ import annotations
 
 import json
@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from SpiffWorkflow.util.task import TaskState
 
-from engine.forms import validate_submission
-from engine.runtime import ReadyTask, Runtime, _walk, instance_status
+from engine.process.forms import validate_submission
+from engine.execution.runtime import ReadyTask, Runtime, _walk, instance_status
 
 SPEC_KEYS = {"task_specs", "subprocess_specs"}
 

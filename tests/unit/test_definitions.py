@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.definitions import SpecCache, bundle_hash, parse_bundle, read_bundle_dir
+from engine.process.definitions import SpecCache, bundle_hash, parse_bundle, read_bundle_dir
 from engine.errors import InvalidProcess
 from tests.conftest import PROCESSES_DIR
 from tests.bpmn_edit import line_of, replaced

@@ -6,8 +6,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from engine import eta
-from engine.eta import EtaSettings, PastRma, Situation, estimate, percentile, possible_paths
+from engine.customer import eta
+from engine.customer.eta import EtaSettings, PastRma, Situation, estimate, percentile, possible_paths
 
 ALL = frozenset(eta.CLASSES)
 SETTINGS = EtaSettings(window_days=90, min_samples=20, low_percentile=20, high_percentile=80)

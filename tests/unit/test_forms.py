@@ -6,7 +6,7 @@ import json
 import pytest
 
 from engine.errors import InvalidFormData
-from engine.forms import coerce_form_strings, describe, validate_submission
+from engine.process.forms import coerce_form_strings, describe, validate_submission
 from tests.conftest import PROCESSES_DIR
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.definitions import MAX_XML_BYTES, parse_bundle, read_bundle_dir
+from engine.process.definitions import MAX_XML_BYTES, parse_bundle, read_bundle_dir
 from engine.errors import InvalidProcess
 from tests.conftest import PROCESSES_DIR
 

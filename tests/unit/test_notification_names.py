@@ -1,11 +1,11 @@
-"""engine.notifications.names_used: which context names a message template reads, so that the step
+"""engine.customer.notifications.names_used: which context names a message template reads, so that the step
 reads from the database only what the messages to render will show."""
 from __future__ import annotations
 
 import os
 import time
 
-from engine.notifications import names_used, render
+from engine.customer.notifications import names_used, render
 
 
 def _write(folder, name, text):

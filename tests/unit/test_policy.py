@@ -1,9 +1,9 @@
 """Company guard-rails: each rule holds for the shipped bundle and catches a variant that breaks it."""
 import pytest
 
-from engine.definitions import read_bundle_dir
+from engine.process.definitions import read_bundle_dir
 from engine.errors import InvalidProcess
-from engine.policy import build_graph, check_policy, condition_possible, find_path, load_policy
+from engine.process.policy import build_graph, check_policy, condition_possible, find_path, load_policy
 from engine.services.processes import _enforce_policy
 from tests.conftest import PROCESSES_DIR
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.definitions import parse_bundle, read_bundle_dir
+from engine.process.definitions import parse_bundle, read_bundle_dir
 from engine.errors import InvalidProcess, ProcessScriptError, TaskAlreadyCompleted, TaskNotFound
-from engine.runtime import ReadyTask, Runtime, instance_status
+from engine.execution.runtime import ReadyTask, Runtime, instance_status
 from engine.sandbox import SandboxViolation
 from tests.conftest import PROCESSES_DIR
 from tests.processes.walk import INTAKE_FORM, diagnosis, start_data

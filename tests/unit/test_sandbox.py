@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 from engine import sandbox
-from engine.definitions import BPMN_NS, parse_bundle, read_bundle_dir
+from engine.process.definitions import BPMN_NS, parse_bundle, read_bundle_dir
 from engine.errors import InvalidProcess
 from tests.conftest import PROCESSES_DIR
 

@@ -18,10 +18,12 @@ from xml.sax.saxutils import escape as xml_escape
 
 import pytest
 
-from engine import sandbox, sandbox_limits
-from engine.definitions import parse_bundle, read_bundle_dir
+from engine import sandbox
+
+from engine.sandbox import limits as sandbox_limits
+from engine.process.definitions import parse_bundle, read_bundle_dir
 from engine.errors import InvalidProcess, ProcessScriptError
-from engine.runtime import Runtime
+from engine.execution.runtime import Runtime
 from tests.conftest import PROCESSES_DIR
 from tests.processes.walk import INTAKE_FORM, diagnosis, start_data
 

@@ -1,9 +1,9 @@
-"""engine.search: which words an RMA is found by, and the index range a search reads."""
+"""engine.store.search: which words an RMA is found by, and the index range a search reads."""
 from __future__ import annotations
 
 import pytest
 
-from engine import search
+from engine.store import search
 
 
 def test_every_word_of_number_serial_and_name_starts_a_term_and_the_email_is_one_term():

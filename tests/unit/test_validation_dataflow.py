@@ -9,8 +9,8 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
-from engine.dataflow import START_DATA_KEYS, assigned_names, read_names
-from engine.definitions import parse_bundle, read_bundle_dir
+from engine.process.dataflow import START_DATA_KEYS, assigned_names, read_names
+from engine.process.definitions import parse_bundle, read_bundle_dir
 from engine.errors import InvalidProcess
 from engine.services.rmas import _start_data
 from tests.conftest import PROCESSES_DIR

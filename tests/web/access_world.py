@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 
 from engine import Orchestrator, Settings
-from engine.cli import init_database
+from web.cli import init_database
 from engine.demo import DEMO_PASSWORD, create_centres_and_users
-from engine.model import OutboxMessage
-from engine.notify import MAX_ATTEMPTS
+from engine.store.model import OutboxMessage
+from engine.store.outbox import MAX_ATTEMPTS
 from engine.actors import Actor
 from engine.services import catalogue, centres, goodwill, integrations, portal, processes, rmas, tasks, users
 from engine.services import requests as request_service

@@ -14,7 +14,7 @@ from typing import Callable
 
 import pytest
 
-from engine.model import ApiToken
+from engine.store.model import ApiToken
 from engine.services.users import _digest
 from tests.helpers import rma_payload
 from tests.web.access_world import CENTRE, COMPLETION, ROLES, SCOPES, TASK_ROLES, World, sqlite_world

@@ -12,9 +12,11 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from engine import Orchestrator, throttle
+from engine import Orchestrator
+
+from engine.services import throttle
 from engine.errors import Unauthenticated
-from engine.model import ApiToken, User
+from engine.store.model import ApiToken, User
 from engine.services import rmas, users
 from tests.helpers import actor, rma_payload
 

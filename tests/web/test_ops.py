@@ -8,9 +8,9 @@ from datetime import timedelta
 import time_machine
 
 from engine import Actor
-from engine.definitions import read_bundle_dir
-from engine.model import utcnow
-from engine.scheduler import fire_due_timers
+from engine.process.definitions import read_bundle_dir
+from engine.store.model import utcnow
+from engine.services.scheduler import fire_due_timers
 from engine.services import processes
 from tests.conftest import PROCESSES_DIR
 from tests.helpers import INTAKE

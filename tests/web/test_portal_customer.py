@@ -7,7 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from engine import uploads
+from engine.adapters import uploads
 from engine.errors import InvalidInput
 
 from tests.helpers import INTAKE

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from engine import customer_text
+from engine.customer import customer_text
 from engine.services import catalogue, centres, rmas, tasks
 from engine.services import requests as request_service
 from tests.helpers import INTAKE, actor, rma_payload

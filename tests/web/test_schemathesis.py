@@ -24,7 +24,7 @@ from schemathesis.generation.meta import negated_parameters
 from sqlalchemy import create_engine, text
 
 from engine import Orchestrator, Settings
-from engine.cli import init_database
+from web.cli import init_database
 from engine.demo import create_centres_and_users
 from engine.services import users
 from tests.conftest import _pg_schema_url

@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import Response, request
 from marshmallow import Schema, fields, validate
 
-from engine import receipts
-from engine.uploads import read_upload
+from engine.services import receipts
+from engine.adapters.uploads import read_upload
 from engine.services import customers, loans, photos
 from web.converters import BIGINT_MAX
 from web.schemas import DecisionSchema, Money, PortalViewSchema, StrictBoolean, Text

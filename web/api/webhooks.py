@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from engine.services import integrations
-from engine.webhooks import EVENTS
+from engine.services.webhook_events import EVENTS
 from web.schemas import Text
 
 from .common import Blueprint, caller, orchestrator, secured

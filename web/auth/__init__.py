@@ -6,7 +6,9 @@ from functools import wraps
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 
-from engine import Actor, throttle
+from engine import Actor
+
+from engine.services import throttle
 from engine.errors import NotAllowed, Unauthenticated
 from engine.services import users as user_service
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import current_app, request
 
-from engine import throttle
+from engine.services import throttle
 
 # Blueprints whose URLs carry a tracking token: a 404 there is a wrong guess.
 PORTAL_BLUEPRINTS = frozenset({"portal", "api_portal", "requests", "api_requests"})

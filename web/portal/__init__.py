@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
-from engine import customer_text, receipts
+from engine.customer import customer_text
+
+from engine.services import receipts
 from engine.errors import Conflict
 from engine.services import portal as portal_service
 from engine.services import requests as request_service

@@ -1,13 +1,15 @@
 """The customer's side before the repair: the online request form with the centre finder, the request page
 (self-help steps, repair-or-replace choice) and the packing slip, by unguessable token, no account.
 
-In the customer's language (engine.customer_text, as the tracking portal): the request's recorded language once
+In the customer's language (engine.customer.customer_text, as the tracking portal): the request's recorded language once
 it exists; before that, the form's `lang` query parameter, else the browser's Accept-Language."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
-from engine import customer_text, throttle
+from engine.customer import customer_text
+
+from engine.services import throttle
 from engine.errors import Conflict, InvalidInput
 from engine.services import catalogue, centres
 from engine.services import requests as request_service

@@ -8,7 +8,7 @@ from barcode.writer import SVGWriter
 from fpdf import FPDF
 from markupsafe import Markup
 
-from engine import customer_text
+from engine.customer import customer_text
 
 SVG_OPTIONS = {"write_text": False, "module_width": 0.33, "module_height": 18.0, "quiet_zone": 4.0}
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response, flash, redirect, render_template, request, send_file, url_for
 
-from engine import receipts
+from engine.services import receipts
 from engine.errors import EngineError
 from engine.services import loans as loan_service
 from engine.services import photos as photo_service
@@ -24,7 +24,7 @@ def rma_photo(rma_id: int, sha256: str):
 @bp.get("/rmas/<int:rma_id>/receipt")
 @roles_required()
 def receipt(rma_id: int):
-    from engine import customer_text
+    from engine.customer import customer_text
     data = receipts.for_staff(orchestrator(), staff_actor(), rma_id)
     lang = data["lang"]
     return render_template("staff/receipt.html", r=data, _=lambda key, **kw: customer_text.t(lang, key, **kw),

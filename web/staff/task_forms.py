@@ -1,7 +1,7 @@
 """Render a task's JSON Schema as HTML form fields and read the submitted strings back."""
 from __future__ import annotations
 
-from engine import forms
+from engine.process import forms
 
 # Two explicit choices read better than one checkbox whose unticked state silently means "no".
 CHOICE_LABELS = {"passed": ("Passed", "Failed"), "approve": ("Approve", "Decline")}

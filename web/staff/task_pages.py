@@ -5,7 +5,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from engine.errors import Conflict, InvalidFormData, InvalidInput  # noqa: F401
 from engine.services import photos as photo_service
-from engine.uploads import read_upload
+from engine.adapters.uploads import read_upload
 from engine.services import tasks as task_service
 
 from ..auth import orchestrator, roles_required, staff_actor

@@ -6,7 +6,7 @@ Create Date: 2026-11-25
 """
 from alembic import op
 import sqlalchemy as sa
-import engine.model
+import engine.store.model
 
 
 revision = '0001'
@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('files', sa.JSON(), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
     sa.Column('deployed_by', sa.String(length=120), nullable=False),
-    sa.Column('deployed_at', engine.model.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deployed_at', engine.store.model.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_bundles')),
     sa.UniqueConstraint('centre_code', 'version', name='uq_bundles_centre_version')
     )
@@ -62,9 +62,9 @@ def upgrade() -> None:
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('tracking_token', sa.String(length=64), nullable=False),
     sa.Column('created_by', sa.String(length=120), nullable=False),
-    sa.Column('created_at', engine.model.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', engine.model.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('closed_at', engine.model.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engine.store.model.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', engine.store.model.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', engine.store.model.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['centre_code'], ['centres.code'], name=op.f('fk_rmas_centre_code_centres')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rmas')),
     sa.UniqueConstraint('number', name=op.f('uq_rmas_number')),
@@ -83,7 +83,7 @@ def upgrade() -> None:
     sa.Column('centre_code', sa.String(length=16), nullable=True),
     sa.Column('full_name', sa.String(length=200), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', engine.model.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.store.model.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['centre_code'], ['centres.code'], name=op.f('fk_users_centre_code_centres')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
@@ -92,9 +92,9 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', engine.model.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', engine.model.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', engine.model.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engine.store.model.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', engine.store.model.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', engine.store.model.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_api_tokens_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_api_tokens_token_hash'))
@@ -105,7 +105,7 @@ def upgrade() -> None:
     op.create_table('audit_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('rma_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('at', engine.model.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', engine.store.model.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=120), nullable=False),
     sa.Column('kind', sa.String(length=64), nullable=False),
     sa.Column('task_name', sa.String(length=120), nullable=True),
@@ -125,7 +125,7 @@ def upgrade() -> None:
     sa.Column('state', sa.LargeBinary(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('completed', sa.Boolean(), nullable=False),
-    sa.Column('next_timer_at', engine.model.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_timer_at', engine.store.model.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['bundle_id'], ['bundles.id'], name=op.f('fk_instances_bundle_id_bundles')),
     sa.ForeignKeyConstraint(['rma_id'], ['rmas.id'], name=op.f('fk_instances_rma_id_rmas')),
     sa.PrimaryKeyConstraint('rma_id', name=op.f('pk_instances'))
@@ -143,10 +143,10 @@ def upgrade() -> None:
     sa.Column('subject', sa.String(length=300), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('idempotency_key', sa.String(length=200), nullable=False),
-    sa.Column('created_at', engine.model.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.store.model.UTCDateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', engine.model.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('sent_at', engine.model.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', engine.store.model.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', engine.store.model.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['rma_id'], ['rmas.id'], name=op.f('fk_outbox_rma_id_rmas')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),
@@ -167,9 +167,9 @@ def upgrade() -> None:
     sa.Column('form_file', sa.String(length=200), nullable=True),
     sa.Column('assignee', sa.String(length=120), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('created_at', engine.model.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('due_at', engine.model.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('completed_at', engine.model.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engine.store.model.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', engine.store.model.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('completed_at', engine.store.model.UTCDateTime(timezone=True), nullable=True),
     sa.Column('completed_by', sa.String(length=120), nullable=True),
     sa.ForeignKeyConstraint(['rma_id'], ['rmas.id'], name=op.f('fk_tasks_rma_id_rmas')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tasks'))

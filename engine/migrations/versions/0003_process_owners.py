@@ -10,7 +10,7 @@ this migration simply have no deploy record (their changes are computed when fir
 from alembic import op
 import sqlalchemy as sa
 
-import engine.model
+import engine.store.model
 
 revision = "0003"
 down_revision = "0001"
@@ -42,7 +42,7 @@ def upgrade() -> None:
         sa.Column("id", BigId, nullable=False),
         sa.Column("target_bundle_id", BigId, nullable=False),
         sa.Column("actor", sa.String(length=120), nullable=False),
-        sa.Column("at", engine.model.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", engine.store.model.UTCDateTime(timezone=True), nullable=False),
         sa.Column("moved", sa.Integer(), nullable=False),
         sa.Column("refused", sa.Integer(), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=False),

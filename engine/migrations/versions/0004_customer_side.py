@@ -9,7 +9,7 @@ Written by hand; batch mode so that SQLite can add columns and indexes to existi
 from alembic import op
 import sqlalchemy as sa
 
-import engine.model
+import engine.store.model
 
 revision = "0004"
 down_revision = "0001"
@@ -17,7 +17,7 @@ branch_labels = None
 depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-UTC = engine.model.UTCDateTime
+UTC = engine.store.model.UTCDateTime
 
 
 def upgrade() -> None:

@@ -4,13 +4,13 @@ Revision ID: 0005
 Revises: 0001
 Create Date: 2026-11-25
 
-Written by hand; batch mode for SQLite. Branches from 0001 like every feature (engine.db.upgrade
+Written by hand; batch mode for SQLite. Branches from 0001 like every feature (engine.store.db.upgrade
 runs "heads"). Only new tables, one nullable column and new indexes: nothing existing is rewritten.
 """
 from alembic import op
 import sqlalchemy as sa
 
-import engine.model
+import engine.store.model
 
 revision = "0005"
 down_revision = "0001"
@@ -18,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-When = engine.model.UTCDateTime
+When = engine.store.model.UTCDateTime
 
 
 def upgrade() -> None:

@@ -13,8 +13,8 @@ these triggers.
 from alembic import op
 import sqlalchemy as sa
 
-import engine.model
-from engine.audit import GENESIS, HASHED_FIELDS, event_hash
+import engine.store.model
+from engine.store.audit import GENESIS, HASHED_FIELDS, event_hash
 
 revision = "0006"
 down_revision = "0001"
@@ -23,7 +23,7 @@ depends_on = None
 
 _events = sa.table(
     "audit_events",
-    sa.column("id", sa.Integer), sa.column("rma_id", sa.Integer), sa.column("at", engine.model.UTCDateTime()),
+    sa.column("id", sa.Integer), sa.column("rma_id", sa.Integer), sa.column("at", engine.store.model.UTCDateTime()),
     sa.column("actor", sa.String), sa.column("kind", sa.String), sa.column("task_name", sa.String),
     sa.column("detail", sa.Text), sa.column("data", sa.JSON), sa.column("customer_visible", sa.Boolean),
     sa.column("prev_hash", sa.String), sa.column("hash", sa.String),

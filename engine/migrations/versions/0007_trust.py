@@ -10,7 +10,7 @@ wrong tracking tokens), shared by every web process of a deployment.
 from alembic import op
 import sqlalchemy as sa
 
-import engine.model
+import engine.store.model
 
 revision = "0007"
 down_revision = "0001"
@@ -22,9 +22,9 @@ def upgrade() -> None:
     op.create_table(
         "throttle_counters",
         sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("window_start", engine.model.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("window_start", engine.store.model.UTCDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("locked_until", engine.model.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("locked_until", engine.store.model.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_throttle_counters")),
     )
     with op.batch_alter_table("throttle_counters", schema=None) as batch_op:

@@ -9,7 +9,7 @@ Written by hand; new tables only, so it lands beside the other feature branches 
 from alembic import op
 import sqlalchemy as sa
 
-import engine.model
+import engine.store.model
 
 revision = "0008"
 down_revision = "0001"
@@ -17,7 +17,7 @@ branch_labels = None
 depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-UTC = engine.model.UTCDateTime
+UTC = engine.store.model.UTCDateTime
 
 
 def upgrade() -> None:

@@ -5,13 +5,13 @@ Revises: 0009
 Create Date: 2026-12-02
 
 Written by hand. RMA search was `lower(...) LIKE '%term%'` over every RMA (at 100,000 RMAs p99 176 ms
-on SQLite); it is now a prefix range on this table's term index (engine.search). Existing RMAs get
+on SQLite); it is now a prefix range on this table's term index (engine.store.search). Existing RMAs get
 their terms here, computed by the same function the application uses.
 """
 from alembic import op
 import sqlalchemy as sa
 
-from engine.search import terms_for
+from engine.store.search import terms_for
 
 revision = "0010"
 down_revision = "0009"

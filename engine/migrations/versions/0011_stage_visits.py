@@ -5,7 +5,7 @@ Revises: 0010 (after 0005, whose indexes it replaces)
 Create Date: 2026-12-02
 
 Written by hand. The lead time per stage grouped every completed task of the window by (centre, stage,
-RMA) and ranked the sums (at 100,000 RMAs on SQLite ~0.6 s); engine.stage_visits now keeps those sums
+RMA) and ranked the sums (at 100,000 RMAs on SQLite ~0.6 s); engine.services.stage_visits now keeps those sums
 per RMA as its tasks complete, and the percentiles are index lookups on (month, centre, stage, seconds).
 Existing RMAs get their visits here, grouped from their completed tasks as the application does.
 
@@ -16,7 +16,7 @@ outcome and creation time) and SLA breaches per month (a partial index of the au
 from alembic import op
 import sqlalchemy as sa
 
-import engine.model
+import engine.store.model
 
 revision = "0011"
 down_revision = "0010"
@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("centre_code", sa.String(16), nullable=False),
         sa.Column("stage", sa.String(64), nullable=True),
         sa.Column("month", sa.String(7), nullable=False),
-        sa.Column("done_at", engine.model.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("done_at", engine.store.model.UTCDateTime(timezone=True), nullable=False),
         sa.Column("seconds", sa.Float(), nullable=False),
         sa.ForeignKeyConstraint(["rma_id"], ["rmas.id"], name="fk_stage_visits_rma_id_rmas"),
         sa.PrimaryKeyConstraint("id", name="pk_stage_visits"),

@@ -1,0 +1,64 @@
+"""The outbox's senders: e-mail over SMTP, text messages through the SMS provider's webhook, integrator webhooks."""
+from __future__ import annotations
+
+import json
+import smtplib
+import ssl
+import urllib.request
+from email.message import EmailMessage
+from urllib.parse import unquote, urlparse
+
+from engine.adapters.webhooks import WebhookSender
+from engine.store.model import OutboxMessage
+
+
+class SmtpSender:
+    """Sends mail over SMTP; `smtps://` uses implicit TLS, `smtp://` tries STARTTLS when offered."""
+
+    def __init__(self, url: str, mail_from: str, timeout: float = 15):
+        self.url, self.mail_from, self.timeout = urlparse(url), mail_from, timeout
+
+    def __call__(self, message: OutboxMessage) -> None:
+        mail = EmailMessage()
+        mail["From"], mail["To"], mail["Subject"] = self.mail_from, message.recipient, message.subject
+        mail["Message-ID"] = f"<{message.idempotency_key}@rma>"
+        mail.set_content(message.body)
+        u = self.url
+        if u.scheme == "smtps":
+            client = smtplib.SMTP_SSL(u.hostname, u.port or 465, timeout=self.timeout,
+                                      context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(u.hostname, u.port or 25, timeout=self.timeout)
+        with client:
+            if u.scheme == "smtp" and client.has_extn("starttls"):
+                client.starttls(context=ssl.create_default_context())
+            if u.username:
+                client.login(unquote(u.username), unquote(u.password or ""))
+            client.send_message(mail)
+
+
+class WebhookSmsSender:
+    """POSTs `{to, body, rma_number}` as JSON to the SMS provider's webhook."""
+
+    def __init__(self, url: str, timeout: float = 10):
+        self.url, self.timeout = url, timeout
+
+    def __call__(self, message: OutboxMessage) -> None:
+        payload = json.dumps({"to": message.recipient, "body": message.body,
+                              "rma_number": message.rma_number}).encode()
+        request = urllib.request.Request(self.url, data=payload, method="POST", headers={
+            "Content-Type": "application/json", "Idempotency-Key": message.idempotency_key})
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            if response.status >= 300:
+                raise RuntimeError(f"SMS webhook answered {response.status}")
+
+
+def senders_from_settings(settings) -> dict:
+    """Channel -> sender; a channel without configuration has no sender and keeps its messages logged."""
+    senders = {}
+    if settings.smtp_url:
+        senders["email"] = SmtpSender(settings.smtp_url, settings.mail_from)
+    if settings.sms_webhook_url:
+        senders["sms"] = WebhookSmsSender(settings.sms_webhook_url)
+    senders["webhook"] = WebhookSender()  # integrators' subscriptions live in the database: always on
+    return senders

@@ -1,0 +1,143 @@
+"""Service tasks: a BPMN service task calls an outside system over HTTP; a failed call is an incident.
+
+A process owner adds a `bpmn:serviceTask` with a `spiffworkflow:serviceTaskOperator` (the modeler's
+service task panel, or SpiffArena's; the operator ids are those of SpiffArena's HTTP connector, so
+diagrams move between the two):
+
+    <spiffworkflow:serviceTaskOperator id="http/PostRequest" resultVariable="erp_reply">
+      <spiffworkflow:parameters>
+        <spiffworkflow:parameter id="url" type="str" value="'https://erp.example.com/rma-events'" />
+        <spiffworkflow:parameter id="data" type="any" value="{'rma': rma_number, 'grade': condition_grade}" />
+      </spiffworkflow:parameters>
+    </spiffworkflow:serviceTaskOperator>
+
+Parameter values are expressions over the task's data, evaluated in the script sandbox.
+
+| operator           | parameters                                  | request                                  |
+|--------------------|---------------------------------------------|------------------------------------------|
+| `http/PostRequest` | `url` (required), `data`, `headers`         | POST, `data` as the JSON body            |
+| `http/PutRequest`  | `url` (required), `data`, `headers`         | PUT, `data` as the JSON body             |
+| `http/GetRequest`  | `url` (required), `params`, `headers`       | GET, `params` as the query string        |
+
+Every request carries `Idempotency-Key: <task instance id>` (the same on every retry of the task, so a
+receiver can drop a repeat) and, when `RMA_SERVICE_TASK_SECRET` is set, the webhooks' HMAC headers
+(`X-RMA-Timestamp`, `X-RMA-Signature`; see engine/adapters/webhooks.py). Redirects are not followed.
+
+The result variable (default `spiff__<task id>_result`) receives `{"http_status": 200, "body": ...}`,
+the body parsed as JSON when it is JSON, else its text. A refused connection, a timeout
+(`RMA_SERVICE_TASK_TIMEOUT`, seconds), an answer outside 2xx, or a host that `RMA_SERVICE_TASK_HOSTS`
+does not allow raises: the task goes to ERROR, the RMA to `incident` with the error, and an operator
+retries it from the operations page once the other side is back (the call runs again), or cancels
+the RMA. Nothing is skipped: the process does not pass the service task until a call succeeded.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+
+from engine.adapters.signing import sign
+from engine.process.operators import OPERATORS
+
+MAX_BODY = 1_000_000  # bytes of an answer kept in the task data
+
+
+class ServiceCallFailed(Exception):
+    """The outside system could not be reached or did not accept the call."""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+@dataclass(frozen=True)
+class HttpServices:
+    """Carries out service task calls; built from the settings (`from_settings`)."""
+
+    timeout: float = 10.0
+    allowed_hosts: frozenset[str] = frozenset()  # empty: any host
+    secret: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings) -> "HttpServices":
+        return cls(timeout=settings.service_task_timeout, allowed_hosts=frozenset(settings.service_task_hosts),
+                   secret=settings.service_task_secret)
+
+    def call_task(self, task, operation_name: str, operation_params: dict) -> str:
+        """The sandbox's hook for a service task: the call's result as JSON text, or a task error naming it."""
+        params = {name: param.get("value") for name, param in (operation_params or {}).items()}
+        try:
+            result = self.call(operation_name, params, str(task.id))
+        except ServiceCallFailed as exc:
+            raise WorkflowTaskException(f"service task failed: {exc}", task=task) from None
+        return json.dumps(result, default=str)
+
+    def call(self, operation: str, params: dict, idempotency_key: str) -> dict:
+        if operation not in OPERATORS:
+            raise ServiceCallFailed(f"unknown service operator '{operation}' (known: {', '.join(sorted(OPERATORS))})")
+        method, accepted, required = OPERATORS[operation]
+        missing = sorted(required - params.keys())
+        unknown = sorted(params.keys() - accepted)
+        if missing or unknown:
+            raise ServiceCallFailed(f"{operation}: " + "; ".join(
+                ([f"missing parameter {', '.join(missing)}"] if missing else [])
+                + ([f"unknown parameter {', '.join(unknown)}"] if unknown else [])))
+        url = self._url(params["url"], params.get("params") if method == "GET" else None)
+        headers = {"Accept": "application/json", "Idempotency-Key": idempotency_key,
+                   "User-Agent": "rma-orchestrator service task"}
+        extra = params.get("headers") or {}
+        if not isinstance(extra, dict):
+            raise ServiceCallFailed(f"{operation}: headers must be a dictionary")
+        headers.update({str(k): str(v) for k, v in extra.items()})
+        body = None
+        if method != "GET":
+            try:
+                body = json.dumps(params.get("data"), separators=(",", ":"), default=str).encode("utf-8")
+            except (TypeError, ValueError) as exc:
+                raise ServiceCallFailed(f"{operation}: data is not JSON: {exc}") from None
+            headers["Content-Type"] = "application/json"
+        if self.secret:
+            timestamp = str(int(time.time()))
+            headers.update({"X-RMA-Timestamp": timestamp,
+                            "X-RMA-Signature": sign(self.secret, timestamp, body or b"")})
+        request = urllib.request.Request(url, data=body, method=method, headers=headers)
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            with opener.open(request, timeout=self.timeout) as response:
+                status, raw = response.status, response.read(MAX_BODY + 1)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read(300).decode("utf-8", "replace").strip()
+            raise ServiceCallFailed(f"{method} {url} answered {exc.code} {exc.reason}"
+                                    + (f": {detail}" if detail else "")) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ServiceCallFailed(f"{method} {url} could not be reached: {reason}") from None
+        if len(raw) > MAX_BODY:
+            raise ServiceCallFailed(f"{method} {url} answered more than {MAX_BODY} bytes")
+        text = raw.decode("utf-8", "replace")
+        try:
+            parsed = json.loads(text) if text.strip() else None
+        except ValueError:
+            parsed = text
+        return {"http_status": status, "body": parsed}
+
+    def _url(self, url, query) -> str:
+        if not isinstance(url, str):
+            raise ServiceCallFailed("url must be a string")
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ServiceCallFailed(f"'{url}' is not an http:// or https:// URL")
+        if self.allowed_hosts and not {parts.hostname, parts.netloc} & self.allowed_hosts:
+            raise ServiceCallFailed(f"host {parts.hostname} is not in RMA_SERVICE_TASK_HOSTS")
+        if query:
+            if not isinstance(query, dict):
+                raise ServiceCallFailed("params must be a dictionary")
+            url += ("&" if parts.query else "?") + urllib.parse.urlencode({str(k): v for k, v in query.items()})
+        return url
+

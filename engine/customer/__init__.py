@@ -1,0 +1,1 @@
+"""What the customer sees: texts per language, estimates and message templates."""

@@ -1,0 +1,461 @@
+"""The only module that speaks SpiffWorkflow's workflow API.
+
+Instances are stored as the serializer's plain dict *without* the specs: the specs belong to the
+bundle (parsed once, cached by hash) and are re-attached on load.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION, BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.diff import diff_workflow
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+from engine import sandbox
+from engine.process.definitions import LANE_ROLES, ParsedBundle
+from engine.errors import Conflict, ProcessScriptError, TaskAlreadyCompleted, TaskNotFound
+from engine.execution.stepping import EngineSubWorkflow, EngineWorkflow
+
+
+class MessageNotAwaited(Conflict):
+    """A message was delivered that no event of the instance waits for (HTTP 409)."""
+
+    code = "message_not_awaited"
+
+STATUS_PROPERTY = "rmaStatus"
+
+
+class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
+    """Serialize a workflow without its specs; restore it onto specs given by the caller."""
+
+    def to_dict(self, workflow):
+        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        dct["spec_name"] = workflow.spec.name
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct, spec=None, subprocess_specs=None):
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _make_serializer() -> BpmnWorkflowSerializer:
+    config = dict(SPIFF_CONFIG)
+    config[BpmnWorkflow] = StateOnlyWorkflowConverter
+    registry = BpmnWorkflowSerializer.configure(config)
+    # instances restore into the engine's workflow classes, stored under SpiffWorkflow's own type names
+    StateOnlyWorkflowConverter(EngineWorkflow, registry, typename=BpmnWorkflow.__name__)
+    BpmnSubWorkflowConverter(EngineSubWorkflow, registry, typename=BpmnSubWorkflow.__name__)
+    return BpmnWorkflowSerializer(registry)
+
+
+SERIALIZER = _make_serializer()
+
+
+@dataclass(frozen=True)
+class ReadyTask:
+    """A human task the workflow is waiting on."""
+
+    id: str
+    name: str
+    title: str
+    lane: str | None
+    role: str
+    stage: str
+    form_file: str | None
+    properties: dict
+    due_at: datetime | None = None  # when a timer on the task (an SLA) falls due
+
+
+@dataclass(frozen=True)
+class CompletedElement:
+    """A completed BPMN element of an instance, as plain data (what the reactions after a step read)."""
+
+    id: str                 # the task instance id (the same across saves and restores)
+    element: str            # the BPMN element id
+    properties: dict        # its spiffworkflow:properties
+    completed_at: datetime  # aware UTC
+
+
+@dataclass(frozen=True)
+class FailedTask:
+    """A task that raised while the engine ran it: the instance waits in an incident until it is retried."""
+
+    id: str
+    name: str | None
+    title: str | None
+    stage: str
+
+
+@dataclass
+class Snapshot:
+    """What one walk of the task tree finds after a step: everything the projections and reactions read.
+
+    Each list holds the tasks, in order, that `workflow.get_tasks(state=...)` would return for that state
+    (open human tasks, failed tasks, completed tasks, waiting events); built by `Runtime.snapshot`.
+    """
+
+    ready: list[ReadyTask]
+    ready_task: object | None    # the first open human task (SpiffWorkflow Task), whose data is current
+    failed: list[FailedTask]
+    completed: list              # SpiffWorkflow Tasks in COMPLETED state
+    waiting: list                # SpiffWorkflow Tasks in WAITING state
+
+
+def stage_key(process_id: str) -> str:
+    return process_id[4:] if process_id.startswith("rma_") else process_id
+
+
+class Runtime:
+    """Start, restore, advance and inspect workflow instances of parsed bundles."""
+
+    def __init__(self, services=None):
+        self.script_engine = sandbox.script_engine(services)
+
+    def start(self, bundle: ParsedBundle, data: dict) -> BpmnWorkflow:
+        _strict_decisions(bundle)
+        workflow = EngineWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self.script_engine)
+        workflow.task_tree.data.update(data)
+        start = workflow.get_next_task(state=TaskState.READY)
+        if start is not None:
+            start.data.update(data)
+        self._advance(workflow)
+        return workflow
+
+    def dump(self, workflow: BpmnWorkflow) -> bytes:
+        registry = SERIALIZER.registry
+        registry._encoder_mode = True
+        try:
+            dct = SERIALIZER.to_dict(workflow)
+            return json.dumps(dct, cls=SERIALIZER._encoder_cls, separators=(",", ":")).encode("utf-8")
+        finally:
+            registry._encoder_mode = False
+
+    def load(self, bundle: ParsedBundle, state: bytes) -> BpmnWorkflow:
+        dct = json.loads(state, cls=SERIALIZER.json_decoder_cls)
+        workflow = SERIALIZER.from_dict(dct, spec=bundle.spec, subprocess_specs=bundle.subprocess_specs)
+        workflow.script_engine = self.script_engine
+        _strict_decisions(bundle)
+        return workflow
+
+    serializer_version = SERIALIZER_VERSION
+
+    def ready_tasks(self, workflow: BpmnWorkflow) -> list[ReadyTask]:
+        return [_ready_task(task) for task in workflow.get_tasks(state=TaskState.READY, manual=True)]
+
+    def failed_tasks(self, workflow: BpmnWorkflow) -> list[FailedTask]:
+        """Tasks left in ERROR by a script, condition or decision that raised (an incident)."""
+        return [_failed_task(t) for t in workflow.get_tasks(state=TaskState.ERROR)]
+
+    def snapshot(self, workflow: BpmnWorkflow) -> Snapshot:
+        """Open, failed, completed and waiting tasks from one walk of the task tree (instead of one walk each)."""
+        found = _walk(workflow)
+        if found is None:  # a tree deeper than SpiffWorkflow's iterator descends: let it decide, walk by walk
+            ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+            failed = workflow.get_tasks(state=TaskState.ERROR)
+            completed = workflow.get_tasks(state=TaskState.COMPLETED)
+            waiting = workflow.get_tasks(state=TaskState.WAITING)
+        else:
+            ready, failed, completed, waiting = found
+        return Snapshot([_ready_task(t) for t in ready], ready[0] if ready else None,
+                        [_failed_task(t) for t in failed], completed, waiting)
+
+    def completed_elements(self, snapshot: Snapshot) -> list[CompletedElement]:
+        """The snapshot's completed tasks as plain data, in the order `get_tasks` gives them."""
+        return [CompletedElement(str(task.id), task.task_spec.bpmn_id,
+                                 (getattr(task.task_spec, "extensions", None) or {}).get("properties") or {},
+                                 datetime.fromtimestamp(task.last_state_change, timezone.utc))
+                for task in snapshot.completed if task.task_spec.bpmn_id]
+
+    def retry(self, workflow: BpmnWorkflow) -> None:
+        """Run the failed tasks again (with the specs the instance has now), then continue until it waits."""
+        for task in workflow.get_tasks(state=TaskState.ERROR):
+            task._set_state(TaskState.READY)  # the sandbox changes task data only on success: nothing half-done
+            if task.task_spec.manual:
+                self._run(task)  # a human task whose own completion failed: its submitted data is kept
+        self._advance(workflow)
+
+    def move_problems(self, workflow: BpmnWorkflow, bundle: ParsedBundle) -> list[str]:
+        """Why the instance could not continue on `bundle`'s specs (none: it can, its state restores onto them).
+
+        Task specs align by BPMN id: no element the instance has reached may be removed, and one that has
+        run, is open or waits must be unchanged. A failed task may change (that is the fix being
+        deployed), and so may tasks not reached yet.
+        """
+        problems = []
+        may_change = TaskState.PREDICTED_MASK | TaskState.FUTURE | TaskState.ERROR | TaskState.CANCELLED
+        top, subs = diff_workflow(SERIALIZER.registry, workflow, bundle.spec, bundle.subprocess_specs)
+        for sp_id, diff in [(None, top), *subs.items()]:
+            if diff is None:
+                problems.append(f"process {workflow.subprocesses[sp_id].spec.name} is not in the new version")
+                continue
+            for task in diff.removed:
+                problems.append(f"{task.task_spec.bpmn_id or task.task_spec.name} was removed")
+            for task in diff.changed:
+                if not task.has_state(may_change):
+                    problems.append(f"{task.task_spec.bpmn_id or task.task_spec.name} "
+                                    f"({TaskState.get_name(task.state).lower()}) was changed")
+        return sorted(set(problems))
+
+    def cancel(self, workflow: BpmnWorkflow, outcome: str = "cancelled") -> None:
+        """End the instance now: every open, waiting or failed task is cancelled; `outcome` is recorded."""
+        workflow.data["outcome"] = outcome
+        if workflow.last_task is not None:
+            workflow.last_task.data["outcome"] = outcome
+        for task in workflow.get_tasks(state=TaskState.ERROR):
+            task._set_state(TaskState.CANCELLED)
+        workflow.cancel()
+
+    def complete(self, workflow: BpmnWorkflow, task_id: str, data: dict) -> None:
+        try:
+            task = workflow.get_task_from_id(UUID(task_id))
+        except (ValueError, KeyError, SpiffWorkflowException):
+            task = None
+        if task is None:
+            raise TaskNotFound(f"task {task_id} is not part of this process")
+        if task.state != TaskState.READY or not task.task_spec.manual:
+            raise TaskAlreadyCompleted(f"task {task.task_spec.bpmn_id} is no longer open")
+        task.set_data(**data)
+        self._run(task)
+        self._advance(workflow)
+
+    def deliver_message(self, workflow: BpmnWorkflow, name: str, payload: dict | None = None) -> None:
+        """Deliver the BPMN message `name` (a spiff message event), then run until the instance waits.
+
+        `payload` lands in the catching event's `messageVariable`. Raises MessageNotAwaited when no
+        event of the instance is waiting for that message (nothing changes then)."""
+        if name not in self.awaited_messages(workflow):
+            raise MessageNotAwaited(f"the process is not waiting for the message '{name}'")
+        try:
+            workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload=dict(payload or {})))
+        except WorkflowException as exc:
+            raise MessageNotAwaited(str(exc)) from None
+        self._advance(workflow)
+
+    def awaited_messages(self, workflow: BpmnWorkflow) -> set[str]:
+        """Names of the messages some waiting event of the instance would catch now."""
+        return {e.name for e in workflow.waiting_events() if e.event_type == "MessageEventDefinition"}
+
+    def fire_due_timers(self, workflow: BpmnWorkflow) -> list[str]:
+        """Fire every timer whose time has come; returns the ids of the timer events that fired."""
+        # timers only: a message event that a firing timer cancelled (it interrupted its activity) did not fire
+        waiting = {t.id: t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.WAITING)
+                   if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
+        self._advance(workflow)
+        still = {t.id for t in workflow.get_tasks(state=TaskState.WAITING)}
+        return sorted(name for task_id, name in waiting.items() if task_id not in still and name)
+
+    def next_timer_at(self, workflow: BpmnWorkflow) -> datetime | None:
+        return _earliest(getattr(event, "value", None) for event in workflow.waiting_events())
+
+    def current_data(self, workflow: BpmnWorkflow, snapshot: Snapshot | None = None) -> dict:
+        """The process data as of now: the open human task's data, or the end's when completed."""
+        if snapshot is None:
+            task = workflow.get_next_task(state=TaskState.READY, manual=True)
+        else:
+            task = snapshot.ready_task
+        if task is None:
+            task = workflow.last_task
+        data = dict(workflow.data)
+        if task is not None:
+            data.update(task.data)
+        return data
+
+    def _run(self, task) -> None:
+        try:
+            task.run()
+        except (SpiffWorkflowException, sandbox.SandboxViolation) as exc:
+            raise _script_error(exc) from None
+
+    def _advance(self, workflow: EngineWorkflow) -> None:
+        try:
+            workflow.do_engine_steps()
+            # do_engine_steps ends by refreshing timers: one that came due is READY now and runs in one more
+            # round (skipped when nothing is: that round would refresh the timers again)
+            if workflow.runnable():
+                workflow.do_engine_steps()
+        except (SpiffWorkflowException, sandbox.SandboxViolation) as exc:
+            raise _script_error(exc) from None
+
+
+def _ready_task(task) -> ReadyTask:
+    spec = task.task_spec
+    props = dict((getattr(spec, "extensions", None) or {}).get("properties", {}))
+    lane = getattr(spec, "lane", None)
+    return ReadyTask(
+        id=str(task.id), name=spec.bpmn_id, title=spec.bpmn_name or spec.bpmn_id, lane=lane,
+        role=LANE_ROLES.get(lane, "reception") if lane else "reception",
+        stage=stage_key(task.workflow.spec.name), form_file=props.get("formJsonSchemaFilename"),
+        properties=props, due_at=_timer_due(task),
+    )
+
+
+def _failed_task(task) -> FailedTask:
+    spec = task.task_spec
+    return FailedTask(str(task.id), spec.bpmn_id, spec.bpmn_name or spec.bpmn_id, stage_key(task.workflow.spec.name))
+
+
+_MAX_DEPTH = 1000  # SpiffWorkflow's TaskIterator default
+_READY, _WAITING, _COMPLETED, _ERROR = TaskState.READY, TaskState.WAITING, TaskState.COMPLETED, TaskState.ERROR
+_FUTURE, _FINISHED = TaskState.FUTURE, TaskState.FINISHED_MASK
+
+
+def _walk(workflow: BpmnWorkflow, max_depth: int = _MAX_DEPTH):
+    """One depth-first walk giving, in order, what `workflow.get_tasks(state=S)` gives for S = READY (manual
+    tasks only), ERROR, COMPLETED and WAITING; None in the one case one walk cannot tell (below).
+
+    SpiffWorkflow's BpmnTaskIterator is followed exactly. It descends into a task's children (a called
+    process's root first) when the task has some and, when looking for READY or WAITING tasks, is not
+    merely predicted, or when looking for ERROR or COMPLETED ones, is finished (a task with a called
+    process always); it stops descending at a depth counter of `max_depth`, which goes up by one per
+    descent and down, at each leaf, by the steps from the leaf's parent up to the next task's parent
+    within the leaf's own process. Both walks (the "definite" one for READY and WAITING, the "finished"
+    one for ERROR and COMPLETED) run at once, each with its own counter. The finished walk only ever
+    visits tasks the definite one visits, unless the definite walk's counter stops it first somewhere
+    the finished one would go on: then this returns None and the caller asks SpiffWorkflow walk by walk.
+    """
+    subprocesses = workflow.subprocesses
+    ready, failed, completed, waiting = [], [], [], []
+    stack = [(workflow.task_tree, 0, True)]  # (task, its level in its own process, on the finished walk)
+    pop, push = stack.pop, stack.append
+    depth = fin_depth = 0     # the two walks' depth counters
+    fin_leaf = None           # (level, process) of the finished walk's last leaf: its decrement is pending
+    while stack:
+        task, level, on_fin = pop()
+        state = task._state
+        own = task.workflow
+        if on_fin:
+            if fin_leaf is not None:
+                leaf_level, leaf_process = fin_leaf
+                fin_depth -= leaf_level - level if (leaf_process is own and level > 0) else leaf_level
+                fin_leaf = None
+            if state & _ERROR and task.last_state_change >= 0:
+                failed.append(task)
+            elif state & _COMPLETED and task.last_state_change >= 0:
+                completed.append(task)
+        if state & _READY and task.task_spec.manual and task.last_state_change >= 0:
+            ready.append(task)
+        elif state & _WAITING and task.last_state_change >= 0:
+            waiting.append(task)
+        subprocess = subprocesses.get(task.id)
+        children = task._children
+        branches = bool(children) or subprocess is not None
+        descends = branches and (state >= _FUTURE or subprocess is not None) and depth < max_depth
+        fin_descends = on_fin and branches and (state >= _COMPLETED or subprocess is not None) \
+            and fin_depth < max_depth
+        if fin_descends and not descends:
+            return None
+        if on_fin:
+            if fin_descends:
+                fin_depth += 1
+            else:
+                fin_leaf = (level, own)
+        if descends:
+            depth += 1
+            tasks = own.tasks
+            for child in reversed(children):
+                push((tasks[child], level + 1, fin_descends))
+            # (SpiffWorkflow skips a called process when `state >= FINISHED_MASK`, which no single state is)
+            if subprocess is not None and not state >= _FINISHED:
+                push((subprocess.task_tree, 0, fin_descends))
+        elif stack:
+            next_task, next_level, _ = stack[-1]
+            depth -= level - next_level if (next_task.workflow is own and next_level > 0) else level
+    return ready, failed, completed, waiting
+
+
+def _timer_due(task) -> datetime | None:
+    """The earliest due time of the timer boundary events armed on `task` (its SLA), if any."""
+    split = task.parent
+    if split is None or not isinstance(split.task_spec, BoundaryEventSplit):
+        return None
+    return _earliest(sibling._get_internal_data("event_value") for sibling in split.children
+                     if isinstance(getattr(sibling.task_spec, "event_definition", None), TimerEventDefinition))
+
+
+def _earliest(values) -> datetime | None:
+    """The earliest of timer due values (ISO timestamps as SpiffWorkflow keeps them); others are skipped."""
+    times = []
+    for value in values:
+        if isinstance(value, str):
+            try:
+                times.append(datetime.fromisoformat(value).astimezone(timezone.utc))
+            except ValueError:
+                continue
+    return min(times) if times else None
+
+
+class StrictDecisionEngine(DMNEngine):
+    """A decision table whose single-hit policy finds no rule raises (an incident) instead of deciding nothing."""
+
+    def result(self, task):
+        table = self.decision_table
+        if table.hit_policy != "COLLECT" and not self.decide(task):
+            inputs = []
+            for item in table.inputs:
+                try:
+                    value = task.workflow.script_engine.evaluate(task, item.expression)
+                except Exception:  # the message names the inputs; a missing one shows as such
+                    value = "(not set)"
+                inputs.append(f"{item.expression}={value!r}")
+            raise WorkflowTaskException(f"no rule of decision table '{table.name or table.id}' matches "
+                                        f"({', '.join(inputs)})", task=task)
+        return super().result(task)
+
+
+def _strict_decisions(bundle: ParsedBundle) -> None:
+    """Once per parsed bundle: its business rule tasks use StrictDecisionEngine."""
+    if getattr(bundle, "strict_decisions", False):
+        return
+    for spec in [bundle.spec, *bundle.subprocess_specs.values()]:
+        for task_spec in spec.task_specs.values():
+            engine = getattr(task_spec, "dmnEngine", None)
+            if engine is not None and type(engine) is DMNEngine:
+                engine.__class__ = StrictDecisionEngine
+    bundle.strict_decisions = True
+
+
+def _script_error(exc: Exception) -> ProcessScriptError:
+    task = getattr(exc, "task", None)
+    name = task.task_spec.bpmn_id if task is not None else None
+    message = getattr(exc, "error_msg", None) or str(exc)
+    return ProcessScriptError(f"{name or 'process'}: {message}", task=name)
+
+
+def instance_status(runtime: Runtime, workflow: BpmnWorkflow, ready: list[ReadyTask], previous: str | None,
+                    waiting: list | None = None) -> str:
+    """The RMA status: 'closed' when the process ended, else the open task's `rmaStatus` property.
+
+    `waiting`: the instance's WAITING tasks when already known (a Snapshot's), else they are looked up."""
+    if workflow.is_completed():
+        return "closed"
+    for task in ready:
+        if task.properties.get(STATUS_PROPERTY):
+            return task.properties[STATUS_PROPERTY]
+    # No human task open: an event the instance waits on (a parcel, say) may name the status.
+    for task in workflow.get_tasks(state=TaskState.WAITING) if waiting is None else waiting:
+        status = ((getattr(task.task_spec, "extensions", None) or {}).get("properties") or {}).get(STATUS_PROPERTY)
+        if status:
+            return status
+    return previous or "received"

@@ -1,0 +1,1 @@
+"""Process definitions: read, validate, check the policy, hash, diff and merge BPMN/DMN/form bundles."""

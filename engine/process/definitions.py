@@ -1,0 +1,375 @@
+"""Load, validate, hash and parse process bundles; parsed specs are cached by bundle hash."""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jsonschema
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+
+from engine import sandbox
+from engine.errors import InvalidProcess
+from engine.process.validation import check_bundle
+
+ROOT_PROCESS_ID = "rma"
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+FORM_PROPERTY = "formJsonSchemaFilename"
+LANE_ROLES = {"Reception": "reception", "Technician": "technician", "QA": "qa", "Customer": "customer",
+              "Manager": "manager"}
+_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=False)
+
+
+def read_bundle_dir(root: Path | str, centre: str | None = None) -> dict[str, str]:
+    """Files of the base bundle under `root`, with `variants/<centre>/` replacing stages by process id."""
+    root = Path(root)
+    files = {
+        p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.suffix in {".bpmn", ".dmn", ".json"} and "variants" not in p.relative_to(root).parts
+    }
+    if centre:
+        variant_dir = root / "variants" / centre
+        for p in sorted(variant_dir.rglob("*")) if variant_dir.is_dir() else []:
+            if p.is_file() and p.suffix in {".bpmn", ".dmn", ".json"}:
+                files = overlay(files, p.relative_to(variant_dir).as_posix(), p.read_text(encoding="utf-8"))
+    return files
+
+
+def overlay(files: dict[str, str], name: str, text: str) -> dict[str, str]:
+    """Add `name`; a BPMN file replaces any base file that defines the same process ids."""
+    result = dict(files)
+    if name.endswith(".bpmn"):
+        ids = set(_process_ids(text))
+        for other, other_text in files.items():
+            if other.endswith(".bpmn") and other != name and ids & set(_process_ids(other_text)):
+                del result[other]
+    result[name] = text
+    return result
+
+
+def _process_ids(text: str) -> list[str]:
+    try:
+        root = etree.fromstring(text.encode("utf-8"), _XML_PARSER)
+    except etree.XMLSyntaxError:
+        return []
+    return [p.get("id") for p in root.iter(f"{{{BPMN_NS}}}process")]
+
+
+def bundle_hash(files: dict[str, str]) -> str:
+    """A stable SHA-256 over the bundle's names and contents."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+@dataclass
+class TaskInfo:
+    """What the engine needs to know about one human task spec."""
+
+    name: str
+    title: str
+    lane: str | None
+    process_id: str
+    properties: dict
+    form_file: str | None
+
+
+@dataclass
+class ParsedBundle:
+    hash: str
+    files: dict[str, str]
+    spec: object
+    subprocess_specs: dict
+    forms: dict[str, dict]
+    tasks: dict[str, TaskInfo] = field(default_factory=dict)
+    process_files: dict[str, str] = field(default_factory=dict)
+
+    def form(self, form_file: str | None) -> dict | None:
+        return self.forms.get(form_file) if form_file else None
+
+
+def _error(file: str, message: str, element: str | None = None, line: int | None = None) -> dict:
+    return {"file": file, "element": element, "line": line, "message": message}
+
+
+MAX_XML_BYTES = 2 * 1024 * 1024
+_NO_DTD = ("a DOCTYPE (DTD) is not allowed in process files: XML entities, external or internal, "
+           "are refused (XXE and entity-expansion protection)")
+
+
+def _parse_xml(name: str, text: str, errors: list) -> etree._Element | None:
+    """Parse one BPMN/DMN file; oversize files and any DTD (where entities live) are refused by name."""
+    data = text.encode("utf-8")
+    if len(data) > MAX_XML_BYTES:
+        errors.append(_error(name, f"file is {len(data)} bytes; the limit is {MAX_XML_BYTES} bytes"))
+        return None
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        at = min(i for i in (text.find("<!DOCTYPE"), text.find("<!ENTITY")) if i >= 0)
+        line = text[:at].count("\n") + 1
+        errors.append(_error(name, _NO_DTD, None, line))
+        return None
+    try:
+        root = etree.fromstring(data, _XML_PARSER)
+    except etree.XMLSyntaxError as exc:
+        line, col = exc.position if exc.position else (None, None)
+        errors.append(_error(name, f"malformed XML at line {line}, column {col}: {exc.msg}", None, line))
+        return None
+    # the text check above misses a DOCTYPE hidden by a declared encoding; the parsed tree does not
+    if root.getroottree().docinfo.doctype or root.getroottree().docinfo.internalDTD is not None:
+        errors.append(_error(name, _NO_DTD, None, 1))
+        return None
+    return root
+
+
+def _schema_errors(name: str, root, schema: etree.XMLSchema, errors: list) -> None:
+    if schema.validate(root):
+        return
+    by_line = {el.sourceline: el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
+    for entry in schema.error_log:
+        errors.append(_error(name, f"XSD: {entry.message}", by_line.get(entry.line), entry.line))
+
+
+_dmn_validators: dict[str, etree.XMLSchema] = {}
+
+
+def _dmn_schema(namespace: str | None) -> etree.XMLSchema | None:
+    path = DMN_SCHEMAS.get(namespace or "")
+    if path and namespace not in _dmn_validators:
+        _dmn_validators[namespace] = etree.XMLSchema(etree.parse(path))
+    return _dmn_validators.get(namespace) if path else None
+
+
+def _line_of(trees: dict, file: str | None, element_id: str | None) -> int | None:
+    for name, root in trees.items():
+        if file and name != file:
+            continue
+        for el in root.iter():
+            if isinstance(el.tag, str) and el.get("id") == element_id:
+                return el.sourceline
+    return None
+
+
+def _file_of(trees: dict, element_id: str | None) -> str | None:
+    for name, root in trees.items():
+        if element_id and any(isinstance(el.tag, str) and el.get("id") == element_id for el in root.iter()):
+            return name
+    return None
+
+
+def parse_bundle(files: dict[str, str]) -> ParsedBundle:
+    """Validate every file and parse the bundle; raise InvalidProcess listing every error found."""
+    errors: list[dict] = []
+    bpmn_trees, dmn_trees = {}, {}
+    forms: dict[str, dict] = {}
+    for name, text in sorted(files.items()):
+        if name.endswith(".bpmn"):
+            root = _parse_xml(name, text, errors)
+            if root is not None:
+                _schema_errors(name, root, VALIDATOR.validator, errors)
+                bpmn_trees[name] = root
+        elif name.endswith(".dmn"):
+            root = _parse_xml(name, text, errors)
+            if root is not None:
+                schema = _dmn_schema(root.nsmap.get(None) or root.nsmap.get("dmn"))
+                if schema is not None:
+                    _schema_errors(name, root, schema, errors)
+                dmn_trees[name] = root
+        elif name.endswith(".json") and "forms" in Path(name).parts[:-1]:
+            forms[Path(name).name] = _load_form(name, text, errors)
+        elif name.endswith(".json"):
+            _load_json(name, text, errors)
+    xml_files = sum(1 for name in files if name.endswith((".bpmn", ".dmn")))
+    errors += check_bundle(files, bpmn_trees, dmn_trees, forms, LANE_ROLES,
+                           complete=len(bpmn_trees) + len(dmn_trees) == xml_files)
+    if errors:
+        raise InvalidProcess(f"{len(errors)} error(s) in the process files", errors)
+
+    parser = SpiffBpmnParser()
+    trees = {**bpmn_trees, **dmn_trees}
+    try:
+        for name, root in bpmn_trees.items():
+            parser.add_bpmn_xml(root, filename=name)
+        for name, root in dmn_trees.items():
+            parser.add_dmn_xml(root, filename=name)
+        if ROOT_PROCESS_ID not in parser.get_process_ids():
+            raise InvalidProcess("no process with id 'rma' in the bundle",
+                                 [_error("rma.bpmn", "the skeleton process 'rma' is missing", ROOT_PROCESS_ID)])
+        _check_called_processes(bpmn_trees, set(parser.get_process_ids()))
+        spec = parser.get_spec(ROOT_PROCESS_ID)
+        subprocess_specs = parser.get_subprocess_specs(ROOT_PROCESS_ID)
+    except ValidationException as exc:
+        file = exc.file_name or _file_of(trees, exc.id) or "?"
+        line = exc.line_number or _line_of(trees, exc.file_name, exc.id)
+        raise InvalidProcess(f"{file}: {exc}", [_error(file, str(exc).split("\n")[0], exc.id or None, line)]) from None
+    except SpiffWorkflowException as exc:
+        raise InvalidProcess(str(exc), [_error("?", str(exc))]) from None
+
+    bundle = ParsedBundle(bundle_hash(files), dict(files), spec, subprocess_specs, forms)
+    bundle.process_files = {pid: parser.get_process_parser(pid).filename for pid in parser.get_process_ids()}
+    _collect_tasks(bundle, trees, errors)
+    if errors:
+        raise InvalidProcess(f"{len(errors)} error(s) in the process files", errors)
+    return bundle
+
+
+def _check_called_processes(bpmn_trees: dict, process_ids: set) -> None:
+    """The library names neither file nor element for an unknown calledElement: we do."""
+    errors = [_error(name, f"call activity calls unknown process '{el.get('calledElement')}'", el.get("id"),
+                     el.sourceline)
+              for name, root in bpmn_trees.items() for el in root.iter(f"{{{BPMN_NS}}}callActivity")
+              if el.get("calledElement") not in process_ids]
+    if errors:
+        raise InvalidProcess(f"{len(errors)} error(s) in the process files", errors)
+
+
+def _load_json(name: str, text: str, errors: list):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        errors.append(_error(name, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", None, exc.lineno))
+        return None
+
+
+def _load_form(name: str, text: str, errors: list) -> dict:
+    try:
+        schema = json.loads(text)
+        jsonschema.Draft202012Validator.check_schema(schema)
+        return schema
+    except json.JSONDecodeError as exc:
+        errors.append(_error(name, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", None, exc.lineno))
+    except jsonschema.SchemaError as exc:
+        errors.append(_error(name, f"invalid JSON Schema: {exc.message}"))
+    return {}
+
+
+def _collect_tasks(bundle: ParsedBundle, trees: dict, errors: list) -> None:
+    """Index human tasks, check their forms exist, and check every script against the sandbox."""
+    for spec in [bundle.spec, *bundle.subprocess_specs.values()]:
+        file = bundle.process_files.get(spec.name, "?")
+        for task_spec in spec.task_specs.values():
+            element = getattr(task_spec, "bpmn_id", None)
+            for source, mode in _code_of(task_spec):
+                try:
+                    sandbox.check(source, mode)
+                except sandbox.SandboxViolation as exc:
+                    errors.append(_error(file, f"script refused: {exc}", element, _line_of(trees, file, element)))
+            if not getattr(task_spec, "manual", False):
+                continue
+            props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+            form_file = props.get(FORM_PROPERTY)
+            if form_file and form_file not in bundle.forms:
+                errors.append(_error(file, f"form file '{form_file}' is not in the bundle", element,
+                                     _line_of(trees, file, element)))
+            lane = getattr(task_spec, "lane", None)
+            if lane is not None and lane not in LANE_ROLES:
+                errors.append(_error(file, f"lane '{lane}' maps to no role", element, _line_of(trees, file, element)))
+            bundle.tasks[f"{spec.name}:{element}"] = TaskInfo(
+                element, task_spec.bpmn_name or element, lane, spec.name, dict(props), form_file)
+
+
+def _code_of(task_spec):
+    """Every piece of code a task spec will hand to the script engine: scripts, pre/post scripts,
+    gateway conditions, loop and multi-instance expressions, event payload/timer/correlation
+    expressions, service-task parameters and the cells of a called DMN table."""
+    script = getattr(task_spec, "script", None)
+    if isinstance(script, str) and script.strip():
+        yield script, "exec"
+    for attr in ("prescript", "postscript"):
+        text = getattr(task_spec, attr, None)
+        if text:
+            yield text, "exec"
+    for cond in getattr(task_spec, "cond_task_specs", []) or []:
+        if cond[0] is not None:
+            yield cond[0].args[0].strip() if hasattr(cond[0], "args") else str(cond[0]), "eval"
+    for attr in ("condition", "cardinality"):
+        yield from _expression(getattr(task_spec, attr, None))
+    for param in (getattr(task_spec, "operation_params", None) or {}).values():
+        yield from _expression(param.get("value") if isinstance(param, dict) else param)
+    yield from _event_code(getattr(task_spec, "event_definition", None))
+    engine = getattr(task_spec, "dmnEngine", None)
+    if engine is not None:
+        yield from _decision_code(engine.decision_table)
+
+
+def _expression(text):
+    if isinstance(text, str) and text.strip():
+        yield text.strip(), "eval"
+
+
+def _event_code(definition):
+    """Timer, conditional and payload expressions and correlation retrievals of an event definition."""
+    if definition is None:
+        return
+    yield from _expression(getattr(definition, "expression", None))
+    for prop in getattr(definition, "correlation_properties", None) or []:
+        yield from _expression(getattr(prop, "retrieval_expression", None))
+    for inner in getattr(definition, "event_definitions", None) or []:
+        yield from _event_code(inner)
+
+
+_DMN_INPUT_MARK = re.compile(r"(\?)(?=(?:[^'\"]|['\"][^'\"]*['\"])*$)")
+
+
+def _decision_code(table):
+    """The expressions SpiffWorkflow's DMN engine builds from a table: inputs, input entries, outputs."""
+    for item in table.inputs:
+        yield from _expression(item.expression)
+    for rule in table.rules:
+        for entry in rule.inputEntries:
+            subject = (entry.input.expression or "").strip() or "dmninputexpr"
+            for cell in entry.lhs:
+                if cell is None or not cell.strip():
+                    continue
+                # as DMNEngine.evaluate: '?' is the input; a cell that is not an expression is appended to it
+                marked = _DMN_INPUT_MARK.sub("dmninputexpr", cell)
+                if "dmninputexpr" in marked:
+                    yield marked.strip(), "eval"
+                elif _parses(cell):
+                    yield f"({subject}) == ({cell.strip()})", "eval"
+                else:
+                    yield f"{subject} {cell.strip()}", "eval"
+        for entry in rule.outputEntries:
+            yield from _expression(getattr(entry, "text", None))
+
+
+def _parses(text: str) -> bool:
+    try:
+        ast.parse(text.strip(), mode="eval")
+        return True
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
+
+
+class SpecCache:
+    """Parsed bundles by hash, so XML is parsed once per process, never per request."""
+
+    def __init__(self, max_entries: int = 64):
+        self._items: OrderedDict[str, ParsedBundle] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+        self.parses = 0
+
+    def get(self, files_hash: str, load_files) -> ParsedBundle:
+        with self._lock:
+            bundle = self._items.get(files_hash)
+            if bundle is not None:
+                self._items.move_to_end(files_hash)
+                return bundle
+        bundle = parse_bundle(load_files())
+        with self._lock:
+            self.parses += 1
+            self._items[files_hash] = bundle
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+        return bundle

@@ -1,0 +1,240 @@
+"""Semantic checks on a bundle's parsed XML, run before SpiffWorkflow sees it.
+
+SpiffWorkflow accepts some broken diagrams silently (a sequence flow from an element that does not
+exist, an activity that no flow reaches, a gateway that cannot choose) and reports others with a
+message that names neither the file nor the element at fault. These checks run on every file at once
+and return every problem as `{file, element, line, message}`; parse_bundle adds them to the XML and
+XSD errors, so one deploy attempt lists everything that is wrong.
+"""
+from __future__ import annotations
+
+from lxml import etree
+
+from engine.process.dataflow import dmn_input_errors
+from engine.process.policy import FLOW_NODE_TAGS
+from engine.process.operators import OPERATORS
+
+BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+FORM_PROPERTY = "formJsonSchemaFilename"
+HUMAN_TASKS = {"userTask", "manualTask"}
+CONTAINERS = {"process", "subProcess", "transaction"}
+NO_INCOMING = {"startEvent", "boundaryEvent"}
+NO_OUTGOING = {"endEvent"}
+_LABELS = {"exclusiveGateway": "exclusive gateway", "inclusiveGateway": "inclusive gateway"}
+
+
+def _local(el) -> str:
+    return etree.QName(el.tag).localname if isinstance(el.tag, str) else ""
+
+
+def error(file: str, message: str, el=None, element: str | None = None) -> dict:
+    return {"file": file, "element": element if element is not None else (el.get("id") if el is not None else None),
+            "line": el.sourceline if el is not None else None, "message": message}
+
+
+def check_bundle(files: dict[str, str], bpmn_trees: dict, dmn_trees: dict, forms: dict, lane_roles,
+                 complete: bool) -> list[dict]:
+    """Every semantic error in the bundle; checks across files only run when every file parsed (`complete`)."""
+    errors: list[dict] = []
+    for name, root in sorted(bpmn_trees.items()):
+        for container in root.iter(*(f"{{{BPMN}}}{tag}" for tag in CONTAINERS)):
+            errors += _flow_errors(name, container)
+            errors += _gateway_errors(name, container)
+        errors += _human_task_errors(name, root, forms, lane_roles)
+        errors += _service_task_errors(name, root)
+    if complete:
+        process_ids = {p.get("id") for root in bpmn_trees.values() for p in root.iter(f"{{{BPMN}}}process")}
+        decisions = {d.get("id"): (name, d) for name, root in dmn_trees.items() for d in root.iter()
+                     if _local(d) == "decision"}
+        for name, root in sorted(bpmn_trees.items()):
+            errors += _call_errors(name, root, process_ids)
+            errors += _decision_errors(name, root, decisions)
+        if not errors:  # the data flow needs a well-formed graph to follow
+            errors += dmn_input_errors(files, bpmn_trees, decisions, forms)
+    return errors
+
+
+def _is_event_subprocess(el) -> bool:
+    return _local(el) in ("subProcess", "transaction") and el.get("triggeredByEvent") == "true"
+
+
+def _is_link_event(el) -> bool:
+    return el.find(f"{{{BPMN}}}linkEventDefinition") is not None
+
+
+def _flow_errors(file: str, container) -> list[dict]:
+    """Sequence flows naming no element of their (sub)process, and flow nodes no flow reaches or leaves."""
+    errors = []
+    scope = container.get("id")
+    nodes = {el.get("id"): el for el in container if _local(el) in FLOW_NODE_TAGS}
+    flows = {el.get("id"): el for el in container if _local(el) == "sequenceFlow"}
+    elsewhere = {el.get("id") for el in container.getroottree().iter() if isinstance(el.tag, str) and el.get("id")}
+    incoming: dict[str, list[str]] = {}
+    outgoing: dict[str, list[str]] = {}
+    for flow_id, flow in flows.items():
+        for attr, end, index in (("sourceRef", "starts at", outgoing), ("targetRef", "ends at", incoming)):
+            ref = flow.get(attr)
+            if ref in nodes:
+                index.setdefault(ref, []).append(flow_id)
+            elif ref in elsewhere:
+                errors.append(error(file, f"sequence flow '{flow_id}' {end} '{ref}', which is not a flow node "
+                                          f"of '{scope}' (a flow cannot cross a (sub)process boundary)", flow))
+            else:
+                errors.append(error(file, f"dangling sequence flow '{flow_id}': it {end} '{ref}', "
+                                          f"but no element has that id", flow))
+    for node_id, el in nodes.items():
+        errors += _listed_flow_errors(file, el, flows)
+        tag = _local(el)
+        exempt = _is_event_subprocess(el) or el.get("isForCompensation") == "true"
+        start_of_event_subprocess = tag == "startEvent" and _is_event_subprocess(container)
+        if tag == "startEvent" and node_id in incoming:
+            errors.append(error(file, f"start event '{node_id}' has an incoming sequence flow "
+                                      f"({', '.join(incoming[node_id])}); a start event cannot be entered", el))
+        if tag == "endEvent" and node_id in outgoing:
+            errors.append(error(file, f"end event '{node_id}' has an outgoing sequence flow "
+                                      f"({', '.join(outgoing[node_id])}); nothing runs after an end event", el))
+        link = tag in ("intermediateCatchEvent", "intermediateThrowEvent") and _is_link_event(el)
+        if not exempt and not link and tag not in NO_INCOMING and node_id not in incoming:
+            errors.append(error(file, f"{_kind(tag)} '{node_id}' has no incoming sequence flow, so it can "
+                                      f"never run", el))
+        if (not exempt and not link and not start_of_event_subprocess and tag not in NO_OUTGOING
+                and node_id not in outgoing):
+            errors.append(error(file, f"{_kind(tag)} '{node_id}' has no outgoing sequence flow: the path stops "
+                                      f"here without an end event", el))
+    return errors
+
+
+def _listed_flow_errors(file: str, el, flows: dict) -> list[dict]:
+    """`<incoming>`/`<outgoing>` entries must name flows that really enter or leave the element."""
+    errors = []
+    node_id = el.get("id")
+    for child in el:
+        kind = _local(child)
+        if kind not in ("incoming", "outgoing"):
+            continue
+        ref = (child.text or "").strip()
+        flow = flows.get(ref)
+        attr = "targetRef" if kind == "incoming" else "sourceRef"
+        if flow is None:
+            errors.append(error(file, f"'{node_id}' lists {kind} flow '{ref}', but no sequence flow of its "
+                                      f"process has that id", child, node_id))
+        elif flow.get(attr) != node_id:
+            errors.append(error(file, f"'{node_id}' lists {kind} flow '{ref}', but that flow's {attr} is "
+                                      f"'{flow.get(attr)}'", child, node_id))
+    return errors
+
+
+def _kind(tag: str) -> str:
+    words = []
+    for ch in tag:
+        if ch.isupper():
+            words.append(" ")
+        words.append(ch.lower())
+    return "".join(words)
+
+
+def _gateway_errors(file: str, container) -> list[dict]:
+    """An exclusive gateway with several ways out must be able to choose: conditions, a default, or both."""
+    errors = []
+    flows = [el for el in container if _local(el) == "sequenceFlow"]
+    for gw in container:
+        tag = _local(gw)
+        if tag not in _LABELS:
+            continue
+        gw_id = gw.get("id")
+        out = [f for f in flows if f.get("sourceRef") == gw_id]
+        out_ids = [f.get("id") for f in out]
+        default = gw.get("default")
+        if default and default not in out_ids:
+            errors.append(error(file, f"{_LABELS[tag]} '{gw_id}' names '{default}' as its default flow, but that is "
+                                      f"not one of its outgoing flows ({', '.join(out_ids) or 'none'})", gw))
+        if len(out) < 2:
+            continue
+        conditioned = {f.get("id") for f in out if _condition(f)}
+        if not conditioned and not default:
+            errors.append(error(file, f"{_LABELS[tag]} '{gw_id}' has {len(out)} outgoing flows "
+                                      f"({', '.join(out_ids)}) but no default flow and no conditions: the engine "
+                                      f"cannot choose a path", gw))
+            continue
+        if tag == "exclusiveGateway":
+            bare = [f for f in out_ids if f not in conditioned and f != default]
+            if bare:
+                errors.append(error(file, f"exclusive gateway '{gw_id}': outgoing flow(s) {', '.join(bare)} have no "
+                                          f"condition and are not the default flow", gw))
+    return errors
+
+
+def _condition(flow) -> str:
+    cond = flow.find(f"{{{BPMN}}}conditionExpression")
+    return (cond.text or "").strip() if cond is not None else ""
+
+
+def properties(el) -> dict[str, str]:
+    """The task's spiffworkflow:properties as a dict."""
+    return {p.get("name"): p.get("value") for p in el.iterfind(
+        f"{{{BPMN}}}extensionElements/{{{SPIFF}}}properties/{{{SPIFF}}}property")}
+
+
+def _human_task_errors(file: str, root, forms: dict, lane_roles) -> list[dict]:
+    errors = []
+    lanes = {ref.text.strip(): lane.get("name") for lane in root.iter(f"{{{BPMN}}}lane")
+             for ref in lane.iterfind(f"{{{BPMN}}}flowNodeRef") if ref.text}
+    for el in root.iter(*(f"{{{BPMN}}}{tag}" for tag in HUMAN_TASKS)):
+        form = properties(el).get(FORM_PROPERTY)
+        if form and form not in forms:
+            errors.append(error(file, f"form file '{form}' is not in the bundle", el))
+        lane = lanes.get(el.get("id"))
+        if lane is not None and lane not in lane_roles:
+            errors.append(error(file, f"lane '{lane}' maps to no role (known lanes: {', '.join(sorted(lane_roles))})",
+                                el))
+    return errors
+
+
+def _service_task_errors(file: str, root) -> list[dict]:
+    """A service task names a known operator (engine/adapters/service_tasks.py) with the parameters it takes."""
+    errors = []
+    for task in root.iter(f"{{{BPMN}}}serviceTask"):
+        operator = task.find(f"{{{BPMN}}}extensionElements/{{{SPIFF}}}serviceTaskOperator")
+        if operator is None:
+            errors.append(error(file, "a service task needs a spiffworkflow:serviceTaskOperator "
+                                      f"(one of {', '.join(sorted(OPERATORS))})", task))
+            continue
+        name = operator.get("id") or ""
+        if name not in OPERATORS:
+            errors.append(error(file, f"unknown service operator '{name}' (known: {', '.join(sorted(OPERATORS))})",
+                                operator, task.get("id")))
+            continue
+        _method, accepted, required = OPERATORS[name]
+        given = {p.get("id") for p in operator.iter(f"{{{SPIFF}}}parameter")}
+        for missing in sorted(required - given):
+            errors.append(error(file, f"{name}: missing parameter {missing}", operator, task.get("id")))
+        for unknown in sorted(given - accepted, key=str):
+            errors.append(error(file, f"{name} takes no parameter {unknown} (it takes {', '.join(sorted(accepted))})",
+                                operator, task.get("id")))
+    return errors
+
+
+def _call_errors(file: str, root, process_ids: set) -> list[dict]:
+    errors = []
+    for el in root.iter(f"{{{BPMN}}}callActivity"):
+        called = el.get("calledElement")
+        if not called:
+            errors.append(error(file, "call activity names no process to call (calledElement is empty)", el))
+        elif called not in process_ids:
+            errors.append(error(file, f"call activity calls unknown process '{called}'", el))
+    return errors
+
+
+def _decision_errors(file: str, root, decisions: dict) -> list[dict]:
+    errors = []
+    for el in root.iter(f"{{{BPMN}}}businessRuleTask"):
+        ref = el.find(f"{{{BPMN}}}extensionElements/{{{SPIFF}}}calledDecisionId")
+        decision = (ref.text or "").strip() if ref is not None else ""
+        if not decision:
+            errors.append(error(file, "business rule task names no decision (spiffworkflow:calledDecisionId)", el))
+        elif decision not in decisions:
+            known = ", ".join(sorted(decisions)) or "none"
+            errors.append(error(file, f"business rule task calls unknown decision '{decision}' (decisions in the "
+                                      f"bundle: {known})", el))
+    return errors

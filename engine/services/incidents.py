@@ -1,0 +1,72 @@
+"""Incidents: a script, condition or decision that fails while the engine runs leaves the RMA waiting, visibly.
+
+The command that triggered the failure is kept (a technician's completed diagnosis is not thrown away
+because the quote script after it broke): the instance is saved with the failed task in SpiffWorkflow's
+ERROR state, the RMA shows status `incident`, and one open Incident row records the task, the error
+and the time. Its timers are paused (no sweep retries it in a loop). An operator retries it after fixing
+the cause (a corrected version deployed and the RMA moved to it, an outage over) or cancels the RMA
+with a reason. Every transition is audited; nothing is skipped silently.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from engine.store.model import Incident, utcnow
+from engine.store.audit import audit
+
+INCIDENT = "incident"
+_RESOLUTION = "incident_resolution"
+
+
+def open_incident(session, rma_id: int) -> Incident | None:
+    return session.scalar(select(Incident).where(Incident.rma_id == rma_id, Incident.status == "open")
+                          .order_by(Incident.id.desc()).limit(1))
+
+
+def settled_status(session, rma) -> str:
+    """The status the RMA had before its open incident (its own status when it has none)."""
+    if rma.status != INCIDENT:
+        return rma.status
+    incident = open_incident(session, rma.id)
+    return incident.status_before if incident is not None else rma.status
+
+
+def resolve_next_as(session, status: str, resolution: str) -> None:
+    """Make the next step that clears the RMA's incident record it as `status` with `resolution`."""
+    session.info[_RESOLUTION] = (status, resolution)
+
+
+def record(session, rma, actor: str, was_incident: bool, settled: str, failed: list, failure) -> None:
+    """After a step: open the RMA's incident, count another failed attempt, or close it."""
+    now = utcnow()
+    if failure is not None or failed:
+        incident = open_incident(session, rma.id) if was_incident else None
+        if incident is None:
+            task = next((t for t in failed if failure is None or t.name == failure.task), failed[0] if failed else None)
+            message = _message(failure) if failure is not None else "a task is in error"
+            session.add(Incident(
+                rma_id=rma.id, centre_code=rma.centre_code, task_name=task.name if task else getattr(failure, "task", None),
+                task_title=task.title if task else None, stage=task.stage if task else rma.stage, error=message,
+                status="open", status_before=settled, attempts=1, opened_at=now, last_failed_at=now))
+            audit(session, rma.id, actor, "incident_opened", f"incident: {message}"[:2000],
+                  task_name=task.name if task else None, data={"error": message, "status_before": settled})
+        elif failure is not None:
+            incident.attempts += 1
+            incident.error, incident.last_failed_at = _message(failure), now
+            audit(session, rma.id, actor, "incident_retry_failed", f"retry failed: {incident.error}"[:2000],
+                  task_name=incident.task_name, data={"error": incident.error, "attempts": incident.attempts})
+        return
+    if not was_incident:
+        return
+    incident = open_incident(session, rma.id)
+    if incident is None:
+        return
+    status, resolution = session.info.pop(_RESOLUTION, ("resolved", "retried"))
+    incident.status, incident.resolution = status, resolution
+    incident.resolved_at, incident.resolved_by = now, actor
+    audit(session, rma.id, actor, f"incident_{status}", f"incident {status}: {resolution}"[:2000],
+          task_name=incident.task_name, data={"resolution": resolution, "attempts": incident.attempts})
+
+
+def _message(failure) -> str:
+    return (getattr(failure, "message", None) or f"{type(failure).__name__}: {failure}")[:4000]

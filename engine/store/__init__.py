@@ -1,0 +1,1 @@
+"""Persistence: tables, the database, the unit of work, the audit chain, the outbox and the caches."""

@@ -1,0 +1,190 @@
+"""The `rma` command: init, demo, serve, worker, deploy, users."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from engine.actors import Actor
+from engine.config import Settings
+from engine.process.definitions import read_bundle_dir
+from engine.errors import EngineError, InvalidProcess
+
+
+def _orchestrator():
+    from engine.orchestrator import Orchestrator
+    return Orchestrator(Settings.from_env())
+
+
+def init_database(orc) -> list[dict]:
+    """Create or upgrade the schema and deploy the shipped processes (idempotent)."""
+    from engine.services.processes import deploy_directory
+    from engine.services.users import list_centres
+    orc.migrate()
+    return deploy_directory(orc, Actor.system(), [c["code"] for c in list_centres(orc)])
+
+
+@click.group()
+def main():
+    """RMA orchestrator: repairs run as BPMN."""
+
+
+@main.command()
+def init():
+    """Create the schema and deploy processes/ (safe to run again)."""
+    orc = _orchestrator()
+    for b in init_database(orc):
+        click.echo(f"bundle {b['centre'] or 'base'} v{b['version']} {b['hash'][:12]} "
+                   f"({'deployed' if b['created'] else 'unchanged'})")
+
+
+@main.command()
+def demo():
+    """init, then demo centres, users (password 'demo') and RMAs."""
+    from engine import demo as demo_data
+    orc = _orchestrator()
+    orc.migrate()
+    demo_data.create_centres_and_users(orc)
+    init_database(orc)
+    demo_data.create_catalogue_and_locations(orc)
+    created = demo_data.create_demo_rmas(orc)
+    click.echo(f"demo ready: {created} new RMAs; users {', '.join(u for u, _, _ in demo_data.USERS)} "
+               f"with password '{demo_data.DEMO_PASSWORD}' (demo only)")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(host, port):
+    """Serve the web app in one process (threads, keep-alive); production: gunicorn -w N 'web:create_app()'."""
+    from web.serving import serve as serve_app
+    settings = Settings.from_env()
+    click.echo(f"RMA orchestrator on http://{host}:{port}/ (database: {settings.database_url})")
+    serve_app(host, port, run_worker=settings.run_worker)
+
+
+@main.command()
+@click.option("--interval", default=2.0, show_default=True, help="seconds between sweeps")
+@click.option("--once", is_flag=True, help="one sweep, then exit")
+def worker(interval, once):
+    """Fire due timers and send notifications; run as many as you like on PostgreSQL."""
+    import logging
+    import signal
+    import threading
+    from engine.worker import log, run_forever, run_once
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # SpiffWorkflow logs every task state change at INFO: thousands of lines per sweep, no news.
+    logging.getLogger("spiff").setLevel(logging.WARNING)
+    orc = _orchestrator()
+    if once:
+        click.echo(run_once(orc))
+        return
+    stop = threading.Event()
+    # SIGTERM (systemd, Docker, Kubernetes) and SIGINT stop it after the sweep under way, even when the
+    # process was started with SIGINT ignored (a background job of a non-interactive shell)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    run_forever(orc, stop, interval)
+    log.info("worker stopped")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--centre", default=None, help="deploy as this centre's variant")
+@click.option("--note", default="", help="what changed")
+def deploy(paths, centre, note):
+    """Validate and deploy a processes folder (or files) as a new version."""
+    from engine.services.processes import deploy_bundle
+    files: dict[str, str] = {}
+    for path in paths:
+        if path.is_dir():
+            files.update(read_bundle_dir(path, centre))
+        else:
+            sub = {"bpmn": "stages/", "dmn": "decisions/", "json": "forms/"}.get(path.suffix.lstrip("."), "")
+            files[path.name if path.name == "rma.bpmn" else sub + path.name] = path.read_text(encoding="utf-8")
+    orc = _orchestrator()
+    try:
+        b = deploy_bundle(orc, Actor("cli", "process_owner"), files, centre, note)
+    except InvalidProcess as exc:
+        for e in exc.errors or []:
+            click.echo(f"{e['file']}:{e.get('line') or '?'}: {e.get('element') or '-'}: {e['message']}", err=True)
+        sys.exit(1)
+    click.echo(f"bundle {b['centre'] or 'base'} v{b['version']} {b['hash'][:12]} "
+               f"({'deployed' if b['created'] else 'unchanged'})")
+
+
+@main.group()
+def users():
+    """Manage staff accounts."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", required=True)
+@click.option("--centre", default=None)
+@click.option("--password", required=True)
+def users_add(username, role, centre, password):
+    from engine.services.users import add_user
+    try:
+        add_user(_orchestrator(), username, role, centre, password)
+    except EngineError as exc:
+        raise click.ClickException(exc.message)
+    click.echo(f"user {username} ({role}{' @ ' + centre if centre else ''}) saved")
+
+
+@main.group("audit")
+def audit_group():
+    """Check the tamper-evident audit trail."""
+
+
+@audit_group.command("verify")
+@click.option("--rma", "number", default=None, help="check only this RMA (its number, e.g. RMA-SG-000001)")
+def audit_verify(number):
+    """Recompute the audit hash chains; print every break and exit 1 if there is any."""
+    from engine.services.operations import verify_audit_trail
+    try:
+        breaks, numbers, events = verify_audit_trail(_orchestrator(), number)
+    except EngineError as exc:
+        raise click.ClickException(str(exc)) from None
+    for b in breaks:
+        click.echo(f"{numbers.get(b['rma_id'], '(no RMA)')}: event {b['event_id']} ({b['kind']}): {b['problem']}",
+                   err=True)
+    if breaks:
+        click.echo(f"audit trail BROKEN: {len(breaks)} break(s) in {events} event(s)", err=True)
+        sys.exit(1)
+    click.echo(f"audit trail intact: {events} event(s) verified")
+
+
+
+@main.group("loans")
+def loans_group():
+    """Loan units lent to customers while their unit is in repair."""
+
+
+@loans_group.command("add")
+@click.argument("centre")
+@click.argument("code")
+@click.option("--model", required=True, help="what the unit is, e.g. 'Vista X100 Camera'")
+@click.option("--serial", "serial_number", default="", help="the loan unit's own serial number")
+def loans_add(centre, code, model, serial_number):
+    """Add a unit to CENTRE's loan pool under asset CODE."""
+    from engine.services.loans import add_unit
+    try:
+        add_unit(_orchestrator(), Actor("cli", "manager"), centre, code, model, serial_number)
+    except EngineError as exc:
+        raise click.ClickException(exc.message)
+    click.echo(f"loan unit {code} ({model}) added to {centre}")
+
+
+@loans_group.command("list")
+@click.argument("centre")
+def loans_list(centre):
+    """CENTRE's loan pool and which units are out."""
+    from engine.services.loans import pool
+    for unit in pool(_orchestrator(), Actor("cli", "manager"), centre):
+        state = f"lent to RMA {unit['lent_to_rma_id']}" if unit["lent_to_rma_id"] else "available"
+        click.echo(f"{unit['code']}\t{unit['model']}\t{state}")
+
+if __name__ == "__main__":
+    main()
