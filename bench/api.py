@@ -4,6 +4,7 @@ SQLite: `rma serve` (one gunicorn process with threads and keep-alive, its worke
 client. PostgreSQL: gunicorn with several workers and several client processes; aggregate task
 completions per second and errors.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -18,8 +19,18 @@ import sys
 import time
 from pathlib import Path
 
-from .common import (COMPLETIONS_PER_LIFECYCLE, ROOT, STEPS, make_orchestrator, percentile, postgres_available,
-                     postgres_url, repeat_rate, rma_payload, sqlite_url)
+from .common import (
+    COMPLETIONS_PER_LIFECYCLE,
+    ROOT,
+    STEPS,
+    make_orchestrator,
+    percentile,
+    postgres_available,
+    postgres_url,
+    repeat_rate,
+    rma_payload,
+    sqlite_url,
+)
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -73,8 +84,10 @@ def staff_tokens(client: Client, centre: str = "SG") -> dict:
 def lifecycle(client: Client, tokens: dict, n: int, timings: list | None = None, deadline: float | None = None) -> int:
     """Walk one RMA through the API; returns task completions done (stops early past `deadline`)."""
     rma = client.call("POST", "/api/rmas", rma_payload(n), tokens["reception"])
-    tracking = rma.get("tracking_token") or client.call("GET", f"/api/rmas/{rma['id']}", None,
-                                                         tokens["reception"])["tracking_token"]
+    tracking = (
+        rma.get("tracking_token")
+        or client.call("GET", f"/api/rmas/{rma['id']}", None, tokens["reception"])["tracking_token"]
+    )
     done = 0
     for name, role, data in STEPS:
         if deadline is not None and time.perf_counter() >= deadline:
@@ -111,8 +124,9 @@ class Server:
     def __init__(self, argv: list[str], env: dict, port: int, log: Path):
         self.port, self.log_path = port, log
         self.log = open(log, "wb")
-        self.proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
-                                     cwd=ROOT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+        )
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.time() + timeout
@@ -160,8 +174,14 @@ class Server:
 
 def _server_env(url: str, tmp: Path) -> dict:
     # PYTHONPATH: the app is served from this checkout (an older editable install may not map web/).
-    return {"PYTHONPATH": str(ROOT), "RMA_DATABASE_URL": url, "RMA_INSTANCE_DIR": str(tmp), "RMA_SECRET_KEY": "bench-secret",
-            "RMA_UPLOAD_DIR": str(tmp / "uploads"), "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    return {
+        "PYTHONPATH": str(ROOT),
+        "RMA_DATABASE_URL": url,
+        "RMA_INSTANCE_DIR": str(tmp),
+        "RMA_SECRET_KEY": "bench-secret",
+        "RMA_UPLOAD_DIR": str(tmp / "uploads"),
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",
+    }
 
 
 def _prepare(url: str, tmp: Path) -> None:
@@ -196,8 +216,13 @@ def concurrent_round(port, tokens, clients, seconds, round_no) -> tuple[float, i
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     start_at = time.perf_counter() + 0.5
-    procs = [ctx.Process(target=_client_main, args=(port, tokens, 10_000_000 * (c + 1) + round_no * 100_000,
-                                                    seconds, start_at, queue)) for c in range(clients)]
+    procs = [
+        ctx.Process(
+            target=_client_main,
+            args=(port, tokens, 10_000_000 * (c + 1) + round_no * 100_000, seconds, start_at, queue),
+        )
+        for c in range(clients)
+    ]
     for p in procs:
         p.start()
     outcomes = [queue.get(timeout=seconds + 120) for _ in procs]
@@ -219,8 +244,9 @@ def run_sqlite_single(results, args) -> None:
     with sqlite_url() as (url, tmp):
         _prepare(url, tmp)
         port = free_port()
-        server = Server([str(VENV_BIN / "rma"), "serve", "--port", str(port)], _server_env(url, tmp), port,
-                        tmp / "server.log")
+        server = Server(
+            [str(VENV_BIN / "rma"), "serve", "--port", str(port)], _server_env(url, tmp), port, tmp / "server.log"
+        )
         try:
             server.wait_ready()
             client = Client(port)
@@ -236,10 +262,20 @@ def run_sqlite_single(results, args) -> None:
             server.stop()
     ms = [t * 1000 for t in timings]
     results.add(label, "full lifecycles (rma serve)", rates, "lifecycles/s", note="target >= 30", key="api_sqlite")
-    results.add(label, "task completion p50", statistics.median(ms), "ms",
-                note=f"p95 {percentile(ms, 95):.2f} ms; target p50 < 6")
-    results.add("6 footprint web", "peak RSS, rma serve process (SQLite)", max(rss.values()), "MiB",
-                note="after section 4's single-client run")
+    results.add(
+        label,
+        "task completion p50",
+        statistics.median(ms),
+        "ms",
+        note=f"p95 {percentile(ms, 95):.2f} ms; target p50 < 6",
+    )
+    results.add(
+        "6 footprint web",
+        "peak RSS, rma serve process (SQLite)",
+        max(rss.values()),
+        "MiB",
+        note="after section 4's single-client run",
+    )
 
 
 def run_postgres_concurrent(results, args) -> None:
@@ -250,8 +286,16 @@ def run_postgres_concurrent(results, args) -> None:
     with postgres_url() as (url, tmp):
         _prepare(url, tmp)
         port = free_port()
-        argv = [str(VENV_BIN / "gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-                "--log-level", "warning", "web:create_app()"]
+        argv = [
+            str(VENV_BIN / "gunicorn"),
+            "-w",
+            str(args.workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "web:create_app()",
+        ]
         if args.threads:
             argv[1:1] = ["-k", "gthread", "--threads", str(args.threads), "--keep-alive", "5"]
         server = Server(argv, {**_server_env(url, tmp), "RMA_RUN_WORKER": "0"}, port, tmp / "gunicorn.log")
@@ -276,15 +320,25 @@ def run_postgres_concurrent(results, args) -> None:
         finally:
             server.stop()
     ms = [t * 1000 for t in timings]
-    results.add(label, f"task completions, gunicorn -w {args.workers}", rates, "completions/s",
-                note=f"{errors} errors; target >= 150, 0 errors" + (f"; last: {last_error}" if last_error else ""),
-                key="api_pg")
+    results.add(
+        label,
+        f"task completions, gunicorn -w {args.workers}",
+        rates,
+        "completions/s",
+        note=f"{errors} errors; target >= 150, 0 errors" + (f"; last: {last_error}" if last_error else ""),
+        key="api_pg",
+    )
     results.add(label, "lifecycle equivalent", [r / COMPLETIONS_PER_LIFECYCLE for r in rates], "lifecycles/s")
     results.add(label, "task completion p50", statistics.median(ms), "ms", note=f"p95 {percentile(ms, 95):.2f} ms")
     workers = {pid: mb for pid, mb in rss.items() if pid != server.proc.pid}
     if workers:
-        results.add("6 footprint web", "peak RSS, gunicorn worker (PostgreSQL)", max(workers.values()), "MiB",
-                    note=f"max of {len(workers)} workers after section 4's concurrent run")
+        results.add(
+            "6 footprint web",
+            "peak RSS, gunicorn worker (PostgreSQL)",
+            max(workers.values()),
+            "MiB",
+            note=f"max of {len(workers)} workers after section 4's concurrent run",
+        )
 
 
 def run(results, args) -> None:

@@ -7,11 +7,12 @@ to) and again on the engine's workflow classes (engine/execution/stepping.py: th
 fewer walks of the task tree), which the services use; so is the durable bound, whose engine-class
 row is the stricter yardstick for what persistence costs the services.
 """
+
 from __future__ import annotations
 
 import json
-import statistics
 import sqlite3
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -21,16 +22,16 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from engine import sandbox
-from engine.process.definitions import parse_bundle, read_bundle_dir
 from engine.execution.runtime import SERIALIZER, StateOnlyWorkflowConverter
 from engine.execution.stepping import EngineWorkflow
+from engine.process.definitions import parse_bundle, read_bundle_dir
 
 from .common import PROCESSES_DIR, STEPS, repeat_rate, start_data
 
-
 # restores into SpiffWorkflow's own classes (the engine's SERIALIZER restores into engine/execution/stepping.py's)
-STOCK_SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure({**SPIFF_CONFIG,
-                                                                            BpmnWorkflow: StateOnlyWorkflowConverter}))
+STOCK_SERIALIZER = BpmnWorkflowSerializer(
+    BpmnWorkflowSerializer.configure({**SPIFF_CONFIG, BpmnWorkflow: StateOnlyWorkflowConverter})
+)
 
 
 def load_bundle():
@@ -73,8 +74,9 @@ def _dump(wf) -> bytes:
 
 
 def _load(bundle, engine, state: bytes, serializer=SERIALIZER):
-    wf = serializer.from_dict(json.loads(state, cls=serializer.json_decoder_cls), spec=bundle.spec,
-                              subprocess_specs=bundle.subprocess_specs)
+    wf = serializer.from_dict(
+        json.loads(state, cls=serializer.json_decoder_cls), spec=bundle.spec, subprocess_specs=bundle.subprocess_specs
+    )
     wf.script_engine = engine
     return wf
 
@@ -101,8 +103,10 @@ class DurableLoop:
             state, version = self.db.execute("SELECT state, version FROM instances WHERE id = ?", (n,)).fetchone()
             wf = _load(self.bundle, self.engine, state, self.serializer)
             _complete_next(wf, name, data)
-            cur = self.db.execute("UPDATE instances SET state = ?, version = ? WHERE id = ? AND version = ?",
-                                  (_dump(wf), version + 1, n, version))
+            cur = self.db.execute(
+                "UPDATE instances SET state = ?, version = ? WHERE id = ? AND version = ?",
+                (_dump(wf), version + 1, n, version),
+            )
             assert cur.rowcount == 1
             self.db.execute("COMMIT")
         assert wf.is_completed()
@@ -115,13 +119,27 @@ def run(results, repeats: int, seconds: float) -> None:
     bundle = load_bundle()
     engine = sandbox.script_engine()
     rates = repeat_rate(lambda n: spiff_lifecycle(bundle, engine, n, BpmnWorkflow), repeats, seconds)
-    results.add("1 ceiling", "SpiffWorkflow in memory", rates, "lifecycles/s", key="ceiling",
-                note="SpiffWorkflow's own BpmnWorkflow")
+    results.add(
+        "1 ceiling",
+        "SpiffWorkflow in memory",
+        rates,
+        "lifecycles/s",
+        key="ceiling",
+        note="SpiffWorkflow's own BpmnWorkflow",
+    )
     rates = repeat_rate(lambda n: spiff_lifecycle(bundle, engine, n), repeats, seconds)
-    results.add("1 ceiling", "the same, engine's workflow classes", rates, "lifecycles/s", key="ceiling_engine",
-                note=f"engine/execution/stepping.py: {statistics.median(rates) / results.values['ceiling']:.2f}x")
-    for stock, metric, key in ((True, "+ state JSON + SQLite commit/task", "durable"),
-                               (False, "the same, engine's workflow classes", "durable_engine")):
+    results.add(
+        "1 ceiling",
+        "the same, engine's workflow classes",
+        rates,
+        "lifecycles/s",
+        key="ceiling_engine",
+        note=f"engine/execution/stepping.py: {statistics.median(rates) / results.values['ceiling']:.2f}x",
+    )
+    for stock, metric, key in (
+        (True, "+ state JSON + SQLite commit/task", "durable"),
+        (False, "the same, engine's workflow classes", "durable_engine"),
+    ):
         with tempfile.TemporaryDirectory(prefix="rma-bench-") as tmp:
             loop = DurableLoop(bundle, engine, Path(tmp) / "durable.sqlite3", stock=stock)
             try:
@@ -129,5 +147,11 @@ def run(results, repeats: int, seconds: float) -> None:
             finally:
                 loop.close()
         ceiling = results.values["ceiling" if stock else "ceiling_engine"]
-        results.add("2 durable bound", metric, rates, "lifecycles/s",
-                    note=f"{statistics.median(rates) / ceiling:.0%} of its ceiling", key=key)
+        results.add(
+            "2 durable bound",
+            metric,
+            rates,
+            "lifecycles/s",
+            note=f"{statistics.median(rates) / ceiling:.0%} of its ceiling",
+            key=key,
+        )

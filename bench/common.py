@@ -1,4 +1,5 @@
 """What every section shares: the lifecycle, its form data, throwaway databases, timing and statistics."""
+
 from __future__ import annotations
 
 import os
@@ -16,21 +17,44 @@ from engine.services.catalogue import unknown_model_facts
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES_DIR = ROOT / "processes"
-POSTGRES_URL = (os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("RMA_TEST_POSTGRES_URL")
-                or "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = (
+    os.environ.get("BENCH_POSTGRES_URL")
+    or os.environ.get("RMA_TEST_POSTGRES_URL")
+    or "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 # The one path every section walks: out of warranty, quote approved, QA passed.
 # (task name, role of the user who completes it, form data); role "customer" = the portal decision.
 STEPS = [
-    ("record_condition", "reception", {
-        "condition_grade": "B", "condition_notes": "Light scuffs on the grip, lens cap missing",
-        "accessories": "Battery, strap, USB-C charger", "customer_acknowledged": True}),
-    ("diagnose", "tech", {
-        "diagnosis": "Power regulator on the main board failed; unit does not power on",
-        "fault_category": "electronic", "parts_cost": 120.0, "labour_hours": 1.5}),
+    (
+        "record_condition",
+        "reception",
+        {
+            "condition_grade": "B",
+            "condition_notes": "Light scuffs on the grip, lens cap missing",
+            "accessories": "Battery, strap, USB-C charger",
+            "customer_acknowledged": True,
+        },
+    ),
+    (
+        "diagnose",
+        "tech",
+        {
+            "diagnosis": "Power regulator on the main board failed; unit does not power on",
+            "fault_category": "electronic",
+            "parts_cost": 120.0,
+            "labour_hours": 1.5,
+        },
+    ),
     ("customer_approval", "customer", {"approve": True}),
-    ("repair", "tech", {"repair_notes": "Replaced the main board regulator, firmware updated to 2.4.1",
-                        "parts_used": "REG-5V-22, thermal pad"}),
+    (
+        "repair",
+        "tech",
+        {
+            "repair_notes": "Replaced the main board regulator, firmware updated to 2.4.1",
+            "parts_used": "REG-5V-22, thermal pad",
+        },
+    ),
     ("qa_check", "qa", {"qa_passed": True, "qa_notes": "30 min burn-in passed; all functions OK"}),
     ("ship_return", "reception", {"carrier": "DHL", "tracking_number": "JD014600006281234567"}),
 ]
@@ -40,21 +64,37 @@ COMPLETIONS_PER_LIFECYCLE = len(STEPS)
 def rma_payload(n: int, centre: str = "SG") -> dict:
     """A realistic opening form: out of warranty (30 months old), unique serial."""
     purchase = date.today() - timedelta(days=30 * 31)
-    return {"centre": centre,
-            "customer": {"name": f"Mei Ling Tan {n}", "email": f"meiling.{n}@example.com", "phone": "+65 8123 4567"},
-            "product": {"model": "Vista X100 Camera", "serial_number": f"VX100-B{n:07d}",
-                        "purchase_date": purchase.isoformat(), "category": "camera"},
-            "fault_description": "Does not power on after a firmware update; battery is charged"}
+    return {
+        "centre": centre,
+        "customer": {"name": f"Mei Ling Tan {n}", "email": f"meiling.{n}@example.com", "phone": "+65 8123 4567"},
+        "product": {
+            "model": "Vista X100 Camera",
+            "serial_number": f"VX100-B{n:07d}",
+            "purchase_date": purchase.isoformat(),
+            "category": "camera",
+        },
+        "fault_description": "Does not power on after a firmware update; battery is charged",
+    }
 
 
 def start_data(n: int, centre: str = "SG", currency: str = "SGD", labour_rate: float = 60.0) -> dict:
     """What open_rma hands the workflow as process data (for the in-memory sections)."""
     p = rma_payload(n, centre)
-    return {**unknown_model_facts("counter", currency), "rma_number": f"RMA-{centre}-{n:06d}", "centre": centre, "currency": currency, "labour_rate": labour_rate,
-            "purchase_date": p["product"]["purchase_date"], "received_on": date.today().isoformat(),
-            "product_model": p["product"]["model"], "serial_number": p["product"]["serial_number"],
-            "product_category": p["product"]["category"], "fault_description": p["fault_description"],
-            "customer_name": p["customer"]["name"], "customer_email": p["customer"]["email"]}
+    return {
+        **unknown_model_facts("counter", currency),
+        "rma_number": f"RMA-{centre}-{n:06d}",
+        "centre": centre,
+        "currency": currency,
+        "labour_rate": labour_rate,
+        "purchase_date": p["product"]["purchase_date"],
+        "received_on": date.today().isoformat(),
+        "product_model": p["product"]["model"],
+        "serial_number": p["product"]["serial_number"],
+        "product_category": p["product"]["category"],
+        "fault_description": p["fault_description"],
+        "customer_name": p["customer"]["name"],
+        "customer_email": p["customer"]["email"],
+    }
 
 
 # ---------------------------------------------------------------- statistics
@@ -145,7 +185,9 @@ def render(results: Results) -> str:
     right = {2, 3, 4}
 
     def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     out = [line(header), line(["-" * w for w in widths])]
     last = None
@@ -171,6 +213,7 @@ def postgres_available() -> str | None:
     """None when PostgreSQL answers, else why not."""
     try:
         import psycopg
+
         with psycopg.connect(POSTGRES_URL, connect_timeout=3) as conn:
             conn.execute("select 1")
         return None
@@ -182,6 +225,7 @@ def postgres_available() -> str | None:
 def postgres_url():
     """A throwaway schema in the PostgreSQL database, dropped afterwards; yields a URL that selects it."""
     import psycopg
+
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -197,10 +241,12 @@ def postgres_url():
 def make_orchestrator(url: str, tmp: Path):
     """A migrated orchestrator with the demo centres and users and the shipped processes deployed."""
     from engine import Orchestrator, Settings
-    from web.cli import init_database
     from engine.demo import create_centres_and_users
-    settings = Settings.from_env({}, database_url=url, instance_dir=tmp, upload_dir=tmp / "uploads",
-                                 secret_key="bench-secret", run_worker=False)
+    from web.cli import init_database
+
+    settings = Settings.from_env(
+        {}, database_url=url, instance_dir=tmp, upload_dir=tmp / "uploads", secret_key="bench-secret", run_worker=False
+    )
     orc = Orchestrator(settings)
     orc.migrate()
     create_centres_and_users(orc)

@@ -4,6 +4,7 @@ services: service lifecycles on SQLite (or PostgreSQL with --backends postgresql
 api-server: the Flask app in-process through its WSGI test client (routing, auth, schemas, services;
 no socket), on SQLite.
 """
+
 from __future__ import annotations
 
 import cProfile
@@ -54,8 +55,11 @@ def breakdown(stats: pstats.Stats) -> list[tuple[str, float]]:
 def _report(profiler: cProfile.Profile, elapsed: float, lifecycles: int, completions: int) -> None:
     stats = pstats.Stats(profiler)
     total = sum(t for _, t in breakdown(stats))
-    print(f"\n{lifecycles} lifecycles ({completions} task completions) in {elapsed:.2f} s under cProfile (CPU-time clock) "
-          f"({elapsed / completions * 1000:.2f} ms per completion, profiler overhead included)\n")
+    print(
+        f"\n{lifecycles} lifecycles ({completions} task completions) in {elapsed:.2f} s "
+        "under cProfile (CPU-time clock) "
+        f"({elapsed / completions * 1000:.2f} ms per completion, profiler overhead included)\n"
+    )
     print("own time by area:")
     for name, seconds in breakdown(stats):
         print(f"  {name:32s} {seconds:7.2f} s  {seconds / total:6.1%}")
@@ -68,6 +72,7 @@ def _report(profiler: cProfile.Profile, elapsed: float, lifecycles: int, complet
 
 def profile_services(args) -> None:
     from .services import lifecycle, staff_actors
+
     backend = args.backends[0]
     n = 60 if not args.quick else 20
     with backend_orchestrator(backend) as orc:
@@ -106,6 +111,7 @@ def profile_api(args) -> None:
     from web import create_app
 
     from .api import lifecycle, staff_tokens
+
     n = 60 if not args.quick else 20
     with backend_orchestrator("sqlite") as orc:
         app = create_app({"RMA_ORCHESTRATOR": orc})

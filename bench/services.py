@@ -1,4 +1,5 @@
 """Section 3: our engine's services (no HTTP), full lifecycles per second on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import statistics
@@ -49,5 +50,6 @@ def run(results, repeats: int, seconds: float, backends: list[str]) -> None:
             note += f" ({statistics.median(rates) / durable_engine:.0%} of its engine-class row)"
         results.add(label, "full lifecycles", rates, "lifecycles/s", note=note, key=f"services_{backend}")
         ms = [t * 1000 for t in timings]
-        results.add(label, "task completion p50 / p95", statistics.median(ms), "ms",
-                    note=f"p95 {percentile(ms, 95):.2f} ms")
+        results.add(
+            label, "task completion p50 / p95", statistics.median(ms), "ms", note=f"p95 {percentile(ms, 95):.2f} ms"
+        )

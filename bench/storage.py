@@ -3,6 +3,7 @@
 SQLite: the bytes of the column values (no page or index overhead). PostgreSQL: pg_column_size of
 the rows, i.e. as stored, after TOAST compression of the state.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select, text
@@ -12,8 +13,12 @@ from engine.store.model import AuditEvent, HumanTask, Instance, Rma
 from .common import backend_orchestrator, postgres_available
 from .services import lifecycle, staff_actors
 
-TABLES = {"state": (Instance, Instance.rma_id), "rma row": (Rma, Rma.id), "task rows": (HumanTask, HumanTask.rma_id),
-          "audit rows": (AuditEvent, AuditEvent.rma_id)}
+TABLES = {
+    "state": (Instance, Instance.rma_id),
+    "rma row": (Rma, Rma.id),
+    "task rows": (HumanTask, HumanTask.rma_id),
+    "audit rows": (AuditEvent, AuditEvent.rma_id),
+}
 
 
 def _value_bytes(value) -> int:
@@ -38,8 +43,10 @@ def sizes(orc, rma_id: int) -> dict[str, tuple[int, int]]:
             else:
                 expr = "pg_column_size(t.state)" if part == "state" else "pg_column_size(t.*)"
                 col = key.key
-                row = s.execute(text(f"SELECT coalesce(sum({expr}), 0), count(*) FROM {table.name} t "
-                                     f"WHERE t.{col} = :id"), {"id": rma_id}).one()
+                row = s.execute(
+                    text(f"SELECT coalesce(sum({expr}), 0), count(*) FROM {table.name} t WHERE t.{col} = :id"),
+                    {"id": rma_id},
+                ).one()
                 result[part] = (int(row[0]), int(row[1]))
     return result
 

@@ -1,4 +1,5 @@
 """Who is acting: staff, a customer holding a tracking token, or the system."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,9 +24,9 @@ class Actor:
         return self.is_global or self.centre == centre
 
     @classmethod
-    def system(cls) -> "Actor":
+    def system(cls) -> Actor:
         return cls("system", "system")
 
     @classmethod
-    def customer(cls, rma_number: str) -> "Actor":
+    def customer(cls, rma_number: str) -> Actor:
         return cls(f"customer:{rma_number}", "customer")

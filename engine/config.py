@@ -1,4 +1,5 @@
 """Settings from the environment, each with a local default."""
+
 from __future__ import annotations
 
 import os
@@ -46,7 +47,7 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
         """Read RMA_* variables; unset ones take local defaults."""
         env = dict(os.environ if env is None else env)
         instance_dir = Path(env.get("RMA_INSTANCE_DIR") or Path.cwd() / "instance")
@@ -64,8 +65,9 @@ class Settings:
             instance_dir=instance_dir,
             trusted_proxies=int(env.get("RMA_TRUSTED_PROXIES") or 0),
             service_task_timeout=float(env.get("RMA_SERVICE_TASK_TIMEOUT") or 10),
-            service_task_hosts=tuple(h.strip().lower() for h in (env.get("RMA_SERVICE_TASK_HOSTS") or "").split(",")
-                                     if h.strip()),
+            service_task_hosts=tuple(
+                h.strip().lower() for h in (env.get("RMA_SERVICE_TASK_HOSTS") or "").split(",") if h.strip()
+            ),
             service_task_secret=env.get("RMA_SERVICE_TASK_SECRET") or None,
             instance_cache_size=int(env.get("RMA_INSTANCE_CACHE_SIZE") or 128),
         )

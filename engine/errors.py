@@ -1,4 +1,5 @@
 """Named errors the engine raises; the web layer maps each to one HTTP status."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """The engine's composition root: settings, database, spec cache and runtime in one object."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -7,13 +8,13 @@ from contextlib import contextmanager
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.adapters.service_tasks import HttpServices
 from engine.config import Settings
-from engine.store.db import make_engine, single_read, upgrade
+from engine.execution.runtime import Runtime
 from engine.process.definitions import ParsedBundle, SpecCache
+from engine.store.db import make_engine, single_read, upgrade
 from engine.store.instance_cache import InstanceCache
 from engine.store.model import Bundle
-from engine.execution.runtime import Runtime
-from engine.adapters.service_tasks import HttpServices
 from engine.store.unit_of_work import UnitOfWork
 
 

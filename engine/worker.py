@@ -1,14 +1,14 @@
 """The background worker: fire due timers and send the outbox, in a loop, safe to run several at once."""
-from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from engine.adapters.senders import senders_from_settings
-from engine.store.outbox import send_pending
 from engine.services.scheduler import WORKER_ID, fire_due_timers
+from engine.store.outbox import send_pending
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator

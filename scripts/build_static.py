@@ -4,6 +4,7 @@
 Runs `npm ci` in web/frontend only when the vendored copy is missing or package-lock.json changed,
 so setup and CI scripts may call it before every serve or test run at no cost.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,11 @@ def lock_digest() -> str:
 
 
 def is_current() -> bool:
-    return (STAMP.is_file() and STAMP.read_text().strip() == lock_digest()
-            and all((BPMN_JS / name).is_file() for name in BUNDLES))
+    return (
+        STAMP.is_file()
+        and STAMP.read_text().strip() == lock_digest()
+        and all((BPMN_JS / name).is_file() for name in BUNDLES)
+    )
 
 
 def npm_ci() -> None:
@@ -51,8 +55,9 @@ def third_party_notices(modules: Path) -> str:
     """Every installed package with its licence text: the minified bundles embed all of them."""
     parts = []
     for package_dir in _packages(modules):
-        licences = sorted(p for p in package_dir.iterdir()
-                          if p.is_file() and p.name.upper().startswith(("LICENSE", "LICENCE")))
+        licences = sorted(
+            p for p in package_dir.iterdir() if p.is_file() and p.name.upper().startswith(("LICENSE", "LICENCE"))
+        )
         if licences:
             text = licences[0].read_text(encoding="utf-8", errors="replace").strip()
             parts.append(f"==== {package_dir.relative_to(modules).as_posix()} ====\n\n{text}\n")

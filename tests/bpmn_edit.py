@@ -1,4 +1,5 @@
 """Edit shipped BPMN in tests the way a process owner would, without depending on its exact text."""
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,12 @@ def replaced(files: dict, name: str, old: str, new: str) -> dict:
 
 def line_of(text: str, fragment: str) -> int:
     """The 1-based line on which `fragment` first stands in `text`."""
-    return text[:text.index(fragment)].count("\n") + 1
+    return text[: text.index(fragment)].count("\n") + 1
 
 
-def insert_user_task(xml: str, after: str, task_id: str, name: str, form: str | None = None,
-                     status: str | None = None) -> str:
+def insert_user_task(
+    xml: str, after: str, task_id: str, name: str, form: str | None = None, status: str | None = None
+) -> str:
     """Put a user task on the (only) sequence flow leaving `after`, in the same lane as `after`."""
     root = etree.fromstring(xml.encode("utf-8"))
     node = root.find(f".//*[@id='{after}']")
@@ -46,8 +48,9 @@ def insert_user_task(xml: str, after: str, task_id: str, name: str, form: str | 
     etree.SubElement(task, _q("bpmn:outgoing")).text = f"flow_{task_id}_out"
     node.addnext(task)
     flow.set("targetRef", task_id)
-    new_flow = etree.SubElement(process, _q("bpmn:sequenceFlow"), id=f"flow_{task_id}_out", sourceRef=task_id,
-                                targetRef=old_target)
+    new_flow = etree.SubElement(
+        process, _q("bpmn:sequenceFlow"), id=f"flow_{task_id}_out", sourceRef=task_id, targetRef=old_target
+    )
     process.remove(new_flow)
     flow.addnext(new_flow)
     target = process.find(f"*[@id='{old_target}']")
@@ -61,14 +64,22 @@ def insert_user_task(xml: str, after: str, task_id: str, name: str, form: str | 
 
 
 def simple_form(title: str, field: str, label: str) -> str:
-    return json.dumps({"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, "type": "object",
-                       "required": [field], "properties": {field: {"type": "string", "title": label,
-                                                                   "minLength": 1}}}, indent=2)
+    return json.dumps(
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": title,
+            "type": "object",
+            "required": [field],
+            "properties": {field: {"type": "string", "title": label, "minLength": 1}},
+        },
+        indent=2,
+    )
 
 
 def add_plain_centre(orc, code: str = "NL") -> None:
     """A centre without a regional variant (its RMAs run the base), with staff and a centre process owner."""
     from engine.services import users
+
     users.upsert_centre(orc, code, f"{code} Service Centre", "EUR", 70, "Europe/Amsterdam")
     password = users.hash_password("demo")
     for role in ("reception", "technician", "qa", "process_owner"):

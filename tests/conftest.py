@@ -1,4 +1,5 @@
 """Shared fixtures: an Orchestrator on a fresh database (SQLite, or a PostgreSQL schema), the Flask app trio."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from engine import Orchestrator, Settings
-from web.cli import init_database
 from engine.demo import create_centres_and_users
+from web.cli import init_database
 
 POSTGRES_URL = os.environ.get("RMA_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("RMA_TEST_REQUIRE_POSTGRES") == "1"
@@ -46,8 +47,14 @@ def db_url(request, tmp_path):
 
 @pytest.fixture
 def settings(db_url, tmp_path) -> Settings:
-    return Settings.from_env({}, database_url=db_url, instance_dir=tmp_path, upload_dir=tmp_path / "uploads",
-                             secret_key="test-secret", run_worker=False)
+    return Settings.from_env(
+        {},
+        database_url=db_url,
+        instance_dir=tmp_path,
+        upload_dir=tmp_path / "uploads",
+        secret_key="test-secret",
+        run_worker=False,
+    )
 
 
 @pytest.fixture
@@ -64,8 +71,14 @@ def orc(settings):
 @pytest.fixture
 def sqlite_orc(tmp_path):
     """Like `orc`, on SQLite only (for tests whose subject is not the database)."""
-    s = Settings.from_env({}, database_url=f"sqlite:///{tmp_path / 'rma.sqlite3'}", instance_dir=tmp_path,
-                          upload_dir=tmp_path / "uploads", secret_key="test-secret", run_worker=False)
+    s = Settings.from_env(
+        {},
+        database_url=f"sqlite:///{tmp_path / 'rma.sqlite3'}",
+        instance_dir=tmp_path,
+        upload_dir=tmp_path / "uploads",
+        secret_key="test-secret",
+        run_worker=False,
+    )
     orchestrator = Orchestrator(s)
     orchestrator.migrate()
     create_centres_and_users(orchestrator)
@@ -77,6 +90,7 @@ def sqlite_orc(tmp_path):
 @pytest.fixture
 def app(orc):
     from web import create_app
+
     return create_app({"RMA_ORCHESTRATOR": orc, "TESTING": True})
 
 

@@ -1,12 +1,17 @@
 """Small helpers shared by tests (no fixtures here)."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
 
 from engine.services import users
 
-INTAKE = {"condition_grade": "A", "condition_notes": "Clean unit", "accessories": "Charger",
-          "customer_acknowledged": True}
+INTAKE = {
+    "condition_grade": "A",
+    "condition_notes": "Clean unit",
+    "accessories": "Charger",
+    "customer_acknowledged": True,
+}
 
 
 def actor(orc, username):
@@ -15,7 +20,14 @@ def actor(orc, username):
 
 def rma_payload(centre="SG", months_old=6, serial="SN-1", email="kim@example.com", name="Kim Tan"):
     purchase = date.today() - timedelta(days=int(months_old * 30.6))
-    return {"centre": centre, "customer": {"name": name, "email": email, "phone": "+65 9000 0000"},
-            "product": {"model": "Vista X100 Camera", "serial_number": serial,
-                        "purchase_date": purchase.isoformat(), "category": "camera"},
-            "fault_description": "Does not power on"}
+    return {
+        "centre": centre,
+        "customer": {"name": name, "email": email, "phone": "+65 9000 0000"},
+        "product": {
+            "model": "Vista X100 Camera",
+            "serial_number": serial,
+            "purchase_date": purchase.isoformat(),
+            "category": "camera",
+        },
+        "fault_description": "Does not power on",
+    }

@@ -4,6 +4,7 @@ gateway and service tasks in tests.
     with HttpReceiver(statuses=[503]) as receiver:   # answers 503 once, then `status`
         ... receiver.url ..., receiver.requests[0].json
 """
+
 from __future__ import annotations
 
 import json
@@ -60,7 +61,7 @@ class HttpReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_port}{path}"
 
-    def __enter__(self) -> "HttpReceiver":
+    def __enter__(self) -> HttpReceiver:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -1,4 +1,5 @@
 """Flask app factory: blueprints per audience over one engine Orchestrator."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -58,7 +59,13 @@ def create_app(config: dict | None = None) -> Flask:
     register_api(app)
     app.register_blueprint(staff_bp)
     app.register_blueprint(portal_bp)
-    from .ops import bp as ops_bp; app.register_blueprint(ops_bp)  # noqa: E702  (dashboard, operations)
-    from .owners import bp as owners_bp; app.register_blueprint(owners_bp)  # noqa: E702  (process owners)
-    from .requests import bp as requests_bp; app.register_blueprint(requests_bp)  # noqa: E702  (online requests)
+    from .ops import bp as ops_bp
+
+    app.register_blueprint(ops_bp)  # noqa: E702  (dashboard, operations)
+    from .owners import bp as owners_bp
+
+    app.register_blueprint(owners_bp)  # noqa: E702  (process owners)
+    from .requests import bp as requests_bp
+
+    app.register_blueprint(requests_bp)  # noqa: E702  (online requests)
     return app

@@ -1,4 +1,5 @@
 """The `rma` command: init, demo, serve, worker, deploy, users."""
+
 from __future__ import annotations
 
 import sys
@@ -8,12 +9,13 @@ import click
 
 from engine.actors import Actor
 from engine.config import Settings
-from engine.process.definitions import read_bundle_dir
 from engine.errors import EngineError, InvalidProcess
+from engine.process.definitions import read_bundle_dir
 
 
 def _orchestrator():
     from engine.orchestrator import Orchestrator
+
     return Orchestrator(Settings.from_env())
 
 
@@ -21,6 +23,7 @@ def init_database(orc) -> list[dict]:
     """Create or upgrade the schema and deploy the shipped processes (idempotent)."""
     from engine.services.processes import deploy_directory
     from engine.services.users import list_centres
+
     orc.migrate()
     return deploy_directory(orc, Actor.system(), [c["code"] for c in list_centres(orc)])
 
@@ -35,22 +38,27 @@ def init():
     """Create the schema and deploy processes/ (safe to run again)."""
     orc = _orchestrator()
     for b in init_database(orc):
-        click.echo(f"bundle {b['centre'] or 'base'} v{b['version']} {b['hash'][:12]} "
-                   f"({'deployed' if b['created'] else 'unchanged'})")
+        click.echo(
+            f"bundle {b['centre'] or 'base'} v{b['version']} {b['hash'][:12]} "
+            f"({'deployed' if b['created'] else 'unchanged'})"
+        )
 
 
 @main.command()
 def demo():
     """init, then demo centres, users (password 'demo') and RMAs."""
     from engine import demo as demo_data
+
     orc = _orchestrator()
     orc.migrate()
     demo_data.create_centres_and_users(orc)
     init_database(orc)
     demo_data.create_catalogue_and_locations(orc)
     created = demo_data.create_demo_rmas(orc)
-    click.echo(f"demo ready: {created} new RMAs; users {', '.join(u for u, _, _ in demo_data.USERS)} "
-               f"with password '{demo_data.DEMO_PASSWORD}' (demo only)")
+    click.echo(
+        f"demo ready: {created} new RMAs; users {', '.join(u for u, _, _ in demo_data.USERS)} "
+        f"with password '{demo_data.DEMO_PASSWORD}' (demo only)"
+    )
 
 
 @main.command()
@@ -59,6 +67,7 @@ def demo():
 def serve(host, port):
     """Serve the web app in one process (threads, keep-alive); production: gunicorn -w N 'web:create_app()'."""
     from web.serving import serve as serve_app
+
     settings = Settings.from_env()
     click.echo(f"RMA orchestrator on http://{host}:{port}/ (database: {settings.database_url})")
     serve_app(host, port, run_worker=settings.run_worker)
@@ -72,7 +81,9 @@ def worker(interval, once):
     import logging
     import signal
     import threading
+
     from engine.worker import log, run_forever, run_once
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # SpiffWorkflow logs every task state change at INFO: thousands of lines per sweep, no news.
     logging.getLogger("spiff").setLevel(logging.WARNING)
@@ -96,6 +107,7 @@ def worker(interval, once):
 def deploy(paths, centre, note):
     """Validate and deploy a processes folder (or files) as a new version."""
     from engine.services.processes import deploy_bundle
+
     files: dict[str, str] = {}
     for path in paths:
         if path.is_dir():
@@ -110,8 +122,10 @@ def deploy(paths, centre, note):
         for e in exc.errors or []:
             click.echo(f"{e['file']}:{e.get('line') or '?'}: {e.get('element') or '-'}: {e['message']}", err=True)
         sys.exit(1)
-    click.echo(f"bundle {b['centre'] or 'base'} v{b['version']} {b['hash'][:12]} "
-               f"({'deployed' if b['created'] else 'unchanged'})")
+    click.echo(
+        f"bundle {b['centre'] or 'base'} v{b['version']} {b['hash'][:12]} "
+        f"({'deployed' if b['created'] else 'unchanged'})"
+    )
 
 
 @main.group()
@@ -126,6 +140,7 @@ def users():
 @click.option("--password", required=True)
 def users_add(username, role, centre, password):
     from engine.services.users import add_user
+
     try:
         add_user(_orchestrator(), username, role, centre, password)
     except EngineError as exc:
@@ -143,18 +158,19 @@ def audit_group():
 def audit_verify(number):
     """Recompute the audit hash chains; print every break and exit 1 if there is any."""
     from engine.services.operations import verify_audit_trail
+
     try:
         breaks, numbers, events = verify_audit_trail(_orchestrator(), number)
     except EngineError as exc:
         raise click.ClickException(str(exc)) from None
     for b in breaks:
-        click.echo(f"{numbers.get(b['rma_id'], '(no RMA)')}: event {b['event_id']} ({b['kind']}): {b['problem']}",
-                   err=True)
+        click.echo(
+            f"{numbers.get(b['rma_id'], '(no RMA)')}: event {b['event_id']} ({b['kind']}): {b['problem']}", err=True
+        )
     if breaks:
         click.echo(f"audit trail BROKEN: {len(breaks)} break(s) in {events} event(s)", err=True)
         sys.exit(1)
     click.echo(f"audit trail intact: {events} event(s) verified")
-
 
 
 @main.group("loans")
@@ -170,6 +186,7 @@ def loans_group():
 def loans_add(centre, code, model, serial_number):
     """Add a unit to CENTRE's loan pool under asset CODE."""
     from engine.services.loans import add_unit
+
     try:
         add_unit(_orchestrator(), Actor("cli", "manager"), centre, code, model, serial_number)
     except EngineError as exc:
@@ -182,9 +199,11 @@ def loans_add(centre, code, model, serial_number):
 def loans_list(centre):
     """CENTRE's loan pool and which units are out."""
     from engine.services.loans import pool
+
     for unit in pool(_orchestrator(), Actor("cli", "manager"), centre):
         state = f"lent to RMA {unit['lent_to_rma_id']}" if unit["lent_to_rma_id"] else "available"
         click.echo(f"{unit['code']}\t{unit['model']}\t{state}")
+
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,5 @@
 """URL converters that refuse what no database column can hold, so such URLs simply match no route (404)."""
+
 from __future__ import annotations
 
 from werkzeug.routing import IntegerConverter, UnicodeConverter

@@ -1,4 +1,5 @@
 """One JSON error shape `{code, message, errors?}` for the API; HTML pages for browsers."""
+
 from __future__ import annotations
 
 from flask import jsonify, render_template, request
@@ -53,11 +54,22 @@ def register(app) -> None:
         if isinstance(data, dict) and "messages" in data:
             messages = data["messages"]
             locations = ("json", "query", "form", "path", "headers", "files")
-            errors = (next(iter(messages.values())) if isinstance(messages, dict) and len(messages) == 1
-                      and next(iter(messages)) in locations else messages)
-        code = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 409: "conflict", 413: "too_large",
-                422: "invalid_input", 429: "too_many_requests"}.get(exc.code, "http_error")
+            errors = (
+                next(iter(messages.values()))
+                if isinstance(messages, dict) and len(messages) == 1 and next(iter(messages)) in locations
+                else messages
+            )
+        code = {
+            400: "bad_request",
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            409: "conflict",
+            413: "too_large",
+            422: "invalid_input",
+            429: "too_many_requests",
+        }.get(exc.code, "http_error")
         message = "the request has invalid fields" if exc.code == 422 else (exc.description or exc.name)
         return error_response(exc.code, code, message, errors)
 

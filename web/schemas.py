@@ -3,6 +3,7 @@
 Response schemas list their fields explicitly, so a key a service adds later is not published
 by accident (the portal view in particular must never show staff names or internal notes).
 """
+
 from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -40,8 +41,10 @@ def _text(max_len: int, required: bool = True, **kwargs) -> Text:
 
 def _page_args(per_page_default: int):
     # Pages are bounded so that the row offset stays a number the database can take (64-bit).
-    return (fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000)),
-            fields.Integer(load_default=per_page_default, validate=validate.Range(min=1, max=200)))
+    return (
+        fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000)),
+        fields.Integer(load_default=per_page_default, validate=validate.Range(min=1, max=200)),
+    )
 
 
 class ErrorSchema(Schema):
@@ -51,6 +54,7 @@ class ErrorSchema(Schema):
 
 
 # --- authentication and reference data ------------------------------------------------------------
+
 
 class TokenRequestSchema(Schema):
     username = _text(120)
@@ -91,11 +95,13 @@ class CentreSchema(Schema):
 
 # --- RMAs -----------------------------------------------------------------------------------------
 
+
 class CustomerInSchema(Schema):
     name = _text(200)
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    phone = Text(allow_none=True, validate=validate.Regexp(r"^$|^\+?[0-9 ()./-]{3,40}$",
-                                                           error="Not a valid phone number."))
+    phone = Text(
+        allow_none=True, validate=validate.Regexp(r"^$|^\+?[0-9 ()./-]{3,40}$", error="Not a valid phone number.")
+    )
     language = Text(validate=validate.Regexp(r"^[a-z]{2}(-[A-Za-z]{2})?$", error="Use a language code such as en."))
 
 
@@ -179,6 +185,7 @@ class RmaPageSchema(Schema):
 
 # --- tasks ----------------------------------------------------------------------------------------
 
+
 class TaskRmaSchema(Schema):
     number = fields.String()
     product_model = fields.String()
@@ -228,8 +235,11 @@ class TaskPageSchema(Schema):
 
 
 class CompleteTaskSchema(Schema):
-    data = fields.Dict(keys=fields.String(), required=True,
-                       metadata={"description": "Form data, validated against the task's `form` schema"})
+    data = fields.Dict(
+        keys=fields.String(),
+        required=True,
+        metadata={"description": "Form data, validated against the task's `form` schema"},
+    )
 
 
 class RmaStateSchema(Schema):
@@ -246,6 +256,7 @@ class CompletionSchema(Schema):
 
 
 # --- customer portal ------------------------------------------------------------------------------
+
 
 class PortalQuoteSchema(Schema):
     total = Money()
@@ -281,5 +292,4 @@ class PortalViewSchema(Schema):
 
 
 class DecisionSchema(Schema):
-    approve = StrictBoolean(required=True,
-                             metadata={"description": "true approves the quote, false declines it"})
+    approve = StrictBoolean(required=True, metadata={"description": "true approves the quote, false declines it"})

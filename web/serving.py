@@ -5,6 +5,7 @@ connection, which cost about as much as the API call itself. This is gunicorn's 
 (gunicorn is what production runs), one process so that the embedded background worker on SQLite
 stays the only one; several processes are `gunicorn -w N 'web:create_app()'` (README).
 """
+
 from __future__ import annotations
 
 import sys
@@ -30,11 +31,13 @@ class _Server(BaseApplication):
 
     def load(self):
         from web import create_app
+
         return create_app()
 
     def _post_worker_init(self, worker) -> None:
         if self._run_worker:
             from engine.worker import start_in_thread
+
             start_in_thread(worker.wsgi.extensions["rma"])
             print("background worker running in-process (RMA_RUN_WORKER)", flush=True)
 

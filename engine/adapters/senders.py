@@ -1,4 +1,5 @@
 """The outbox's senders: e-mail over SMTP, text messages through the SMS provider's webhook, integrator webhooks."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,9 @@ class SmtpSender:
         mail.set_content(message.body)
         u = self.url
         if u.scheme == "smtps":
-            client = smtplib.SMTP_SSL(u.hostname, u.port or 465, timeout=self.timeout,
-                                      context=ssl.create_default_context())
+            client = smtplib.SMTP_SSL(
+                u.hostname, u.port or 465, timeout=self.timeout, context=ssl.create_default_context()
+            )
         else:
             client = smtplib.SMTP(u.hostname, u.port or 25, timeout=self.timeout)
         with client:
@@ -44,10 +46,13 @@ class WebhookSmsSender:
         self.url, self.timeout = url, timeout
 
     def __call__(self, message: OutboxMessage) -> None:
-        payload = json.dumps({"to": message.recipient, "body": message.body,
-                              "rma_number": message.rma_number}).encode()
-        request = urllib.request.Request(self.url, data=payload, method="POST", headers={
-            "Content-Type": "application/json", "Idempotency-Key": message.idempotency_key})
+        payload = json.dumps({"to": message.recipient, "body": message.body, "rma_number": message.rma_number}).encode()
+        request = urllib.request.Request(
+            self.url,
+            data=payload,
+            method="POST",
+            headers={"Content-Type": "application/json", "Idempotency-Key": message.idempotency_key},
+        )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
             if response.status >= 300:
                 raise RuntimeError(f"SMS webhook answered {response.status}")

@@ -30,6 +30,7 @@ does not allow raises: the task goes to ERROR, the RMA to `incident` with the er
 retries it from the operations page once the other side is back (the call runs again), or cancels
 the RMA. Nothing is skipped: the process does not pass the service task until a call succeeded.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,9 +66,12 @@ class HttpServices:
     secret: str | None = None
 
     @classmethod
-    def from_settings(cls, settings) -> "HttpServices":
-        return cls(timeout=settings.service_task_timeout, allowed_hosts=frozenset(settings.service_task_hosts),
-                   secret=settings.service_task_secret)
+    def from_settings(cls, settings) -> HttpServices:
+        return cls(
+            timeout=settings.service_task_timeout,
+            allowed_hosts=frozenset(settings.service_task_hosts),
+            secret=settings.service_task_secret,
+        )
 
     def call_task(self, task, operation_name: str, operation_params: dict) -> str:
         """The sandbox's hook for a service task: the call's result as JSON text, or a task error naming it."""
@@ -85,12 +89,19 @@ class HttpServices:
         missing = sorted(required - params.keys())
         unknown = sorted(params.keys() - accepted)
         if missing or unknown:
-            raise ServiceCallFailed(f"{operation}: " + "; ".join(
-                ([f"missing parameter {', '.join(missing)}"] if missing else [])
-                + ([f"unknown parameter {', '.join(unknown)}"] if unknown else [])))
+            raise ServiceCallFailed(
+                f"{operation}: "
+                + "; ".join(
+                    ([f"missing parameter {', '.join(missing)}"] if missing else [])
+                    + ([f"unknown parameter {', '.join(unknown)}"] if unknown else [])
+                )
+            )
         url = self._url(params["url"], params.get("params") if method == "GET" else None)
-        headers = {"Accept": "application/json", "Idempotency-Key": idempotency_key,
-                   "User-Agent": "rma-orchestrator service task"}
+        headers = {
+            "Accept": "application/json",
+            "Idempotency-Key": idempotency_key,
+            "User-Agent": "rma-orchestrator service task",
+        }
         extra = params.get("headers") or {}
         if not isinstance(extra, dict):
             raise ServiceCallFailed(f"{operation}: headers must be a dictionary")
@@ -104,8 +115,7 @@ class HttpServices:
             headers["Content-Type"] = "application/json"
         if self.secret:
             timestamp = str(int(time.time()))
-            headers.update({"X-RMA-Timestamp": timestamp,
-                            "X-RMA-Signature": sign(self.secret, timestamp, body or b"")})
+            headers.update({"X-RMA-Timestamp": timestamp, "X-RMA-Signature": sign(self.secret, timestamp, body or b"")})
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
         opener = urllib.request.build_opener(_NoRedirect)
         try:
@@ -113,8 +123,9 @@ class HttpServices:
                 status, raw = response.status, response.read(MAX_BODY + 1)
         except urllib.error.HTTPError as exc:
             detail = exc.read(300).decode("utf-8", "replace").strip()
-            raise ServiceCallFailed(f"{method} {url} answered {exc.code} {exc.reason}"
-                                    + (f": {detail}" if detail else "")) from None
+            raise ServiceCallFailed(
+                f"{method} {url} answered {exc.code} {exc.reason}" + (f": {detail}" if detail else "")
+            ) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ServiceCallFailed(f"{method} {url} could not be reached: {reason}") from None
@@ -140,4 +151,3 @@ class HttpServices:
                 raise ServiceCallFailed("params must be a dictionary")
             url += ("&" if parts.query else "?") + urllib.parse.urlencode({str(k): v for k, v in query.items()})
         return url
-

@@ -1,4 +1,5 @@
 """HMAC signatures of outgoing HTTP bodies (webhooks and service tasks), and the receiver's check."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +14,14 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest.hexdigest()}"
 
 
-def verify_signature(secret: str, timestamp: str, body: bytes, signature: str,
-                     now: float | None = None, tolerance: int = SIGNATURE_TOLERANCE) -> bool:
+def verify_signature(
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    now: float | None = None,
+    tolerance: int = SIGNATURE_TOLERANCE,
+) -> bool:
     """The receiver's check: the signature matches and the timestamp is recent (no replays)."""
     try:
         age = abs((now if now is not None else time.time()) - int(timestamp))

@@ -1,4 +1,5 @@
 """Intake photos on disk: type checked by magic bytes, size limited, stored by SHA-256 outside the database."""
+
 from __future__ import annotations
 
 import hashlib
@@ -26,11 +27,14 @@ def check(name: str, data: bytes) -> tuple[str, str]:
     if not data:
         raise InvalidInput(f"{name} is empty", {"photos": [f"{name}: the file is empty."]})
     if len(data) > MAX_BYTES:
-        raise InvalidInput(f"{name} is too large", {"photos": [f"{name}: larger than {MAX_BYTES // (1024 * 1024)} MB."]})
+        raise InvalidInput(
+            f"{name} is too large", {"photos": [f"{name}: larger than {MAX_BYTES // (1024 * 1024)} MB."]}
+        )
     kind = sniff(data)
     if kind is None:
-        raise InvalidInput(f"{name} is not a JPEG or PNG image",
-                           {"photos": [f"{name}: only JPEG or PNG photos are accepted."]})
+        raise InvalidInput(
+            f"{name} is not a JPEG or PNG image", {"photos": [f"{name}: only JPEG or PNG photos are accepted."]}
+        )
     return kind
 
 

@@ -1,6 +1,7 @@
 """Integrator webhooks: RMA events, HMAC-signed, delivered through the outbox with retries and a delivery log.
 
-Events are put in the outbox by a reaction (engine.services.webhook_events), in the command's own transaction (nothing is sent
+Events are put in the outbox by a reaction (engine.services.webhook_events), in the command's own
+transaction (nothing is sent
 for work that was rolled back): one `webhook` outbox row per matching subscription and event. The
 worker's `WebhookSender` POSTs the JSON body with
 
@@ -13,6 +14,7 @@ shows the receiver's side: recompute, compare in constant time, refuse stale tim
 answer is a delivery; anything else (an error status, a refused connection, a timeout) is logged in
 `webhook_deliveries` and retried with the outbox's backoff. Redirects are not followed.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,6 +26,7 @@ from sqlalchemy.orm import object_session
 
 from engine.adapters.signing import SIGNATURE_TOLERANCE, sign, verify_signature  # noqa: F401  (receivers' side)
 from engine.store.model import OutboxMessage, WebhookDelivery, WebhookSubscription, utcnow
+
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
@@ -45,10 +48,20 @@ class WebhookSender:
         body = message.body.encode("utf-8")
         timestamp = str(int(time.time()))
         event_id = json.loads(message.body).get("id", "")
-        request = urllib.request.Request(subscription.url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "User-Agent": "rma-orchestrator-webhooks/1",
-            "X-RMA-Event": message.subject, "X-RMA-Delivery": event_id, "X-RMA-Timestamp": timestamp,
-            "X-RMA-Signature": sign(subscription.secret, timestamp, body), "Idempotency-Key": message.idempotency_key})
+        request = urllib.request.Request(
+            subscription.url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "rma-orchestrator-webhooks/1",
+                "X-RMA-Event": message.subject,
+                "X-RMA-Delivery": event_id,
+                "X-RMA-Timestamp": timestamp,
+                "X-RMA-Signature": sign(subscription.secret, timestamp, body),
+                "Idempotency-Key": message.idempotency_key,
+            },
+        )
         started, status, error = time.monotonic(), None, None
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
@@ -59,8 +72,17 @@ class WebhookSender:
             error = f"{type(exc).__name__}: {exc}"
         if error is None and not 200 <= status < 300:
             error = f"HTTP {status}"
-        session.add(WebhookDelivery(subscription_id=subscription.id, outbox_id=message.id, event=message.subject,
-                                    attempt=message.attempts, at=utcnow(), status_code=status, error=error,
-                                    duration_ms=int((time.monotonic() - started) * 1000)))
+        session.add(
+            WebhookDelivery(
+                subscription_id=subscription.id,
+                outbox_id=message.id,
+                event=message.subject,
+                attempt=message.attempts,
+                at=utcnow(),
+                status_code=status,
+                error=error,
+                duration_ms=int((time.monotonic() - started) * 1000),
+            )
+        )
         if error is not None:
             raise RuntimeError(error)

@@ -1,4 +1,5 @@
 """Gather the history engine.customer.eta needs from the database and keep each RMA's estimate up to date."""
+
 from __future__ import annotations
 
 import threading
@@ -11,7 +12,7 @@ from sqlalchemy.orm.util import identity_key
 from engine.customer import eta
 from engine.store.model import Centre, HumanTask, Rma, RmaEstimate, utcnow
 
-_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 CACHE_SECONDS = 600
 
@@ -36,9 +37,10 @@ def history(session, centre: str, now: datetime, settings: eta.EtaSettings) -> l
     closed = select(Rma.id).where(Rma.centre_code == centre, Rma.closed_at >= since, Rma.closed_at <= now)
     rows = session.execute(
         select(Rma.id, Rma.outcome, HumanTask.stage, HumanTask.created_at, HumanTask.completed_at)
-        .select_from(HumanTask).join(Rma, Rma.id == HumanTask.rma_id)
-        .where(HumanTask.rma_id.in_(closed), HumanTask.status == "completed",
-               HumanTask.completed_at.is_not(None))).all()
+        .select_from(HumanTask)
+        .join(Rma, Rma.id == HumanTask.rma_id)
+        .where(HumanTask.rma_id.in_(closed), HumanTask.status == "completed", HumanTask.completed_at.is_not(None))
+    ).all()
     stages: dict[int, dict[str, float]] = {}
     outcomes: dict[int, str | None] = {}
     for rma_id, outcome, stage, created, completed in rows:
@@ -53,11 +55,19 @@ def history(session, centre: str, now: datetime, settings: eta.EtaSettings) -> l
 
 
 # Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
-_OPEN_SINCE = select(func.min(HumanTask.created_at)).where(HumanTask.rma_id == bindparam("rma_id"),
-                                                           HumanTask.status == "open")
-_AHEAD = select(func.count()).select_from(HumanTask).where(
-    HumanTask.status == "open", HumanTask.centre_code == bindparam("centre"), HumanTask.stage == bindparam("stage"),
-    HumanTask.created_at < bindparam("opened"))
+_OPEN_SINCE = select(func.min(HumanTask.created_at)).where(
+    HumanTask.rma_id == bindparam("rma_id"), HumanTask.status == "open"
+)
+_AHEAD = (
+    select(func.count())
+    .select_from(HumanTask)
+    .where(
+        HumanTask.status == "open",
+        HumanTask.centre_code == bindparam("centre"),
+        HumanTask.stage == bindparam("stage"),
+        HumanTask.created_at < bindparam("opened"),
+    )
+)
 UNKNOWN = object()
 _ESTIMATES = RmaEstimate.__table__
 _UPDATE_ESTIMATE = update(_ESTIMATES).where(_ESTIMATES.c.rma_id == bindparam("key"))
@@ -68,8 +78,9 @@ def situation(session, rma: Rma, data: dict, now: datetime, opened=UNKNOWN) -> e
     """Where `rma` stands now: its stage, time spent there, possible paths and the queue ahead of it.
 
     `opened`: when the RMA's oldest open task was created (None: no task open), if the caller knows it."""
-    paths = eta.possible_paths(data.get("in_warranty", rma.in_warranty), data.get("fault_category"),
-                               data.get("approve"))
+    paths = eta.possible_paths(
+        data.get("in_warranty", rma.in_warranty), data.get("fault_category"), data.get("approve")
+    )
     if rma.status == "closed" or rma.stage is None:
         return eta.Situation(None, 0, paths)
     if opened is UNKNOWN:
@@ -80,8 +91,16 @@ def situation(session, rma: Rma, data: dict, now: datetime, opened=UNKNOWN) -> e
     return eta.Situation(rma.stage, max((now - opened).total_seconds(), 0) / 86400, paths, int(ahead or 0))
 
 
-def refresh(session, rma: Rma, data: dict, now: datetime | None = None,
-            settings: eta.EtaSettings | None = None, opened=UNKNOWN, centre=UNKNOWN, first: bool = False) -> RmaEstimate:
+def refresh(
+    session,
+    rma: Rma,
+    data: dict,
+    now: datetime | None = None,
+    settings: eta.EtaSettings | None = None,
+    opened=UNKNOWN,
+    centre=UNKNOWN,
+    first: bool = False,
+) -> RmaEstimate:
     """Recompute and store the RMA's estimate (called at every milestone).
 
     `opened` as for `situation`; `centre`: the RMA's Centre row when the caller has it loaded already;
@@ -96,11 +115,18 @@ def refresh(session, rma: Rma, data: dict, now: datetime | None = None,
     if centre is UNKNOWN:
         centre = session.get(Centre, rma.centre_code)
     earliest, latest = result.dates(now, centre.timezone if centre else "UTC")
-    basis = {"source": result.source, "samples": result.samples, "window_days": result.window_days,
-             "queue": result.queue, "low_days": round(result.low_days, 2), "high_days": round(result.high_days, 2),
-             "percentiles": [settings.low_percentile, settings.high_percentile]}
-    values = dict(earliest=earliest, latest=latest, source=result.source, samples=result.samples, basis=basis,
-                  computed_at=now)
+    basis = {
+        "source": result.source,
+        "samples": result.samples,
+        "window_days": result.window_days,
+        "queue": result.queue,
+        "low_days": round(result.low_days, 2),
+        "high_days": round(result.high_days, 2),
+        "percentiles": [settings.low_percentile, settings.high_percentile],
+    }
+    values = dict(
+        earliest=earliest, latest=latest, source=result.source, samples=result.samples, basis=basis, computed_at=now
+    )
     row = session.identity_map.get(identity_key(RmaEstimate, rma.id))
     if row is not None:  # loaded in this session already: keep that object current
         for key, value in values.items():
@@ -117,6 +143,7 @@ def view(row: RmaEstimate | None, lang: str = "en") -> dict | None:
     if row is None:
         return None
     from engine.customer.customer_text import STAGE_NOUN, day, language, t
+
     basis = row.basis or {}
     if row.source == "history":
         sentence = t(lang, "eta.history", n=row.samples, days=basis.get("window_days", 90))
@@ -128,7 +155,14 @@ def view(row: RmaEstimate | None, lang: str = "en") -> dict | None:
     if queue:
         stage = STAGE_NOUN[language(lang)].get(queue["stage"], queue["stage"])
         sentence += "; " + t(lang, "eta.queue", n=queue["n"], stage=stage)
-    return {"earliest": row.earliest, "latest": row.latest, "source": row.source, "samples": row.samples,
-            "basis": sentence, "range": t(lang, "eta.range", earliest=day(lang, row.earliest),
-                                          latest=day(lang, row.latest)),
-            "computed_at": row.computed_at, "low_days": basis.get("low_days"), "high_days": basis.get("high_days")}
+    return {
+        "earliest": row.earliest,
+        "latest": row.latest,
+        "source": row.source,
+        "samples": row.samples,
+        "basis": sentence,
+        "range": t(lang, "eta.range", earliest=day(lang, row.earliest), latest=day(lang, row.latest)),
+        "computed_at": row.computed_at,
+        "low_days": basis.get("low_days"),
+        "high_days": basis.get("high_days"),
+    }

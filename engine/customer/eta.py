@@ -8,6 +8,7 @@ range is two percentiles of those samples, shifted when the current stage's queu
 usual (Little's law: the usual number waiting = throughput x mean time in the stage). With fewer
 than `min_samples` comparable RMAs it falls back to the standard service times below and says so.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,14 @@ STAGES = ("intake", "diagnosis", "approval", "repair", "qa", "return")
 # repair is still ahead (triage, inbound); a replacement unit is on its way back like a return.
 STAGE_ALIASES = {"triage": "intake", "inbound": "intake", "replacement": "return"}
 # Standard service times in days (low, high) per stage, used when history is thin.
-DEFAULT_STAGE_DAYS = {"intake": (0, 0.5), "diagnosis": (1, 3), "approval": (1, 5), "repair": (2, 5),
-                      "qa": (0.5, 1), "return": (1, 2)}
+DEFAULT_STAGE_DAYS = {
+    "intake": (0, 0.5),
+    "diagnosis": (1, 3),
+    "approval": (1, 5),
+    "repair": (2, 5),
+    "qa": (0.5, 1),
+    "return": (1, 2),
+}
 # Path classes: how a closed RMA went; the RMA in hand matches those its known facts allow.
 CLASSES = ("warranty", "quote_approved", "declined", "no_fault")
 
@@ -34,11 +41,15 @@ class EtaSettings:
     high_percentile: float = 80
 
     @classmethod
-    def from_env(cls, env=None) -> "EtaSettings":
+    def from_env(cls, env=None) -> EtaSettings:
         env = os.environ if env is None else env
         low, _, high = (env.get("RMA_ETA_PERCENTILES") or "20,80").partition(",")
-        return cls(int(env.get("RMA_ETA_WINDOW_DAYS") or 90), int(env.get("RMA_ETA_MIN_SAMPLES") or 20),
-                   float(low), float(high or 80))
+        return cls(
+            int(env.get("RMA_ETA_WINDOW_DAYS") or 90),
+            int(env.get("RMA_ETA_MIN_SAMPLES") or 20),
+            float(low),
+            float(high or 80),
+        )
 
 
 @dataclass(frozen=True)
@@ -53,20 +64,20 @@ class PastRma:
 class Situation:
     """Where the RMA in hand stands."""
 
-    stage: str | None          # current stage; None when closed
-    elapsed_days: float        # already spent in the current stage
-    paths: frozenset           # path classes still possible
-    ahead_in_queue: int = 0    # open tasks of the current stage at the centre, older than ours
+    stage: str | None  # current stage; None when closed
+    elapsed_days: float  # already spent in the current stage
+    paths: frozenset  # path classes still possible
+    ahead_in_queue: int = 0  # open tasks of the current stage at the centre, older than ours
 
 
 @dataclass
 class Estimate:
     low_days: float
     high_days: float
-    source: str                 # history | defaults | done
+    source: str  # history | defaults | done
     samples: int = 0
     window_days: int = 0
-    queue: dict | None = None   # {"n": waiting ahead, "stage": ..., "shift_days": ...}
+    queue: dict | None = None  # {"n": waiting ahead, "stage": ..., "shift_days": ...}
     basis: dict = field(default_factory=dict)
 
     def dates(self, now: datetime, tz: str = "UTC") -> tuple[date, date]:
@@ -109,7 +120,7 @@ def possible_paths(in_warranty, fault_category, approve) -> frozenset:
 
 
 def remaining(past: PastRma, situation: Situation) -> float:
-    after = STAGES[STAGES.index(situation.stage) + 1:]
+    after = STAGES[STAGES.index(situation.stage) + 1 :]
     left_here = max(past.stage_days.get(situation.stage, 0.0) - situation.elapsed_days, 0.0)
     return left_here + sum(past.stage_days.get(s, 0.0) for s in after)
 
@@ -119,7 +130,7 @@ def queue_shift(history: list[PastRma], situation: Situation, window_days: int) 
     times = [p.stage_days[situation.stage] for p in history if situation.stage in p.stage_days]
     if not times or situation.stage == "approval":
         return 0.0
-    throughput = len(times) / window_days            # units through this stage per day
+    throughput = len(times) / window_days  # units through this stage per day
     usual_waiting = throughput * (sum(times) / len(times))
     return max(0.0, (situation.ahead_in_queue - usual_waiting) / throughput)
 
@@ -135,15 +146,21 @@ def estimate(history: list[PastRma], situation: Situation, settings: EtaSettings
         return _defaults(situation)
     samples = [remaining(p, situation) for p in matching]
     shift = queue_shift(history, situation, settings.window_days)
-    queue = ({"n": situation.ahead_in_queue, "stage": situation.stage, "shift_days": round(shift, 2)}
-             if shift > 0 else None)
-    return Estimate(percentile(samples, settings.low_percentile) + shift,
-                    percentile(samples, settings.high_percentile) + shift, "history", len(matching),
-                    settings.window_days, queue)
+    queue = (
+        {"n": situation.ahead_in_queue, "stage": situation.stage, "shift_days": round(shift, 2)} if shift > 0 else None
+    )
+    return Estimate(
+        percentile(samples, settings.low_percentile) + shift,
+        percentile(samples, settings.high_percentile) + shift,
+        "history",
+        len(matching),
+        settings.window_days,
+        queue,
+    )
 
 
 def _defaults(situation: Situation) -> Estimate:
-    after = STAGES[STAGES.index(situation.stage):]
+    after = STAGES[STAGES.index(situation.stage) :]
     low = high = 0.0
     for stage in after:
         lo, hi = DEFAULT_STAGE_DAYS.get(stage, (0, 0))
@@ -158,8 +175,11 @@ def _defaults(situation: Situation) -> Estimate:
 
 
 def _stage_needed(stage: str, paths: frozenset) -> str:
-    uses = {"approval": {"quote_approved", "declined"}, "repair": {"warranty", "quote_approved"},
-            "qa": {"warranty", "quote_approved"}}.get(stage)
+    uses = {
+        "approval": {"quote_approved", "declined"},
+        "repair": {"warranty", "quote_approved"},
+        "qa": {"warranty", "quote_approved"},
+    }.get(stage)
     if uses is None:
         return "always"
     hits = len(paths & uses)

@@ -4,6 +4,7 @@ A template `<message>.<lang>.txt` has three blocks: `subject`, `body` (the email
 left out, the SMS is the subject and the tracking link). A body that renders empty is not sent, so a
 process owner can make a message conditional. Templates run in Jinja's sandbox: process owners edit them.
 """
+
 from __future__ import annotations
 
 import threading
@@ -35,9 +36,14 @@ def _env(folder: Path) -> SandboxedEnvironment:
     with _lock:
         env = _envs.get(folder)
         if env is None:
-            env = SandboxedEnvironment(loader=FileSystemLoader(str(folder)), autoescape=False,
-                                       undefined=StrictUndefined, keep_trailing_newline=False,
-                                       trim_blocks=True, lstrip_blocks=True)
+            env = SandboxedEnvironment(
+                loader=FileSystemLoader(str(folder)),
+                autoescape=False,
+                undefined=StrictUndefined,
+                keep_trailing_newline=False,
+                trim_blocks=True,
+                lstrip_blocks=True,
+            )
             _envs[folder] = env
         return env
 
@@ -67,8 +73,11 @@ def names_used(folder: Path, message: str, lang: str) -> frozenset[str] | None:
     if cached is not None and cached[0] is template:
         return cached[1]
     tree = env.parse(env.loader.get_source(env, template.name)[0])
-    names = None if any(True for _ in meta.find_referenced_templates(tree)) else \
-        frozenset(meta.find_undeclared_variables(tree))
+    names = (
+        None
+        if any(True for _ in meta.find_referenced_templates(tree))
+        else frozenset(meta.find_undeclared_variables(tree))
+    )
     with _lock:
         _names[(folder, template.name)] = (template, names)
     return names
@@ -79,11 +88,14 @@ def render(folder: Path, message: str, lang: str, context: dict) -> Rendered | N
     template, lang = _template(_env(folder), message, lang)
     if template is None:
         return None
-    values = {**context, "lang": lang,
-              "t": lambda key, **kw: customer_text.t(lang, key, **kw),
-              "day": lambda value: customer_text.day(lang, value),
-              "money": lambda amount, currency: customer_text.money(lang, amount, currency),
-              "number": lambda value: customer_text.number(lang, value)}
+    values = {
+        **context,
+        "lang": lang,
+        "t": lambda key, **kw: customer_text.t(lang, key, **kw),
+        "day": lambda value: customer_text.day(lang, value),
+        "money": lambda amount, currency: customer_text.money(lang, amount, currency),
+        "number": lambda value: customer_text.number(lang, value),
+    }
 
     def block(name: str) -> str:
         if name not in template.blocks:
@@ -101,11 +113,28 @@ def send(session, rma, message: str, occurrence: str, rendered: Rendered) -> lis
     if not rendered.body:
         return []
     key = f"{rma.number}.{message}.{occurrence}"  # also the mail's Message-ID: no ':' or '@' in it
-    messages = [dict(channel="email", recipient=rma.customer_email, body=rendered.body, idempotency_key=f"{key}.email",
-                     subject=rendered.subject, rma_id=rma.id, rma_number=rma.number)]
+    messages = [
+        dict(
+            channel="email",
+            recipient=rma.customer_email,
+            body=rendered.body,
+            idempotency_key=f"{key}.email",
+            subject=rendered.subject,
+            rma_id=rma.id,
+            rma_number=rma.number,
+        )
+    ]
     if rma.customer_phone and not rma.sms_opt_out:
-        messages.append(dict(channel="sms", recipient=rma.customer_phone, body=rendered.sms[:640],
-                             idempotency_key=f"{key}.sms", subject=rendered.subject, rma_id=rma.id,
-                             rma_number=rma.number))
+        messages.append(
+            dict(
+                channel="sms",
+                recipient=rma.customer_phone,
+                body=rendered.sms[:640],
+                idempotency_key=f"{key}.sms",
+                subject=rendered.subject,
+                rma_id=rma.id,
+                rma_number=rma.number,
+            )
+        )
     enqueue_many(session, messages)
     return [m["channel"] for m in messages]

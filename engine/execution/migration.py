@@ -7,13 +7,14 @@ it simply continues on the new flows. Tasks not reached yet may change freely: t
 are rebuilt from the new specs. Every move is tried on the loaded copy and must survive a
 dump/restore on the target specs before it counts as possible.
 """
+
 from __future__ import annotations
 
 from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff
 from SpiffWorkflow.util.task import TaskState
 
-from engine.process.definitions import ParsedBundle
 from engine.execution.runtime import SERIALIZER
+from engine.process.definitions import ParsedBundle
 
 RAN = TaskState.COMPLETED | TaskState.ERROR
 RUNNING = TaskState.READY | TaskState.WAITING | TaskState.STARTED
@@ -38,8 +39,9 @@ def _diffs(workflow, target: ParsedBundle):
     """[(workflow or subworkflow, target spec or None, SpecDiff or None)] for the top and every subprocess."""
     pairs = [(workflow, target.spec)]
     pairs += [(sp, target.subprocess_specs.get(sp.spec.name)) for sp in workflow.subprocesses.values()]
-    return [(wf, spec, SpecDiff(SERIALIZER.registry, wf.spec, spec) if spec is not None else None)
-            for wf, spec in pairs]
+    return [
+        (wf, spec, SpecDiff(SERIALIZER.registry, wf.spec, spec) if spec is not None else None) for wf, spec in pairs
+    ]
 
 
 def refusals(workflow, target: ParsedBundle) -> list[str]:
@@ -61,8 +63,9 @@ def refusals(workflow, target: ParsedBundle) -> list[str]:
                 continue
             keys = set(spec_diff.changed.get(task.task_spec, []))
             if keys and not (task.state & RUNNING and keys <= FLOW_ONLY):
-                reasons.append(f"task {_label(task)} {state} but is changed in the target version "
-                               f"({', '.join(sorted(keys))})")
+                reasons.append(
+                    f"task {_label(task)} {state} but is changed in the target version ({', '.join(sorted(keys))})"
+                )
     return reasons
 
 
@@ -84,8 +87,9 @@ def migrate(workflow, target: ParsedBundle) -> None:
                 task.task_spec = alignment[task]
         _replan(wf, old_outputs)
     workflow.subprocess_specs = target.subprocess_specs
-    left = [t for wf, _spec, _d in _diffs(workflow, target) for t in wf.get_tasks(skip_subprocesses=True)
-            if _stale(wf, t)]
+    left = [
+        t for wf, _spec, _d in _diffs(workflow, target) for t in wf.get_tasks(skip_subprocesses=True) if _stale(wf, t)
+    ]
     if left:
         raise MigrationRefused([f"task {_label(t)} could not be re-planned on the target version" for t in left])
     if workflow.last_task is not None and workflow.last_task.id not in workflow.tasks:

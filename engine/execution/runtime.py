@@ -3,39 +3,41 @@
 Instances are stored as the serializer's plain dict *without* the specs: the specs belong to the
 bundle (parsed once, cached by hash) and are re-attached on load.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, BpmnWorkflowConverter
-from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION, BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util.diff import diff_workflow
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
-from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from engine import sandbox
-from engine.process.definitions import LANE_ROLES, ParsedBundle
 from engine.errors import Conflict, ProcessScriptError, TaskAlreadyCompleted, TaskNotFound
 from engine.execution.stepping import EngineSubWorkflow, EngineWorkflow
+from engine.process.definitions import LANE_ROLES, ParsedBundle
 
 
 class MessageNotAwaited(Conflict):
     """A message was delivered that no event of the instance waits for (HTTP 409)."""
 
     code = "message_not_awaited"
+
 
 STATUS_PROPERTY = "rmaStatus"
 
@@ -92,9 +94,9 @@ class ReadyTask:
 class CompletedElement:
     """A completed BPMN element of an instance, as plain data (what the reactions after a step read)."""
 
-    id: str                 # the task instance id (the same across saves and restores)
-    element: str            # the BPMN element id
-    properties: dict        # its spiffworkflow:properties
+    id: str  # the task instance id (the same across saves and restores)
+    element: str  # the BPMN element id
+    properties: dict  # its spiffworkflow:properties
     completed_at: datetime  # aware UTC
 
 
@@ -117,10 +119,10 @@ class Snapshot:
     """
 
     ready: list[ReadyTask]
-    ready_task: object | None    # the first open human task (SpiffWorkflow Task), whose data is current
+    ready_task: object | None  # the first open human task (SpiffWorkflow Task), whose data is current
     failed: list[FailedTask]
-    completed: list              # SpiffWorkflow Tasks in COMPLETED state
-    waiting: list                # SpiffWorkflow Tasks in WAITING state
+    completed: list  # SpiffWorkflow Tasks in COMPLETED state
+    waiting: list  # SpiffWorkflow Tasks in WAITING state
 
 
 def stage_key(process_id: str) -> str:
@@ -178,15 +180,26 @@ class Runtime:
             waiting = workflow.get_tasks(state=TaskState.WAITING)
         else:
             ready, failed, completed, waiting = found
-        return Snapshot([_ready_task(t) for t in ready], ready[0] if ready else None,
-                        [_failed_task(t) for t in failed], completed, waiting)
+        return Snapshot(
+            [_ready_task(t) for t in ready],
+            ready[0] if ready else None,
+            [_failed_task(t) for t in failed],
+            completed,
+            waiting,
+        )
 
     def completed_elements(self, snapshot: Snapshot) -> list[CompletedElement]:
         """The snapshot's completed tasks as plain data, in the order `get_tasks` gives them."""
-        return [CompletedElement(str(task.id), task.task_spec.bpmn_id,
-                                 (getattr(task.task_spec, "extensions", None) or {}).get("properties") or {},
-                                 datetime.fromtimestamp(task.last_state_change, timezone.utc))
-                for task in snapshot.completed if task.task_spec.bpmn_id]
+        return [
+            CompletedElement(
+                str(task.id),
+                task.task_spec.bpmn_id,
+                (getattr(task.task_spec, "extensions", None) or {}).get("properties") or {},
+                datetime.fromtimestamp(task.last_state_change, UTC),
+            )
+            for task in snapshot.completed
+            if task.task_spec.bpmn_id
+        ]
 
     def retry(self, workflow: BpmnWorkflow) -> None:
         """Run the failed tasks again (with the specs the instance has now), then continue until it waits."""
@@ -214,8 +227,10 @@ class Runtime:
                 problems.append(f"{task.task_spec.bpmn_id or task.task_spec.name} was removed")
             for task in diff.changed:
                 if not task.has_state(may_change):
-                    problems.append(f"{task.task_spec.bpmn_id or task.task_spec.name} "
-                                    f"({TaskState.get_name(task.state).lower()}) was changed")
+                    problems.append(
+                        f"{task.task_spec.bpmn_id or task.task_spec.name} "
+                        f"({TaskState.get_name(task.state).lower()}) was changed"
+                    )
         return sorted(set(problems))
 
     def cancel(self, workflow: BpmnWorkflow, outcome: str = "cancelled") -> None:
@@ -260,8 +275,11 @@ class Runtime:
     def fire_due_timers(self, workflow: BpmnWorkflow) -> list[str]:
         """Fire every timer whose time has come; returns the ids of the timer events that fired."""
         # timers only: a message event that a firing timer cancelled (it interrupted its activity) did not fire
-        waiting = {t.id: t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.WAITING)
-                   if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
+        waiting = {
+            t.id: t.task_spec.bpmn_id
+            for t in workflow.get_tasks(state=TaskState.WAITING)
+            if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)
+        }
         self._advance(workflow)
         still = {t.id for t in workflow.get_tasks(state=TaskState.WAITING)}
         return sorted(name for task_id, name in waiting.items() if task_id not in still and name)
@@ -304,10 +322,15 @@ def _ready_task(task) -> ReadyTask:
     props = dict((getattr(spec, "extensions", None) or {}).get("properties", {}))
     lane = getattr(spec, "lane", None)
     return ReadyTask(
-        id=str(task.id), name=spec.bpmn_id, title=spec.bpmn_name or spec.bpmn_id, lane=lane,
+        id=str(task.id),
+        name=spec.bpmn_id,
+        title=spec.bpmn_name or spec.bpmn_id,
+        lane=lane,
         role=LANE_ROLES.get(lane, "reception") if lane else "reception",
-        stage=stage_key(task.workflow.spec.name), form_file=props.get("formJsonSchemaFilename"),
-        properties=props, due_at=_timer_due(task),
+        stage=stage_key(task.workflow.spec.name),
+        form_file=props.get("formJsonSchemaFilename"),
+        properties=props,
+        due_at=_timer_due(task),
     )
 
 
@@ -339,8 +362,8 @@ def _walk(workflow: BpmnWorkflow, max_depth: int = _MAX_DEPTH):
     ready, failed, completed, waiting = [], [], [], []
     stack = [(workflow.task_tree, 0, True)]  # (task, its level in its own process, on the finished walk)
     pop, push = stack.pop, stack.append
-    depth = fin_depth = 0     # the two walks' depth counters
-    fin_leaf = None           # (level, process) of the finished walk's last leaf: its decrement is pending
+    depth = fin_depth = 0  # the two walks' depth counters
+    fin_leaf = None  # (level, process) of the finished walk's last leaf: its decrement is pending
     while stack:
         task, level, on_fin = pop()
         state = task._state
@@ -362,8 +385,7 @@ def _walk(workflow: BpmnWorkflow, max_depth: int = _MAX_DEPTH):
         children = task._children
         branches = bool(children) or subprocess is not None
         descends = branches and (state >= _FUTURE or subprocess is not None) and depth < max_depth
-        fin_descends = on_fin and branches and (state >= _COMPLETED or subprocess is not None) \
-            and fin_depth < max_depth
+        fin_descends = on_fin and branches and (state >= _COMPLETED or subprocess is not None) and fin_depth < max_depth
         if fin_descends and not descends:
             return None
         if on_fin:
@@ -390,8 +412,11 @@ def _timer_due(task) -> datetime | None:
     split = task.parent
     if split is None or not isinstance(split.task_spec, BoundaryEventSplit):
         return None
-    return _earliest(sibling._get_internal_data("event_value") for sibling in split.children
-                     if isinstance(getattr(sibling.task_spec, "event_definition", None), TimerEventDefinition))
+    return _earliest(
+        sibling._get_internal_data("event_value")
+        for sibling in split.children
+        if isinstance(getattr(sibling.task_spec, "event_definition", None), TimerEventDefinition)
+    )
 
 
 def _earliest(values) -> datetime | None:
@@ -400,7 +425,7 @@ def _earliest(values) -> datetime | None:
     for value in values:
         if isinstance(value, str):
             try:
-                times.append(datetime.fromisoformat(value).astimezone(timezone.utc))
+                times.append(datetime.fromisoformat(value).astimezone(UTC))
             except ValueError:
                 continue
     return min(times) if times else None
@@ -419,8 +444,9 @@ class StrictDecisionEngine(DMNEngine):
                 except Exception:  # the message names the inputs; a missing one shows as such
                     value = "(not set)"
                 inputs.append(f"{item.expression}={value!r}")
-            raise WorkflowTaskException(f"no rule of decision table '{table.name or table.id}' matches "
-                                        f"({', '.join(inputs)})", task=task)
+            raise WorkflowTaskException(
+                f"no rule of decision table '{table.name or table.id}' matches ({', '.join(inputs)})", task=task
+            )
         return super().result(task)
 
 
@@ -443,8 +469,9 @@ def _script_error(exc: Exception) -> ProcessScriptError:
     return ProcessScriptError(f"{name or 'process'}: {message}", task=name)
 
 
-def instance_status(runtime: Runtime, workflow: BpmnWorkflow, ready: list[ReadyTask], previous: str | None,
-                    waiting: list | None = None) -> str:
+def instance_status(
+    runtime: Runtime, workflow: BpmnWorkflow, ready: list[ReadyTask], previous: str | None, waiting: list | None = None
+) -> str:
     """The RMA status: 'closed' when the process ended, else the open task's `rmaStatus` property.
 
     `waiting`: the instance's WAITING tasks when already known (a Snapshot's), else they are looked up."""

@@ -12,6 +12,7 @@ so which tasks run and in which order is unchanged (tests/processes/test_steppin
 The serializer restores stored instances into these classes under SpiffWorkflow's own type names
 (engine/execution/runtime.py), so stored state is the same as before and stays readable by stock SpiffWorkflow.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,8 +59,7 @@ class EngineWorkflow(_FewerWalks, BpmnWorkflow):
     """The top workflow of an instance."""
 
     def create_subprocess(self, my_task, spec_name):
-        subprocess = EngineSubWorkflow(self.subprocess_specs[spec_name], parent_task_id=my_task.id,
-                                       top_workflow=self)
+        subprocess = EngineSubWorkflow(self.subprocess_specs[spec_name], parent_task_id=my_task.id, top_workflow=self)
         self.subprocesses[my_task.id] = subprocess
         return subprocess
 

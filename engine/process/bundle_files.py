@@ -6,6 +6,7 @@ Camunda Modeler or exported from SpiffArena): a BPMN file is placed by the proce
 replaces whatever file defined that process; a DMN file replaces the file of the same name or the one
 defining the same decision ids; a JSON file is a form (or the policy).
 """
+
 from __future__ import annotations
 
 from pathlib import PurePosixPath
@@ -34,8 +35,11 @@ def _ids(text: str, local_name: str) -> list[str]:
     root = _root(text)
     if root is None:
         return []
-    return [el.get("id") for el in root.iter() if isinstance(el.tag, str)
-            and etree.QName(el.tag).localname == local_name and el.get("id")]
+    return [
+        el.get("id")
+        for el in root.iter()
+        if isinstance(el.tag, str) and etree.QName(el.tag).localname == local_name and el.get("id")
+    ]
 
 
 def decode(name: str, data: bytes | str, errors: list) -> str | None:

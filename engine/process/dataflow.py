@@ -7,6 +7,7 @@ variable. A business rule task whose decision reads a variable that no element u
 any path, loops included) sets would fail at run time with a NameError deep in the DMN engine; here it
 is refused at deploy time, naming the task, the decision and the variable.
 """
+
 from __future__ import annotations
 
 import ast
@@ -20,13 +21,31 @@ from engine.sandbox import HELPERS, SAFE_BUILTINS
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 # What engine.services.rmas puts into every new instance (tests/unit/test_validation_dataflow.py keeps it honest).
-START_DATA_KEYS = frozenset({
-    "rma_number", "centre", "currency", "labour_rate", "purchase_date", "received_on", "product_model",
-    "serial_number", "product_category", "fault_description", "customer_name", "customer_email",
-    # engine.services.catalogue.start_facts: how the RMA came in and what the catalogue knows of the model
-    "channel", "warranty_months", "replacement_value", "replacement_currency", "has_successor",
-    "successor_model", "successor_value", "known_issues",
-})
+START_DATA_KEYS = frozenset(
+    {
+        "rma_number",
+        "centre",
+        "currency",
+        "labour_rate",
+        "purchase_date",
+        "received_on",
+        "product_model",
+        "serial_number",
+        "product_category",
+        "fault_description",
+        "customer_name",
+        "customer_email",
+        # engine.services.catalogue.start_facts: how the RMA came in and what the catalogue knows of the model
+        "channel",
+        "warranty_months",
+        "replacement_value",
+        "replacement_currency",
+        "has_successor",
+        "successor_model",
+        "successor_value",
+        "known_issues",
+    }
+)
 _KNOWN_NAMES = set(SAFE_BUILTINS) | set(HELPERS)
 
 
@@ -40,10 +59,16 @@ def assigned_names(source: str | None) -> set[str]:
         tree = ast.parse(source or "")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
-    local = {n.id for c in ast.walk(tree) if isinstance(c, ast.comprehension)
-             for n in ast.walk(c.target) if isinstance(n, ast.Name)}
-    return {n.id for n in ast.walk(tree)
-            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id not in local}
+    local = {
+        n.id
+        for c in ast.walk(tree)
+        if isinstance(c, ast.comprehension)
+        for n in ast.walk(c.target)
+        if isinstance(n, ast.Name)
+    }
+    return {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id not in local
+    }
 
 
 def read_names(expression: str | None) -> set[str]:
@@ -53,10 +78,22 @@ def read_names(expression: str | None) -> set[str]:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     called = {c.func.id for c in ast.walk(tree) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
-    local = {n.id for c in ast.walk(tree) if isinstance(c, ast.comprehension)
-             for n in ast.walk(c.target) if isinstance(n, ast.Name)}
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
-            and n.id not in called and n.id not in local and n.id not in _KNOWN_NAMES}
+    local = {
+        n.id
+        for c in ast.walk(tree)
+        if isinstance(c, ast.comprehension)
+        for n in ast.walk(c.target)
+        if isinstance(n, ast.Name)
+    }
+    return {
+        n.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Name)
+        and isinstance(n.ctx, ast.Load)
+        and n.id not in called
+        and n.id not in local
+        and n.id not in _KNOWN_NAMES
+    }
 
 
 def decision_io(decision) -> tuple[list[tuple[str, str, int]], set[str]]:
@@ -64,8 +101,9 @@ def decision_io(decision) -> tuple[list[tuple[str, str, int]], set[str]]:
     inputs, outputs = [], set()
     for el in decision.iter():
         if _local(el) == "input":
-            expr = next((t for t in el.iter() if _local(t) == "text" and _local(t.getparent()) == "inputExpression"),
-                        None)
+            expr = next(
+                (t for t in el.iter() if _local(t) == "text" and _local(t.getparent()) == "inputExpression"), None
+            )
             if expr is not None and (expr.text or "").strip():
                 inputs.append((el.get("label") or el.get("id") or "?", expr.text.strip(), el.sourceline))
         elif _local(el) == "output" and el.get("name"):
@@ -88,7 +126,7 @@ def sets_of(el, root, forms: dict, decisions: dict) -> set[str]:
     elif tag in ("userTask", "manualTask"):
         for prop in el.iterfind(f"{{{BPMN}}}extensionElements/{{{SPIFF}}}properties/{{{SPIFF}}}property"):
             if prop.get("name") == "formJsonSchemaFilename":
-                names |= set(((forms.get(prop.get("value")) or {}).get("properties") or {}))
+                names |= set((forms.get(prop.get("value")) or {}).get("properties") or {})
     elif tag == "businessRuleTask":
         decision = decisions.get((_spiff_text(el, "calledDecisionId") or "").strip())
         if decision is not None:
@@ -98,8 +136,9 @@ def sets_of(el, root, forms: dict, decisions: dict) -> set[str]:
         if operator is not None and operator.get("resultVariable"):
             names.add(operator.get("resultVariable"))
     for definition in el.iter(f"{{{BPMN}}}messageEventDefinition"):
-        message = next((m for m in root.iter(f"{{{BPMN}}}message") if m.get("id") == definition.get("messageRef")),
-                       None)
+        message = next(
+            (m for m in root.iter(f"{{{BPMN}}}message") if m.get("id") == definition.get("messageRef")), None
+        )
         variable = message.find(f".//{{{SPIFF}}}messageVariable") if message is not None else None
         if variable is not None and (variable.text or "").strip():
             names.add(variable.text.strip())
@@ -112,8 +151,12 @@ def dmn_input_errors(files: dict[str, str], bpmn_trees: dict, decisions: dict, f
         graph = build_graph({n: t for n, t in files.items() if n in bpmn_trees})
     except (PolicyError, etree.XMLSyntaxError):
         return []  # no skeleton or an unknown call: reported by the other checks
-    elements = {(name, el.get("id")): (el, root) for name, root in bpmn_trees.items() for el in root.iter()
-                if isinstance(el.tag, str) and el.get("id")}
+    elements = {
+        (name, el.get("id")): (el, root)
+        for name, root in bpmn_trees.items()
+        for el in root.iter()
+        if isinstance(el.tag, str) and el.get("id")
+    }
     reverse: dict[tuple, list[tuple]] = {}
     for source, edges in graph.edges.items():
         for edge in edges:
@@ -145,10 +188,18 @@ def dmn_input_errors(files: dict[str, str], bpmn_trees: dict, decisions: dict, f
                 if (node.file, node.element, variable) in seen:
                     continue
                 seen.add((node.file, node.element, variable))
-                errors.append({"file": node.file, "element": node.element, "line": el.sourceline, "message": (
-                    f"decision '{decision_id}' ({dmn_file}, input '{label}', line {line}) reads '{variable}', "
-                    f"which nothing before this task sets: not the RMA's start data, a form field, a script "
-                    f"or another decision's output")})
+                errors.append(
+                    {
+                        "file": node.file,
+                        "element": node.element,
+                        "line": el.sourceline,
+                        "message": (
+                            f"decision '{decision_id}' ({dmn_file}, input '{label}', line {line}) reads '{variable}', "
+                            f"which nothing before this task sets: not the RMA's start data, a form field, a script "
+                            f"or another decision's output"
+                        ),
+                    }
+                )
     return errors
 
 

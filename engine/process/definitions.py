@@ -1,4 +1,5 @@
 """Load, validate, hash and parse process bundles; parsed specs are cached by bundle hash."""
+
 from __future__ import annotations
 
 import ast
@@ -24,8 +25,13 @@ from engine.process.validation import check_bundle
 ROOT_PROCESS_ID = "rma"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 FORM_PROPERTY = "formJsonSchemaFilename"
-LANE_ROLES = {"Reception": "reception", "Technician": "technician", "QA": "qa", "Customer": "customer",
-              "Manager": "manager"}
+LANE_ROLES = {
+    "Reception": "reception",
+    "Technician": "technician",
+    "QA": "qa",
+    "Customer": "customer",
+    "Manager": "manager",
+}
 _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=False)
 
 
@@ -104,8 +110,10 @@ def _error(file: str, message: str, element: str | None = None, line: int | None
 
 
 MAX_XML_BYTES = 2 * 1024 * 1024
-_NO_DTD = ("a DOCTYPE (DTD) is not allowed in process files: XML entities, external or internal, "
-           "are refused (XXE and entity-expansion protection)")
+_NO_DTD = (
+    "a DOCTYPE (DTD) is not allowed in process files: XML entities, external or internal, "
+    "are refused (XXE and entity-expansion protection)"
+)
 
 
 def _parse_xml(name: str, text: str, errors: list) -> etree._Element | None:
@@ -190,8 +198,9 @@ def parse_bundle(files: dict[str, str]) -> ParsedBundle:
         elif name.endswith(".json"):
             _load_json(name, text, errors)
     xml_files = sum(1 for name in files if name.endswith((".bpmn", ".dmn")))
-    errors += check_bundle(files, bpmn_trees, dmn_trees, forms, LANE_ROLES,
-                           complete=len(bpmn_trees) + len(dmn_trees) == xml_files)
+    errors += check_bundle(
+        files, bpmn_trees, dmn_trees, forms, LANE_ROLES, complete=len(bpmn_trees) + len(dmn_trees) == xml_files
+    )
     if errors:
         raise InvalidProcess(f"{len(errors)} error(s) in the process files", errors)
 
@@ -203,8 +212,10 @@ def parse_bundle(files: dict[str, str]) -> ParsedBundle:
         for name, root in dmn_trees.items():
             parser.add_dmn_xml(root, filename=name)
         if ROOT_PROCESS_ID not in parser.get_process_ids():
-            raise InvalidProcess("no process with id 'rma' in the bundle",
-                                 [_error("rma.bpmn", "the skeleton process 'rma' is missing", ROOT_PROCESS_ID)])
+            raise InvalidProcess(
+                "no process with id 'rma' in the bundle",
+                [_error("rma.bpmn", "the skeleton process 'rma' is missing", ROOT_PROCESS_ID)],
+            )
         _check_called_processes(bpmn_trees, set(parser.get_process_ids()))
         spec = parser.get_spec(ROOT_PROCESS_ID)
         subprocess_specs = parser.get_subprocess_specs(ROOT_PROCESS_ID)
@@ -225,10 +236,12 @@ def parse_bundle(files: dict[str, str]) -> ParsedBundle:
 
 def _check_called_processes(bpmn_trees: dict, process_ids: set) -> None:
     """The library names neither file nor element for an unknown calledElement: we do."""
-    errors = [_error(name, f"call activity calls unknown process '{el.get('calledElement')}'", el.get("id"),
-                     el.sourceline)
-              for name, root in bpmn_trees.items() for el in root.iter(f"{{{BPMN_NS}}}callActivity")
-              if el.get("calledElement") not in process_ids]
+    errors = [
+        _error(name, f"call activity calls unknown process '{el.get('calledElement')}'", el.get("id"), el.sourceline)
+        for name, root in bpmn_trees.items()
+        for el in root.iter(f"{{{BPMN_NS}}}callActivity")
+        if el.get("calledElement") not in process_ids
+    ]
     if errors:
         raise InvalidProcess(f"{len(errors)} error(s) in the process files", errors)
 
@@ -237,7 +250,9 @@ def _load_json(name: str, text: str, errors: list):
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        errors.append(_error(name, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", None, exc.lineno))
+        errors.append(
+            _error(name, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", None, exc.lineno)
+        )
         return None
 
 
@@ -247,7 +262,9 @@ def _load_form(name: str, text: str, errors: list) -> dict:
         jsonschema.Draft202012Validator.check_schema(schema)
         return schema
     except json.JSONDecodeError as exc:
-        errors.append(_error(name, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", None, exc.lineno))
+        errors.append(
+            _error(name, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", None, exc.lineno)
+        )
     except jsonschema.SchemaError as exc:
         errors.append(_error(name, f"invalid JSON Schema: {exc.message}"))
     return {}
@@ -269,13 +286,17 @@ def _collect_tasks(bundle: ParsedBundle, trees: dict, errors: list) -> None:
             props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
             form_file = props.get(FORM_PROPERTY)
             if form_file and form_file not in bundle.forms:
-                errors.append(_error(file, f"form file '{form_file}' is not in the bundle", element,
-                                     _line_of(trees, file, element)))
+                errors.append(
+                    _error(
+                        file, f"form file '{form_file}' is not in the bundle", element, _line_of(trees, file, element)
+                    )
+                )
             lane = getattr(task_spec, "lane", None)
             if lane is not None and lane not in LANE_ROLES:
                 errors.append(_error(file, f"lane '{lane}' maps to no role", element, _line_of(trees, file, element)))
             bundle.tasks[f"{spec.name}:{element}"] = TaskInfo(
-                element, task_spec.bpmn_name or element, lane, spec.name, dict(props), form_file)
+                element, task_spec.bpmn_name or element, lane, spec.name, dict(props), form_file
+            )
 
 
 def _code_of(task_spec):

@@ -5,6 +5,7 @@ canonical XML differs, ignoring the `<incoming>`/`<outgoing>` lists (a new flow 
 flow itself, not as a change of both its ends) and the elements nested in it (reported on their own);
 a move to another lane is a change (it changes who does the task). Diagram layout is compared apart.
 """
+
 from __future__ import annotations
 
 from lxml import etree
@@ -23,8 +24,14 @@ def _local(el) -> str:
 
 
 CONTAINERS = {"subProcess", "transaction", "adHocSubProcess"}
-NESTED = FLOW_NODE_TAGS | {"sequenceFlow", "dataObject", "dataObjectReference", "dataStoreReference",
-                           "textAnnotation", "association"}
+NESTED = FLOW_NODE_TAGS | {
+    "sequenceFlow",
+    "dataObject",
+    "dataObjectReference",
+    "dataStoreReference",
+    "textAnnotation",
+    "association",
+}
 
 
 def _flow_elements(container):
@@ -57,11 +64,21 @@ def process_elements(text: str) -> dict[str, dict]:
     layout = b"".join(etree.tostring(d, method="c14n") for d in root.iter(f"{{{BPMNDI}}}BPMNDiagram"))
     result = {}
     for proc in root.iter(f"{{{BPMN}}}process"):
-        lanes = {ref.text.strip(): lane.get("name") for lane in proc.iter(f"{{{BPMN}}}lane")
-                 for ref in lane.iterfind(f"{{{BPMN}}}flowNodeRef") if ref.text}
-        elements = {el.get("id"): {"id": el.get("id"), "name": el.get("name") or "", "type": _local(el),
-                                   "canonical": _canonical(el, lanes.get(el.get("id")))}
-                    for el in _flow_elements(proc)}
+        lanes = {
+            ref.text.strip(): lane.get("name")
+            for lane in proc.iter(f"{{{BPMN}}}lane")
+            for ref in lane.iterfind(f"{{{BPMN}}}flowNodeRef")
+            if ref.text
+        }
+        elements = {
+            el.get("id"): {
+                "id": el.get("id"),
+                "name": el.get("name") or "",
+                "type": _local(el),
+                "canonical": _canonical(el, lanes.get(el.get("id"))),
+            }
+            for el in _flow_elements(proc)
+        }
         result[proc.get("id")] = {"elements": elements, "layout": layout}
     return result
 

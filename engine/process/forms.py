@@ -1,4 +1,5 @@
 """JSON Schema task forms: validate and normalise submitted data before it enters a workflow."""
+
 from __future__ import annotations
 
 import copy
@@ -77,9 +78,22 @@ def _friendly(error) -> str:
         return "Choose one of: " + ", ".join(str(x) for x in schema_value if x is not None) + "."
     if v == "type":
         names = schema_value if isinstance(schema_value, list) else [schema_value]
-        return "Must be " + " or ".join({"number": "a number", "integer": "a whole number", "boolean": "yes or no",
-                                         "string": "text", "object": "an object", "array": "a list",
-                                         "null": "empty"}.get(n, n) for n in names) + "."
+        return (
+            "Must be "
+            + " or ".join(
+                {
+                    "number": "a number",
+                    "integer": "a whole number",
+                    "boolean": "yes or no",
+                    "string": "text",
+                    "object": "an object",
+                    "array": "a list",
+                    "null": "empty",
+                }.get(n, n)
+                for n in names
+            )
+            + "."
+        )
     if v == "pattern":
         return "Is not in the expected format."
     return error.message
@@ -130,13 +144,26 @@ def describe(schema: dict | None) -> list[dict]:
     fields = []
     for key, prop in (schema.get("properties") or {}).items():
         kind = prop.get("type", "string")
-        widget = "select" if "enum" in prop else {"boolean": "checkbox", "number": "number",
-                                                   "integer": "number"}.get(kind, "text")
+        widget = (
+            "select"
+            if "enum" in prop
+            else {"boolean": "checkbox", "number": "number", "integer": "number"}.get(kind, "text")
+        )
         if kind == "string" and prop.get("format") == "textarea" or prop.get("maxLength", 0) > 200:
             widget = "textarea"
-        fields.append({"name": key, "title": prop.get("title", key), "type": kind, "widget": widget,
-                       "required": key in required, "enum": prop.get("enum"), "description": prop.get("description"),
-                       "minimum": prop.get("minimum"), "default": prop.get("default")})
+        fields.append(
+            {
+                "name": key,
+                "title": prop.get("title", key),
+                "type": kind,
+                "widget": widget,
+                "required": key in required,
+                "enum": prop.get("enum"),
+                "description": prop.get("description"),
+                "minimum": prop.get("minimum"),
+                "default": prop.get("default"),
+            }
+        )
     return fields
 
 

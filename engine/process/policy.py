@@ -7,6 +7,7 @@ be reached from A once the nodes of M are removed. Conditions on sequence flows 
 three-valued under the rule's assumptions (e.g. `in_warranty` is False), so a path a condition rules
 out is not held against a variant; any path found is reported as element ids and names.
 """
+
 from __future__ import annotations
 
 import ast
@@ -19,9 +20,25 @@ from lxml import etree
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 FLOW_NODE_TAGS = {
-    "startEvent", "endEvent", "task", "userTask", "manualTask", "scriptTask", "serviceTask", "sendTask",
-    "receiveTask", "businessRuleTask", "callActivity", "subProcess", "exclusiveGateway", "parallelGateway",
-    "inclusiveGateway", "eventBasedGateway", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+    "startEvent",
+    "endEvent",
+    "task",
+    "userTask",
+    "manualTask",
+    "scriptTask",
+    "serviceTask",
+    "sendTask",
+    "receiveTask",
+    "businessRuleTask",
+    "callActivity",
+    "subProcess",
+    "exclusiveGateway",
+    "parallelGateway",
+    "inclusiveGateway",
+    "eventBasedGateway",
+    "intermediateCatchEvent",
+    "intermediateThrowEvent",
+    "boundaryEvent",
     "transaction",
 }
 UNKNOWN = object()
@@ -29,7 +46,7 @@ UNKNOWN = object()
 
 @dataclass
 class Node:
-    key: tuple            # (call-site path..., element id)
+    key: tuple  # (call-site path..., element id)
     element: str
     name: str
     tag: str
@@ -41,7 +58,7 @@ class Node:
 class Edge:
     target: tuple
     condition: str | None = None
-    default_of: list[str] | None = None   # for a default flow: the sibling conditions that must all be false
+    default_of: list[str] | None = None  # for a default flow: the sibling conditions that must all be false
 
 
 @dataclass
@@ -49,7 +66,7 @@ class FlowGraph:
     nodes: dict[tuple, Node] = field(default_factory=dict)
     edges: dict[tuple, list[Edge]] = field(default_factory=dict)
     start: tuple | None = None
-    assignments: list[tuple[str, str, str]] = field(default_factory=list)   # (variable, element, file)
+    assignments: list[tuple[str, str, str]] = field(default_factory=list)  # (variable, element, file)
 
     def by_element(self, element_ids) -> set[tuple]:
         ids = set(element_ids)
@@ -83,8 +100,9 @@ def build_graph(files: dict[str, str], root_process: str = "rma") -> FlowGraph:
     graph = FlowGraph()
     if root_process not in processes:
         raise PolicyError(f"no process '{root_process}' in the bundle")
-    entry, exits = _inline(graph, processes, processes[root_process][0], processes[root_process][1],
-                           root_process, (), (root_process,))
+    entry, exits = _inline(
+        graph, processes, processes[root_process][0], processes[root_process][1], root_process, (), (root_process,)
+    )
     graph.start = entry
     return graph
 
@@ -164,8 +182,11 @@ def _record_assignments(graph, el, tag, element_id, file) -> None:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return  # the sandbox check refuses such a script by name
     for node in ast.walk(tree):
-        targets = node.targets if isinstance(node, ast.Assign) else (
-            [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else ([node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+        )
         for target in targets:
             for name in ast.walk(target):
                 if isinstance(name, ast.Name):
@@ -173,6 +194,7 @@ def _record_assignments(graph, el, tag, element_id, file) -> None:
 
 
 # --- three-valued evaluation of flow conditions under assumptions --------------------------------
+
 
 def _value(node, env):
     if isinstance(node, ast.Constant):
@@ -193,9 +215,14 @@ def _value(node, env):
             return UNKNOWN
         op = node.ops[0]
         try:
-            return {ast.Eq: lambda: left == right, ast.NotEq: lambda: left != right,
-                    ast.Is: lambda: left is right, ast.IsNot: lambda: left is not right,
-                    ast.In: lambda: left in right, ast.NotIn: lambda: left not in right}[type(op)]()
+            return {
+                ast.Eq: lambda: left == right,
+                ast.NotEq: lambda: left != right,
+                ast.Is: lambda: left is right,
+                ast.IsNot: lambda: left is not right,
+                ast.In: lambda: left in right,
+                ast.NotIn: lambda: left not in right,
+            }[type(op)]()
         except (KeyError, TypeError):
             return UNKNOWN
     if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
@@ -236,6 +263,7 @@ def _certainly_true(text: str, env: dict) -> bool:
 
 # --- rules ---------------------------------------------------------------------------------------
 
+
 def find_path(graph: FlowGraph, sources: set, targets: set, avoid: set, env: dict) -> list[tuple] | None:
     """A shortest path from a source to a target that touches no node in `avoid`, or None."""
     queue = deque((s, None) for s in sources if s not in avoid)
@@ -275,14 +303,19 @@ def _check_rule(graph: FlowGraph, rule: dict) -> dict | None:
         allowed = set(rule.get("elements", []))
         for variable, element, file in graph.assignments:
             if variable == rule["variable"] and element not in allowed:
-                return {"path": [{"element": element, "name": element, "file": file}],
-                        "detail": f"'{element}' assigns {variable}, which only {sorted(allowed)} may set"}
+                return {
+                    "path": [{"element": element, "name": element, "file": file}],
+                    "detail": f"'{element}' assigns {variable}, which only {sorted(allowed)} may set",
+                }
         return None
     required = graph.by_element(rule.get("must_pass", []))
     targets = graph.ends() if rule.get("to") == ["end"] else graph.by_element(rule.get("to", []))
     if not targets:
-        return None if rule.get("optional_target") else {
-            "path": [], "detail": f"none of {rule.get('to')} exists in the bundle"}
+        return (
+            None
+            if rule.get("optional_target")
+            else {"path": [], "detail": f"none of {rule.get('to')} exists in the bundle"}
+        )
     if kind == "passes_before":
         sources = {graph.start}
     elif kind == "passes_between":
@@ -294,9 +327,18 @@ def _check_rule(graph: FlowGraph, rule: dict) -> dict | None:
     path = find_path(graph, sources, targets, required, rule.get("assuming", {}))
     if path is None:
         return None
-    return {"path": [{"element": graph.nodes[k].element, "name": graph.nodes[k].name,
-                      "process": graph.nodes[k].process, "file": graph.nodes[k].file} for k in path],
-            "detail": " → ".join(graph.nodes[k].element for k in path)}
+    return {
+        "path": [
+            {
+                "element": graph.nodes[k].element,
+                "name": graph.nodes[k].name,
+                "process": graph.nodes[k].process,
+                "file": graph.nodes[k].file,
+            }
+            for k in path
+        ],
+        "detail": " → ".join(graph.nodes[k].element for k in path),
+    }
 
 
 def load_policy(files: dict[str, str], name: str = "policy.json") -> dict | None:

@@ -7,6 +7,7 @@ lanes by their members, diagram shapes by the element they draw), so a base fix 
 variant that only added a task next to it. Both sides changing the same element is a conflict: the
 variant then stays on its old base and the conflicts are reported.
 """
+
 from __future__ import annotations
 
 import copy

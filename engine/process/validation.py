@@ -6,13 +6,14 @@ message that names neither the file nor the element at fault. These checks run o
 and return every problem as `{file, element, line, message}`; parse_bundle adds them to the XML and
 XSD errors, so one deploy attempt lists everything that is wrong.
 """
+
 from __future__ import annotations
 
 from lxml import etree
 
 from engine.process.dataflow import dmn_input_errors
-from engine.process.policy import FLOW_NODE_TAGS
 from engine.process.operators import OPERATORS
+from engine.process.policy import FLOW_NODE_TAGS
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -29,12 +30,17 @@ def _local(el) -> str:
 
 
 def error(file: str, message: str, el=None, element: str | None = None) -> dict:
-    return {"file": file, "element": element if element is not None else (el.get("id") if el is not None else None),
-            "line": el.sourceline if el is not None else None, "message": message}
+    return {
+        "file": file,
+        "element": element if element is not None else (el.get("id") if el is not None else None),
+        "line": el.sourceline if el is not None else None,
+        "message": message,
+    }
 
 
-def check_bundle(files: dict[str, str], bpmn_trees: dict, dmn_trees: dict, forms: dict, lane_roles,
-                 complete: bool) -> list[dict]:
+def check_bundle(
+    files: dict[str, str], bpmn_trees: dict, dmn_trees: dict, forms: dict, lane_roles, complete: bool
+) -> list[dict]:
     """Every semantic error in the bundle; checks across files only run when every file parsed (`complete`)."""
     errors: list[dict] = []
     for name, root in sorted(bpmn_trees.items()):
@@ -45,8 +51,9 @@ def check_bundle(files: dict[str, str], bpmn_trees: dict, dmn_trees: dict, forms
         errors += _service_task_errors(name, root)
     if complete:
         process_ids = {p.get("id") for root in bpmn_trees.values() for p in root.iter(f"{{{BPMN}}}process")}
-        decisions = {d.get("id"): (name, d) for name, root in dmn_trees.items() for d in root.iter()
-                     if _local(d) == "decision"}
+        decisions = {
+            d.get("id"): (name, d) for name, root in dmn_trees.items() for d in root.iter() if _local(d) == "decision"
+        }
         for name, root in sorted(bpmn_trees.items()):
             errors += _call_errors(name, root, process_ids)
             errors += _decision_errors(name, root, decisions)
@@ -78,30 +85,62 @@ def _flow_errors(file: str, container) -> list[dict]:
             if ref in nodes:
                 index.setdefault(ref, []).append(flow_id)
             elif ref in elsewhere:
-                errors.append(error(file, f"sequence flow '{flow_id}' {end} '{ref}', which is not a flow node "
-                                          f"of '{scope}' (a flow cannot cross a (sub)process boundary)", flow))
+                errors.append(
+                    error(
+                        file,
+                        f"sequence flow '{flow_id}' {end} '{ref}', which is not a flow node "
+                        f"of '{scope}' (a flow cannot cross a (sub)process boundary)",
+                        flow,
+                    )
+                )
             else:
-                errors.append(error(file, f"dangling sequence flow '{flow_id}': it {end} '{ref}', "
-                                          f"but no element has that id", flow))
+                errors.append(
+                    error(
+                        file, f"dangling sequence flow '{flow_id}': it {end} '{ref}', but no element has that id", flow
+                    )
+                )
     for node_id, el in nodes.items():
         errors += _listed_flow_errors(file, el, flows)
         tag = _local(el)
         exempt = _is_event_subprocess(el) or el.get("isForCompensation") == "true"
         start_of_event_subprocess = tag == "startEvent" and _is_event_subprocess(container)
         if tag == "startEvent" and node_id in incoming:
-            errors.append(error(file, f"start event '{node_id}' has an incoming sequence flow "
-                                      f"({', '.join(incoming[node_id])}); a start event cannot be entered", el))
+            errors.append(
+                error(
+                    file,
+                    f"start event '{node_id}' has an incoming sequence flow "
+                    f"({', '.join(incoming[node_id])}); a start event cannot be entered",
+                    el,
+                )
+            )
         if tag == "endEvent" and node_id in outgoing:
-            errors.append(error(file, f"end event '{node_id}' has an outgoing sequence flow "
-                                      f"({', '.join(outgoing[node_id])}); nothing runs after an end event", el))
+            errors.append(
+                error(
+                    file,
+                    f"end event '{node_id}' has an outgoing sequence flow "
+                    f"({', '.join(outgoing[node_id])}); nothing runs after an end event",
+                    el,
+                )
+            )
         link = tag in ("intermediateCatchEvent", "intermediateThrowEvent") and _is_link_event(el)
         if not exempt and not link and tag not in NO_INCOMING and node_id not in incoming:
-            errors.append(error(file, f"{_kind(tag)} '{node_id}' has no incoming sequence flow, so it can "
-                                      f"never run", el))
-        if (not exempt and not link and not start_of_event_subprocess and tag not in NO_OUTGOING
-                and node_id not in outgoing):
-            errors.append(error(file, f"{_kind(tag)} '{node_id}' has no outgoing sequence flow: the path stops "
-                                      f"here without an end event", el))
+            errors.append(
+                error(file, f"{_kind(tag)} '{node_id}' has no incoming sequence flow, so it can never run", el)
+            )
+        if (
+            not exempt
+            and not link
+            and not start_of_event_subprocess
+            and tag not in NO_OUTGOING
+            and node_id not in outgoing
+        ):
+            errors.append(
+                error(
+                    file,
+                    f"{_kind(tag)} '{node_id}' has no outgoing sequence flow: the path stops here without an end event",
+                    el,
+                )
+            )
     return errors
 
 
@@ -117,11 +156,23 @@ def _listed_flow_errors(file: str, el, flows: dict) -> list[dict]:
         flow = flows.get(ref)
         attr = "targetRef" if kind == "incoming" else "sourceRef"
         if flow is None:
-            errors.append(error(file, f"'{node_id}' lists {kind} flow '{ref}', but no sequence flow of its "
-                                      f"process has that id", child, node_id))
+            errors.append(
+                error(
+                    file,
+                    f"'{node_id}' lists {kind} flow '{ref}', but no sequence flow of its process has that id",
+                    child,
+                    node_id,
+                )
+            )
         elif flow.get(attr) != node_id:
-            errors.append(error(file, f"'{node_id}' lists {kind} flow '{ref}', but that flow's {attr} is "
-                                      f"'{flow.get(attr)}'", child, node_id))
+            errors.append(
+                error(
+                    file,
+                    f"'{node_id}' lists {kind} flow '{ref}', but that flow's {attr} is '{flow.get(attr)}'",
+                    child,
+                    node_id,
+                )
+            )
     return errors
 
 
@@ -147,21 +198,39 @@ def _gateway_errors(file: str, container) -> list[dict]:
         out_ids = [f.get("id") for f in out]
         default = gw.get("default")
         if default and default not in out_ids:
-            errors.append(error(file, f"{_LABELS[tag]} '{gw_id}' names '{default}' as its default flow, but that is "
-                                      f"not one of its outgoing flows ({', '.join(out_ids) or 'none'})", gw))
+            errors.append(
+                error(
+                    file,
+                    f"{_LABELS[tag]} '{gw_id}' names '{default}' as its default flow, but that is "
+                    f"not one of its outgoing flows ({', '.join(out_ids) or 'none'})",
+                    gw,
+                )
+            )
         if len(out) < 2:
             continue
         conditioned = {f.get("id") for f in out if _condition(f)}
         if not conditioned and not default:
-            errors.append(error(file, f"{_LABELS[tag]} '{gw_id}' has {len(out)} outgoing flows "
-                                      f"({', '.join(out_ids)}) but no default flow and no conditions: the engine "
-                                      f"cannot choose a path", gw))
+            errors.append(
+                error(
+                    file,
+                    f"{_LABELS[tag]} '{gw_id}' has {len(out)} outgoing flows "
+                    f"({', '.join(out_ids)}) but no default flow and no conditions: the engine "
+                    f"cannot choose a path",
+                    gw,
+                )
+            )
             continue
         if tag == "exclusiveGateway":
             bare = [f for f in out_ids if f not in conditioned and f != default]
             if bare:
-                errors.append(error(file, f"exclusive gateway '{gw_id}': outgoing flow(s) {', '.join(bare)} have no "
-                                          f"condition and are not the default flow", gw))
+                errors.append(
+                    error(
+                        file,
+                        f"exclusive gateway '{gw_id}': outgoing flow(s) {', '.join(bare)} have no "
+                        f"condition and are not the default flow",
+                        gw,
+                    )
+                )
     return errors
 
 
@@ -172,22 +241,29 @@ def _condition(flow) -> str:
 
 def properties(el) -> dict[str, str]:
     """The task's spiffworkflow:properties as a dict."""
-    return {p.get("name"): p.get("value") for p in el.iterfind(
-        f"{{{BPMN}}}extensionElements/{{{SPIFF}}}properties/{{{SPIFF}}}property")}
+    return {
+        p.get("name"): p.get("value")
+        for p in el.iterfind(f"{{{BPMN}}}extensionElements/{{{SPIFF}}}properties/{{{SPIFF}}}property")
+    }
 
 
 def _human_task_errors(file: str, root, forms: dict, lane_roles) -> list[dict]:
     errors = []
-    lanes = {ref.text.strip(): lane.get("name") for lane in root.iter(f"{{{BPMN}}}lane")
-             for ref in lane.iterfind(f"{{{BPMN}}}flowNodeRef") if ref.text}
+    lanes = {
+        ref.text.strip(): lane.get("name")
+        for lane in root.iter(f"{{{BPMN}}}lane")
+        for ref in lane.iterfind(f"{{{BPMN}}}flowNodeRef")
+        if ref.text
+    }
     for el in root.iter(*(f"{{{BPMN}}}{tag}" for tag in HUMAN_TASKS)):
         form = properties(el).get(FORM_PROPERTY)
         if form and form not in forms:
             errors.append(error(file, f"form file '{form}' is not in the bundle", el))
         lane = lanes.get(el.get("id"))
         if lane is not None and lane not in lane_roles:
-            errors.append(error(file, f"lane '{lane}' maps to no role (known lanes: {', '.join(sorted(lane_roles))})",
-                                el))
+            errors.append(
+                error(file, f"lane '{lane}' maps to no role (known lanes: {', '.join(sorted(lane_roles))})", el)
+            )
     return errors
 
 
@@ -197,21 +273,38 @@ def _service_task_errors(file: str, root) -> list[dict]:
     for task in root.iter(f"{{{BPMN}}}serviceTask"):
         operator = task.find(f"{{{BPMN}}}extensionElements/{{{SPIFF}}}serviceTaskOperator")
         if operator is None:
-            errors.append(error(file, "a service task needs a spiffworkflow:serviceTaskOperator "
-                                      f"(one of {', '.join(sorted(OPERATORS))})", task))
+            errors.append(
+                error(
+                    file,
+                    f"a service task needs a spiffworkflow:serviceTaskOperator (one of {', '.join(sorted(OPERATORS))})",
+                    task,
+                )
+            )
             continue
         name = operator.get("id") or ""
         if name not in OPERATORS:
-            errors.append(error(file, f"unknown service operator '{name}' (known: {', '.join(sorted(OPERATORS))})",
-                                operator, task.get("id")))
+            errors.append(
+                error(
+                    file,
+                    f"unknown service operator '{name}' (known: {', '.join(sorted(OPERATORS))})",
+                    operator,
+                    task.get("id"),
+                )
+            )
             continue
         _method, accepted, required = OPERATORS[name]
         given = {p.get("id") for p in operator.iter(f"{{{SPIFF}}}parameter")}
         for missing in sorted(required - given):
             errors.append(error(file, f"{name}: missing parameter {missing}", operator, task.get("id")))
         for unknown in sorted(given - accepted, key=str):
-            errors.append(error(file, f"{name} takes no parameter {unknown} (it takes {', '.join(sorted(accepted))})",
-                                operator, task.get("id")))
+            errors.append(
+                error(
+                    file,
+                    f"{name} takes no parameter {unknown} (it takes {', '.join(sorted(accepted))})",
+                    operator,
+                    task.get("id"),
+                )
+            )
     return errors
 
 
@@ -235,6 +328,11 @@ def _decision_errors(file: str, root, decisions: dict) -> list[dict]:
             errors.append(error(file, "business rule task names no decision (spiffworkflow:calledDecisionId)", el))
         elif decision not in decisions:
             known = ", ".join(sorted(decisions)) or "none"
-            errors.append(error(file, f"business rule task calls unknown decision '{decision}' (decisions in the "
-                                      f"bundle: {known})", el))
+            errors.append(
+                error(
+                    file,
+                    f"business rule task calls unknown decision '{decision}' (decisions in the bundle: {known})",
+                    el,
+                )
+            )
     return errors

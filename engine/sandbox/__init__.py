@@ -1,4 +1,5 @@
 """The script sandbox: what BPMN scripts, conditions and expressions may do, and how long they may run."""
+
 from engine.sandbox.limits import MAX_SECONDS, RESERVED_KEYS, Budget, SandboxViolation
 from engine.sandbox.scripts import (
     HELPERS,
@@ -12,6 +13,18 @@ from engine.sandbox.scripts import (
     today,
 )
 
-__all__ = ["HELPERS", "MAX_SECONDS", "RESERVED_KEYS", "SAFE_BUILTINS", "Budget", "SandboxEnvironment",
-           "SandboxScriptEngine", "SandboxViolation", "check", "days_between", "months_between", "script_engine",
-           "today"]
+__all__ = [
+    "HELPERS",
+    "MAX_SECONDS",
+    "RESERVED_KEYS",
+    "SAFE_BUILTINS",
+    "Budget",
+    "SandboxEnvironment",
+    "SandboxScriptEngine",
+    "SandboxViolation",
+    "check",
+    "days_between",
+    "months_between",
+    "script_engine",
+    "today",
+]

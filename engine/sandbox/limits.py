@@ -9,6 +9,7 @@ that are compared, sorted or searched may not exceed MAX_EXPANDED nodes (shared 
 each time: `[big] * n` is n times big to C), dict keys are plain values (no crafted deep hashing),
 and dict() inserts in a loop that watches the clock (no quadratic hash-collision insert in one call).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -19,20 +20,19 @@ import time
 from collections import OrderedDict
 from decimal import Decimal
 
-
 SOURCE_NAME = "<bpmn>"
 MAX_STEPS = 20_000
 MAX_SECONDS = 2.0
-MAX_LENGTH = 100_000            # characters or items in one produced value
-MAX_ALLOCATED = 2_000_000       # characters or items produced over one run
-MAX_INT_BITS = 8_192            # ~2,466 digits: under Python's int/str conversion limit
-MAX_INT_DIGITS = 2_400          # largest Decimal (by exponent) that int()/round()/ceil() may expand
+MAX_LENGTH = 100_000  # characters or items in one produced value
+MAX_ALLOCATED = 2_000_000  # characters or items produced over one run
+MAX_INT_BITS = 8_192  # ~2,466 digits: under Python's int/str conversion limit
+MAX_INT_DIGITS = 2_400  # largest Decimal (by exponent) that int()/round()/ceil() may expand
 MAX_POWER_EXPONENT = 64
 MAX_SEQUENCE_REPEAT = 10_000
 MAX_DATA_DEPTH = 32
-MAX_DATA_NODES = 500_000        # nodes of all task data a script leaves behind, shared references expanded
-MAX_EXPANDED = 200_000          # nodes of a value compared, sorted or searched, shared references expanded
-MAX_KEY_ITEMS = 16              # a tuple used as a dict key or index holds at most this many plain values
+MAX_DATA_NODES = 500_000  # nodes of all task data a script leaves behind, shared references expanded
+MAX_EXPANDED = 200_000  # nodes of a value compared, sorted or searched, shared references expanded
+MAX_KEY_ITEMS = 16  # a tuple used as a dict key or index holds at most this many plain values
 
 
 class SandboxViolation(Exception):
@@ -60,8 +60,15 @@ METHODS: dict[type, frozenset[str]] = {
 }
 # A task-data key named `typename` breaks SpiffWorkflow's deserialization: refused wherever data enters.
 RESERVED_KEYS = frozenset({"typename"})
-_OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-              "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
+_OPERATORS = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+    "%": operator.mod,
+    "**": operator.pow,
+}
 
 
 def check_length(n: int, what: str = "value") -> None:
@@ -139,8 +146,14 @@ class Budget:
         self.steps_left = steps
         self.deadline = time.monotonic() + seconds
         self.allocation_left = allocated
-        self.guards = {"_sb_attr": self.attr, "_sb_binop": self.binop, "_sb_size": self.size,
-                       "_sb_fmt": self.fmt, "_sb_deep": check_deep, "_sb_key": check_key}
+        self.guards = {
+            "_sb_attr": self.attr,
+            "_sb_binop": self.binop,
+            "_sb_size": self.size,
+            "_sb_fmt": self.fmt,
+            "_sb_deep": check_deep,
+            "_sb_key": check_key,
+        }
 
     def trace(self, frame, event, arg):
         if time.monotonic() > self.deadline:
@@ -255,12 +268,14 @@ def _searching(seq, method):
         for arg in args:
             check_deep(arg)
         return method(*args)
+
     return search
 
 
 def _keyed(get):
     def keyed_get(key, default=None):
         return get(check_key(key), default)
+
     return keyed_get
 
 
@@ -270,6 +285,7 @@ def _checked_key(key):
 
     def checked(item):
         return check_deep(key(item))
+
     return checked
 
 
@@ -283,6 +299,7 @@ def _ordering(builtin):
         if "key" in kwargs:
             kwargs["key"] = _checked_key(kwargs["key"])
         return builtin(*args, **kwargs)
+
     ordered.__name__ = builtin.__name__
     return ordered
 
@@ -313,6 +330,7 @@ def _guarded_join(sep: str):
         check_length(len(items), "joined items")
         check_length(len(sep) * max(len(items) - 1, 0) + sum(len(i) for i in items if isinstance(i, str)), "text")
         return sep.join(items)
+
     return join
 
 
@@ -323,6 +341,7 @@ def _guarded_replace(text: str):
             n = n if count < 0 else min(n, count)
             check_length(len(text) + n * max(len(new) - len(old), 0), "text")
         return text.replace(old, new, count)
+
     return replace
 
 
@@ -401,4 +420,4 @@ def safe_floor(x):
 
 def safe_pow(base, exp, mod=None):
     check_power(base, exp)
-    return pow(base, exp, mod) if mod is not None else base ** exp
+    return pow(base, exp, mod) if mod is not None else base**exp

@@ -7,6 +7,7 @@ rewritten so that attribute access, operators, calls, slices and f-strings go th
 guards of `engine.sandbox.limits` (plain-data receivers only, size limits), and runs with a tiny
 builtins table under a step and wall-clock budget enforced by a trace function.
 """
+
 from __future__ import annotations
 
 import ast
@@ -18,13 +19,32 @@ import sys
 from collections import OrderedDict
 from typing import Any
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
-from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from engine.sandbox.limits import (  # noqa: F401  (limits are part of the sandbox's public surface)
-    MAX_INT_BITS, MAX_LENGTH, MAX_POWER_EXPONENT, MAX_SECONDS, MAX_SEQUENCE_REPEAT, MAX_STEPS, SOURCE_NAME,
-    Budget, SandboxViolation, check_data, safe_ceil, safe_dict, safe_floor, safe_int, safe_max, safe_min,
-    safe_pow, safe_range, safe_round, safe_sorted, safe_str, safe_sum,
+    MAX_INT_BITS,
+    MAX_LENGTH,
+    MAX_POWER_EXPONENT,
+    MAX_SECONDS,
+    MAX_SEQUENCE_REPEAT,
+    MAX_STEPS,
+    SOURCE_NAME,
+    Budget,
+    SandboxViolation,
+    check_data,
+    safe_ceil,
+    safe_dict,
+    safe_floor,
+    safe_int,
+    safe_max,
+    safe_min,
+    safe_pow,
+    safe_range,
+    safe_round,
+    safe_sorted,
+    safe_str,
+    safe_sum,
 )
 
 MAX_SOURCE_CHARS = 20_000
@@ -57,17 +77,34 @@ def _as_date(value) -> _dt.date:
 
 def today() -> str:
     """Today's date (UTC) as YYYY-MM-DD."""
-    return _dt.datetime.now(_dt.timezone.utc).date().isoformat()
+    return _dt.datetime.now(_dt.UTC).date().isoformat()
 
 
 _safe_pow = safe_pow  # the name earlier versions exported
 
 SAFE_BUILTINS: dict[str, Any] = {
-    "abs": abs, "all": all, "any": any, "bool": bool, "dict": safe_dict, "enumerate": enumerate,
-    "float": float, "int": safe_int, "len": len, "list": list, "max": safe_max, "min": safe_min,
-    "range": safe_range, "round": safe_round, "sorted": safe_sorted, "str": safe_str, "sum": safe_sum,
-    "tuple": tuple, "zip": zip,
-    "True": True, "False": False, "None": None,
+    "abs": abs,
+    "all": all,
+    "any": any,
+    "bool": bool,
+    "dict": safe_dict,
+    "enumerate": enumerate,
+    "float": float,
+    "int": safe_int,
+    "len": len,
+    "list": list,
+    "max": safe_max,
+    "min": safe_min,
+    "range": safe_range,
+    "round": safe_round,
+    "sorted": safe_sorted,
+    "str": safe_str,
+    "sum": safe_sum,
+    "tuple": tuple,
+    "zip": zip,
+    "True": True,
+    "False": False,
+    "None": None,
 }
 HELPERS: dict[str, Any] = {
     "months_between": months_between,
@@ -79,33 +116,138 @@ HELPERS: dict[str, Any] = {
     "pow": safe_pow,
 }
 ALLOWED_NODES = (
-    ast.Module, ast.Expression, ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.If, ast.IfExp,
-    ast.For, ast.Break, ast.Continue, ast.Pass, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare,
-    ast.Call, ast.keyword, ast.Constant, ast.Name, ast.Load, ast.Store, ast.Del, ast.Delete,
-    ast.List, ast.Tuple, ast.Dict, ast.Set, ast.Subscript, ast.Slice, ast.Attribute,
-    ast.ListComp, ast.DictComp, ast.SetComp, ast.comprehension, ast.JoinedStr, ast.FormattedValue,
-    ast.And, ast.Or, ast.Not, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow,
-    ast.USub, ast.UAdd, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
-    ast.Is, ast.IsNot,
+    ast.Module,
+    ast.Expression,
+    ast.Expr,
+    ast.Assign,
+    ast.AugAssign,
+    ast.AnnAssign,
+    ast.If,
+    ast.IfExp,
+    ast.For,
+    ast.Break,
+    ast.Continue,
+    ast.Pass,
+    ast.BoolOp,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Compare,
+    ast.Call,
+    ast.keyword,
+    ast.Constant,
+    ast.Name,
+    ast.Load,
+    ast.Store,
+    ast.Del,
+    ast.Delete,
+    ast.List,
+    ast.Tuple,
+    ast.Dict,
+    ast.Set,
+    ast.Subscript,
+    ast.Slice,
+    ast.Attribute,
+    ast.ListComp,
+    ast.DictComp,
+    ast.SetComp,
+    ast.comprehension,
+    ast.JoinedStr,
+    ast.FormattedValue,
+    ast.And,
+    ast.Or,
+    ast.Not,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.FloorDiv,
+    ast.Mod,
+    ast.Pow,
+    ast.USub,
+    ast.UAdd,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.In,
+    ast.NotIn,
+    ast.Is,
+    ast.IsNot,
 )
 # Methods on plain data that scripts may call; anything else (e.g. str.format, which can
 # reach attributes through its format spec) is refused. At run time each name is further
 # limited to the receiver types listed in sandbox_limits.METHODS.
-ALLOWED_ATTRIBUTES = frozenset({
-    "get", "keys", "values", "items", "lower", "upper", "strip", "startswith", "endswith",
-    "split", "join", "replace", "append", "isoformat", "year", "month", "day", "count", "index",
-    "quantize",
-})
-FORBIDDEN_NAMES = frozenset({
-    "eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "globals", "locals", "vars",
-    "dir", "type", "object", "super", "__import__", "input", "breakpoint", "help", "memoryview",
-    "classmethod", "staticmethod", "property", "id", "hasattr", "format", "iter", "next",
-    "exit", "quit", "bytearray",
-})
+ALLOWED_ATTRIBUTES = frozenset(
+    {
+        "get",
+        "keys",
+        "values",
+        "items",
+        "lower",
+        "upper",
+        "strip",
+        "startswith",
+        "endswith",
+        "split",
+        "join",
+        "replace",
+        "append",
+        "isoformat",
+        "year",
+        "month",
+        "day",
+        "count",
+        "index",
+        "quantize",
+    }
+)
+FORBIDDEN_NAMES = frozenset(
+    {
+        "eval",
+        "exec",
+        "compile",
+        "open",
+        "getattr",
+        "setattr",
+        "delattr",
+        "globals",
+        "locals",
+        "vars",
+        "dir",
+        "type",
+        "object",
+        "super",
+        "__import__",
+        "input",
+        "breakpoint",
+        "help",
+        "memoryview",
+        "classmethod",
+        "staticmethod",
+        "property",
+        "id",
+        "hasattr",
+        "format",
+        "iter",
+        "next",
+        "exit",
+        "quit",
+        "bytearray",
+    }
+)
 # f-string format specs: constant, and width/precision of at most two digits.
 _FORMAT_SPEC = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?\d{0,2}[,_]?(?:\.\d{1,2})?[bcdeEfFgGnosxX%]?")
-_OPERATOR_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
-                     ast.Mod: "%", ast.Pow: "**"}
+_OPERATOR_SYMBOLS = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.Pow: "**",
+}
 
 
 def check(source: str, mode: str = "exec") -> ast.AST:
@@ -149,8 +291,9 @@ def _check_node(node: ast.AST) -> None:
     if isinstance(node, ast.keyword) and node.arg is not None and node.arg.startswith("_"):
         raise SandboxViolation(f"keyword '{node.arg}' is not allowed")
     if isinstance(node, ast.Constant):
-        if isinstance(node.value, (str, bytes)) and ("__" in node.value if isinstance(node.value, str)
-                                                      else b"__" in node.value):
+        if isinstance(node.value, (str, bytes)) and (
+            "__" in node.value if isinstance(node.value, str) else b"__" in node.value
+        ):
             raise SandboxViolation("string constants containing '__' are not allowed")
         if isinstance(node.value, int) and node.value.bit_length() > MAX_INT_BITS:
             raise SandboxViolation(f"integer constant is over the limit of {MAX_INT_BITS} bits")
@@ -160,8 +303,11 @@ def _check_node(node: ast.AST) -> None:
         _format_spec(node)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
         exp = node.right
-        if not (isinstance(exp, ast.Constant) and isinstance(exp.value, (int, float))
-                and abs(exp.value) <= MAX_POWER_EXPONENT):
+        if not (
+            isinstance(exp, ast.Constant)
+            and isinstance(exp.value, (int, float))
+            and abs(exp.value) <= MAX_POWER_EXPONENT
+        ):
             raise SandboxViolation("'**' needs a literal exponent of at most 64; use pow()")
 
 
@@ -197,14 +343,14 @@ class _Guard(ast.NodeTransformer):
     def visit_BinOp(self, node):
         self.generic_visit(node)
         return ast.copy_location(
-            _guard("_sb_binop", ast.Constant(_OPERATOR_SYMBOLS[type(node.op)]), node.left, node.right), node)
+            _guard("_sb_binop", ast.Constant(_OPERATOR_SYMBOLS[type(node.op)]), node.left, node.right), node
+        )
 
     def visit_AugAssign(self, node):
         self.generic_visit(node)
         load = copy.deepcopy(node.target)
         load.ctx = ast.Load()
-        value = _guard("_sb_binop", ast.Constant(_OPERATOR_SYMBOLS[type(node.op)]), self._sized_slice(load),
-                       node.value)
+        value = _guard("_sb_binop", ast.Constant(_OPERATOR_SYMBOLS[type(node.op)]), self._sized_slice(load), node.value)
         return ast.copy_location(ast.Assign(targets=[node.target], value=value), node)
 
     def visit_AnnAssign(self, node):

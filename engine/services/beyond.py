@@ -5,27 +5,37 @@ manager's goodwill answer lands on its proposal and the audit trail, and the cus
 when the shipment is authorised (with the packing slip), when the parcel is overdue, and when a
 request closes without a repair (solved remotely, expired, replaced, traded in).
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from engine.actors import Actor
+from engine.services.context import StepContext
 from engine.store.audit import audit
 from engine.store.model import GoodwillProposal, Rma, utcnow
 from engine.store.outbox import enqueue
-from engine.services.context import StepContext
 
 MESSAGES = {
-    "ship_in": ("Please send your unit: {number}",
-                "We could not solve the fault remotely. Please pack your {model} with the packing slip, which "
-                "carries the RMA number as a barcode, and send it to {centre}:\n{slip}\n"),
-    "parcel_reminder": ("We are still waiting for your unit: {number}",
-                        "We have not received your {model} yet. Please send it with the packing slip:\n{slip}\n"
-                        "Without a parcel the request closes 30 days after the shipment was authorised.\n"),
-    "resolved_remotely": ("Your request {number} is closed: solved", "Good news: the fault of your {model} is "
-                          "solved without a shipment, so we closed request {number}.\n"),
-    "expired": ("Your request {number} has expired", "We did not receive your {model} within 30 days, so request "
-                "{number} is closed. You are welcome to send a new request any time.\n"),
+    "ship_in": (
+        "Please send your unit: {number}",
+        "We could not solve the fault remotely. Please pack your {model} with the packing slip, which "
+        "carries the RMA number as a barcode, and send it to {centre}:\n{slip}\n",
+    ),
+    "parcel_reminder": (
+        "We are still waiting for your unit: {number}",
+        "We have not received your {model} yet. Please send it with the packing slip:\n{slip}\n"
+        "Without a parcel the request closes 30 days after the shipment was authorised.\n",
+    ),
+    "resolved_remotely": (
+        "Your request {number} is closed: solved",
+        "Good news: the fault of your {model} is solved without a shipment, so we closed request {number}.\n",
+    ),
+    "expired": (
+        "Your request {number} has expired",
+        "We did not receive your {model} within 30 days, so request "
+        "{number} is closed. You are welcome to send a new request any time.\n",
+    ),
     "replaced": ("Your new unit is on its way: {number}", "As you chose, a new {model} is on its way to you.\n"),
     "traded_in": ("Your new unit is on its way: {number}", "As you chose, your trade-in unit is on its way to you.\n"),
 }
@@ -34,11 +44,23 @@ MESSAGES = {
 def _send(ctx: StepContext, key: str, occurrence: str) -> None:
     rma = ctx.rma
     base = ctx.orc.settings.base_url
-    words = {"number": rma.number, "model": rma.product_model, "centre": rma.centre_code,
-             "slip": f"{base}/request/{rma.tracking_token}/packing-slip"}
+    words = {
+        "number": rma.number,
+        "model": rma.product_model,
+        "centre": rma.centre_code,
+        "slip": f"{base}/request/{rma.tracking_token}/packing-slip",
+    }
     subject, body = MESSAGES[key]
-    enqueue(ctx.session, "email", rma.customer_email, body.format(**words), f"{rma.number}:{key}:{occurrence}",
-            subject=subject.format(**words), rma_id=rma.id, rma_number=rma.number)
+    enqueue(
+        ctx.session,
+        "email",
+        rma.customer_email,
+        body.format(**words),
+        f"{rma.number}:{key}:{occurrence}",
+        subject=subject.format(**words),
+        rma_id=rma.id,
+        rma_number=rma.number,
+    )
 
 
 def _fired(ctx: StepContext, element: str) -> list[str]:
@@ -51,8 +73,9 @@ def before_and_beyond(ctx: StepContext) -> None:
         rma.stage = "inbound"
     if ctx.completed_task == "approve_goodwill":
         actor = ctx.actor if isinstance(ctx.actor, Actor) else Actor(str(ctx.actor), "manager")
-        record_decision(ctx.session, rma, actor, data.get("goodwill_approved") is True,
-                        data.get("goodwill_notes") or "")
+        record_decision(
+            ctx.session, rma, actor, data.get("goodwill_approved") is True, data.get("goodwill_notes") or ""
+        )
     if rma.customer_email is None or rma.number is None:
         return
     if ctx.completed_task == "review_request" and data.get("review_decision") == "ship_in":
@@ -66,12 +89,18 @@ def before_and_beyond(ctx: StepContext) -> None:
 
 def record_decision(session, rma: Rma, actor: Actor, approved: bool, notes: str) -> None:
     """The manager's answer (the `approve_goodwill` task): on the proposal and on the audit trail."""
-    proposal = session.scalar(select(GoodwillProposal).where(GoodwillProposal.rma_id == rma.id,
-                                                             GoodwillProposal.status == "pending"))
+    proposal = session.scalar(
+        select(GoodwillProposal).where(GoodwillProposal.rma_id == rma.id, GoodwillProposal.status == "pending")
+    )
     if proposal is None:
         return
     proposal.status = "approved" if approved else "rejected"
     proposal.decided_by, proposal.decided_at, proposal.decision_notes = actor.username, utcnow(), notes or ""
-    audit(session, rma.id, actor, f"goodwill_{proposal.status}",
-          f"{proposal.kind.replace('_', ' ')} of {proposal.amount} {proposal.currency} {proposal.status}",
-          data={"proposal": proposal.id, "kind": proposal.kind, "amount": str(proposal.amount), "notes": notes or ""})
+    audit(
+        session,
+        rma.id,
+        actor,
+        f"goodwill_{proposal.status}",
+        f"{proposal.kind.replace('_', ' ')} of {proposal.amount} {proposal.currency} {proposal.status}",
+        data={"proposal": proposal.id, "kind": proposal.kind, "amount": str(proposal.amount), "notes": notes or ""},
+    )

@@ -1,18 +1,18 @@
 """The product catalogue: models with warranty, replacement value, successor and known issues."""
-from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
 from engine.actors import Actor
 from engine.errors import InvalidInput, NotAllowed, NotFound
 from engine.process.forms import nested_errors
-from engine.store.model import CatalogueModel, utcnow
 from engine.store.audit import audit
+from engine.store.model import CatalogueModel, utcnow
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -22,7 +22,8 @@ EDITING_ROLES = ("manager",)
 ISSUE_CODE = re.compile(r"^[a-z0-9_]{1,40}$")
 
 MODEL_SCHEMA = {
-    "type": "object", "required": ["model", "category", "warranty_months", "replacement_value", "currency"],
+    "type": "object",
+    "required": ["model", "category", "warranty_months", "replacement_value", "currency"],
     "properties": {
         "model": {"type": "string", "minLength": 1, "maxLength": 200},
         "category": {"type": "string", "minLength": 1, "maxLength": 120},
@@ -30,12 +31,25 @@ MODEL_SCHEMA = {
         "replacement_value": {"type": "number", "minimum": 0, "maximum": 10_000_000},
         "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
         "successor_model": {"type": ["string", "null"], "maxLength": 200},
-        "known_issues": {"type": "array", "maxItems": 20, "items": {
-            "type": "object", "required": ["code", "question", "steps"], "additionalProperties": False,
-            "properties": {"code": {"type": "string", "pattern": ISSUE_CODE.pattern},
-                           "question": {"type": "string", "minLength": 1, "maxLength": 300},
-                           "steps": {"type": "array", "minItems": 1, "maxItems": 10,
-                                     "items": {"type": "string", "minLength": 1, "maxLength": 500}}}}},
+        "known_issues": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {
+                "type": "object",
+                "required": ["code", "question", "steps"],
+                "additionalProperties": False,
+                "properties": {
+                    "code": {"type": "string", "pattern": ISSUE_CODE.pattern},
+                    "question": {"type": "string", "minLength": 1, "maxLength": 300},
+                    "steps": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 10,
+                        "items": {"type": "string", "minLength": 1, "maxLength": 500},
+                    },
+                },
+            },
+        },
     },
 }
 
@@ -46,10 +60,17 @@ def model_key(name: str) -> str:
 
 
 def model_view(row: CatalogueModel) -> dict:
-    return {"model": row.model, "category": row.category, "warranty_months": row.warranty_months,
-            "replacement_value": row.replacement_value, "currency": row.currency,
-            "successor_model": row.successor_model, "known_issues": list(row.known_issues or []),
-            "updated_by": row.updated_by, "updated_at": row.updated_at}
+    return {
+        "model": row.model,
+        "category": row.category,
+        "warranty_months": row.warranty_months,
+        "replacement_value": row.replacement_value,
+        "currency": row.currency,
+        "successor_model": row.successor_model,
+        "known_issues": list(row.known_issues or []),
+        "updated_by": row.updated_by,
+        "updated_at": row.updated_at,
+    }
 
 
 def may_edit(actor: Actor) -> bool:
@@ -74,9 +95,13 @@ def check_model(payload) -> dict:
                 errors[name] = ["Required: more than spaces and line breaks."]
     if errors:
         raise InvalidInput("the model has invalid fields", errors)
-    return {**payload, "model": " ".join(payload["model"].split()), "category": payload["category"].strip(),
-            "successor_model": (payload.get("successor_model") or "").strip() or None,
-            "known_issues": list(payload.get("known_issues") or [])}
+    return {
+        **payload,
+        "model": " ".join(payload["model"].split()),
+        "category": payload["category"].strip(),
+        "successor_model": (payload.get("successor_model") or "").strip() or None,
+        "known_issues": list(payload.get("known_issues") or []),
+    }
 
 
 def list_models(orc: Orchestrator, q: str | None = None) -> list[dict]:
@@ -141,8 +166,9 @@ def _check_successors(session, models: list[dict]) -> None:
     for m in models:
         successor = m.get("successor_model")
         if successor and model_key(successor) not in named and find(session, successor) is None:
-            raise InvalidInput("unknown successor model",
-                               {"successor_model": [f"'{successor}' is not in the catalogue."]})
+            raise InvalidInput(
+                "unknown successor model", {"successor_model": [f"'{successor}' is not in the catalogue."]}
+            )
 
 
 def _audit_data(clean: dict) -> dict:
@@ -151,9 +177,16 @@ def _audit_data(clean: dict) -> dict:
 
 def unknown_model_facts(channel: str = "counter", currency: str = "") -> dict:
     """What an RMA of a model the catalogue does not know starts with: the default warranty, no offers."""
-    return {"channel": channel, "warranty_months": DEFAULT_WARRANTY_MONTHS, "replacement_value": 0,
-            "replacement_currency": currency, "has_successor": False, "successor_model": None,
-            "successor_value": 0, "known_issues": []}
+    return {
+        "channel": channel,
+        "warranty_months": DEFAULT_WARRANTY_MONTHS,
+        "replacement_value": 0,
+        "replacement_currency": currency,
+        "has_successor": False,
+        "successor_model": None,
+        "successor_value": 0,
+        "known_issues": [],
+    }
 
 
 def start_facts(session, model: str, currency: str, channel: str) -> dict:
@@ -172,8 +205,9 @@ def start_facts(session, model: str, currency: str, channel: str) -> dict:
         facts["replacement_value"] = float(row.replacement_value)
     successor = find(session, row.successor_model) if row.successor_model else None
     if successor is not None and successor.currency == currency and facts["replacement_value"] > 0:
-        facts.update(has_successor=True, successor_model=successor.model,
-                     successor_value=float(successor.replacement_value))
+        facts.update(
+            has_successor=True, successor_model=successor.model, successor_value=float(successor.replacement_value)
+        )
     return facts
 
 

@@ -5,13 +5,13 @@ and optionally successor_model and known_issues. `known_issues` holds the model'
 by `|`, each written `question => step one; step two` (a code is made from the question), so a
 manager can keep the catalogue in a spreadsheet.
 """
-from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
 import csv
 import io
 import re
+from typing import TYPE_CHECKING
 
 from engine.actors import Actor
 from engine.errors import InvalidInput
@@ -45,15 +45,23 @@ def import_csv(orc: Orchestrator, actor: Actor, data: bytes) -> dict:
         for line, row in rows:
             successor = row.get("successor_model")
             if successor and model_key(successor) not in named and find(s, successor) is None:
-                errors.append(_err(line, "successor_model", f"'{successor}' is neither in this file nor in the catalogue"))
+                errors.append(
+                    _err(line, "successor_model", f"'{successor}' is neither in this file nor in the catalogue")
+                )
         if errors:
             raise CatalogueImportError(f"{len(errors)} problem(s) in the file; nothing was imported", errors)
         created = sum(1 for _, row in rows if find(s, row["model"]) is None)
         for _, row in rows:
             upsert(s, row, actor.username)
             s.flush()
-        audit(s, None, actor, "catalogue_imported", f"{len(rows)} model(s) imported ({created} new)",
-              data={"models": [r["model"] for _, r in rows][:200]})
+        audit(
+            s,
+            None,
+            actor,
+            "catalogue_imported",
+            f"{len(rows)} model(s) imported ({created} new)",
+            data={"models": [r["model"] for _, r in rows][:200]},
+        )
         uow.commit()
     return {"imported": len(rows), "created": created, "updated": len(rows) - created}
 
@@ -67,14 +75,16 @@ def parse_csv(data: bytes) -> list[tuple[int, dict]]:
     if not isinstance(data, (bytes, bytearray)) or not data.strip():
         raise CatalogueImportError("the file is empty", [_err(1, None, "The file is empty.")])
     if len(data) > MAX_BYTES:
-        raise CatalogueImportError("the file is too large",
-                                   [_err(1, None, f"The file is over {MAX_BYTES // 1024} KB.")])
+        raise CatalogueImportError(
+            "the file is too large", [_err(1, None, f"The file is over {MAX_BYTES // 1024} KB.")]
+        )
     try:
         text = bytes(data).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = bytes(data)[:exc.start].count(b"\n") + 1
-        raise CatalogueImportError("the file is not UTF-8 text",
-                                   [_err(line, None, "Not UTF-8 text (save the sheet as CSV UTF-8).")]) from None
+        line = bytes(data)[: exc.start].count(b"\n") + 1
+        raise CatalogueImportError(
+            "the file is not UTF-8 text", [_err(line, None, "Not UTF-8 text (save the sheet as CSV UTF-8).")]
+        ) from None
     if "\x00" in text:
         raise CatalogueImportError("the file is not a CSV file", [_err(1, None, "This is not a CSV text file.")])
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -121,9 +131,12 @@ def parse_csv(data: bytes) -> list[tuple[int, dict]]:
 
 def _row(cells: dict, line: int) -> tuple[dict, list[dict]]:
     errors = []
-    row: dict = {"model": " ".join(cells.get("model", "").split()), "category": cells.get("category", ""),
-                 "currency": cells.get("currency", "").upper(),
-                 "successor_model": cells.get("successor_model") or None}
+    row: dict = {
+        "model": " ".join(cells.get("model", "").split()),
+        "category": cells.get("category", ""),
+        "currency": cells.get("currency", "").upper(),
+        "successor_model": cells.get("successor_model") or None,
+    }
     months = cells.get("warranty_months", "")
     if re.fullmatch(r"\d{1,3}", months):
         row["warranty_months"] = int(months)

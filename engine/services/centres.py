@@ -1,7 +1,6 @@
 """The centre finder: centres with address, opening hours and expected lead time, nearest first."""
-from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
 import csv
 import math
@@ -13,6 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -87,32 +87,51 @@ def locate(query: str) -> Place | None:
 def lead_time(session, centre: Centre, now) -> dict:
     """Expected days from the unit's arrival to its return at this centre, as a range with its basis."""
     try:
-        from engine.customer import estimates
-        from engine.customer import eta
+        from engine.customer import estimates, eta
     except ImportError:  # the ETA feature is optional: fall back to closed RMAs' durations
         estimates = eta = None
     if eta is not None:
         settings = eta.EtaSettings.from_env()
         history = estimates.history(session, centre.code, now, settings)
         result = eta.estimate(history, eta.Situation("intake", 0.0, frozenset(eta.CLASSES)), settings)
-        return {"low_days": math.floor(result.low_days), "high_days": max(1, math.ceil(result.high_days)),
-                "source": result.source, "samples": result.samples}
-    rows = session.execute(select(Rma.created_at, Rma.closed_at).where(
-        Rma.centre_code == centre.code, Rma.closed_at >= now - LEAD_WINDOW, Rma.outcome.is_not(None))).all()
+        return {
+            "low_days": math.floor(result.low_days),
+            "high_days": max(1, math.ceil(result.high_days)),
+            "source": result.source,
+            "samples": result.samples,
+        }
+    rows = session.execute(
+        select(Rma.created_at, Rma.closed_at).where(
+            Rma.centre_code == centre.code, Rma.closed_at >= now - LEAD_WINDOW, Rma.outcome.is_not(None)
+        )
+    ).all()
     days = sorted((closed - created).total_seconds() / 86400 for created, closed in rows)
     if not days:
         return {"low_days": None, "high_days": None, "source": "none", "samples": 0}
     quartiles = statistics.quantiles(days, n=4) if len(days) > 1 else [days[0]] * 3
-    return {"low_days": math.floor(quartiles[0]), "high_days": max(1, math.ceil(quartiles[2])),
-            "source": "history", "samples": len(days)}
+    return {
+        "low_days": math.floor(quartiles[0]),
+        "high_days": max(1, math.ceil(quartiles[2])),
+        "source": "history",
+        "samples": len(days),
+    }
 
 
 def location_view(centre: Centre, location: CentreLocation) -> dict:
-    return {"code": centre.code, "name": centre.name, "currency": centre.currency, "address": location.address,
-            "city": location.city, "postcode": location.postcode, "country": location.country,
-            "latitude": float(location.latitude), "longitude": float(location.longitude),
-            "opening_hours": list(location.opening_hours or []), "phone": location.phone,
-            "accepts_online": location.accepts_online}
+    return {
+        "code": centre.code,
+        "name": centre.name,
+        "currency": centre.currency,
+        "address": location.address,
+        "city": location.city,
+        "postcode": location.postcode,
+        "country": location.country,
+        "latitude": float(location.latitude),
+        "longitude": float(location.longitude),
+        "opening_hours": list(location.opening_hours or []),
+        "phone": location.phone,
+        "accepts_online": location.accepts_online,
+    }
 
 
 def find_centres(orc: Orchestrator, near: str | None = None) -> dict:
@@ -120,20 +139,28 @@ def find_centres(orc: Orchestrator, near: str | None = None) -> dict:
     place = locate(near) if near else None
     now = utcnow()
     with orc.reading() as s:
-        rows = s.execute(select(Centre, CentreLocation).join(CentreLocation, CentreLocation.centre_code == Centre.code)
-                         .where(CentreLocation.accepts_online.is_(True)).order_by(Centre.code)).all()
+        rows = s.execute(
+            select(Centre, CentreLocation)
+            .join(CentreLocation, CentreLocation.centre_code == Centre.code)
+            .where(CentreLocation.accepts_online.is_(True))
+            .order_by(Centre.code)
+        ).all()
         items = []
         for centre, location in rows:
             view = location_view(centre, location)
             view["lead_time"] = lead_time(s, centre, now)
             if place is not None:
-                view["distance_km"] = round(haversine_km(place.latitude, place.longitude,
-                                                         view["latitude"], view["longitude"]), 1)
+                view["distance_km"] = round(
+                    haversine_km(place.latitude, place.longitude, view["latitude"], view["longitude"]), 1
+                )
             items.append(view)
     if place is not None:
         items.sort(key=lambda v: v["distance_km"])
-    return {"items": items, "near": near or None,
-            "located": {"label": place.label, "country": place.country} if place else None}
+    return {
+        "items": items,
+        "near": near or None,
+        "located": {"label": place.label, "country": place.country} if place else None,
+    }
 
 
 def set_location(orc: Orchestrator, centre_code: str, **fields) -> None:
@@ -148,12 +175,26 @@ def set_location(orc: Orchestrator, centre_code: str, **fields) -> None:
 
 
 DEMO_LOCATIONS = {
-    "SG": dict(address="1 Fusionopolis Way, #02-01", city="Singapore", postcode="138632", country="SG",
-               latitude=1.2990, longitude=103.7873, phone="+65 6123 4567",
-               opening_hours=["Mon-Fri 09:00-18:00", "Sat 10:00-14:00", "Sun and public holidays closed"]),
-    "DE": dict(address="Friedrichstrasse 120", city="Berlin", postcode="10117", country="DE",
-               latitude=52.5230, longitude=13.3880, phone="+49 30 1234567",
-               opening_hours=["Mon-Fri 08:30-17:30", "Sat and Sun closed"]),
+    "SG": dict(
+        address="1 Fusionopolis Way, #02-01",
+        city="Singapore",
+        postcode="138632",
+        country="SG",
+        latitude=1.2990,
+        longitude=103.7873,
+        phone="+65 6123 4567",
+        opening_hours=["Mon-Fri 09:00-18:00", "Sat 10:00-14:00", "Sun and public holidays closed"],
+    ),
+    "DE": dict(
+        address="Friedrichstrasse 120",
+        city="Berlin",
+        postcode="10117",
+        country="DE",
+        latitude=52.5230,
+        longitude=13.3880,
+        phone="+49 30 1234567",
+        opening_hours=["Mon-Fri 08:30-17:30", "Sat and Sun closed"],
+    ),
 }
 
 

@@ -1,4 +1,5 @@
 """What the reactions after a step are given: plain data about the RMA and the step, no SpiffWorkflow objects."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -26,16 +27,16 @@ class StepContext:
 
     orc: Orchestrator
     session: Session
-    rma: Rma                                              # already updated by the projections
-    data: dict                                            # the process data as of now
+    rma: Rma  # already updated by the projections
+    data: dict  # the process data as of now
     actor: Actor
     previous_status: str | None
-    ready_tasks: list[ReadyTask]                          # every human task open after the step
+    ready_tasks: list[ReadyTask]  # every human task open after the step
     new_tasks: list[ReadyTask] = field(default_factory=list)  # those that opened in this step
-    completed_task: str | None = None                     # BPMN id of the human task this command completed
-    closed: bool = False                                  # the RMA closed in this step
-    opened: bool = False                                  # the RMA was opened in this step
-    open_since: datetime | None = NOT_KNOWN               # created_at of the oldest open task row (None: none)
+    completed_task: str | None = None  # BPMN id of the human task this command completed
+    closed: bool = False  # the RMA closed in this step
+    opened: bool = False  # the RMA was opened in this step
+    open_since: datetime | None = NOT_KNOWN  # created_at of the oldest open task row (None: none)
     # the completed elements, worked out only when a reaction asks (see `completed`)
     completed_elements: Callable[[], list[CompletedElement]] = field(default=list, repr=False)
 

@@ -1,19 +1,23 @@
 """What staff and messages need about an RMA's customer side: message context, history, delivery log."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, or_, select
 
-from engine.customer import customer_text
-
-from engine.customer import estimates
-
-from engine.customer import notifications
 from engine.actors import Actor
+from engine.customer import customer_text, estimates, notifications
 from engine.errors import RmaNotFound
-from engine.store.model import (Centre, HumanTask, Loan, LoanUnit, Milestone, OutboxMessage, Quote, Rma, RmaEstimate,
-                     RmaPhoto, utcnow)
+from engine.store.model import (
+    Centre,
+    Milestone,
+    OutboxMessage,
+    Quote,
+    Rma,
+    RmaEstimate,
+    RmaPhoto,
+)
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -29,8 +33,15 @@ def tracking_url(orc: Orchestrator, rma: Rma) -> str:
 def quote_view(quote: Quote | None) -> dict | None:
     if quote is None:
         return None
-    return {"version": quote.version, "lines": quote.lines, "total": quote.total, "currency": quote.currency,
-            "status": quote.status, "created_at": quote.created_at, "decided_at": quote.decided_at}
+    return {
+        "version": quote.version,
+        "lines": quote.lines,
+        "total": quote.total,
+        "currency": quote.currency,
+        "status": quote.status,
+        "created_at": quote.created_at,
+        "decided_at": quote.decided_at,
+    }
 
 
 # Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
@@ -47,16 +58,30 @@ def photos_of(session, rma_id: int) -> list[RmaPhoto]:
 
 
 def photo_view(photo: RmaPhoto) -> dict:
-    return {"sha256": photo.sha256, "content_type": photo.content_type, "size": photo.size,
-            "filename": photo.filename, "task": photo.task_name, "uploaded_at": photo.uploaded_at,
-            "uploaded_by": photo.uploaded_by}
+    return {
+        "sha256": photo.sha256,
+        "content_type": photo.content_type,
+        "size": photo.size,
+        "filename": photo.filename,
+        "task": photo.task_name,
+        "uploaded_at": photo.uploaded_at,
+        "uploaded_by": photo.uploaded_by,
+    }
 
 
 _NO_CENTRE = object()
 
 
-def milestone_context(orc: Orchestrator, session, rma: Rma, data: dict, estimate: RmaEstimate | None = None,
-                      quote=None, centre=_NO_CENTRE, names: frozenset[str] | None = None) -> dict:
+def milestone_context(
+    orc: Orchestrator,
+    session,
+    rma: Rma,
+    data: dict,
+    estimate: RmaEstimate | None = None,
+    quote=None,
+    centre=_NO_CENTRE,
+    names: frozenset[str] | None = None,
+) -> dict:
     """Everything a message template may use; nothing internal (no notes of staff, no staff names).
 
     `centre`: the RMA's Centre row when the caller has it already (else it is read); `names`: the names
@@ -73,11 +98,17 @@ def milestone_context(orc: Orchestrator, session, rma: Rma, data: dict, estimate
     if not isinstance(quote, Quote) and (names is None or "quote" in names):
         quote = latest_quote(session, rma.id)
     return {
-        "rma": {"number": rma.number, "customer_name": rma.customer_name, "product_model": rma.product_model,
-                "serial_number": rma.serial_number, "fault_description": rma.fault_description,
-                "status": rma.status, "outcome": data.get("outcome") or rma.outcome,
-                "status_text": customer_text.t(lang, f"status.{rma.status}"),
-                "received_on": rma.created_at},
+        "rma": {
+            "number": rma.number,
+            "customer_name": rma.customer_name,
+            "product_model": rma.product_model,
+            "serial_number": rma.serial_number,
+            "fault_description": rma.fault_description,
+            "status": rma.status,
+            "outcome": data.get("outcome") or rma.outcome,
+            "status_text": customer_text.t(lang, f"status.{rma.status}"),
+            "received_on": rma.created_at,
+        },
         "centre": {"name": centre.name if centre else rma.centre_code, "code": rma.centre_code},
         "tracking_url": tracking_url(orc, rma),
         "eta": estimates.view(estimate, lang),
@@ -85,15 +116,21 @@ def milestone_context(orc: Orchestrator, session, rma: Rma, data: dict, estimate
         "intake": {key: data.get(key) for key in CONDITION_KEYS},
         "photos": [photo_view(p) for p in photos],
         "shipping": {key: data.get(key) for key in SHIPPING_KEYS},
-        "warranty": {"in_warranty": data.get("in_warranty", rma.in_warranty),
-                     "no_fault": data.get("fault_category") == "no_fault_found"},
+        "warranty": {
+            "in_warranty": data.get("in_warranty", rma.in_warranty),
+            "no_fault": data.get("fault_category") == "no_fault_found",
+        },
         "approval_expired": bool(data.get("approval_expired")),
     }
 
 
 def notify_milestone(orc: Orchestrator, session, rma: Rma, milestone: Milestone, context: dict) -> list[str]:
-    rendered = notifications.render(notifications.templates_dir(orc.settings), milestone.message,
-                                    rma.customer_language, {**context, "milestone": milestone.message})
+    rendered = notifications.render(
+        notifications.templates_dir(orc.settings),
+        milestone.message,
+        rma.customer_language,
+        {**context, "milestone": milestone.message},
+    )
     if rendered is None:
         return []
     return notifications.send(session, rma, milestone.message, milestone.task_id, rendered)
@@ -101,16 +138,37 @@ def notify_milestone(orc: Orchestrator, session, rma: Rma, milestone: Milestone,
 
 def delivery_log(session, rma_id: int) -> list[dict]:
     rows = session.scalars(select(OutboxMessage).where(OutboxMessage.rma_id == rma_id).order_by(OutboxMessage.id))
-    return [{"id": m.id, "channel": m.channel, "recipient": m.recipient, "subject": m.subject,
-             "created_at": m.created_at, "sent_at": m.sent_at, "attempts": m.attempts, "last_error": m.last_error,
-             "next_attempt_at": m.next_attempt_at, "key": m.idempotency_key,
-             "state": "sent" if m.sent_at else ("retrying" if m.attempts else "queued")} for m in rows]
+    return [
+        {
+            "id": m.id,
+            "channel": m.channel,
+            "recipient": m.recipient,
+            "subject": m.subject,
+            "created_at": m.created_at,
+            "sent_at": m.sent_at,
+            "attempts": m.attempts,
+            "last_error": m.last_error,
+            "next_attempt_at": m.next_attempt_at,
+            "key": m.idempotency_key,
+            "state": "sent" if m.sent_at else ("retrying" if m.attempts else "queued"),
+        }
+        for m in rows
+    ]
 
 
 def _summary(rma: Rma) -> dict:
-    return {"id": rma.id, "number": rma.number, "centre": rma.centre_code, "status": rma.status,
-            "outcome": rma.outcome, "product_model": rma.product_model, "serial_number": rma.serial_number,
-            "customer_name": rma.customer_name, "created_at": rma.created_at, "closed_at": rma.closed_at}
+    return {
+        "id": rma.id,
+        "number": rma.number,
+        "centre": rma.centre_code,
+        "status": rma.status,
+        "outcome": rma.outcome,
+        "product_model": rma.product_model,
+        "serial_number": rma.serial_number,
+        "customer_name": rma.customer_name,
+        "created_at": rma.created_at,
+        "closed_at": rma.closed_at,
+    }
 
 
 def earlier_rmas(session, rma: Rma, limit: int = 20) -> dict:
@@ -118,10 +176,12 @@ def earlier_rmas(session, rma: Rma, limit: int = 20) -> dict:
     same_customer = [Rma.customer_email == rma.customer_email]
     if rma.customer_phone:
         same_customer.append(Rma.customer_phone == rma.customer_phone)
-    customer = session.scalars(select(Rma).where(or_(*same_customer), Rma.id < rma.id)
-                               .order_by(Rma.id.desc()).limit(limit)).all()
-    unit = session.scalars(select(Rma).where(Rma.serial_number == rma.serial_number, Rma.id < rma.id)
-                           .order_by(Rma.id.desc()).limit(limit)).all()
+    customer = session.scalars(
+        select(Rma).where(or_(*same_customer), Rma.id < rma.id).order_by(Rma.id.desc()).limit(limit)
+    ).all()
+    unit = session.scalars(
+        select(Rma).where(Rma.serial_number == rma.serial_number, Rma.id < rma.id).order_by(Rma.id.desc()).limit(limit)
+    ).all()
     return {"customer": [_summary(r) for r in customer], "unit": [_summary(r) for r in unit]}
 
 
@@ -135,6 +195,7 @@ def repeat_of(session, rma: Rma) -> dict | None:
 def customer_side(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
     """The staff RMA page's customer-side panels: ETA, photos, quotes, messages, history, loans."""
     from engine.services import loans
+
     with orc.reading() as s:
         rma = s.get(Rma, rma_id)
         if rma is None or not actor.may_see_centre(rma.centre_code):

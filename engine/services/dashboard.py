@@ -14,13 +14,13 @@ Months are UTC calendar months. Percentiles are `percentile_cont`'s (linear inte
 are read off the index of stage_visits by rank on both backends; end to end, PostgreSQL computes them and
 SQLite, which has no percentile aggregate, has the durations fetched and ranked here.
 """
-from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
@@ -60,8 +60,14 @@ class _Sql:
 ALL_FIGURES = ("by_status", "breaches", "end_to_end", "stages", "waiting")
 
 
-def dashboard(orc: Orchestrator, actor: Actor, months: int = 6, centre: str | None = None, now: datetime | None = None,
-              figures: tuple[str, ...] = ALL_FIGURES) -> dict:
+def dashboard(
+    orc: Orchestrator,
+    actor: Actor,
+    months: int = 6,
+    centre: str | None = None,
+    now: datetime | None = None,
+    figures: tuple[str, ...] = ALL_FIGURES,
+) -> dict:
     """The dashboard's figures (all, or those named) for the centres the actor may see (optionally one centre)."""
     _require(actor)
     now = now or utcnow()
@@ -79,44 +85,81 @@ def dashboard(orc: Orchestrator, actor: Actor, months: int = 6, centre: str | No
 
 
 def _by_status(s, q, where, params) -> list[dict]:
-    rows = s.execute(text(f"SELECT centre_code, status, count(*) FROM rmas WHERE 1=1 {where} "
-                          "GROUP BY centre_code, status ORDER BY centre_code, status"), params)
+    rows = s.execute(
+        text(
+            f"SELECT centre_code, status, count(*) FROM rmas WHERE 1=1 {where} "
+            "GROUP BY centre_code, status ORDER BY centre_code, status"
+        ),
+        params,
+    )
     return [{"centre": c, "status": st, "count": n} for c, st, n in rows]
 
 
 def _breaches(s, q, where, params) -> dict:
     t_where = where.replace("centre_code", "t.centre_code")
-    overdue = s.execute(text(
-        "SELECT t.id, t.rma_id, r.number, t.centre_code, t.name, t.title, t.stage, t.due_at, t.assignee "
-        "FROM tasks t JOIN rmas r ON r.id = t.rma_id "
-        f"WHERE t.status = 'open' AND t.due_at < :now {t_where} ORDER BY t.due_at LIMIT 50"), params).all()
-    count = s.scalar(text(f"SELECT count(*) FROM tasks t WHERE t.status = 'open' AND t.due_at < :now {t_where}"), params)
-    escalations = s.scalar(text(
-        f"SELECT count(*) FROM tasks t WHERE t.status = 'open' AND t.role = 'manager' {t_where}"), params)
+    overdue = s.execute(
+        text(
+            "SELECT t.id, t.rma_id, r.number, t.centre_code, t.name, t.title, t.stage, t.due_at, t.assignee "
+            "FROM tasks t JOIN rmas r ON r.id = t.rma_id "
+            f"WHERE t.status = 'open' AND t.due_at < :now {t_where} ORDER BY t.due_at LIMIT 50"
+        ),
+        params,
+    ).all()
+    count = s.scalar(
+        text(f"SELECT count(*) FROM tasks t WHERE t.status = 'open' AND t.due_at < :now {t_where}"), params
+    )
+    escalations = s.scalar(
+        text(f"SELECT count(*) FROM tasks t WHERE t.status = 'open' AND t.role = 'manager' {t_where}"), params
+    )
     # CROSS JOIN: SQLite then reads the breaches first (partial index ix_audit_sla_breached) instead of
     # walking a centre's RMAs and their whole trails; PostgreSQL plans it as the inner join it is
-    per_month = s.execute(text(
-        f"SELECT r.centre_code, {q.month('a.at')} AS period, count(*) FROM audit_events a "
-        f"CROSS JOIN rmas r WHERE r.id = a.rma_id AND a.kind = 'sla_breached' AND a.at >= :since "
-        f"{where.replace('centre_code', 'r.centre_code')} GROUP BY r.centre_code, period ORDER BY period"), params)
+    per_month = s.execute(
+        text(
+            f"SELECT r.centre_code, {q.month('a.at')} AS period, count(*) FROM audit_events a "
+            f"CROSS JOIN rmas r WHERE r.id = a.rma_id AND a.kind = 'sla_breached' AND a.at >= :since "
+            f"{where.replace('centre_code', 'r.centre_code')} GROUP BY r.centre_code, period ORDER BY period"
+        ),
+        params,
+    )
     now = _as_dt(params["now"])
-    return {"open_count": count, "escalations_open": escalations,
-            "open": [{"task_id": r.id, "rma_id": r.rma_id, "number": r.number, "centre": r.centre_code,
-                      "task": r.name, "title": r.title, "stage": r.stage, "due_at": _as_dt(r.due_at),
-                      "overdue_hours": round((now - _as_dt(r.due_at)).total_seconds() / HOUR, 1),
-                      "assignee": r.assignee} for r in overdue],
-            "per_month": [{"centre": c, "period": p, "count": n} for c, p, n in per_month]}
+    return {
+        "open_count": count,
+        "escalations_open": escalations,
+        "open": [
+            {
+                "task_id": r.id,
+                "rma_id": r.rma_id,
+                "number": r.number,
+                "centre": r.centre_code,
+                "task": r.name,
+                "title": r.title,
+                "stage": r.stage,
+                "due_at": _as_dt(r.due_at),
+                "overdue_hours": round((now - _as_dt(r.due_at)).total_seconds() / HOUR, 1),
+                "assignee": r.assignee,
+            }
+            for r in overdue
+        ],
+        "per_month": [{"centre": c, "period": p, "count": n} for c, p, n in per_month],
+    }
 
 
 def _end_to_end(s, q, where, params) -> list[dict]:
     secs = f"({q.epoch('closed_at')} - {q.epoch('created_at')})"
-    base = (f"FROM rmas WHERE closed_at >= :since AND closed_at IS NOT NULL "
-            f"AND (outcome IS NULL OR outcome <> 'cancelled') {where}")
+    base = (
+        f"FROM rmas WHERE closed_at >= :since AND closed_at IS NOT NULL "
+        f"AND (outcome IS NULL OR outcome <> 'cancelled') {where}"
+    )
     if q.pg:
-        rows = s.execute(text(
-            f"SELECT centre_code, {q.month('closed_at')} AS period, count(*), "
-            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {secs}), percentile_cont(0.9) WITHIN GROUP (ORDER BY {secs}) "
-            f"{base} GROUP BY centre_code, period ORDER BY centre_code, period"), params)
+        rows = s.execute(
+            text(
+                f"SELECT centre_code, {q.month('closed_at')} AS period, count(*), "
+                f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {secs}), "
+                f"percentile_cont(0.9) WITHIN GROUP (ORDER BY {secs}) "
+                f"{base} GROUP BY centre_code, period ORDER BY centre_code, period"
+            ),
+            params,
+        )
         return [_figure({"centre": c, "period": p}, n, p50, p90) for c, p, n, p50, p90 in rows]
     rows = s.execute(text(f"SELECT centre_code, {q.month('closed_at')} AS period, {secs} {base}"), params)
     return _ranked(rows, ("centre", "period"))
@@ -129,9 +172,13 @@ def _stages(s, q, where, params) -> list[dict]:
     LIMIT/OFFSET, many lookups to a statement.
     """
     since = _as_dt(params["since"]).strftime("%Y-%m")
-    groups = s.execute(text(f"SELECT month, centre_code, stage, count(*) FROM stage_visits "
-                            f"WHERE month >= :since_month {where} GROUP BY month, centre_code, stage"),
-                       {**params, "since_month": since}).all()
+    groups = s.execute(
+        text(
+            f"SELECT month, centre_code, stage, count(*) FROM stage_visits "
+            f"WHERE month >= :since_month {where} GROUP BY month, centre_code, stage"
+        ),
+        {**params, "since_month": since},
+    ).all()
     lookups = []  # (group, fraction, low, high, position)
     for i, (month, centre, stage, n) in enumerate(groups):
         for fraction in (0.5, 0.9):
@@ -149,20 +196,22 @@ _LOOKUPS_PER_STATEMENT = 100
 
 
 def _ranked_values(s, groups, lookups) -> dict:
-    """{(group, fraction): percentile_cont}: linear interpolation between the low-th and high-th of the ranked seconds."""
+    """{(group, fraction): percentile_cont}: linear interpolation between the low-th and high-th ranked seconds."""
     found = {}
     for start in range(0, len(lookups), _LOOKUPS_PER_STATEMENT):
         parts, params = [], {}
-        for j, (i, fraction, low, high, _) in enumerate(lookups[start:start + _LOOKUPS_PER_STATEMENT]):
+        for j, (i, fraction, low, high, _) in enumerate(lookups[start : start + _LOOKUPS_PER_STATEMENT]):
             month, centre, stage, _n = groups[i]
             params.update({f"m{j}": month, f"c{j}": centre, f"s{j}": stage, f"n{j}": high - low + 1, f"o{j}": low})
             stage_is = "stage IS NULL" if stage is None else f"stage = :s{j}"
-            parts.append(f"SELECT {j} AS j, seconds FROM (SELECT seconds FROM stage_visits WHERE month = :m{j} "
-                         f"AND centre_code = :c{j} AND {stage_is} ORDER BY seconds LIMIT :n{j} OFFSET :o{j}) r{j}")
+            parts.append(
+                f"SELECT {j} AS j, seconds FROM (SELECT seconds FROM stage_visits WHERE month = :m{j} "
+                f"AND centre_code = :c{j} AND {stage_is} ORDER BY seconds LIMIT :n{j} OFFSET :o{j}) r{j}"
+            )
         values = defaultdict(list)
         for j, seconds in s.execute(text(" UNION ALL ".join(parts)), params):
             values[j].append(float(seconds))
-        for j, (i, fraction, low, high, position) in enumerate(lookups[start:start + _LOOKUPS_PER_STATEMENT]):
+        for j, (i, fraction, low, high, position) in enumerate(lookups[start : start + _LOOKUPS_PER_STATEMENT]):
             ranked = sorted(values[j])
             found[(i, fraction)] = ranked[0] + (ranked[-1] - ranked[0]) * (position - low)
     return found
@@ -170,26 +219,46 @@ def _ranked_values(s, groups, lookups) -> dict:
 
 def _waiting(s, q, where, params) -> list[dict]:
     """Per element (stage, task): how many wait there now and for how long, and the average wait in the window."""
-    now_rows = s.execute(text(
-        f"SELECT stage, name, count(*), avg({q.epoch('created_at')}) FROM tasks "
-        f"WHERE status = 'open' {where} GROUP BY stage, name"), params)
-    past_rows = s.execute(text(
-        f"SELECT stage, name, count(*), avg({q.epoch('completed_at')} - {q.epoch('created_at')}) FROM tasks "
-        f"WHERE completed_at >= :since AND status = 'completed' {where} GROUP BY stage, name"), params)
+    now_rows = s.execute(
+        text(
+            f"SELECT stage, name, count(*), avg({q.epoch('created_at')}) FROM tasks "
+            f"WHERE status = 'open' {where} GROUP BY stage, name"
+        ),
+        params,
+    )
+    past_rows = s.execute(
+        text(
+            f"SELECT stage, name, count(*), avg({q.epoch('completed_at')} - {q.epoch('created_at')}) FROM tasks "
+            f"WHERE completed_at >= :since AND status = 'completed' {where} GROUP BY stage, name"
+        ),
+        params,
+    )
     now_epoch = _as_dt(params["now"]).timestamp()
     elements: dict = {}
     for stage, name, n, avg_created in now_rows:
-        elements[(stage, name)] = {"stage": stage, "element": name, "waiting_now": n,
-                                   "avg_age_hours": round((now_epoch - float(avg_created)) / HOUR, 1),
-                                   "completed": 0, "avg_wait_hours": None}
+        elements[(stage, name)] = {
+            "stage": stage,
+            "element": name,
+            "waiting_now": n,
+            "avg_age_hours": round((now_epoch - float(avg_created)) / HOUR, 1),
+            "completed": 0,
+            "avg_wait_hours": None,
+        }
     for stage, name, n, avg_secs in past_rows:
-        entry = elements.setdefault((stage, name), {"stage": stage, "element": name, "waiting_now": 0,
-                                                    "avg_age_hours": None})
+        entry = elements.setdefault(
+            (stage, name), {"stage": stage, "element": name, "waiting_now": 0, "avg_age_hours": None}
+        )
         entry.update(completed=n, avg_wait_hours=round(float(avg_secs) / HOUR, 1))
     return sorted(elements.values(), key=lambda e: (e["stage"] or "", e["element"]))
 
 
-_FIGURES = {"by_status": _by_status, "breaches": _breaches, "end_to_end": _end_to_end, "stages": _stages, "waiting": _waiting}
+_FIGURES = {
+    "by_status": _by_status,
+    "breaches": _breaches,
+    "end_to_end": _end_to_end,
+    "stages": _stages,
+    "waiting": _waiting,
+}
 
 
 def _figure(keys: dict, n: int, p50, p90) -> dict:
@@ -201,8 +270,10 @@ def _ranked(rows, names: tuple) -> list[dict]:
     groups = defaultdict(list)
     for *keys, secs in rows:
         groups[tuple(keys)].append(float(secs))
-    return [_figure(dict(zip(names, keys)), len(values), _percentile(values, 0.5), _percentile(values, 0.9))
-            for keys, values in sorted(groups.items())]
+    return [
+        _figure(dict(zip(names, keys)), len(values), _percentile(values, 0.5), _percentile(values, 0.9))
+        for keys, values in sorted(groups.items())
+    ]
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -215,13 +286,13 @@ def _percentile(values: list[float], fraction: float) -> float:
 def _first_of_month(now: datetime, back: int) -> datetime:
     """Midnight UTC on the first day of the month `back` months before `now`'s."""
     year, month = divmod(now.year * 12 + now.month - 1 - back, 12)
-    return datetime(year, month + 1, 1, tzinfo=timezone.utc)
+    return datetime(year, month + 1, 1, tzinfo=UTC)
 
 
 def _as_dt(value) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def heatmap(orc: Orchestrator, actor: Actor, months: int = 6, centre: str | None = None) -> dict:
@@ -230,9 +301,10 @@ def heatmap(orc: Orchestrator, actor: Actor, months: int = 6, centre: str | None
     Stage diagrams get their tasks' figures; the skeleton's call activities (`stage_<stage>`) get the
     sums over their stage: how many wait now, their average age, the average wait in the window.
     """
-    from engine.process.definitions import ROOT_PROCESS_ID
     from engine.execution.runtime import stage_key
+    from engine.process.definitions import ROOT_PROCESS_ID
     from engine.services.processes import current_bundle
+
     figures = dashboard(orc, actor, months=months, centre=centre, figures=("waiting",))
     centre = figures["centre"]
     with orc.reading() as s:
@@ -248,17 +320,27 @@ def heatmap(orc: Orchestrator, actor: Actor, months: int = 6, centre: str | None
     elements = {}
     for stage, agg in stages.items():
         elements[f"{ROOT_PROCESS_ID}:stage_{stage}"] = {
-            "waiting_now": agg["waiting_now"], "completed": agg["completed"],
+            "waiting_now": agg["waiting_now"],
+            "completed": agg["completed"],
             "avg_age_hours": round(agg["age_sum"] / agg["waiting_now"], 1) if agg["waiting_now"] else None,
-            "avg_wait_hours": round(agg["wait_sum"] / agg["completed"], 1) if agg["completed"] else None}
+            "avg_wait_hours": round(agg["wait_sum"] / agg["completed"], 1) if agg["completed"] else None,
+        }
     for e in figures["waiting"]:
         process = f"rma_{e['stage']}"
-        elements[f"{process}:{e['element']}"] = {k: e[k] for k in ("waiting_now", "completed", "avg_age_hours",
-                                                                   "avg_wait_hours")}
-    order = [ROOT_PROCESS_ID] + sorted((pid for pid in parsed.process_files if pid != ROOT_PROCESS_ID),
-                                       key=lambda pid: -sum(v["waiting_now"] for k, v in elements.items()
-                                                            if k.startswith(pid + ":")))
-    diagrams = [{"process_id": pid, "stage": None if pid == ROOT_PROCESS_ID else stage_key(pid),
-                 "file": parsed.process_files[pid], "xml": parsed.files[parsed.process_files[pid]]} for pid in order]
-    return {"centre": centre, "version": version, "since": figures["since"], "diagrams": diagrams,
-            "elements": elements}
+        elements[f"{process}:{e['element']}"] = {
+            k: e[k] for k in ("waiting_now", "completed", "avg_age_hours", "avg_wait_hours")
+        }
+    order = [ROOT_PROCESS_ID] + sorted(
+        (pid for pid in parsed.process_files if pid != ROOT_PROCESS_ID),
+        key=lambda pid: -sum(v["waiting_now"] for k, v in elements.items() if k.startswith(pid + ":")),
+    )
+    diagrams = [
+        {
+            "process_id": pid,
+            "stage": None if pid == ROOT_PROCESS_ID else stage_key(pid),
+            "file": parsed.process_files[pid],
+            "xml": parsed.files[parsed.process_files[pid]],
+        }
+        for pid in order
+    ]
+    return {"centre": centre, "version": version, "since": figures["since"], "diagrams": diagrams, "elements": elements}

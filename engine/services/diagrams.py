@@ -1,11 +1,12 @@
 """The BPMN an RMA runs on, for showing it with the current step highlighted."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from engine.actors import Actor
-from engine.process.definitions import ROOT_PROCESS_ID
 from engine.execution.runtime import stage_key
+from engine.process.definitions import ROOT_PROCESS_ID
 from engine.services.rmas import _bundle_id, _visible_rma, rma_open_tasks
 
 if TYPE_CHECKING:
@@ -25,17 +26,29 @@ def rma_diagram(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
         stage = next((t["stage"] for t in open_tasks if t["stage"]), None) or (None if rma.closed_at else rma.stage)
         skeleton_file = parsed.process_files[ROOT_PROCESS_ID]
         result = {
-            "rma_id": rma.id, "number": rma.number, "stage": stage, "closed": rma.closed_at is not None,
-            "skeleton": {"process_id": ROOT_PROCESS_ID, "file": skeleton_file, "xml": parsed.files[skeleton_file],
-                         "highlight": [f"stage_{stage}"] if stage else []},
+            "rma_id": rma.id,
+            "number": rma.number,
+            "stage": stage,
+            "closed": rma.closed_at is not None,
+            "skeleton": {
+                "process_id": ROOT_PROCESS_ID,
+                "file": skeleton_file,
+                "xml": parsed.files[skeleton_file],
+                "highlight": [f"stage_{stage}"] if stage else [],
+            },
             "stage_diagram": None,
         }
-        process_id = next((pid for pid in parsed.process_files if pid != ROOT_PROCESS_ID
-                           and stage_key(pid) == stage), None) if stage else None
+        process_id = (
+            next((pid for pid in parsed.process_files if pid != ROOT_PROCESS_ID and stage_key(pid) == stage), None)
+            if stage
+            else None
+        )
         if process_id is not None:
             file = parsed.process_files[process_id]
             result["stage_diagram"] = {
-                "process_id": process_id, "file": file, "xml": parsed.files[file],
+                "process_id": process_id,
+                "file": file,
+                "xml": parsed.files[file],
                 "highlight": sorted({t["name"] for t in open_tasks if t["stage"] == stage}),
             }
         return result

@@ -6,14 +6,15 @@ property `escalation`. When such a task opens, in the same transaction: the brea
 (that centre's managers and the managers of all centres) who has an e-mail address gets a message
 through the outbox. Process owners change the SLA by editing the timer's duration in the diagram.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import or_, select
 
-from engine.store.model import HumanTask, User
-from engine.store.audit import audit
-from engine.store.outbox import enqueue
 from engine.services.context import StepContext
+from engine.store.audit import audit
+from engine.store.model import HumanTask, User
+from engine.store.outbox import enqueue
 
 ESCALATION_PROPERTY = "escalation"
 
@@ -27,20 +28,48 @@ def escalate(ctx: StepContext) -> None:
 
 def _escalate(ctx, task, kind: str) -> None:
     s, rma = ctx.session, ctx.rma
-    overdue = s.execute(select(HumanTask.name, HumanTask.title, HumanTask.due_at).where(
-        HumanTask.rma_id == rma.id, HumanTask.status == "open", HumanTask.stage == task.stage,
-        HumanTask.due_at.is_not(None))).first()
+    overdue = s.execute(
+        select(HumanTask.name, HumanTask.title, HumanTask.due_at).where(
+            HumanTask.rma_id == rma.id,
+            HumanTask.status == "open",
+            HumanTask.stage == task.stage,
+            HumanTask.due_at.is_not(None),
+        )
+    ).first()
     what = overdue.title if overdue else (task.stage or "a step")
     due = overdue.due_at.isoformat() if overdue and overdue.due_at else None
-    audit(s, rma.id, ctx.actor, "sla_breached", f"SLA breached: {what} is overdue; a manager is asked to review it",
-          task_name=overdue.name if overdue else None,
-          data={"escalation": kind, "stage": task.stage, "due": due, "review_task": task.id})
+    audit(
+        s,
+        rma.id,
+        ctx.actor,
+        "sla_breached",
+        f"SLA breached: {what} is overdue; a manager is asked to review it",
+        task_name=overdue.name if overdue else None,
+        data={"escalation": kind, "stage": task.stage, "due": due, "review_task": task.id},
+    )
     link = f"{ctx.orc.settings.base_url}/tasks/{task.id}"
-    body = (f"{rma.number} ({rma.product_model}, centre {rma.centre_code}): {what} is overdue"
-            f"{f' since {due}' if due else ''}.\n\nThe work goes on; please review it: {link}\n")
-    managers = s.execute(select(User.username, User.email).where(
-        User.role == "manager", User.active.is_(True), User.email.is_not(None),
-        or_(User.centre_code.is_(None), User.centre_code == rma.centre_code)).order_by(User.username)).all()
+    body = (
+        f"{rma.number} ({rma.product_model}, centre {rma.centre_code}): {what} is overdue"
+        f"{f' since {due}' if due else ''}.\n\nThe work goes on; please review it: {link}\n"
+    )
+    managers = s.execute(
+        select(User.username, User.email)
+        .where(
+            User.role == "manager",
+            User.active.is_(True),
+            User.email.is_not(None),
+            or_(User.centre_code.is_(None), User.centre_code == rma.centre_code),
+        )
+        .order_by(User.username)
+    ).all()
     for username, email in managers:
-        enqueue(s, "email", email, body, f"escalation:{task.id}:{username}",
-                subject=f"[{rma.number}] SLA breached: {what}", rma_id=rma.id, rma_number=rma.number)
+        enqueue(
+            s,
+            "email",
+            email,
+            body,
+            f"escalation:{task.id}:{username}",
+            subject=f"[{rma.number}] SLA breached: {what}",
+            rma_id=rma.id,
+            rma_number=rma.number,
+        )

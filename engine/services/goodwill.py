@@ -1,18 +1,18 @@
 """Goodwill: staff propose a discount or fee waiver, a manager approves or rejects it, managers see the sums."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
 from engine.actors import Actor
 from engine.errors import Conflict, InvalidInput, NotAllowed
-from engine.store.model import GoodwillProposal, Rma, utcnow
 from engine.services.instances import apply, lock_instance
-from engine.store.audit import audit
 from engine.services.rmas import _visible_rma
+from engine.store.audit import audit
+from engine.store.model import GoodwillProposal, utcnow
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -22,10 +22,21 @@ KINDS = ("discount", "fee_waiver")
 
 
 def proposal_view(p: GoodwillProposal) -> dict:
-    return {"id": p.id, "rma_id": p.rma_id, "centre": p.centre_code, "kind": p.kind, "amount": p.amount,
-            "currency": p.currency, "reason": p.reason, "status": p.status, "proposed_by": p.proposed_by,
-            "proposed_at": p.proposed_at, "decided_by": p.decided_by, "decided_at": p.decided_at,
-            "decision_notes": p.decision_notes}
+    return {
+        "id": p.id,
+        "rma_id": p.rma_id,
+        "centre": p.centre_code,
+        "kind": p.kind,
+        "amount": p.amount,
+        "currency": p.currency,
+        "reason": p.reason,
+        "status": p.status,
+        "proposed_by": p.proposed_by,
+        "proposed_at": p.proposed_at,
+        "decided_by": p.decided_by,
+        "decided_at": p.decided_at,
+        "decision_notes": p.decision_notes,
+    }
 
 
 def propose_goodwill(orc: Orchestrator, actor: Actor, rma_id: int, kind: str, reason: str, amount=None) -> dict:
@@ -44,8 +55,9 @@ def propose_goodwill(orc: Orchestrator, actor: Actor, rma_id: int, kind: str, re
         rma = _visible_rma(s, actor, rma_id)
         if actor.centre is not None and actor.centre != rma.centre_code:
             raise NotAllowed(f"you may propose goodwill only for centre {actor.centre}")
-        if s.scalar(select(GoodwillProposal.id).where(GoodwillProposal.rma_id == rma.id,
-                                                      GoodwillProposal.status == "pending")):
+        if s.scalar(
+            select(GoodwillProposal.id).where(GoodwillProposal.rma_id == rma.id, GoodwillProposal.status == "pending")
+        ):
             raise Conflict(f"{rma.number} already has a goodwill proposal waiting for a manager")
         instance = lock_instance(s, rma.id)  # before any task row, in the timer sweep's order
         workflow = orc.runtime.load(orc.parsed_bundle(s, instance.bundle_id), instance.state)
@@ -53,13 +65,28 @@ def propose_goodwill(orc: Orchestrator, actor: Actor, rma_id: int, kind: str, re
             raise Conflict(f"{rma.number} has no quote waiting for the customer's decision")
         data = orc.runtime.current_data(workflow)
         value = _amount(kind, amount, data)
-        proposal = GoodwillProposal(rma_id=rma.id, centre_code=rma.centre_code, kind=kind, amount=value,
-                                    currency=rma.currency, reason=reason.strip(), status="pending",
-                                    proposed_by=actor.username, proposed_at=utcnow(), decision_notes="")
+        proposal = GoodwillProposal(
+            rma_id=rma.id,
+            centre_code=rma.centre_code,
+            kind=kind,
+            amount=value,
+            currency=rma.currency,
+            reason=reason.strip(),
+            status="pending",
+            proposed_by=actor.username,
+            proposed_at=utcnow(),
+            decision_notes="",
+        )
         s.add(proposal)
         uow.flush()
-        audit(s, rma.id, actor, "goodwill_proposed", f"{kind.replace('_', ' ')} of {value} {rma.currency} proposed",
-              data={"proposal": proposal.id, "kind": kind, "amount": str(value), "reason": proposal.reason})
+        audit(
+            s,
+            rma.id,
+            actor,
+            "goodwill_proposed",
+            f"{kind.replace('_', ' ')} of {value} {rma.currency} proposed",
+            data={"proposal": proposal.id, "kind": kind, "amount": str(value), "reason": proposal.reason},
+        )
         payload = {"proposal": proposal.id, "kind": kind, "amount": float(value), "reason": proposal.reason}
         apply(orc, s, rma, actor, lambda wf: orc.runtime.deliver_message(wf, "goodwill_proposed", payload))
         uow.commit()
@@ -84,8 +111,9 @@ def _amount(kind: str, amount, data: dict) -> Decimal:
 def proposals_for(orc: Orchestrator, actor: Actor, rma_id: int) -> list[dict]:
     with orc.reading() as s:
         _visible_rma(s, actor, rma_id)
-        rows = s.scalars(select(GoodwillProposal).where(GoodwillProposal.rma_id == rma_id)
-                         .order_by(GoodwillProposal.id))
+        rows = s.scalars(
+            select(GoodwillProposal).where(GoodwillProposal.rma_id == rma_id).order_by(GoodwillProposal.id)
+        )
         return [proposal_view(p) for p in rows]
 
 
@@ -94,16 +122,29 @@ def goodwill_summary(orc: Orchestrator, actor: Actor) -> list[dict]:
     if actor.role != "manager":
         raise NotAllowed("only managers see the goodwill summary")
     with orc.reading() as s:
-        query = select(GoodwillProposal.centre_code, GoodwillProposal.currency, GoodwillProposal.status,
-                       func.count(GoodwillProposal.id), func.sum(GoodwillProposal.amount)) \
-            .group_by(GoodwillProposal.centre_code, GoodwillProposal.currency, GoodwillProposal.status)
+        query = select(
+            GoodwillProposal.centre_code,
+            GoodwillProposal.currency,
+            GoodwillProposal.status,
+            func.count(GoodwillProposal.id),
+            func.sum(GoodwillProposal.amount),
+        ).group_by(GoodwillProposal.centre_code, GoodwillProposal.currency, GoodwillProposal.status)
         if not actor.is_global:
             query = query.where(GoodwillProposal.centre_code == actor.centre)
         result: dict[tuple, dict] = {}
         for centre, currency, status, n, total in s.execute(query):
-            row = result.setdefault((centre, currency), {"centre": centre, "currency": currency, "approved": 0,
-                                                         "rejected": 0, "pending": 0, "approved_total": Decimal("0"),
-                                                         "proposed_total": Decimal("0")})
+            row = result.setdefault(
+                (centre, currency),
+                {
+                    "centre": centre,
+                    "currency": currency,
+                    "approved": 0,
+                    "rejected": 0,
+                    "pending": 0,
+                    "approved_total": Decimal("0"),
+                    "proposed_total": Decimal("0"),
+                },
+            )
             row[status] = row.get(status, 0) + n
             row["proposed_total"] += Decimal(str(total or 0))
             if status == "approved":

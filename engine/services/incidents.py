@@ -7,20 +7,25 @@ and the time. Its timers are paused (no sweep retries it in a loop). An operator
 the cause (a corrected version deployed and the RMA moved to it, an outage over) or cancels the RMA
 with a reason. Every transition is audited; nothing is skipped silently.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine.store.model import Incident, utcnow
 from engine.store.audit import audit
+from engine.store.model import Incident, utcnow
 
 INCIDENT = "incident"
 _RESOLUTION = "incident_resolution"
 
 
 def open_incident(session, rma_id: int) -> Incident | None:
-    return session.scalar(select(Incident).where(Incident.rma_id == rma_id, Incident.status == "open")
-                          .order_by(Incident.id.desc()).limit(1))
+    return session.scalar(
+        select(Incident)
+        .where(Incident.rma_id == rma_id, Incident.status == "open")
+        .order_by(Incident.id.desc())
+        .limit(1)
+    )
 
 
 def settled_status(session, rma) -> str:
@@ -44,17 +49,42 @@ def record(session, rma, actor: str, was_incident: bool, settled: str, failed: l
         if incident is None:
             task = next((t for t in failed if failure is None or t.name == failure.task), failed[0] if failed else None)
             message = _message(failure) if failure is not None else "a task is in error"
-            session.add(Incident(
-                rma_id=rma.id, centre_code=rma.centre_code, task_name=task.name if task else getattr(failure, "task", None),
-                task_title=task.title if task else None, stage=task.stage if task else rma.stage, error=message,
-                status="open", status_before=settled, attempts=1, opened_at=now, last_failed_at=now))
-            audit(session, rma.id, actor, "incident_opened", f"incident: {message}"[:2000],
-                  task_name=task.name if task else None, data={"error": message, "status_before": settled})
+            session.add(
+                Incident(
+                    rma_id=rma.id,
+                    centre_code=rma.centre_code,
+                    task_name=task.name if task else getattr(failure, "task", None),
+                    task_title=task.title if task else None,
+                    stage=task.stage if task else rma.stage,
+                    error=message,
+                    status="open",
+                    status_before=settled,
+                    attempts=1,
+                    opened_at=now,
+                    last_failed_at=now,
+                )
+            )
+            audit(
+                session,
+                rma.id,
+                actor,
+                "incident_opened",
+                f"incident: {message}"[:2000],
+                task_name=task.name if task else None,
+                data={"error": message, "status_before": settled},
+            )
         elif failure is not None:
             incident.attempts += 1
             incident.error, incident.last_failed_at = _message(failure), now
-            audit(session, rma.id, actor, "incident_retry_failed", f"retry failed: {incident.error}"[:2000],
-                  task_name=incident.task_name, data={"error": incident.error, "attempts": incident.attempts})
+            audit(
+                session,
+                rma.id,
+                actor,
+                "incident_retry_failed",
+                f"retry failed: {incident.error}"[:2000],
+                task_name=incident.task_name,
+                data={"error": incident.error, "attempts": incident.attempts},
+            )
         return
     if not was_incident:
         return
@@ -64,8 +94,15 @@ def record(session, rma, actor: str, was_incident: bool, settled: str, failed: l
     status, resolution = session.info.pop(_RESOLUTION, ("resolved", "retried"))
     incident.status, incident.resolution = status, resolution
     incident.resolved_at, incident.resolved_by = now, actor
-    audit(session, rma.id, actor, f"incident_{status}", f"incident {status}: {resolution}"[:2000],
-          task_name=incident.task_name, data={"resolution": resolution, "attempts": incident.attempts})
+    audit(
+        session,
+        rma.id,
+        actor,
+        f"incident_{status}",
+        f"incident {status}: {resolution}"[:2000],
+        task_name=incident.task_name,
+        data={"resolution": resolution, "attempts": incident.attempts},
+    )
 
 
 def _message(failure) -> str:

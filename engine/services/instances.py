@@ -1,23 +1,23 @@
 """Load an instance, let the runtime apply a command, and refresh every projection in the same unit of work."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, insert, select, update
 
 from engine.actors import Actor
-from engine.services import reactions
-from engine.services.context import StepContext
-from engine.store.audit import audit
-from engine.store.model import AuditEvent, HumanTask, Instance, Rma, utcnow
-from engine.services import incidents
 from engine.errors import ProcessScriptError
 from engine.execution.runtime import ReadyTask, instance_status
+from engine.services import incidents, reactions
+from engine.services.context import StepContext
+from engine.store.audit import audit
+from engine.store.model import HumanTask, Instance, Rma, utcnow
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
+
 
 def lock_instance(session, rma_id: int) -> Instance:
     """Take the instance's row lock first, before any task row (on PostgreSQL; SQLite has one writer anyway).
@@ -30,8 +30,9 @@ def lock_instance(session, rma_id: int) -> Instance:
 
 def save_new(orc: Orchestrator, session, rma: Rma, bundle, workflow, actor: Actor) -> None:
     """Store a freshly started instance and its projections."""
-    instance = Instance(rma_id=rma.id, bundle_id=bundle.id, serializer_version=orc.runtime.serializer_version,
-                        state=b"", version=1)
+    instance = Instance(
+        rma_id=rma.id, bundle_id=bundle.id, serializer_version=orc.runtime.serializer_version, state=b"", version=1
+    )
     session.add(instance)
     with session.no_autoflush:
         _project(orc, session, rma, instance, workflow, actor, opened=True)
@@ -57,8 +58,17 @@ def apply(orc: Orchestrator, session, rma: Rma, actor: Actor, command, completed
     return result
 
 
-def _project(orc: Orchestrator, session, rma: Rma, instance: Instance, workflow, actor: Actor,
-             completed_task: str | None = None, opened: bool = False, failure=None) -> None:
+def _project(
+    orc: Orchestrator,
+    session,
+    rma: Rma,
+    instance: Instance,
+    workflow,
+    actor: Actor,
+    completed_task: str | None = None,
+    opened: bool = False,
+    failure=None,
+) -> None:
     now = utcnow()
     runtime = orc.runtime
     snapshot = runtime.snapshot(workflow)  # one walk of the task tree for everything below and the reactions
@@ -74,8 +84,9 @@ def _project(orc: Orchestrator, session, rma: Rma, instance: Instance, workflow,
     data = runtime.current_data(workflow, snapshot)
     previous = rma.status
     settled = incidents.settled_status(session, rma)  # the status before an open incident
-    rma.status = incidents.INCIDENT if in_incident else instance_status(runtime, workflow, ready, settled,
-                                                                        snapshot.waiting)
+    rma.status = (
+        incidents.INCIDENT if in_incident else instance_status(runtime, workflow, ready, settled, snapshot.waiting)
+    )
     rma.stage = ready[0].stage if ready else (None if completed else rma.stage)
     if "quote_total" in data and data["quote_total"] is not None:
         rma.quote_total = Decimal(str(data["quote_total"]))
@@ -83,28 +94,50 @@ def _project(orc: Orchestrator, session, rma: Rma, instance: Instance, workflow,
         rma.in_warranty = bool(data["in_warranty"])
     rma.updated_at = now
     if rma.status != settled and not in_incident:  # incidents are audited as such, not shown to customers
-        audit(session, rma.id, actor, "status_changed", f"{settled} → {rma.status}",
-              data={"from": settled, "to": rma.status})
+        audit(
+            session,
+            rma.id,
+            actor,
+            "status_changed",
+            f"{settled} → {rma.status}",
+            data={"from": settled, "to": rma.status},
+        )
     incidents.record(session, rma, actor.username, previous == incidents.INCIDENT, settled, failed, failure)
     closed = completed and rma.closed_at is None
     if closed:
         rma.outcome = data.get("outcome")
         rma.closed_at = now
         audit(session, rma.id, actor, "rma_closed", f"closed: {rma.outcome or 'done'}", data={"outcome": rma.outcome})
-    reactions.run(StepContext(orc, session, rma, data, actor, previous, ready_tasks=ready, new_tasks=new_tasks,
-                              completed_task=completed_task, closed=closed, opened=opened, open_since=open_since,
-                              completed_elements=lambda: runtime.completed_elements(snapshot)))
+    reactions.run(
+        StepContext(
+            orc,
+            session,
+            rma,
+            data,
+            actor,
+            previous,
+            ready_tasks=ready,
+            new_tasks=new_tasks,
+            completed_task=completed_task,
+            closed=closed,
+            opened=opened,
+            open_since=open_since,
+            completed_elements=lambda: runtime.completed_elements(snapshot),
+        )
+    )
 
 
 # Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
 _TASKS = HumanTask.__table__
-_OPEN_TASKS = select(_TASKS.c.id, _TASKS.c.created_at).where(_TASKS.c.rma_id == bindparam("rma_id"),
-                                                              _TASKS.c.status == "open")
+_OPEN_TASKS = select(_TASKS.c.id, _TASKS.c.created_at).where(
+    _TASKS.c.rma_id == bindparam("rma_id"), _TASKS.c.status == "open"
+)
 _INSERT_TASK = insert(_TASKS)
 
 
-def _sync_tasks(session, rma: Rma, ready: list[ReadyTask], now,
-                new_instance: bool = False) -> tuple[list[ReadyTask], object]:
+def _sync_tasks(
+    session, rma: Rma, ready: list[ReadyTask], now, new_instance: bool = False
+) -> tuple[list[ReadyTask], object]:
     """Open rows for new ready tasks; rows whose task is no longer ready (e.g. cancelled by an event) close.
 
     Returns the new tasks and when the oldest task row still open was created (None when none is open).
@@ -113,12 +146,29 @@ def _sync_tasks(session, rma: Rma, ready: list[ReadyTask], now,
     ready_ids = {t.id for t in ready}
     gone = opened_at.keys() - ready_ids
     if gone:
-        session.execute(update(HumanTask).where(HumanTask.id.in_(gone), HumanTask.status == "open")
-                        .values(status="cancelled", completed_at=now))
+        session.execute(
+            update(HumanTask)
+            .where(HumanTask.id.in_(gone), HumanTask.status == "open")
+            .values(status="cancelled", completed_at=now)
+        )
     new_tasks = [task for task in ready if task.id not in opened_at]
-    new_rows = [dict(id=task.id, rma_id=rma.id, name=task.name, title=task.title, lane=task.lane, role=task.role,
-                     centre_code=rma.centre_code, stage=task.stage, form_file=task.form_file, status="open",
-                     created_at=now, due_at=task.due_at) for task in new_tasks]
+    new_rows = [
+        dict(
+            id=task.id,
+            rma_id=rma.id,
+            name=task.name,
+            title=task.title,
+            lane=task.lane,
+            role=task.role,
+            centre_code=rma.centre_code,
+            stage=task.stage,
+            form_file=task.form_file,
+            status="open",
+            created_at=now,
+            due_at=task.due_at,
+        )
+        for task in new_tasks
+    ]
     if new_rows:  # a plain INSERT: nothing needs them as objects in this session
         session.execute(_INSERT_TASK, new_rows)
     still_open = [created for task_id, created in opened_at.items() if task_id in ready_ids and created is not None]

@@ -1,18 +1,18 @@
 """Integrator webhook subscriptions (managers): register, list, delete, and read the delivery log."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import secrets
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from sqlalchemy import select, update
 
 from engine.actors import Actor
 from engine.errors import InvalidInput, NotAllowed, NotFound
+from engine.services.webhook_events import EVENTS
 from engine.store.model import Centre, OutboxMessage, WebhookDelivery, WebhookSubscription, utcnow
 from engine.store.outbox import MAX_ATTEMPTS
-from engine.services.webhook_events import EVENTS
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -26,9 +26,16 @@ def _require_manager(actor: Actor) -> None:
 
 
 def subscription_view(sub: WebhookSubscription, with_secret: bool = False) -> dict:
-    view = {"id": sub.id, "url": sub.url, "events": list(sub.events or EVENTS), "centre": sub.centre_code,
-            "description": sub.description, "active": sub.active, "created_by": sub.created_by,
-            "created_at": sub.created_at}
+    view = {
+        "id": sub.id,
+        "url": sub.url,
+        "events": list(sub.events or EVENTS),
+        "centre": sub.centre_code,
+        "description": sub.description,
+        "active": sub.active,
+        "created_by": sub.created_by,
+        "created_at": sub.created_at,
+    }
     if with_secret:
         view["secret"] = sub.secret
     return view
@@ -45,8 +52,15 @@ def _check(url: str, events: list | None, centre: str | None) -> dict:
     return errors
 
 
-def create_subscription(orc: Orchestrator, actor: Actor, url: str, events: list | None = None, centre: str | None = None,
-                        description: str = "", secret: str | None = None) -> dict:
+def create_subscription(
+    orc: Orchestrator,
+    actor: Actor,
+    url: str,
+    events: list | None = None,
+    centre: str | None = None,
+    description: str = "",
+    secret: str | None = None,
+) -> dict:
     """Register a URL for RMA events; the answer carries the signing secret (shown only here)."""
     _require_manager(actor)
     centre = centre or actor.centre  # a centre's manager subscribes to that centre's RMAs only
@@ -62,9 +76,16 @@ def create_subscription(orc: Orchestrator, actor: Actor, url: str, events: list 
         s = uow.session
         if centre and s.get(Centre, centre) is None:
             raise InvalidInput(f"unknown centre {centre}", {"centre": [f"Unknown centre '{centre}'."]})
-        sub = WebhookSubscription(url=url, secret=secret or secrets.token_urlsafe(32), events=sorted(set(events or EVENTS)),
-                                  centre_code=centre, description=(description or "")[:200], active=True,
-                                  created_by=actor.username, created_at=utcnow())
+        sub = WebhookSubscription(
+            url=url,
+            secret=secret or secrets.token_urlsafe(32),
+            events=sorted(set(events or EVENTS)),
+            centre_code=centre,
+            description=(description or "")[:200],
+            active=True,
+            created_by=actor.username,
+            created_at=utcnow(),
+        )
         s.add(sub)
         uow.commit()
         return subscription_view(sub, with_secret=True)
@@ -94,9 +115,15 @@ def delete_subscription(orc: Orchestrator, actor: Actor, sub_id: int) -> None:
         s = uow.session
         sub = _visible(s, actor, sub_id)
         sub.active, sub.deleted_at = False, utcnow()
-        s.execute(update(OutboxMessage).where(OutboxMessage.channel == "webhook",
-                                              OutboxMessage.recipient == str(sub.id), OutboxMessage.sent_at.is_(None))
-                  .values(attempts=MAX_ATTEMPTS, last_error="subscription deleted"))
+        s.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.channel == "webhook",
+                OutboxMessage.recipient == str(sub.id),
+                OutboxMessage.sent_at.is_(None),
+            )
+            .values(attempts=MAX_ATTEMPTS, last_error="subscription deleted")
+        )
         uow.commit()
 
 
@@ -105,11 +132,25 @@ def list_deliveries(orc: Orchestrator, actor: Actor, sub_id: int, limit: int = 1
     _require_manager(actor)
     with orc.reading() as s:
         _visible(s, actor, sub_id, deleted_too=True)
-        rows = s.execute(select(WebhookDelivery, OutboxMessage.rma_number, OutboxMessage.sent_at)
-                         .join(OutboxMessage, OutboxMessage.id == WebhookDelivery.outbox_id)
-                         .where(WebhookDelivery.subscription_id == sub_id)
-                         .order_by(WebhookDelivery.id.desc()).limit(max(1, min(limit, 500)))).all()
-        return [{"id": d.id, "event": d.event, "rma_number": number, "attempt": d.attempt, "at": d.at,
-                 "status_code": d.status_code, "error": d.error, "duration_ms": d.duration_ms,
-                 "delivered": d.error is None, "message_delivered": sent_at is not None}
-                for d, number, sent_at in rows]
+        rows = s.execute(
+            select(WebhookDelivery, OutboxMessage.rma_number, OutboxMessage.sent_at)
+            .join(OutboxMessage, OutboxMessage.id == WebhookDelivery.outbox_id)
+            .where(WebhookDelivery.subscription_id == sub_id)
+            .order_by(WebhookDelivery.id.desc())
+            .limit(max(1, min(limit, 500)))
+        ).all()
+        return [
+            {
+                "id": d.id,
+                "event": d.event,
+                "rma_number": number,
+                "attempt": d.attempt,
+                "at": d.at,
+                "status_code": d.status_code,
+                "error": d.error,
+                "duration_ms": d.duration_ms,
+                "delivered": d.error is None,
+                "message_delivered": sent_at is not None,
+            }
+            for d, number, sent_at in rows
+        ]

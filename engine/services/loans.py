@@ -1,18 +1,18 @@
 """Loan units: each centre's pool; lend one while a repair takes long, take it back before closing."""
-from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
 import os
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from engine.actors import Actor
 from engine.errors import Conflict, InvalidFormData, InvalidInput, NotAllowed, NotFound, RmaNotFound
-from engine.store.model import Centre, Loan, LoanUnit, Rma, RmaEstimate, utcnow
 from engine.services.context import StepContext
 from engine.store.audit import audit
+from engine.store.model import Centre, Loan, LoanUnit, Rma, RmaEstimate, utcnow
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -29,20 +29,36 @@ def offer_threshold_days() -> int:
 
 
 def _unit_view(unit: LoanUnit, out: Loan | None = None) -> dict:
-    return {"id": unit.id, "centre": unit.centre_code, "code": unit.code, "model": unit.model,
-            "serial_number": unit.serial_number, "active": unit.active,
-            "lent_to_rma_id": out.rma_id if out else None}
+    return {
+        "id": unit.id,
+        "centre": unit.centre_code,
+        "code": unit.code,
+        "model": unit.model,
+        "serial_number": unit.serial_number,
+        "active": unit.active,
+        "lent_to_rma_id": out.rma_id if out else None,
+    }
 
 
 def _loan_view(loan: Loan, unit: LoanUnit) -> dict:
-    return {"id": loan.id, "rma_id": loan.rma_id, "unit": _unit_view(unit), "issued_at": loan.issued_at,
-            "issued_by": loan.issued_by, "returned_at": loan.returned_at, "returned_by": loan.returned_by,
-            "note": loan.note}
+    return {
+        "id": loan.id,
+        "rma_id": loan.rma_id,
+        "unit": _unit_view(unit),
+        "issued_at": loan.issued_at,
+        "issued_by": loan.issued_by,
+        "returned_at": loan.returned_at,
+        "returned_by": loan.returned_by,
+        "note": loan.note,
+    }
 
 
 def _lent_unit_ids(session, centre: str) -> dict[int, Loan]:
-    rows = session.scalars(select(Loan).join(LoanUnit, LoanUnit.id == Loan.unit_id)
-                           .where(LoanUnit.centre_code == centre, Loan.returned_at.is_(None)))
+    rows = session.scalars(
+        select(Loan)
+        .join(LoanUnit, LoanUnit.id == Loan.unit_id)
+        .where(LoanUnit.centre_code == centre, Loan.returned_at.is_(None))
+    )
     return {loan.unit_id: loan for loan in rows}
 
 
@@ -64,8 +80,14 @@ def add_unit(orc: Orchestrator, actor: Actor, centre: str, code: str, model: str
             raise NotFound(f"no centre {centre}")
         if s.scalar(select(LoanUnit.id).where(LoanUnit.centre_code == centre, LoanUnit.code == code)):
             raise InvalidInput(f"loan unit {code} exists", {"code": ["A unit with this code exists at the centre."]})
-        unit = LoanUnit(centre_code=centre, code=code, model=model, serial_number=(serial_number or "").strip(),
-                        active=True, created_at=utcnow())
+        unit = LoanUnit(
+            centre_code=centre,
+            code=code,
+            model=model,
+            serial_number=(serial_number or "").strip(),
+            active=True,
+            created_at=utcnow(),
+        )
         s.add(unit)
         uow.commit()
         return _unit_view(unit)
@@ -82,19 +104,33 @@ def pool(orc: Orchestrator, actor: Actor, centre: str) -> list[dict]:
 
 def loan_panel(session, rma: Rma) -> dict:
     """The RMA's loans, the free units of its centre, and whether reception should offer one."""
-    loans = session.execute(select(Loan, LoanUnit).join(LoanUnit, LoanUnit.id == Loan.unit_id)
-                            .where(Loan.rma_id == rma.id).order_by(Loan.id)).all()
-    out = next((_loan_view(l, u) for l, u in loans if l.returned_at is None), None)
+    loans = session.execute(
+        select(Loan, LoanUnit)
+        .join(LoanUnit, LoanUnit.id == Loan.unit_id)
+        .where(Loan.rma_id == rma.id)
+        .order_by(Loan.id)
+    ).all()
+    out = next((_loan_view(ln, u) for ln, u in loans if ln.returned_at is None), None)
     lent = _lent_unit_ids(session, rma.centre_code)
-    free = [_unit_view(u) for u in session.scalars(
-        select(LoanUnit).where(LoanUnit.centre_code == rma.centre_code, LoanUnit.active).order_by(LoanUnit.code))
-        if u.id not in lent]
+    free = [
+        _unit_view(u)
+        for u in session.scalars(
+            select(LoanUnit).where(LoanUnit.centre_code == rma.centre_code, LoanUnit.active).order_by(LoanUnit.code)
+        )
+        if u.id not in lent
+    ]
     estimate = session.get(RmaEstimate, rma.id)
     threshold = offer_threshold_days()
     days_left = (estimate.latest - date.today()).days if estimate is not None else None
-    offer = (rma.closed_at is None and out is None and days_left is not None and days_left > threshold)
-    return {"loans": [_loan_view(l, u) for l, u in loans], "out": out, "available": free, "offer": offer,
-            "threshold_days": threshold, "days_left": days_left}
+    offer = rma.closed_at is None and out is None and days_left is not None and days_left > threshold
+    return {
+        "loans": [_loan_view(ln, u) for ln, u in loans],
+        "out": out,
+        "available": free,
+        "offer": offer,
+        "threshold_days": threshold,
+        "days_left": days_left,
+    }
 
 
 def issue(orc: Orchestrator, actor: Actor, rma_id: int, unit_id: int, note: str = "") -> dict:
@@ -115,11 +151,22 @@ def issue(orc: Orchestrator, actor: Actor, rma_id: int, unit_id: int, note: str 
             raise Conflict(f"loan unit {unit.code} is already lent out")
         if s.scalar(select(Loan.id).where(Loan.rma_id == rma.id, Loan.returned_at.is_(None))):
             raise Conflict(f"{rma.number} already has a loan unit out")
-        loan = Loan(rma_id=rma.id, unit_id=unit.id, issued_at=utcnow(), issued_by=actor.username,
-                    note=(note or "").strip()[:2000])
+        loan = Loan(
+            rma_id=rma.id,
+            unit_id=unit.id,
+            issued_at=utcnow(),
+            issued_by=actor.username,
+            note=(note or "").strip()[:2000],
+        )
         s.add(loan)
-        audit(s, rma.id, actor, "loan_issued", f"loan unit {unit.code} ({unit.model}) lent to the customer",
-              data={"unit": unit.code})
+        audit(
+            s,
+            rma.id,
+            actor,
+            "loan_issued",
+            f"loan unit {unit.code} ({unit.model}) lent to the customer",
+            data={"unit": unit.code},
+        )
         uow.commit()
         return _loan_view(loan, unit)
 
@@ -138,8 +185,9 @@ def lend_from_the_loan_offer(ctx: StepContext) -> None:
     def refuse(message: str):
         raise InvalidFormData(f"no loan unit was lent: {message}", {"loan_unit_code": [message]})
 
-    unit = s.scalar(select(LoanUnit).where(LoanUnit.centre_code == rma.centre_code, LoanUnit.code == code,
-                                           LoanUnit.active))
+    unit = s.scalar(
+        select(LoanUnit).where(LoanUnit.centre_code == rma.centre_code, LoanUnit.code == code, LoanUnit.active)
+    )
     if unit is None:
         refuse(f"The loan pool of centre {rma.centre_code} has no unit {code or '(none given)'}.")
     out = s.scalar(select(Loan).where(Loan.rma_id == rma.id, Loan.returned_at.is_(None)))
@@ -149,10 +197,23 @@ def lend_from_the_loan_offer(ctx: StepContext) -> None:
         refuse(f"{rma.number} already has another loan unit out.")
     if s.scalar(select(Loan.id).where(Loan.unit_id == unit.id, Loan.returned_at.is_(None))):
         refuse(f"Loan unit {unit.code} is already lent out.")
-    s.add(Loan(rma_id=rma.id, unit_id=unit.id, issued_at=utcnow(), issued_by=ctx.actor.username,
-               note=str(ctx.data.get("loan_note") or "").strip()[:2000]))
-    audit(s, rma.id, ctx.actor, "loan_issued", f"loan unit {unit.code} ({unit.model}) lent to the customer",
-          data={"unit": unit.code, "task": LOAN_OFFER_TASK})
+    s.add(
+        Loan(
+            rma_id=rma.id,
+            unit_id=unit.id,
+            issued_at=utcnow(),
+            issued_by=ctx.actor.username,
+            note=str(ctx.data.get("loan_note") or "").strip()[:2000],
+        )
+    )
+    audit(
+        s,
+        rma.id,
+        ctx.actor,
+        "loan_issued",
+        f"loan unit {unit.code} ({unit.model}) lent to the customer",
+        data={"unit": unit.code, "task": LOAN_OFFER_TASK},
+    )
 
 
 def return_unit(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
@@ -161,8 +222,11 @@ def return_unit(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
         s = uow.session
         rma = _rma(s, actor, rma_id)
         _check_staff(actor, rma.centre_code)
-        found = s.execute(select(Loan, LoanUnit).join(LoanUnit, LoanUnit.id == Loan.unit_id)
-                          .where(Loan.rma_id == rma.id, Loan.returned_at.is_(None))).first()
+        found = s.execute(
+            select(Loan, LoanUnit)
+            .join(LoanUnit, LoanUnit.id == Loan.unit_id)
+            .where(Loan.rma_id == rma.id, Loan.returned_at.is_(None))
+        ).first()
         if found is None:
             raise Conflict(f"{rma.number} has no loan unit out")
         loan, unit = found

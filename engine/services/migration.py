@@ -5,22 +5,22 @@ on older base versions; for a centre's variant, that centre's RMAs on older vari
 any base version. Each move is one unit of work (load, move, save state and projections, audit),
 version-checked like every command, so one RMA that cannot move does not hold the others back.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import logging
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select
 
 from engine.actors import Actor
 from engine.errors import EngineError
 from engine.execution.migration import MigrationRefused, migrate, refusals
-from engine.store.model import Bundle, Instance, ProcessMigration, Rma
 from engine.services.instances import apply
-from engine.store.audit import audit
 from engine.services.processes import check_may_deploy
 from engine.services.versions import find_bundle
+from engine.store.audit import audit
+from engine.store.model import Bundle, Instance, ProcessMigration, Rma
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -37,15 +37,22 @@ def _name(bundle: Bundle) -> str:
 
 
 def _candidates(session, target: Bundle, rma_ids: list[int] | None) -> list[tuple[Rma, Instance, Bundle]]:
-    query = (select(Rma, Instance, Bundle).join(Instance, Instance.rma_id == Rma.id)
-             .join(Bundle, Bundle.id == Instance.bundle_id)
-             .where(Instance.completed.is_(False), Instance.bundle_id != target.id))
+    query = (
+        select(Rma, Instance, Bundle)
+        .join(Instance, Instance.rma_id == Rma.id)
+        .join(Bundle, Bundle.id == Instance.bundle_id)
+        .where(Instance.completed.is_(False), Instance.bundle_id != target.id)
+    )
     if target.centre_code is None:
         query = query.where(Bundle.centre_code.is_(None), Bundle.version < target.version)
     else:
-        query = query.where(Rma.centre_code == target.centre_code, or_(
-            Bundle.centre_code.is_(None),
-            (Bundle.centre_code == target.centre_code) & (Bundle.version < target.version)))
+        query = query.where(
+            Rma.centre_code == target.centre_code,
+            or_(
+                Bundle.centre_code.is_(None),
+                (Bundle.centre_code == target.centre_code) & (Bundle.version < target.version),
+            ),
+        )
     if rma_ids:
         query = query.where(Rma.id.in_(rma_ids))
     return list(session.execute(query.order_by(Rma.id)).all())
@@ -74,8 +81,9 @@ def _try(orc: Orchestrator, parsed_from, parsed_to, state: bytes) -> list[str]:
     return []
 
 
-def preview_migration(orc: Orchestrator, actor: Actor, version: int, centre: str | None,
-                      rma_ids: list[int] | None = None) -> dict:
+def preview_migration(
+    orc: Orchestrator, actor: Actor, version: int, centre: str | None, rma_ids: list[int] | None = None
+) -> dict:
     """Which running RMAs can move to the version, and why the others cannot. Nothing is changed."""
     check_may_deploy(actor, centre)
     with orc.uow() as uow:
@@ -86,12 +94,24 @@ def preview_migration(orc: Orchestrator, actor: Actor, version: int, centre: str
         for rma, instance, bundle in _candidates(s, target, rma_ids):
             reasons = _try(orc, orc.parsed_bundle(s, bundle.id), parsed_to, instance.state)
             (blocked if reasons else movable).append(_item(rma, bundle, reasons or None))
-        return {"target": _label(target), "dry_run": True, "movable": movable, "blocked": blocked,
-                "moved": [], "failed": []}
+        return {
+            "target": _label(target),
+            "dry_run": True,
+            "movable": movable,
+            "blocked": blocked,
+            "moved": [],
+            "failed": [],
+        }
 
 
-def migrate_rmas(orc: Orchestrator, actor: Actor, version: int, centre: str | None, dry_run: bool = True,
-                 rma_ids: list[int] | None = None) -> dict:
+def migrate_rmas(
+    orc: Orchestrator,
+    actor: Actor,
+    version: int,
+    centre: str | None,
+    dry_run: bool = True,
+    rma_ids: list[int] | None = None,
+) -> dict:
     """The preview (`dry_run`), or move every RMA that can move, each in its own audited transaction."""
     if dry_run:
         return preview_migration(orc, actor, version, centre, rma_ids)
@@ -113,17 +133,39 @@ def migrate_rmas(orc: Orchestrator, actor: Actor, version: int, centre: str | No
             failed.append({**item, "reasons": [f"internal error: {type(exc).__name__}; nothing was changed"]})
     with orc.uow() as uow:
         s = uow.session
-        s.add(ProcessMigration(target_bundle_id=target_id, actor=actor.username, moved=len(moved),
-                               refused=len(blocked) + len(failed),
-                               detail={"moved": [m["rma_id"] for m in moved],
-                                       "refused": {str(b["rma_id"]): b["reasons"] for b in blocked + failed}}))
-        audit(s, None, actor, "process_migration",
-              f"{len(moved)} running RMA(s) moved to {target_name}; {len(blocked) + len(failed)} stayed",
-              data={"bundle_id": target_id, "moved": [m["number"] for m in moved],
-                    "stayed": [b["number"] for b in blocked + failed]})
+        s.add(
+            ProcessMigration(
+                target_bundle_id=target_id,
+                actor=actor.username,
+                moved=len(moved),
+                refused=len(blocked) + len(failed),
+                detail={
+                    "moved": [m["rma_id"] for m in moved],
+                    "refused": {str(b["rma_id"]): b["reasons"] for b in blocked + failed},
+                },
+            )
+        )
+        audit(
+            s,
+            None,
+            actor,
+            "process_migration",
+            f"{len(moved)} running RMA(s) moved to {target_name}; {len(blocked) + len(failed)} stayed",
+            data={
+                "bundle_id": target_id,
+                "moved": [m["number"] for m in moved],
+                "stayed": [b["number"] for b in blocked + failed],
+            },
+        )
         uow.commit()
-    return {"target": target_label, "dry_run": False, "movable": [], "blocked": blocked, "moved": moved,
-            "failed": failed}
+    return {
+        "target": target_label,
+        "dry_run": False,
+        "movable": [],
+        "blocked": blocked,
+        "moved": moved,
+        "failed": failed,
+    }
 
 
 def _move_one(orc: Orchestrator, actor: Actor, rma_id: int, target_id: int) -> dict:
@@ -138,8 +180,19 @@ def _move_one(orc: Orchestrator, actor: Actor, rma_id: int, target_id: int) -> d
         apply(orc, s, rma, actor, lambda workflow: migrate(workflow, parsed_to))
         instance.bundle_id = target.id
         orc.runtime.load(parsed_to, instance.state)  # the saved state must restore on the new specs
-        audit(s, rma.id, actor, "process_migrated", f"moved from {_name(source)} to {_name(target)}",
-              data={"from_bundle": source.id, "from_version": source.version, "to_bundle": target.id,
-                    "to_version": target.version, "centre": target.centre_code})
+        audit(
+            s,
+            rma.id,
+            actor,
+            "process_migrated",
+            f"moved from {_name(source)} to {_name(target)}",
+            data={
+                "from_bundle": source.id,
+                "from_version": source.version,
+                "to_bundle": target.id,
+                "to_version": target.version,
+                "centre": target.centre_code,
+            },
+        )
         uow.commit()
         return {"to": _label(target)}

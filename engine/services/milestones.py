@@ -4,20 +4,21 @@ In the command's own transaction: record each BPMN element marked `notifyCustome
 (once per occurrence), keep quote versions, link intake photos, flag repeat repairs, refuse to close
 while a loan unit is out, recompute the estimate, and put the milestone's messages in the outbox.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import bindparam, func, select, update
 
 from engine.customer import estimates
-from engine.store.db import insert_ignoring
 from engine.errors import Conflict, InvalidFormData
-from engine.store.model import Centre, Loan, Milestone, Quote, Rma, RmaPhoto, utcnow
-from engine.store.audit import audit
 from engine.execution.runtime import CompletedElement
 from engine.services.context import NOT_KNOWN, StepContext
+from engine.store.audit import audit
+from engine.store.db import insert_ignoring
+from engine.store.model import Centre, Loan, Milestone, Quote, Rma, RmaPhoto, utcnow
 
 NOTIFY_PROPERTY = "notifyCustomer"
 QUOTE_TASK = "customer_approval"
@@ -30,8 +31,11 @@ class LoanOutstanding(Conflict):
 
 def completed_milestones(completed: list[CompletedElement]) -> list[tuple[str, str, str, datetime]]:
     """(task id, element id, message, when) of every completed element that carries `notifyCustomer`."""
-    return [(e.id, e.element, e.properties[NOTIFY_PROPERTY], e.completed_at)
-            for e in completed if e.properties.get(NOTIFY_PROPERTY)]
+    return [
+        (e.id, e.element, e.properties[NOTIFY_PROPERTY], e.completed_at)
+        for e in completed
+        if e.properties.get(NOTIFY_PROPERTY)
+    ]
 
 
 def customer_side(ctx: StepContext) -> None:
@@ -52,25 +56,41 @@ def customer_side(ctx: StepContext) -> None:
     if reached:
         from engine.customer.notifications import names_used, templates_dir
         from engine.services.customers import milestone_context, notify_milestone
+
         folder, names = templates_dir(ctx.orc.settings), frozenset()
         for milestone in reached:
             used = names_used(folder, milestone.message, rma.customer_language)
             names = None if used is None or names is None else names | used
-        context = milestone_context(ctx.orc, s, rma, ctx.data, estimate, quote_changed or None, centre=centre,
-                                    names=names)
+        context = milestone_context(
+            ctx.orc, s, rma, ctx.data, estimate, quote_changed or None, centre=centre, names=names
+        )
         for milestone in reached:
             notify_milestone(ctx.orc, s, rma, milestone, context)
 
 
 # Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
-_REPEAT_OF = (select(Rma.id).where(Rma.serial_number == bindparam("serial"), Rma.id != bindparam("rma_id"),
-                                   Rma.outcome == "repaired", Rma.closed_at >= bindparam("since"))
-              .order_by(Rma.closed_at.desc()).limit(1))
+_REPEAT_OF = (
+    select(Rma.id)
+    .where(
+        Rma.serial_number == bindparam("serial"),
+        Rma.id != bindparam("rma_id"),
+        Rma.outcome == "repaired",
+        Rma.closed_at >= bindparam("since"),
+    )
+    .order_by(Rma.closed_at.desc())
+    .limit(1)
+)
 _PENDING_QUOTES = select(Quote).where(Quote.rma_id == bindparam("rma_id"), Quote.status == "pending")
-_VOID_QUOTES = (update(Quote).where(Quote.rma_id == bindparam("key"), Quote.status.in_(("pending", "approved")))
-                .values(status="void").execution_options(synchronize_session=False))
+_VOID_QUOTES = (
+    update(Quote)
+    .where(Quote.rma_id == bindparam("key"), Quote.status.in_(("pending", "approved")))
+    .values(status="void")
+    .execution_options(synchronize_session=False)
+)
 _LAST_QUOTE_VERSION = select(func.max(Quote.version)).where(Quote.rma_id == bindparam("rma_id"))
-_LOANS_OUT = select(func.count()).select_from(Loan).where(Loan.rma_id == bindparam("rma_id"), Loan.returned_at.is_(None))
+_LOANS_OUT = (
+    select(func.count()).select_from(Loan).where(Loan.rma_id == bindparam("rma_id"), Loan.returned_at.is_(None))
+)
 _MILESTONES = Milestone.__table__
 
 
@@ -79,8 +99,10 @@ def record_milestones(ctx) -> list[Milestone]:
     found = completed_milestones(ctx.completed)
     if not found:
         return []
-    rows = [dict(rma_id=ctx.rma.id, task_id=task_id, element=element, message=message, reached_at=when)
-            for task_id, element, message, when in found]
+    rows = [
+        dict(rma_id=ctx.rma.id, task_id=task_id, element=element, message=message, reached_at=when)
+        for task_id, element, message, when in found
+    ]
     # One INSERT ... ON CONFLICT DO NOTHING RETURNING for all (no read of the known ones first): what it
     # returns is what was new. The rows are not needed as objects in the session.
     stmt = insert_ignoring(ctx.session, _MILESTONES, "rma_id", "task_id", returning="task_id")
@@ -97,13 +119,18 @@ def flag_repeat_repair(session, rma: Rma) -> None:
 def link_photos(session, rma: Rma, hashes, task_name: str) -> None:
     """The photos a completed form cites must be this RMA's uploads; they are marked as that task's."""
     wanted = set(hashes)
-    have = set(session.scalars(select(RmaPhoto.sha256).where(RmaPhoto.rma_id == rma.id,
-                                                             RmaPhoto.sha256.in_(wanted))))
+    have = set(session.scalars(select(RmaPhoto.sha256).where(RmaPhoto.rma_id == rma.id, RmaPhoto.sha256.in_(wanted))))
     if wanted - have:
-        raise InvalidFormData("the form cites photos that were not uploaded for this RMA",
-                              {"photos": ["Upload the photos for this RMA first."]})
-    session.execute(update(RmaPhoto).where(RmaPhoto.rma_id == rma.id, RmaPhoto.sha256.in_(wanted))
-                    .values(task_name=task_name).execution_options(synchronize_session=False))
+        raise InvalidFormData(
+            "the form cites photos that were not uploaded for this RMA",
+            {"photos": ["Upload the photos for this RMA first."]},
+        )
+    session.execute(
+        update(RmaPhoto)
+        .where(RmaPhoto.rma_id == rma.id, RmaPhoto.sha256.in_(wanted))
+        .values(task_name=task_name)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def sync_quotes(ctx):
@@ -121,17 +148,35 @@ def sync_quotes(ctx):
                 quote.decided_at = utcnow()
                 changed = True
                 if quote.status == "expired":
-                    audit(s, rma.id, ctx.actor, "quote_decided", f"quote v{quote.version} expired without an answer",
-                          data={"approve": False, "expired": True, "quote_version": quote.version,
-                                "quote_total": str(quote.total), "currency": quote.currency})
+                    audit(
+                        s,
+                        rma.id,
+                        ctx.actor,
+                        "quote_decided",
+                        f"quote v{quote.version} expired without an answer",
+                        data={
+                            "approve": False,
+                            "expired": True,
+                            "quote_version": quote.version,
+                            "quote_total": str(quote.total),
+                            "currency": quote.currency,
+                        },
+                    )
     for task in ctx.new_tasks:
         if task.name != QUOTE_TASK:
             continue
         s.execute(_VOID_QUOTES, {"key": rma.id})
         version = (s.scalar(_LAST_QUOTE_VERSION, {"rma_id": rma.id}) or 0) + 1
-        changed = Quote(rma_id=rma.id, version=version, task_id=task.id, lines=quote_lines(ctx.data, rma.currency),
-                        total=Decimal(str(ctx.data.get("quote_total") or 0)).quantize(Decimal("0.01")),
-                        currency=ctx.data.get("currency") or rma.currency, status="pending", created_at=utcnow())
+        changed = Quote(
+            rma_id=rma.id,
+            version=version,
+            task_id=task.id,
+            lines=quote_lines(ctx.data, rma.currency),
+            total=Decimal(str(ctx.data.get("quote_total") or 0)).quantize(Decimal("0.01")),
+            currency=ctx.data.get("currency") or rma.currency,
+            status="pending",
+            created_at=utcnow(),
+        )
         s.add(changed)
     return changed
 
@@ -140,13 +185,21 @@ def quote_lines(data: dict, currency: str) -> list[dict]:
     parts = Decimal(str(data.get("parts_cost") or 0))
     hours = Decimal(str(data.get("labour_hours") or 0))
     rate = Decimal(str(data.get("labour_rate") or 0))
-    return [{"kind": "parts", "description": "Parts", "amount": str(parts.quantize(Decimal("0.01")))},
-            {"kind": "labour", "description": "Labour", "hours": str(hours), "rate": str(rate),
-             "amount": str((hours * rate).quantize(Decimal("0.01")))}]
+    return [
+        {"kind": "parts", "description": "Parts", "amount": str(parts.quantize(Decimal("0.01")))},
+        {
+            "kind": "labour",
+            "description": "Labour",
+            "hours": str(hours),
+            "rate": str(rate),
+            "amount": str((hours * rate).quantize(Decimal("0.01"))),
+        },
+    ]
 
 
 def refuse_close_with_loan_out(session, rma: Rma) -> None:
     out = session.scalar(_LOANS_OUT, {"rma_id": rma.id})
     if out:
-        raise LoanOutstanding(f"{rma.number} cannot be closed: a loan unit is still with the customer; "
-                              "record its return first")
+        raise LoanOutstanding(
+            f"{rma.number} cannot be closed: a loan unit is still with the customer; record its return first"
+        )

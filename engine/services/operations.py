@@ -1,18 +1,19 @@
 """Operations: incidents (list, retry, cancel the RMA), undeliverable messages, staff e-mail for escalations."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from engine.services import incidents
 from engine.actors import Actor
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, RmaNotFound
+from engine.services import incidents
+from engine.services.instances import apply, lock_instance
+from engine.services.processes import current_bundle
+from engine.store.audit import audit, verify_chain
 from engine.store.model import AuditEvent, Incident, Instance, OutboxMessage, Rma, User, utcnow
 from engine.store.outbox import MAX_ATTEMPTS
-from engine.services.instances import apply, lock_instance
-from engine.store.audit import audit, verify_chain
-from engine.services.processes import current_bundle
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -42,12 +43,23 @@ def _rma(session, actor: Actor, rma_id: int) -> Rma:
 
 
 def incident_view(incident: Incident, rma: Rma | None = None) -> dict:
-    view = {"id": incident.id, "rma_id": incident.rma_id, "centre": incident.centre_code, "task": incident.task_name,
-            "task_title": incident.task_title, "stage": incident.stage, "error": incident.error,
-            "status": incident.status, "status_before": incident.status_before, "attempts": incident.attempts,
-            "opened_at": incident.opened_at, "last_failed_at": incident.last_failed_at,
-            "resolved_at": incident.resolved_at, "resolved_by": incident.resolved_by,
-            "resolution": incident.resolution}
+    view = {
+        "id": incident.id,
+        "rma_id": incident.rma_id,
+        "centre": incident.centre_code,
+        "task": incident.task_name,
+        "task_title": incident.task_title,
+        "stage": incident.stage,
+        "error": incident.error,
+        "status": incident.status,
+        "status_before": incident.status_before,
+        "attempts": incident.attempts,
+        "opened_at": incident.opened_at,
+        "last_failed_at": incident.last_failed_at,
+        "resolved_at": incident.resolved_at,
+        "resolved_by": incident.resolved_by,
+        "resolution": incident.resolution,
+    }
     if rma is not None:
         view["rma_number"] = rma.number
     return view
@@ -62,9 +74,14 @@ def list_incidents(orc: Orchestrator, actor: Actor, status: str = "open", page: 
         where.append(Incident.centre_code == actor.centre)
     with orc.reading() as s:
         total = s.scalar(select(func.count()).select_from(Incident).where(*where))
-        rows = s.execute(select(Incident, Rma).join(Rma, Rma.id == Incident.rma_id).where(*where)
-                         .order_by(Incident.opened_at.desc(), Incident.id.desc())
-                         .limit(per_page).offset((page - 1) * per_page)).all()
+        rows = s.execute(
+            select(Incident, Rma)
+            .join(Rma, Rma.id == Incident.rma_id)
+            .where(*where)
+            .order_by(Incident.opened_at.desc(), Incident.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        ).all()
         return {"items": [incident_view(i, r) for i, r in rows], "total": total, "page": page, "per_page": per_page}
 
 
@@ -80,12 +97,20 @@ def retry_incident(orc: Orchestrator, actor: Actor, rma_id: int, on_current_vers
             raise NoOpenIncident(f"{rma.number} has no open incident")
         if on_current_version:
             _move_to_current_version(orc, s, rma, actor)
-        audit(s, rma.id, actor, "incident_retried", f"retry of {incident.task_name or 'the process'} "
-              f"(attempt {incident.attempts + 1})", task_name=incident.task_name)
+        audit(
+            s,
+            rma.id,
+            actor,
+            "incident_retried",
+            f"retry of {incident.task_name or 'the process'} (attempt {incident.attempts + 1})",
+            task_name=incident.task_name,
+        )
         apply(orc, s, rma, actor, orc.runtime.retry)
         uow.commit()
-        return {"rma": {"id": rma.id, "number": rma.number, "status": rma.status, "stage": rma.stage},
-                "incident": incident_view(incident, rma)}
+        return {
+            "rma": {"id": rma.id, "number": rma.number, "status": rma.status, "stage": rma.stage},
+            "incident": incident_view(incident, rma),
+        }
 
 
 def _move_to_current_version(orc: Orchestrator, session, rma: Rma, actor: Actor) -> None:
@@ -97,14 +122,24 @@ def _move_to_current_version(orc: Orchestrator, session, rma: Rma, actor: Actor)
     workflow = orc.runtime.load(old, instance.state)
     problems = orc.runtime.move_problems(workflow, orc.parsed_bundle(session, bundle.id))
     if problems:
-        raise CannotMove(f"{rma.number} cannot continue on version {bundle.version}: {'; '.join(problems)}",
-                         problems)
+        raise CannotMove(f"{rma.number} cannot continue on version {bundle.version}: {'; '.join(problems)}", problems)
     from engine.store.model import Bundle
+
     before = session.get(Bundle, instance.bundle_id)
     instance.bundle_id = bundle.id
-    audit(session, rma.id, actor, "process_version_moved", f"moved from version {before.version} to {bundle.version}",
-          data={"from_bundle": before.id, "to_bundle": bundle.id, "from_version": before.version,
-                "to_version": bundle.version})
+    audit(
+        session,
+        rma.id,
+        actor,
+        "process_version_moved",
+        f"moved from version {before.version} to {bundle.version}",
+        data={
+            "from_bundle": before.id,
+            "to_bundle": bundle.id,
+            "from_version": before.version,
+            "to_version": bundle.version,
+        },
+    )
 
 
 def cancel_rma(orc: Orchestrator, actor: Actor, rma_id: int, reason: str) -> dict:
@@ -123,22 +158,42 @@ def cancel_rma(orc: Orchestrator, actor: Actor, rma_id: int, reason: str) -> dic
         incidents.resolve_next_as(s, "cancelled", reason)
         apply(orc, s, rma, actor, orc.runtime.cancel)
         uow.commit()
-        return {"id": rma.id, "number": rma.number, "status": rma.status, "outcome": rma.outcome,
-                "closed_at": rma.closed_at}
+        return {
+            "id": rma.id,
+            "number": rma.number,
+            "status": rma.status,
+            "outcome": rma.outcome,
+            "closed_at": rma.closed_at,
+        }
 
 
 def list_undelivered(orc: Orchestrator, actor: Actor, limit: int = 100) -> list[dict]:
     """Messages the outbox gave up on after every retry (visible here, never silently dropped)."""
     _require(actor, OPERATORS)
-    query = (select(OutboxMessage, Rma.centre_code).outerjoin(Rma, Rma.id == OutboxMessage.rma_id)
-             .where(OutboxMessage.sent_at.is_(None), OutboxMessage.attempts >= MAX_ATTEMPTS))
+    query = (
+        select(OutboxMessage, Rma.centre_code)
+        .outerjoin(Rma, Rma.id == OutboxMessage.rma_id)
+        .where(OutboxMessage.sent_at.is_(None), OutboxMessage.attempts >= MAX_ATTEMPTS)
+    )
     if not actor.is_global:
         query = query.where(Rma.centre_code == actor.centre)
     with orc.reading() as s:
         rows = s.execute(query.order_by(OutboxMessage.id.desc()).limit(limit)).all()
-        return [{"id": m.id, "rma_id": m.rma_id, "rma_number": m.rma_number, "centre": centre, "channel": m.channel,
-                 "recipient": m.recipient, "subject": m.subject, "attempts": m.attempts, "last_error": m.last_error,
-                 "created_at": m.created_at} for m, centre in rows]
+        return [
+            {
+                "id": m.id,
+                "rma_id": m.rma_id,
+                "rma_number": m.rma_number,
+                "centre": centre,
+                "channel": m.channel,
+                "recipient": m.recipient,
+                "subject": m.subject,
+                "attempts": m.attempts,
+                "last_error": m.last_error,
+                "created_at": m.created_at,
+            }
+            for m, centre in rows
+        ]
 
 
 def requeue_message(orc: Orchestrator, actor: Actor, message_id: int) -> dict:
@@ -147,13 +202,21 @@ def requeue_message(orc: Orchestrator, actor: Actor, message_id: int) -> dict:
     with orc.uow() as uow:
         s = uow.session
         message = s.get(OutboxMessage, message_id)
-        centre = s.scalar(select(Rma.centre_code).where(Rma.id == message.rma_id)) if message and message.rma_id else None
+        centre = (
+            s.scalar(select(Rma.centre_code).where(Rma.id == message.rma_id)) if message and message.rma_id else None
+        )
         if message is None or (not actor.is_global and centre != actor.centre):
             raise NotFound(f"message {message_id} not found")
         if message.sent_at is not None:
             raise Conflict(f"message {message_id} was delivered already")
-        audit(s, message.rma_id, actor, "message_requeued", f"{message.channel} to {message.recipient} requeued "
-              f"after {message.attempts} attempts", data={"message_id": message.id, "last_error": message.last_error})
+        audit(
+            s,
+            message.rma_id,
+            actor,
+            "message_requeued",
+            f"{message.channel} to {message.recipient} requeued after {message.attempts} attempts",
+            data={"message_id": message.id, "last_error": message.last_error},
+        )
         message.attempts, message.next_attempt_at = 0, utcnow()
         uow.commit()
         return {"id": message.id, "attempts": 0}

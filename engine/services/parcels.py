@@ -1,17 +1,17 @@
 """Inbound parcels: reception scans or types the RMA number and the waiting request moves into intake."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import re
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
 from engine.actors import Actor
 from engine.errors import Conflict, NotAllowed, RmaNotFound
-from engine.store.model import Rma, RmaRequest, utcnow
 from engine.services.instances import apply, lock_instance
 from engine.store.audit import audit
+from engine.store.model import Rma, RmaRequest, utcnow
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -53,7 +53,10 @@ def receive_parcel(orc: Orchestrator, actor: Actor, number: str) -> dict:
 
 def _why_not(rma: Rma) -> str:
     if rma.status == "requested":
-        return f"{rma.number} is still in troubleshooting: review the request in the inbox and authorise the shipment first"
+        return (
+            f"{rma.number} is still in troubleshooting: review the request in the inbox "
+            "and authorise the shipment first"
+        )
     if rma.status == "closed":
         return f"{rma.number} is closed ({rma.outcome or 'done'})"
     return f"{rma.number} is not waiting for a parcel: it is {rma.status.replace('_', ' ')}"

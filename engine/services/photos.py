@@ -1,18 +1,18 @@
 """Intake photos: upload to an RMA (before the intake form cites them), list and fetch them."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from engine.adapters import uploads
 from engine.actors import Actor
+from engine.adapters import uploads
 from engine.errors import InvalidInput, NotAllowed, NotFound, RmaNotFound
-from engine.store.model import Rma, RmaPhoto, utcnow
 from engine.services.customers import photo_view
 from engine.store.audit import audit
+from engine.store.model import Rma, RmaPhoto, utcnow
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -46,13 +46,27 @@ def add_photos(orc: Orchestrator, actor: Actor, rma_id: int, files: list[tuple[s
             sha256, rel = uploads.store(orc.settings.upload_dir, data, ext)
             photo = existing.get(sha256)
             if photo is None:
-                photo = RmaPhoto(rma_id=rma.id, sha256=sha256, content_type=content_type, size=len(data),
-                                 filename=Path(name).name, path=rel, uploaded_by=actor.username, uploaded_at=utcnow())
+                photo = RmaPhoto(
+                    rma_id=rma.id,
+                    sha256=sha256,
+                    content_type=content_type,
+                    size=len(data),
+                    filename=Path(name).name,
+                    path=rel,
+                    uploaded_by=actor.username,
+                    uploaded_at=utcnow(),
+                )
                 s.add(photo)
                 existing[sha256] = photo
             result.append(photo)
-        audit(s, rma.id, actor, "photos_added", f"{len(result)} intake photo(s) added",
-              data={"sha256": [p.sha256 for p in result]})
+        audit(
+            s,
+            rma.id,
+            actor,
+            "photos_added",
+            f"{len(result)} intake photo(s) added",
+            data={"sha256": [p.sha256 for p in result]},
+        )
         uow.commit()
         return [photo_view(p) for p in result]
 

@@ -1,28 +1,29 @@
 """The customer's side: a tracking view and the quote decision, by unguessable token, no login."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import hmac
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, select, update
 
-from engine.customer import estimates
-
-from engine.process import forms
 from engine.actors import Actor
+from engine.customer import estimates
 from engine.customer.customer_text import TEXT, language, t
 from engine.errors import Conflict, NoDecisionPending, RmaNotFound
-from engine.store.model import AuditEvent, Centre, HumanTask, Instance, Milestone, Quote, Rma, RmaEstimate, utcnow
+from engine.process import forms
 from engine.services.customers import latest_quote, quote_view
 from engine.services.instances import apply
 from engine.store.audit import audit
+from engine.store.model import AuditEvent, Centre, HumanTask, Instance, Milestone, Quote, Rma, RmaEstimate, utcnow
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
 
-STATUS_WORDS = {"requested": "Request received",
-                **{k.split(".", 1)[1]: v for k, v in TEXT["en"].items() if k.startswith("status.")}}
+STATUS_WORDS = {
+    "requested": "Request received",
+    **{k.split(".", 1)[1]: v for k, v in TEXT["en"].items() if k.startswith("status.")},
+}
 OUTCOME_WORDS = {k.split(".", 1)[1]: v for k, v in TEXT["en"].items() if k.startswith("outcome.")}
 # The customer's path through a repair, in order; statuses map onto these steps.
 STEPS = ("received", "diagnosing", "awaiting_approval", "repairing", "quality_check", "returning", "closed")
@@ -34,8 +35,12 @@ class QuoteChanged(Conflict):
 
 # Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
 _RMA_BY_TOKEN = select(Rma).where(Rma.tracking_token == bindparam("token"))
-_PENDING_DECISION = select(HumanTask).where(HumanTask.rma_id == bindparam("rma_id"), HumanTask.role == "customer",
-                                            HumanTask.name == "customer_approval", HumanTask.status == "open")
+_PENDING_DECISION = select(HumanTask).where(
+    HumanTask.rma_id == bindparam("rma_id"),
+    HumanTask.role == "customer",
+    HumanTask.name == "customer_approval",
+    HumanTask.status == "open",
+)
 
 
 def _by_token(session, token: str) -> Rma:
@@ -55,9 +60,13 @@ def _checked(rma: Rma | None, token: str) -> Rma:
 
 # The RMA, its instance (locked: before the task row, in the order the expiry timer's sweep locks) and its
 # centre in one SELECT; apply() and the reactions after the step then find them in the session.
-_DECIDING = (select(Rma, Instance, Centre).join(Instance, Instance.rma_id == Rma.id)
-             .outerjoin(Centre, Centre.code == Rma.centre_code)
-             .where(Rma.tracking_token == bindparam("token")).with_for_update(of=Instance))
+_DECIDING = (
+    select(Rma, Instance, Centre)
+    .join(Instance, Instance.rma_id == Rma.id)
+    .outerjoin(Centre, Centre.code == Rma.centre_code)
+    .where(Rma.tracking_token == bindparam("token"))
+    .with_for_update(of=Instance)
+)
 
 
 def _pending_decision(session, rma: Rma) -> HumanTask | None:
@@ -76,8 +85,9 @@ def portal_view(orc: Orchestrator, token: str) -> dict:
         rma = _by_token(s, token)
         lang = language(rma.customer_language)
         pending = _pending_decision(s, rma)
-        events = s.scalars(select(AuditEvent).where(AuditEvent.rma_id == rma.id, AuditEvent.customer_visible)
-                           .order_by(AuditEvent.id)).all()
+        events = s.scalars(
+            select(AuditEvent).where(AuditEvent.rma_id == rma.id, AuditEvent.customer_visible).order_by(AuditEvent.id)
+        ).all()
         milestones = s.scalars(select(Milestone).where(Milestone.rma_id == rma.id).order_by(Milestone.id)).all()
         quote_row = latest_quote(s, rma.id)
         quote = None
@@ -85,18 +95,28 @@ def portal_view(orc: Orchestrator, token: str) -> dict:
             quote = {"total": rma.quote_total, "currency": rma.currency, "in_warranty": rma.in_warranty}
         history = [{"at": e.at, "kind": e.kind, "detail": _customer_detail(e, lang)} for e in events]
         return {
-            "number": rma.number, "status": rma.status, "status_text": t(lang, f"status.{rma.status}"),
-            "stage": rma.stage, "outcome": rma.outcome,
+            "number": rma.number,
+            "status": rma.status,
+            "status_text": t(lang, f"status.{rma.status}"),
+            "stage": rma.stage,
+            "outcome": rma.outcome,
             "outcome_text": t(lang, f"outcome.{rma.outcome}") if rma.outcome else None,
             "product": {"model": rma.product_model, "serial_number": rma.serial_number},
-            "quote": quote, "decision_pending": pending is not None, "language": lang,
-            "history": history, "created_at": rma.created_at, "closed_at": rma.closed_at,
+            "quote": quote,
+            "decision_pending": pending is not None,
+            "language": lang,
+            "history": history,
+            "created_at": rma.created_at,
+            "closed_at": rma.closed_at,
             "quote_detail": quote_view(quote_row),
             "milestones": _milestones(history, milestones, lang),
             "steps": _steps(rma, history, quote_row, lang),
             "eta": estimates.view(s.get(RmaEstimate, rma.id), lang) if rma.closed_at is None else None,
-            "sms": {"available": bool(rma.customer_phone), "opted_out": rma.sms_opt_out,
-                    "phone": _masked(rma.customer_phone)},
+            "sms": {
+                "available": bool(rma.customer_phone),
+                "opted_out": rma.sms_opt_out,
+                "phone": _masked(rma.customer_phone),
+            },
             "receipt_available": any(m.message == "intake_receipt" for m in milestones),
         }
 
@@ -119,8 +139,11 @@ def _customer_detail(event: AuditEvent, lang: str) -> str:
 def _milestones(history: list[dict], milestones: list[Milestone], lang: str) -> list[dict]:
     """Dated milestones, newest first: status changes and decisions, plus the BPMN's notifying milestones."""
     items = [{"at": e["at"], "text": e["detail"], "kind": e["kind"]} for e in history if e["detail"]]
-    items += [{"at": m.reached_at, "text": t(lang, f"milestone.{m.message}"), "kind": m.message}
-              for m in milestones if f"milestone.{m.message}" in TEXT["en"]]
+    items += [
+        {"at": m.reached_at, "text": t(lang, f"milestone.{m.message}"), "kind": m.message}
+        for m in milestones
+        if f"milestone.{m.message}" in TEXT["en"]
+    ]
     return sorted(items, key=lambda item: item["at"], reverse=True)
 
 
@@ -137,20 +160,29 @@ def _steps(rma: Rma, history: list[dict], quote: Quote | None, lang: str) -> lis
         elif event["kind"] == "rma_closed":
             reached["closed"] = event["at"]
     current = STEPS.index(rma.status) if rma.status in STEPS else 0
-    no_approval = (quote is None and rma.quote_total is None and current > STEPS.index("diagnosing")) or \
-        bool(rma.in_warranty)
+    no_approval = (quote is None and rma.quote_total is None and current > STEPS.index("diagnosing")) or bool(
+        rma.in_warranty
+    )
     steps = []
     for i, key in enumerate(STEPS):
         if key == "awaiting_approval" and no_approval:
             continue  # covered by warranty (or nothing to repair): the customer is never asked
         state = "done" if i < current or rma.status == "closed" else "current" if i == current else "todo"
-        steps.append({"key": key, "title": t(lang, f"step.{key}"), "state": state,
-                      "state_text": t(lang, {"done": "page.done", "current": "page.current", "todo": "page.todo"}[state]),
-                      "at": reached.get(key) if state != "todo" else None})
+        steps.append(
+            {
+                "key": key,
+                "title": t(lang, f"step.{key}"),
+                "state": state,
+                "state_text": t(lang, {"done": "page.done", "current": "page.current", "todo": "page.todo"}[state]),
+                "at": reached.get(key) if state != "todo" else None,
+            }
+        )
     return steps
 
 
-def record_customer_decision(orc: Orchestrator, token: str, approve, ip: str | None = None, quote_version: int | None = None) -> dict:
+def record_customer_decision(
+    orc: Orchestrator, token: str, approve, ip: str | None = None, quote_version: int | None = None
+) -> dict:
     """Approve or decline the pending quote; 409 when no decision is pending or the quote changed meanwhile."""
     with orc.uow() as uow:
         s = uow.session
@@ -161,28 +193,46 @@ def record_customer_decision(orc: Orchestrator, token: str, approve, ip: str | N
         task = _pending_decision(s, rma)
         if task is None:
             raise NoDecisionPending(f"{rma.number} has no quote waiting for a decision")
-        bundle_form = forms.validate_submission({"type": "object", "required": ["approve"],
-                                                 "properties": {"approve": {"type": "boolean"}}},
-                                                {"approve": approve})
-        quote = s.scalar(select(Quote).where(Quote.rma_id == rma.id, Quote.task_id == task.id,
-                                             Quote.status == "pending"))
+        bundle_form = forms.validate_submission(
+            {"type": "object", "required": ["approve"], "properties": {"approve": {"type": "boolean"}}},
+            {"approve": approve},
+        )
+        quote = s.scalar(
+            select(Quote).where(Quote.rma_id == rma.id, Quote.task_id == task.id, Quote.status == "pending")
+        )
         if quote is not None and quote_version is not None and int(quote_version) != quote.version:
-            raise QuoteChanged(f"{rma.number}: you answered quote version {quote_version}, "
-                               f"but version {quote.version} is the one waiting for a decision")
+            raise QuoteChanged(
+                f"{rma.number}: you answered quote version {quote_version}, "
+                f"but version {quote.version} is the one waiting for a decision"
+            )
         actor = Actor.customer(rma.number)
         now = utcnow()
-        result = s.execute(update(HumanTask).where(HumanTask.id == task.id, HumanTask.status == "open")
-                           .values(status="completed", completed_by=actor.username, completed_at=now)
-                           .execution_options(synchronize_session=False))
+        result = s.execute(
+            update(HumanTask)
+            .where(HumanTask.id == task.id, HumanTask.status == "open")
+            .values(status="completed", completed_by=actor.username, completed_at=now)
+            .execution_options(synchronize_session=False)
+        )
         if result.rowcount != 1:
             raise NoDecisionPending(f"{rma.number} has no quote waiting for a decision")
         approved = bundle_form["approve"]
         if quote is not None:
             quote.status, quote.decided_at, quote.decided_ip = ("approved" if approved else "declined"), now, ip
-        audit(s, rma.id, actor, "quote_decided", "quote approved" if approved else "quote declined",
-              task_name=task.name, data={"approve": approved, "quote_total": str(rma.quote_total),
-                                         "currency": rma.currency, "ip": ip,
-                                         "quote_version": quote.version if quote is not None else None})
+        audit(
+            s,
+            rma.id,
+            actor,
+            "quote_decided",
+            "quote approved" if approved else "quote declined",
+            task_name=task.name,
+            data={
+                "approve": approved,
+                "quote_total": str(rma.quote_total),
+                "currency": rma.currency,
+                "ip": ip,
+                "quote_version": quote.version if quote is not None else None,
+            },
+        )
         apply(orc, s, rma, actor, lambda wf: orc.runtime.complete(wf, task.id, bundle_form), completed_task=task.name)
         uow.commit()
     return portal_view(orc, token)
@@ -195,8 +245,13 @@ def set_sms_opt_out(orc: Orchestrator, token: str, opt_out: bool) -> dict:
         rma = _by_token(s, token)
         if rma.sms_opt_out != bool(opt_out):
             rma.sms_opt_out = bool(opt_out)
-            audit(s, rma.id, Actor.customer(rma.number), "sms_preference",
-                  "customer turned text messages off" if opt_out else "customer turned text messages on",
-                  data={"sms_opt_out": bool(opt_out)})
+            audit(
+                s,
+                rma.id,
+                Actor.customer(rma.number),
+                "sms_preference",
+                "customer turned text messages off" if opt_out else "customer turned text messages on",
+                data={"sms_opt_out": bool(opt_out)},
+            )
         uow.commit()
     return portal_view(orc, token)

@@ -1,4 +1,5 @@
 """Validate and deploy process bundles (whole, partial or uploaded), audited; find the bundle an RMA starts on."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -7,15 +8,15 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from engine.process import bundle_files
 from engine.actors import Actor
+from engine.errors import ConcurrentUpdate, InvalidInput, InvalidProcess, NotAllowed
+from engine.process import bundle_files
 from engine.process.definitions import parse_bundle, read_bundle_dir
 from engine.process.diffing import bundle_changes
-from engine.errors import ConcurrentUpdate, InvalidInput, InvalidProcess, NotAllowed
-from engine.store.model import Bundle, Centre, ProcessDeploy
 from engine.process.policy import PolicyError, check_policy, load_policy
 from engine.process.rebase import three_way
 from engine.store.audit import audit
+from engine.store.model import Bundle, Centre, ProcessDeploy
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -59,7 +60,9 @@ def _prepare(session, files: dict[str, str], centre: str | None, merge: bool):
     return parsed, previous, base
 
 
-def validate_bundle(orc: Orchestrator, actor: Actor, files: dict[str, str], centre: str | None = None, merge: bool = True) -> dict:
+def validate_bundle(
+    orc: Orchestrator, actor: Actor, files: dict[str, str], centre: str | None = None, merge: bool = True
+) -> dict:
     """Everything a deploy checks, nothing stored: {valid, errors, hash?, changes?}."""
     check_may_deploy(actor, centre)
     with orc.uow() as uow:
@@ -68,13 +71,26 @@ def validate_bundle(orc: Orchestrator, actor: Actor, files: dict[str, str], cent
         except InvalidProcess as exc:
             return {"valid": False, "message": exc.message, "errors": exc.errors or []}
         against = previous or base
-        return {"valid": True, "message": "the processes are valid", "errors": [], "hash": parsed.hash,
-                "changes": bundle_changes(against.files if against is not None else None, parsed.files)}
+        return {
+            "valid": True,
+            "message": "the processes are valid",
+            "errors": [],
+            "hash": parsed.hash,
+            "changes": bundle_changes(against.files if against is not None else None, parsed.files),
+        }
 
 
-def deploy_bundle(orc: Orchestrator, actor: Actor, files: dict[str, str], centre: str | None = None, note: str = "",
-                  merge: bool = False, uploaded: list[str] | None = None, rebase: bool = True,
-                  rebase_except: tuple[str, ...] = ()) -> dict:
+def deploy_bundle(
+    orc: Orchestrator,
+    actor: Actor,
+    files: dict[str, str],
+    centre: str | None = None,
+    note: str = "",
+    merge: bool = False,
+    uploaded: list[str] | None = None,
+    rebase: bool = True,
+    rebase_except: tuple[str, ...] = (),
+) -> dict:
     """Validate, hash and store a new immutable version (audited); an unchanged bundle is not stored twice.
 
     With `merge`, `files` are laid over the centre's current bundle (its latest variant, else the base).
@@ -86,38 +102,78 @@ def deploy_bundle(orc: Orchestrator, actor: Actor, files: dict[str, str], centre
     return view
 
 
-def _deploy(orc: Orchestrator, actor: Actor, files: dict[str, str], centre: str | None, note: str, merge: bool,
-            uploaded: list[str] | None) -> dict:
+def _deploy(
+    orc: Orchestrator,
+    actor: Actor,
+    files: dict[str, str],
+    centre: str | None,
+    note: str,
+    merge: bool,
+    uploaded: list[str] | None,
+) -> dict:
     check_may_deploy(actor, centre)
     with orc.uow() as uow:
         s = uow.session
         parsed, previous, base = _prepare(s, files, centre, merge)
         if previous is not None and previous.hash == parsed.hash:
             return _bundle_view(previous, created=False)
-        bundle = Bundle(version=(previous.version if previous else 0) + 1, centre_code=centre, hash=parsed.hash,
-                        files=parsed.files, note=note, deployed_by=actor.username)
+        bundle = Bundle(
+            version=(previous.version if previous else 0) + 1,
+            centre_code=centre,
+            hash=parsed.hash,
+            files=parsed.files,
+            note=note,
+            deployed_by=actor.username,
+        )
         s.add(bundle)
         uow.flush()
         against = previous or base
         changes = bundle_changes(against.files if against is not None else None, parsed.files)
-        s.add(ProcessDeploy(bundle_id=bundle.id, base_bundle_id=base.id if base is not None else None,
-                            previous_bundle_id=against.id if against is not None else None,
-                            uploaded=sorted(uploaded if uploaded is not None else parsed.files), changes=changes))
+        s.add(
+            ProcessDeploy(
+                bundle_id=bundle.id,
+                base_bundle_id=base.id if base is not None else None,
+                previous_bundle_id=against.id if against is not None else None,
+                uploaded=sorted(uploaded if uploaded is not None else parsed.files),
+                changes=changes,
+            )
+        )
         label = f"centre {centre} variant" if centre else "base processes"
-        audit(s, None, actor, "process_deployed", f"{label} v{bundle.version} deployed: {changes['summary']}",
-              data={"bundle_id": bundle.id, "centre": centre, "version": bundle.version, "hash": parsed.hash,
-                    "note": note, "uploaded": sorted(uploaded or []), "changes": changes["summary"]})
+        audit(
+            s,
+            None,
+            actor,
+            "process_deployed",
+            f"{label} v{bundle.version} deployed: {changes['summary']}",
+            data={
+                "bundle_id": bundle.id,
+                "centre": centre,
+                "version": bundle.version,
+                "hash": parsed.hash,
+                "note": note,
+                "uploaded": sorted(uploaded or []),
+                "changes": changes["summary"],
+            },
+        )
         try:
             uow.commit()
         except IntegrityError:
-            raise ConcurrentUpdate("someone deployed this centre's processes at the same moment; "
-                                   "reload and try again") from None
+            raise ConcurrentUpdate(
+                "someone deployed this centre's processes at the same moment; reload and try again"
+            ) from None
         orc.specs.get(parsed.hash, lambda: parsed.files)
         return _bundle_view(bundle, created=True, changes=changes)
 
 
-def deploy_upload(orc: Orchestrator, actor: Actor, uploads: list[tuple[str, bytes | str]], centre: str | None = None,
-                  note: str = "", replace: bool = False, dry_run: bool = False) -> dict:
+def deploy_upload(
+    orc: Orchestrator,
+    actor: Actor,
+    uploads: list[tuple[str, bytes | str]],
+    centre: str | None = None,
+    note: str = "",
+    replace: bool = False,
+    dry_run: bool = False,
+) -> dict:
     """Deploy uploaded files: merged over the centre's current bundle, or (`replace`) as the whole bundle."""
     check_may_deploy(actor, centre)
     placed, errors = bundle_files.place_uploads(uploads)
@@ -129,7 +185,7 @@ def deploy_upload(orc: Orchestrator, actor: Actor, uploads: list[tuple[str, byte
 
 
 def rebase_variants(orc: Orchestrator, actor: Actor, skip: tuple[str, ...] = ()) -> list[dict]:
-    """Move each centre's variant onto the latest base (engine.process.rebase); conflicts and errors leave it as it was."""
+    """Move each centre's variant onto the latest base (engine.process.rebase); conflicts and errors leave it be."""
     with orc.uow() as uow:
         s = uow.session
         base = latest_bundle(s, None)
@@ -139,9 +195,18 @@ def rebase_variants(orc: Orchestrator, actor: Actor, skip: tuple[str, ...] = ())
             if centre in skip or variant is None:
                 continue
             record = s.scalar(select(ProcessDeploy).where(ProcessDeploy.bundle_id == variant.id))
-            old_base = s.get(Bundle, record.base_bundle_id) if record is not None and record.base_bundle_id else (
-                s.scalar(select(Bundle).where(Bundle.centre_code.is_(None), Bundle.id < variant.id)
-                         .order_by(Bundle.id.desc()).limit(1)))
+            old_base = (
+                s.get(Bundle, record.base_bundle_id)
+                if record is not None and record.base_bundle_id
+                else (
+                    s.scalar(
+                        select(Bundle)
+                        .where(Bundle.centre_code.is_(None), Bundle.id < variant.id)
+                        .order_by(Bundle.id.desc())
+                        .limit(1)
+                    )
+                )
+            )
             if old_base is not None and old_base.id != base.id:
                 jobs.append((centre, dict(old_base.files), dict(variant.files)))
         new_files, version = dict(base.files), base.version
@@ -174,17 +239,25 @@ def _enforce_policy(files: dict[str, str]) -> None:
     try:
         violations = check_policy(files, policy)
     except PolicyError as exc:
-        raise InvalidProcess(str(exc), [{"file": POLICY_FILE, "element": None, "line": None,
-                                         "message": str(exc)}]) from None
+        raise InvalidProcess(
+            str(exc), [{"file": POLICY_FILE, "element": None, "line": None, "message": str(exc)}]
+        ) from None
     if violations:
         errors = []
         for v in violations:
             last = v["path"][-1] if v["path"] else {}
             steps = " → ".join(f"{p['element']} ({p['name']})" for p in v["path"])
             file = last.get("file", POLICY_FILE)
-            errors.append({"file": file, "element": last.get("element"), "line": _line(files, file, last.get("element")),
-                           "rule": v["rule"], "path": v["path"],
-                           "message": f"policy '{v['rule']}' broken: {v['message']}. Offending path: {steps}"})
+            errors.append(
+                {
+                    "file": file,
+                    "element": last.get("element"),
+                    "line": _line(files, file, last.get("element")),
+                    "rule": v["rule"],
+                    "path": v["path"],
+                    "message": f"policy '{v['rule']}' broken: {v['message']}. Offending path: {steps}",
+                }
+            )
         raise InvalidProcess(f"the processes break {len(violations)} company policy rule(s)", errors)
 
 
@@ -199,16 +272,28 @@ def deploy_directory(orc: Orchestrator, actor: Actor, centres: list[str] = ()) -
     """Deploy the base bundle and each centre's variant found in the processes folder."""
     root = orc.settings.processes_dir
     on_disk = tuple(c for c in centres if (root / "variants" / c).is_dir())
-    results = [deploy_bundle(orc, actor, read_bundle_dir(root), None, "deployed from processes/",
-                             rebase_except=on_disk)]
+    results = [
+        deploy_bundle(orc, actor, read_bundle_dir(root), None, "deployed from processes/", rebase_except=on_disk)
+    ]
     for centre in centres:
         if (root / "variants" / centre).is_dir():
-            results.append(deploy_bundle(orc, actor, read_bundle_dir(root, centre), centre,
-                                         f"variant for {centre} deployed from processes/"))
+            results.append(
+                deploy_bundle(
+                    orc, actor, read_bundle_dir(root, centre), centre, f"variant for {centre} deployed from processes/"
+                )
+            )
     return results
 
 
 def _bundle_view(bundle: Bundle, created: bool, changes: dict | None = None) -> dict:
-    return {"id": bundle.id, "version": bundle.version, "centre": bundle.centre_code, "hash": bundle.hash,
-            "created": created, "note": bundle.note, "deployed_by": bundle.deployed_by,
-            "deployed_at": bundle.deployed_at, "changes": changes}
+    return {
+        "id": bundle.id,
+        "version": bundle.version,
+        "centre": bundle.centre_code,
+        "hash": bundle.hash,
+        "created": created,
+        "note": bundle.note,
+        "deployed_by": bundle.deployed_by,
+        "deployed_at": bundle.deployed_at,
+        "changes": changes,
+    }

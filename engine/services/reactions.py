@@ -12,6 +12,7 @@ messages read the stage visits and the quote; the before-and-beyond reaction set
 waiting for its parcel (`inbound`); integrator webhooks run last, so an event carries the RMA as the step
 leaves it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -27,12 +28,12 @@ from engine.services.webhook_events import enqueue_events
 Reaction = Callable[[StepContext], None]
 
 REACTIONS: tuple[Reaction, ...] = (
-    record_stage_visits,       # lead time per stage (the dashboard, the estimate's history)
+    record_stage_visits,  # lead time per stage (the dashboard, the estimate's history)
     lend_from_the_loan_offer,  # a loan unit lent in the process's offer task is booked out (may refuse the step)
-    customer_side,             # repeat repairs, photos, quotes, milestones, the estimate, the customer's messages
-    before_and_beyond,         # online requests and parcels (stage `inbound`), goodwill decisions, their messages
-    escalate,                  # SLA breaches: audit and mail the centre's managers
-    enqueue_events,            # integrator webhooks, last: they report the RMA as this step leaves it
+    customer_side,  # repeat repairs, photos, quotes, milestones, the estimate, the customer's messages
+    before_and_beyond,  # online requests and parcels (stage `inbound`), goodwill decisions, their messages
+    escalate,  # SLA breaches: audit and mail the centre's managers
+    enqueue_events,  # integrator webhooks, last: they report the RMA as this step leaves it
 )
 
 

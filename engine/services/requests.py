@@ -1,29 +1,33 @@
 """Online RMA requests: the public form, the customer's request page, troubleshooting answers and offers."""
-from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
 import hashlib
 import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
-from engine.process import forms
-
-from engine.store import outbox
-
-from engine.services import throttle
 from engine.actors import Actor
-from engine.store.audit import append_event
 from engine.errors import InvalidInput, NoDecisionPending, RmaNotFound
-from engine.store.model import Centre, CentreLocation, HumanTask, Instance, Rma, RmaRequest, utcnow
+from engine.process import forms
+from engine.services import throttle
 from engine.services.catalogue import start_facts
 from engine.services.instances import apply, lock_instance, save_new
-from engine.store.audit import audit
-from engine.services.rmas import OPEN_RMA_SCHEMA, _as_date, _check_payload, _start_data, check_purchase_date, deployed_bundle
+from engine.services.rmas import (
+    OPEN_RMA_SCHEMA,
+    _as_date,
+    _check_payload,
+    _start_data,
+    check_purchase_date,
+    deployed_bundle,
+)
+from engine.store import outbox
+from engine.store.audit import append_event, audit
+from engine.store.model import Centre, CentreLocation, HumanTask, Instance, Rma, RmaRequest, utcnow
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -31,15 +35,32 @@ if TYPE_CHECKING:
 MAX_PROOF_BYTES = 5 * 1024 * 1024
 PROOF_TYPES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 REQUESTS_PER_HOUR = int(os.environ.get("RMA_REQUESTS_PER_HOUR") or 10)
-OFFER_KEYS = ("quote_total", "currency", "offer_repair", "offer_replacement", "replacement_price", "offer_trade_in",
-              "trade_in_credit", "trade_in_price", "successor_model", "offer_rule", "goodwill_total")
+OFFER_KEYS = (
+    "quote_total",
+    "currency",
+    "offer_repair",
+    "offer_replacement",
+    "replacement_price",
+    "offer_trade_in",
+    "trade_in_credit",
+    "trade_in_price",
+    "successor_model",
+    "offer_rule",
+    "goodwill_total",
+)
 REQUEST_WORDS = {
-    "en": ("Your repair request {number}", "Thank you: we registered your repair request {number} for your "
-           "{model}. Before you send anything, please try the steps for your model on your request page; many "
-           "faults are fixed that way:\n{url}\n"),
-    "de": ("Ihre Reparaturanfrage {number}", "Danke: Ihre Reparaturanfrage {number} für {model} ist "
-           "registriert. Bevor Sie etwas einschicken, probieren Sie bitte die Schritte auf Ihrer Anfrageseite; "
-           "viele Fehler lassen sich so beheben:\n{url}\n"),
+    "en": (
+        "Your repair request {number}",
+        "Thank you: we registered your repair request {number} for your "
+        "{model}. Before you send anything, please try the steps for your model on your request page; many "
+        "faults are fixed that way:\n{url}\n",
+    ),
+    "de": (
+        "Ihre Reparaturanfrage {number}",
+        "Danke: Ihre Reparaturanfrage {number} für {model} ist "
+        "registriert. Bevor Sie etwas einschicken, probieren Sie bitte die Schritte auf Ihrer Anfrageseite; "
+        "viele Fehler lassen sich so beheben:\n{url}\n",
+    ),
 }
 
 
@@ -56,13 +77,15 @@ def check_proof(filename: str, data: bytes) -> str:
     if not data:
         raise InvalidInput("proof of purchase missing", {"proof_of_purchase": ["Attach your receipt or invoice."]})
     if len(data) > MAX_PROOF_BYTES:
-        raise InvalidInput("proof of purchase too large",
-                           {"proof_of_purchase": [f"At most {MAX_PROOF_BYTES // (1024 * 1024)} MB."]})
+        raise InvalidInput(
+            "proof of purchase too large", {"proof_of_purchase": [f"At most {MAX_PROOF_BYTES // (1024 * 1024)} MB."]}
+        )
     for magic, content_type in PROOF_TYPES.items():
         if data.startswith(magic):
             return content_type
-    raise InvalidInput("proof of purchase of an unknown type",
-                       {"proof_of_purchase": ["Must be a PDF, PNG or JPEG file."]})
+    raise InvalidInput(
+        "proof of purchase of an unknown type", {"proof_of_purchase": ["Must be a PDF, PNG or JPEG file."]}
+    )
 
 
 def submit_request(orc: Orchestrator, payload: dict, proof_name: str, proof: bytes, ip: str | None) -> dict:
@@ -80,33 +103,72 @@ def submit_request(orc: Orchestrator, payload: dict, proof_name: str, proof: byt
             raise InvalidInput("unknown centre", {"centre": ["Choose a centre from the list."]})
         bundle, now = deployed_bundle(s, centre.code), utcnow()
         check_purchase_date(purchase_date, now)
-        rma = Rma(centre_code=centre.code, status="requested", customer_name=customer["name"],
-                  customer_email=customer["email"].strip().lower(), customer_phone=customer.get("phone") or None,
-                  customer_language=customer.get("language") or "en", product_model=product["model"].strip(),
-                  serial_number=product["serial_number"].strip(), purchase_date=purchase_date,
-                  product_category=product.get("category") or None, fault_description=payload["fault_description"],
-                  currency=centre.currency, tracking_token=secrets.token_urlsafe(24), created_by="online",
-                  created_at=now, updated_at=now)
+        rma = Rma(
+            centre_code=centre.code,
+            status="requested",
+            customer_name=customer["name"],
+            customer_email=customer["email"].strip().lower(),
+            customer_phone=customer.get("phone") or None,
+            customer_language=customer.get("language") or "en",
+            product_model=product["model"].strip(),
+            serial_number=product["serial_number"].strip(),
+            purchase_date=purchase_date,
+            product_category=product.get("category") or None,
+            fault_description=payload["fault_description"],
+            currency=centre.currency,
+            tracking_token=secrets.token_urlsafe(24),
+            created_by="online",
+            created_at=now,
+            updated_at=now,
+        )
         s.add(rma)
         uow.flush()
         rma.number = f"RMA-{centre.code}-{rma.id:06d}"
         sha = _store_proof(orc, proof)
-        s.add(RmaRequest(rma_id=rma.id, channel="online", proof_sha256=sha, proof_content_type=content_type,
-                         proof_size=len(proof), proof_filename=(proof_name or "")[:200], client_ip=ip,
-                         submitted_at=now))
+        s.add(
+            RmaRequest(
+                rma_id=rma.id,
+                channel="online",
+                proof_sha256=sha,
+                proof_content_type=content_type,
+                proof_size=len(proof),
+                proof_filename=(proof_name or "")[:200],
+                client_ip=ip,
+                submitted_at=now,
+            )
+        )
         actor = Actor.customer(rma.number)
-        audit(s, rma.id, actor, "rma_opened", f"{rma.number} requested online for {rma.product_model} "
-              f"{rma.serial_number}", data={"fault_description": rma.fault_description, "channel": "online"})
+        audit(
+            s,
+            rma.id,
+            actor,
+            "rma_opened",
+            f"{rma.number} requested online for {rma.product_model} {rma.serial_number}",
+            data={"fault_description": rma.fault_description, "channel": "online"},
+        )
         facts = start_facts(s, rma.product_model, centre.currency, channel="online")
         workflow = orc.runtime.start(orc.parsed_bundle(s, bundle.id), _start_data(rma, centre, now, facts))
         save_new(orc, s, rma, bundle, workflow, actor)
         subject, body = REQUEST_WORDS.get(rma.customer_language, REQUEST_WORDS["en"])
         words = {"number": rma.number, "model": rma.product_model, "url": request_url(orc, rma)}
-        outbox.enqueue(s, "email", rma.customer_email, body.format(**words), f"{rma.number}:request_received",
-                       subject=subject.format(**words), rma_id=rma.id, rma_number=rma.number)
+        outbox.enqueue(
+            s,
+            "email",
+            rma.customer_email,
+            body.format(**words),
+            f"{rma.number}:request_received",
+            subject=subject.format(**words),
+            rma_id=rma.id,
+            rma_number=rma.number,
+        )
         uow.commit()
-        return {"number": rma.number, "status": rma.status, "tracking_token": rma.tracking_token,
-                "request_url": request_url(orc, rma), "centre": centre.code}
+        return {
+            "number": rma.number,
+            "status": rma.status,
+            "tracking_token": rma.tracking_token,
+            "request_url": request_url(orc, rma),
+            "centre": centre.code,
+        }
 
 
 def _store_proof(orc: Orchestrator, data: bytes) -> str:
@@ -129,8 +191,11 @@ def by_token(session, token: str) -> Rma:
 
 
 def _open_customer_task(session, rma: Rma, name: str) -> HumanTask | None:
-    return session.scalar(select(HumanTask).where(HumanTask.rma_id == rma.id, HumanTask.name == name,
-                                                  HumanTask.role == "customer", HumanTask.status == "open"))
+    return session.scalar(
+        select(HumanTask).where(
+            HumanTask.rma_id == rma.id, HumanTask.name == name, HumanTask.role == "customer", HumanTask.status == "open"
+        )
+    )
 
 
 def _process_data(orc: Orchestrator, session, rma: Rma) -> tuple[dict, set]:
@@ -142,6 +207,7 @@ def _process_data(orc: Orchestrator, session, rma: Rma) -> tuple[dict, set]:
 def request_view(orc: Orchestrator, token: str) -> dict:
     """The customer's request page: status, the self-help steps, the packing slip, the offers."""
     from engine.services.portal import OUTCOME_WORDS, STATUS_WORDS
+
     with orc.uow() as uow:
         s = uow.session
         rma = by_token(s, token)
@@ -150,24 +216,43 @@ def request_view(orc: Orchestrator, token: str) -> dict:
         troubleshoot = _open_customer_task(s, rma, "troubleshoot")
         approval = _open_customer_task(s, rma, "customer_approval")
         return {
-            "number": rma.number, "status": rma.status, "status_text": STATUS_WORDS.get(rma.status, rma.status),
-            "outcome": rma.outcome, "outcome_text": OUTCOME_WORDS.get(rma.outcome or ""), "stage": rma.stage,
-            "language": rma.customer_language, "tracking_token": rma.tracking_token,
+            "number": rma.number,
+            "status": rma.status,
+            "status_text": STATUS_WORDS.get(rma.status, rma.status),
+            "outcome": rma.outcome,
+            "outcome_text": OUTCOME_WORDS.get(rma.outcome or ""),
+            "stage": rma.stage,
+            "language": rma.customer_language,
+            "tracking_token": rma.tracking_token,
             "product": {"model": rma.product_model, "serial_number": rma.serial_number},
             "customer": {"name": rma.customer_name},
-            "centre": {"code": centre.code, "name": centre.name, "address": location.address if location else "",
-                       "city": location.city if location else "", "postcode": location.postcode if location else "",
-                       "country": location.country if location else ""},
+            "centre": {
+                "code": centre.code,
+                "name": centre.name,
+                "address": location.address if location else "",
+                "city": location.city if location else "",
+                "postcode": location.postcode if location else "",
+                "country": location.country if location else "",
+            },
             "known_issues": list(data.get("known_issues") or []),
             "troubleshooting_pending": troubleshoot is not None,
             "awaiting_parcel": "parcel_received" in awaited,
             "offers": {k: data.get(k) for k in OFFER_KEYS} if approval is not None else None,
-            "decision_pending": approval is not None, "created_at": rma.created_at,
+            "decision_pending": approval is not None,
+            "created_at": rma.created_at,
         }
 
 
-def _complete_customer_task(orc: Orchestrator, token: str, name: str, data: dict, kind: str, detail: str, ip: str | None,
-                            extra: dict | None = None) -> None:
+def _complete_customer_task(
+    orc: Orchestrator,
+    token: str,
+    name: str,
+    data: dict,
+    kind: str,
+    detail: str,
+    ip: str | None,
+    extra: dict | None = None,
+) -> None:
     with orc.uow() as uow:
         s = uow.session
         rma = by_token(s, token)
@@ -179,13 +264,24 @@ def _complete_customer_task(orc: Orchestrator, token: str, name: str, data: dict
         if extra is not None:
             extra(s, rma, clean)
         actor = Actor.customer(rma.number)
-        done = s.execute(update(HumanTask).where(HumanTask.id == task.id, HumanTask.status == "open")
-                         .values(status="completed", completed_by=actor.username, completed_at=utcnow())
-                         .execution_options(synchronize_session=False))
+        done = s.execute(
+            update(HumanTask)
+            .where(HumanTask.id == task.id, HumanTask.status == "open")
+            .values(status="completed", completed_by=actor.username, completed_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
         if done.rowcount != 1:
             raise NoDecisionPending(f"{rma.number} is not waiting for this answer")
-        append_event(s, rma.id, actor.username, kind, detail, task_name=task.name, data={**clean, "ip": ip},
-                     customer_visible=True)
+        append_event(
+            s,
+            rma.id,
+            actor.username,
+            kind,
+            detail,
+            task_name=task.name,
+            data={**clean, "ip": ip},
+            customer_visible=True,
+        )
         apply(orc, s, rma, actor, lambda wf: orc.runtime.complete(wf, task.id, clean), completed_task=task.name)
         uow.commit()
 
@@ -193,31 +289,55 @@ def _complete_customer_task(orc: Orchestrator, token: str, name: str, data: dict
 def answer_troubleshooting(orc: Orchestrator, token: str, data: dict, ip: str | None = None) -> dict:
     """The customer's answers to the product's questions: solved closes the request, otherwise staff review it."""
     solved = isinstance(data, dict) and data.get("troubleshoot_solved") is True
-    _complete_customer_task(orc, token, "troubleshoot", data, "troubleshooting_answered",
-                            "Solved with the self-help steps" if solved else "Self-help steps did not solve it", ip)
+    _complete_customer_task(
+        orc,
+        token,
+        "troubleshoot",
+        data,
+        "troubleshooting_answered",
+        "Solved with the self-help steps" if solved else "Self-help steps did not solve it",
+        ip,
+    )
     return request_view(orc, token)
 
 
 CHOICES = ("repair", "replacement", "trade_in", "decline")
-CHOICE_WORDS = {"repair": "You chose the repair", "replacement": "You chose a replacement unit",
-                "trade_in": "You chose the trade-in", "decline": "You declined the quote"}
+CHOICE_WORDS = {
+    "repair": "You chose the repair",
+    "replacement": "You chose a replacement unit",
+    "trade_in": "You chose the trade-in",
+    "decline": "You declined the quote",
+}
 
 
 def record_choice(orc: Orchestrator, token: str, choice: str, ip: str | None = None) -> dict:
     """The customer's answer to the offers: only a choice the rules offered is accepted.
 
     The token is checked (and a wrong one throttled) before the choice: a guess learns nothing from it."""
+
     def offered(session, rma, clean):
         if choice not in CHOICES:
             raise InvalidInput("unknown choice", {"choice": [f"Choose one of: {', '.join(CHOICES)}."]})
         data, _ = _process_data(orc, session, rma)
-        allowed = {"repair": data.get("offer_repair"), "replacement": data.get("offer_replacement"),
-                   "trade_in": data.get("offer_trade_in"), "decline": True}
+        allowed = {
+            "repair": data.get("offer_repair"),
+            "replacement": data.get("offer_replacement"),
+            "trade_in": data.get("offer_trade_in"),
+            "decline": True,
+        }
         if not allowed[choice]:
             raise InvalidInput("this option was not offered", {"choice": ["This option is not offered for your unit."]})
 
-    _complete_customer_task(orc, token, "customer_approval", {"approve": choice != "decline", "choice": choice},
-                            "quote_decided", CHOICE_WORDS.get(choice, ""), ip, extra=offered)
+    _complete_customer_task(
+        orc,
+        token,
+        "customer_approval",
+        {"approve": choice != "decline", "choice": choice},
+        "quote_decided",
+        CHOICE_WORDS.get(choice, ""),
+        ip,
+        extra=offered,
+    )
     return request_view(orc, token)
 
 

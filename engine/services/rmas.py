@@ -1,23 +1,23 @@
 """Open, find and show RMAs."""
-from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
 import secrets
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, false, func, select
 
 from engine.actors import Actor
-from engine.process.forms import nested_errors
 from engine.errors import InvalidInput, NotAllowed, RmaNotFound
-from engine.store import search
-from engine.store.model import AuditEvent, Bundle, Centre, HumanTask, Instance, Rma, RmaSearchTerm, utcnow
-from engine.services.instances import save_new
-from engine.store.audit import audit
+from engine.process.forms import nested_errors
 from engine.services.catalogue import start_facts, unknown_model_facts
+from engine.services.instances import save_new
 from engine.services.processes import current_bundle
 from engine.services.views import rma_view, task_view
+from engine.store import search
+from engine.store.audit import audit
+from engine.store.model import AuditEvent, Bundle, Centre, HumanTask, Instance, Rma, RmaSearchTerm, utcnow
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -42,18 +42,35 @@ def open_rma(orc: Orchestrator, actor: Actor, payload: dict) -> dict:
             raise InvalidInput(f"unknown centre {centre_code}", {"centre": [f"Unknown centre '{centre_code}'."]})
         bundle, now = deployed_bundle(s, centre_code), utcnow()
         check_purchase_date(purchase_date, now)
-        rma = Rma(centre_code=centre_code, status="received", customer_name=customer["name"],
-                  customer_email=customer["email"], customer_phone=customer.get("phone") or None,
-                  customer_language=customer.get("language") or "en", product_model=product["model"],
-                  serial_number=product["serial_number"], purchase_date=purchase_date,
-                  product_category=product.get("category") or None, fault_description=payload["fault_description"],
-                  currency=centre.currency, tracking_token=secrets.token_urlsafe(24), created_by=actor.username,
-                  created_at=now, updated_at=now)
+        rma = Rma(
+            centre_code=centre_code,
+            status="received",
+            customer_name=customer["name"],
+            customer_email=customer["email"],
+            customer_phone=customer.get("phone") or None,
+            customer_language=customer.get("language") or "en",
+            product_model=product["model"],
+            serial_number=product["serial_number"],
+            purchase_date=purchase_date,
+            product_category=product.get("category") or None,
+            fault_description=payload["fault_description"],
+            currency=centre.currency,
+            tracking_token=secrets.token_urlsafe(24),
+            created_by=actor.username,
+            created_at=now,
+            updated_at=now,
+        )
         s.add(rma)
         uow.flush()
         rma.number = f"RMA-{centre_code}-{rma.id:06d}"
-        audit(s, rma.id, actor, "rma_opened", f"{rma.number} opened for {rma.product_model} {rma.serial_number}",
-              data={"fault_description": rma.fault_description})
+        audit(
+            s,
+            rma.id,
+            actor,
+            "rma_opened",
+            f"{rma.number} opened for {rma.product_model} {rma.serial_number}",
+            data={"fault_description": rma.fault_description},
+        )
         parsed = orc.parsed_bundle(s, bundle.id)
         facts = start_facts(s, rma.product_model, centre.currency, channel="counter")
         workflow = orc.runtime.start(parsed, _start_data(rma, centre, now, facts))
@@ -65,17 +82,30 @@ def open_rma(orc: Orchestrator, actor: Actor, payload: dict) -> dict:
 
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
 OPEN_RMA_SCHEMA = {
-    "type": "object", "required": ["centre", "customer", "product", "fault_description"],
+    "type": "object",
+    "required": ["centre", "customer", "product", "fault_description"],
     "properties": {
         "centre": {"type": "string", "minLength": 1, "maxLength": 16},
-        "customer": {"type": "object", "required": ["name", "email"], "properties": {
-            "name": _TEXT, "email": {"type": "string", "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "maxLength": 254},
-            "phone": {"type": ["string", "null"], "maxLength": 40},
-            "language": {"type": ["string", "null"], "enum": ["en", "de", None]}}},
-        "product": {"type": "object", "required": ["model", "serial_number", "purchase_date"], "properties": {
-            "model": _TEXT, "serial_number": {**_TEXT, "maxLength": 120},
-            "purchase_date": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
-            "category": {"type": ["string", "null"], "maxLength": 120}}},
+        "customer": {
+            "type": "object",
+            "required": ["name", "email"],
+            "properties": {
+                "name": _TEXT,
+                "email": {"type": "string", "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "maxLength": 254},
+                "phone": {"type": ["string", "null"], "maxLength": 40},
+                "language": {"type": ["string", "null"], "enum": ["en", "de", None]},
+            },
+        },
+        "product": {
+            "type": "object",
+            "required": ["model", "serial_number", "purchase_date"],
+            "properties": {
+                "model": _TEXT,
+                "serial_number": {**_TEXT, "maxLength": 120},
+                "purchase_date": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+                "category": {"type": ["string", "null"], "maxLength": 120},
+            },
+        },
         "fault_description": {"type": "string", "minLength": 1, "maxLength": 5000},
     },
 }
@@ -102,19 +132,29 @@ def deployed_bundle(session, centre_code: str) -> Bundle:
 
 def check_purchase_date(purchase_date: date, now) -> None:
     if purchase_date > now.date():
-        raise InvalidInput("purchase date is in the future",
-                           {"product": {"purchase_date": ["Must not be in the future."]}})
+        raise InvalidInput(
+            "purchase date is in the future", {"product": {"purchase_date": ["Must not be in the future."]}}
+        )
 
 
 def _start_data(rma: Rma, centre: Centre, now, facts: dict | None = None) -> dict:
     """The instance's start data; `facts` are the catalogue's (engine.services.catalogue.start_facts)."""
     facts = facts if facts is not None else unknown_model_facts("counter", centre.currency)
-    return {**facts, "rma_number": rma.number, "centre": centre.code, "currency": centre.currency,
-            "labour_rate": float(centre.labour_rate), "purchase_date": rma.purchase_date.isoformat(),
-            "received_on": now.date().isoformat(), "product_model": rma.product_model,
-            "serial_number": rma.serial_number, "product_category": rma.product_category or "",
-            "fault_description": rma.fault_description, "customer_name": rma.customer_name,
-            "customer_email": rma.customer_email}
+    return {
+        **facts,
+        "rma_number": rma.number,
+        "centre": centre.code,
+        "currency": centre.currency,
+        "labour_rate": float(centre.labour_rate),
+        "purchase_date": rma.purchase_date.isoformat(),
+        "received_on": now.date().isoformat(),
+        "product_model": rma.product_model,
+        "serial_number": rma.serial_number,
+        "product_category": rma.product_category or "",
+        "fault_description": rma.fault_description,
+        "customer_name": rma.customer_name,
+        "customer_email": rma.customer_email,
+    }
 
 
 def _as_date(value) -> date:
@@ -123,8 +163,9 @@ def _as_date(value) -> date:
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        raise InvalidInput("purchase_date must be YYYY-MM-DD",
-                           {"product": {"purchase_date": ["Not a valid date (YYYY-MM-DD)."]}}) from None
+        raise InvalidInput(
+            "purchase_date must be YYYY-MM-DD", {"product": {"purchase_date": ["Not a valid date (YYYY-MM-DD)."]}}
+        ) from None
 
 
 def get_rma(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
@@ -143,8 +184,9 @@ def _visible_rma(session, actor: Actor, rma_id: int) -> Rma:
 
 
 def _load_view(session, rma: Rma) -> dict:
-    tasks = session.scalars(select(HumanTask).where(HumanTask.rma_id == rma.id, HumanTask.status == "open")
-                            .order_by(HumanTask.created_at)).all()
+    tasks = session.scalars(
+        select(HumanTask).where(HumanTask.rma_id == rma.id, HumanTask.status == "open").order_by(HumanTask.created_at)
+    ).all()
     events = session.scalars(select(AuditEvent).where(AuditEvent.rma_id == rma.id).order_by(AuditEvent.id)).all()
     bundle = session.scalar(_RUNNING_BUNDLE, {"rma_id": rma.id})  # one SELECT: the instance's bundle row
     return rma_view(rma, tasks, events, bundle)
@@ -154,12 +196,20 @@ def _bundle_id(session, rma_id: int) -> int:
     return session.scalar(select(Instance.bundle_id).where(Instance.rma_id == rma_id))
 
 
-_RUNNING_BUNDLE = (select(Bundle).join(Instance, Instance.bundle_id == Bundle.id)
-                   .where(Instance.rma_id == bindparam("rma_id")))
+_RUNNING_BUNDLE = (
+    select(Bundle).join(Instance, Instance.bundle_id == Bundle.id).where(Instance.rma_id == bindparam("rma_id"))
+)
 
 
-def list_rmas(orc: Orchestrator, actor: Actor, status: str | None = None, centre: str | None = None, q: str | None = None,
-              page: int = 1, per_page: int = 25) -> dict:
+def list_rmas(
+    orc: Orchestrator,
+    actor: Actor,
+    status: str | None = None,
+    centre: str | None = None,
+    q: str | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> dict:
     """RMAs the actor may see, newest first, filtered and paginated.
 
     `q` finds RMAs whose number, serial number, customer name or email has a word starting with it

@@ -5,22 +5,22 @@ with `FOR UPDATE SKIP LOCKED` (others skip it and take the next), fires it, and 
 whose `next_timer_at` no longer matches; on SQLite `BEGIN IMMEDIATE` serialises the writers. The
 instance's version counter is the second guard: a stale write fails instead of firing twice.
 """
-from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
 import logging
 import os
 import socket
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from engine.services import incidents
 from engine.actors import Actor
-from engine.store.model import Instance, Rma, utcnow
+from engine.services import incidents
 from engine.services.instances import apply
 from engine.store.audit import audit
+from engine.store.model import Instance, Rma, utcnow
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -31,8 +31,12 @@ RETRY_LATER = timedelta(seconds=30)
 
 
 def _next_due(session, now: datetime, skip_locked: bool):
-    query = (select(Instance).where(Instance.next_timer_at <= now, Instance.completed.is_(False))
-             .order_by(Instance.next_timer_at).limit(1))
+    query = (
+        select(Instance)
+        .where(Instance.next_timer_at <= now, Instance.completed.is_(False))
+        .order_by(Instance.next_timer_at)
+        .limit(1)
+    )
     if skip_locked:
         # Several workers may sweep at once: each takes a different row, and a row whose
         # timer another worker just fired no longer matches once that worker commits.
@@ -66,8 +70,14 @@ def _fire(orc: Orchestrator, uow, instance: Instance, due: datetime) -> None:
     rma = s.get(Rma, instance.rma_id)
     fired_names = apply(orc, s, rma, actor, orc.runtime.fire_due_timers)
     if fired_names:
-        audit(s, rma.id, actor, "timer_fired", f"timer fired: {', '.join(fired_names)}",
-              data={"due": due.isoformat(), "events": fired_names, "worker": WORKER_ID})
+        audit(
+            s,
+            rma.id,
+            actor,
+            "timer_fired",
+            f"timer fired: {', '.join(fired_names)}",
+            data={"due": due.isoformat(), "events": fired_names, "worker": WORKER_ID},
+        )
     if instance.next_timer_at is not None and instance.next_timer_at <= due:
         # SpiffWorkflow's clock does not consider it due yet: look again later, not in a loop.
         instance.next_timer_at = max(due, utcnow()) + RETRY_LATER

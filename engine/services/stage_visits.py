@@ -4,19 +4,20 @@ After every step that completes a task, the RMA's visits are recomputed from its
 handful, read by ix_tasks_rma_id) and replace its rows in stage_visits, so the projection always equals
 what grouping the task table would give. Escalation reviews (role `manager`) are not stage work.
 """
+
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 
 from sqlalchemy import bindparam, delete, insert, select
 
-from engine.store.model import HumanTask, StageVisit
 from engine.services.context import StepContext
+from engine.store.model import HumanTask, StageVisit
 
 _T = HumanTask.__table__.c
-_COMPLETED = (select(_T.centre_code, _T.stage, _T.created_at, _T.completed_at)
-              .where(_T.rma_id == bindparam("rma_id"), _T.status == "completed", _T.role != "manager",
-                     _T.completed_at.is_not(None)))
+_COMPLETED = select(_T.centre_code, _T.stage, _T.created_at, _T.completed_at).where(
+    _T.rma_id == bindparam("rma_id"), _T.status == "completed", _T.role != "manager", _T.completed_at.is_not(None)
+)
 _DELETE = delete(StageVisit.__table__).where(StageVisit.__table__.c.rma_id == bindparam("rma_id"))
 _INSERT = insert(StageVisit.__table__)
 
@@ -25,12 +26,14 @@ def visits(rma_id: int, tasks) -> list[dict]:
     """Rows of stage_visits from (centre_code, stage, created_at, completed_at) of completed tasks (aware UTC)."""
     found: dict = {}
     for centre, stage, created, completed in tasks:
-        visit = found.setdefault((centre, stage), {"rma_id": rma_id, "centre_code": centre, "stage": stage,
-                                                   "done_at": completed, "seconds": 0.0})
+        visit = found.setdefault(
+            (centre, stage),
+            {"rma_id": rma_id, "centre_code": centre, "stage": stage, "done_at": completed, "seconds": 0.0},
+        )
         visit["seconds"] += (completed - created).total_seconds()
         visit["done_at"] = max(visit["done_at"], completed)
     for visit in found.values():
-        visit["month"] = visit["done_at"].astimezone(timezone.utc).strftime("%Y-%m")
+        visit["month"] = visit["done_at"].astimezone(UTC).strftime("%Y-%m")
     return list(found.values())
 
 

@@ -1,20 +1,20 @@
 """Staff task inbox: list, claim, unclaim and complete human tasks."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import functools
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from engine.process import forms
 from engine.actors import Actor
 from engine.errors import NotAllowed, TaskAlreadyCompleted, TaskClaimedByOther, TaskNotFound
-from engine.store.model import Centre, HumanTask, Instance, Rma, utcnow
+from engine.process import forms
 from engine.services.instances import apply
-from engine.store.audit import audit
 from engine.services.views import task_view
+from engine.store.audit import audit
+from engine.store.model import Centre, HumanTask, Instance, Rma, utcnow
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -29,15 +29,30 @@ def _may_see(actor: Actor, task: HumanTask) -> bool:
     return _may_work(actor, task) or (actor.role == "manager" and actor.may_see_centre(task.centre_code))
 
 
-def list_tasks(orc: Orchestrator, actor: Actor, rma_id: int | None = None, mine: bool = False, status: str = "open",
-               page: int = 1, per_page: int = 50) -> dict:
+def list_tasks(
+    orc: Orchestrator,
+    actor: Actor,
+    rma_id: int | None = None,
+    mine: bool = False,
+    status: str = "open",
+    page: int = 1,
+    per_page: int = 50,
+) -> dict:
     """Tasks the actor may work (managers: may see), oldest first."""
     per_page = max(1, min(per_page, 200))
     offset = (max(page, 1) - 1) * per_page
-    page_query, count_query = _inbox_queries(actor.role == "manager", actor.role == "manager" and actor.is_global,
-                                             rma_id is not None, bool(mine))
-    params = {"status": status, "role": actor.role, "centre": actor.centre, "rma_id": rma_id,
-              "assignee": actor.username, "limit": per_page, "offset": offset}
+    page_query, count_query = _inbox_queries(
+        actor.role == "manager", actor.role == "manager" and actor.is_global, rma_id is not None, bool(mine)
+    )
+    params = {
+        "status": status,
+        "role": actor.role,
+        "centre": actor.centre,
+        "rma_id": rma_id,
+        "assignee": actor.username,
+        "limit": per_page,
+        "offset": offset,
+    }
     with orc.reading() as s:  # no write lock on SQLite, no transaction round trips on PostgreSQL
         rows = s.execute(page_query, params).all()
         if len(rows) < per_page and (rows or offset == 0):
@@ -47,7 +62,7 @@ def list_tasks(orc: Orchestrator, actor: Actor, rma_id: int | None = None, mine:
         return {"items": [task_view(t, rma=r) for t, r in rows], "total": total, "page": page, "per_page": per_page}
 
 
-@functools.lru_cache(maxsize=None)  # statements only (16 shapes at most), executed with the values as parameters
+@functools.cache  # statements only (16 shapes at most), executed with the values as parameters
 def _inbox_queries(manager: bool, global_manager: bool, for_rma: bool, mine: bool):
     """The inbox page's SELECT and its count for one shape of filter."""
     where = [HumanTask.status == bindparam("status")]
@@ -60,8 +75,14 @@ def _inbox_queries(manager: bool, global_manager: bool, for_rma: bool, mine: boo
         where.append(HumanTask.rma_id == bindparam("rma_id"))
     if mine:
         where.append(HumanTask.assignee == bindparam("assignee"))
-    page = (select(HumanTask, Rma).join(Rma, Rma.id == HumanTask.rma_id).where(*where)
-            .order_by(HumanTask.created_at, HumanTask.id).limit(bindparam("limit")).offset(bindparam("offset")))
+    page = (
+        select(HumanTask, Rma)
+        .join(Rma, Rma.id == HumanTask.rma_id)
+        .where(*where)
+        .order_by(HumanTask.created_at, HumanTask.id)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
     # Every task has its RMA (foreign key), so the count needs no join: an index-only scan.
     count = select(func.count()).select_from(HumanTask).where(*where)
     return page, count
@@ -103,10 +124,16 @@ def claim_task(orc: Orchestrator, actor: Actor, task_id: str) -> dict:
     with orc.uow() as uow:
         s = uow.session
         task = _workable_task(s, actor, task_id)
-        result = s.execute(update(HumanTask).where(
-            HumanTask.id == task_id, HumanTask.status == "open",
-            (HumanTask.assignee.is_(None)) | (HumanTask.assignee == actor.username),
-        ).values(assignee=actor.username).execution_options(synchronize_session=False))
+        result = s.execute(
+            update(HumanTask)
+            .where(
+                HumanTask.id == task_id,
+                HumanTask.status == "open",
+                (HumanTask.assignee.is_(None)) | (HumanTask.assignee == actor.username),
+            )
+            .values(assignee=actor.username)
+            .execution_options(synchronize_session=False)
+        )
         if result.rowcount != 1:
             s.refresh(task)
             if task.status != "open":
@@ -124,9 +151,16 @@ def unclaim_task(orc: Orchestrator, actor: Actor, task_id: str) -> dict:
         task = _workable_task(s, actor, task_id)
         if task.assignee not in (None, actor.username):
             raise TaskClaimedByOther(f"task '{task.name}' is claimed by {task.assignee}")
-        result = s.execute(update(HumanTask).where(
-            HumanTask.id == task_id, HumanTask.status == "open", HumanTask.assignee == actor.username,
-        ).values(assignee=None).execution_options(synchronize_session=False))
+        result = s.execute(
+            update(HumanTask)
+            .where(
+                HumanTask.id == task_id,
+                HumanTask.status == "open",
+                HumanTask.assignee == actor.username,
+            )
+            .values(assignee=None)
+            .execution_options(synchronize_session=False)
+        )
         if result.rowcount == 1:
             audit(s, task.rma_id, actor, "task_unclaimed", f"{task.title} released", task_name=task.name)
         uow.commit()
@@ -153,11 +187,15 @@ def complete_task(orc: Orchestrator, actor: Actor, task_id: str, data: dict) -> 
 
 
 # Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
-_TASK_RMA_INSTANCE = (select(HumanTask, Rma, Instance, Centre).join(Rma, Rma.id == HumanTask.rma_id)
-                      .join(Instance, Instance.rma_id == HumanTask.rma_id)
-                      .outerjoin(Centre, Centre.code == Rma.centre_code).where(HumanTask.id == bindparam("task_id"))
-                      # the instance row locked before the task row, in the timer sweep's order (no deadlock)
-                      .with_for_update(of=Instance))
+_TASK_RMA_INSTANCE = (
+    select(HumanTask, Rma, Instance, Centre)
+    .join(Rma, Rma.id == HumanTask.rma_id)
+    .join(Instance, Instance.rma_id == HumanTask.rma_id)
+    .outerjoin(Centre, Centre.code == Rma.centre_code)
+    .where(HumanTask.id == bindparam("task_id"))
+    # the instance row locked before the task row, in the timer sweep's order (no deadlock)
+    .with_for_update(of=Instance)
+)
 _TASKS = HumanTask.__table__
 _COMPLETE_OPEN_TASK = update(_TASKS).where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.status == "open")
 
@@ -168,8 +206,12 @@ def _complete(orc: Orchestrator, uow, actor: Actor, task: HumanTask, clean: dict
     # longer open (or fails the instance's version check), so exactly one of them commits.
     # A Core UPDATE on the table (the ORM's bulk-update machinery costs more than the statement);
     # the loaded `task` then takes the same values, as a refresh would have given it.
-    values = {"status": "completed", "completed_by": actor.username, "completed_at": utcnow(),
-              "assignee": task.assignee or actor.username}
+    values = {
+        "status": "completed",
+        "completed_by": actor.username,
+        "completed_at": utcnow(),
+        "assignee": task.assignee or actor.username,
+    }
     result = s.execute(_COMPLETE_OPEN_TASK, {"task_id": task.id, **values})
     if result.rowcount != 1:
         raise TaskAlreadyCompleted(f"task '{task.name}' is no longer open")
@@ -179,5 +221,7 @@ def _complete(orc: Orchestrator, uow, actor: Actor, task: HumanTask, clean: dict
     audit(s, rma.id, actor, "task_completed", f"{task.title} completed", task_name=task.name, data=clean)
     apply(orc, s, rma, actor, lambda wf: orc.runtime.complete(wf, task.id, clean), completed_task=task.name)
     uow.commit()
-    return {"task": task_view(task), "rma": {"id": rma.id, "number": rma.number, "status": rma.status,
-                                             "stage": rma.stage, "outcome": rma.outcome}}
+    return {
+        "task": task_view(task),
+        "rma": {"id": rma.id, "number": rma.number, "status": rma.status, "stage": rma.stage, "outcome": rma.outcome},
+    }

@@ -7,18 +7,18 @@ TooManyAttempts (HTTP 429, with the seconds left for Retry-After). A try is coun
 guarded work (the password check) under a row lock, so requests racing in parallel cannot all slip
 through on the same stale count.
 """
-from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, delete, or_, select
 
-from engine.store.db import insert_ignoring, single_read
 from engine.errors import EngineError
+from engine.store.db import insert_ignoring, single_read
 from engine.store.model import ThrottleCounter, utcnow
 
 if TYPE_CHECKING:
@@ -123,12 +123,25 @@ def refund(orc: Orchestrator, key: str, limit: Limit) -> None:
 def _locked_row(session, key: str, now) -> ThrottleCounter:
     # RETURNING tells whether the row is new: psycopg reports rowcount -1 for this INSERT, so a rowcount
     # test cleaned up on every try and deleted this very key's row once it was a day old (a 500 on login).
-    created = session.execute(insert_ignoring(session, ThrottleCounter.__table__, "key", returning="key"),
-                              {"key": key, "window_start": now, "attempts": 0}).first() is not None
+    created = (
+        session.execute(
+            insert_ignoring(session, ThrottleCounter.__table__, "key", returning="key"),
+            {"key": key, "window_start": now, "attempts": 0},
+        ).first()
+        is not None
+    )
     if created:
         # New keys are where a spray of made-up usernames or addresses would grow the table.
-        session.execute(delete(ThrottleCounter).where(
-            ThrottleCounter.key != key, ThrottleCounter.window_start < now - STALE_AFTER,
-            or_(ThrottleCounter.locked_until.is_(None), ThrottleCounter.locked_until < now)))
-    return session.scalars(select(ThrottleCounter).where(ThrottleCounter.key == key).with_for_update()
-                           .execution_options(populate_existing=True)).one()
+        session.execute(
+            delete(ThrottleCounter).where(
+                ThrottleCounter.key != key,
+                ThrottleCounter.window_start < now - STALE_AFTER,
+                or_(ThrottleCounter.locked_until.is_(None), ThrottleCounter.locked_until < now),
+            )
+        )
+    return session.scalars(
+        select(ThrottleCounter)
+        .where(ThrottleCounter.key == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()

@@ -1,21 +1,21 @@
 """Centres, staff accounts, password login and API tokens."""
-from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
 import hashlib
 import secrets
 from datetime import timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlalchemy import bindparam, select, update
 
-from engine.services import throttle
 from engine.actors import ROLES, Actor
-from engine.store.db import single_read
 from engine.errors import InvalidInput, NotFound, Unauthenticated
+from engine.services import throttle
+from engine.store.db import single_read
 from engine.store.model import ApiToken, Centre, User, utcnow
 
 if TYPE_CHECKING:
@@ -30,23 +30,42 @@ def upsert_centre(orc: Orchestrator, code: str, name: str, currency: str, labour
     with orc.uow() as uow:
         centre = uow.session.get(Centre, code) or Centre(code=code)
         centre.name, centre.currency, centre.labour_rate, centre.timezone = (
-            name, currency, Decimal(str(labour_rate)), timezone)
+            name,
+            currency,
+            Decimal(str(labour_rate)),
+            timezone,
+        )
         uow.session.add(centre)
         uow.commit()
 
 
 def list_centres(orc: Orchestrator) -> list[dict]:
     with orc.reading() as s:
-        return [{"code": c.code, "name": c.name, "currency": c.currency, "labour_rate": c.labour_rate,
-                 "timezone": c.timezone} for c in s.scalars(select(Centre).order_by(Centre.code))]
+        return [
+            {
+                "code": c.code,
+                "name": c.name,
+                "currency": c.currency,
+                "labour_rate": c.labour_rate,
+                "timezone": c.timezone,
+            }
+            for c in s.scalars(select(Centre).order_by(Centre.code))
+        ]
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def add_user(orc: Orchestrator, username: str, role: str, centre: str | None, password: str | None, full_name: str = "",
-             password_hash: str | None = None) -> None:
+def add_user(
+    orc: Orchestrator,
+    username: str,
+    role: str,
+    centre: str | None,
+    password: str | None,
+    full_name: str = "",
+    password_hash: str | None = None,
+) -> None:
     """Create or reset a staff account (give `password`, or a `password_hash` from hash_password)."""
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role}; choose one of {', '.join(ROLES)}")
@@ -61,8 +80,11 @@ def add_user(orc: Orchestrator, username: str, role: str, centre: str | None, pa
         new_hash = password_hash or _hasher.hash(password)
         if user.id is not None and user.password_hash != new_hash:
             # A reset password also ends every token issued under the old one.
-            s.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-                      .values(revoked_at=utcnow()))
+            s.execute(
+                update(ApiToken)
+                .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
         user.password_hash = new_hash
         user.active = True
         s.add(user)
@@ -100,7 +122,8 @@ def _actor(user) -> Actor:
 
 
 _ACTIVE_USER = select(User.username, User.role, User.centre_code, User.id).where(
-    User.username == bindparam("username"), User.active)
+    User.username == bindparam("username"), User.active
+)
 
 
 def actor_by_username(orc: Orchestrator, username: str) -> Actor | None:
@@ -125,10 +148,11 @@ def issue_token(orc: Orchestrator, actor: Actor) -> dict:
 
 
 # The token with its user in one indexed read: it runs before every API call, so no ORM session.
-_TOKEN_WITH_USER = (select(ApiToken.revoked_at, ApiToken.expires_at, User.active, User.username, User.role,
-                           User.centre_code, User.id)
-                    .join(User, User.id == ApiToken.user_id)
-                    .where(ApiToken.token_hash == bindparam("token_hash")))
+_TOKEN_WITH_USER = (
+    select(ApiToken.revoked_at, ApiToken.expires_at, User.active, User.username, User.role, User.centre_code, User.id)
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
 
 
 def actor_for_token(orc: Orchestrator, token: str) -> Actor:
@@ -144,11 +168,20 @@ def list_tokens(orc: Orchestrator, actor: Actor, current: str | None = None) -> 
     """The actor's own tokens, newest first (never the token itself: only its hash is stored)."""
     now, current_hash = utcnow(), _digest(current) if current else None
     with orc.reading() as s:
-        rows = s.scalars(select(ApiToken).where(ApiToken.user_id == actor.user_id)
-                         .order_by(ApiToken.id.desc()).limit(200))
-        return [{"id": t.id, "created_at": t.created_at, "expires_at": t.expires_at, "revoked_at": t.revoked_at,
-                 "active": t.revoked_at is None and t.expires_at > now, "current": t.token_hash == current_hash}
-                for t in rows]
+        rows = s.scalars(
+            select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.id.desc()).limit(200)
+        )
+        return [
+            {
+                "id": t.id,
+                "created_at": t.created_at,
+                "expires_at": t.expires_at,
+                "revoked_at": t.revoked_at,
+                "active": t.revoked_at is None and t.expires_at > now,
+                "current": t.token_hash == current_hash,
+            }
+            for t in rows
+        ]
 
 
 def revoke_token_by_id(orc: Orchestrator, actor: Actor, token_id: int) -> None:

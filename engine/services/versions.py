@@ -1,17 +1,17 @@
 """Read deployed process versions: history per centre, files, what changed, variant against base."""
-from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
 from engine.actors import Actor
+from engine.errors import NotAllowed, NotFound
 from engine.process.definitions import ROOT_PROCESS_ID
 from engine.process.diffing import bundle_changes, process_elements
-from engine.errors import NotAllowed, NotFound
 from engine.store.model import Bundle, Centre, Instance, ProcessDeploy
 
 if TYPE_CHECKING:
@@ -54,8 +54,9 @@ _changes = _ChangesCache()
 
 
 def running_counts(session) -> dict[int, int]:
-    rows = session.execute(select(Instance.bundle_id, func.count()).where(Instance.completed.is_(False))
-                           .group_by(Instance.bundle_id))
+    rows = session.execute(
+        select(Instance.bundle_id, func.count()).where(Instance.completed.is_(False)).group_by(Instance.bundle_id)
+    )
     return {bundle_id: count for bundle_id, count in rows}
 
 
@@ -67,13 +68,29 @@ def find_bundle(session, version: int, centre: str | None) -> Bundle:
     return bundle
 
 
-def version_view(bundle: Bundle, record: ProcessDeploy | None, running: int, changes: dict | None,
-                 base: Bundle | None = None, current: bool = False) -> dict:
-    return {"id": bundle.id, "version": bundle.version, "centre": bundle.centre_code, "hash": bundle.hash,
-            "note": bundle.note, "deployed_by": bundle.deployed_by, "deployed_at": bundle.deployed_at,
-            "running": running, "current": current, "base_version": base.version if base is not None else None,
-            "base_id": base.id if base is not None else None,
-            "uploaded": list(record.uploaded) if record is not None else [], "changes": changes}
+def version_view(
+    bundle: Bundle,
+    record: ProcessDeploy | None,
+    running: int,
+    changes: dict | None,
+    base: Bundle | None = None,
+    current: bool = False,
+) -> dict:
+    return {
+        "id": bundle.id,
+        "version": bundle.version,
+        "centre": bundle.centre_code,
+        "hash": bundle.hash,
+        "note": bundle.note,
+        "deployed_by": bundle.deployed_by,
+        "deployed_at": bundle.deployed_at,
+        "running": running,
+        "current": current,
+        "base_version": base.version if base is not None else None,
+        "base_id": base.id if base is not None else None,
+        "uploaded": list(record.uploaded) if record is not None else [],
+        "changes": changes,
+    }
 
 
 def _history(session, bundles: list[Bundle], records: dict, counts: dict, by_id: dict) -> list[dict]:
@@ -87,8 +104,9 @@ def _history(session, bundles: list[Bundle], records: dict, counts: dict, by_id:
             changes = record.changes
         else:
             changes = _changes.get(ordered[index - 1] if index else None, bundle)
-        views.append(version_view(bundle, record, counts.get(bundle.id, 0), changes, base,
-                                  current=index == len(ordered) - 1))
+        views.append(
+            version_view(bundle, record, counts.get(bundle.id, 0), changes, base, current=index == len(ordered) - 1)
+        )
     return list(reversed(views))
 
 
@@ -101,11 +119,23 @@ def list_versions(orc: Orchestrator, actor: Actor) -> dict:
         records = {r.bundle_id: r for r in s.scalars(select(ProcessDeploy))}
         counts = running_counts(s)
         centres = [c for c in s.scalars(select(Centre).order_by(Centre.code)) if actor.may_see_centre(c.code)]
-        groups = [{"centre": None, "name": "Base processes", "versions": _history(
-            s, [b for b in bundles if b.centre_code is None], records, counts, by_id)}]
+        groups = [
+            {
+                "centre": None,
+                "name": "Base processes",
+                "versions": _history(s, [b for b in bundles if b.centre_code is None], records, counts, by_id),
+            }
+        ]
         for centre in centres:
-            groups.append({"centre": centre.code, "name": centre.name, "versions": _history(
-                s, [b for b in bundles if b.centre_code == centre.code], records, counts, by_id)})
+            groups.append(
+                {
+                    "centre": centre.code,
+                    "name": centre.name,
+                    "versions": _history(
+                        s, [b for b in bundles if b.centre_code == centre.code], records, counts, by_id
+                    ),
+                }
+            )
         return {"centres": groups}
 
 
@@ -116,21 +146,31 @@ def _detail(session, bundle: Bundle) -> dict:
         changes = record.changes
     else:
         where = Bundle.centre_code.is_(None) if bundle.centre_code is None else Bundle.centre_code == bundle.centre_code
-        before = session.scalar(select(Bundle).where(where, Bundle.version < bundle.version)
-                                .order_by(Bundle.version.desc()).limit(1))
+        before = session.scalar(
+            select(Bundle).where(where, Bundle.version < bundle.version).order_by(Bundle.version.desc()).limit(1)
+        )
         changes = _changes.get(before, bundle)
-    latest = session.scalar(select(func.max(Bundle.version)).where(
-        Bundle.centre_code.is_(None) if bundle.centre_code is None else Bundle.centre_code == bundle.centre_code))
-    running = session.scalar(select(func.count()).select_from(Instance).where(
-        Instance.bundle_id == bundle.id, Instance.completed.is_(False)))
+    latest = session.scalar(
+        select(func.max(Bundle.version)).where(
+            Bundle.centre_code.is_(None) if bundle.centre_code is None else Bundle.centre_code == bundle.centre_code
+        )
+    )
+    running = session.scalar(
+        select(func.count()).select_from(Instance).where(Instance.bundle_id == bundle.id, Instance.completed.is_(False))
+    )
     view = version_view(bundle, record, running, changes, base, current=latest == bundle.version)
     processes = {}
     for name, text in sorted(bundle.files.items()):
         if name.endswith(".bpmn"):
             for pid, info in process_elements(text).items():
-                processes[pid] = {"process": pid, "file": name, "skeleton": pid == ROOT_PROCESS_ID,
-                                  "human_tasks": sorted(e["id"] for e in info["elements"].values()
-                                                        if e["type"] in ("userTask", "manualTask"))}
+                processes[pid] = {
+                    "process": pid,
+                    "file": name,
+                    "skeleton": pid == ROOT_PROCESS_ID,
+                    "human_tasks": sorted(
+                        e["id"] for e in info["elements"].values() if e["type"] in ("userTask", "manualTask")
+                    ),
+                }
     view["files"] = sorted(bundle.files)
     view["processes"] = sorted(processes.values(), key=lambda p: (not p["skeleton"], p["file"]))
     return view
@@ -160,9 +200,15 @@ def get_bundle(orc: Orchestrator, actor: Actor, bundle_id: int) -> dict:
 def _file(bundle: Bundle, name: str) -> dict:
     if name not in bundle.files:
         raise NotFound(f"no file {name} in version {bundle.version}")
-    suffix = name[name.rfind("."):] if "." in name else ""
-    return {"name": name, "text": bundle.files[name], "media_type": MEDIA_TYPES.get(suffix, "text/plain"),
-            "version": bundle.version, "centre": bundle.centre_code, "bundle_id": bundle.id}
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    return {
+        "name": name,
+        "text": bundle.files[name],
+        "media_type": MEDIA_TYPES.get(suffix, "text/plain"),
+        "version": bundle.version,
+        "centre": bundle.centre_code,
+        "bundle_id": bundle.id,
+    }
 
 
 def bundle_file(orc: Orchestrator, actor: Actor, version: int, centre: str | None, name: str) -> dict:
@@ -188,19 +234,32 @@ def variant_diff(orc: Orchestrator, actor: Actor, bundle_id: int, base_id: int |
         if base_id is None:
             record = s.scalar(select(ProcessDeploy).where(ProcessDeploy.bundle_id == bundle.id))
             base_id = record.base_bundle_id if record is not None else None
-        base = s.get(Bundle, base_id) if base_id else s.scalar(
-            select(Bundle).where(Bundle.centre_code.is_(None), Bundle.id < bundle.id).order_by(Bundle.id.desc()))
+        base = (
+            s.get(Bundle, base_id)
+            if base_id
+            else s.scalar(
+                select(Bundle).where(Bundle.centre_code.is_(None), Bundle.id < bundle.id).order_by(Bundle.id.desc())
+            )
+        )
         if base is None:
             raise NotFound("there is no base version to compare with")
         stages = []
         for stage in bundle_changes(base.files, bundle.files)["stages"]:
             pid = stage["process"]
-            base_file = next((n for n, t in base.files.items() if n.endswith(".bpmn") and pid in process_elements(t)),
-                             None)
+            base_file = next(
+                (n for n, t in base.files.items() if n.endswith(".bpmn") and pid in process_elements(t)), None
+            )
             new_file = stage["file"] if stage["status"] != "removed" else None
-            stages.append({**stage, "base_file": base_file,
-                           "xml": bundle.files.get(new_file) if new_file else None,
-                           "base_xml": base.files.get(base_file) if base_file else None})
-        return {"bundle": {"id": bundle.id, "version": bundle.version, "centre": bundle.centre_code},
-                "base": {"id": base.id, "version": base.version, "centre": base.centre_code}, "stages": stages}
-
+            stages.append(
+                {
+                    **stage,
+                    "base_file": base_file,
+                    "xml": bundle.files.get(new_file) if new_file else None,
+                    "base_xml": base.files.get(base_file) if base_file else None,
+                }
+            )
+        return {
+            "bundle": {"id": bundle.id, "version": bundle.version, "centre": bundle.centre_code},
+            "base": {"id": base.id, "version": base.version, "centre": base.centre_code},
+            "stages": stages,
+        }

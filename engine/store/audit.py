@@ -12,11 +12,12 @@ per-RMA advisory lock on PostgreSQL; on SQLite every write transaction starts wi
 which already holds the database's write lock), so two transactions cannot chain onto the same head
 and the lock cannot take part in a deadlock.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, insert, select, text
 
@@ -35,7 +36,7 @@ def canonical(fields: dict) -> str:
     """The event's fields as canonical JSON: sorted keys, no spaces, UTC timestamps to the microsecond."""
     at = fields["at"]
     values = {name: fields.get(name) for name in HASHED_FIELDS}
-    values["at"] = at.astimezone(timezone.utc).isoformat(timespec="microseconds") if isinstance(at, datetime) else at
+    values["at"] = at.astimezone(UTC).isoformat(timespec="microseconds") if isinstance(at, datetime) else at
     values["customer_visible"] = bool(values["customer_visible"])
     return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -44,23 +45,54 @@ def event_hash(prev_hash: str, fields: dict) -> str:
     return hashlib.sha256((prev_hash + canonical(fields)).encode("utf-8")).hexdigest()
 
 
-def append_event(session, rma_id: int | None, actor: str, kind: str, detail: str = "",
-                 task_name: str | None = None, data: dict | None = None, customer_visible: bool = False,
-                 at: datetime | None = None) -> None:
+def append_event(
+    session,
+    rma_id: int | None,
+    actor: str,
+    kind: str,
+    detail: str = "",
+    task_name: str | None = None,
+    data: dict | None = None,
+    customer_visible: bool = False,
+    at: datetime | None = None,
+) -> None:
     """Queue one event on the session; it is chained and inserted when the session commits."""
     if data is not None:
         # stored as it will read back, so the hash computed now is the hash recomputed later
         data = json.loads(json.dumps(data, default=str))
-    fields = {"rma_id": rma_id, "at": at or datetime.now(timezone.utc), "actor": actor, "kind": kind,
-              "task_name": task_name, "detail": detail, "data": data, "customer_visible": customer_visible}
+    fields = {
+        "rma_id": rma_id,
+        "at": at or datetime.now(UTC),
+        "actor": actor,
+        "kind": kind,
+        "task_name": task_name,
+        "detail": detail,
+        "data": data,
+        "customer_visible": customer_visible,
+    }
     session.info.setdefault(_PENDING, []).append(fields)
 
 
-def audit(session, rma_id: int | None, actor, kind: str, detail: str = "", task_name: str | None = None,
-          data: dict | None = None) -> None:
+def audit(
+    session,
+    rma_id: int | None,
+    actor,
+    kind: str,
+    detail: str = "",
+    task_name: str | None = None,
+    data: dict | None = None,
+) -> None:
     """Append one event by `actor` (an Actor or a username); customers see the kinds in CUSTOMER_VISIBLE."""
-    append_event(session, rma_id, actor if isinstance(actor, str) else actor.username, kind, detail,
-                 task_name=task_name, data=data, customer_visible=kind in CUSTOMER_VISIBLE)
+    append_event(
+        session,
+        rma_id,
+        actor if isinstance(actor, str) else actor.username,
+        kind,
+        detail,
+        task_name=task_name,
+        data=data,
+        customer_visible=kind in CUSTOMER_VISIBLE,
+    )
 
 
 def write_pending(session) -> None:
@@ -85,8 +117,9 @@ def write_pending(session) -> None:
 
 def _lock_chain(session, rma_id: int | None) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:cls, :key)"),
-                        {"cls": _LOCK_CLASS, "key": (rma_id or 0) % 2_147_483_647})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:cls, :key)"), {"cls": _LOCK_CLASS, "key": (rma_id or 0) % 2_147_483_647}
+        )
 
 
 _HEAD = select(AuditEvent.hash).where(AuditEvent.rma_id == bindparam("rma_id")).order_by(AuditEvent.id.desc()).limit(1)
@@ -94,8 +127,9 @@ _HEAD = select(AuditEvent.hash).where(AuditEvent.rma_id == bindparam("rma_id")).
 
 def _head(session, rma_id: int | None) -> str:
     if rma_id is None:
-        head = session.scalar(select(AuditEvent.hash).where(AuditEvent.rma_id.is_(None))
-                              .order_by(AuditEvent.id.desc()).limit(1))
+        head = session.scalar(
+            select(AuditEvent.hash).where(AuditEvent.rma_id.is_(None)).order_by(AuditEvent.id.desc()).limit(1)
+        )
     else:  # the statement built once (the common case: an RMA's chain)
         head = session.scalar(_HEAD, {"rma_id": rma_id})
     return head or GENESIS

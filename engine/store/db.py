@@ -1,4 +1,5 @@
 """Database engine and schema migrations (Alembic) for SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from pathlib import Path

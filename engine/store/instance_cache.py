@@ -11,6 +11,7 @@ Restoring costs about as much as SpiffWorkflow's own work for a step (see bench/
 engine's part of a task completion. An open RMA's workflow takes about 170 KB in memory, so the default
 of 128 entries is about 20 MB per process; `RMA_INSTANCE_CACHE_SIZE` sets it (0 turns it off).
 """
+
 from __future__ import annotations
 
 import threading

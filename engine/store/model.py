@@ -1,16 +1,30 @@
 """SQLAlchemy tables: instance state, the projections people query, audit and outbox."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
-    Numeric, String, Text, TypeDecorator, UniqueConstraint,
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
 )
-from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -22,7 +36,7 @@ NAMING = {
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator):
@@ -34,11 +48,11 @@ class UTCDateTime(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime given; use UTC-aware datetimes")
-        return value.astimezone(timezone.utc) if value is not None else None
+        return value.astimezone(UTC) if value is not None else None
 
     def process_result_value(self, value, dialect):
         if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
+            return value.replace(tzinfo=UTC)
         return value
 
 
@@ -147,8 +161,7 @@ class RmaSearchTerm(Base):
     """
 
     __tablename__ = "rma_search_terms"
-    __table_args__ = (Index("ix_rma_search_terms_term", "term", "centre_code", "rma_id"),
-                      {"sqlite_with_rowid": False})
+    __table_args__ = (Index("ix_rma_search_terms_term", "term", "centre_code", "rma_id"), {"sqlite_with_rowid": False})
     rma_id: Mapped[int] = mapped_column(ForeignKey("rmas.id"), primary_key=True)
     term: Mapped[str] = mapped_column(SearchText(120), primary_key=True)
     centre_code: Mapped[str] = mapped_column(String(16))
@@ -237,6 +250,7 @@ class OutboxMessage(Base):
 
 
 # --- the customer's side (migration 0004) -------------------------------------------------------
+
 
 class Milestone(Base):
     """A BPMN element marked `notifyCustomer` that completed: one row per occurrence, never two."""
@@ -330,12 +344,15 @@ class Loan(Base):
 
 # --- time and operations (migration 0005) -------------------------------------------------------
 
+
 class Incident(Base):
     """A task that failed while the engine ran it: the RMA waits, visibly, until retried or cancelled."""
 
     __tablename__ = "incidents"
-    __table_args__ = (Index("ix_incidents_status_opened", "status", "opened_at"),
-                      Index("ix_incidents_rma_status", "rma_id", "status"))
+    __table_args__ = (
+        Index("ix_incidents_status_opened", "status", "opened_at"),
+        Index("ix_incidents_rma_status", "rma_id", "status"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     rma_id: Mapped[int] = mapped_column(ForeignKey("rmas.id"))
     centre_code: Mapped[str] = mapped_column(String(16))
@@ -389,14 +406,34 @@ class WebhookDelivery(Base):
 # completion time (lead time per stage), closed RMAs by closing time (end to end).
 Index("ix_tasks_status_due", HumanTask.status, HumanTask.due_at)
 # covering (migration 0011): where RMAs wait, open now and completed in the window, per element
-Index("ix_tasks_waits", HumanTask.status, HumanTask.completed_at, HumanTask.centre_code, HumanTask.stage,
-      HumanTask.name, HumanTask.created_at)
+Index(
+    "ix_tasks_waits",
+    HumanTask.status,
+    HumanTask.completed_at,
+    HumanTask.centre_code,
+    HumanTask.stage,
+    HumanTask.name,
+    HumanTask.created_at,
+)
 # covering, in GROUP BY order: the dashboard's lead time per stage reads the index alone (migration 0009)
-Index("ix_tasks_stage_visits", HumanTask.status, HumanTask.centre_code, HumanTask.stage, HumanTask.rma_id,
-      HumanTask.completed_at, HumanTask.created_at, HumanTask.role)
+Index(
+    "ix_tasks_stage_visits",
+    HumanTask.status,
+    HumanTask.centre_code,
+    HumanTask.stage,
+    HumanTask.rma_id,
+    HumanTask.completed_at,
+    HumanTask.created_at,
+    HumanTask.role,
+)
 Index("ix_rmas_closed", Rma.closed_at, Rma.centre_code, Rma.outcome, Rma.created_at)  # covering (0011)
-Index("ix_audit_sla_breached", AuditEvent.at, AuditEvent.rma_id, sqlite_where=text("kind = 'sla_breached'"),
-      postgresql_where=text("kind = 'sla_breached'"))  # breaches per month (0011)
+Index(
+    "ix_audit_sla_breached",
+    AuditEvent.at,
+    AuditEvent.rma_id,
+    sqlite_where=text("kind = 'sla_breached'"),
+    postgresql_where=text("kind = 'sla_breached'"),
+)  # breaches per month (0011)
 
 
 class StageVisit(Base):
@@ -408,8 +445,10 @@ class StageVisit(Base):
     """
 
     __tablename__ = "stage_visits"
-    __table_args__ = (Index("ix_stage_visits_rma", "rma_id", "stage"),
-                      Index("ix_stage_visits_month", "month", "centre_code", "stage", "seconds"))
+    __table_args__ = (
+        Index("ix_stage_visits_rma", "rma_id", "stage"),
+        Index("ix_stage_visits_month", "month", "centre_code", "stage", "seconds"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     rma_id: Mapped[int] = mapped_column(ForeignKey("rmas.id"))
     centre_code: Mapped[str] = mapped_column(String(16))
@@ -420,6 +459,7 @@ class StageVisit(Base):
 
 
 # --- trust: login and portal throttling (migration 0007) ---------------------------------------
+
 
 class ThrottleCounter(Base):
     """Attempts per key ("login-user:kim", "login-ip:10.0.0.1", "portal-ip:...") in a fixed window.
@@ -436,6 +476,7 @@ class ThrottleCounter(Base):
 
 # --- process owners: deploy records and migrations of running RMAs (migration 0003) ----------------
 
+
 class ProcessDeploy(Base):
     """How a bundle version came to be: the files uploaded, the base it builds on, what changed."""
 
@@ -444,8 +485,8 @@ class ProcessDeploy(Base):
     bundle_id: Mapped[int] = mapped_column(ForeignKey("bundles.id"), unique=True)
     base_bundle_id: Mapped[int | None] = mapped_column(ForeignKey("bundles.id"), nullable=True)  # variants only
     previous_bundle_id: Mapped[int | None] = mapped_column(ForeignKey("bundles.id"), nullable=True)
-    uploaded: Mapped[list] = mapped_column(JSON, default=list)     # file names as placed in the bundle
-    changes: Mapped[dict] = mapped_column(JSON, default=dict)      # engine.process.diffing.bundle_changes vs previous
+    uploaded: Mapped[list] = mapped_column(JSON, default=list)  # file names as placed in the bundle
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)  # engine.process.diffing.bundle_changes vs previous
 
 
 class ProcessMigration(Base):
@@ -462,6 +503,7 @@ class ProcessMigration(Base):
 
 
 # --- before and beyond the repair (migration 0008) ---------------------------------------------
+
 
 class CatalogueModel(Base):
     """A product model: its warranty, what a new unit costs, its successor and its known issues."""

@@ -1,14 +1,15 @@
 """The outbox: notifications are enqueued in the command's transaction and sent after commit by the worker.
 
 Delivery is at least once: a message is marked sent only after its sender returned; a failure is
-recorded with the error and retried with exponential backoff (the senders are in engine.adapters.senders); the idempotency key travels with the
+recorded with the error and retried with exponential backoff (the senders are in engine.adapters.senders);
+the idempotency key travels with the
 message (Message-ID for mail, Idempotency-Key for webhooks) so that receivers can drop repeats.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select
 
@@ -21,19 +22,50 @@ if TYPE_CHECKING:
 MAX_ATTEMPTS = 8
 
 
-def enqueue(session, channel: str, recipient: str, body: str, idempotency_key: str, subject: str = "",
-            rma_id: int | None = None, rma_number: str | None = None) -> None:
+def enqueue(
+    session,
+    channel: str,
+    recipient: str,
+    body: str,
+    idempotency_key: str,
+    subject: str = "",
+    rma_id: int | None = None,
+    rma_number: str | None = None,
+) -> None:
     """Add a message to the outbox unless one with the same key exists (one message per milestone)."""
-    enqueue_many(session, [dict(channel=channel, recipient=recipient, body=body, idempotency_key=idempotency_key,
-                                subject=subject, rma_id=rma_id, rma_number=rma_number)])
+    enqueue_many(
+        session,
+        [
+            dict(
+                channel=channel,
+                recipient=recipient,
+                body=body,
+                idempotency_key=idempotency_key,
+                subject=subject,
+                rma_id=rma_id,
+                rma_number=rma_number,
+            )
+        ],
+    )
 
 
 def enqueue_many(session, messages: list[dict]) -> None:
     """`enqueue` for several messages (keyword arguments of `enqueue` each): keys already queued are skipped."""
     now = utcnow()
-    rows = [dict(rma_id=m.get("rma_id"), rma_number=m.get("rma_number"), channel=m["channel"], recipient=m["recipient"],
-                 subject=m.get("subject", ""), body=m["body"], idempotency_key=m["idempotency_key"], created_at=now,
-                 attempts=0) for m in messages]
+    rows = [
+        dict(
+            rma_id=m.get("rma_id"),
+            rma_number=m.get("rma_number"),
+            channel=m["channel"],
+            recipient=m["recipient"],
+            subject=m.get("subject", ""),
+            body=m["body"],
+            idempotency_key=m["idempotency_key"],
+            created_at=now,
+            attempts=0,
+        )
+        for m in messages
+    ]
     # One INSERT ... ON CONFLICT DO NOTHING in the command's transaction (no look-up of the keys first;
     # nothing needs the rows as objects in the session), for the email and the text message of a milestone.
     session.execute(insert_ignoring(session, OutboxMessage.__table__, "idempotency_key"), rows)
@@ -52,11 +84,17 @@ def send_pending(orc: Orchestrator, senders: dict, now: datetime | None = None, 
         with orc.uow() as uow:
             s = uow.session
             moment = now or utcnow()
-            query = (select(OutboxMessage)
-                     .where(OutboxMessage.sent_at.is_(None), OutboxMessage.channel.in_(channels),
-                            OutboxMessage.attempts < MAX_ATTEMPTS,
-                            or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= moment))
-                     .order_by(OutboxMessage.id).limit(1))
+            query = (
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.sent_at.is_(None),
+                    OutboxMessage.channel.in_(channels),
+                    OutboxMessage.attempts < MAX_ATTEMPTS,
+                    or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= moment),
+                )
+                .order_by(OutboxMessage.id)
+                .limit(1)
+            )
             if skip_locked:
                 query = query.with_for_update(skip_locked=True)
             message = s.scalars(query).first()

@@ -11,13 +11,14 @@ The lookup is a range on the term index (`term >= :prefix AND term < :next`), th
 PostgreSQL (the column is compared byte-wise: collation "C" on PostgreSQL, BINARY on SQLite).
 Pure functions: the model's listener (engine.store.model), the migration (0010) and bench/bulkgen.py use them.
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
 
-MAX_TERM = 120        # characters kept of a term (and of a search); longer searches compare their first 120
-MAX_WORDS = 12        # word starts indexed per field
+MAX_TERM = 120  # characters kept of a term (and of a search); longer searches compare their first 120
+MAX_WORDS = 12  # word starts indexed per field
 _SPACE = re.compile(r"\s+")
 _WORD_START = re.compile(r"(?<![^\W_])[^\W_]")  # an alphanumeric character not preceded by one
 _LEADING = re.compile(r"^[\W_]+")
@@ -36,11 +37,12 @@ def word_suffixes(value: str | None) -> list[str]:
     """The folded value from the start of each of its words on (at most MAX_WORDS, MAX_TERM characters each)."""
     text = fold(value)
     starts = [m.start() for m in _WORD_START.finditer(text)][:MAX_WORDS]
-    return [text[i:i + MAX_TERM] for i in starts]
+    return [text[i : i + MAX_TERM] for i in starts]
 
 
-def terms_for(number: str | None, serial_number: str | None, customer_name: str | None,
-              customer_email: str | None) -> set[str]:
+def terms_for(
+    number: str | None, serial_number: str | None, customer_name: str | None, customer_email: str | None
+) -> set[str]:
     """Every term an RMA is found by."""
     terms = set(word_suffixes(number)) | set(word_suffixes(serial_number)) | set(word_suffixes(customer_name))
     email = fold(customer_email)[:MAX_TERM]

@@ -3,6 +3,7 @@
 The unit of work calls `index_changes` when a command commits: RMAs created in the command get their terms,
 and RMAs whose number, serial, customer name or e-mail, or centre changed get theirs replaced.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import inspect
@@ -15,8 +16,10 @@ _TERMS = RmaSearchTerm.__table__
 
 
 def rma_search_rows(rma_id: int, centre_code: str, number, serial_number, customer_name, customer_email) -> list[dict]:
-    return [{"rma_id": rma_id, "term": term, "centre_code": centre_code}
-            for term in sorted(search.terms_for(number, serial_number, customer_name, customer_email))]
+    return [
+        {"rma_id": rma_id, "term": term, "centre_code": centre_code}
+        for term in sorted(search.terms_for(number, serial_number, customer_name, customer_email))
+    ]
 
 
 def index_rma(session, rma: Rma, new: bool = False) -> None:

@@ -6,6 +6,7 @@ checks first), chain and insert its audit events (`engine.store.audit`), commit,
 workflows it staged to the instance cache (`engine.store.instance_cache`). Leaving
 without a commit rolls everything back and forgets what was staged.
 """
+
 from __future__ import annotations
 
 from sqlalchemy.exc import DBAPIError
@@ -26,7 +27,7 @@ class UnitOfWork:
         self.session: Session = None  # type: ignore[assignment]  # opened by __enter__
         self._created: list[Rma] = []  # RMAs inserted by an explicit flush (their search terms are written at commit)
 
-    def __enter__(self) -> "UnitOfWork":
+    def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
         return self
 

@@ -1,4 +1,5 @@
 """Browser fixtures: the app on a real port, Debian's Chromium driven by Playwright, a screenshot on failure."""
+
 from __future__ import annotations
 
 import logging
@@ -13,8 +14,16 @@ from werkzeug.serving import make_server
 CHROMIUM = Path(os.environ.get("RMA_TEST_CHROMIUM", "/usr/bin/chromium"))
 REQUIRE_BROWSER = os.environ.get("RMA_TEST_REQUIRE_BROWSER") == "1"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _browser_missing_reason() -> str | None:
@@ -41,7 +50,7 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="live-server", daemon=True)
 
-    def start(self) -> "LiveServer":
+    def start(self) -> LiveServer:
         self._thread.start()
         return self
 
@@ -88,8 +97,10 @@ def page(request, browser, live_server):
     tab.on("pageerror", lambda exc: console_errors.append(str(exc)))
     tab.console_errors = console_errors
     yield tab
-    failed = any(getattr(request.node, f"rep_{when}", None) is not None
-                 and getattr(request.node, f"rep_{when}").failed for when in ("setup", "call"))
+    failed = any(
+        getattr(request.node, f"rep_{when}", None) is not None and getattr(request.node, f"rep_{when}").failed
+        for when in ("setup", "call")
+    )
     if failed:
         ARTIFACTS.mkdir(exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)

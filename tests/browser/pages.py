@@ -1,4 +1,5 @@
 """What a person does on the staff pages, as small steps the journeys are written in."""
+
 from __future__ import annotations
 
 import re

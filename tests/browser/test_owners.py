@@ -1,4 +1,5 @@
 """Process owners in real Chromium: the bpmn-js modeler keeps spiffworkflow extensions, validates, deploys."""
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,13 @@ SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 INTAKE_STAGE = "stages/rma_intake.bpmn"
 DIAGNOSIS_STAGE = "stages/rma_diagnosis.bpmn"
 NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL", "spiffworkflow": SPIFF}
-SERIAL_FORM = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "Check serial label",
-               "type": "object", "required": ["label_matches"],
-               "properties": {"label_matches": {"type": "string", "title": "Serial label reads", "minLength": 1}}}
+SERIAL_FORM = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Check serial label",
+    "type": "object",
+    "required": ["label_matches"],
+    "properties": {"label_matches": {"type": "string", "title": "Serial label reads", "minLength": 1}},
+}
 
 # Add a task between the start event and record_condition, as a person would with the palette.
 ADD_TASK = """([type, id, name]) => {
@@ -74,8 +79,16 @@ def _spiff_items(xml: str) -> Counter:
         owner = next((a.get("id") for a in el.iterancestors() if a.get("id")), None)
         if etree.QName(el).namespace == SPIFF:
             chain = "/".join(etree.QName(a).localname for a in el.iterancestors() if etree.QName(a).namespace == SPIFF)
-            items[("element", owner, chain, etree.QName(el).localname, tuple(sorted(el.attrib.items())),
-                   (el.text or "").strip())] += 1
+            items[
+                (
+                    "element",
+                    owner,
+                    chain,
+                    etree.QName(el).localname,
+                    tuple(sorted(el.attrib.items())),
+                    (el.text or "").strip(),
+                )
+            ] += 1
         for key, value in el.attrib.items():
             if etree.QName(key).namespace == SPIFF:
                 items[("attribute", el.get("id"), key, value)] += 1
@@ -95,8 +108,14 @@ def test_modeler_round_trip_keeps_every_spiffworkflow_extension(page: Page, live
         assert not missing, (name, sorted(missing))
         checked += sum(original.values())
     intake = _spiff_items(files[INTAKE_STAGE])
-    assert ("element", "record_condition", "properties", "property",
-            (("name", "formJsonSchemaFilename"), ("value", "record_condition.json")), "") in intake
+    assert (
+        "element",
+        "record_condition",
+        "properties",
+        "property",
+        (("name", "formJsonSchemaFilename"), ("value", "record_condition.json")),
+        "",
+    ) in intake
     assert checked > 40
     assert page.console_errors == []
 
@@ -105,8 +124,10 @@ def test_validate_lists_errors_and_marks_the_elements(page: Page, live_server):
     bundle_id, _version, _files = _latest(live_server.orc)
     log_in(page, "owner")
     _open_modeler(page, bundle_id, INTAKE_STAGE)
-    page.evaluate("() => { const m = window.rmaModeler; "
-                  "m.get('modeling').removeConnection(m.get('elementRegistry').get('flow_to_end')); }")
+    page.evaluate(
+        "() => { const m = window.rmaModeler; "
+        "m.get('modeling').removeConnection(m.get('elementRegistry').get('flow_to_end')); }"
+    )
     page.get_by_role("button", name="Validate").click()
     errors = page.get_by_test_id("validation-errors")
     expect(errors).to_contain_text("record_condition")
@@ -202,8 +223,11 @@ def test_owner_adds_a_service_task_that_tells_the_erp_about_every_new_rma(page: 
         assert page.evaluate(ADD_TASK, ["bpmn:ServiceTask", "tell_erp", "Tell the ERP"]) == "rma_intake"
         expect(page.get_by_test_id("service-id")).to_have_text("tell_erp")
         page.get_by_label("Request").select_option("http/PostRequest")
-        for label, value in (("URL expression", f"'{erp.url}'"), ("JSON body expression", "{'rma': rma_number}"),
-                             ("Result variable", "erp_reply")):
+        for label, value in (
+            ("URL expression", f"'{erp.url}'"),
+            ("JSON body expression", "{'rma': rma_number}"),
+            ("Result variable", "erp_reply"),
+        ):
             page.get_by_label(label).fill(value)
             page.get_by_label(label).dispatch_event("change")
         _deploy_base(page, "Tell the ERP about every new RMA", version + 1)

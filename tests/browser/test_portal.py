@@ -1,4 +1,5 @@
 """The customer's tracking page: what the customer sees, and what staff-only detail it keeps back."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,9 +16,18 @@ STAFF_SECRETS = ("sg.reception", "sg.tech", "Clean unit", "Capacitor C12 blown",
 def rma_awaiting_approval(orc) -> dict:
     """An out-of-warranty RMA, condition recorded and diagnosed (with internal notes) by named staff."""
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=36, serial="SN-PORTAL"))
-    for username, data in (("sg.reception", INTAKE),
-                           ("sg.tech", {"diagnosis": "Capacitor C12 blown  Internal: customer was rude",
-                                        "fault_category": "electronic", "parts_cost": 100, "labour_hours": 2})):
+    for username, data in (
+        ("sg.reception", INTAKE),
+        (
+            "sg.tech",
+            {
+                "diagnosis": "Capacitor C12 blown  Internal: customer was rude",
+                "fault_category": "electronic",
+                "parts_cost": 100,
+                "labour_hours": 2,
+            },
+        ),
+    ):
         worker = actor(orc, username)
         task = tasks.list_tasks(orc, worker, rma_id=rma["id"])["items"][0]
         tasks.claim_task(orc, worker, task["id"])
@@ -60,8 +70,9 @@ def test_unknown_tracking_link_shows_not_found(page: Page):
 
 def test_a_decision_without_the_pages_csrf_token_is_refused(page: Page, live_server):
     rma = rma_awaiting_approval(live_server.orc)
-    response = page.request.post(f"/track/{rma['tracking_token']}/decision", form={"approve": "true"},
-                                 headers={"Accept": "text/html"})
+    response = page.request.post(
+        f"/track/{rma['tracking_token']}/decision", form={"approve": "true"}, headers={"Accept": "text/html"}
+    )
     assert response.status == 400
     page.goto(f"/track/{rma['tracking_token']}")
     expect(page.get_by_test_id("portal-status")).to_have_text("Waiting for your approval of the quote")

@@ -1,5 +1,6 @@
 """The customer's online request: the centre finder, the form, self-help, the packing slip, reception, and the
 approval page with the repair-or-replace options."""
+
 from __future__ import annotations
 
 import re
@@ -15,10 +16,21 @@ from tests.helpers import INTAKE, actor, rma_payload
 pytestmark = pytest.mark.browser
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-MODEL = {"model": "Vista X100 Camera", "category": "camera", "warranty_months": 24, "replacement_value": 400,
-         "currency": "SGD", "successor_model": None,
-         "known_issues": [{"code": "no_power", "question": "Does the power LED stay dark?",
-                           "steps": ["Charge the battery for two hours.", "Try another USB cable."]}]}
+MODEL = {
+    "model": "Vista X100 Camera",
+    "category": "camera",
+    "warranty_months": 24,
+    "replacement_value": 400,
+    "currency": "SGD",
+    "successor_model": None,
+    "known_issues": [
+        {
+            "code": "no_power",
+            "question": "Does the power LED stay dark?",
+            "steps": ["Charge the battery for two hours.", "Try another USB cable."],
+        }
+    ],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -125,10 +137,18 @@ def test_a_fake_proof_of_purchase_is_refused_on_the_form(page: Page):
 
 
 def test_self_help_that_solves_the_fault_closes_the_request(page: Page, live_server):
-    created = request_service.submit_request(live_server.orc, {
-        "centre": "SG", "customer": {"name": "Kim Tan", "email": "kim@example.com", "language": "en"},
-        "product": {"model": "Vista X100 Camera", "serial_number": "SN-2", "purchase_date": "2025-09-01"},
-        "fault_description": "Dark"}, "r.pdf", PDF, "127.0.0.1")
+    created = request_service.submit_request(
+        live_server.orc,
+        {
+            "centre": "SG",
+            "customer": {"name": "Kim Tan", "email": "kim@example.com", "language": "en"},
+            "product": {"model": "Vista X100 Camera", "serial_number": "SN-2", "purchase_date": "2025-09-01"},
+            "fault_description": "Dark",
+        },
+        "r.pdf",
+        PDF,
+        "127.0.0.1",
+    )
     page.goto(f"/request/{created['tracking_token']}")
     page.get_by_role("button", name="Solved: it works now").click()
     expect(page.get_by_test_id("request-status")).to_have_text("Completed")
@@ -138,9 +158,13 @@ def test_self_help_that_solves_the_fault_closes_the_request(page: Page, live_ser
 def quoted_out_of_warranty(orc) -> dict:
     """Out of warranty, diagnosed: parts 300 + 2 h x 60 = 420 SGD, over the model's 400 SGD replacement value."""
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=36, serial="SN-ROR"))
-    for username, data in (("sg.reception", INTAKE),
-                           ("sg.tech", {"diagnosis": "Sensor cracked", "fault_category": "mechanical",
-                                        "parts_cost": 300, "labour_hours": 2})):
+    for username, data in (
+        ("sg.reception", INTAKE),
+        (
+            "sg.tech",
+            {"diagnosis": "Sensor cracked", "fault_category": "mechanical", "parts_cost": 300, "labour_hours": 2},
+        ),
+    ):
         worker = actor(orc, username)
         task = tasks.list_tasks(orc, worker, rma_id=rma["id"])["items"][0]
         tasks.claim_task(orc, worker, task["id"])

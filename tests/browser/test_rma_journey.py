@@ -1,4 +1,5 @@
 """The whole repair journey as the people involved click through it, in real Chromium."""
+
 from __future__ import annotations
 
 import re
@@ -133,8 +134,13 @@ def test_out_of_warranty_camera_is_repaired_after_a_failed_qa(page: Page, browse
     expect(page.get_by_test_id("rma-outcome")).to_have_text("Repaired")
     expect(page.get_by_text("This RMA is closed.")).to_be_visible()
     history = page.get_by_test_id("history")
-    for text in ("opened for Vista X100 Camera", "Record condition completed", "quote approved",
-                 "Quality check completed", "closed: repaired"):
+    for text in (
+        "opened for Vista X100 Camera",
+        "Record condition completed",
+        "quote approved",
+        "Quality check completed",
+        "closed: repaired",
+    ):
         expect(history).to_contain_text(text)
     expect(history.locator("li").filter(has_text="quote approved")).to_contain_text("by the customer")
     diagram = page.locator("#rma-diagram")

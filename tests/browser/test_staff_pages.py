@@ -1,4 +1,5 @@
 """Staff pages beyond the happy path: read-only views for managers, and a task someone else took."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Real delivery endpoints for the customer's-side tests: an aiosmtpd SMTP server and an HTTP SMS webhook."""
+
 from __future__ import annotations
 
 import socket
@@ -19,8 +20,14 @@ class MailInbox:
 
     async def handle_DATA(self, server, session, envelope):
         mail = message_from_string(envelope.content.decode("utf-8"), policy=policy.default)
-        self.messages.append({"to": envelope.rcpt_tos, "subject": str(mail["Subject"]),
-                              "body": mail.get_body(("plain",)).get_content(), "id": str(mail["Message-ID"])})
+        self.messages.append(
+            {
+                "to": envelope.rcpt_tos,
+                "subject": str(mail["Subject"]),
+                "body": mail.get_body(("plain",)).get_content(),
+                "id": str(mail["Message-ID"]),
+            }
+        )
         return "250 OK"
 
     def subjects(self) -> list[str]:

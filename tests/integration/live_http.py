@@ -4,6 +4,7 @@
 moves the server's clock too); `Gunicorn` runs the production server as a subprocess on a PostgreSQL
 schema. `Client` opens a new connection for every request, so threads never share one.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -93,8 +94,9 @@ def finish(proc: subprocess.Popen, seconds: float) -> str | None:
     except subprocess.TimeoutExpired:
         proc.kill()
         output = proc.communicate()[0]
-        raise AssertionError(f"{' '.join(map(str, proc.args))} did not stop within {seconds} s of the signal:\n"
-                             f"{(output or '')[-2000:]}") from None
+        raise AssertionError(
+            f"{' '.join(map(str, proc.args))} did not stop within {seconds} s of the signal:\n{(output or '')[-2000:]}"
+        ) from None
 
 
 @contextmanager
@@ -115,8 +117,13 @@ def serve_in_process(app):
 
 def server_env(db_url: str, port: int, instance_dir) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RMA_")}
-    env.update(RMA_DATABASE_URL=db_url, RMA_SECRET_KEY="live-http-secret", RMA_RUN_WORKER="0",
-               RMA_BASE_URL=f"http://127.0.0.1:{port}", RMA_INSTANCE_DIR=str(instance_dir))
+    env.update(
+        RMA_DATABASE_URL=db_url,
+        RMA_SECRET_KEY="live-http-secret",
+        RMA_RUN_WORKER="0",
+        RMA_BASE_URL=f"http://127.0.0.1:{port}",
+        RMA_INSTANCE_DIR=str(instance_dir),
+    )
     return env
 
 
@@ -138,9 +145,22 @@ class Gunicorn:
         log.write(f"\n===== start {self.starts} =====\n")
         log.flush()
         # start_new_session: SIGKILL of the group kills the master and its workers at once, like a power cut
-        self.proc = subprocess.Popen([str(BIN / "gunicorn"), "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}",
-                                      "--graceful-timeout", "5", "web:create_app()"],
-                                     env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "-w",
+                str(self.workers),
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--graceful-timeout",
+                "5",
+                "web:create_app()",
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         client = Client(self.base, timeout=5)
         wait_for(lambda: self.proc.poll() is None and client.healthy(), wait, "gunicorn to answer")
@@ -164,14 +184,21 @@ class Gunicorn:
 
 # --- whole RMA journeys over the API ----------------------------------------------------------------------
 
-INTAKE = {"condition_grade": "A", "condition_notes": "Clean unit", "accessories": "Charger",
-          "customer_acknowledged": True}
+INTAKE = {
+    "condition_grade": "A",
+    "condition_notes": "Clean unit",
+    "accessories": "Charger",
+    "customer_acknowledged": True,
+}
 DIAGNOSIS = {"diagnosis": "Gear train worn", "fault_category": "mechanical", "parts_cost": 40, "labour_hours": 1}
 # who works each task of the Singapore journey, and with what
-STEPS = {"record_condition": ("sg.reception", INTAKE), "diagnose": ("sg.tech", DIAGNOSIS),
-         "repair": ("sg.tech", {"repair_notes": "Replaced the gear train"}),
-         "qa_check": ("sg.qa", {"qa_passed": True}),
-         "ship_return": ("sg.reception", {"carrier": "DHL", "tracking_number": "LIVE-1"})}
+STEPS = {
+    "record_condition": ("sg.reception", INTAKE),
+    "diagnose": ("sg.tech", DIAGNOSIS),
+    "repair": ("sg.tech", {"repair_notes": "Replaced the gear train"}),
+    "qa_check": ("sg.qa", {"qa_passed": True}),
+    "ship_return": ("sg.reception", {"carrier": "DHL", "tracking_number": "LIVE-1"}),
+}
 STAFF = ("sg.reception", "sg.tech", "sg.qa", "manager")
 # refused, reset, or cut off mid-response: RemoteDisconnected is an OSError, IncompleteRead (the server died
 # while sending the body) only an HTTPException

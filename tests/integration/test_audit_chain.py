@@ -1,4 +1,5 @@
 """The audit trail holds up in a dispute: hash-chained per RMA, any change by SQL is found, on each backend."""
+
 from __future__ import annotations
 
 import threading
@@ -12,14 +13,13 @@ from click.testing import CliRunner
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from web import cli
-
+from engine.services import portal, rmas, tasks
 from engine.store import audit as audit_module
 from engine.store.audit import GENESIS, event_hash, verify_chain
 from engine.store.db import alembic_config, make_engine
 from engine.store.model import AuditEvent, utcnow
-from engine.services import portal, rmas, tasks
 from tests.helpers import INTAKE, actor, rma_payload
+from web import cli
 
 
 def _only_task(orc, username, rma_id):
@@ -34,12 +34,18 @@ def _journey(orc) -> dict:
     diagnose = _only_task(orc, "sg.tech", rma["id"])
     tasks.claim_task(orc, actor(orc, "sg.tech"), diagnose["id"])
     tasks.unclaim_task(orc, actor(orc, "sg.tech"), diagnose["id"])
-    tasks.complete_task(orc, actor(orc, "sg.tech"), diagnose["id"],
-                        {"diagnosis": "Dead board", "fault_category": "electronic", "parts_cost": 100,
-                         "labour_hours": 2})
+    tasks.complete_task(
+        orc,
+        actor(orc, "sg.tech"),
+        diagnose["id"],
+        {"diagnosis": "Dead board", "fault_category": "electronic", "parts_cost": 100, "labour_hours": 2},
+    )
     portal.record_customer_decision(orc, rma["tracking_token"], True)
-    for username, data in [("sg.tech", {"repair_notes": "Board replaced"}), ("sg.qa", {"qa_passed": True}),
-                           ("sg.reception", {"carrier": "DHL", "tracking_number": "JD01"})]:
+    for username, data in [
+        ("sg.tech", {"repair_notes": "Board replaced"}),
+        ("sg.qa", {"qa_passed": True}),
+        ("sg.reception", {"carrier": "DHL", "tracking_number": "JD01"}),
+    ]:
         tasks.complete_task(orc, actor(orc, username), _only_task(orc, username, rma["id"])["id"], data)
     return rma
 
@@ -69,9 +75,14 @@ def _sql(orc, statement) -> None:
             conn.execute(statement)
 
 
-@pytest.mark.parametrize("statement", [
-    update(AuditEvent).values(detail="edited"), delete(AuditEvent),
-], ids=["update", "delete"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        update(AuditEvent).values(detail="edited"),
+        delete(AuditEvent),
+    ],
+    ids=["update", "delete"],
+)
 def test_the_database_itself_refuses_to_change_or_delete_events(orc, journey, statement):
     rma, events = journey
     with pytest.raises(DBAPIError, match="append-only"):
@@ -97,34 +108,51 @@ def test_a_whole_journey_is_one_intact_chain(orc, journey):
     assert _verify(orc, rma["id"]) == [] and _verify(orc) == []
 
 
-@pytest.mark.parametrize("change", [
-    {"detail": "Board was fine"},
-    {"data": {"diagnosis": "Customer dropped it", "fault_category": "physical_damage"}},
-    {"actor": "sg.manager"},
-    {"at": "shifted"},
-    {"kind": "task_claimed"},
-    {"customer_visible": True},
-], ids=["detail", "data", "actor", "at", "kind", "customer_visible"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"detail": "Board was fine"},
+        {"data": {"diagnosis": "Customer dropped it", "fault_category": "physical_damage"}},
+        {"actor": "sg.manager"},
+        {"at": "shifted"},
+        {"kind": "task_claimed"},
+        {"customer_visible": True},
+    ],
+    ids=["detail", "data", "actor", "at", "kind", "customer_visible"],
+)
 def test_changing_any_field_of_an_event_is_found(orc, journey, change):
     rma, events = journey
     target = next(e for e in events if e.kind == "task_completed" and e.task_name == "diagnose")
     if change.get("at") == "shifted":
         change = {"at": target.at - timedelta(hours=3)}
     _sql(orc, update(AuditEvent).where(AuditEvent.id == target.id).values(**change))
-    assert _verify(orc, rma["id"]) == [{"rma_id": rma["id"], "event_id": target.id, "kind": change.get(
-        "kind", target.kind), "problem": "contents changed: the hash does not match the event's fields"}]
+    assert _verify(orc, rma["id"]) == [
+        {
+            "rma_id": rma["id"],
+            "event_id": target.id,
+            "kind": change.get("kind", target.kind),
+            "problem": "contents changed: the hash does not match the event's fields",
+        }
+    ]
 
 
 def test_rewriting_an_event_and_its_hash_breaks_the_next_link(orc, journey):
     rma, events = journey
     target, following = events[3], events[4]
-    forged = {name: getattr(target, name) for name in ("rma_id", "at", "actor", "kind", "task_name", "data",
-                                                       "customer_visible")}
+    forged = {
+        name: getattr(target, name)
+        for name in ("rma_id", "at", "actor", "kind", "task_name", "data", "customer_visible")
+    }
     forged["detail"] = "nothing happened"
-    _sql(orc, update(AuditEvent).where(AuditEvent.id == target.id)
-         .values(detail="nothing happened", hash=event_hash(target.prev_hash, forged)))
+    _sql(
+        orc,
+        update(AuditEvent)
+        .where(AuditEvent.id == target.id)
+        .values(detail="nothing happened", hash=event_hash(target.prev_hash, forged)),
+    )
     assert [(b["event_id"], b["problem"].split(":")[0]) for b in _verify(orc, rma["id"])] == [
-        (following.id, "link broken")]
+        (following.id, "link broken")
+    ]
 
 
 def test_deleting_an_event_in_the_middle_is_found(orc, journey):
@@ -132,16 +160,24 @@ def test_deleting_an_event_in_the_middle_is_found(orc, journey):
     gone, following = events[len(events) // 2], events[len(events) // 2 + 1]
     _sql(orc, delete(AuditEvent).where(AuditEvent.id == gone.id))
     assert [(b["event_id"], b["problem"].split(":")[0]) for b in _verify(orc, rma["id"])] == [
-        (following.id, "link broken")]
+        (following.id, "link broken")
+    ]
 
 
 @pytest.mark.parametrize("forgery", ["no_chain", "copied_head"])
 def test_inserting_a_forged_event_is_found(orc, journey, forgery):
     rma, events = journey
     head = events[-1]
-    fields = {"rma_id": rma["id"], "at": utcnow(), "actor": "sg.manager", "kind": "quote_decided",
-              "task_name": "customer_approval", "detail": "quote declined", "data": {"approve": False},
-              "customer_visible": True}
+    fields = {
+        "rma_id": rma["id"],
+        "at": utcnow(),
+        "actor": "sg.manager",
+        "kind": "quote_decided",
+        "task_name": "customer_approval",
+        "detail": "quote declined",
+        "data": {"approve": False},
+        "customer_visible": True,
+    }
     prev = GENESIS if forgery == "no_chain" else head.prev_hash  # as if it came right before the head
     _sql(orc, insert(AuditEvent).values(**fields, prev_hash=prev, hash=event_hash(prev, fields)))
     breaks = _verify(orc, rma["id"])
@@ -165,6 +201,7 @@ def test_events_written_at_once_on_one_rma_never_share_a_link(orc, monkeypatch):
         head = read_head(session, rma_id)
         time.sleep(0.02)  # widen the window between reading the head and writing the next event
         return head
+
     monkeypatch.setattr(audit_module, "_head", slow_head)
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload())
     tasks.complete_task(orc, actor(orc, "sg.reception"), _only_task(orc, "sg.reception", rma["id"])["id"], INTAKE)
@@ -180,6 +217,7 @@ def test_events_written_at_once_on_one_rma_never_share_a_link(orc, monkeypatch):
                 tasks.unclaim_task(orc, tech, task_id)
         except Exception as exc:  # noqa: BLE001 - any failure fails the test below
             errors.append(exc)
+
     threads = [threading.Thread(target=churn) for _ in range(6)]
     for t in threads:
         t.start()
@@ -200,6 +238,7 @@ def test_concurrent_writers_on_one_rma_chain_linearly(orc, monkeypatch):
         head = read_head(session, rma_id)
         time.sleep(0.05)
         return head
+
     monkeypatch.setattr(audit_module, "_head", slow_head)
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload())
     barrier, errors = threading.Barrier(8), []
@@ -212,6 +251,7 @@ def test_concurrent_writers_on_one_rma_chain_linearly(orc, monkeypatch):
                 uow.commit()
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
+
     threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
@@ -268,12 +308,15 @@ def test_upgrading_an_existing_database_seals_its_events(settings):
         config = alembic_config(engine)
         command.upgrade(config, "0001")
         with engine.begin() as conn:
-            conn.exec_driver_sql("INSERT INTO centres (code, name, currency, labour_rate, timezone) "
-                                 "VALUES ('SG', 'Singapore', 'SGD', 60, 'UTC')")
+            conn.exec_driver_sql(
+                "INSERT INTO centres (code, name, currency, labour_rate, timezone) "
+                "VALUES ('SG', 'Singapore', 'SGD', 60, 'UTC')"
+            )
             for kind in ("deployed", "rma_opened", "status_changed"):
                 conn.execute(_legacy_insert(), {"at": utcnow(), "kind": kind})
         command.upgrade(config, "heads")
         from sqlalchemy.orm import Session
+
         with Session(engine) as session:
             rows = list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
             assert [r.kind for r in rows] == ["deployed", "rma_opened", "status_changed"]
@@ -286,8 +329,25 @@ def test_upgrading_an_existing_database_seals_its_events(settings):
 
 def _legacy_insert():
     from sqlalchemy import bindparam, column, table
+
     from engine.store.model import UTCDateTime
-    legacy = table("audit_events", column("rma_id"), column("at", UTCDateTime()), column("actor"),
-                   column("kind"), column("task_name"), column("detail"), column("customer_visible"))
-    return legacy.insert().values(rma_id=None, at=bindparam("at"), actor="system", kind=bindparam("kind"),
-                                  task_name=None, detail="legacy event", customer_visible=False)
+
+    legacy = table(
+        "audit_events",
+        column("rma_id"),
+        column("at", UTCDateTime()),
+        column("actor"),
+        column("kind"),
+        column("task_name"),
+        column("detail"),
+        column("customer_visible"),
+    )
+    return legacy.insert().values(
+        rma_id=None,
+        at=bindparam("at"),
+        actor="system",
+        kind=bindparam("kind"),
+        task_name=None,
+        detail="legacy event",
+        customer_visible=False,
+    )

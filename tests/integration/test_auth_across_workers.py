@@ -2,6 +2,7 @@
 may land on another process, so throttle counts and token revocations must live in the database, not in a
 process's memory. (tests/web/test_auth_hardening.py proves each rule in-process; this proves it over HTTP.)
 """
+
 from __future__ import annotations
 
 import http.client
@@ -10,8 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from engine.services import throttle
-from engine.services import rmas
+from engine.services import rmas, throttle
 from tests.helpers import actor, rma_payload
 from tests.integration.live_http import Client, Gunicorn
 
@@ -45,8 +45,10 @@ def test_throttles_and_revocation_hold_across_gunicorn_workers(orc, db_url, tmp_
         assert set(after) == {401}, after
 
         # five wrong passwords spread over the workers lock the account: the right one is refused too
-        wrong = [http_.call("POST", "/api/auth/token", {"username": "sg.qa", "password": f"guess-{n}"})[0]
-                 for n in range(throttle.LOGIN_PER_USER.attempts)]
+        wrong = [
+            http_.call("POST", "/api/auth/token", {"username": "sg.qa", "password": f"guess-{n}"})[0]
+            for n in range(throttle.LOGIN_PER_USER.attempts)
+        ]
         assert wrong == [401] * throttle.LOGIN_PER_USER.attempts
         status, body = http_.call("POST", "/api/auth/token", {"username": "sg.qa", "password": "demo"})
         assert status == 429, body
@@ -55,15 +57,21 @@ def test_throttles_and_revocation_hold_across_gunicorn_workers(orc, db_url, tmp_
         status, cookie, page = _raw(server.port, "GET", "/login")
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
         form = urlencode({"username": "sg.reception", "password": "demo", "csrf_token": csrf})
-        status, cookie, _ = _raw(server.port, "POST", "/login", form,
-                                 {"Content-Type": "application/x-www-form-urlencoded",
-                                  "Cookie": cookie.split(";", 1)[0]})
+        status, cookie, _ = _raw(
+            server.port,
+            "POST",
+            "/login",
+            form,
+            {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie.split(";", 1)[0]},
+        )
         assert status == 302 and cookie.startswith("session="), (status, cookie)
         assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
         # guessing tracking links: twenty misses from one address, then even the right link is refused
-        misses = [_raw(server.port, "GET", f"/api/portal/{token[:-3]}{n:03d}")[0]
-                  for n in range(throttle.PORTAL_MISSES_PER_ADDRESS.attempts)]
+        misses = [
+            _raw(server.port, "GET", f"/api/portal/{token[:-3]}{n:03d}")[0]
+            for n in range(throttle.PORTAL_MISSES_PER_ADDRESS.attempts)
+        ]
         assert misses == [404] * throttle.PORTAL_MISSES_PER_ADDRESS.attempts
         assert _raw(server.port, "GET", f"/api/portal/{token}")[0] == 429
     finally:
@@ -71,6 +79,8 @@ def test_throttles_and_revocation_hold_across_gunicorn_workers(orc, db_url, tmp_
     log = server.log()
     assert log.count("Booting worker") >= WORKERS and "Traceback" not in log, log[-4000:]
     with capsys.disabled():
-        print(f"\n[auth] gunicorn -w {WORKERS}: revoked token refused by {len(after)}/{len(after)} requests; "
-              f"login locked after {throttle.LOGIN_PER_USER.attempts} wrong passwords; tracking-link guessing "
-              f"refused after {throttle.PORTAL_MISSES_PER_ADDRESS.attempts} misses")
+        print(
+            f"\n[auth] gunicorn -w {WORKERS}: revoked token refused by {len(after)}/{len(after)} requests; "
+            f"login locked after {throttle.LOGIN_PER_USER.attempts} wrong passwords; tracking-link guessing "
+            f"refused after {throttle.PORTAL_MISSES_PER_ADDRESS.attempts} misses"
+        )

@@ -1,14 +1,15 @@
 """Nothing half-saved, nothing doubled: rollbacks, optimistic versions and racing clicks, on each backend."""
+
 import threading
 
 import pytest
 from sqlalchemy import func, select
 
-from engine.process.definitions import read_bundle_dir
-from engine.errors import Conflict
-from engine.store.model import AuditEvent, HumanTask, Instance
-from engine.services import processes, rmas, tasks
 from engine import Actor
+from engine.errors import Conflict
+from engine.process.definitions import read_bundle_dir
+from engine.services import processes, rmas, tasks
+from engine.store.model import AuditEvent, HumanTask, Instance
 from tests.conftest import PROCESSES_DIR
 from tests.helpers import INTAKE, actor, rma_payload
 
@@ -17,9 +18,14 @@ def _snapshot(orc, rma_id):
     with orc.uow() as uow:
         s = uow.session
         inst = s.get(Instance, rma_id)
-        return (inst.version, inst.state,
-                s.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.rma_id == rma_id)),
-                sorted((t.id, t.status, t.assignee) for t in s.scalars(select(HumanTask).where(HumanTask.rma_id == rma_id))))
+        return (
+            inst.version,
+            inst.state,
+            s.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.rma_id == rma_id)),
+            sorted(
+                (t.id, t.status, t.assignee) for t in s.scalars(select(HumanTask).where(HumanTask.rma_id == rma_id))
+            ),
+        )
 
 
 def _open_task(orc, username, rma_id):
@@ -33,6 +39,7 @@ def test_crash_while_saving_leaves_last_committed_state(orc, monkeypatch):
 
     def crash(workflow):
         raise RuntimeError("power cut while serializing")
+
     monkeypatch.setattr(orc.runtime, "dump", crash)
     with pytest.raises(RuntimeError):
         tasks.complete_task(orc, actor(orc, "sg.reception"), task["id"], INTAKE)
@@ -49,15 +56,15 @@ def test_failing_script_keeps_the_completion_that_triggered_it_and_opens_an_inci
     files = read_bundle_dir(PROCESSES_DIR)
     name = "stages/rma_approval.bpmn"
     assert "round(parts_cost + labour_hours * labour_rate, 2)" in files[name]
-    files[name] = files[name].replace("round(parts_cost + labour_hours * labour_rate, 2)",
-                                      "round(parts_cost / 0, 2)")
+    files[name] = files[name].replace("round(parts_cost + labour_hours * labour_rate, 2)", "round(parts_cost / 0, 2)")
     processes.deploy_bundle(orc, Actor("owner", "process_owner"), files, note="broken quote")
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=40))
     tasks.complete_task(orc, actor(orc, "sg.reception"), _open_task(orc, "sg.reception", rma["id"])["id"], INTAKE)
     diagnose = _open_task(orc, "sg.tech", rma["id"])
     before = _snapshot(orc, rma["id"])
-    result = tasks.complete_task(orc, actor(orc, "sg.tech"), diagnose["id"],
-                                 {"diagnosis": "x", "fault_category": "sensor", "parts_cost": 10})
+    result = tasks.complete_task(
+        orc, actor(orc, "sg.tech"), diagnose["id"], {"diagnosis": "x", "fault_category": "sensor", "parts_cost": 10}
+    )
     assert result["rma"]["status"] == "incident"
     after = _snapshot(orc, rma["id"])
     assert after[0] == before[0] + 1 and (diagnose["id"], "completed", "sg.tech") in after[3]
@@ -69,8 +76,9 @@ def test_failing_script_keeps_the_completion_that_triggered_it_and_opens_an_inci
 def test_running_rma_stays_on_its_version_after_a_new_deploy(orc):
     old = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload())
     files = read_bundle_dir(PROCESSES_DIR)
-    files["stages/rma_intake.bpmn"] = files["stages/rma_intake.bpmn"].replace('name="Record condition"',
-                                                                              'name="Record unit condition"')
+    files["stages/rma_intake.bpmn"] = files["stages/rma_intake.bpmn"].replace(
+        'name="Record condition"', 'name="Record unit condition"'
+    )
     new_version = processes.deploy_bundle(orc, Actor("owner", "process_owner"), files, note="rename")
     assert new_version["created"] and new_version["version"] == old["process"]["version"] + 1
     new = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(serial="SN-2"))
@@ -96,6 +104,7 @@ def _race(n, fn):
             outcomes.append(("ok", fn()))
         except Conflict as exc:
             outcomes.append(("conflict", exc))
+
     threads = [threading.Thread(target=run) for _ in range(n)]
     for t in threads:
         t.start()
@@ -118,6 +127,7 @@ def test_two_technicians_claiming_at_once_exactly_one_gets_it(orc):
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload())
     tasks.complete_task(orc, actor(orc, "sg.reception"), _open_task(orc, "sg.reception", rma["id"])["id"], INTAKE)
     from engine.services import users
+
     users.add_user(orc, "sg.tech2", "technician", "SG", "pw-12345")
     task = _open_task(orc, "sg.tech", rma["id"])
     names = iter(["sg.tech", "sg.tech2"])
@@ -127,6 +137,7 @@ def test_two_technicians_claiming_at_once_exactly_one_gets_it(orc):
         with lock:
             who = next(names)
         return tasks.claim_task(orc, actor(orc, who), task["id"])
+
     outcomes = _race(2, claim)
     assert sorted(kind for kind, _ in outcomes) == ["conflict", "ok"]
     winner = next(v for kind, v in outcomes if kind == "ok")

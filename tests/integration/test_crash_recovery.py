@@ -5,6 +5,7 @@ loads and goes on to its next task until the RMA is closed.
 The real production server (gunicorn, two workers) runs as a subprocess on a PostgreSQL schema; three client
 threads drive completions over HTTP while the test kills the whole process group twice, mid-flight.
 """
+
 from __future__ import annotations
 
 import threading
@@ -14,9 +15,9 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
+from engine.services import rmas
 from engine.store.audit import verify_chain
 from engine.store.model import AuditEvent, HumanTask, Rma
-from engine.services import rmas
 from tests.helpers import actor, rma_payload
 from tests.integration.live_http import STAFF, Client, Gunicorn, Tally, drive, wait_for
 
@@ -27,8 +28,10 @@ STEPS_PER_JOURNEY = 5  # in warranty: record_condition, diagnose, repair, qa_che
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_sigkill_mid_load_loses_no_acknowledged_completion_and_doubles_none(orc, db_url, tmp_path, capsys):
-    rma_ids = [rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=6, serial=f"CR-{n}"))["id"]
-               for n in range(CLIENTS * RMAS_PER_CLIENT)]
+    rma_ids = [
+        rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=6, serial=f"CR-{n}"))["id"]
+        for n in range(CLIENTS * RMAS_PER_CLIENT)
+    ]
     total = len(rma_ids) * STEPS_PER_JOURNEY
     server = Gunicorn(db_url, tmp_path, workers=2)
     server.start()
@@ -46,14 +49,19 @@ def test_sigkill_mid_load_loses_no_acknowledged_completion_and_doubles_none(orc,
 
     started = time.monotonic()
     deadline = started + 150
-    threads = [threading.Thread(target=drive, args=(clients[i], rma_ids[i::CLIENTS], tally, deadline, on_lost))
-               for i in range(CLIENTS)]
+    threads = [
+        threading.Thread(target=drive, args=(clients[i], rma_ids[i::CLIENTS], tally, deadline, on_lost))
+        for i in range(CLIENTS)
+    ]
     try:
         for thread in threads:
             thread.start()
         for fraction in (0.3, 0.6):  # two power cuts while completions are in flight
-            wait_for(lambda: len(tally.acked) >= total * fraction or not any(t.is_alive() for t in threads),
-                     90, f"{fraction:.0%} of the completions")
+            wait_for(
+                lambda: len(tally.acked) >= total * fraction or not any(t.is_alive() for t in threads),
+                90,
+                f"{fraction:.0%} of the completions",
+            )
             back_up.clear()
             server.kill()
             crashes.append(len(tally.acked))
@@ -70,10 +78,20 @@ def test_sigkill_mid_load_loses_no_acknowledged_completion_and_doubles_none(orc,
 
     with orc.uow() as uow:
         s = uow.session
-        completed_events = Counter((rma_id, name) for rma_id, name in s.execute(
-            select(AuditEvent.rma_id, AuditEvent.task_name).where(AuditEvent.kind == "task_completed")))
-        task_rows = {row.id: row for row in s.execute(select(HumanTask.id, HumanTask.rma_id, HumanTask.name,
-                                                                  HumanTask.status).where(HumanTask.rma_id.in_(rma_ids)))}
+        completed_events = Counter(
+            (rma_id, name)
+            for rma_id, name in s.execute(
+                select(AuditEvent.rma_id, AuditEvent.task_name).where(AuditEvent.kind == "task_completed")
+            )
+        )
+        task_rows = {
+            row.id: row
+            for row in s.execute(
+                select(HumanTask.id, HumanTask.rma_id, HumanTask.name, HumanTask.status).where(
+                    HumanTask.rma_id.in_(rma_ids)
+                )
+            )
+        }
         closed = {rma.id: (rma.status, rma.outcome) for rma in s.scalars(select(Rma).where(Rma.id.in_(rma_ids)))}
         chain_breaks = verify_chain(s)
 
@@ -97,8 +115,10 @@ def test_sigkill_mid_load_loses_no_acknowledged_completion_and_doubles_none(orc,
     log = server.log()
     assert server.starts == 3 and "Traceback" not in log, log[-4000:]
     with capsys.disabled():
-        print(f"\n[crash] {len(rma_ids)} RMAs, {total} completions by {CLIENTS} clients on gunicorn -w 2; "
-              f"SIGKILL after {crashes[0]} and {crashes[1]} acknowledged; {tally.requests} requests, "
-              f"{tally.lost} cut off by the kills, {unacknowledged} saved without an answer reaching the client, "
-              f"{tally.conflicts} 409s; {len(tally.acked)} acknowledged, all present, none doubled, "
-              f"all {len(rma_ids)} RMAs closed; {seconds:.1f} s")
+        print(
+            f"\n[crash] {len(rma_ids)} RMAs, {total} completions by {CLIENTS} clients on gunicorn -w 2; "
+            f"SIGKILL after {crashes[0]} and {crashes[1]} acknowledged; {tally.requests} requests, "
+            f"{tally.lost} cut off by the kills, {unacknowledged} saved without an answer reaching the client, "
+            f"{tally.conflicts} 409s; {len(tally.acked)} acknowledged, all present, none doubled, "
+            f"all {len(rma_ids)} RMAs closed; {seconds:.1f} s"
+        )

@@ -1,4 +1,5 @@
 """`rma demo` gives a new user RMAs at different stages, each with the task its stage waits for."""
+
 from __future__ import annotations
 
 from engine.demo import create_catalogue_and_locations, create_demo_rmas
@@ -9,8 +10,12 @@ from tests.helpers import actor
 def test_demo_rmas_stand_at_different_stages_and_are_not_created_twice(orc):
     assert create_demo_rmas(orc) == 5
     items = rmas.list_rmas(orc, actor(orc, "manager"))["items"]
-    waiting_on = {(rma["centre"], rma["status"]): [t["name"] for t in rmas.get_rma(
-        orc, actor(orc, "manager"), rma["id"])["open_tasks"]] for rma in items}
+    waiting_on = {
+        (rma["centre"], rma["status"]): [
+            t["name"] for t in rmas.get_rma(orc, actor(orc, "manager"), rma["id"])["open_tasks"]
+        ]
+        for rma in items
+    }
     assert waiting_on == {
         ("SG", "received"): ["record_condition"],
         ("SG", "diagnosing"): ["diagnose"],

@@ -1,5 +1,6 @@
 """Incidents: a failing script or decision keeps the user's work, shows the RMA in `incident`, and waits for
 an operator to retry it (after a fix) or cancel the RMA. Nothing is lost, doubled or skipped; on each backend."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -8,12 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from engine import Actor
-from engine.store.audit import verify_chain
-from engine.process.definitions import read_bundle_dir
 from engine.errors import NotAllowed, RmaNotFound
-from engine.store.model import HumanTask, Incident, Instance, utcnow
-from engine.services.scheduler import fire_due_timers
+from engine.process.definitions import read_bundle_dir
 from engine.services import operations, processes, rmas, tasks
+from engine.services.scheduler import fire_due_timers
+from engine.store.audit import verify_chain
+from engine.store.model import HumanTask, Incident, Instance, utcnow
 from tests.conftest import PROCESSES_DIR
 from tests.helpers import INTAKE, actor, rma_payload
 
@@ -36,9 +37,15 @@ def _only_task(orc, username, rma_id):
 
 
 def _at_diagnosis(orc, months_old=40, centre="SG"):
-    rma = rmas.open_rma(orc, actor(orc, f"{centre.lower()}.reception"), rma_payload(months_old=months_old, centre=centre))
-    tasks.complete_task(orc, actor(orc, f"{centre.lower()}.reception"),
-                        _only_task(orc, f"{centre.lower()}.reception", rma["id"])["id"], INTAKE)
+    rma = rmas.open_rma(
+        orc, actor(orc, f"{centre.lower()}.reception"), rma_payload(months_old=months_old, centre=centre)
+    )
+    tasks.complete_task(
+        orc,
+        actor(orc, f"{centre.lower()}.reception"),
+        _only_task(orc, f"{centre.lower()}.reception", rma["id"])["id"],
+        INTAKE,
+    )
     return rma
 
 
@@ -98,8 +105,9 @@ def test_retry_after_deploying_a_fix_moves_the_rma_to_the_fixed_version_and_cont
 def test_a_version_that_removed_a_reached_step_is_refused_for_the_move(orc):
     rma, _ = _broken_quote_incident(orc)
     files = read_bundle_dir(PROCESSES_DIR)
-    files["stages/rma_intake.bpmn"] = files["stages/rma_intake.bpmn"].replace('name="Record condition"',
-                                                                              'name="Record the condition"')
+    files["stages/rma_intake.bpmn"] = files["stages/rma_intake.bpmn"].replace(
+        'name="Record condition"', 'name="Record the condition"'
+    )
     processes.deploy_bundle(orc, Actor("owner", "process_owner"), files, note="renamed a task that has run")
     with pytest.raises(operations.CannotMove) as info:
         operations.retry_incident(orc, actor(orc, "manager"), rma["id"], on_current_version=True)
@@ -108,10 +116,17 @@ def test_a_version_that_removed_a_reached_step_is_refused_for_the_move(orc):
 
 
 def test_decision_table_without_a_matching_rule_is_an_incident_naming_the_inputs(orc):
-    _deploy(orc, **{"decisions/warranty.dmn": ("<text>&gt; warranty_months</text>", "<text>&gt; warranty_months + 12</text>")})
+    _deploy(
+        orc,
+        **{"decisions/warranty.dmn": ("<text>&gt; warranty_months</text>", "<text>&gt; warranty_months + 12</text>")},
+    )
     rma = _at_diagnosis(orc, months_old=30)
-    result = tasks.complete_task(orc, actor(orc, "sg.tech"), _only_task(orc, "sg.tech", rma["id"])["id"],
-                                 {"diagnosis": "Board", "fault_category": "electronic"})
+    result = tasks.complete_task(
+        orc,
+        actor(orc, "sg.tech"),
+        _only_task(orc, "sg.tech", rma["id"])["id"],
+        {"diagnosis": "Board", "fault_category": "electronic"},
+    )
     assert result["rma"]["status"] == "incident"
     [incident] = operations.list_incidents(orc, actor(orc, "manager"))["items"]
     assert incident["task"] == "check_warranty"
@@ -166,6 +181,7 @@ def test_a_timer_that_cannot_be_fired_becomes_an_incident_and_does_not_block_the
         if workflow.task_tree.data.get("rma_number") == stuck["number"]:
             raise RuntimeError("state cannot be read")
         return real(workflow)
+
     monkeypatch.setattr(orc.runtime, "fire_due_timers", broken)
     assert fire_due_timers(orc) == 2
     assert fire_due_timers(orc) == 0

@@ -1,16 +1,17 @@
 """The per-process cache of restored workflows (engine/store/instance_cache.py) never serves anything but the
 committed state: other writers, rolled-back commands and disabled caches all fall back to the stored state."""
+
 from __future__ import annotations
 
 import pytest
 
 from engine import Orchestrator, Settings
-from web.cli import init_database
 from engine.demo import create_centres_and_users
 from engine.errors import InvalidFormData
-from engine.store.model import Instance
 from engine.services import portal, rmas, tasks
+from engine.store.model import Instance
 from tests.helpers import INTAKE, actor, rma_payload
+from web.cli import init_database
 
 DIAGNOSIS = {"diagnosis": "Dead board", "fault_category": "electronic", "parts_cost": 100, "labour_hours": 2}
 
@@ -72,8 +73,11 @@ def test_another_process_writing_the_rma_makes_the_cached_workflow_unusable(orc,
     assert orc.instances.misses == misses + 1
     name, result = _complete(orc, "sg.tech", rma["id"], {"repair_notes": "Board replaced"})
     assert name == "repair" and result["rma"]["status"] != "closed"
-    history = [h["task"] for h in rmas.get_rma(orc, actor(orc, "sg.reception"), rma["id"])["history"]
-               if h["kind"] == "task_completed"]
+    history = [
+        h["task"]
+        for h in rmas.get_rma(orc, actor(orc, "sg.reception"), rma["id"])["history"]
+        if h["kind"] == "task_completed"
+    ]
     assert history == ["record_condition", "diagnose", "repair"]
 
 
@@ -93,9 +97,16 @@ def test_a_rolled_back_command_leaves_nothing_half_applied_in_the_cache(orc):
 
 
 def test_size_zero_turns_the_cache_off(settings):
-    orc = Orchestrator(Settings.from_env({"RMA_INSTANCE_CACHE_SIZE": "0"}, database_url=settings.database_url,
-                                         instance_dir=settings.instance_dir, upload_dir=settings.upload_dir,
-                                         secret_key="test-secret", run_worker=False))
+    orc = Orchestrator(
+        Settings.from_env(
+            {"RMA_INSTANCE_CACHE_SIZE": "0"},
+            database_url=settings.database_url,
+            instance_dir=settings.instance_dir,
+            upload_dir=settings.upload_dir,
+            secret_key="test-secret",
+            run_worker=False,
+        )
+    )
     try:
         orc.migrate()
         create_centres_and_users(orc)

@@ -6,6 +6,7 @@ The clients work in pairs on one shared pile of RMAs, as two clerks on one queue
 same next task, one completes it and the other gets a 409 and moves on. Half the RMAs are in warranty
 (five tasks), half out of warranty (the customer approves the quote over the portal: six steps).
 """
+
 from __future__ import annotations
 
 import threading
@@ -39,8 +40,9 @@ def test_concurrent_journeys_over_http_complete_with_no_errors_but_409s(orc, db_
         client = clients[i]
         mine = []
         for n in range(i, JOURNEYS, CLIENTS):  # each client opens its share of the RMAs...
-            status, rma = client.call("POST", "/api/rmas", rma_payload(months_old=6 if n % 2 else 40,
-                                                                       serial=f"LOAD-{n}"), user="sg.reception")
+            status, rma = client.call(
+                "POST", "/api/rmas", rma_payload(months_old=6 if n % 2 else 40, serial=f"LOAD-{n}"), user="sg.reception"
+            )
             tally.add(requests=1)
             if status != 201:
                 tally.errors.append(("open", n, status, rma))
@@ -68,11 +70,18 @@ def test_concurrent_journeys_over_http_complete_with_no_errors_but_409s(orc, db_
     ids = list(opened.values())
     with orc.uow() as uow:
         s = uow.session
-        outcomes = {rma_id: (status, outcome) for rma_id, status, outcome in
-                    s.execute(select(Rma.id, Rma.status, Rma.outcome).where(Rma.id.in_(ids)))}
-        steps = Counter((rma_id, kind, name) for rma_id, kind, name in s.execute(
-            select(AuditEvent.rma_id, AuditEvent.kind, AuditEvent.task_name).where(
-                AuditEvent.rma_id.in_(ids), AuditEvent.kind.in_(["task_completed", "quote_decided"]))))
+        outcomes = {
+            rma_id: (status, outcome)
+            for rma_id, status, outcome in s.execute(select(Rma.id, Rma.status, Rma.outcome).where(Rma.id.in_(ids)))
+        }
+        steps = Counter(
+            (rma_id, kind, name)
+            for rma_id, kind, name in s.execute(
+                select(AuditEvent.rma_id, AuditEvent.kind, AuditEvent.task_name).where(
+                    AuditEvent.rma_id.in_(ids), AuditEvent.kind.in_(["task_completed", "quote_decided"])
+                )
+            )
+        )
         breaks = verify_chain(s)
     assert set(outcomes.values()) == {("closed", "repaired")}, outcomes  # every journey complete
     assert set(steps.values()) == {1}, steps  # no step done twice
@@ -83,7 +92,9 @@ def test_concurrent_journeys_over_http_complete_with_no_errors_but_409s(orc, db_
     log = server.log()
     assert log.count("Booting worker") >= WORKERS and "Traceback" not in log, log[-4000:]
     with capsys.disabled():
-        print(f"\n[load] {JOURNEYS} journeys ({quoted} with a customer approval) by {CLIENTS} clients in pairs "
-              f"on gunicorn -w {WORKERS}, PostgreSQL: {tally.requests} requests, {expected_steps} steps, "
-              f"{tally.conflicts} 409s (expected: partners racing for the same task), 0 errors, "
-              f"{seconds:.1f} s, {tally.requests / seconds:.1f} requests/s")
+        print(
+            f"\n[load] {JOURNEYS} journeys ({quoted} with a customer approval) by {CLIENTS} clients in pairs "
+            f"on gunicorn -w {WORKERS}, PostgreSQL: {tally.requests} requests, {expected_steps} steps, "
+            f"{tally.conflicts} 409s (expected: partners racing for the same task), 0 errors, "
+            f"{seconds:.1f} s, {tally.requests / seconds:.1f} requests/s"
+        )

@@ -1,11 +1,12 @@
 """Loan units: a centre's pool, offered when the estimate runs long, and an RMA cannot close while one is out."""
+
 from __future__ import annotations
 
 import pytest
 
 from engine.errors import Conflict, NotAllowed
-from engine.services.milestones import LoanOutstanding
 from engine.services import customers, loans, portal, rmas
+from engine.services.milestones import LoanOutstanding
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.customer_fixtures import work
 

@@ -1,12 +1,13 @@
 """Moving running RMAs to a newer version on each backend: preview, refusal reasons, bulk move, audit."""
+
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
 
 from engine.errors import NotAllowed, NotFound
-from engine.store.model import AuditEvent, Instance, ProcessMigration
 from engine.services import migration, processes, rmas, tasks
+from engine.store.model import AuditEvent, Instance, ProcessMigration
 from tests.bpmn_edit import add_plain_centre, insert_user_task, simple_form
 from tests.helpers import INTAKE, actor, rma_payload
 
@@ -32,11 +33,20 @@ def _open(orc, serial):
 def _deploy_photo_step(orc) -> dict:
     with orc.uow() as uow:
         stage = processes.latest_bundle(uow.session, None).files[INTAKE_STAGE]
-    stage = insert_user_task(stage, after="record_condition", task_id="photograph_unit", name="Photograph unit",
-                             form="photograph_unit.json", status="received")
-    return processes.deploy_upload(orc, actor(orc, "owner"), [
-        ("rma_intake.bpmn", stage), ("photograph_unit.json", simple_form("Photos", "photo_reference", "Photo"))],
-        note="photos")
+    stage = insert_user_task(
+        stage,
+        after="record_condition",
+        task_id="photograph_unit",
+        name="Photograph unit",
+        form="photograph_unit.json",
+        status="received",
+    )
+    return processes.deploy_upload(
+        orc,
+        actor(orc, "owner"),
+        [("rma_intake.bpmn", stage), ("photograph_unit.json", simple_form("Photos", "photo_reference", "Photo"))],
+        note="photos",
+    )
 
 
 def _running(orc):
@@ -57,15 +67,18 @@ def test_preview_lists_who_can_move_and_why_the_others_cannot_changing_nothing(n
     blocked = {b["number"]: b["reasons"] for b in preview["blocked"]}
     assert waiting["number"] in movable and past["number"] in blocked
     assert any("record_condition" in r and "has already run" in r for r in blocked[past["number"]])
-    assert rmas.get_rma(orc, actor(orc, "manager"), waiting["id"])["process"]["version"] == waiting["process"]["version"]
+    assert (
+        rmas.get_rma(orc, actor(orc, "manager"), waiting["id"])["process"]["version"] == waiting["process"]["version"]
+    )
 
 
 def test_bulk_move_moves_the_movable_audits_each_and_the_moved_rma_meets_the_new_step(nl):
     orc = nl
     waiting, past = _running(orc)
     target = _deploy_photo_step(orc)
-    result = migration.migrate_rmas(orc, actor(orc, "owner"), target["version"], None, dry_run=False,
-                                    rma_ids=[waiting["id"], past["id"]])
+    result = migration.migrate_rmas(
+        orc, actor(orc, "owner"), target["version"], None, dry_run=False, rma_ids=[waiting["id"], past["id"]]
+    )
     assert [m["number"] for m in result["moved"]] == [waiting["number"]]
     assert [b["number"] for b in result["blocked"]] == [past["number"]] and result["failed"] == []
     moved = rmas.get_rma(orc, actor(orc, "manager"), waiting["id"])

@@ -1,4 +1,5 @@
 """Milestone messages: declared in the BPMN, rendered per language, sent once through real SMTP and SMS endpoints."""
+
 from __future__ import annotations
 
 import io
@@ -11,13 +12,13 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from engine.errors import InvalidFormData
-from engine.store.model import Milestone, OutboxMessage, Quote, Rma, utcnow
-from engine.store.outbox import send_pending
-from engine.services.scheduler import fire_due_timers
 from engine.services import portal, rmas
 from engine.services.photos import add_photos
+from engine.services.scheduler import fire_due_timers
+from engine.store.model import Milestone, OutboxMessage, Quote, Rma, utcnow
+from engine.store.outbox import send_pending
 from tests.helpers import INTAKE, actor, rma_payload
-from tests.integration.customer_fixtures import sms_gateway, smtp_inbox, senders, work  # noqa: F401
+from tests.integration.customer_fixtures import senders, sms_gateway, smtp_inbox, work  # noqa: F401
 
 DIAGNOSIS = {"diagnosis": "Shutter motor worn", "fault_category": "mechanical", "parts_cost": 100, "labour_hours": 2}
 
@@ -41,26 +42,40 @@ def outbox(orc, rma_id=None) -> list[SimpleNamespace]:
         query = select(OutboxMessage).order_by(OutboxMessage.id)
         if rma_id is not None:
             query = query.where(OutboxMessage.rma_id == rma_id)
-        return [SimpleNamespace(idempotency_key=m.idempotency_key, channel=m.channel, recipient=m.recipient)
-                for m in uow.session.scalars(query)]
+        return [
+            SimpleNamespace(idempotency_key=m.idempotency_key, channel=m.channel, recipient=m.recipient)
+            for m in uow.session.scalars(query)
+        ]
 
 
 def keys(orc, rma_id) -> list[str]:
     return [m.idempotency_key.split(".")[1] + ":" + m.channel for m in outbox(orc, rma_id)]
 
 
-def test_intake_receipt_goes_out_by_email_and_sms_with_condition_and_tracking_link(orc, smtp_inbox, sms_gateway,
-                                                                                   senders):
+def test_intake_receipt_goes_out_by_email_and_sms_with_condition_and_tracking_link(
+    orc, smtp_inbox, sms_gateway, senders
+):
     rma = open_rma(orc)
     assert outbox(orc) == []  # nothing before the condition is recorded
-    work(orc, "sg.reception", rma["id"], "record_condition",
-         {**INTAKE, "condition_notes": "Scratch on the top plate", "accessories": "Strap, charger"})
+    work(
+        orc,
+        "sg.reception",
+        rma["id"],
+        "record_condition",
+        {**INTAKE, "condition_notes": "Scratch on the top plate", "accessories": "Strap, charger"},
+    )
     assert send_pending(orc, senders) == {"sent": 2, "failed": 0}
     [mail] = smtp_inbox.messages
     assert mail["to"] == ["kim@example.com"] and rma["number"] in mail["subject"]
     body = mail["body"]
-    for expected in (rma["number"], "Scratch on the top plate", "Strap, charger", "Photos taken:    0",
-                     f"{orc.settings.base_url}/track/{rma['tracking_token']}", "Estimated completion"):
+    for expected in (
+        rma["number"],
+        "Scratch on the top plate",
+        "Strap, charger",
+        "Photos taken:    0",
+        f"{orc.settings.base_url}/track/{rma['tracking_token']}",
+        "Estimated completion",
+    ):
         assert expected in body, expected
     received = [{"key": r.headers["Idempotency-Key"], **r.json} for r in sms_gateway.requests]
     assert [(s["to"], s["rma_number"]) for s in received] == [("+65 9000 0000", rma["number"])]
@@ -71,8 +86,9 @@ def test_the_intake_receipt_counts_the_photos_the_form_cites(orc, smtp_inbox, se
     # The receipt's template reads `photos`, so the photos are read for it (a template that does not
     # read them, such as repair_complete, is rendered without that query).
     rma = open_rma(orc, phone=None)
-    photos = add_photos(orc, actor(orc, "sg.reception"), rma["id"], [("a.png", _png((200, 30, 30))),
-                                                                      ("b.png", _png((30, 200, 30)))])
+    photos = add_photos(
+        orc, actor(orc, "sg.reception"), rma["id"], [("a.png", _png((200, 30, 30))), ("b.png", _png((30, 200, 30)))]
+    )
     work(orc, "sg.reception", rma["id"], "record_condition", {**INTAKE, "photos": [p["sha256"] for p in photos]})
     assert send_pending(orc, senders) == {"sent": 1, "failed": 0}
     assert "Photos taken:    2" in smtp_inbox.messages[0]["body"]
@@ -87,8 +103,10 @@ def _png(colour) -> bytes:
 def test_a_german_customer_gets_german_messages(orc, smtp_inbox, senders):
     rma = quoted(orc, language="de")
     send_pending(orc, senders)
-    assert smtp_inbox.subjects() == [f"{rma['number']}: Ihr Vista X100 Camera ist bei uns eingegangen",
-                                     f"{rma['number']}: Ihr Kostenvoranschlag liegt vor"]
+    assert smtp_inbox.subjects() == [
+        f"{rma['number']}: Ihr Vista X100 Camera ist bei uns eingegangen",
+        f"{rma['number']}: Ihr Kostenvoranschlag liegt vor",
+    ]
     quote_mail = smtp_inbox.messages[1]["body"]
     assert "Arbeitszeit 2 Std. × 60,00 SGD: 120,00 SGD" in quote_mail and "Gesamt: 220,00 SGD" in quote_mail
 
@@ -101,8 +119,12 @@ def test_every_milestone_of_a_repair_is_sent_once_and_only_once(orc, smtp_inbox,
     work(orc, "sg.tech", rma["id"], "repair", {"repair_notes": "Adjusted"})
     work(orc, "sg.qa", rma["id"], "qa_check", {"qa_passed": True})
     work(orc, "sg.reception", rma["id"], "ship_return", {"carrier": "DHL", "tracking_number": "JD42"})
-    assert keys(orc, rma["id"]) == ["intake_receipt:email", "quote_ready:email", "repair_complete:email",
-                                    "unit_shipped:email"]  # out of warranty: diagnosis_complete renders empty
+    assert keys(orc, rma["id"]) == [
+        "intake_receipt:email",
+        "quote_ready:email",
+        "repair_complete:email",
+        "unit_shipped:email",
+    ]  # out of warranty: diagnosis_complete renders empty
     assert send_pending(orc, senders)["sent"] == 4
     assert send_pending(orc, senders) == {"sent": 0, "failed": 0}
     assert len(smtp_inbox.messages) == 4 and len({m["id"] for m in smtp_inbox.messages}) == 4
@@ -137,6 +159,7 @@ def test_a_customer_who_opted_out_of_sms_gets_email_only(orc):
 def test_failed_delivery_is_logged_for_staff_and_retried(orc, smtp_inbox):
     from engine.adapters.senders import SmtpSender
     from engine.services.customers import customer_side
+
     rma = open_rma(orc, phone=None)
     work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
     assert send_pending(orc, {"email": SmtpSender("smtp://127.0.0.1:9", "x@example.com", timeout=2)})["failed"] == 1
@@ -149,6 +172,7 @@ def test_failed_delivery_is_logged_for_staff_and_retried(orc, smtp_inbox):
 
 
 # --- the approval timers, fired by the worker's sweep -----------------------------------------------
+
 
 def test_reminder_after_three_days_is_enqueued_once_and_expiry_declines(orc, smtp_inbox, senders):
     with time_machine.travel(utcnow(), tick=False) as clock:

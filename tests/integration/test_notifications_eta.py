@@ -1,4 +1,5 @@
 """The estimate from a real history in the database: closed RMAs whose stage times are known exactly."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -6,8 +7,8 @@ from datetime import timedelta
 import time_machine
 
 from engine.customer import estimates
-from engine.store.model import utcnow
 from engine.services import customers, portal, rmas
+from engine.store.model import utcnow
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.customer_fixtures import work
 
@@ -22,9 +23,12 @@ def closed_history(orc, start, n: int) -> None:
             clock.move_to(at)
             rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=6, serial=f"SN-E{i}"))
             work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
-            steps = [("sg.tech", "diagnose", {"diagnosis": "x", "fault_category": "electronic"}),
-                     ("sg.tech", "repair", {"repair_notes": "ok"}), ("sg.qa", "qa_check", {"qa_passed": True}),
-                     ("sg.reception", "ship_return", {"carrier": "DHL", "tracking_number": "1"})]
+            steps = [
+                ("sg.tech", "diagnose", {"diagnosis": "x", "fault_category": "electronic"}),
+                ("sg.tech", "repair", {"repair_notes": "ok"}),
+                ("sg.qa", "qa_check", {"qa_passed": True}),
+                ("sg.reception", "ship_return", {"carrier": "DHL", "tracking_number": "1"}),
+            ]
             for user, name, data in steps:
                 at += timedelta(days=STAGE_DAYS[name])
                 clock.move_to(at)

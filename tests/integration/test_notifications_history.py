@@ -1,12 +1,13 @@
 """Reception sees the customer's and the unit's earlier RMAs; a unit back within 90 days is a repeat repair."""
+
 from __future__ import annotations
 
 from datetime import timedelta
 
 import time_machine
 
-from engine.store.model import utcnow
 from engine.services import customers, rmas, tasks
+from engine.store.model import utcnow
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.customer_fixtures import work
 

@@ -1,14 +1,15 @@
 """The outbox delivers through a real SMTP server and a real HTTP webhook, retrying failures."""
+
 import socket
-from types import SimpleNamespace
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from engine.store.model import OutboxMessage, utcnow
 from engine.adapters.senders import SmtpSender, WebhookSmsSender
+from engine.store.model import OutboxMessage, utcnow
 from engine.store.outbox import enqueue, send_pending
 from tests.http_receiver import HttpReceiver
 
@@ -50,8 +51,10 @@ def _enqueue(orc, channel, recipient, key, body="Your RMA is ready"):
 
 def _rows(orc):
     with orc.uow() as uow:
-        return [SimpleNamespace(sent_at=m.sent_at, attempts=m.attempts, last_error=m.last_error)
-                for m in uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+        return [
+            SimpleNamespace(sent_at=m.sent_at, attempts=m.attempts, last_error=m.last_error)
+            for m in uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        ]
 
 
 def test_mail_is_delivered_over_smtp_once_per_key(orc, smtp_server):
@@ -75,8 +78,9 @@ def test_failed_webhook_is_recorded_and_retried_after_backoff(orc, webhook_serve
     assert row.sent_at is None and row.attempts == 1 and "503" in row.last_error
     assert send_pending(orc, senders) == {"sent": 0, "failed": 0}  # not due yet
     assert send_pending(orc, senders, now=utcnow() + timedelta(minutes=5)) == {"sent": 1, "failed": 0}
-    assert [(r.headers["Idempotency-Key"], r.json) for r in webhook_server.requests] == [("rma-1-sms", {"to": "+6590000000", "body": "Your RMA is ready",
-                                       "rma_number": "RMA-SG-000001"})]
+    assert [(r.headers["Idempotency-Key"], r.json) for r in webhook_server.requests] == [
+        ("rma-1-sms", {"to": "+6590000000", "body": "Your RMA is ready", "rma_number": "RMA-SG-000001"})
+    ]
     assert _rows(orc)[0].sent_at is not None
 
 

@@ -1,6 +1,7 @@
 """The production shape, for real: PostgreSQL, the web app under gunicorn with several workers, and separate
 `rma worker` processes, configured by environment variables only. A journey goes over HTTP; the
 separate workers fire an SLA timer and deliver signed webhooks to a local receiver."""
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from engine import Actor
+from engine.adapters.signing import verify_signature
 from engine.process.definitions import read_bundle_dir
 from engine.services import processes
-from engine.adapters.signing import verify_signature
 from tests.conftest import PROCESSES_DIR
 from tests.helpers import INTAKE, rma_payload
 from tests.integration.live_http import Client, finish, free_port, wait_for
@@ -76,25 +77,49 @@ def test_gunicorn_web_workers_and_separate_rma_workers_on_postgresql(orc, db_url
     processes.deploy_bundle(orc, Actor("owner", "process_owner"), files, note="SLA 2 seconds")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RMA_")}
-    env.update(RMA_DATABASE_URL=db_url, RMA_SECRET_KEY="production-shape-secret", RMA_RUN_WORKER="0",
-               RMA_BASE_URL=f"http://127.0.0.1:{port}", RMA_INSTANCE_DIR=str(tmp_path))
-    procs = [subprocess.Popen([str(BIN / "gunicorn"), "-w", "3", "-b", f"127.0.0.1:{port}", "web:create_app()"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)]
-    procs += [subprocess.Popen([str(BIN / "rma"), "worker", "--interval", "0.5"], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    env.update(
+        RMA_DATABASE_URL=db_url,
+        RMA_SECRET_KEY="production-shape-secret",
+        RMA_RUN_WORKER="0",
+        RMA_BASE_URL=f"http://127.0.0.1:{port}",
+        RMA_INSTANCE_DIR=str(tmp_path),
+    )
+    procs = [
+        subprocess.Popen(
+            [str(BIN / "gunicorn"), "-w", "3", "-b", f"127.0.0.1:{port}", "web:create_app()"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    ]
+    procs += [
+        subprocess.Popen(
+            [str(BIN / "rma"), "worker", "--interval", "0.5"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     http = Http(f"http://127.0.0.1:{port}")
     try:
         wait_for(lambda: http.healthy(), 60, "gunicorn to answer")
         receiver = Receiver("integrator-secret-0123456789")
-        http.ok("POST", "/api/webhooks", {"url": receiver.url, "secret": "integrator-secret-0123456789"},
-                  user="manager")
+        http.ok(
+            "POST", "/api/webhooks", {"url": receiver.url, "secret": "integrator-secret-0123456789"}, user="manager"
+        )
 
         # a full journey over HTTP, served by whichever gunicorn worker takes each request
         rma = http.ok("POST", "/api/rmas", rma_payload(months_old=40, serial="PROD-1"), user="sg.reception")
         http.complete("sg.reception", rma["id"], "record_condition", INTAKE)
-        state = http.complete("sg.tech", rma["id"], "diagnose", {"diagnosis": "Gear train worn",
-                                                                 "fault_category": "mechanical", "parts_cost": 40,
-                                                                 "labour_hours": 1})
+        state = http.complete(
+            "sg.tech",
+            rma["id"],
+            "diagnose",
+            {"diagnosis": "Gear train worn", "fault_category": "mechanical", "parts_cost": 40, "labour_hours": 1},
+        )
         assert state["status"] == "awaiting_approval"
         decided = http.ok("POST", f"/api/portal/{rma['tracking_token']}/decision", {"approve": True})
         assert decided["status"] == "repairing"
@@ -112,8 +137,14 @@ def test_gunicorn_web_workers_and_separate_rma_workers_on_postgresql(orc, db_url
         assert [e["kind"] for e in history].count("timer_fired") == 1
 
         # ... and the workers delivered the integrator's signed events
-        wait_for(lambda: any(e["type"] == "rma.closed" for e in receiver.events)
-                  and any(e["type"] == "rma.sla_breached" for e in receiver.events), 30, "webhook deliveries")
+        wait_for(
+            lambda: (
+                any(e["type"] == "rma.closed" for e in receiver.events)
+                and any(e["type"] == "rma.sla_breached" for e in receiver.events)
+            ),
+            30,
+            "webhook deliveries",
+        )
         assert receiver.bad == 0
         # several workers deliver at once: events arrive in any order, and are put in order by created_at
         mine = sorted((e["created_at"], e["type"]) for e in receiver.events if e["rma"]["id"] == rma["id"])

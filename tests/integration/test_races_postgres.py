@@ -5,6 +5,7 @@ tests/integration/test_consistency.py races the *services* on both backends; the
 layer (the 409 mapping) and add the customer's side: approving twice at once, and approving while the
 worker's sweep fires the 14-day expiry timer.
 """
+
 from __future__ import annotations
 
 import threading
@@ -14,18 +15,20 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from engine.services import rmas, tasks, users
+from engine.services.scheduler import fire_due_timers
 from engine.store.audit import verify_chain
 from engine.store.model import AuditEvent, HumanTask, Quote, Rma, utcnow
-from engine.services.scheduler import fire_due_timers
-from engine.services import rmas, tasks, users
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.live_http import Client, serve_in_process
 
 # only PostgreSQL: these races are about its row locks, not SQLite's single writer
-pytestmark = [pytest.mark.timeout(180),
-              pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)]
+pytestmark = [
+    pytest.mark.timeout(180),
+    pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True),
+]
 DIAGNOSIS = {"diagnosis": "Gear train worn", "fault_category": "mechanical", "parts_cost": 40, "labour_hours": 1}
 ROUNDS = 4
 
@@ -33,6 +36,7 @@ ROUNDS = 4
 @pytest.fixture
 def live(orc):
     from web import create_app
+
     users.add_user(orc, "sg.reception2", "reception", "SG", "demo")
     users.add_user(orc, "sg.tech2", "technician", "SG", "demo")
     with serve_in_process(create_app({"RMA_ORCHESTRATOR": orc})) as base:
@@ -55,6 +59,7 @@ def race(*calls, delays=None):
             results[i] = fn()
         except Exception as exc:  # reported, not swallowed: the asserts below see it
             results[i] = exc
+
     threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
     for thread in threads:
         thread.start()
@@ -79,15 +84,23 @@ def _facts(orc, rma_id: int) -> dict:
     with orc.uow() as uow:
         s = uow.session
         kinds = Counter(s.scalars(select(AuditEvent.kind).where(AuditEvent.rma_id == rma_id)))
-        task_rows = Counter((name, status) for name, status in
-                            s.execute(select(HumanTask.name, HumanTask.status).where(HumanTask.rma_id == rma_id)))
+        task_rows = Counter(
+            (name, status)
+            for name, status in s.execute(select(HumanTask.name, HumanTask.status).where(HumanTask.rma_id == rma_id))
+        )
         quotes = [q for q in s.scalars(select(Quote.status).where(Quote.rma_id == rma_id))]
         breaks = verify_chain(s, rma_id)
     view = rmas.get_rma(orc, actor(orc, "manager"), rma_id)
-    return {"kinds": kinds, "tasks": task_rows, "quotes": quotes, "breaks": breaks, "status": view["status"],
-            "open": [t["name"] for t in view["open_tasks"]],
-            "fired": [e["detail"] for e in view["history"] if e["kind"] == "timer_fired"],
-            "decided": [e["detail"] for e in view["history"] if e["kind"] == "quote_decided"]}
+    return {
+        "kinds": kinds,
+        "tasks": task_rows,
+        "quotes": quotes,
+        "breaks": breaks,
+        "status": view["status"],
+        "open": [t["name"] for t in view["open_tasks"]],
+        "fired": [e["detail"] for e in view["history"] if e["kind"] == "timer_fired"],
+        "decided": [e["detail"] for e in view["history"] if e["kind"] == "quote_decided"],
+    }
 
 
 def _statuses(results) -> list[int]:
@@ -101,9 +114,10 @@ def test_two_people_completing_the_same_task_over_http_exactly_one_wins(orc, liv
         rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(serial=f"RC-{n}"))
         [task] = live.tasks("sg.reception", rma["id"])
         url = f"/api/tasks/{task['id']}/complete"
-        results = race(lambda: live.call("POST", url, {"data": INTAKE}, user="sg.reception"),
-                       lambda: live.call("POST", url, {"data": {**INTAKE, "condition_grade": "B"}},
-                                         user="sg.reception2"))
+        results = race(
+            lambda: live.call("POST", url, {"data": INTAKE}, user="sg.reception"),
+            lambda: live.call("POST", url, {"data": {**INTAKE, "condition_grade": "B"}}, user="sg.reception2"),
+        )
         assert _statuses(results) == [200, 409], results
         tally.update(status for status, _ in results)
         loser = next(body for status, body in results if status == 409)
@@ -145,8 +159,9 @@ def test_a_customer_approving_twice_at_once_is_recorded_once(orc, live, capsys):
         rma = _quoted(orc, f"AP-{n}")
         url = f"/api/portal/{rma['tracking_token']}/decision"
         # one tab approves, the other declines: whichever lands first is the customer's answer
-        results = race(lambda: live.call("POST", url, {"approve": True}),
-                       lambda: live.call("POST", url, {"approve": False}))
+        results = race(
+            lambda: live.call("POST", url, {"approve": True}), lambda: live.call("POST", url, {"approve": False})
+        )
         assert _statuses(results) == [200, 409], results
         tally.update(status for status, _ in results)
         approved = results[0][0] == 200
@@ -173,8 +188,11 @@ def test_approving_while_the_expiry_timer_fires_exactly_one_outcome_wins(orc, li
             rma = _quoted(orc, f"EX-{n}")
             clock.move_to(start + timedelta(days=14, minutes=1))
             url = f"/api/portal/{rma['tracking_token']}/decision"
-            decision, fired = race(lambda: live.call("POST", url, {"approve": True}),
-                                   lambda: fire_due_timers(orc), delays=[0, timer_delays[n]])
+            decision, fired = race(
+                lambda: live.call("POST", url, {"approve": True}),
+                lambda: fire_due_timers(orc),
+                delays=[0, timer_delays[n]],
+            )
             assert not isinstance(decision, Exception) and not isinstance(fired, Exception), (decision, fired)
             status, body = decision
             assert status in (200, 409), decision
@@ -200,8 +218,11 @@ def test_approving_while_the_expiry_timer_fires_exactly_one_outcome_wins(orc, li
             tally[f"customer got 409 {body['code']}"] += 1
         # either way the instance loads and goes on to its next task
         next_task = facts["open"][0]
-        data = ({"repair_notes": "Replaced the gear train"} if next_task == "repair"
-                else {"carrier": "DHL", "tracking_number": f"EX-{n}"})
+        data = (
+            {"repair_notes": "Replaced the gear train"}
+            if next_task == "repair"
+            else {"carrier": "DHL", "tracking_number": f"EX-{n}"}
+        )
         _work(orc, "sg.tech" if next_task == "repair" else "sg.reception", rma["id"], next_task, data)
     # both lock the instance row before any task row: neither deadlocks nor fails a version check, so the
     # sweep never logs a failed firing (it would have, as a deadlock, before they locked in the same order)
@@ -223,9 +244,11 @@ def test_a_technician_finishing_diagnosis_while_the_sla_timer_fires_loses_nothin
             _work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
             [task] = live.tasks("sg.tech", rma["id"])
             clock.move_to(start + timedelta(days=2, minutes=1))
-            done, fired = race(lambda: live.call("POST", f"/api/tasks/{task['id']}/complete", {"data": DIAGNOSIS},
-                                                 user="sg.tech"),
-                               lambda: fire_due_timers(orc), delays=[0, delay])
+            done, fired = race(
+                lambda: live.call("POST", f"/api/tasks/{task['id']}/complete", {"data": DIAGNOSIS}, user="sg.tech"),
+                lambda: fire_due_timers(orc),
+                delays=[0, delay],
+            )
             assert not isinstance(fired, Exception), fired
             assert done[0] == 200, done
             fire_due_timers(orc)
@@ -237,8 +260,10 @@ def test_a_technician_finishing_diagnosis_while_the_sla_timer_fires_loses_nothin
         tally["escalated, then withdrawn" if escalated else "diagnosed before the sweep"] += 1
     assert not [r for r in caplog.records if r.name == "rma.scheduler" and r.levelname == "ERROR"]
     with capsys.disabled():
-        print(f"\n[race] diagnosis completed while its 2-day SLA timer fires x{len(timer_delays)}: "
-              f"{dict(tally)}; technician answered 200 every time")
+        print(
+            f"\n[race] diagnosis completed while its 2-day SLA timer fires x{len(timer_delays)}: "
+            f"{dict(tally)}; technician answered 200 every time"
+        )
 
 
 def test_a_manager_cancelling_while_the_expiry_timer_fires_is_saved_once(orc, live, capsys, caplog):
@@ -253,9 +278,13 @@ def test_a_manager_cancelling_while_the_expiry_timer_fires_is_saved_once(orc, li
             clock.move_to(start + timedelta(days=14, minutes=1))
             live.tokens.pop("manager", None)
             live.token("manager")  # the one from before the jump has expired
-            done, fired = race(lambda: live.call("POST", f"/api/rmas/{rma['id']}/cancel",
-                                                 {"reason": "customer withdrew"}, user="manager"),
-                               lambda: fire_due_timers(orc), delays=[0, delay])
+            done, fired = race(
+                lambda: live.call(
+                    "POST", f"/api/rmas/{rma['id']}/cancel", {"reason": "customer withdrew"}, user="manager"
+                ),
+                lambda: fire_due_timers(orc),
+                delays=[0, delay],
+            )
             assert not isinstance(fired, Exception) and done[0] == 200, (done, fired)
             fire_due_timers(orc)
             facts = _facts(orc, rma["id"])
@@ -266,8 +295,10 @@ def test_a_manager_cancelling_while_the_expiry_timer_fires_is_saved_once(orc, li
         tally["expired, then cancelled" if facts["fired"] else "cancelled before the sweep"] += 1
     assert not [r for r in caplog.records if r.name == "rma.scheduler" and r.levelname == "ERROR"]
     with capsys.disabled():
-        print(f"\n[race] manager cancels while the 14-day expiry fires x{len(timer_delays)}: {dict(tally)}; "
-              f"cancel answered 200 every time")
+        print(
+            f"\n[race] manager cancels while the 14-day expiry fires x{len(timer_delays)}: {dict(tally)}; "
+            f"cancel answered 200 every time"
+        )
 
 
 def test_a_deadlock_or_serialization_failure_is_a_409_not_a_500(orc):

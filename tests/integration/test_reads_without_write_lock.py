@@ -2,6 +2,7 @@
 customer's tracking page, the manager's dashboard) go through `Orchestrator.reading()`: on SQLite they
 neither take nor wait for the database's write lock, and they see the last committed state, never a
 writer's uncommitted one."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -17,14 +18,16 @@ ANSWER_WITHIN = 10
 def _read_everything(orc, rma):
     reception = actor(orc, "sg.reception")
     inbox = tasks.list_tasks(orc, reception, rma_id=rma["id"])["items"]
-    return {"inbox": inbox,
-            "task": tasks.get_task(orc, reception, inbox[0]["id"]) if inbox else None,
-            "page": rmas.get_rma(orc, reception, rma["id"]),
-            "diagram": diagrams.rma_diagram(orc, reception, rma["id"]),
-            "customer_side": customers.customer_side(orc, reception, rma["id"]),
-            "search": rmas.list_rmas(orc, reception, q="Kim")["items"],
-            "portal": portal.portal_view(orc, rma["tracking_token"]),
-            "dashboard": dashboard.dashboard(orc, actor(orc, "manager"), centre="SG")}
+    return {
+        "inbox": inbox,
+        "task": tasks.get_task(orc, reception, inbox[0]["id"]) if inbox else None,
+        "page": rmas.get_rma(orc, reception, rma["id"]),
+        "diagram": diagrams.rma_diagram(orc, reception, rma["id"]),
+        "customer_side": customers.customer_side(orc, reception, rma["id"]),
+        "search": rmas.list_rmas(orc, reception, q="Kim")["items"],
+        "portal": portal.portal_view(orc, rma["tracking_token"]),
+        "dashboard": dashboard.dashboard(orc, actor(orc, "manager"), centre="SG"),
+    }
 
 
 def test_reads_answer_while_another_writer_holds_the_sqlite_write_lock(sqlite_orc, tmp_path):
@@ -64,9 +67,12 @@ def test_reads_answer_while_another_writer_holds_the_sqlite_write_lock(sqlite_or
 def test_a_read_sees_what_a_command_committed_just_before(orc):
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload())
     task = tasks.list_tasks(orc, actor(orc, "sg.reception"), rma_id=rma["id"])["items"][0]
-    tasks.complete_task(orc, actor(orc, "sg.reception"), task["id"],
-                        {"condition_grade": "A", "condition_notes": "Clean", "accessories": "None",
-                         "customer_acknowledged": True})
+    tasks.complete_task(
+        orc,
+        actor(orc, "sg.reception"),
+        task["id"],
+        {"condition_grade": "A", "condition_notes": "Clean", "accessories": "None", "customer_acknowledged": True},
+    )
     seen = _read_everything(orc, rma)
     assert seen["inbox"] == []  # reception has nothing left on this RMA
     assert seen["page"]["status"] == "diagnosing"

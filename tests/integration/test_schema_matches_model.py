@@ -1,4 +1,5 @@
 """The schema the migrations build is the one engine/store/model.py declares (tables, columns, types, indexes)."""
+
 from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
@@ -13,8 +14,7 @@ def test_migrations_build_the_model(settings):
     try:
         upgrade(engine)
         with engine.connect() as conn:
-            differences = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                           Base.metadata)
+            differences = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
         assert differences == []
     finally:
         engine.dispose()

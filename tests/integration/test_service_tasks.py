@@ -1,5 +1,6 @@
 """Service tasks call a real HTTP server; an unreachable or failing one puts the RMA in `incident`, and a
 retry after the other side is back calls again and goes on. On each backend."""
+
 from __future__ import annotations
 
 import json
@@ -7,13 +8,13 @@ import json
 import pytest
 
 from engine import Actor
-from engine.config import Settings
-from engine.process.definitions import read_bundle_dir
-from engine.errors import InvalidProcess
-from engine.store.model import Instance
 from engine.adapters.service_tasks import HttpServices
-from engine.services import operations, processes, rmas, tasks
 from engine.adapters.signing import verify_signature
+from engine.config import Settings
+from engine.errors import InvalidProcess
+from engine.process.definitions import read_bundle_dir
+from engine.services import operations, processes, rmas, tasks
+from engine.store.model import Instance
 from tests.conftest import PROCESSES_DIR
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.http_receiver import HttpReceiver
@@ -45,17 +46,21 @@ def _bundle(operator_xml: str) -> dict:
     files = read_bundle_dir(PROCESSES_DIR)
     text = files[APPROVAL]
     assert SCRIPT_TASK in text and SCRIPT_END in text
-    text = text.replace(SCRIPT_TASK, f"""<bpmn:serviceTask id="compute_quote" name="Compute quote">
+    text = text.replace(
+        SCRIPT_TASK,
+        f"""<bpmn:serviceTask id="compute_quote" name="Compute quote">
       <bpmn:extensionElements>
         {operator_xml}
-        <spiffworkflow:postScript>quote_total = round(parts_cost + labour_hours * labour_rate, 2)</spiffworkflow:postScript>""")
+        <spiffworkflow:postScript>quote_total = round(parts_cost + labour_hours * labour_rate, 2)</spiffworkflow:postScript>""",  # noqa: E501  (BPMN as a process owner writes it)
+    )
     files[APPROVAL] = text.replace(SCRIPT_END, "</bpmn:serviceTask>")
     return files
 
 
 def _deploy(orc, url: str, **kwargs) -> None:
-    processes.deploy_bundle(orc, Actor("owner", "process_owner"), _bundle(_operator(f"'{url}'", **kwargs)),
-                            note="quote goes to the ERP")
+    processes.deploy_bundle(
+        orc, Actor("owner", "process_owner"), _bundle(_operator(f"'{url}'", **kwargs)), note="quote goes to the ERP"
+    )
 
 
 def _workflow(orc, rma_id):
@@ -99,8 +104,11 @@ def test_an_unreachable_service_is_an_incident_and_a_retry_once_it_is_back_calls
     rma, result = _diagnosed(orc)
     assert result["task"]["status"] == "completed" and result["rma"]["status"] == "incident"
     [incident] = operations.list_incidents(orc, actor(orc, "manager"))["items"]
-    assert (incident["rma_number"], incident["task"], incident["status_before"]) == (rma["number"], "compute_quote",
-                                                                                      "diagnosing")
+    assert (incident["rma_number"], incident["task"], incident["status_before"]) == (
+        rma["number"],
+        "compute_quote",
+        "diagnosing",
+    )
     assert "could not be reached" in incident["error"] and url in incident["error"]
     assert rmas.get_rma(orc, actor(orc, "manager"), rma["id"])["open_tasks"] == []
 
@@ -126,14 +134,20 @@ def test_every_retry_of_one_task_carries_the_same_idempotency_key(orc):
     keys = [r.headers["Idempotency-Key"] for r in erp.requests]
     assert len(keys) == 2 and len(set(keys)) == 2  # one per RMA's task...
     # ...and the retried one is the task's own id, the same the failed call carried
-    assert keys[0] in {str(t.id) for t in _workflow(orc, rma["id"]).get_tasks() if t.task_spec.bpmn_id == "compute_quote"}
+    assert keys[0] in {
+        str(t.id) for t in _workflow(orc, rma["id"]).get_tasks() if t.task_spec.bpmn_id == "compute_quote"
+    }
 
 
 def test_a_signed_get_request_with_query_parameters(orc):
     with HttpReceiver(status=200, reply=[1, 2]) as erp:
         orc.runtime.script_engine.services = HttpServices(secret="erp-secret", timeout=5)
-        _deploy(orc, erp.url, operator="http/GetRequest",
-                extra="""<spiffworkflow:parameter id="params" type="any" value="{'serial': serial_number}" />""")
+        _deploy(
+            orc,
+            erp.url,
+            operator="http/GetRequest",
+            extra="""<spiffworkflow:parameter id="params" type="any" value="{'serial': serial_number}" />""",
+        )
         rma, result = _diagnosed(orc)
     assert result["rma"]["status"] == "awaiting_approval"
     [call] = erp.requests
@@ -154,19 +168,28 @@ def test_hosts_outside_the_allowed_list_are_not_called(orc):
 
 
 def test_service_task_settings_come_from_the_environment(tmp_path):
-    settings = Settings.from_env({"RMA_SERVICE_TASK_HOSTS": "ERP.example.com, 127.0.0.1:8080",
-                                  "RMA_SERVICE_TASK_TIMEOUT": "2.5", "RMA_SERVICE_TASK_SECRET": "s3"})
+    settings = Settings.from_env(
+        {
+            "RMA_SERVICE_TASK_HOSTS": "ERP.example.com, 127.0.0.1:8080",
+            "RMA_SERVICE_TASK_TIMEOUT": "2.5",
+            "RMA_SERVICE_TASK_SECRET": "s3",
+        }
+    )
     services = HttpServices.from_settings(settings)
-    assert services == HttpServices(timeout=2.5, allowed_hosts=frozenset({"erp.example.com", "127.0.0.1:8080"}),
-                                    secret="s3")
+    assert services == HttpServices(
+        timeout=2.5, allowed_hosts=frozenset({"erp.example.com", "127.0.0.1:8080"}), secret="s3"
+    )
     assert HttpServices.from_settings(Settings.from_env({})) == HttpServices()
 
 
-@pytest.mark.parametrize(("operator_xml", "message"), [
-    (_operator("'http://erp/'", operator="erp/Magic"), "unknown service operator 'erp/Magic'"),
-    ("""<spiffworkflow:serviceTaskOperator id="http/PostRequest" />""", "missing parameter url"),
-    (_operator("'http://erp/'", operator="http/GetRequest"), "http/GetRequest takes no parameter data"),
-])
+@pytest.mark.parametrize(
+    ("operator_xml", "message"),
+    [
+        (_operator("'http://erp/'", operator="erp/Magic"), "unknown service operator 'erp/Magic'"),
+        ("""<spiffworkflow:serviceTaskOperator id="http/PostRequest" />""", "missing parameter url"),
+        (_operator("'http://erp/'", operator="http/GetRequest"), "http/GetRequest takes no parameter data"),
+    ],
+)
 def test_a_broken_service_task_is_refused_at_deploy_naming_file_element_and_line(sqlite_orc, operator_xml, message):
     with pytest.raises(InvalidProcess) as info:
         processes.deploy_bundle(sqlite_orc, Actor("owner", "process_owner"), _bundle(operator_xml), note="broken")

@@ -1,12 +1,13 @@
 """Centre SG's approval stage (processes/variants/SG) offers a loan unit for a long repair; lending one books it out."""
+
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
 
 from engine.errors import InvalidFormData
-from engine.store.model import Loan
 from engine.services import customers, loans, portal, rmas
+from engine.store.model import Loan
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.customer_fixtures import work
 
@@ -15,8 +16,13 @@ def approved(orc, labour_hours: float, serial: str = "SN-SGL") -> dict:
     """An SG RMA out of warranty whose quote the customer approved."""
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=40, serial=serial))
     work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
-    work(orc, "sg.tech", rma["id"], "diagnose", {"diagnosis": "Shutter jammed", "fault_category": "mechanical",
-                                                 "parts_cost": 80, "labour_hours": labour_hours})
+    work(
+        orc,
+        "sg.tech",
+        rma["id"],
+        "diagnose",
+        {"diagnosis": "Shutter jammed", "fault_category": "mechanical", "parts_cost": 80, "labour_hours": labour_hours},
+    )
     portal.record_customer_decision(orc, rma["tracking_token"], True)
     return rma
 
@@ -34,9 +40,14 @@ def test_lending_in_the_loan_offer_books_the_unit_out_and_the_repair_follows(orc
     with pytest.raises(InvalidFormData) as refused:
         work(orc, "sg.reception", rma["id"], "offer_loan_unit", {"loan_lent": True, "loan_unit_code": "NOPE"})
     assert "loan_unit_code" in refused.value.errors
-    assert open_tasks(orc, rma["id"]) == ["offer_loan_unit"]   # the refused completion left nothing behind
-    work(orc, "sg.reception", rma["id"], "offer_loan_unit",
-         {"loan_lent": True, "loan_unit_code": "SG-LOAN-03", "loan_note": "With strap"})
+    assert open_tasks(orc, rma["id"]) == ["offer_loan_unit"]  # the refused completion left nothing behind
+    work(
+        orc,
+        "sg.reception",
+        rma["id"],
+        "offer_loan_unit",
+        {"loan_lent": True, "loan_unit_code": "SG-LOAN-03", "loan_note": "With strap"},
+    )
     assert open_tasks(orc, rma["id"]) == ["repair"]
     panel = customers.customer_side(orc, reception, rma["id"])["loans"]
     assert panel["out"]["unit"]["code"] == "SG-LOAN-03" and panel["out"]["note"] == "With strap"

@@ -1,4 +1,5 @@
 """Services end to end on each backend: open an RMA and walk it to the end."""
+
 from engine.services import portal, rmas, tasks
 from tests.helpers import INTAKE, actor, rma_payload
 
@@ -12,9 +13,15 @@ def _only_task(orc, username, rma_id):
 def test_out_of_warranty_rma_is_quoted_approved_repaired_and_returned(orc):
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=30))
     assert rma["status"] == "received" and rma["number"].startswith("RMA-SG-")
-    steps = [("sg.reception", "record_condition", INTAKE, "diagnosing"),
-             ("sg.tech", "diagnose", {"diagnosis": "Dead board", "fault_category": "electronic",
-                                      "parts_cost": 100, "labour_hours": 2}, "awaiting_approval")]
+    steps = [
+        ("sg.reception", "record_condition", INTAKE, "diagnosing"),
+        (
+            "sg.tech",
+            "diagnose",
+            {"diagnosis": "Dead board", "fault_category": "electronic", "parts_cost": 100, "labour_hours": 2},
+            "awaiting_approval",
+        ),
+    ]
     for username, name, data, status in steps:
         task = _only_task(orc, username, rma["id"])
         assert task["name"] == name
@@ -23,9 +30,11 @@ def test_out_of_warranty_rma_is_quoted_approved_repaired_and_returned(orc):
     view = portal.portal_view(orc, rma["tracking_token"])
     assert view["decision_pending"] and float(view["quote"]["total"]) == 100 + 2 * 60
     portal.record_customer_decision(orc, rma["tracking_token"], True)
-    for username, name, data in [("sg.tech", "repair", {"repair_notes": "Board replaced"}),
-                                 ("sg.qa", "qa_check", {"qa_passed": True}),
-                                 ("sg.reception", "ship_return", {"carrier": "DHL", "tracking_number": "JD01"})]:
+    for username, name, data in [
+        ("sg.tech", "repair", {"repair_notes": "Board replaced"}),
+        ("sg.qa", "qa_check", {"qa_passed": True}),
+        ("sg.reception", "ship_return", {"carrier": "DHL", "tracking_number": "JD01"}),
+    ]:
         task = _only_task(orc, username, rma["id"])
         assert task["name"] == name
         tasks.complete_task(orc, actor(orc, username), task["id"], data)

@@ -4,6 +4,7 @@ On PostgreSQL psycopg reports rowcount -1 for INSERT ... ON CONFLICT DO NOTHING;
 "a new key" and ran its stale-row cleanup on every try, deleting the very row it was about to lock once that
 row was a day old: the next login from an address that had logged in before answered 500.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -12,10 +13,9 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from engine.services import throttle
 from engine.errors import Unauthenticated
+from engine.services import throttle, users
 from engine.store.model import ThrottleCounter, utcnow
-from engine.services import users
 
 
 def _keys(orc) -> dict:

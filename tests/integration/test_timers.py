@@ -1,4 +1,5 @@
 """SLA timers through the services and the worker, on each backend; time is moved, never slept."""
+
 from __future__ import annotations
 
 import os
@@ -7,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,16 +16,16 @@ import time_machine
 from sqlalchemy import func, select
 
 from engine import Actor, Orchestrator, Settings
-from web.cli import init_database
 from engine.demo import create_centres_and_users
 from engine.errors import NotAllowed
-from engine.store.model import AuditEvent, HumanTask, Instance, OutboxMessage
-from engine.services.scheduler import fire_due_timers
 from engine.services import operations, rmas, tasks
+from engine.services.scheduler import fire_due_timers
+from engine.store.model import AuditEvent, HumanTask, Instance, OutboxMessage
 from engine.worker import run_once
 from tests.helpers import INTAKE, actor, rma_payload
+from web.cli import init_database
 
-T0 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 DIAGNOSIS = {"diagnosis": "Board", "fault_category": "electronic", "parts_cost": 10, "labour_hours": 1}
 
 
@@ -63,8 +64,12 @@ def test_overdue_diagnosis_escalates_to_managers_once_and_the_work_goes_on(orc):
     open_now = _open_tasks(orc, rma["id"])
     assert set(open_now) == {"diagnose", "review_overdue_diagnosis"}
     review = open_now["review_overdue_diagnosis"]
-    assert (review["role"], review["centre"], review["lane"], review["stage"]) == ("manager", "SG", "Manager",
-                                                                                  "diagnosis")
+    assert (review["role"], review["centre"], review["lane"], review["stage"]) == (
+        "manager",
+        "SG",
+        "Manager",
+        "diagnosis",
+    )
     view = rmas.get_rma(orc, actor(orc, "manager"), rma["id"])
     assert view["status"] == "diagnosing"
     fired = [e for e in view["history"] if e["kind"] == "timer_fired"]
@@ -72,13 +77,17 @@ def test_overdue_diagnosis_escalates_to_managers_once_and_the_work_goes_on(orc):
     [breach] = [e for e in view["history"] if e["kind"] == "sla_breached"]
     assert breach["task"] == "diagnose" and breach["data"]["escalation"] == "diagnosis_sla"
     with orc.uow() as uow:
-        [mail] = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.channel == "email",
-                                                                  OutboxMessage.recipient.like("service-managers%")))
+        [mail] = uow.session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.channel == "email", OutboxMessage.recipient.like("service-managers%")
+            )
+        )
         assert "SLA breached: Diagnose fault" in mail.subject and f"/tasks/{review['id']}" in mail.body
 
 
 def test_escalation_is_worked_by_a_manager_of_the_centre_or_of_all_centres(orc):
     from engine.services import users
+
     users.add_user(orc, "de.manager", "manager", "DE", "password-de-1")
     users.add_user(orc, "sg.manager", "manager", "SG", "password-sg-1")
     with time_machine.travel(T0, tick=False) as clock:
@@ -94,8 +103,12 @@ def test_escalation_is_worked_by_a_manager_of_the_centre_or_of_all_centres(orc):
     assert {r["id"] for r in reviews} <= in_inbox
     done = tasks.complete_task(orc, actor(orc, "sg.manager"), reviews[0]["id"], {"escalation_action": "chased"})
     assert done["rma"]["status"] == "diagnosing"
-    tasks.complete_task(orc, actor(orc, "manager"), reviews[1]["id"],
-                        {"escalation_action": "reassigned", "escalation_notes": "Bench 2 takes it"})
+    tasks.complete_task(
+        orc,
+        actor(orc, "manager"),
+        reviews[1]["id"],
+        {"escalation_action": "reassigned", "escalation_notes": "Bench 2 takes it"},
+    )
     tasks.complete_task(orc, actor(orc, "sg.tech"), _open_tasks(orc, first["id"])["diagnose"]["id"], DIAGNOSIS)
     assert set(_open_tasks(orc, first["id"])) == {"repair"}
 
@@ -121,7 +134,8 @@ def test_one_worker_sweep_fires_timers_then_sends_what_they_enqueued(orc):
         result = run_once(orc, {"email": mail})
     assert result["timers"] == 1 and result["failed"] == 0 and result["sent"] >= 1
     assert ("service-managers@example.com", f"[{rma['number']}] SLA breached: Diagnose fault") in [
-        (to, subject) for to, subject, _ in mail.sent]
+        (to, subject) for to, subject, _ in mail.sent
+    ]
 
 
 def _free_port() -> int:
@@ -137,21 +151,31 @@ def test_rma_serve_on_sqlite_runs_the_worker_in_process(tmp_path):
     orc.migrate()
     create_centres_and_users(orc)
     init_database(orc)
-    with time_machine.travel(datetime.now(timezone.utc) - timedelta(days=3), tick=False):
+    with time_machine.travel(datetime.now(UTC) - timedelta(days=3), tick=False):
         rma = _open_at_diagnosis(orc)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RMA_")}
     env.update(RMA_DATABASE_URL=url, RMA_INSTANCE_DIR=str(tmp_path), RMA_SECRET_KEY="t")
     rma_cli = Path(sys.executable).parent / "rma"
-    server = subprocess.Popen([str(rma_cli), "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [str(rma_cli), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline, escalated = time.monotonic() + 30, False
         while time.monotonic() < deadline and not escalated:
             time.sleep(0.3)
             with orc.uow() as uow:
-                escalated = bool(uow.session.scalar(select(func.count(HumanTask.id)).where(
-                    HumanTask.rma_id == rma["id"], HumanTask.name == "review_overdue_diagnosis")))
+                escalated = bool(
+                    uow.session.scalar(
+                        select(func.count(HumanTask.id)).where(
+                            HumanTask.rma_id == rma["id"], HumanTask.name == "review_overdue_diagnosis"
+                        )
+                    )
+                )
         assert escalated, "the in-process worker did not fire the due timer"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as response:
             assert response.status == 200
@@ -161,5 +185,11 @@ def test_rma_serve_on_sqlite_runs_the_worker_in_process(tmp_path):
         orc.dispose()
     assert "background worker running in-process" in output
     with orc.uow() as uow:
-        assert uow.session.scalar(select(func.count(AuditEvent.id)).where(
-            AuditEvent.rma_id == rma["id"], AuditEvent.kind == "timer_fired")) == 1
+        assert (
+            uow.session.scalar(
+                select(func.count(AuditEvent.id)).where(
+                    AuditEvent.rma_id == rma["id"], AuditEvent.kind == "timer_fired"
+                )
+            )
+            == 1
+        )

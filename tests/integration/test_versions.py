@@ -1,4 +1,5 @@
 """Versioning on each backend: partial deploys, history with changes and running counts, access, audit."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,8 +7,8 @@ from sqlalchemy import func, select
 
 from engine.actors import Actor
 from engine.errors import InvalidInput, InvalidProcess, NotAllowed
-from engine.store.model import AuditEvent, Bundle, ProcessDeploy
 from engine.services import processes, rmas, tasks, versions
+from engine.store.model import AuditEvent, Bundle, ProcessDeploy
 from tests.bpmn_edit import add_plain_centre, insert_user_task, simple_form
 from tests.helpers import INTAKE, actor, rma_payload
 
@@ -27,8 +28,14 @@ def _base(orc) -> dict:
 
 
 def _photo_stage(orc) -> str:
-    return insert_user_task(_base(orc)[INTAKE_STAGE], after="record_condition", task_id="photograph_unit",
-                            name="Photograph unit", form="photograph_unit.json", status="received")
+    return insert_user_task(
+        _base(orc)[INTAKE_STAGE],
+        after="record_condition",
+        task_id="photograph_unit",
+        name="Photograph unit",
+        form="photograph_unit.json",
+        status="received",
+    )
 
 
 def _photo_uploads(orc) -> list:
@@ -36,8 +43,9 @@ def _photo_uploads(orc) -> list:
 
 
 def _deploy_photo_step(orc, username="owner", centre=None, uploads=None):
-    return processes.deploy_upload(orc, actor(orc, username), uploads or _photo_uploads(orc), centre,
-                                   note="photos at intake")
+    return processes.deploy_upload(
+        orc, actor(orc, username), uploads or _photo_uploads(orc), centre, note="photos at intake"
+    )
 
 
 def _only_task(orc, username, rma_id):
@@ -69,7 +77,11 @@ def test_version_history_lists_who_when_note_changes_and_running_rmas(nl):
     assert base["centre"] is None and [c["centre"] for c in history["centres"]][1:] == ["DE", "NL", "SG"]
     latest, first = base["versions"][0], base["versions"][-1]
     assert (latest["version"], latest["deployed_by"], latest["note"], latest["current"]) == (
-        deployed["version"], "owner", "photos at intake", True)
+        deployed["version"],
+        "owner",
+        "photos at intake",
+        True,
+    )
     assert latest["uploaded"] == ["forms/photograph_unit.json", INTAKE_STAGE]
     [stage] = latest["changes"]["stages"]
     assert stage["process"] == "rma_intake" and stage["status"] == "changed"
@@ -125,8 +137,9 @@ def test_deploys_are_audited_and_recorded(nl):
     deployed = _deploy_photo_step(orc)
     with orc.uow() as uow:
         s = uow.session
-        event = s.scalars(select(AuditEvent).where(AuditEvent.kind == "process_deployed")
-                          .order_by(AuditEvent.id.desc())).first()
+        event = s.scalars(
+            select(AuditEvent).where(AuditEvent.kind == "process_deployed").order_by(AuditEvent.id.desc())
+        ).first()
         record = s.scalar(select(ProcessDeploy).where(ProcessDeploy.bundle_id == deployed["id"]))
         assert event.rma_id is None and event.actor == "owner" and event.data["version"] == deployed["version"]
         assert "rma_intake" in event.detail
@@ -151,8 +164,9 @@ def test_files_of_any_version_can_be_read_back(nl):
 
 def test_validation_without_deploy_reports_changes_and_stores_nothing(nl):
     orc = nl
-    result = processes.validate_bundle(orc, actor(orc, "owner"), {INTAKE_STAGE: _photo_stage(orc),
-                                                                  "forms/photograph_unit.json": PHOTO_FORM})
+    result = processes.validate_bundle(
+        orc, actor(orc, "owner"), {INTAKE_STAGE: _photo_stage(orc), "forms/photograph_unit.json": PHOTO_FORM}
+    )
     assert result["valid"] and result["changes"]["stages"][0]["process"] == "rma_intake"
     bad = processes.validate_bundle(orc, actor(orc, "owner"), {INTAKE_STAGE: _photo_stage(orc)})
     assert not bad["valid"] and "photograph_unit.json" in bad["errors"][0]["message"]

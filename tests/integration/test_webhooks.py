@@ -1,4 +1,5 @@
 """Integrator webhooks against a real local HTTP server that checks the HMAC signature like a receiver would."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,11 +15,11 @@ import pytest
 from sqlalchemy import select
 
 from engine import Actor
-from engine.store.model import OutboxMessage, WebhookDelivery, utcnow
 from engine.adapters.senders import senders_from_settings
-from engine.store.outbox import send_pending
-from engine.services import integrations, portal, rmas, tasks
 from engine.adapters.signing import verify_signature
+from engine.services import integrations, portal, rmas, tasks
+from engine.store.model import OutboxMessage, WebhookDelivery, utcnow
+from engine.store.outbox import send_pending
 from tests.helpers import INTAKE, actor, rma_payload
 
 MANAGER = Actor("manager", "manager")
@@ -36,7 +37,9 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 stamp, signature = self.headers["X-RMA-Timestamp"], self.headers["X-RMA-Signature"]
-                expected = "sha256=" + hmac.new(SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+                expected = (
+                    "sha256=" + hmac.new(SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+                )
                 fresh = abs(time.time() - int(stamp)) < 300
                 if not (hmac.compare_digest(expected, signature) and fresh):
                     receiver.rejected.append(dict(self.headers))
@@ -45,8 +48,9 @@ class Receiver:
                     receiver.fail_next -= 1
                     self.send_response(503)
                 else:
-                    receiver.received.append({"headers": {k.lower(): v for k, v in self.headers.items()},
-                                              "event": json.loads(body)})
+                    receiver.received.append(
+                        {"headers": {k.lower(): v for k, v in self.headers.items()}, "event": json.loads(body)}
+                    )
                     self.send_response(204)
                 self.end_headers()
 
@@ -78,8 +82,12 @@ def _walk_to_quote(orc):
     [task] = tasks.list_tasks(orc, actor(orc, "sg.reception"), rma_id=rma["id"])["items"]
     tasks.complete_task(orc, actor(orc, "sg.reception"), task["id"], INTAKE)
     [task] = tasks.list_tasks(orc, actor(orc, "sg.tech"), rma_id=rma["id"])["items"]
-    tasks.complete_task(orc, actor(orc, "sg.tech"), task["id"],
-                        {"diagnosis": "Lens motor", "fault_category": "mechanical", "parts_cost": 50, "labour_hours": 1})
+    tasks.complete_task(
+        orc,
+        actor(orc, "sg.tech"),
+        task["id"],
+        {"diagnosis": "Lens motor", "fault_category": "mechanical", "parts_cost": 50, "labour_hours": 1},
+    )
     return rma
 
 
@@ -90,8 +98,13 @@ def test_events_are_signed_delivered_once_and_logged(orc, receiver):
     assert _send(orc) == {"sent": 5, "failed": 0}
     assert _send(orc) == {"sent": 0, "failed": 0}
     assert receiver.rejected == []
-    assert receiver.types() == ["rma.opened", "rma.status_changed", "rma.status_changed", "rma.quote_decided",
-                                "rma.status_changed"]  # in the order they happened
+    assert receiver.types() == [
+        "rma.opened",
+        "rma.status_changed",
+        "rma.status_changed",
+        "rma.quote_decided",
+        "rma.status_changed",
+    ]  # in the order they happened
     first = receiver.received[0]
     assert first["event"]["rma"]["number"] == rma["number"] and first["headers"]["x-rma-event"] == "rma.opened"
     assert first["headers"]["x-rma-delivery"] == first["event"]["id"]
@@ -99,8 +112,10 @@ def test_events_are_signed_delivered_once_and_logged(orc, receiver):
     decided = receiver.received[3]["event"]
     assert decided["data"]["approve"] is True and decided["data"]["currency"] == "SGD"
     assert [e["event"]["data"] for e in receiver.received if e["event"]["type"] == "rma.status_changed"] == [
-        {"from": "received", "to": "diagnosing"}, {"from": "diagnosing", "to": "awaiting_approval"},
-        {"from": "awaiting_approval", "to": "repairing"}]
+        {"from": "received", "to": "diagnosing"},
+        {"from": "diagnosing", "to": "awaiting_approval"},
+        {"from": "awaiting_approval", "to": "repairing"},
+    ]
     log = integrations.list_deliveries(orc, MANAGER, sub["id"])
     assert len(log) == 5 and all(d["status_code"] == 204 and d["delivered"] for d in log)
 
@@ -115,8 +130,10 @@ def test_a_failing_receiver_is_retried_with_the_same_event_id_and_the_attempts_a
     [delivered] = receiver.received
     assert delivered["event"]["rma"]["id"] == rma["id"]
     log = integrations.list_deliveries(orc, MANAGER, sub["id"])
-    assert [(d["attempt"], d["status_code"], d["error"]) for d in reversed(log)] == [(1, 503, "HTTP 503"),
-                                                                                    (2, 204, None)]
+    assert [(d["attempt"], d["status_code"], d["error"]) for d in reversed(log)] == [
+        (1, 503, "HTTP 503"),
+        (2, 204, None),
+    ]
     assert rmas.get_rma(orc, MANAGER, rma["id"])["status"] == "received"  # a delivery problem is not an incident
 
 
@@ -159,6 +176,7 @@ def test_deleting_a_subscription_stops_pending_deliveries(orc, receiver):
 def test_the_receivers_check_refuses_tampering_and_replays():
     body, stamp = b'{"id":"evt_1"}', str(int(time.time()))
     from engine.adapters.signing import sign
+
     good = sign(SECRET, stamp, body)
     assert verify_signature(SECRET, stamp, body, good)
     assert not verify_signature(SECRET, stamp, body + b" ", good)

@@ -9,6 +9,7 @@ Sizes: RMA_TEST_TIMERS (default 3000) and RMA_TEST_WORKERS (default 4). In the p
 the timers) one worker is killed with SIGKILL mid-sweep, once some timers have fired, and a new one takes
 its place: what it had in flight was rolled back with its connection and is fired once, by someone else.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,15 +20,15 @@ import sys
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import time_machine
 from sqlalchemy import func, insert, select
 
-from engine.store.model import AuditEvent, HumanTask, Instance, Rma
 from engine.services import rmas, tasks
+from engine.store.model import AuditEvent, HumanTask, Instance, Rma
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.live_http import finish
 
@@ -37,7 +38,7 @@ UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 
 def _template(orc) -> int:
-    with time_machine.travel(datetime.now(timezone.utc) - timedelta(days=3), tick=False):
+    with time_machine.travel(datetime.now(UTC) - timedelta(days=3), tick=False):
         rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(serial="TEMPLATE"))
         [task] = tasks.list_tasks(orc, actor(orc, "sg.reception"), rma_id=rma["id"])["items"]
         tasks.complete_task(orc, actor(orc, "sg.reception"), task["id"], INTAKE)
@@ -50,16 +51,26 @@ def _copy(orc, template_id: int, count: int) -> None:
         s = uow.session
         rma = dict(s.execute(select(Rma.__table__).where(Rma.id == template_id)).mappings().one())
         instance = dict(s.execute(select(Instance.__table__).where(Instance.rma_id == template_id)).mappings().one())
-        task = dict(s.execute(select(HumanTask.__table__).where(HumanTask.rma_id == template_id,
-                                                                HumanTask.status == "open")).mappings().one())
+        task = dict(
+            s.execute(select(HumanTask.__table__).where(HumanTask.rma_id == template_id, HumanTask.status == "open"))
+            .mappings()
+            .one()
+        )
         first = s.scalar(select(func.max(Rma.id))) + 1
     for start in range(0, count, 500):
         rows, instances, task_rows = [], [], []
         for rma_id in range(first + start, first + min(start + 500, count)):
             renamed: dict = {}
             state = UUID.sub(lambda m: renamed.setdefault(m.group(0), str(uuid.uuid4()).encode()), instance["state"])
-            rows.append({**rma, "id": rma_id, "number": f"RMA-SG-{rma_id:06d}", "serial_number": f"SN-{rma_id}",
-                         "tracking_token": uuid.uuid4().hex})
+            rows.append(
+                {
+                    **rma,
+                    "id": rma_id,
+                    "number": f"RMA-SG-{rma_id:06d}",
+                    "serial_number": f"SN-{rma_id}",
+                    "tracking_token": uuid.uuid4().hex,
+                }
+            )
             instances.append({**instance, "rma_id": rma_id, "state": state})
             task_rows.append({**task, "rma_id": rma_id, "id": renamed[task["id"].encode()].decode()})
         with orc.db.begin() as conn:
@@ -70,8 +81,11 @@ def _copy(orc, template_id: int, count: int) -> None:
 
 def _due(orc) -> int:
     with orc.uow() as uow:
-        return uow.session.scalar(select(func.count()).select_from(Instance).where(
-            Instance.next_timer_at <= datetime.now(timezone.utc), Instance.completed.is_(False)))
+        return uow.session.scalar(
+            select(func.count())
+            .select_from(Instance)
+            .where(Instance.next_timer_at <= datetime.now(UTC), Instance.completed.is_(False))
+        )
 
 
 def _per_rma(orc, query) -> Counter:
@@ -102,8 +116,15 @@ def test_every_due_timer_fires_exactly_once_across_worker_processes(orc, db_url,
     def start_worker() -> None:
         log_paths.append(tmp_path / f"worker-{len(log_paths)}.log")
         log_files.append(log_paths[-1].open("w"))
-        workers.append(subprocess.Popen([rma_cli, "worker", "--interval", "0.2"], env=env, stdout=log_files[-1],
-                                        stderr=subprocess.STDOUT, text=True))
+        workers.append(
+            subprocess.Popen(
+                [rma_cli, "worker", "--interval", "0.2"],
+                env=env,
+                stdout=log_files[-1],
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
 
     for _ in range(WORKERS):
         start_worker()
@@ -130,22 +151,32 @@ def test_every_due_timer_fires_exactly_once_across_worker_processes(orc, db_url,
         logs = [path.read_text() for path in log_paths]
     assert _due(orc) == 0, "timers left unfired"
 
-    fired = _per_rma(orc, select(AuditEvent.rma_id, func.count()).where(AuditEvent.kind == "timer_fired")
-                     .group_by(AuditEvent.rma_id))
-    breached = _per_rma(orc, select(AuditEvent.rma_id, func.count()).where(AuditEvent.kind == "sla_breached")
-                        .group_by(AuditEvent.rma_id))
-    reviews = _per_rma(orc, select(HumanTask.rma_id, func.count()).where(
-        HumanTask.name == "review_overdue_diagnosis").group_by(HumanTask.rma_id))
+    fired = _per_rma(
+        orc, select(AuditEvent.rma_id, func.count()).where(AuditEvent.kind == "timer_fired").group_by(AuditEvent.rma_id)
+    )
+    breached = _per_rma(
+        orc,
+        select(AuditEvent.rma_id, func.count()).where(AuditEvent.kind == "sla_breached").group_by(AuditEvent.rma_id),
+    )
+    reviews = _per_rma(
+        orc,
+        select(HumanTask.rma_id, func.count())
+        .where(HumanTask.name == "review_overdue_diagnosis")
+        .group_by(HumanTask.rma_id),
+    )
     with orc.uow() as uow:
-        by_worker = Counter(d["worker"] for d in uow.session.scalars(
-            select(AuditEvent.data).where(AuditEvent.kind == "timer_fired")))
+        by_worker = Counter(
+            d["worker"] for d in uow.session.scalars(select(AuditEvent.data).where(AuditEvent.kind == "timer_fired"))
+        )
     firings = sum(fired.values())
     duplicates = sum(n - 1 for n in fired.values() if n > 1)
     with capsys.disabled():
-        print(f"\nexactly-once{' (one worker SIGKILLed mid-sweep)' if power_cut else ''}: {WORKERS} worker processes, "
-              f"{timers} due timers, {firings} firings, {duplicates} duplicates, {timers - len(fired)} missed, "
-              f"{duration:.1f} s ({firings / duration:.0f} firings/s); per worker: "
-              f"{sorted(by_worker.values(), reverse=True)}")
+        print(
+            f"\nexactly-once{' (one worker SIGKILLed mid-sweep)' if power_cut else ''}: {WORKERS} worker processes, "
+            f"{timers} due timers, {firings} firings, {duplicates} duplicates, {timers - len(fired)} missed, "
+            f"{duration:.1f} s ({firings / duration:.0f} firings/s); per worker: "
+            f"{sorted(by_worker.values(), reverse=True)}"
+        )
     assert (killed is not None) == power_cut, "the power cut came too late: every timer had fired"
     assert len(fired) == timers and set(fired.values()) == {1}, "every timer fires exactly once"
     assert firings == timers and duplicates == 0

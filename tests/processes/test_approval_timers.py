@@ -1,16 +1,25 @@
 """The quote approval's timers: a reminder after 3 days, an automatic decline after 14 (time is moved, never slept)."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import time_machine
 
 from tests.processes.walk import (
-    CUSTOMER_APPROVAL, DIAGNOSE, INTAKE_FORM, RECORD_CONDITION, REPAIR, SHIP_FORM, SHIP_RETURN, Walk, diagnosis,
+    CUSTOMER_APPROVAL,
+    DIAGNOSE,
+    INTAKE_FORM,
+    RECORD_CONDITION,
+    REPAIR,
+    SHIP_FORM,
+    SHIP_RETURN,
+    Walk,
+    diagnosis,
     start_data,
 )
 
-T0 = datetime(2024, 6, 3, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
 OUT_OF_WARRANTY = {"purchase_date": "2020-01-10", "received_on": "2024-06-03"}
 
 

@@ -1,4 +1,5 @@
 """Every shipped diagram stands alone: valid BPMN, drawable (DI for every element), forms present."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,17 @@ from tests.conftest import PROCESSES_DIR
 DI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 # Children of a process that are not drawn as flow nodes.
-NOT_FLOW_NODES = {"laneSet", "sequenceFlow", "documentation", "extensionElements", "ioSpecification",
-                  "property", "dataObject", "association", "textAnnotation"}
+NOT_FLOW_NODES = {
+    "laneSet",
+    "sequenceFlow",
+    "documentation",
+    "extensionElements",
+    "ioSpecification",
+    "property",
+    "dataObject",
+    "association",
+    "textAnnotation",
+}
 BPMN_FILES = sorted(PROCESSES_DIR.rglob("*.bpmn"))
 DMN_FILES = sorted(PROCESSES_DIR.rglob("*.dmn"))
 
@@ -46,8 +56,20 @@ def test_the_bundle_ships_a_skeleton_and_its_stages():
     names = {p.relative_to(PROCESSES_DIR).as_posix() for p in BPMN_FILES}
     assert "rma.bpmn" in names
     assert {n for n in names if n.startswith("stages/")} == {
-        f"stages/rma_{s}.bpmn" for s in ("triage", "inbound", "intake", "diagnosis", "warranty", "approval",
-                                         "repair", "qa", "return", "replacement")}
+        f"stages/rma_{s}.bpmn"
+        for s in (
+            "triage",
+            "inbound",
+            "intake",
+            "diagnosis",
+            "warranty",
+            "approval",
+            "repair",
+            "qa",
+            "return",
+            "replacement",
+        )
+    }
 
 
 def test_diagram_is_schema_valid_and_parses_alone(bpmn):
@@ -79,8 +101,10 @@ def test_every_flow_node_and_sequence_flow_is_drawn(bpmn):
 def test_diagram_interchange_points_only_at_existing_elements(bpmn):
     root = etree.parse(str(bpmn)).getroot()
     ids = {el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
-    drawn = [el.get("bpmnElement") for el in root.iter(f"{{{DI_NS}}}BPMNShape", f"{{{DI_NS}}}BPMNEdge",
-                                                        f"{{{DI_NS}}}BPMNPlane")]
+    drawn = [
+        el.get("bpmnElement")
+        for el in root.iter(f"{{{DI_NS}}}BPMNShape", f"{{{DI_NS}}}BPMNEdge", f"{{{DI_NS}}}BPMNPlane")
+    ]
     assert drawn and set(drawn) - ids == set()
 
 
@@ -92,8 +116,11 @@ def _forms_seen_by(bpmn) -> dict[str, str]:
     centre = parts[1] if parts[0] == "variants" else None
     files = read_bundle_dir(PROCESSES_DIR, centre)
     assert bpmn.read_text(encoding="utf-8") in files.values(), f"{bpmn} is not part of its own bundle"
-    return {Path(name).name: text for name, text in sorted(files.items())
-            if name.endswith(".json") and "forms" in Path(name).parts[:-1]}
+    return {
+        Path(name).name: text
+        for name, text in sorted(files.items())
+        if name.endswith(".json") and "forms" in Path(name).parts[:-1]
+    }
 
 
 def test_every_user_task_names_a_form_that_exists_and_is_a_json_schema(bpmn):

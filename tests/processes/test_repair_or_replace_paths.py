@@ -1,11 +1,24 @@
-"""Repair or replace: the offers the decision table gives, the customer's choice, and goodwill before the quote changes."""
+"""Repair or replace: the offers the decision table gives, the customer's choice, and goodwill before the quote
+changes."""
+
 from __future__ import annotations
 
 import pytest
 
 from tests.processes.walk import (
-    CUSTOMER_APPROVAL, DIAGNOSE, INTAKE_FORM, QA_CHECK, RECORD_CONDITION, REPAIR, REPAIR_FORM, SHIP_FORM,
-    SHIP_RETURN, Step, Walk, diagnosis, start_data,
+    CUSTOMER_APPROVAL,
+    DIAGNOSE,
+    INTAKE_FORM,
+    QA_CHECK,
+    RECORD_CONDITION,
+    REPAIR,
+    REPAIR_FORM,
+    SHIP_FORM,
+    SHIP_RETURN,
+    Step,
+    Walk,
+    diagnosis,
+    start_data,
 )
 
 OUT_OF_WARRANTY = {"purchase_date": "2020-01-10", "received_on": "2024-06-03"}
@@ -25,27 +38,39 @@ def quoted(parsed, parts_cost: float, labour_hours: float = 2, **facts) -> Walk:
 
 def offers(walk: Walk) -> dict:
     d = walk.data
-    return {k: d[k] for k in ("quote_share", "offer_repair", "offer_replacement", "replacement_price",
-                              "offer_trade_in", "trade_in_credit", "trade_in_price", "choice")}
+    return {
+        k: d[k]
+        for k in (
+            "quote_share",
+            "offer_repair",
+            "offer_replacement",
+            "replacement_price",
+            "offer_trade_in",
+            "trade_in_credit",
+            "trade_in_price",
+            "choice",
+        )
+    }
 
 
 def walk_replaced(parsed) -> Walk:
-    walk = quoted(parsed, 300, replacement_value=400)       # 420 / 400 = 105% of a new unit
+    walk = quoted(parsed, 300, replacement_value=400)  # 420 / 400 = 105% of a new unit
     walk.do(CUSTOMER_APPROVAL, {"approve": True, "choice": "replacement"})
     walk.do(SHIP_REPLACEMENT, REPLACEMENT_FORM)
     return walk
 
 
 def walk_traded_in(parsed) -> Walk:
-    walk = quoted(parsed, 200, replacement_value=500, has_successor=True, successor_model="Vista X200 Camera",
-                  successor_value=700)                      # 320 / 500 = 64%
+    walk = quoted(
+        parsed, 200, replacement_value=500, has_successor=True, successor_model="Vista X200 Camera", successor_value=700
+    )  # 320 / 500 = 64%
     walk.do(CUSTOMER_APPROVAL, {"approve": True, "choice": "trade_in"})
     walk.do(SHIP_REPLACEMENT, REPLACEMENT_FORM)
     return walk
 
 
 def walk_goodwill_approved_then_repaired(parsed) -> Walk:
-    walk = quoted(parsed, 100)                              # quote 220
+    walk = quoted(parsed, 100)  # quote 220
     walk.restore()
     walk.rt.deliver_message(walk.wf, "goodwill_proposed", {"kind": "discount", "amount": 50, "reason": "Loyal"})
     walk.do(APPROVE_GOODWILL, {"goodwill_approved": True, "goodwill_notes": "OK"})
@@ -68,17 +93,41 @@ def walk_goodwill_rejected_then_declined(parsed) -> Walk:
     return walk
 
 
-@pytest.mark.parametrize(("parts", "facts", "expected"), [
-    (100, {}, dict(quote_share=-1, offer_replacement=False, offer_trade_in=False)),        # model unknown
-    (100, {"replacement_value": 1000}, dict(quote_share=0.22, offer_replacement=False)),  # cheap repair
-    (200, {"replacement_value": 500}, dict(quote_share=0.64, offer_replacement=True, replacement_price=350.0,
-                                          offer_trade_in=False, trade_in_price=None)),
-    (200, {"replacement_value": 500, "has_successor": True, "successor_value": 700},
-     dict(offer_replacement=True, replacement_price=350.0, offer_trade_in=True, trade_in_credit=150.0,
-          trade_in_price=550.0)),
-    (300, {"replacement_value": 400, "has_successor": True, "successor_value": 600},
-     dict(quote_share=1.05, replacement_price=240.0, trade_in_credit=160.0, trade_in_price=440.0)),
-], ids=["unknown_value", "under_half", "costly", "costly_with_successor", "uneconomical_with_successor"])
+@pytest.mark.parametrize(
+    ("parts", "facts", "expected"),
+    [
+        (100, {}, dict(quote_share=-1, offer_replacement=False, offer_trade_in=False)),  # model unknown
+        (100, {"replacement_value": 1000}, dict(quote_share=0.22, offer_replacement=False)),  # cheap repair
+        (
+            200,
+            {"replacement_value": 500},
+            dict(
+                quote_share=0.64,
+                offer_replacement=True,
+                replacement_price=350.0,
+                offer_trade_in=False,
+                trade_in_price=None,
+            ),
+        ),
+        (
+            200,
+            {"replacement_value": 500, "has_successor": True, "successor_value": 700},
+            dict(
+                offer_replacement=True,
+                replacement_price=350.0,
+                offer_trade_in=True,
+                trade_in_credit=150.0,
+                trade_in_price=550.0,
+            ),
+        ),
+        (
+            300,
+            {"replacement_value": 400, "has_successor": True, "successor_value": 600},
+            dict(quote_share=1.05, replacement_price=240.0, trade_in_credit=160.0, trade_in_price=440.0),
+        ),
+    ],
+    ids=["unknown_value", "under_half", "costly", "costly_with_successor", "uneconomical_with_successor"],
+)
 def test_the_table_decides_the_offers(parsed, parts, facts, expected):
     walk = quoted(parsed, parts, **facts)
     got = offers(walk)
@@ -115,8 +164,15 @@ def test_plain_approval_still_means_repair_at_the_quoted_price(parsed):
 def test_goodwill_lowers_the_quote_only_after_a_manager_approves_and_the_customer_decides_again(parsed):
     walk = walk_goodwill_approved_then_repaired(parsed)
     data = walk.finish()
-    assert walk.names == ["record_condition", "diagnose", "approve_goodwill", "customer_approval", "repair",
-                          "qa_check", "ship_return"]
+    assert walk.names == [
+        "record_condition",
+        "diagnose",
+        "approve_goodwill",
+        "customer_approval",
+        "repair",
+        "qa_check",
+        "ship_return",
+    ]
     assert (data["goodwill_total"], data["quote_total"], data["outcome"]) == (50, 170, "repaired")
 
 
@@ -128,6 +184,7 @@ def test_rejected_goodwill_leaves_the_quote_as_it_was(parsed):
 
 def test_goodwill_can_only_be_proposed_while_the_customer_is_deciding(parsed):
     from engine.execution.runtime import MessageNotAwaited
+
     walk = Walk(parsed, start_data(**OUT_OF_WARRANTY))
     walk.restore()
     with pytest.raises(MessageNotAwaited):

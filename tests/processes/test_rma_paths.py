@@ -1,4 +1,5 @@
 """Every path through the shipped RMA process, with a dump/load round trip at every wait."""
+
 from __future__ import annotations
 
 import json
@@ -9,11 +10,21 @@ from lxml import etree
 from engine.process.definitions import BPMN_NS, parse_bundle, read_bundle_dir
 from tests.conftest import PROCESSES_DIR
 from tests.processes.walk import (
-    CUSTOMER_APPROVAL, DIAGNOSE, INTAKE_FORM, QA_CHECK, RECORD_CONDITION, REPAIR, REPAIR_FORM, SHIP_FORM,
-    SHIP_RETURN, Walk, diagnosis, start_data,
+    CUSTOMER_APPROVAL,
+    DIAGNOSE,
+    INTAKE_FORM,
+    QA_CHECK,
+    RECORD_CONDITION,
+    REPAIR,
+    REPAIR_FORM,
+    SHIP_FORM,
+    SHIP_RETURN,
+    Walk,
+    diagnosis,
+    start_data,
 )
 
-IN_WARRANTY = {"purchase_date": "2023-01-10", "received_on": "2024-06-03"}      # 16 months
+IN_WARRANTY = {"purchase_date": "2023-01-10", "received_on": "2024-06-03"}  # 16 months
 OUT_OF_WARRANTY = {"purchase_date": "2020-01-10", "received_on": "2024-06-03"}  # 52 months
 
 
@@ -89,10 +100,27 @@ def test_in_warranty_fault_is_repaired_and_returned_without_a_quote(parsed):
 def test_approved_quote_is_repaired_and_a_failed_qa_loops_back_to_a_new_repair_task(parsed):
     walk = walk_approved_repair_failing_qa_once(parsed)
     data = walk.finish()
-    assert walk.names == ["record_condition", "diagnose", "customer_approval", "repair", "qa_check",
-                          "repair", "qa_check", "ship_return"]
-    assert walk.statuses == ["received", "diagnosing", "awaiting_approval", "repairing", "quality_check",
-                             "repairing", "quality_check", "returning", "closed"]
+    assert walk.names == [
+        "record_condition",
+        "diagnose",
+        "customer_approval",
+        "repair",
+        "qa_check",
+        "repair",
+        "qa_check",
+        "ship_return",
+    ]
+    assert walk.statuses == [
+        "received",
+        "diagnosing",
+        "awaiting_approval",
+        "repairing",
+        "quality_check",
+        "repairing",
+        "quality_check",
+        "returning",
+        "closed",
+    ]
     repair_ids = [t.id for t in walk.done if t.name == "repair"]
     qa_ids = [t.id for t in walk.done if t.name == "qa_check"]
     assert len(set(repair_ids)) == 2 and len(set(qa_ids)) == 2
@@ -133,14 +161,18 @@ def test_damage_inside_24_months_is_not_covered_and_needs_approval(parsed, fault
     assert "damage" in data["warranty_reason"]
 
 
-@pytest.mark.parametrize(("purchase_date", "received_on", "months", "covered"), [
-    ("2022-03-15", "2024-03-15", 24, True),
-    ("2022-03-15", "2024-04-14", 24, True),   # one day short of the 25th month
-    ("2022-03-15", "2024-04-15", 25, False),
-    ("2022-01-31", "2024-02-29", 24, True),   # month end: Feb 29 is not yet the 31st
-])
-def test_warranty_boundary_is_24_whole_months_from_purchase_to_receipt(parsed, purchase_date, received_on,
-                                                                         months, covered):
+@pytest.mark.parametrize(
+    ("purchase_date", "received_on", "months", "covered"),
+    [
+        ("2022-03-15", "2024-03-15", 24, True),
+        ("2022-03-15", "2024-04-14", 24, True),  # one day short of the 25th month
+        ("2022-03-15", "2024-04-15", 25, False),
+        ("2022-01-31", "2024-02-29", 24, True),  # month end: Feb 29 is not yet the 31st
+    ],
+)
+def test_warranty_boundary_is_24_whole_months_from_purchase_to_receipt(
+    parsed, purchase_date, received_on, months, covered
+):
     walk = walk_to_first_decision(parsed, "electronic", purchase_date, received_on)
     [task] = walk.wait()
     assert walk.data["age_months"] == months
@@ -148,11 +180,14 @@ def test_warranty_boundary_is_24_whole_months_from_purchase_to_receipt(parsed, p
     assert task.name == ("repair" if covered else "customer_approval")
 
 
-@pytest.mark.parametrize(("centre", "currency", "rate", "parts", "hours", "total"), [
-    ("SG", "SGD", 60, 100, 2, 220),
-    ("DE", "EUR", 75, 100, 2, 250),
-    ("DE", "EUR", 75, 19.99, 0.5, 57.49),
-])
+@pytest.mark.parametrize(
+    ("centre", "currency", "rate", "parts", "hours", "total"),
+    [
+        ("SG", "SGD", 60, 100, 2, 220),
+        ("DE", "EUR", 75, 100, 2, 250),
+        ("DE", "EUR", 75, 19.99, 0.5, 57.49),
+    ],
+)
 def test_quote_is_parts_plus_labour_hours_at_the_centre_rate(parsed, centre, currency, rate, parts, hours, total):
     walk = Walk(parsed, start_data(centre=centre, currency=currency, labour_rate=rate, **OUT_OF_WARRANTY))
     walk.do(RECORD_CONDITION, INTAKE_FORM)
@@ -212,22 +247,39 @@ def _flows_taken(walks) -> set[tuple[str, str, str, str]]:
 
 
 def test_the_path_walks_together_take_every_sequence_flow_of_every_diagram(parsed, parsed_de, parsed_sg):
+    from tests.processes import test_repair_or_replace_paths as offers
+    from tests.processes import test_triage_paths as triage
+    from tests.processes import test_variant_paths as de
     from tests.processes.test_approval_timers import walk_expired_quote, walk_reminded_then_approved
     from tests.processes.test_sla_timers import walk_both_slas_breached_and_reviewed
-    from tests.processes import test_repair_or_replace_paths as offers, test_triage_paths as triage
-    from tests.processes import test_variant_paths as de
-    walks = [walk_in_warranty_repair(parsed), walk_approved_repair_failing_qa_once(parsed),
-             walk_declined_quote(parsed), walk_no_fault_found(parsed), walk_reminded_then_approved(parsed),
-             walk_expired_quote(parsed), walk_both_slas_breached_and_reviewed(parsed),
-             triage.walk_solved_by_the_customer(parsed), triage.walk_resolved_remotely_by_staff(parsed),
-             triage.walk_shipped_in_and_repaired(parsed), triage.walk_reminded_then_expired(parsed),
-             offers.walk_replaced(parsed), offers.walk_traded_in(parsed),
-             offers.walk_goodwill_approved_then_repaired(parsed), offers.walk_goodwill_rejected_then_declined(parsed),
-             de.walk_factory_repair(parsed_de), de.walk_in_house_repair(parsed_de),
-             *(walk(parsed_sg) for walk in de.SG_WALKS)]
+
+    walks = [
+        walk_in_warranty_repair(parsed),
+        walk_approved_repair_failing_qa_once(parsed),
+        walk_declined_quote(parsed),
+        walk_no_fault_found(parsed),
+        walk_reminded_then_approved(parsed),
+        walk_expired_quote(parsed),
+        walk_both_slas_breached_and_reviewed(parsed),
+        triage.walk_solved_by_the_customer(parsed),
+        triage.walk_resolved_remotely_by_staff(parsed),
+        triage.walk_shipped_in_and_repaired(parsed),
+        triage.walk_reminded_then_expired(parsed),
+        offers.walk_replaced(parsed),
+        offers.walk_traded_in(parsed),
+        offers.walk_goodwill_approved_then_repaired(parsed),
+        offers.walk_goodwill_rejected_then_declined(parsed),
+        de.walk_factory_repair(parsed_de),
+        de.walk_in_house_repair(parsed_de),
+        *(walk(parsed_sg) for walk in de.SG_WALKS),
+    ]
     taken = _flows_taken(walks)
     flows = _all_flows()
     assert len(flows) > 30
-    assert {d for d, *_ in flows} >= {"stages/rma_repair.bpmn", "variants/DE/stages/rma_repair.bpmn",
-                                      "stages/rma_approval.bpmn", "variants/SG/stages/rma_approval.bpmn"}
+    assert {d for d, *_ in flows} >= {
+        "stages/rma_repair.bpmn",
+        "variants/DE/stages/rma_repair.bpmn",
+        "stages/rma_approval.bpmn",
+        "variants/SG/stages/rma_approval.bpmn",
+    }
     assert flows - taken == set()

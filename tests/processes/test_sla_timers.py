@@ -3,9 +3,10 @@
 Time is moved with time_machine (SpiffWorkflow reads `datetime.now(timezone.utc)` itself), never slept;
 every wait is a dump/load round trip, as between two requests or a request and the worker.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import time_machine
 from lxml import etree
@@ -13,11 +14,20 @@ from lxml import etree
 from engine.process.definitions import BPMN_NS, parse_bundle, read_bundle_dir
 from tests.conftest import PROCESSES_DIR
 from tests.processes.walk import (
-    DIAGNOSE, INTAKE_FORM, QA_CHECK, RECORD_CONDITION, REPAIR, REPAIR_FORM, SHIP_FORM, SHIP_RETURN, Walk, diagnosis,
+    DIAGNOSE,
+    INTAKE_FORM,
+    QA_CHECK,
+    RECORD_CONDITION,
+    REPAIR,
+    REPAIR_FORM,
+    SHIP_FORM,
+    SHIP_RETURN,
+    Walk,
+    diagnosis,
     start_data,
 )
 
-T0 = datetime(2024, 6, 3, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
 IN_WARRANTY = {"purchase_date": "2023-01-10", "received_on": "2024-06-03"}
 REVIEW = {"escalation_action": "chased", "escalation_notes": "Asked the bench lead to prioritise"}
 
@@ -82,8 +92,15 @@ def test_overdue_diagnosis_escalates_to_a_manager_without_cancelling_the_diagnos
     walk = walk_both_slas_breached_and_reviewed(parsed)
     data = walk.finish()
     assert data["outcome"] == "repaired"
-    assert walk.names == ["record_condition", "review_overdue_diagnosis", "diagnose", "repair",
-                          "review_overdue_qa", "qa_check", "ship_return"]
+    assert walk.names == [
+        "record_condition",
+        "review_overdue_diagnosis",
+        "diagnose",
+        "repair",
+        "review_overdue_qa",
+        "qa_check",
+        "ship_return",
+    ]
     assert "closed" == walk.status
 
 

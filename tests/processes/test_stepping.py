@@ -1,10 +1,12 @@
-"""The engine's workflow classes (engine/execution/stepping.py) run the same tasks in the same order as stock SpiffWorkflow.
+"""The engine's workflow classes (engine/execution/stepping.py) run the same tasks in the same order as stock
+SpiffWorkflow.
 
 Each path is driven twice side by side, once on SpiffWorkflow's BpmnWorkflow and once on EngineWorkflow,
 with a dump/load round trip before every command; after every command the tasks each engine ran, in
 order, and every task of the instance (tree order, state, data) must be the same. The paths are the
 process tests' own walks, replayed from what they submitted, plus a message and two timer paths.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,18 +31,27 @@ from tests.processes import test_triage_paths as triage
 from tests.processes import test_variant_paths as variants
 from tests.processes.walk import INTAKE_FORM, REPAIR_FORM, SHIP_FORM, diagnosis, start_data
 
-STOCK = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure({**SPIFF_CONFIG, BpmnWorkflow: StateOnlyWorkflowConverter}))
+STOCK = BpmnWorkflowSerializer(
+    BpmnWorkflowSerializer.configure({**SPIFF_CONFIG, BpmnWorkflow: StateOnlyWorkflowConverter})
+)
 
 # (bundle fixture, walk) for the process tests' walks that only submit forms
 WALKS = [
-    ("parsed", base.walk_in_warranty_repair), ("parsed", base.walk_approved_repair_failing_qa_once),
-    ("parsed", base.walk_declined_quote), ("parsed", base.walk_no_fault_found),
-    ("parsed", offers.walk_replaced), ("parsed", offers.walk_traded_in),
-    ("parsed", triage.walk_solved_by_the_customer), ("parsed", triage.walk_resolved_remotely_by_staff),
-    ("parsed_de", variants.walk_factory_repair), ("parsed_de", variants.walk_in_house_repair),
+    ("parsed", base.walk_in_warranty_repair),
+    ("parsed", base.walk_approved_repair_failing_qa_once),
+    ("parsed", base.walk_declined_quote),
+    ("parsed", base.walk_no_fault_found),
+    ("parsed", offers.walk_replaced),
+    ("parsed", offers.walk_traded_in),
+    ("parsed", triage.walk_solved_by_the_customer),
+    ("parsed", triage.walk_resolved_remotely_by_staff),
+    ("parsed_de", variants.walk_factory_repair),
+    ("parsed_de", variants.walk_in_house_repair),
     ("parsed_de", variants.walk_approved_factory_repair_failing_qa_then_repaired_here),
-    ("parsed_sg", variants.walk_long_repair_with_loan_unit), ("parsed_sg", variants.walk_long_repair_loan_declined),
-    ("parsed_sg", variants.walk_short_repair_without_loan), ("parsed_sg", variants.walk_long_repair_declined),
+    ("parsed_sg", variants.walk_long_repair_with_loan_unit),
+    ("parsed_sg", variants.walk_long_repair_loan_declined),
+    ("parsed_sg", variants.walk_short_repair_without_loan),
+    ("parsed_sg", variants.walk_long_repair_declined),
 ]
 QUOTED = [("record_condition", INTAKE_FORM), ("diagnose", diagnosis("mechanical", parts_cost=100, labour_hours=2))]
 
@@ -118,17 +129,28 @@ def test_a_message_runs_the_same_tasks_in_the_same_order(parsed):
     ops = [("do", *step) for step in QUOTED] + [
         ("message", "goodwill_proposed", {"kind": "discount", "amount": 50, "reason": "Loyal"}),
         ("do", "approve_goodwill", {"goodwill_approved": True, "goodwill_notes": "OK"}),
-        ("do", "customer_approval", {"approve": True}), ("do", "repair", REPAIR_FORM),
-        ("do", "qa_check", {"qa_passed": True}), ("do", "ship_return", SHIP_FORM)]
+        ("do", "customer_approval", {"approve": True}),
+        ("do", "repair", REPAIR_FORM),
+        ("do", "qa_check", {"qa_passed": True}),
+        ("do", "ship_return", SHIP_FORM),
+    ]
     stock, ours = drive(parsed, start_data(**timers.OUT_OF_WARRANTY), ops)
     assert ours.wf.is_completed() and ours.wf.data["quote_total"] == 170
 
 
-@pytest.mark.parametrize("after_reminder", [
-    [("do", "customer_approval", {"approve": True}), ("do", "repair", REPAIR_FORM),
-     ("do", "qa_check", {"qa_passed": True}), ("do", "ship_return", SHIP_FORM)],
-    [("clock", "expiry", timers.T0 + timedelta(days=14, seconds=1)), ("do", "ship_return", SHIP_FORM)],
-], ids=["reminded_then_approved", "expired"])
+@pytest.mark.parametrize(
+    "after_reminder",
+    [
+        [
+            ("do", "customer_approval", {"approve": True}),
+            ("do", "repair", REPAIR_FORM),
+            ("do", "qa_check", {"qa_passed": True}),
+            ("do", "ship_return", SHIP_FORM),
+        ],
+        [("clock", "expiry", timers.T0 + timedelta(days=14, seconds=1)), ("do", "ship_return", SHIP_FORM)],
+    ],
+    ids=["reminded_then_approved", "expired"],
+)
 def test_timers_fire_the_same_tasks_in_the_same_order(parsed, after_reminder):
     ops = [("do", *step) for step in QUOTED] + [("clock", "reminder", timers.T0 + timedelta(days=3, seconds=1))]
     with time_machine.travel(timers.T0, tick=False) as clock:
@@ -153,15 +175,23 @@ def test_workflow_log_records_carry_what_stock_spiffworkflow_gives_them_when_inf
     for cls in (BpmnWorkflow, EngineWorkflow):
         caplog.clear()
         Side(Runtime(), parsed, cls, start_data())
-        records[cls] = [(r.message, r.workflow_spec, len(getattr(r, "tasks", ()))) for r in caplog.records
-                        if r.name == "spiff.workflow"]
+        records[cls] = [
+            (r.message, r.workflow_spec, len(getattr(r, "tasks", ())))
+            for r in caplog.records
+            if r.name == "spiff.workflow"
+        ]
     assert records[EngineWorkflow] == records[BpmnWorkflow]
     assert len(records[EngineWorkflow]) > 1 and all(n > 0 for _, _, n in records[EngineWorkflow])
 
 
-@pytest.mark.parametrize("fixture,walk", [("parsed", base.walk_approved_repair_failing_qa_once),
-                                          ("parsed_de", variants.walk_approved_factory_repair_failing_qa_then_repaired_here)],
-                         ids=["base", "DE"])
+@pytest.mark.parametrize(
+    "fixture,walk",
+    [
+        ("parsed", base.walk_approved_repair_failing_qa_once),
+        ("parsed_de", variants.walk_approved_factory_repair_failing_qa_then_repaired_here),
+    ],
+    ids=["base", "DE"],
+)
 def test_the_shortcut_knows_which_tasks_a_walk_of_each_workflow_meets(request, fixture, walk):
     """EngineWorkflow runs a lone READY task without walking only where SpiffWorkflow's walk would meet it."""
     bundle = request.getfixturevalue(fixture)

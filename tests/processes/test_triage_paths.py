@@ -2,24 +2,40 @@
 
 Every wait is a dump/load round trip (Walk.wait / Walk.restore); time is moved, never slept.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 
 from engine.execution.runtime import MessageNotAwaited
 from tests.processes.walk import (
-    DIAGNOSE, INTAKE_FORM, QA_CHECK, RECORD_CONDITION, REPAIR, REPAIR_FORM, SHIP_FORM, SHIP_RETURN, Step, Walk,
-    diagnosis, start_data,
+    DIAGNOSE,
+    INTAKE_FORM,
+    QA_CHECK,
+    RECORD_CONDITION,
+    REPAIR,
+    REPAIR_FORM,
+    SHIP_FORM,
+    SHIP_RETURN,
+    Step,
+    Walk,
+    diagnosis,
+    start_data,
 )
 
-T0 = datetime(2024, 6, 3, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
 TROUBLESHOOT = Step("troubleshoot", "Customer", "customer", "requested", "triage")
 REVIEW_REQUEST = Step("review_request", "Reception", "reception", "requested", "triage")
-KNOWN_ISSUES = [{"code": "lens_error", "question": "Does the screen show 'Lens error'?",
-                 "steps": ["Switch off", "Remove the battery for 10 seconds"]}]
+KNOWN_ISSUES = [
+    {
+        "code": "lens_error",
+        "question": "Does the screen show 'Lens error'?",
+        "steps": ["Switch off", "Remove the battery for 10 seconds"],
+    }
+]
 
 
 def online(**extra) -> dict:
@@ -41,8 +57,9 @@ def _parcel_arrives(walk: Walk) -> None:
 
 def walk_solved_by_the_customer(parsed) -> Walk:
     walk = Walk(parsed, online())
-    walk.do(TROUBLESHOOT, {"troubleshoot_solved": True, "answers": {"lens_error": "yes"},
-                           "solved_by_issue": "lens_error"})
+    walk.do(
+        TROUBLESHOOT, {"troubleshoot_solved": True, "answers": {"lens_error": "yes"}, "solved_by_issue": "lens_error"}
+    )
     return walk
 
 

@@ -8,6 +8,7 @@ Centre SG replaces the base approval stage by one that adds to it: when the cust
 that will take long (the technician's estimate: labour_hours of 4 or more), reception offers a loan unit
 before the repair starts. Every base approval path (offers, goodwill, reminder, expiry) runs unchanged.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -15,15 +16,27 @@ import pytest
 from engine.errors import InvalidFormData
 from engine.process.forms import validate_submission
 from tests.conftest import PROCESSES_DIR
-from tests.processes import test_approval_timers as timers, test_repair_or_replace_paths as offers
+from tests.processes import test_approval_timers as timers
+from tests.processes import test_repair_or_replace_paths as offers
 from tests.processes import test_rma_paths as base_paths
 from tests.processes.walk import (
-    CUSTOMER_APPROVAL, DIAGNOSE, INTAKE_FORM, QA_CHECK, RECORD_CONDITION, REPAIR, REPAIR_FORM, SHIP_FORM,
-    SHIP_RETURN, Step, Walk, diagnosis, start_data,
+    CUSTOMER_APPROVAL,
+    DIAGNOSE,
+    INTAKE_FORM,
+    QA_CHECK,
+    RECORD_CONDITION,
+    REPAIR,
+    REPAIR_FORM,
+    SHIP_FORM,
+    SHIP_RETURN,
+    Step,
+    Walk,
+    diagnosis,
+    start_data,
 )
 
 DE = {"centre": "DE", "currency": "EUR", "labour_rate": 75}
-IN_WARRANTY = {"purchase_date": "2023-01-10", "received_on": "2024-06-03"}      # 16 months
+IN_WARRANTY = {"purchase_date": "2023-01-10", "received_on": "2024-06-03"}  # 16 months
 OUT_OF_WARRANTY = {"purchase_date": "2020-01-10", "received_on": "2024-06-03"}  # 52 months
 
 DECIDE_REPAIR_SITE = Step("decide_repair_site", "Technician", "technician", "repairing", "repair")
@@ -96,10 +109,27 @@ def test_de_bundle_replaces_the_base_repair_stage_with_the_variant_and_keeps_the
 def test_factory_only_unit_is_sent_to_the_factory_and_its_report_recorded_before_qa(parsed_de):
     walk = walk_factory_repair(parsed_de)
     data = walk.finish()
-    assert walk.names == ["record_condition", "diagnose", "decide_repair_site", "ship_to_factory",
-                          "record_factory_report", "repair", "qa_check", "ship_return"]
-    assert walk.statuses == ["received", "diagnosing", "repairing", "repairing", "repairing", "repairing",
-                             "quality_check", "returning", "closed"]
+    assert walk.names == [
+        "record_condition",
+        "diagnose",
+        "decide_repair_site",
+        "ship_to_factory",
+        "record_factory_report",
+        "repair",
+        "qa_check",
+        "ship_return",
+    ]
+    assert walk.statuses == [
+        "received",
+        "diagnosing",
+        "repairing",
+        "repairing",
+        "repairing",
+        "repairing",
+        "quality_check",
+        "returning",
+        "closed",
+    ]
     assert data["outcome"] == "repaired"
     assert data["in_warranty"] is True
     assert "quote_total" not in data
@@ -115,8 +145,7 @@ def test_unit_repaired_in_house_skips_the_factory_steps(parsed_de):
     walk = walk_in_house_repair(parsed_de)
     data = walk.finish()
     assert walk.names == ["record_condition", "diagnose", "decide_repair_site", "repair", "qa_check", "ship_return"]
-    assert walk.statuses == ["received", "diagnosing", "repairing", "repairing", "quality_check", "returning",
-                             "closed"]
+    assert walk.statuses == ["received", "diagnosing", "repairing", "repairing", "quality_check", "returning", "closed"]
     assert data["outcome"] == "repaired"
     assert data["factory_only"] is False
     assert not {"factory_carrier", "factory_tracking_number", "factory_report", "factory_reference"} & set(data)
@@ -126,18 +155,29 @@ def test_unit_repaired_in_house_skips_the_factory_steps(parsed_de):
 def test_failed_qa_after_a_factory_repair_asks_for_the_repair_site_again(parsed_de):
     walk = walk_approved_factory_repair_failing_qa_then_repaired_here(parsed_de)
     data = walk.finish()
-    assert walk.names == ["record_condition", "diagnose", "customer_approval", "decide_repair_site",
-                          "ship_to_factory", "record_factory_report", "repair", "qa_check",
-                          "decide_repair_site", "repair", "qa_check", "ship_return"]
+    assert walk.names == [
+        "record_condition",
+        "diagnose",
+        "customer_approval",
+        "decide_repair_site",
+        "ship_to_factory",
+        "record_factory_report",
+        "repair",
+        "qa_check",
+        "decide_repair_site",
+        "repair",
+        "qa_check",
+        "ship_return",
+    ]
     decisions = [t.id for t in walk.done if t.name == "decide_repair_site"]
     assert len(set(decisions)) == 2
     assert data["outcome"] == "repaired"
     assert data["approve"] is True
-    assert data["quote_total"] == pytest.approx(250)   # 100 + 2 h at the DE rate of 75
-    assert data["factory_only"] is False                # the second decision: repaired here
+    assert data["quote_total"] == pytest.approx(250)  # 100 + 2 h at the DE rate of 75
+    assert data["factory_only"] is False  # the second decision: repaired here
     # the browser sends '' for the untouched reason, which is dropped: the first round's reason stays
     assert data["factory_reason"] == TO_FACTORY["factory_reason"]
-    assert data["factory_report"] == FACTORY_REPORT["factory_report"]   # the first round's report is kept
+    assert data["factory_report"] == FACTORY_REPORT["factory_report"]  # the first round's report is kept
     assert data["repair_notes"] == "Replaced the focus motor"
 
 
@@ -161,8 +201,11 @@ def test_same_rma_on_the_base_bundle_goes_straight_to_repair(parsed):
     assert task.name == "repair"
 
 
-@pytest.mark.parametrize("form", [{}, {"factory_only": "yes"}, {"factory_reason": "Sealed optics"}],
-                         ids=["empty", "not_a_boolean", "reason_only"])
+@pytest.mark.parametrize(
+    "form",
+    [{}, {"factory_only": "yes"}, {"factory_reason": "Sealed optics"}],
+    ids=["empty", "not_a_boolean", "reason_only"],
+)
 def test_repair_site_decision_needs_a_yes_or_no_on_factory_only(parsed_de, form):
     walk = Walk(parsed_de, start_data(**DE, **IN_WARRANTY))
     walk.do(RECORD_CONDITION, INTAKE_FORM)
@@ -174,10 +217,14 @@ def test_repair_site_decision_needs_a_yes_or_no_on_factory_only(parsed_de, form)
     assert "factory_only" in err.value.errors
 
 
-@pytest.mark.parametrize(("form", "field"), [
-    ({"factory_carrier": "DHL"}, "factory_tracking_number"),
-    ({"factory_carrier": "", "factory_tracking_number": "JD-FAC-0001"}, "factory_carrier"),
-], ids=["no_tracking_number", "empty_carrier"])
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"factory_carrier": "DHL"}, "factory_tracking_number"),
+        ({"factory_carrier": "", "factory_tracking_number": "JD-FAC-0001"}, "factory_carrier"),
+    ],
+    ids=["no_tracking_number", "empty_carrier"],
+)
 def test_unit_leaves_for_the_factory_only_with_carrier_and_tracking_number(parsed_de, form, field):
     schema = parsed_de.form("ship_to_factory.json")
     with pytest.raises(InvalidFormData) as err:
@@ -198,7 +245,7 @@ SG = {"centre": "SG", "currency": "SGD", "labour_rate": 60}
 OFFER_LOAN_UNIT = Step("offer_loan_unit", "Reception", "reception", "repairing", "approval")
 LOAN_LENT = {"loan_lent": True, "loan_unit_code": "SG-LOAN-03", "loan_note": "With charger and strap"}
 NO_LOAN = {"loan_lent": False, "loan_note": "Customer has a spare camera"}
-LONG_REPAIR_HOURS = 4   # the gateway loan_needed's rule (documented in the BPMN)
+LONG_REPAIR_HOURS = 4  # the gateway loan_needed's rule (documented in the BPMN)
 
 
 def _sg_quoted(parsed_sg, labour_hours: float, parts_cost: float = 150, **facts) -> Walk:
@@ -247,13 +294,22 @@ def walk_long_repair_declined(parsed_sg) -> Walk:
 # The base approval paths (offers, goodwill, reminder, expiry) walked on SG's bundle: none is a long repair,
 # so each runs exactly as on the base; together with the walks above they take every flow of SG's diagram.
 SG_BASE_APPROVAL_WALKS = [
-    base_paths.walk_approved_repair_failing_qa_once, base_paths.walk_declined_quote,
-    timers.walk_reminded_then_approved, timers.walk_expired_quote,
-    offers.walk_replaced, offers.walk_traded_in,
-    offers.walk_goodwill_approved_then_repaired, offers.walk_goodwill_rejected_then_declined,
+    base_paths.walk_approved_repair_failing_qa_once,
+    base_paths.walk_declined_quote,
+    timers.walk_reminded_then_approved,
+    timers.walk_expired_quote,
+    offers.walk_replaced,
+    offers.walk_traded_in,
+    offers.walk_goodwill_approved_then_repaired,
+    offers.walk_goodwill_rejected_then_declined,
 ]
-SG_WALKS = [walk_long_repair_with_loan_unit, walk_long_repair_loan_declined, walk_short_repair_without_loan,
-            walk_long_repair_declined, *SG_BASE_APPROVAL_WALKS]
+SG_WALKS = [
+    walk_long_repair_with_loan_unit,
+    walk_long_repair_loan_declined,
+    walk_short_repair_without_loan,
+    walk_long_repair_declined,
+    *SG_BASE_APPROVAL_WALKS,
+]
 
 
 def test_sg_bundle_replaces_the_base_approval_stage_and_keeps_the_rest(parsed, parsed_sg):
@@ -271,6 +327,7 @@ def test_sg_bundle_replaces_the_base_approval_stage_and_keeps_the_rest(parsed, p
 
 def test_sg_approval_stage_keeps_every_base_element_and_only_adds_the_loan_offer(parsed, parsed_sg):
     from lxml import etree
+
     from engine.process.definitions import BPMN_NS
 
     def elements(text):
@@ -280,8 +337,14 @@ def test_sg_approval_stage_keeps_every_base_element_and_only_adds_the_loan_offer
 
     base = elements(parsed.files[parsed.process_files["rma_approval"]])
     sg = elements(parsed_sg.files[parsed_sg.process_files["rma_approval"]])
-    assert set(sg) - set(base) == {"loan_needed", "offer_loan_unit", "flow_to_offer_loan_unit", "flow_no_loan_needed",
-                                   "flow_loan_offered", "lane_reception"}
+    assert set(sg) - set(base) == {
+        "loan_needed",
+        "offer_loan_unit",
+        "flow_to_offer_loan_unit",
+        "flow_no_loan_needed",
+        "flow_loan_offered",
+        "lane_reception",
+    }
     assert set(base) <= set(sg)
     changed = {i for i in base if etree.tostring(base[i]) != etree.tostring(sg[i])}
     # the customer's decision now flows to the loan gateway, and the end is reached from two flows; the
@@ -294,21 +357,46 @@ def test_sg_approval_stage_keeps_every_base_element_and_only_adds_the_loan_offer
 def test_approved_long_repair_offers_a_loan_unit_before_the_repair(parsed_sg):
     walk = walk_long_repair_with_loan_unit(parsed_sg)
     data = walk.finish()
-    assert walk.names == ["record_condition", "diagnose", "customer_approval", "offer_loan_unit", "repair",
-                          "qa_check", "ship_return"]
-    assert walk.statuses == ["received", "diagnosing", "awaiting_approval", "repairing", "repairing",
-                             "quality_check", "returning", "closed"]
-    assert data["quote_total"] == pytest.approx(510)   # 150 + 6 h at the SG rate of 60
+    assert walk.names == [
+        "record_condition",
+        "diagnose",
+        "customer_approval",
+        "offer_loan_unit",
+        "repair",
+        "qa_check",
+        "ship_return",
+    ]
+    assert walk.statuses == [
+        "received",
+        "diagnosing",
+        "awaiting_approval",
+        "repairing",
+        "repairing",
+        "quality_check",
+        "returning",
+        "closed",
+    ]
+    assert data["quote_total"] == pytest.approx(510)  # 150 + 6 h at the SG rate of 60
     assert (data["loan_lent"], data["loan_unit_code"], data["loan_note"]) == (
-        True, "SG-LOAN-03", "With charger and strap")
+        True,
+        "SG-LOAN-03",
+        "With charger and strap",
+    )
     assert data["outcome"] == "repaired"
 
 
 def test_customer_may_decline_the_loan_unit_and_the_repair_goes_ahead(parsed_sg):
     walk = walk_long_repair_loan_declined(parsed_sg)
     data = walk.finish()
-    assert walk.names == ["record_condition", "diagnose", "customer_approval", "offer_loan_unit", "repair",
-                          "qa_check", "ship_return"]
+    assert walk.names == [
+        "record_condition",
+        "diagnose",
+        "customer_approval",
+        "offer_loan_unit",
+        "repair",
+        "qa_check",
+        "ship_return",
+    ]
     assert data["loan_lent"] is False and "loan_unit_code" not in data
     assert data["outcome"] == "repaired"
 
@@ -347,8 +435,15 @@ def test_long_repair_on_the_base_bundle_offers_no_loan_unit(parsed):
 @pytest.mark.parametrize("choice", ["replacement", "trade_in"])
 def test_long_repair_replaced_or_traded_in_offers_no_loan_unit(parsed_sg, choice):
     # 300 + 5 h x 60 = 600 against a new unit of 700 (86%): the table offers a replacement and a trade-in
-    walk = _sg_quoted(parsed_sg, labour_hours=5, parts_cost=300, replacement_value=700, has_successor=True,
-                      successor_model="Vista X200 Camera", successor_value=900)
+    walk = _sg_quoted(
+        parsed_sg,
+        labour_hours=5,
+        parts_cost=300,
+        replacement_value=700,
+        has_successor=True,
+        successor_model="Vista X200 Camera",
+        successor_value=900,
+    )
     walk.wait()
     assert walk.data["offer_replacement"] and walk.data["offer_trade_in"], "the table no longer offers both"
     walk.do(CUSTOMER_APPROVAL, {"approve": True, "choice": choice})
@@ -365,12 +460,16 @@ def test_every_base_approval_path_runs_unchanged_on_the_sg_bundle(parsed, parsed
     assert on_sg.data == on_base.data and on_sg.status == on_base.status
 
 
-@pytest.mark.parametrize(("form", "field"), [
-    ({}, "loan_lent"),
-    ({"loan_lent": "yes"}, "loan_lent"),
-    ({"loan_lent": True}, "loan_unit_code"),
-    ({"loan_lent": True, "loan_unit_code": ""}, "loan_unit_code"),
-], ids=["empty", "not_a_boolean", "lent_without_unit", "lent_with_empty_unit"])
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({}, "loan_lent"),
+        ({"loan_lent": "yes"}, "loan_lent"),
+        ({"loan_lent": True}, "loan_unit_code"),
+        ({"loan_lent": True, "loan_unit_code": ""}, "loan_unit_code"),
+    ],
+    ids=["empty", "not_a_boolean", "lent_without_unit", "lent_with_empty_unit"],
+)
 def test_loan_offer_records_whether_a_unit_was_lent_and_which(parsed_sg, form, field):
     schema = parsed_sg.form("offer_loan_unit.json")
     with pytest.raises(InvalidFormData) as err:

@@ -1,4 +1,5 @@
 """Drive a parsed bundle through engine.execution.runtime the way the services do, restoring state at every wait."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,8 @@ from dataclasses import dataclass
 
 from SpiffWorkflow.util.task import TaskState
 
-from engine.process.forms import validate_submission
 from engine.execution.runtime import ReadyTask, Runtime, _walk, instance_status
+from engine.process.forms import validate_submission
 
 SPEC_KEYS = {"task_specs", "subprocess_specs"}
 
@@ -30,23 +31,43 @@ REPAIR = Step("repair", "Technician", "technician", "repairing", "repair")
 QA_CHECK = Step("qa_check", "QA", "qa", "quality_check", "qa")
 SHIP_RETURN = Step("ship_return", "Reception", "reception", "returning", "return")
 
-INTAKE_FORM = {"condition_grade": "B", "condition_notes": "Scratches on the lid", "accessories": "Charger",
-               "customer_acknowledged": True}
+INTAKE_FORM = {
+    "condition_grade": "B",
+    "condition_notes": "Scratches on the lid",
+    "accessories": "Charger",
+    "customer_acknowledged": True,
+}
 REPAIR_FORM = {"repair_notes": "Replaced the main board", "parts_used": "MB-100"}
 SHIP_FORM = {"carrier": "DHL", "tracking_number": "JD0001"}
 
 
-def start_data(purchase_date="2023-01-10", received_on="2024-06-03", centre="SG", currency="SGD",
-               labour_rate=60, **extra) -> dict:
-    data = {"rma_number": f"RMA-{centre}-0001", "centre": centre, "currency": currency,
-            "labour_rate": labour_rate, "purchase_date": purchase_date, "received_on": received_on,
-            "product_model": "Vista X100 Camera", "serial_number": "SN-42", "product_category": "camera",
-            "fault_description": "Does not power on", "customer_name": "Kim Tan",
-            "customer_email": "kim@example.com",
-            # what engine.services.catalogue.start_facts adds: a unit brought to the counter, a model
-            # the catalogue does not know (24-month warranty, no replacement value: repair only)
-            "channel": "counter", "warranty_months": 24, "replacement_value": 0, "replacement_currency": currency,
-            "has_successor": False, "successor_model": None, "successor_value": 0, "known_issues": []}
+def start_data(
+    purchase_date="2023-01-10", received_on="2024-06-03", centre="SG", currency="SGD", labour_rate=60, **extra
+) -> dict:
+    data = {
+        "rma_number": f"RMA-{centre}-0001",
+        "centre": centre,
+        "currency": currency,
+        "labour_rate": labour_rate,
+        "purchase_date": purchase_date,
+        "received_on": received_on,
+        "product_model": "Vista X100 Camera",
+        "serial_number": "SN-42",
+        "product_category": "camera",
+        "fault_description": "Does not power on",
+        "customer_name": "Kim Tan",
+        "customer_email": "kim@example.com",
+        # what engine.services.catalogue.start_facts adds: a unit brought to the counter, a model
+        # the catalogue does not know (24-month warranty, no replacement value: repair only)
+        "channel": "counter",
+        "warranty_months": 24,
+        "replacement_value": 0,
+        "replacement_currency": currency,
+        "has_successor": False,
+        "successor_model": None,
+        "successor_value": 0,
+        "known_issues": [],
+    }
     data.update(extra)
     return data
 
@@ -156,8 +177,12 @@ class Walk:
         taken = set()
         for task in self.wf.get_tasks(state=TaskState.COMPLETED):
             parent = task.parent
-            while parent is not None and not parent.task_spec.bpmn_id and parent.parent is not None \
-                    and parent.parent.workflow is task.workflow:
+            while (
+                parent is not None
+                and not parent.task_spec.bpmn_id
+                and parent.parent is not None
+                and parent.parent.workflow is task.workflow
+            ):
                 parent = parent.parent  # a boundary event's split is structure, not a BPMN element
             if parent is None or not parent.task_spec.bpmn_id or not task.task_spec.bpmn_id:
                 continue

@@ -1,12 +1,13 @@
 """Bundle validation reports every problem with file, element and line; hashing and the spec cache."""
+
 from __future__ import annotations
 
 import pytest
 
-from engine.process.definitions import SpecCache, bundle_hash, parse_bundle, read_bundle_dir
 from engine.errors import InvalidProcess
-from tests.conftest import PROCESSES_DIR
+from engine.process.definitions import SpecCache, bundle_hash, parse_bundle, read_bundle_dir
 from tests.bpmn_edit import line_of, replaced
+from tests.conftest import PROCESSES_DIR
 
 INTAKE = "stages/rma_intake.bpmn"
 REPAIR = "stages/rma_repair.bpmn"
@@ -29,16 +30,34 @@ def test_shipped_bundle_parses_and_indexes_every_human_task(base):
     parsed = parse_bundle(base)
     assert parsed.hash == bundle_hash(base)
     assert parsed.spec.name == "rma"
-    assert set(parsed.subprocess_specs) == {"rma_intake", "rma_diagnosis", "rma_warranty", "rma_approval",
-                                            "rma_repair", "rma_qa", "rma_return", "rma_triage", "rma_inbound",
-                                            "rma_replacement"}
+    assert set(parsed.subprocess_specs) == {
+        "rma_intake",
+        "rma_diagnosis",
+        "rma_warranty",
+        "rma_approval",
+        "rma_repair",
+        "rma_qa",
+        "rma_return",
+        "rma_triage",
+        "rma_inbound",
+        "rma_replacement",
+    }
     task = parsed.tasks["rma_intake:record_condition"]
     assert (task.lane, task.form_file, task.title) == ("Reception", "record_condition.json", "Record condition")
-    assert {t.name for t in parsed.tasks.values()} == {"record_condition", "diagnose", "customer_approval",
-                                                       "repair", "qa_check", "ship_return",
-                                                       "review_overdue_diagnosis", "review_overdue_qa",
-                                                       "troubleshoot", "review_request", "approve_goodwill",
-                                                       "ship_replacement"}
+    assert {t.name for t in parsed.tasks.values()} == {
+        "record_condition",
+        "diagnose",
+        "customer_approval",
+        "repair",
+        "qa_check",
+        "ship_return",
+        "review_overdue_diagnosis",
+        "review_overdue_qa",
+        "troubleshoot",
+        "review_request",
+        "approve_goodwill",
+        "ship_replacement",
+    }
     assert parsed.process_files["rma_repair"] == REPAIR
     assert parsed.form("qa_check.json")["required"] == ["qa_passed"]
     assert parsed.form(None) is None
@@ -53,8 +72,12 @@ def test_malformed_xml_is_reported_with_file_and_line(base):
 
 
 def test_schema_violation_is_reported_with_file_element_and_line(base):
-    files = replaced(base, INTAKE, '<bpmn:startEvent id="start"',
-                  '<bpmn:bogusThing id="bogus_thing" />\n    <bpmn:startEvent id="start"')
+    files = replaced(
+        base,
+        INTAKE,
+        '<bpmn:startEvent id="start"',
+        '<bpmn:bogusThing id="bogus_thing" />\n    <bpmn:startEvent id="start"',
+    )
     [error] = _errors(files)
     assert (error["file"], error["element"]) == (INTAKE, "bogus_thing")
     assert error["line"] == line_of(files[INTAKE], "bogusThing")
@@ -62,8 +85,12 @@ def test_schema_violation_is_reported_with_file_element_and_line(base):
 
 
 def test_every_schema_violation_is_reported_not_only_the_last(base):
-    files = replaced(base, INTAKE, '<bpmn:startEvent id="start"', '<bpmn:bogusOne id="b1" />\n    <bpmn:startEvent id="start"')
-    files = replaced(files, REPAIR, '<bpmn:startEvent id="start"', '<bpmn:bogusTwo id="b2" />\n    <bpmn:startEvent id="start"')
+    files = replaced(
+        base, INTAKE, '<bpmn:startEvent id="start"', '<bpmn:bogusOne id="b1" />\n    <bpmn:startEvent id="start"'
+    )
+    files = replaced(
+        files, REPAIR, '<bpmn:startEvent id="start"', '<bpmn:bogusTwo id="b2" />\n    <bpmn:startEvent id="start"'
+    )
     errors = _errors(files)
     assert {(e["file"], e["element"]) for e in errors} == {(INTAKE, "b1"), (REPAIR, "b2")}
 

@@ -1,8 +1,9 @@
 """The estimate against generated histories whose right answers are known (no database)."""
+
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -93,7 +94,7 @@ def test_a_closed_rma_needs_no_estimate():
 
 def test_dates_are_in_the_centres_time_zone():
     result = eta.Estimate(1, 3, "history")
-    late_evening_utc = datetime(2024, 6, 3, 20, 0, tzinfo=timezone.utc)  # already 4 June in Singapore
+    late_evening_utc = datetime(2024, 6, 3, 20, 0, tzinfo=UTC)  # already 4 June in Singapore
     assert result.dates(late_evening_utc, "Asia/Singapore") == (date(2024, 6, 5), date(2024, 6, 7))
     assert result.dates(late_evening_utc, "UTC") == (date(2024, 6, 4), date(2024, 6, 6))
 
@@ -131,11 +132,17 @@ def accuracy(train: list[PastRma], test: list[PastRma], stage: str = "diagnosis"
         result = estimate(train, Situation(stage, 0, paths), SETTINGS)
         truth = eta.remaining(unit, Situation(stage, 0, paths))
         inside += result.low_days <= truth <= result.high_days
-        misses.append(0 if result.low_days <= truth <= result.high_days else
-                      min(abs(truth - result.low_days), abs(truth - result.high_days)))
+        misses.append(
+            0
+            if result.low_days <= truth <= result.high_days
+            else min(abs(truth - result.low_days), abs(truth - result.high_days))
+        )
         widths.append(result.high_days - result.low_days)
-    return {"coverage": inside / len(test), "median_miss_days": sorted(misses)[len(misses) // 2],
-            "median_width_days": sorted(widths)[len(widths) // 2]}
+    return {
+        "coverage": inside / len(test),
+        "median_miss_days": sorted(misses)[len(misses) // 2],
+        "median_width_days": sorted(widths)[len(widths) // 2],
+    }
 
 
 def test_on_a_generated_history_about_sixty_percent_land_inside_a_p20_p80_range():

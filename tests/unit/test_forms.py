@@ -1,4 +1,5 @@
 """Form submissions are validated and normalised against the task's JSON Schema before entering a workflow."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,10 @@ def _form(name: str) -> dict:
 RECORD = _form("record_condition.json")
 DIAGNOSE = _form("diagnose.json")
 QA = _form("qa_check.json")
-TAGS = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}},
-                                         "extra": {"type": "object"}, "loose": {}}}
+TAGS = {
+    "type": "object",
+    "properties": {"tags": {"type": "array", "items": {"type": "string"}}, "extra": {"type": "object"}, "loose": {}},
+}
 GOOD_RECORD = {"condition_grade": "A", "condition_notes": "Clean", "customer_acknowledged": True}
 
 
@@ -30,14 +33,18 @@ def _field_errors(schema, data) -> dict:
 
 
 def test_valid_submission_is_returned_as_given():
-    assert validate_submission(RECORD, {**GOOD_RECORD, "accessories": "Strap"}) == {**GOOD_RECORD,
-                                                                                     "accessories": "Strap"}
+    assert validate_submission(RECORD, {**GOOD_RECORD, "accessories": "Strap"}) == {
+        **GOOD_RECORD,
+        "accessories": "Strap",
+    }
 
 
 def test_missing_required_fields_are_named():
     errors = _field_errors(RECORD, {"condition_grade": "A"})
-    assert errors == {"condition_notes": ["This field is required."],
-                      "customer_acknowledged": ["This field is required."]}
+    assert errors == {
+        "condition_notes": ["This field is required."],
+        "customer_acknowledged": ["This field is required."],
+    }
 
 
 def test_value_outside_the_enum_is_refused():
@@ -47,7 +54,8 @@ def test_value_outside_the_enum_is_refused():
 
 def test_unchecked_acknowledgement_must_be_checked():
     assert _field_errors(RECORD, {**GOOD_RECORD, "customer_acknowledged": False}) == {
-        "customer_acknowledged": ["Must be checked."]}
+        "customer_acknowledged": ["Must be checked."]
+    }
 
 
 def test_negative_estimate_is_below_the_minimum():
@@ -80,8 +88,9 @@ def test_defaults_fill_omitted_fields():
 
 
 def test_empty_string_is_absent_for_optional_fields():
-    clean = validate_submission(DIAGNOSE, {"diagnosis": "Worn gear", "fault_category": "mechanical",
-                                           "parts_cost": "", "labour_hours": 1.5})
+    clean = validate_submission(
+        DIAGNOSE, {"diagnosis": "Worn gear", "fault_category": "mechanical", "parts_cost": "", "labour_hours": 1.5}
+    )
     assert clean["parts_cost"] == 0 and clean["labour_hours"] == 1.5
     assert "qa_notes" not in validate_submission(QA, {"qa_passed": True, "qa_notes": ""})
 
@@ -92,8 +101,9 @@ def test_empty_string_does_not_satisfy_a_required_field():
 
 
 def test_sets_and_tuples_become_lists_and_validate_as_arrays():
-    clean = validate_submission(TAGS, {"tags": {"b", "a", "c"}, "loose": ("x", {2, 1}),
-                                       "extra": {"seen": frozenset({"z", "y"})}})
+    clean = validate_submission(
+        TAGS, {"tags": {"b", "a", "c"}, "loose": ("x", {2, 1}), "extra": {"seen": frozenset({"z", "y"})}}
+    )
     assert clean == {"tags": ["a", "b", "c"], "loose": ["x", [1, 2]], "extra": {"seen": ["y", "z"]}}
     assert json.loads(json.dumps(clean)) == clean
 
@@ -109,8 +119,12 @@ def test_no_schema_accepts_only_an_empty_submission():
 
 def test_coerce_turns_html_strings_into_typed_values():
     raw = {"diagnosis": "Loose cable", "fault_category": "electronic", "parts_cost": "12.50", "labour_hours": "2"}
-    assert coerce_form_strings(DIAGNOSE, raw) == {"diagnosis": "Loose cable", "fault_category": "electronic",
-                                                  "parts_cost": 12.5, "labour_hours": 2.0}
+    assert coerce_form_strings(DIAGNOSE, raw) == {
+        "diagnosis": "Loose cable",
+        "fault_category": "electronic",
+        "parts_cost": 12.5,
+        "labour_hours": 2.0,
+    }
     integer = {"type": "object", "properties": {"count": {"type": "integer"}}}
     assert coerce_form_strings(integer, {"count": "3"}) == {"count": 3}
 

@@ -1,19 +1,22 @@
 """Hostile process files are refused at deploy with an error naming the file: no DTD, so no external
 entities (XXE) and no entity-expansion bombs, and no oversize files."""
+
 from __future__ import annotations
 
 import pytest
 
-from engine.process.definitions import MAX_XML_BYTES, parse_bundle, read_bundle_dir
 from engine.errors import InvalidProcess
+from engine.process.definitions import MAX_XML_BYTES, parse_bundle, read_bundle_dir
 from tests.conftest import PROCESSES_DIR
 
 STAGE = "stages/rma_intake.bpmn"
 DMN = "decisions/warranty.dmn"
 DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
-LAUGHS = ('<!DOCTYPE definitions [<!ENTITY lol "lol">'
-          + "".join(f'<!ENTITY lol{i} "{("&lol;" if i == 1 else f"&lol{i - 1};") * 10}">' for i in range(1, 10))
-          + "]>")
+LAUGHS = (
+    '<!DOCTYPE definitions [<!ENTITY lol "lol">'
+    + "".join(f'<!ENTITY lol{i} "{("&lol;" if i == 1 else f"&lol{i - 1};") * 10}">' for i in range(1, 10))
+    + "]>"
+)
 
 
 @pytest.fixture
@@ -54,12 +57,16 @@ def test_billion_laughs_in_a_decision_table_is_refused_naming_the_file():
     assert "DOCTYPE" in _refused(files, DMN)["message"]
 
 
-@pytest.mark.parametrize("doctype", [
-    '<!DOCTYPE definitions [<!ENTITY xxe SYSTEM "file://{secret}">]>',
-    '<!DOCTYPE definitions [<!ENTITY % xxe SYSTEM "file://{secret}"> %xxe;]>',
-    '<!DOCTYPE definitions SYSTEM "file://{secret}">',
-    '<!DOCTYPE definitions [<!ENTITY xxe SYSTEM "http://127.0.0.1:9/evil.dtd">]>',
-], ids=["general_entity", "parameter_entity", "external_dtd", "network_entity"])
+@pytest.mark.parametrize(
+    "doctype",
+    [
+        '<!DOCTYPE definitions [<!ENTITY xxe SYSTEM "file://{secret}">]>',
+        '<!DOCTYPE definitions [<!ENTITY % xxe SYSTEM "file://{secret}"> %xxe;]>',
+        '<!DOCTYPE definitions SYSTEM "file://{secret}">',
+        '<!DOCTYPE definitions [<!ENTITY xxe SYSTEM "http://127.0.0.1:9/evil.dtd">]>',
+    ],
+    ids=["general_entity", "parameter_entity", "external_dtd", "network_entity"],
+)
 def test_external_entities_are_refused_and_never_read(secret, doctype):
     files = read_bundle_dir(PROCESSES_DIR)
     files[STAGE] = _with_doctype(files[STAGE], doctype.format(secret=secret), "<bpmn:documentation>", "&xxe;")
@@ -73,7 +80,7 @@ def test_a_doctype_hidden_by_a_declared_encoding_is_still_refused(secret):
     # "+ADw-" is "<" in UTF-7: a text scan for "<!DOCTYPE" cannot see it, the parsed tree can
     files = read_bundle_dir(PROCESSES_DIR)
     body = files[STAGE].replace(DECLARATION, "", 1)
-    hidden = f'+ADw-!DOCTYPE definitions +AFs-+ADw-!ENTITY xxe SYSTEM +ACI-file://{secret}+ACI-+AD4-+AF0-+AD4-'
+    hidden = f"+ADw-!DOCTYPE definitions +AFs-+ADw-!ENTITY xxe SYSTEM +ACI-file://{secret}+ACI-+AD4-+AF0-+AD4-"
     files[STAGE] = '<?xml version="1.0" encoding="UTF-7"?>' + hidden + body
     with pytest.raises(InvalidProcess) as info:
         parse_bundle(files)

@@ -1,5 +1,6 @@
 """engine.customer.notifications.names_used: which context names a message template reads, so that the step
 reads from the database only what the messages to render will show."""
+
 from __future__ import annotations
 
 import os
@@ -16,11 +17,17 @@ def _write(folder, name, text):
 
 
 def test_names_are_those_the_template_reads_and_follow_an_edit(tmp_path):
-    _write(tmp_path, "shipped.en.txt", "{% block subject %}{{ rma.number }}{% endblock %}"
-                                       "{% block body %}{{ tracking_url }}{% endblock %}")
+    _write(
+        tmp_path,
+        "shipped.en.txt",
+        "{% block subject %}{{ rma.number }}{% endblock %}{% block body %}{{ tracking_url }}{% endblock %}",
+    )
     assert names_used(tmp_path, "shipped", "en") == {"rma", "tracking_url"}
-    _write(tmp_path, "shipped.en.txt", "{% block subject %}{{ rma.number }}{% endblock %}"
-                                       "{% block body %}{{ photos|length }} photos{% endblock %}")
+    _write(
+        tmp_path,
+        "shipped.en.txt",
+        "{% block subject %}{{ rma.number }}{% endblock %}{% block body %}{{ photos|length }} photos{% endblock %}",
+    )
     assert names_used(tmp_path, "shipped", "en") == {"rma", "photos"}
     rendered = render(tmp_path, "shipped", "en", {"rma": {"number": "RMA-1"}, "photos": [1, 2]})
     assert rendered.body == "2 photos"

@@ -1,8 +1,9 @@
 """Company guard-rails: each rule holds for the shipped bundle and catches a variant that breaks it."""
+
 import pytest
 
-from engine.process.definitions import read_bundle_dir
 from engine.errors import InvalidProcess
+from engine.process.definitions import read_bundle_dir
 from engine.process.policy import build_graph, check_policy, condition_possible, find_path, load_policy
 from engine.services.processes import _enforce_policy
 from tests.conftest import PROCESSES_DIR
@@ -50,12 +51,12 @@ def test_processes_ship_the_de_and_sg_variants():
 def test_shipped_centre_variant_keeps_every_rule(centre):
     files = read_bundle_dir(PROCESSES_DIR, centre)
     variant_dir = PROCESSES_DIR / "variants" / centre
-    for path in variant_dir.rglob("*.bpmn"):   # the variant's stages are in the bundle, not the base's
+    for path in variant_dir.rglob("*.bpmn"):  # the variant's stages are in the bundle, not the base's
         assert path.read_text(encoding="utf-8") in files.values()
     graph = build_graph(files)
     assert graph.by_element(["repair", "qa_check", "customer_approval"]), "the variant's graph lost the milestones"
     assert check_policy(files, POLICY) == []
-    _enforce_policy(files)   # what a deploy of the centre's variant runs
+    _enforce_policy(files)  # what a deploy of the centre's variant runs
 
 
 def test_de_variant_factory_steps_sit_between_the_approval_and_the_repair():
@@ -64,12 +65,22 @@ def test_de_variant_factory_steps_sit_between_the_approval_and_the_repair():
         assert graph.by_element([element]), element
         # out of warranty, no factory step is reached without the customer's approval or the warranty check
         for must_pass in ("customer_approval", "check_warranty", "record_condition"):
-            path = find_path(graph, {graph.start}, graph.by_element([element]), graph.by_element([must_pass]),
-                             {"in_warranty": False} if must_pass == "customer_approval" else {})
+            path = find_path(
+                graph,
+                {graph.start},
+                graph.by_element([element]),
+                graph.by_element([must_pass]),
+                {"in_warranty": False} if must_pass == "customer_approval" else {},
+            )
             assert path is None, f"{element} reachable without {must_pass}: {path}"
     # and the stage's own repair still comes after the factory: QA follows the last repair
-    path = find_path(graph, graph.by_element(["record_factory_report"]), graph.by_element(["ship_return"]),
-                     graph.by_element(["repair"]), {})
+    path = find_path(
+        graph,
+        graph.by_element(["record_factory_report"]),
+        graph.by_element(["ship_return"]),
+        graph.by_element(["repair"]),
+        {},
+    )
     assert path is None, "the factory report leads to the return without the local repair"
 
 
@@ -85,12 +96,19 @@ def test_sg_variant_offers_the_loan_unit_only_after_the_customer_approved_and_be
 
 
 def test_express_intake_that_can_skip_the_condition_record_is_refused():
-    files = variant("stages/rma_intake.bpmn", "rma_intake", """
+    files = variant(
+        "stages/rma_intake.bpmn",
+        "rma_intake",
+        """
       <bpmn:startEvent id="start"/>
       <bpmn:exclusiveGateway id="express" default="f_normal"/>
       <bpmn:userTask id="record_condition" name="Record condition"/>
-      <bpmn:endEvent id="end"/>""" + flow("f1", "start", "express") + flow("f_express", "express", "end", "express_lane == True")
-        + flow("f_normal", "express", "record_condition") + flow("f2", "record_condition", "end"))
+      <bpmn:endEvent id="end"/>"""
+        + flow("f1", "start", "express")
+        + flow("f_express", "express", "end", "express_lane == True")
+        + flow("f_normal", "express", "record_condition")
+        + flow("f2", "record_condition", "end"),
+    )
     violations = check_policy(files, POLICY)
     intake = next(v for v in violations if v["rule"] == "intake_condition_record")
     elements = [p["element"] for p in intake["path"]]
@@ -99,25 +117,40 @@ def test_express_intake_that_can_skip_the_condition_record_is_refused():
 
 
 def test_warranty_stage_that_skips_the_rules_for_cctv_is_refused():
-    files = variant("stages/rma_warranty.bpmn", "rma_warranty", """
+    files = variant(
+        "stages/rma_warranty.bpmn",
+        "rma_warranty",
+        """
       <bpmn:startEvent id="start"/>
       <bpmn:exclusiveGateway id="by_category" default="f_rules"/>
       <bpmn:businessRuleTask id="check_warranty"/>
-      <bpmn:endEvent id="end"/>""" + flow("f1", "start", "by_category")
+      <bpmn:endEvent id="end"/>"""
+        + flow("f1", "start", "by_category")
         + flow("f_cctv", "by_category", "end", "product_category == 'cctv'")
-        + flow("f_rules", "by_category", "check_warranty") + flow("f2", "check_warranty", "end"))
+        + flow("f_rules", "by_category", "check_warranty")
+        + flow("f2", "check_warranty", "end"),
+    )
     assert "warranty_check_before_repair" in broken_rules(files)
 
 
 def test_approval_stage_that_approves_by_script_is_refused():
-    files = variant("stages/rma_approval.bpmn", "rma_approval", """
+    files = variant(
+        "stages/rma_approval.bpmn",
+        "rma_approval",
+        """
       <bpmn:startEvent id="start"/>
       <bpmn:scriptTask id="auto_approve"><bpmn:script>approve = True</bpmn:script></bpmn:scriptTask>
-      <bpmn:endEvent id="end"/>""" + flow("f1", "start", "auto_approve") + flow("f2", "auto_approve", "end"))
+      <bpmn:endEvent id="end"/>"""
+        + flow("f1", "start", "auto_approve")
+        + flow("f2", "auto_approve", "end"),
+    )
     violations = {v["rule"]: v for v in check_policy(files, POLICY)}
     # a replacement is chargeable too, and a script may never approve for the customer
-    assert set(violations) == {"approval_before_chargeable_repair", "approval_before_replacement",
-                               "only_the_customer_approves"}
+    assert set(violations) == {
+        "approval_before_chargeable_repair",
+        "approval_before_replacement",
+        "only_the_customer_approves",
+    }
     elements = [p["element"] for p in violations["approval_before_chargeable_repair"]["path"]]
     assert "auto_approve" in elements and elements[-1] == "repair"
 
@@ -125,37 +158,57 @@ def test_approval_stage_that_approves_by_script_is_refused():
 def test_in_warranty_path_needs_no_approval_but_out_of_warranty_does():
     graph = build_graph(BASE)
     assert graph.start is not None
-    assert condition_possible("fault_category != 'no_fault_found' and in_warranty == True", {"in_warranty": False}) is False
+    assert (
+        condition_possible("fault_category != 'no_fault_found' and in_warranty == True", {"in_warranty": False})
+        is False
+    )
     assert condition_possible("fault_category != 'no_fault_found' and in_warranty == True", {}) is True
     assert condition_possible("fault_category == 'no_fault_found'", {"in_warranty": False}) is True
 
 
 def test_diagnosis_that_overrides_the_warranty_decision_is_refused():
-    files = variant("stages/rma_diagnosis.bpmn", "rma_diagnosis", """
+    files = variant(
+        "stages/rma_diagnosis.bpmn",
+        "rma_diagnosis",
+        """
       <bpmn:startEvent id="start"/>
       <bpmn:userTask id="diagnose"/>
       <bpmn:scriptTask id="goodwill"><bpmn:script>in_warranty = True</bpmn:script></bpmn:scriptTask>
-      <bpmn:endEvent id="end"/>""" + flow("f1", "start", "diagnose") + flow("f2", "diagnose", "goodwill")
-        + flow("f3", "goodwill", "end"))
+      <bpmn:endEvent id="end"/>"""
+        + flow("f1", "start", "diagnose")
+        + flow("f2", "diagnose", "goodwill")
+        + flow("f3", "goodwill", "end"),
+    )
     violations = {v["rule"]: v for v in check_policy(files, POLICY)}
     assert "warranty_decided_only_by_the_rules" in violations
     assert violations["warranty_decided_only_by_the_rules"]["path"][0]["element"] == "goodwill"
 
 
 def test_diagnosis_that_sends_units_to_the_factory_before_the_quote_is_refused():
-    files = variant("stages/rma_diagnosis.bpmn", "rma_diagnosis", """
+    files = variant(
+        "stages/rma_diagnosis.bpmn",
+        "rma_diagnosis",
+        """
       <bpmn:startEvent id="start"/>
       <bpmn:userTask id="diagnose"/><bpmn:userTask id="ship_to_factory"/>
-      <bpmn:endEvent id="end"/>""" + flow("f1", "start", "diagnose") + flow("f2", "diagnose", "ship_to_factory")
-        + flow("f3", "ship_to_factory", "end"))
+      <bpmn:endEvent id="end"/>"""
+        + flow("f1", "start", "diagnose")
+        + flow("f2", "diagnose", "ship_to_factory")
+        + flow("f3", "ship_to_factory", "end"),
+    )
     violations = {v["rule"]: v for v in check_policy(files, POLICY)}
     assert set(violations) == {"approval_before_factory_repair"}
     assert violations["approval_before_factory_repair"]["path"][-1]["element"] == "ship_to_factory"
 
 
 def test_qa_stage_without_a_check_is_refused():
-    files = variant("stages/rma_qa.bpmn", "rma_qa", """
-      <bpmn:startEvent id="start"/><bpmn:endEvent id="end"/>""" + flow("f1", "start", "end"))
+    files = variant(
+        "stages/rma_qa.bpmn",
+        "rma_qa",
+        """
+      <bpmn:startEvent id="start"/><bpmn:endEvent id="end"/>"""
+        + flow("f1", "start", "end"),
+    )
     assert {"qa_after_last_repair", "return_after_qa_reaches_end"} <= broken_rules(files)
 
 
@@ -163,13 +216,20 @@ def test_repair_stage_with_a_rework_loop_after_qa_is_refused():
     # A repair stage may loop internally, but a path repair -> ... -> return that skips a QA after
     # the *last* repair breaks the rule even though QA ran once before.
     files = dict(BASE)
-    files["stages/rma_return.bpmn"] = stage("rma_return", """
+    files["stages/rma_return.bpmn"] = stage(
+        "rma_return",
+        """
       <bpmn:startEvent id="start"/>
       <bpmn:userTask id="ship_return"/>
       <bpmn:exclusiveGateway id="touch_up" default="f_done"/>
       <bpmn:callActivity id="extra_repair" calledElement="rma_repair"/>
-      <bpmn:endEvent id="end"/>""" + flow("f0", "start", "touch_up") + flow("f_more", "touch_up", "extra_repair", "needs_touch_up == True")
-        + flow("f_done", "touch_up", "ship_return") + flow("f1", "extra_repair", "ship_return") + flow("f2", "ship_return", "end"))
+      <bpmn:endEvent id="end"/>"""
+        + flow("f0", "start", "touch_up")
+        + flow("f_more", "touch_up", "extra_repair", "needs_touch_up == True")
+        + flow("f_done", "touch_up", "ship_return")
+        + flow("f1", "extra_repair", "ship_return")
+        + flow("f2", "ship_return", "end"),
+    )
     violations = {v["rule"]: v for v in check_policy(files, POLICY)}
     assert "qa_after_last_repair" in violations
     path = [p["element"] for p in violations["qa_after_last_repair"]["path"]]
@@ -180,24 +240,36 @@ def test_skeleton_that_ends_right_after_repair_is_refused():
     files = dict(BASE)
     skeleton = BASE["rma.bpmn"]
     assert 'sourceRef="stage_repair" targetRef="stage_qa"' in skeleton
-    files["rma.bpmn"] = skeleton.replace('sourceRef="stage_repair" targetRef="stage_qa"',
-                                         'sourceRef="stage_repair" targetRef="end"')
+    files["rma.bpmn"] = skeleton.replace(
+        'sourceRef="stage_repair" targetRef="stage_qa"', 'sourceRef="stage_repair" targetRef="end"'
+    )
     assert "return_after_qa_reaches_end" in broken_rules(files)
 
 
 def test_compliant_variant_with_an_extra_factory_step_is_accepted():
-    files = variant("stages/rma_repair.bpmn", "rma_repair", """
+    files = variant(
+        "stages/rma_repair.bpmn",
+        "rma_repair",
+        """
       <bpmn:startEvent id="start"/>
       <bpmn:exclusiveGateway id="where" default="f_local"/>
       <bpmn:userTask id="send_to_factory"/><bpmn:userTask id="repair"/>
-      <bpmn:endEvent id="end"/>""" + flow("f1", "start", "where") + flow("f_factory", "where", "send_to_factory", "factory_only == True")
-        + flow("f_local", "where", "repair") + flow("f2", "send_to_factory", "repair") + flow("f3", "repair", "end"))
+      <bpmn:endEvent id="end"/>"""
+        + flow("f1", "start", "where")
+        + flow("f_factory", "where", "send_to_factory", "factory_only == True")
+        + flow("f_local", "where", "repair")
+        + flow("f2", "send_to_factory", "repair")
+        + flow("f3", "repair", "end"),
+    )
     assert check_policy(files, POLICY) == []
 
 
 def test_deploy_refusal_spells_out_the_offending_path():
-    files = variant("stages/rma_qa.bpmn", "rma_qa", '<bpmn:startEvent id="start"/><bpmn:endEvent id="end"/>'
-                    + flow("f1", "start", "end"))
+    files = variant(
+        "stages/rma_qa.bpmn",
+        "rma_qa",
+        '<bpmn:startEvent id="start"/><bpmn:endEvent id="end"/>' + flow("f1", "start", "end"),
+    )
     with pytest.raises(InvalidProcess) as err:
         _enforce_policy(files)
     messages = [e["message"] for e in err.value.errors]

@@ -1,11 +1,12 @@
 """Runtime edges: unknown and closed tasks, failing scripts, code hidden in decisions, status fallback."""
+
 from __future__ import annotations
 
 import pytest
 
-from engine.process.definitions import parse_bundle, read_bundle_dir
 from engine.errors import InvalidProcess, ProcessScriptError, TaskAlreadyCompleted, TaskNotFound
 from engine.execution.runtime import ReadyTask, Runtime, instance_status
+from engine.process.definitions import parse_bundle, read_bundle_dir
 from engine.sandbox import SandboxViolation
 from tests.conftest import PROCESSES_DIR
 from tests.processes.walk import INTAKE_FORM, diagnosis, start_data
@@ -73,7 +74,7 @@ def test_escaping_code_in_a_decision_cell_is_refused_when_the_decision_runs(rt):
     parsed = parse_bundle(read_bundle_dir(PROCESSES_DIR))
     table = parsed.subprocess_specs["rma_warranty"].task_specs["check_warranty"].dmnEngine.decision_table
     expired = next(r for r in table.rules if r.id == "rule_warranty_expired")
-    expired.outputEntries[1].text = EVIL_CELL[len("<text>"):-len("</text>")]
+    expired.outputEntries[1].text = EVIL_CELL[len("<text>") : -len("</text>")]
     with pytest.raises(ProcessScriptError) as info:
         _to_first_decision(rt, parsed)
     assert info.value.task == "check_warranty"

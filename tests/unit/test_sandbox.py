@@ -1,4 +1,5 @@
 """The script sandbox: what BPMN code may do, what it may not, and that the deploy refuses the rest."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,8 +10,8 @@ import pytest
 from lxml import etree
 
 from engine import sandbox
-from engine.process.definitions import BPMN_NS, parse_bundle, read_bundle_dir
 from engine.errors import InvalidProcess
+from engine.process.definitions import BPMN_NS, parse_bundle, read_bundle_dir
 from tests.conftest import PROCESSES_DIR
 
 SandboxViolation = sandbox.SandboxViolation
@@ -18,20 +19,42 @@ WARRANTY_STAGE = "stages/rma_warranty.bpmn"
 AGE_SCRIPT = "age_months = months_between(purchase_date, received_on)"
 
 # What the process data holds when the shipped scripts and conditions run.
-PROCESS_DATA = {"purchase_date": "2023-01-10", "received_on": "2024-06-03", "parts_cost": 100,
-                "labour_hours": 2, "labour_rate": 60, "fault_category": "electronic", "in_warranty": True,
-                "approve": True, "qa_passed": False,
-                # the online request, triage, inbound, repair-or-replace and goodwill paths
-                "channel": "online", "troubleshoot_solved": False, "review_decision": "ship_in",
-                "triage_outcome": "resolved_remotely", "parcel_arrived": False, "choice": "repair", "quote_total": 200,
-                "replacement_value": 400, "successor_value": 500, "offer_repair": True, "offer_replacement": True,
-                "replacement_share": 0.7, "offer_trade_in": True, "trade_in_share": 0.3, "goodwill_total": 0,
-                "goodwill_approved": True, "goodwill": {"kind": "discount", "amount": 20},
-                # the DE variant's repair stage (processes/variants/DE): repair site decided by the technician
-                "factory_only": True, "factory_reason": "Sealed optics",
-                # the SG variant's approval stage (processes/variants/SG): its loan gateway reads approve,
-                # choice and labour_hours (above); the loan offer's form records these
-                "loan_lent": True, "loan_unit_code": "SG-LOAN-03"}
+PROCESS_DATA = {
+    "purchase_date": "2023-01-10",
+    "received_on": "2024-06-03",
+    "parts_cost": 100,
+    "labour_hours": 2,
+    "labour_rate": 60,
+    "fault_category": "electronic",
+    "in_warranty": True,
+    "approve": True,
+    "qa_passed": False,
+    # the online request, triage, inbound, repair-or-replace and goodwill paths
+    "channel": "online",
+    "troubleshoot_solved": False,
+    "review_decision": "ship_in",
+    "triage_outcome": "resolved_remotely",
+    "parcel_arrived": False,
+    "choice": "repair",
+    "quote_total": 200,
+    "replacement_value": 400,
+    "successor_value": 500,
+    "offer_repair": True,
+    "offer_replacement": True,
+    "replacement_share": 0.7,
+    "offer_trade_in": True,
+    "trade_in_share": 0.3,
+    "goodwill_total": 0,
+    "goodwill_approved": True,
+    "goodwill": {"kind": "discount", "amount": 20},
+    # the DE variant's repair stage (processes/variants/DE): repair site decided by the technician
+    "factory_only": True,
+    "factory_reason": "Sealed optics",
+    # the SG variant's approval stage (processes/variants/SG): its loan gateway reads approve,
+    # choice and labour_hours (above); the loan offer's form records these
+    "loan_lent": True,
+    "loan_unit_code": "SG-LOAN-03",
+}
 
 
 @pytest.fixture
@@ -85,20 +108,23 @@ def test_script_sees_helpers_but_does_not_store_them_in_task_data(env):
     assert context == {"a": "2024-01-01", "d": 60, "b": "2024-01-01"}
 
 
-@pytest.mark.parametrize(("start", "end", "months"), [
-    ("2024-01-15", "2024-01-15", 0),
-    ("2024-01-15", "2024-02-14", 0),     # a day short of the monthly anniversary
-    ("2024-01-15", "2024-02-15", 1),
-    ("2023-11-30", "2024-01-30", 2),     # across a year end
-    ("2023-11-30", "2024-01-29", 1),
-    ("2024-01-31", "2024-02-29", 0),     # the 31st has not come round in February
-    ("2024-01-31", "2024-03-31", 2),
-    ("2020-02-29", "2022-02-28", 23),
-    ("2020-02-29", "2022-03-01", 24),
-    ("2022-03-15", "2024-03-15", 24),
-    ("2022-03-15", "2024-04-14", 24),
-    ("2022-03-15", "2024-04-15", 25),
-])
+@pytest.mark.parametrize(
+    ("start", "end", "months"),
+    [
+        ("2024-01-15", "2024-01-15", 0),
+        ("2024-01-15", "2024-02-14", 0),  # a day short of the monthly anniversary
+        ("2024-01-15", "2024-02-15", 1),
+        ("2023-11-30", "2024-01-30", 2),  # across a year end
+        ("2023-11-30", "2024-01-29", 1),
+        ("2024-01-31", "2024-02-29", 0),  # the 31st has not come round in February
+        ("2024-01-31", "2024-03-31", 2),
+        ("2020-02-29", "2022-02-28", 23),
+        ("2020-02-29", "2022-03-01", 24),
+        ("2022-03-15", "2024-03-15", 24),
+        ("2022-03-15", "2024-04-14", 24),
+        ("2022-03-15", "2024-04-15", 25),
+    ],
+)
 def test_months_between_counts_whole_months_by_day_of_month(start, end, months):
     assert sandbox.months_between(start, end) == months
 
@@ -149,8 +175,11 @@ def test_check_refuses(source):
         sandbox.check(source)
 
 
-@pytest.mark.parametrize("source", [REFUSED["import"], REFUSED["subclasses_walk"], REFUSED["lambda"]],
-                         ids=["import", "subclasses_walk", "lambda"])
+@pytest.mark.parametrize(
+    "source",
+    [REFUSED["import"], REFUSED["subclasses_walk"], REFUSED["lambda"]],
+    ids=["import", "subclasses_walk", "lambda"],
+)
 def test_refused_code_never_runs_even_if_it_skipped_deploy(env, source):
     context = {"x": "untouched"}
     with pytest.raises(SandboxViolation):
@@ -176,11 +205,15 @@ def test_pow_helper_refuses_a_huge_exponent(env):
     assert context["x"] == 1024
 
 
-@pytest.mark.parametrize("source", [
-    "total = 0\nfor i in range(10 ** 7):\n    total += i",
-    "squares = [i * i for i in range(10 ** 7)]",
-    "total = 0\nfor i in range(1000):\n    for j in range(1000):\n        total += 1",
-], ids=["for_loop", "comprehension", "nested_short_ranges"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "total = 0\nfor i in range(10 ** 7):\n    total += i",
+        "squares = [i * i for i in range(10 ** 7)]",
+        "total = 0\nfor i in range(1000):\n    for j in range(1000):\n        total += 1",
+    ],
+    ids=["for_loop", "comprehension", "nested_short_ranges"],
+)
 def test_step_budget_stops_a_long_loop_and_restores_tracing(env, source):
     before = sys.gettrace()
     context = {}
@@ -205,13 +238,14 @@ def test_sequence_repetition_is_bounded(env):
 
 
 def _line_of(text: str, fragment: str) -> int:
-    return text[:text.index(fragment)].count("\n") + 1
+    return text[: text.index(fragment)].count("\n") + 1
 
 
 def test_deploy_refuses_a_bundle_with_an_escaping_script_and_names_where():
     files = read_bundle_dir(PROCESSES_DIR)
     files[WARRANTY_STAGE] = files[WARRANTY_STAGE].replace(
-        AGE_SCRIPT, "age_months = ().__class__.__base__.__subclasses__()")
+        AGE_SCRIPT, "age_months = ().__class__.__base__.__subclasses__()"
+    )
     with pytest.raises(InvalidProcess) as info:
         parse_bundle(files)
     [error] = info.value.errors

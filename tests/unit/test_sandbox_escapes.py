@@ -5,6 +5,7 @@ time, by a run-time guard (and so as a ProcessScriptError naming the task). Each
 task data, the sandbox's own tables, the environment, the trace function and a canary file untouched,
 and finish quickly without eating memory.
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,11 +20,10 @@ from xml.sax.saxutils import escape as xml_escape
 import pytest
 
 from engine import sandbox
-
-from engine.sandbox import limits as sandbox_limits
-from engine.process.definitions import parse_bundle, read_bundle_dir
 from engine.errors import InvalidProcess, ProcessScriptError
 from engine.execution.runtime import Runtime
+from engine.process.definitions import parse_bundle, read_bundle_dir
+from engine.sandbox import limits as sandbox_limits
 from tests.conftest import PROCESSES_DIR
 from tests.processes.walk import INTAKE_FORM, diagnosis, start_data
 
@@ -36,18 +36,18 @@ APPROVAL_CONDITION = "approve == True"
 class Escape:
     id: str
     source: str
-    stage: str = "check"        # "check": refused statically; "run": passes the check, refused when it runs
+    stage: str = "check"  # "check": refused statically; "run": passes the check, refused when it runs
     mode: str = "exec"
-    context: str = "data"       # which task data the attempt runs against (see _context)
+    context: str = "data"  # which task data the attempt runs against (see _context)
     error: type = SandboxViolation
 
 
 def _context(kind: str) -> dict:
     data = {"s": "text", "d": {"a": 1}, "l": [1, 2, 3], "n": 7, "amount": "12.50"}
     if kind == "environ":
-        data["env"] = os.environ          # a non-data mapping that has an allowed-looking `.get`
+        data["env"] = os.environ  # a non-data mapping that has an allowed-looking `.get`
     elif kind == "module":
-        data["random"] = random           # SpiffArena's known leak: random._os
+        data["random"] = random  # SpiffArena's known leak: random._os
     elif kind == "frame":
         data["f"] = sys._getframe()
     return data
@@ -165,21 +165,29 @@ CORPUS = [
     E("int_of_huge_decimal", "x = int(Decimal('1e999999999'))", "run"),
     E("ceil_of_huge_decimal", "x = ceil(Decimal('9e99999999'))", "run"),
     E("sum_concatenating_lists", "x = sum([[0] * 10000] * 10000, [])", "run"),
-    E("slice_copies_in_a_loop", "t = 'a' * 10000 * 10\nk = []\nfor i in range(10000):\n    k.append(t[1:])",
-      "run"),
+    E("slice_copies_in_a_loop", "t = 'a' * 10000 * 10\nk = []\nfor i in range(10000):\n    k.append(t[1:])", "run"),
     E("dict_of_copies", "t = 'a' * 10000\nx = {i: t[1:] for i in range(10000)}", "run"),
     E("long_loop", "for i in range(10**7):\n    pass", "run"),
-    E("cpu_burn_within_step_budget", "t = list(range(20000)) * 5\nfor i in range(9000):\n    x = t.count(-1)",
-      "run"),
-    E("hash_collision_dict", "k = [i * 2305843009213693951 for i in range(1, 9000)]\nk = k * 10\n"
-      "x = len(dict(zip(k, k)))", "run"),
-    E("compare_shared_structures", "t = list(range(20000)) * 5\nu = t * 1\na = [t for i in range(5000)]\n"
-      "b = [u for i in range(5000)]\nx = a == b", "run"),
+    E("cpu_burn_within_step_budget", "t = list(range(20000)) * 5\nfor i in range(9000):\n    x = t.count(-1)", "run"),
+    E(
+        "hash_collision_dict",
+        "k = [i * 2305843009213693951 for i in range(1, 9000)]\nk = k * 10\nx = len(dict(zip(k, k)))",
+        "run",
+    ),
+    E(
+        "compare_shared_structures",
+        "t = list(range(20000)) * 5\nu = t * 1\na = [t for i in range(5000)]\nb = [u for i in range(5000)]\nx = a == b",
+        "run",
+    ),
     E("sort_shared_structures", "t = list(range(20000)) * 5\na = [t] * 5000\nx = sorted(a)", "run"),
     E("count_in_shared_structures", "t = list(range(20000)) * 5\nu = t * 1\na = [t] * 5000\nx = a.count(u)", "run"),
     E("search_in_shared_structures", "t = list(range(20000)) * 5\nu = t * 1\na = [t] * 5000\nx = u in a", "run"),
-    E("grow_after_measure", "t = []\na = [t for i in range(5000)]\nb = [t * 1 for i in range(5000)]\n"
-      "t[0:0] = list(range(20000)) * 5\nx = max(a, b)", "run"),
+    E(
+        "grow_after_measure",
+        "t = []\na = [t for i in range(5000)]\nb = [t * 1 for i in range(5000)]\n"
+        "t[0:0] = list(range(20000)) * 5\nx = max(a, b)",
+        "run",
+    ),
     E("deep_tuple_key", "t = tuple(range(20000)) * 5\nk = {}\nk[(t, t)] = 1", "run"),
     # values that would poison the stored instance
     E("serializer_typename_key", "x = {'typename': 'BpmnWorkflow'}", "run"),
@@ -248,8 +256,7 @@ def test_the_cpu_burn_is_stopped_by_the_clock_not_the_steps():
 
 def test_plain_data_methods_and_formatting_still_work():
     env = sandbox.SandboxEnvironment()
-    context = {"notes": " Scratched Lid ", "parts": {"mb": 100, "lens": 20}, "amount": "12.5",
-               "received": "2024-06-03"}
+    context = {"notes": " Scratched Lid ", "parts": {"mb": 100, "lens": 20}, "amount": "12.5", "received": "2024-06-03"}
     env.execute(
         "clean = notes.strip().lower().replace('lid', 'cover')\n"
         "names = ', '.join(sorted(parts.keys()))\n"
@@ -259,7 +266,9 @@ def test_plain_data_methods_and_formatting_still_work():
         "year = int(received.split('-')[0])\n"
         "first = [p for p in parts][0:1]\n"
         "count: int = len(parts)\n"
-        "count += 1\n", context)
+        "count += 1\n",
+        context,
+    )
     assert context["clean"] == "scratched cover" and context["names"] == "lens, mb"
     assert context["total"] == 120 and str(context["price"]) == "12.50"
     assert context["label"] == "   12.50 120 'lens, mb'"
@@ -350,8 +359,9 @@ def test_a_minimal_process_with_timer_pre_post_and_cardinality_deploys():
     parse_bundle({"rma.bpmn": MINIMAL.format(**SAFE_PARTS)})
 
 
-@pytest.mark.parametrize(("part", "element"), [("timer", "wait"), ("pre", "note"), ("post", "note"),
-                                               ("cardinality", "note")])
+@pytest.mark.parametrize(
+    ("part", "element"), [("timer", "wait"), ("pre", "note"), ("post", "note"), ("cardinality", "note")]
+)
 def test_escape_in_a_timer_pre_post_script_or_cardinality_is_refused_at_deploy(part, element):
     source = "x = " + EVIL if part in ("pre", "post") else EVIL
     xml = MINIMAL.format(**{**SAFE_PARTS, part: xml_escape(source)})
@@ -362,13 +372,17 @@ def test_escape_in_a_timer_pre_post_script_or_cardinality_is_refused_at_deploy(p
     assert "refused" in error["message"]
 
 
-@pytest.mark.parametrize(("old", "new"), [
-    ("<text>fault_category</text>", f"<text>{EVIL}</text>"),                                   # input expression
-    ("<text>&lt;= warranty_months</text>", f"<text>&lt;= len({EVIL})</text>"),                           # input entry
-    ("<text>? in ('physical_damage', 'liquid_damage')</text>", f"<text>? in {EVIL}</text>"),   # input entry with ?
-    ('<text>f"Within the {warranty_months}-month warranty"</text>', f"<text>{EVIL}</text>"),   # output entry
-    ("<text>&gt; warranty_months</text>", "<text>&gt; ().__class__</text>"),                   # appended entry
-], ids=["input_expression", "input_entry", "input_entry_marked", "output_entry", "appended_entry"])
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("<text>fault_category</text>", f"<text>{EVIL}</text>"),  # input expression
+        ("<text>&lt;= warranty_months</text>", f"<text>&lt;= len({EVIL})</text>"),  # input entry
+        ("<text>? in ('physical_damage', 'liquid_damage')</text>", f"<text>? in {EVIL}</text>"),  # input entry with ?
+        ('<text>f"Within the {warranty_months}-month warranty"</text>', f"<text>{EVIL}</text>"),  # output entry
+        ("<text>&gt; warranty_months</text>", "<text>&gt; ().__class__</text>"),  # appended entry
+    ],
+    ids=["input_expression", "input_entry", "input_entry_marked", "output_entry", "appended_entry"],
+)
 def test_escape_in_any_decision_cell_is_refused_at_deploy_naming_the_rule_task(old, new):
     files = read_bundle_dir(PROCESSES_DIR)
     assert old in files[DMN]
@@ -383,8 +397,11 @@ def test_escape_in_any_decision_cell_is_refused_at_deploy_naming_the_rule_task(o
 def test_refused_code_in_an_already_deployed_bundle_fails_at_run_time_naming_the_task():
     """A bundle stored before a rule existed is refused when its code runs, as a ProcessScriptError."""
     parsed = parse_bundle(read_bundle_dir(PROCESSES_DIR))
-    quote = next(s for s in parsed.subprocess_specs["rma_approval"].task_specs.values()
-                 if getattr(s, "bpmn_id", None) == "compute_quote")
+    quote = next(
+        s
+        for s in parsed.subprocess_specs["rma_approval"].task_specs.values()
+        if getattr(s, "bpmn_id", None) == "compute_quote"
+    )
     quote.script = "quote_total = ().__class__.__base__.__subclasses__()"
     rt = Runtime()
     wf = rt.start(parsed, start_data(purchase_date="2019-01-01", received_on="2024-01-01"))

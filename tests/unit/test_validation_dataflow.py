@@ -1,7 +1,8 @@
 """The data-flow helpers behind the 'DMN input never set' check, and what plain SpiffWorkflow misses."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -9,9 +10,9 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
+from engine.errors import InvalidProcess
 from engine.process.dataflow import START_DATA_KEYS, assigned_names, read_names
 from engine.process.definitions import parse_bundle, read_bundle_dir
-from engine.errors import InvalidProcess
 from engine.services.rmas import _start_data
 from tests.conftest import PROCESSES_DIR
 
@@ -21,11 +22,18 @@ WARRANTY = "stages/rma_warranty.bpmn"
 
 
 def test_start_data_keys_cover_what_a_new_rma_carries():
-    rma = SimpleNamespace(number="RMA-SG-000001", purchase_date=date(2024, 1, 2), product_model="X",
-                          serial_number="S", product_category=None, fault_description="f", customer_name="n",
-                          customer_email="e@example.com")
+    rma = SimpleNamespace(
+        number="RMA-SG-000001",
+        purchase_date=date(2024, 1, 2),
+        product_model="X",
+        serial_number="S",
+        product_category=None,
+        fault_description="f",
+        customer_name="n",
+        customer_email="e@example.com",
+    )
     centre = SimpleNamespace(code="SG", currency="SGD", labour_rate=Decimal("60"))
-    assert set(_start_data(rma, centre, datetime.now(timezone.utc))) <= START_DATA_KEYS
+    assert set(_start_data(rma, centre, datetime.now(UTC))) <= START_DATA_KEYS
 
 
 def test_assigned_names_follow_assignments_and_loops_not_comprehensions():
@@ -36,7 +44,10 @@ def test_assigned_names_follow_assignments_and_loops_not_comprehensions():
 
 def test_read_names_skip_builtins_helpers_calls_and_comprehension_variables():
     assert read_names("months_between(purchase_date, today()) + len(parts) + max(a, 1)") == {
-        "purchase_date", "parts", "a"}
+        "purchase_date",
+        "parts",
+        "a",
+    }
     assert read_names("[p for p in parts if p > limit]") == {"parts", "limit"}
     assert read_names("True") == set()
 
@@ -63,12 +74,18 @@ def _with(name: str, old: str, new: str) -> dict:
 
 
 SILENTLY_ACCEPTED = {
-    "flow_from_no_element": _with(REPAIR, 'sourceRef="start" targetRef="repair"', 'sourceRef="begin" targetRef="repair"'),
-    "activity_without_outgoing_flow": _with(REPAIR, '<bpmn:sequenceFlow id="flow_to_end" sourceRef="repair" '
-                                                    'targetRef="end" />', ""),
+    "flow_from_no_element": _with(
+        REPAIR, 'sourceRef="start" targetRef="repair"', 'sourceRef="begin" targetRef="repair"'
+    ),
+    "activity_without_outgoing_flow": _with(
+        REPAIR, '<bpmn:sequenceFlow id="flow_to_end" sourceRef="repair" targetRef="end" />', ""
+    ),
     "decision_input_never_set": _with(WARRANTY, "<bpmn:script>age_months = ", "<bpmn:script>unit_age = "),
-    "outgoing_entry_naming_no_flow": _with(REPAIR, "<bpmn:outgoing>flow_to_end</bpmn:outgoing>",
-                                           "<bpmn:outgoing>flow_to_end</bpmn:outgoing><bpmn:outgoing>x</bpmn:outgoing>"),
+    "outgoing_entry_naming_no_flow": _with(
+        REPAIR,
+        "<bpmn:outgoing>flow_to_end</bpmn:outgoing>",
+        "<bpmn:outgoing>flow_to_end</bpmn:outgoing><bpmn:outgoing>x</bpmn:outgoing>",
+    ),
 }
 
 

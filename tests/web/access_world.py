@@ -3,6 +3,7 @@
 Resources are made through the engine's services (fast, no HTTP); the tests then ask the HTTP
 layer who may see or do what with them.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -10,32 +11,51 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 
 from engine import Orchestrator, Settings
-from web.cli import init_database
-from engine.demo import DEMO_PASSWORD, create_centres_and_users
-from engine.store.model import OutboxMessage
-from engine.store.outbox import MAX_ATTEMPTS
 from engine.actors import Actor
+from engine.demo import DEMO_PASSWORD, create_centres_and_users
 from engine.services import catalogue, centres, goodwill, integrations, portal, processes, rmas, tasks, users
 from engine.services import requests as request_service
+from engine.store.model import OutboxMessage
+from engine.store.outbox import MAX_ATTEMPTS
 from tests.helpers import INTAKE, rma_payload
+from web.cli import init_database
 
-DIAGNOSIS_IN_WARRANTY = {"diagnosis": "Dead main board", "fault_category": "electronic", "parts_cost": 100,
-                         "labour_hours": 2}
+DIAGNOSIS_IN_WARRANTY = {
+    "diagnosis": "Dead main board",
+    "fault_category": "electronic",
+    "parts_cost": 100,
+    "labour_hours": 2,
+}
 # Role label -> the username acting in it (centre SG, or no centre for ":all"); None is anonymous.
-ROLES = {"reception": "sg.reception", "technician": "sg.tech", "qa": "sg.qa", "process_owner": "sg.owner",
-         "manager": "sg.manager", "process_owner:all": "owner", "manager:all": "manager", "anonymous": None}
+ROLES = {
+    "reception": "sg.reception",
+    "technician": "sg.tech",
+    "qa": "sg.qa",
+    "process_owner": "sg.owner",
+    "manager": "sg.manager",
+    "process_owner:all": "owner",
+    "manager:all": "manager",
+    "anonymous": None,
+}
 TASK_ROLES = ("reception", "technician", "qa")
 SCOPES = ("own", "other")
 CENTRE = {"own": "SG", "other": "DE"}
 # The open task each stage waits on, and the data that completes it.
-STAGE_TASK = {"received": ("record_condition", "reception"), "diagnosing": ("diagnose", "technician"),
-              "quality_check": ("qa_check", "qa")}
+STAGE_TASK = {
+    "received": ("record_condition", "reception"),
+    "diagnosing": ("diagnose", "technician"),
+    "quality_check": ("qa_check", "qa"),
+}
 ROLE_STAGE = {role: stage for stage, (_name, role) in STAGE_TASK.items()}
-COMPLETION = {"record_condition": INTAKE, "diagnose": DIAGNOSIS_IN_WARRANTY, "qa_check": {"qa_passed": True},
-              # Berlin's variant (processes/variants/DE): repair in house, not at the factory
-              "decide_repair_site": {"factory_only": False},
-              # an online request the self-help steps did not solve: reception asks for the unit
-              "review_request": {"review_decision": "ship_in"}}
+COMPLETION = {
+    "record_condition": INTAKE,
+    "diagnose": DIAGNOSIS_IN_WARRANTY,
+    "qa_check": {"qa_passed": True},
+    # Berlin's variant (processes/variants/DE): repair in house, not at the factory
+    "decide_repair_site": {"factory_only": False},
+    # an online request the self-help steps did not solve: reception asks for the unit
+    "review_request": {"review_decision": "ship_in"},
+}
 # Tasks a centre's regional variant asks before a step of the standard process.
 VARIANT_STEPS = {"DE": {"repair": ["decide_repair_site"]}}
 USER_PREFIX = {"reception": "reception", "technician": "tech", "qa": "qa"}
@@ -43,9 +63,20 @@ USER_PREFIX = {"reception": "reception", "technician": "tech", "qa": "qa"}
 APPROVAL = "stages/rma_approval.bpmn"
 QUOTE = "round(parts_cost + labour_hours * labour_rate, 2)"
 # Online requests: a catalogue model with a self-help question, and a proof of purchase.
-REQUEST_MODEL = {"model": "Matrix Cam", "category": "camera", "warranty_months": 24, "replacement_value": 400,
-                 "currency": "SGD", "known_issues": [{"code": "no_power", "question": "Does the power LED stay dark?",
-                                                      "steps": ["Charge the battery for two hours."]}]}
+REQUEST_MODEL = {
+    "model": "Matrix Cam",
+    "category": "camera",
+    "warranty_months": 24,
+    "replacement_value": 400,
+    "currency": "SGD",
+    "known_issues": [
+        {
+            "code": "no_power",
+            "question": "Does the power LED stay dark?",
+            "steps": ["Charge the battery for two hours."],
+        }
+    ],
+}
 PROOF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
@@ -60,8 +91,15 @@ def add_matrix_users(orc) -> None:
 def sqlite_world(path, **app_config):
     """A migrated SQLite database with the demo and matrix users, the processes deployed, and an app."""
     from web import create_app
-    settings = Settings.from_env({}, database_url=f"sqlite:///{path / 'rma.sqlite3'}", instance_dir=path,
-                                 upload_dir=path / "uploads", secret_key="test-secret", run_worker=False)
+
+    settings = Settings.from_env(
+        {},
+        database_url=f"sqlite:///{path / 'rma.sqlite3'}",
+        instance_dir=path,
+        upload_dir=path / "uploads",
+        secret_key="test-secret",
+        run_worker=False,
+    )
     orc = Orchestrator(settings)
     try:
         orc.migrate()
@@ -112,19 +150,31 @@ class World:
     def _make(self, centre: str, stage: str) -> dict:
         prefix = centre.lower()
         months = 30 if stage == "awaiting_approval" else 6
-        rma = rmas.open_rma(self.orc, self.actor(f"{prefix}.reception"),
-                            rma_payload(centre=centre, months_old=months, serial=f"SN-M{next(self._serial)}"))
-        path = {"received": [], "diagnosing": ["record_condition"],
-                "quality_check": ["record_condition", "diagnose", "repair"],
-                "awaiting_approval": ["record_condition", "diagnose"]}[stage]
+        rma = rmas.open_rma(
+            self.orc,
+            self.actor(f"{prefix}.reception"),
+            rma_payload(centre=centre, months_old=months, serial=f"SN-M{next(self._serial)}"),
+        )
+        path = {
+            "received": [],
+            "diagnosing": ["record_condition"],
+            "quality_check": ["record_condition", "diagnose", "repair"],
+            "awaiting_approval": ["record_condition", "diagnose"],
+        }[stage]
         for step in path:
             for name in [*VARIANT_STEPS.get(centre, {}).get(step, []), step]:
                 self.complete(rma["id"], centre, name)
         return rmas.get_rma(self.orc, self.actor(f"{prefix}.reception"), rma["id"])
 
     def complete(self, rma_id: int, centre: str, name: str) -> None:
-        role = {"record_condition": "reception", "diagnose": "technician", "decide_repair_site": "technician",
-                "repair": "technician", "qa_check": "qa", "review_request": "reception"}[name]
+        role = {
+            "record_condition": "reception",
+            "diagnose": "technician",
+            "decide_repair_site": "technician",
+            "repair": "technician",
+            "qa_check": "qa",
+            "review_request": "reception",
+        }[name]
         worker = self.actor(f"{centre.lower()}.{USER_PREFIX[role]}")
         task = next(t for t in tasks.list_tasks(self.orc, worker, rma_id=rma_id)["items"] if t["name"] == name)
         data = COMPLETION.get(name, {"repair_notes": "Board replaced"})
@@ -149,7 +199,9 @@ class World:
             if bundle.centre_code == centre:
                 return bundle.version
             files = dict(bundle.files)
-        return processes.deploy_bundle(self.orc, self.actor("owner"), files, centre, "variant for the matrix")["version"]
+        return processes.deploy_bundle(self.orc, self.actor("owner"), files, centre, "variant for the matrix")[
+            "version"
+        ]
 
     def current_files(self, centre: str) -> dict[str, str]:
         with self.orc.uow() as uow:
@@ -175,10 +227,17 @@ class World:
         """The id of a new message about an RMA at `centre` that the outbox gave up on after every retry."""
         rma = self.rma(centre, "received")
         with self.orc.uow() as uow:
-            message = OutboxMessage(rma_id=rma["id"], rma_number=rma["number"], channel="email",
-                                    recipient="customer@example.com", subject="Your repair", body="...",
-                                    idempotency_key=f"matrix-undelivered-{next(self._serial)}",
-                                    attempts=MAX_ATTEMPTS, last_error="550 mailbox unavailable")
+            message = OutboxMessage(
+                rma_id=rma["id"],
+                rma_number=rma["number"],
+                channel="email",
+                recipient="customer@example.com",
+                subject="Your repair",
+                body="...",
+                idempotency_key=f"matrix-undelivered-{next(self._serial)}",
+                attempts=MAX_ATTEMPTS,
+                last_error="550 mailbox unavailable",
+            )
             uow.session.add(message)
             uow.commit()
             return message.id
@@ -188,8 +247,9 @@ class World:
         key = (centre, "goodwill")
         if key not in self._rmas:
             rma = self.rma(centre, "awaiting_approval", fresh=True)
-            goodwill.propose_goodwill(self.orc, self.actor(f"{centre.lower()}.reception"), rma["id"], "discount",
-                                      "A loyal customer", "10.00")
+            goodwill.propose_goodwill(
+                self.orc, self.actor(f"{centre.lower()}.reception"), rma["id"], "discount", "A loyal customer", "10.00"
+            )
             self._rmas[key] = rma
         return self._rmas[key]
 
@@ -197,11 +257,22 @@ class World:
         """An online request to `centre`: `requested` (self-help pending) or `awaiting_parcel` (shipment agreed)."""
         key = (centre, f"request:{stage}")
         if fresh or key not in self._rmas:
-            made = request_service.submit_request(self.orc, {
-                "centre": centre, "customer": {"name": "Kim Tan", "email": "kim@example.com", "language": "en"},
-                "product": {"model": REQUEST_MODEL["model"], "serial_number": f"SN-R{next(self._serial)}",
-                            "purchase_date": (date.today() - timedelta(days=200)).isoformat()},
-                "fault_description": "Does not power on"}, "receipt.pdf", PROOF, self.address())
+            made = request_service.submit_request(
+                self.orc,
+                {
+                    "centre": centre,
+                    "customer": {"name": "Kim Tan", "email": "kim@example.com", "language": "en"},
+                    "product": {
+                        "model": REQUEST_MODEL["model"],
+                        "serial_number": f"SN-R{next(self._serial)}",
+                        "purchase_date": (date.today() - timedelta(days=200)).isoformat(),
+                    },
+                    "fault_description": "Does not power on",
+                },
+                "receipt.pdf",
+                PROOF,
+                self.address(),
+            )
             if stage == "awaiting_parcel":
                 request_service.answer_troubleshooting(self.orc, made["tracking_token"], {"troubleshoot_solved": False})
                 [rma] = rmas.list_rmas(self.orc, self.actor("manager"), q=made["number"])["items"]
@@ -213,5 +284,6 @@ class World:
 
     def subscription(self, centre: str) -> dict:
         """A new webhook subscription for `centre`'s RMAs."""
-        return integrations.create_subscription(self.orc, self.actor("manager"), f"https://erp.example.com/{centre}",
-                                                centre=centre, description="matrix")
+        return integrations.create_subscription(
+            self.orc, self.actor("manager"), f"https://erp.example.com/{centre}", centre=centre, description="matrix"
+        )

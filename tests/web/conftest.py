@@ -1,4 +1,5 @@
 """API test helpers: log in once per user, and walk tasks through the HTTP API."""
+
 from __future__ import annotations
 
 import pytest

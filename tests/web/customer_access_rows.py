@@ -1,4 +1,5 @@
 """Access expectations for the customer's-side API endpoints, merged into tests/web/test_access_matrix.py."""
+
 from __future__ import annotations
 
 import itertools
@@ -12,6 +13,7 @@ LENDERS = ("reception", "manager")
 
 def _lender(status: int):
     """Reception or a manager of the RMA's centre (or a manager of all centres); others 403, unseen 404."""
+
     def expect(role, scope):
         if role == "anonymous":
             return 401
@@ -20,6 +22,7 @@ def _lender(status: int):
         if scope == "other" and not role.endswith(":all"):
             return 404
         return 403
+
     return expect
 
 
@@ -59,19 +62,32 @@ def _photos_expect(role, scope):
 
 ROWS = {
     ("post", "/api/rmas/{rma_id}/photos"): (
-        lambda ctx: {"url": f"/api/rmas/{ctx.world.rma(ctx.centre, 'received')['id']}/photos"}, _photos_expect),
+        lambda ctx: {"url": f"/api/rmas/{ctx.world.rma(ctx.centre, 'received')['id']}/photos"},
+        _photos_expect,
+    ),
     ("get", "/api/rmas/{rma_id}/customer-side"): (
-        lambda ctx: {"url": f"/api/rmas/{ctx.world.rma(ctx.centre, 'received')['id']}/customer-side"}, _staff_seeing),
+        lambda ctx: {"url": f"/api/rmas/{ctx.world.rma(ctx.centre, 'received')['id']}/customer-side"},
+        _staff_seeing,
+    ),
     ("get", "/api/rmas/{rma_id}/receipt.pdf"): (
-        lambda ctx: {"url": f"/api/rmas/{ctx.world.rma(ctx.centre, 'diagnosing')['id']}/receipt.pdf"}, _staff_seeing),
+        lambda ctx: {"url": f"/api/rmas/{ctx.world.rma(ctx.centre, 'diagnosing')['id']}/receipt.pdf"},
+        _staff_seeing,
+    ),
     ("post", "/api/rmas/{rma_id}/loans"): (_issue, _lender(201)),
     ("post", "/api/rmas/{rma_id}/loans/return"): (_return, _lender(200)),
     ("get", "/api/centres/{centre}/loan-units"): (
-        lambda ctx: {"url": f"/api/centres/{ctx.centre}/loan-units"}, _pool_reader),
+        lambda ctx: {"url": f"/api/centres/{ctx.centre}/loan-units"},
+        _pool_reader,
+    ),
     ("post", "/api/centres/{centre}/loan-units"): (
-        lambda ctx: {"url": f"/api/centres/{ctx.centre}/loan-units",
-                     "json": {"code": f"A-{next(_codes)}", "model": "Loaner cam"}}, _pool_keeper),
+        lambda ctx: {
+            "url": f"/api/centres/{ctx.centre}/loan-units",
+            "json": {"code": f"A-{next(_codes)}", "model": "Loaner cam"},
+        },
+        _pool_keeper,
+    ),
     ("post", "/api/portal/{tracking_token}/sms"): (
         lambda ctx: {"url": f"/api/portal/{ctx.tracking_token()}/sms", "json": {"opt_out": True}},
-        lambda role, scope: 200 if scope == "own" else 404),
+        lambda role, scope: 200 if scope == "own" else 404,
+    ),
 }

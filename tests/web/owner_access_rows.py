@@ -4,6 +4,7 @@ Readers are process owners and managers; one bound to a centre reads the base an
 variant only. Deploying (upload) and moving RMAs need a process owner: the global one for the base,
 a centre's own for its variant. A 302 after a POST is the page's own redirect, not the login page.
 """
+
 from __future__ import annotations
 
 from engine.services import processes
@@ -45,11 +46,8 @@ ROWS = {
     "process version": (lambda w, ctx: ("GET", f"/processes/{_bundle_id(w)}", None), _reader),
     "process file download": (lambda w, ctx: ("GET", f"/processes/{_bundle_id(w)}/files/{INTAKE}", None), _reader),
     "modeler": (lambda w, ctx: ("GET", f"/processes/{_bundle_id(w)}/edit/{INTAKE}", None), _reader),
-    "variant diff (DE)": (lambda w, ctx: ("GET", f"/processes/{_bundle_id(w, 'DE')}/diff", None),
-                          _every_centre_reader),
-    "migration preview (base)": (lambda w, ctx: ("GET", f"/processes/{_bundle_id(w)}/migrate", None),
-                                 _base_migrator),
+    "variant diff (DE)": (lambda w, ctx: ("GET", f"/processes/{_bundle_id(w, 'DE')}/diff", None), _every_centre_reader),
+    "migration preview (base)": (lambda w, ctx: ("GET", f"/processes/{_bundle_id(w)}/migrate", None), _base_migrator),
     "upload deploy (base)": (lambda w, ctx: ("POST", "/processes/upload", {"centre": ""}), _base_deployer),
-    "upload deploy (centre)": (lambda w, ctx: ("POST", "/processes/upload", {"centre": ctx[1]}),
-                               _centre_deployer),
+    "upload deploy (centre)": (lambda w, ctx: ("POST", "/processes/upload", {"centre": ctx[1]}), _centre_deployer),
 }

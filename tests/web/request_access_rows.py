@@ -4,6 +4,7 @@ and goodwill, merged into tests/web/test_access_matrix.py.
 Each row: (build, expect, check or None). The request endpoints are public: the tracking token in the URL
 is the credential, so scope `own` is the right token and `other` a guess one character off (404).
 """
+
 from __future__ import annotations
 
 import io
@@ -16,9 +17,9 @@ from engine.services import catalogue
 from tests.web.access_world import PROOF, REQUEST_MODEL
 
 _names = itertools.count(1)
-MANAGERS = ("manager",)                                  # goodwill summary
-RECEIVERS = ("reception", "manager")                     # engine.services.parcels
-PROPOSERS = ("reception", "technician", "manager")       # engine.services.goodwill
+MANAGERS = ("manager",)  # goodwill summary
+RECEIVERS = ("reception", "manager")  # engine.services.parcels
+PROPOSERS = ("reception", "technician", "manager")  # engine.services.goodwill
 
 
 def _base(role: str) -> str:
@@ -53,10 +54,12 @@ def _company_managers(status: int):
 
 def _roles_then_centre(roles: tuple, status: int):
     """The role first (403 whatever is asked for), then another centre's RMA is not found (404)."""
+
     def expect(role, scope):
         if role == "anonymous":
             return 401
         return 403 if _base(role) not in roles else status if _sees(role, scope) else 404
+
     return expect
 
 
@@ -67,10 +70,19 @@ def _token(ctx, token: str) -> str:
 
 # --- online requests and the centre finder (public) --------------------------------------------------
 
+
 def _submit(ctx):
-    form = {"centre": ctx.centre, "name": "Kim Tan", "email": "kim@example.com", "language": "en",
-            "model": REQUEST_MODEL["model"], "serial_number": f"SN-W{next(_names)}", "purchase_date": (date.today() - timedelta(days=200)).isoformat(),
-            "fault_description": "Does not power on", "proof_of_purchase": (io.BytesIO(PROOF), "receipt.pdf")}
+    form = {
+        "centre": ctx.centre,
+        "name": "Kim Tan",
+        "email": "kim@example.com",
+        "language": "en",
+        "model": REQUEST_MODEL["model"],
+        "serial_number": f"SN-W{next(_names)}",
+        "purchase_date": (date.today() - timedelta(days=200)).isoformat(),
+        "fault_description": "Does not power on",
+        "proof_of_purchase": (io.BytesIO(PROOF), "receipt.pdf"),
+    }
     return {"url": "/api/requests", "data": form}
 
 
@@ -99,12 +111,14 @@ def _choice(ctx):
 
 # --- reception books parcels in ----------------------------------------------------------------------
 
+
 def _parcel(ctx):
     number = ctx.world.request(ctx.centre, "awaiting_parcel", fresh=True)["number"]
     return {"url": "/api/parcels", "json": {"number": number}}
 
 
 # --- the catalogue -----------------------------------------------------------------------------------
+
 
 def _model(name: str | None = None) -> dict:
     return {**REQUEST_MODEL, "model": name or f"Matrix Model {next(_names)}", "known_issues": []}
@@ -123,10 +137,13 @@ def _import(ctx):
 
 # --- goodwill ----------------------------------------------------------------------------------------
 
+
 def _propose(ctx):
     rma = ctx.world.rma(ctx.centre, "awaiting_approval", fresh=True)
-    return {"url": f"/api/rmas/{rma['id']}/goodwill",
-            "json": {"kind": "discount", "reason": "A loyal customer", "amount": "10.00"}}
+    return {
+        "url": f"/api/rmas/{rma['id']}/goodwill",
+        "json": {"kind": "discount", "reason": "A loyal customer", "amount": "10.00"},
+    }
 
 
 def _summary(ctx):
@@ -147,12 +164,14 @@ ROWS = {
     ("post", "/api/requests/{tracking_token}/choice"): (_choice, _right_token(200), None),
     ("post", "/api/parcels"): (_parcel, _roles_then_centre(RECEIVERS, 200), None),
     ("get", "/api/catalogue"): (lambda ctx: {"url": "/api/catalogue?q=matrix"}, _everyone(200), None),
-    ("post", "/api/catalogue"): (lambda ctx: {"url": "/api/catalogue", "json": _model()}, _company_managers(200),
-                                 None),
+    ("post", "/api/catalogue"): (lambda ctx: {"url": "/api/catalogue", "json": _model()}, _company_managers(200), None),
     ("delete", "/api/catalogue/{model}"): (_delete_model, _company_managers(204), None),
     ("post", "/api/catalogue/import"): (_import, _company_managers(200), None),
     ("post", "/api/rmas/{rma_id}/goodwill"): (_propose, _roles_then_centre(PROPOSERS, 201), None),
     ("get", "/api/rmas/{rma_id}/goodwill"): (
-        lambda ctx: {"url": f"/api/rmas/{ctx.world.goodwill(ctx.centre)['id']}/goodwill"}, _staff_seeing, None),
+        lambda ctx: {"url": f"/api/rmas/{ctx.world.goodwill(ctx.centre)['id']}/goodwill"},
+        _staff_seeing,
+        None,
+    ),
     ("get", "/api/goodwill/summary"): (_summary, _roles_only(MANAGERS, 200), _check_summary),
 }

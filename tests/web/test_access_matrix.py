@@ -4,18 +4,19 @@ The endpoints come from the app's own /api/openapi.json: an endpoint without a r
 fails test_every_documented_endpoint_has_a_row, so a new endpoint is not covered by accident.
 A row says how to build the request for an actor and scope, and which status each actor gets.
 """
+
 from __future__ import annotations
 
 import io
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 
-from engine.store.model import ApiToken
 from engine.services.users import _digest
+from engine.store.model import ApiToken
 from tests.helpers import rma_payload
 from tests.web.access_world import CENTRE, COMPLETION, ROLES, SCOPES, TASK_ROLES, World, sqlite_world
 
@@ -30,6 +31,7 @@ def world(tmp_path_factory):
 
 
 # --- who gets what ----------------------------------------------------------------------------------
+
 
 def sees(role: str, scope: str) -> bool:
     """Staff see their own centre; managers and owners without a centre see every centre."""
@@ -50,8 +52,9 @@ def staff_seeing(role: str, scope: str) -> int:
 
 def task_worker(status: int):
     """Only the task's own role at the task's own centre may act on it; managers may not either."""
-    return lambda role, scope: 401 if role == "anonymous" else status if (
-        role in TASK_ROLES and scope == "own") else 403
+    return lambda role, scope: (
+        401 if role == "anonymous" else status if (role in TASK_ROLES and scope == "own") else 403
+    )
 
 
 def rma_opener(role: str, scope: str) -> int:
@@ -81,26 +84,30 @@ def roles_only(roles: tuple, status: int):
 
 def roles_then_centre(roles: tuple, status: int):
     """Only these roles (403 for the others, whatever is asked for); for them another centre's thing is 404."""
+
     def expect(role, scope):
         if role == "anonymous":
             return 401
         return 403 if _base(role) not in roles else status if sees(role, scope) else 404
+
     return expect
 
 
 def centre_addressed(roles: tuple, status: int):
     """A centre named in the request (like its loan pool): these roles of that centre, or of every centre."""
-    return lambda role, scope: 401 if role == "anonymous" else status if (
-        _base(role) in roles and sees(role, scope)) else 403
+    return lambda role, scope: (
+        401 if role == "anonymous" else status if (_base(role) in roles and sees(role, scope)) else 403
+    )
 
 
-OPERATORS = ("manager", "process_owner")        # engine.services.operations
+OPERATORS = ("manager", "process_owner")  # engine.services.operations
 VERSION_READERS = ("process_owner", "manager")  # engine.services.versions
-DEPLOYERS = ("process_owner",)                  # engine.services.processes
-MANAGERS = ("manager",)                         # dashboard, webhooks, cancelling an RMA
+DEPLOYERS = ("process_owner",)  # engine.services.processes
+MANAGERS = ("manager",)  # dashboard, webhooks, cancelling an RMA
 
 
 # --- how to ask -------------------------------------------------------------------------------------
+
 
 @dataclass
 class Ctx:
@@ -130,7 +137,7 @@ class Ctx:
 
 @dataclass
 class Row:
-    build: Callable[[Ctx], dict]            # -> {"url", "json"?, "headers"?}
+    build: Callable[[Ctx], dict]  # -> {"url", "json"?, "headers"?}
     expect: Callable[[str, str], int]
     check: Callable[[Ctx, dict, object], None] | None = None
 
@@ -146,8 +153,11 @@ def _check_me(ctx, req, response):
 def _token_request(ctx):
     if ctx.username and ctx.scope == "own":
         return {"url": "/api/auth/token", "json": {"username": ctx.username, "password": "demo"}, "headers": {}}
-    return {"url": "/api/auth/token", "json": {"username": ctx.username or "nobody", "password": "wrong"},
-            "headers": {}}
+    return {
+        "url": "/api/auth/token",
+        "json": {"username": ctx.username or "nobody", "password": "wrong"},
+        "headers": {},
+    }
 
 
 def _revoke(ctx):
@@ -158,7 +168,9 @@ def _revoke(ctx):
 def _check_tokens(ctx, req, response):
     listed = response.get_json()
     with ctx.world.orc.uow() as uow:
-        owners = {t.id: t.user_id for t in uow.session.query(ApiToken).filter(ApiToken.id.in_([t["id"] for t in listed]))}
+        owners = {
+            t.id: t.user_id for t in uow.session.query(ApiToken).filter(ApiToken.id.in_([t["id"] for t in listed]))
+        }
     me = ctx.world.actor(ctx.username).user_id
     assert listed and set(owners.values()) == {me}, "a token list shows only the caller's own tokens"
     assert sum(t["current"] for t in listed) == 1
@@ -214,8 +226,9 @@ def _version(ctx):
 
 
 def _version_file(ctx):
-    return {"url": f"/api/processes/{ctx.world.variant_version(ctx.centre)}/files/forms/qa_check.json"
-                   f"?centre={ctx.centre}"}
+    return {
+        "url": f"/api/processes/{ctx.world.variant_version(ctx.centre)}/files/forms/qa_check.json?centre={ctx.centre}"
+    }
 
 
 _edits = itertools.count(1)
@@ -225,8 +238,14 @@ def _upload(ctx, url):
     """A partial upload for the scope's centre: its qa_check form with a description never deployed before."""
     form = json.loads(ctx.world.current_files(ctx.centre)["forms/qa_check.json"])
     form["description"] = f"Checked by the access matrix, edit {next(_edits)}"
-    return {"url": url, "data": {"files": [(io.BytesIO(json.dumps(form).encode()), "qa_check.json")],
-                                 "centre": ctx.centre, "note": "access matrix"}}
+    return {
+        "url": url,
+        "data": {
+            "files": [(io.BytesIO(json.dumps(form).encode()), "qa_check.json")],
+            "centre": ctx.centre,
+            "note": "access matrix",
+        },
+    }
 
 
 def _migrate(ctx):
@@ -290,8 +309,9 @@ def _check_portal(ctx, req, response):
 
 EXPECTED: dict[tuple[str, str], Row] = {
     ("get", "/api/health"): Row(lambda ctx: {"url": "/api/health"}, everyone(200)),
-    ("post", "/api/auth/token"): Row(_token_request,
-                                     lambda role, scope: 200 if role != "anonymous" and scope == "own" else 401),
+    ("post", "/api/auth/token"): Row(
+        _token_request, lambda role, scope: 200 if role != "anonymous" and scope == "own" else 401
+    ),
     ("post", "/api/auth/revoke"): Row(_revoke, staff(204)),
     ("get", "/api/auth/tokens"): Row(lambda ctx: {"url": "/api/auth/tokens"}, staff(200), _check_tokens),
     ("delete", "/api/auth/tokens/{token_id}"): Row(_delete_token, token_owner(204)),
@@ -299,60 +319,83 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ("get", "/api/centres"): Row(lambda ctx: {"url": "/api/centres"}, staff(200)),
     ("get", "/api/rmas"): Row(_rma_list, staff(200), _check_rma_listed),
     ("post", "/api/rmas"): Row(lambda ctx: {"url": "/api/rmas", "json": rma_payload(centre=ctx.centre)}, rma_opener),
-    ("get", "/api/rmas/{rma_id}"): Row(lambda ctx: {"url": f"/api/rmas/{ctx.world.rma(ctx.centre, 'received')['id']}"},
-                                       staff_seeing),
+    ("get", "/api/rmas/{rma_id}"): Row(
+        lambda ctx: {"url": f"/api/rmas/{ctx.world.rma(ctx.centre, 'received')['id']}"}, staff_seeing
+    ),
     ("get", "/api/tasks"): Row(_task_list, staff(200), _check_task_listed),
     ("get", "/api/tasks/{task_id}"): Row(lambda ctx: {"url": f"/api/tasks/{ctx.task()['id']}"}, staff_seeing),
-    ("post", "/api/tasks/{task_id}/claim"): Row(lambda ctx: {"url": f"/api/tasks/{ctx.task(fresh=True)['id']}/claim"},
-                                                task_worker(200)),
+    ("post", "/api/tasks/{task_id}/claim"): Row(
+        lambda ctx: {"url": f"/api/tasks/{ctx.task(fresh=True)['id']}/claim"}, task_worker(200)
+    ),
     ("post", "/api/tasks/{task_id}/unclaim"): Row(
-        lambda ctx: {"url": f"/api/tasks/{ctx.task(fresh=True)['id']}/unclaim"}, task_worker(200)),
+        lambda ctx: {"url": f"/api/tasks/{ctx.task(fresh=True)['id']}/unclaim"}, task_worker(200)
+    ),
     ("post", "/api/tasks/{task_id}/complete"): Row(_complete, task_worker(200)),
-    ("get", "/api/portal/{tracking_token}"): Row(lambda ctx: {"url": f"/api/portal/{ctx.tracking_token()}"},
-                                                 right_token(200), _check_portal),
+    ("get", "/api/portal/{tracking_token}"): Row(
+        lambda ctx: {"url": f"/api/portal/{ctx.tracking_token()}"}, right_token(200), _check_portal
+    ),
     ("post", "/api/portal/{tracking_token}/decision"): Row(
-        lambda ctx: {"url": f"/api/portal/{ctx.tracking_token('awaiting_approval', fresh=True)}/decision",
-                     "json": {"approve": True}}, right_token(200)),
+        lambda ctx: {
+            "url": f"/api/portal/{ctx.tracking_token('awaiting_approval', fresh=True)}/decision",
+            "json": {"approve": True},
+        },
+        right_token(200),
+    ),
     # process owners: scope `own` is the variant of the caller's centre, `other` another centre's
     ("get", "/api/processes"): Row(_versions, roles_only(VERSION_READERS, 200), _check_versions),
     ("get", "/api/processes/{version}"): Row(_version, centre_addressed(VERSION_READERS, 200)),
     ("get", "/api/processes/{version}/files/{name}"): Row(_version_file, centre_addressed(VERSION_READERS, 200)),
-    ("post", "/api/processes/deploy"): Row(lambda ctx: _upload(ctx, "/api/processes/deploy"),
-                                           centre_addressed(DEPLOYERS, 201)),
-    ("post", "/api/processes/validate"): Row(lambda ctx: _upload(ctx, "/api/processes/validate"),
-                                             centre_addressed(DEPLOYERS, 200)),
+    ("post", "/api/processes/deploy"): Row(
+        lambda ctx: _upload(ctx, "/api/processes/deploy"), centre_addressed(DEPLOYERS, 201)
+    ),
+    ("post", "/api/processes/validate"): Row(
+        lambda ctx: _upload(ctx, "/api/processes/validate"), centre_addressed(DEPLOYERS, 200)
+    ),
     ("post", "/api/processes/{version}/migrate"): Row(_migrate, centre_addressed(DEPLOYERS, 200)),
     # operations: the role first (403 whatever the id), then the centre (404)
     ("get", "/api/incidents"): Row(_incidents, roles_only(OPERATORS, 200), _check_incidents),
     ("post", "/api/incidents/{rma_id}/retry"): Row(
         lambda ctx: {"url": f"/api/incidents/{ctx.world.incident(ctx.centre)['id']}/retry", "json": {}},
-        roles_then_centre(OPERATORS, 200), _check_retried),
+        roles_then_centre(OPERATORS, 200),
+        _check_retried,
+    ),
     ("post", "/api/rmas/{rma_id}/cancel"): Row(
-        lambda ctx: {"url": f"/api/rmas/{ctx.world.rma(ctx.centre, 'received', fresh=True)['id']}/cancel",
-                     "json": {"reason": "Customer withdrew the repair"}}, roles_then_centre(MANAGERS, 200)),
+        lambda ctx: {
+            "url": f"/api/rmas/{ctx.world.rma(ctx.centre, 'received', fresh=True)['id']}/cancel",
+            "json": {"reason": "Customer withdrew the repair"},
+        },
+        roles_then_centre(MANAGERS, 200),
+    ),
     ("get", "/api/outbox/undelivered"): Row(_undelivered, roles_only(OPERATORS, 200), _check_undelivered),
     ("post", "/api/outbox/{message_id}/requeue"): Row(
         lambda ctx: {"url": f"/api/outbox/{ctx.world.undelivered(ctx.centre)}/requeue"},
-        roles_then_centre(OPERATORS, 200)),
+        roles_then_centre(OPERATORS, 200),
+    ),
     ("get", "/api/dashboard"): Row(_dashboard, roles_only(MANAGERS, 200), _check_dashboard),
     # webhooks: managers; a centre's manager subscribes to and sees that centre's subscriptions only
     ("post", "/api/webhooks"): Row(
         lambda ctx: {"url": "/api/webhooks", "json": {"url": "https://erp.example.com/rma", "centre": ctx.centre}},
-        centre_addressed(MANAGERS, 201), _check_subscribed),
+        centre_addressed(MANAGERS, 201),
+        _check_subscribed,
+    ),
     ("get", "/api/webhooks"): Row(_webhooks, roles_only(MANAGERS, 200), _check_webhooks),
     ("delete", "/api/webhooks/{sub_id}"): Row(
         lambda ctx: {"url": f"/api/webhooks/{ctx.world.subscription(ctx.centre)['id']}"},
-        roles_then_centre(MANAGERS, 204)),
+        roles_then_centre(MANAGERS, 204),
+    ),
     ("get", "/api/webhooks/{sub_id}/deliveries"): Row(
         lambda ctx: {"url": f"/api/webhooks/{ctx.world.subscription(ctx.centre)['id']}/deliveries"},
-        roles_then_centre(MANAGERS, 200)),
+        roles_then_centre(MANAGERS, 200),
+    ),
 }
 
 # The customer's side (issue 4) keeps its rows beside its endpoints' tests.
 from tests.web.customer_access_rows import ROWS as _CUSTOMER_ROWS  # noqa: E402
+
 EXPECTED.update({endpoint: Row(build, expect) for endpoint, (build, expect) in _CUSTOMER_ROWS.items()})
 # Online requests, the centre finder, parcels, the catalogue and goodwill keep theirs beside their world.
 from tests.web.request_access_rows import ROWS as _REQUEST_ROWS  # noqa: E402
+
 EXPECTED.update({endpoint: Row(*row) for endpoint, row in _REQUEST_ROWS.items()})
 
 
@@ -360,8 +403,10 @@ def test_every_documented_endpoint_has_a_row(world):
     doc = world.client.get("/api/openapi.json").get_json()
     documented = {(method, path) for path, ops in doc["paths"].items() for method in ops if method in METHODS}
     missing, stale = sorted(documented - set(EXPECTED)), sorted(set(EXPECTED) - documented)
-    assert not missing, ("endpoints with no access expectations: add a row to EXPECTED in "
-                         f"tests/web/test_access_matrix.py for each of {missing}")
+    assert not missing, (
+        "endpoints with no access expectations: add a row to EXPECTED in "
+        f"tests/web/test_access_matrix.py for each of {missing}"
+    )
     assert not stale, f"rows for endpoints that no longer exist: {stale}"
 
 
@@ -373,8 +418,14 @@ def test_access(world, endpoint, role, scope):
     row = EXPECTED[endpoint]
     req = row.build(ctx)
     headers = req.get("headers", ctx.headers())
-    response = world.client.open(req["url"], method=endpoint[0].upper(), json=req.get("json"), data=req.get("data"),
-                                 headers=headers, environ_base={"REMOTE_ADDR": world.address()})
+    response = world.client.open(
+        req["url"],
+        method=endpoint[0].upper(),
+        json=req.get("json"),
+        data=req.get("data"),
+        headers=headers,
+        environ_base={"REMOTE_ADDR": world.address()},
+    )
     expected = row.expect(role, scope)
     assert response.status_code == expected, (role, scope, req["url"], response.get_json())
     if expected >= 400:

@@ -4,6 +4,7 @@ Routes come from app.url_map, so a page added later is checked without editing t
 send an anonymous visitor to the login page unless it is listed in PUBLIC or lives under the portal.
 The core staff pages are also checked role x own centre / another centre, like the API matrix.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,13 @@ from tests.helpers import INTAKE
 from tests.web.access_world import CENTRE, ROLES, SCOPES, TASK_ROLES, sqlite_world
 
 # Endpoints anyone may open without logging in (the API has its own matrix in test_access_matrix.py).
-PUBLIC = {"static", "auth.login", "auth.logout",
-          "requests.new", "requests.submit"}  # the online request form: a customer has no account
+PUBLIC = {
+    "static",
+    "auth.login",
+    "auth.logout",
+    "requests.new",
+    "requests.submit",
+}  # the online request form: a customer has no account
 PORTAL_BLUEPRINT = "portal"  # every route there takes the tracking token as its credential
 REQUESTS_BLUEPRINT = "requests"  # besides its public form, every route takes the request's tracking token
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -55,8 +61,9 @@ def test_every_staff_page_sends_anonymous_visitors_to_the_login_page(world):
     for rule, method in _page_rules(world.app):
         if rule.endpoint in PUBLIC or _by_token(rule):
             continue
-        response = world.client.open(_url(world.app, rule, method), method=method,
-                                     environ_base={"REMOTE_ADDR": world.address()})
+        response = world.client.open(
+            _url(world.app, rule, method), method=method, environ_base={"REMOTE_ADDR": world.address()}
+        )
         assert response.status_code == 302 and "/login" in response.headers["Location"], (method, rule.rule)
         checked.append((method, rule.rule))
     assert len(checked) >= 10, checked
@@ -69,12 +76,15 @@ def test_every_portal_page_opens_only_with_the_right_tracking_token(world):
         if rule.endpoint.split(".")[0] != PORTAL_BLUEPRINT:
             continue
         wrong = rma["tracking_token"][:-1] + ("A" if rma["tracking_token"][-1] != "A" else "B")
-        response = world.client.open(_url(world.app, rule, method, token=wrong), method=method,
-                                     environ_base={"REMOTE_ADDR": world.address()})
+        response = world.client.open(
+            _url(world.app, rule, method, token=wrong), method=method, environ_base={"REMOTE_ADDR": world.address()}
+        )
         assert response.status_code == 404, (method, rule.rule, response.status_code)
         if method == "GET":
-            right = world.client.get(_url(world.app, rule, method, token=rma["tracking_token"]),
-                                     environ_base={"REMOTE_ADDR": world.address()})
+            right = world.client.get(
+                _url(world.app, rule, method, token=rma["tracking_token"]),
+                environ_base={"REMOTE_ADDR": world.address()},
+            )
             assert right.status_code == 200, (rule.rule, right.status_code)
         checked.append((method, rule.rule))
     assert ("GET", "/track/<token>") in checked and ("POST", "/track/<token>/decision") in checked
@@ -91,12 +101,17 @@ def test_every_request_page_opens_only_with_the_right_tracking_token(world):
         wrong = token[:-1] + ("A" if token[-1] != "A" else "B")
         # a well-formed answer, so what is checked is the token (an unknown choice is refused before it)
         form = {"choice": "decline", "troubleshoot_solved": "false"} if method == "POST" else None
-        response = world.client.open(_url(world.app, rule, method, token=wrong), method=method, data=form,
-                                     environ_base={"REMOTE_ADDR": world.address()})
+        response = world.client.open(
+            _url(world.app, rule, method, token=wrong),
+            method=method,
+            data=form,
+            environ_base={"REMOTE_ADDR": world.address()},
+        )
         assert response.status_code == 404, (method, rule.rule, response.status_code)
         if method == "GET":
-            right = world.client.get(_url(world.app, rule, method, token=token),
-                                     environ_base={"REMOTE_ADDR": world.address()})
+            right = world.client.get(
+                _url(world.app, rule, method, token=token), environ_base={"REMOTE_ADDR": world.address()}
+            )
             assert right.status_code == 200, (rule.rule, right.status_code)
         checked.append((method, rule.rule))
     assert ("GET", "/request/<token>") in checked and ("POST", "/request/<token>/choice") in checked
@@ -108,6 +123,7 @@ def test_the_online_request_form_opens_without_login(world):
 
 
 # --- the core staff pages, role x centre ---------------------------------------------------------
+
 
 def _login(world, role):
     client = world.app.test_client()
@@ -154,22 +170,35 @@ PAGES = {
     "rma page": (lambda w, ctx: ("GET", f"/rmas/{w.rma(ctx[1], 'received')['id']}", None), _seeing),
     "rma diagram": (lambda w, ctx: ("GET", f"/rmas/{w.rma(ctx[1], 'received')['id']}/diagram.json", None), _seeing),
     "task page": (lambda w, ctx: ("GET", f"/tasks/{w.open_task(ctx[1], ctx[0])['id']}", None), _seeing),
-    "claim": (lambda w, ctx: ("POST", f"/tasks/{w.open_task(ctx[1], ctx[0], fresh=True)['id']}/claim", {}),
-              _worker_post),
-    "release": (lambda w, ctx: ("POST", f"/tasks/{w.open_task(ctx[1], ctx[0], fresh=True)['id']}/unclaim", {}),
-                _worker_post),
-    "complete": (lambda w, ctx: ("POST", f"/tasks/{w.open_task(ctx[1], ctx[0], fresh=True)['id']}",
-                                 _form_data(w.open_task(ctx[1], ctx[0]))), _completer),
+    "claim": (
+        lambda w, ctx: ("POST", f"/tasks/{w.open_task(ctx[1], ctx[0], fresh=True)['id']}/claim", {}),
+        _worker_post,
+    ),
+    "release": (
+        lambda w, ctx: ("POST", f"/tasks/{w.open_task(ctx[1], ctx[0], fresh=True)['id']}/unclaim", {}),
+        _worker_post,
+    ),
+    "complete": (
+        lambda w, ctx: (
+            "POST",
+            f"/tasks/{w.open_task(ctx[1], ctx[0], fresh=True)['id']}",
+            _form_data(w.open_task(ctx[1], ctx[0])),
+        ),
+        _completer,
+    ),
 }
 
 from tests.web.owner_access_rows import ROWS as _OWNER_ROWS  # noqa: E402  (the process owners' pages)
+
 PAGES.update(_OWNER_ROWS)
 
 
 def _form_data(task):
-    data = {"record_condition": INTAKE, "diagnose": {"diagnosis": "Board", "fault_category": "electronic",
-                                                     "parts_cost": "10", "labour_hours": "1"},
-            "qa_check": {"qa_passed": "true"}}[task["name"]]
+    data = {
+        "record_condition": INTAKE,
+        "diagnose": {"diagnosis": "Board", "fault_category": "electronic", "parts_cost": "10", "labour_hours": "1"},
+        "qa_check": {"qa_passed": "true"},
+    }[task["name"]]
     return {k: ("true" if v is True else str(v)) for k, v in data.items()}
 
 

@@ -1,4 +1,5 @@
 """Bearer tokens, the caller's identity, and what needs no login."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,8 +16,9 @@ def test_token_for_correct_password_identifies_the_caller(client):
     assert me.get_json() == {"username": "sg.tech", "role": "technician", "centre": "SG"}
 
 
-@pytest.mark.parametrize("credentials", [{"username": "sg.tech", "password": "wrong"},
-                                         {"username": "nobody", "password": "demo"}])
+@pytest.mark.parametrize(
+    "credentials", [{"username": "sg.tech", "password": "wrong"}, {"username": "nobody", "password": "demo"}]
+)
 def test_wrong_credentials_get_401(client, credentials):
     response = client.post("/api/auth/token", json=credentials)
     assert response.status_code == 401 and response.get_json()["code"] == "unauthenticated"
@@ -31,10 +33,19 @@ def test_token_request_without_password_is_422(client):
     assert body["errors"] == {"password": ["Missing data for required field."]}
 
 
-STAFF_ENDPOINTS = [("get", "/api/rmas"), ("get", "/api/rmas/1"), ("get", "/api/tasks"), ("get", "/api/tasks/x"),
-                   ("get", "/api/me"), ("get", "/api/centres"), ("post", "/api/rmas"), ("post", "/api/auth/revoke"),
-                   ("post", "/api/tasks/x/claim"), ("post", "/api/tasks/x/unclaim"),
-                   ("post", "/api/tasks/x/complete")]
+STAFF_ENDPOINTS = [
+    ("get", "/api/rmas"),
+    ("get", "/api/rmas/1"),
+    ("get", "/api/tasks"),
+    ("get", "/api/tasks/x"),
+    ("get", "/api/me"),
+    ("get", "/api/centres"),
+    ("post", "/api/rmas"),
+    ("post", "/api/auth/revoke"),
+    ("post", "/api/tasks/x/claim"),
+    ("post", "/api/tasks/x/unclaim"),
+    ("post", "/api/tasks/x/complete"),
+]
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic abc"}])

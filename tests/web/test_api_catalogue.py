@@ -1,16 +1,23 @@
 """The product catalogue through the API: managers save and import models; bad files import nothing."""
+
 from __future__ import annotations
 
 import io
 
-GOOD = ("model,category,warranty_months,replacement_value,currency,successor_model,known_issues\n"
-        "Vista X100 Camera,camera,24,400,SGD,Vista X200 Camera,Does the LED stay dark? => Charge it; Try another cable\n"
-        "Vista X200 Camera,camera,36,700.50,SGD,,\n")
+GOOD = (
+    "model,category,warranty_months,replacement_value,currency,successor_model,known_issues\n"
+    "Vista X100 Camera,camera,24,400,SGD,Vista X200 Camera,Does the LED stay dark? => Charge it; Try another cable\n"
+    "Vista X200 Camera,camera,36,700.50,SGD,,\n"
+)
 
 
 def upload(api, username, data: bytes, filename="models.csv"):
-    return api.client.post("/api/catalogue/import", headers=api.headers(username), content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(data), filename)})
+    return api.client.post(
+        "/api/catalogue/import",
+        headers=api.headers(username),
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(data), filename)},
+    )
 
 
 def models(client) -> dict:
@@ -29,9 +36,9 @@ def test_manager_imports_a_csv_and_the_models_are_listed_with_their_known_issues
 
 
 def test_bad_rows_are_reported_by_line_and_nothing_is_imported(api, client):
-    bad = (GOOD + "Vista Z,camera,many,abc,SGD,,\n"
-                  "Vista X100 Camera,camera,12,100,SGD,,\n"
-                  "Dome C1,cctv,24,300,sgdollars,,\n")
+    bad = (
+        GOOD + "Vista Z,camera,many,abc,SGD,,\nVista X100 Camera,camera,12,100,SGD,,\nDome C1,cctv,24,300,sgdollars,,\n"
+    )
     response = upload(api, "manager", bad.encode())
     assert response.status_code == 422
     errors = response.get_json()["errors"]
@@ -44,8 +51,9 @@ def test_unknown_successor_refuses_the_whole_file(api, client):
     data = "model,category,warranty_months,replacement_value,currency,successor_model\nA1,camera,24,100,SGD,Nope 9\n"
     response = upload(api, "manager", data.encode())
     assert response.status_code == 422
-    assert response.get_json()["errors"] == [{"line": 2, "column": "successor_model",
-                                              "message": "'Nope 9' is neither in this file nor in the catalogue"}]
+    assert response.get_json()["errors"] == [
+        {"line": 2, "column": "successor_model", "message": "'Nope 9' is neither in this file nor in the catalogue"}
+    ]
     assert models(client) == {}
 
 
@@ -64,17 +72,21 @@ def test_files_that_are_not_a_catalogue_csv_are_refused(api):
 
 def test_only_managers_change_the_catalogue(api, client):
     assert upload(api, "sg.reception", GOOD.encode()).status_code == 403
-    model = {"model": "Dome C1", "category": "cctv", "warranty_months": 24, "replacement_value": 300,
-             "currency": "SGD"}
+    model = {"model": "Dome C1", "category": "cctv", "warranty_months": 24, "replacement_value": 300, "currency": "SGD"}
     assert api.post("sg.tech", "/api/catalogue", model).status_code == 403
     assert client.post("/api/catalogue/import").status_code == 401
     assert models(client) == {}
 
 
 def test_manager_saves_then_removes_a_model(api, client):
-    model = {"model": "Dome  C1", "category": "cctv", "warranty_months": 24, "replacement_value": 300,
-             "currency": "SGD", "known_issues": [{"code": "no_image", "question": "Black image?",
-                                                  "steps": ["Check the PoE switch."]}]}
+    model = {
+        "model": "Dome  C1",
+        "category": "cctv",
+        "warranty_months": 24,
+        "replacement_value": 300,
+        "currency": "SGD",
+        "known_issues": [{"code": "no_image", "question": "Black image?", "steps": ["Check the PoE switch."]}],
+    }
     saved = api.post("manager", "/api/catalogue", model)
     assert saved.status_code == 200, saved.get_json()
     assert saved.get_json()["model"] == "Dome C1" and saved.get_json()["updated_by"] == "manager"

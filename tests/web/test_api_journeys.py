@@ -1,4 +1,5 @@
 """Whole RMA journeys driven only through the HTTP API, status checked at every step."""
+
 from __future__ import annotations
 
 from tests.helpers import INTAKE
@@ -26,8 +27,10 @@ def test_out_of_warranty_rma_is_quoted_approved_repaired_after_failed_qa_and_ret
     decided = _decide(api, rma["tracking_token"], True)
     assert decided["status"] == "repairing" and decided["decision_pending"] is False
     assert api.do("sg.tech", rma["id"], "repair", {"repair_notes": "Board replaced"})["status"] == "quality_check"
-    assert api.do("sg.qa", rma["id"], "qa_check", {"qa_passed": False, "qa_notes": "Still no power"})["status"] \
+    assert (
+        api.do("sg.qa", rma["id"], "qa_check", {"qa_passed": False, "qa_notes": "Still no power"})["status"]
         == "repairing"
+    )
     assert api.do("sg.tech", rma["id"], "repair", {"repair_notes": "Reseated cable"})["status"] == "quality_check"
     assert api.do("sg.qa", rma["id"], "qa_check", {"qa_passed": True})["status"] == "returning"
     closed = api.do("sg.reception", rma["id"], "ship_return", {"carrier": "DHL", "tracking_number": "JD01"})
@@ -54,8 +57,9 @@ def test_declined_quote_returns_unit_unrepaired(api):
 def test_no_fault_found_skips_quote_and_repair(api):
     rma = api.open_rma(months_old=30)
     api.do("sg.reception", rma["id"], "record_condition", INTAKE)
-    state = api.do("sg.tech", rma["id"], "diagnose", {"diagnosis": "Works as specified",
-                                                       "fault_category": "no_fault_found"})
+    state = api.do(
+        "sg.tech", rma["id"], "diagnose", {"diagnosis": "Works as specified", "fault_category": "no_fault_found"}
+    )
     assert state["status"] == "returning"
     closed = api.do("sg.reception", rma["id"], "ship_return", {"carrier": "DHL", "tracking_number": "JD03"})
     assert closed["status"] == "closed" and closed["outcome"] == "no_fault_found"

@@ -1,12 +1,17 @@
 """The customer's view and decision by tracking token: no login, nothing internal shown."""
+
 from __future__ import annotations
 
 import json
 
 from tests.helpers import INTAKE
 
-DIAGNOSIS = {"diagnosis": "Corroded flex cable inside", "fault_category": "electronic",
-             "parts_cost": 80.5, "labour_hours": 1.5}
+DIAGNOSIS = {
+    "diagnosis": "Corroded flex cable inside",
+    "fault_category": "electronic",
+    "parts_cost": 80.5,
+    "labour_hours": 1.5,
+}
 
 
 def _quoted(api) -> dict:
@@ -33,8 +38,16 @@ def test_portal_never_shows_staff_names_or_internal_notes(api):
     api.do("sg.tech", rma["id"], "repair", {"repair_notes": "Replaced flex cable", "parts_used": "FLX-22"})
     text = json.dumps(api.client.get(f"/api/portal/{rma['tracking_token']}").get_json())
     staff_side = json.dumps(api.rma("sg.tech", rma["id"]))
-    for secret in ("sg.reception", "sg.tech", "Dent near the hinge", "Corroded flex cable", "Replaced flex cable",
-                   "FLX-22", "kim@example.com", rma["tracking_token"]):
+    for secret in (
+        "sg.reception",
+        "sg.tech",
+        "Dent near the hinge",
+        "Corroded flex cable",
+        "Replaced flex cable",
+        "FLX-22",
+        "kim@example.com",
+        rma["tracking_token"],
+    ):
         assert secret in staff_side  # the test would be vacuous if the secret never existed
         assert secret not in text, secret
     assert "actor" not in text and "assignee" not in text

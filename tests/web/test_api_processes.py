@@ -1,4 +1,5 @@
 """The process owners' API contract: deploy (201/200/422/403), list, download, migrate dry-run and apply."""
+
 from __future__ import annotations
 
 import io
@@ -32,14 +33,16 @@ def nl(orc):
 def _stage(orc, task_id="photograph_unit", form="photograph_unit.json") -> str:
     with orc.uow() as uow:
         stage = processes.latest_bundle(uow.session, None).files[INTAKE_STAGE]
-    return insert_user_task(stage, after="record_condition", task_id=task_id, name="Photograph unit", form=form,
-                            status="received")
+    return insert_user_task(
+        stage, after="record_condition", task_id=task_id, name="Photograph unit", form=form, status="received"
+    )
 
 
 def _upload(api, username, files: dict, **form):
     data = {"files": [(io.BytesIO(text.encode()), name) for name, text in files.items()], **form}
-    return api.client.post("/api/processes/deploy", data=data, headers=api.headers(username),
-                           content_type="multipart/form-data")
+    return api.client.post(
+        "/api/processes/deploy", data=data, headers=api.headers(username), content_type="multipart/form-data"
+    )
 
 
 def _photo_files(orc) -> dict:
@@ -96,12 +99,14 @@ def test_centre_owner_may_deploy_only_its_own_centre(api, nl):
 
 def test_validate_checks_without_storing(api, nl):
     data = {"files": [(io.BytesIO(t.encode()), n) for n, t in _photo_files(nl).items()]}
-    response = api.client.post("/api/processes/validate", data=data, headers=api.headers("owner"),
-                               content_type="multipart/form-data")
+    response = api.client.post(
+        "/api/processes/validate", data=data, headers=api.headers("owner"), content_type="multipart/form-data"
+    )
     assert response.status_code == 200 and response.get_json()["valid"] is True
     data = {"files": [(io.BytesIO(_stage(nl).encode()), "rma_intake.bpmn")]}
-    response = api.client.post("/api/processes/validate", data=data, headers=api.headers("owner"),
-                               content_type="multipart/form-data")
+    response = api.client.post(
+        "/api/processes/validate", data=data, headers=api.headers("owner"), content_type="multipart/form-data"
+    )
     assert response.status_code == 422 and "photograph_unit.json" in response.get_json()["errors"][0]["message"]
     assert api.get("owner", "/api/processes").get_json()["centres"][0]["versions"][0]["version"] == 1
 
@@ -113,8 +118,13 @@ def test_list_shows_versions_per_centre_with_running_counts(api, nl):
     base = body["centres"][0]
     assert base["centre"] is None
     v2, v1 = base["versions"][:2]
-    assert (v2["version"], v2["note"], v2["deployed_by"], v2["running"], v2["current"]) == (2, "photos", "owner", 0,
-                                                                                            True)
+    assert (v2["version"], v2["note"], v2["deployed_by"], v2["running"], v2["current"]) == (
+        2,
+        "photos",
+        "owner",
+        0,
+        True,
+    )
     assert v1["running"] >= 1 and "deployed_at" in v1
     scoped = api.get("nl.owner", "/api/processes").get_json()
     assert [c["centre"] for c in scoped["centres"]] == [None, "NL"]

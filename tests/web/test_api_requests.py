@@ -1,4 +1,5 @@
 """Online requests through the API: the number at once, the proof check, throttling, triage and reception."""
+
 from __future__ import annotations
 
 import io
@@ -10,9 +11,20 @@ from engine.services import centres
 from engine.services import requests as request_service
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-MODEL = {"model": "Vista X100 Camera", "category": "camera", "warranty_months": 24, "replacement_value": 400,
-         "currency": "SGD", "known_issues": [{"code": "no_power", "question": "Does the power LED stay dark?",
-                                               "steps": ["Charge the battery for two hours.", "Try another cable."]}]}
+MODEL = {
+    "model": "Vista X100 Camera",
+    "category": "camera",
+    "warranty_months": 24,
+    "replacement_value": 400,
+    "currency": "SGD",
+    "known_issues": [
+        {
+            "code": "no_power",
+            "question": "Does the power LED stay dark?",
+            "steps": ["Charge the battery for two hours.", "Try another cable."],
+        }
+    ],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -22,10 +34,17 @@ def finder_and_catalogue(orc, api):
 
 
 def form(**overrides) -> dict:
-    fields = {"centre": "SG", "name": "Kim Tan", "email": "Kim@Example.com", "phone": "+65 9000 0000",
-              "language": "en", "model": "Vista X100 Camera", "serial_number": "SN-WEB-1",
-              "purchase_date": (date.today() - timedelta(days=200)).isoformat(),
-              "fault_description": "Does not power on"}
+    fields = {
+        "centre": "SG",
+        "name": "Kim Tan",
+        "email": "Kim@Example.com",
+        "phone": "+65 9000 0000",
+        "language": "en",
+        "model": "Vista X100 Camera",
+        "serial_number": "SN-WEB-1",
+        "purchase_date": (date.today() - timedelta(days=200)).isoformat(),
+        "fault_description": "Does not power on",
+    }
     fields.update(overrides)
     return fields
 
@@ -49,11 +68,14 @@ def test_request_gets_its_number_at_once_in_status_requested_with_self_help(clie
     assert view["centre"]["city"] == "Singapore"
 
 
-@pytest.mark.parametrize(("proof", "filename", "message"), [
-    (b"MZ\x90\x00 this is a program", "receipt.pdf", "Must be a PDF, PNG or JPEG file."),
-    (b"", "receipt.pdf", "Attach your receipt or invoice."),
-    (None, None, "Attach your receipt or invoice."),
-])
+@pytest.mark.parametrize(
+    ("proof", "filename", "message"),
+    [
+        (b"MZ\x90\x00 this is a program", "receipt.pdf", "Must be a PDF, PNG or JPEG file."),
+        (b"", "receipt.pdf", "Attach your receipt or invoice."),
+        (None, None, "Attach your receipt or invoice."),
+    ],
+)
 def test_bad_proof_of_purchase_is_refused_and_nothing_is_saved(client, api, proof, filename, message):
     response = submit(client, proof=proof, filename=filename)
     assert response.status_code == 422, response.get_json()
@@ -79,8 +101,7 @@ def test_requests_from_one_address_are_throttled_with_429(client, monkeypatch):
     assert int(refused.headers["Retry-After"]) > 0
 
 
-@pytest.mark.parametrize(("near", "first"), [("Berlin", "DE"), ("10117", "DE"), ("Singapore", "SG"),
-                                             ("138632", "SG")])
+@pytest.mark.parametrize(("near", "first"), [("Berlin", "DE"), ("10117", "DE"), ("Singapore", "SG"), ("138632", "SG")])
 def test_centre_finder_lists_the_nearest_centre_first(client, near, first):
     response = client.get("/api/centres/nearby", query_string={"near": near})
     assert response.status_code == 200
@@ -93,8 +114,9 @@ def test_centre_finder_lists_the_nearest_centre_first(client, near, first):
 
 def test_solved_by_self_help_closes_the_request_as_resolved_remotely(client):
     token = submit(client).get_json()["tracking_token"]
-    response = client.post(f"/api/requests/{token}/troubleshooting",
-                           json={"troubleshoot_solved": True, "answers": {"no_power": "yes"}})
+    response = client.post(
+        f"/api/requests/{token}/troubleshooting", json={"troubleshoot_solved": True, "answers": {"no_power": "yes"}}
+    )
     assert response.status_code == 200, response.get_json()
     view = response.get_json()
     assert (view["status"], view["outcome"]) == ("closed", "resolved_remotely")
@@ -105,8 +127,7 @@ def test_solved_by_self_help_closes_the_request_as_resolved_remotely(client):
 def test_still_faulty_goes_to_review_then_reception_books_the_parcel_in(client, api):
     created = submit(client).get_json()
     token = created["tracking_token"]
-    assert client.post(f"/api/requests/{token}/troubleshooting",
-                       json={"troubleshoot_solved": False}).status_code == 200
+    assert client.post(f"/api/requests/{token}/troubleshooting", json={"troubleshoot_solved": False}).status_code == 200
     early = api.post("sg.reception", "/api/parcels", {"number": created["number"]})
     assert early.status_code == 409  # shipment not authorised yet
     rma_id = api.get("manager", "/api/rmas").get_json()["items"][0]["id"]
@@ -128,5 +149,6 @@ def test_unknown_parcel_number_is_404_and_unknown_request_token_is_404(client, a
 def test_the_request_page_checks_the_link_before_the_choice(orc):
     """A guessed link learns nothing from the choice it sends: the link is refused first."""
     from engine.errors import RmaNotFound
+
     with pytest.raises(RmaNotFound):
         request_service.record_choice(orc, "not-a-real-link", "bogus")

@@ -1,4 +1,5 @@
 """Opening, finding and showing RMAs over HTTP."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -22,14 +23,17 @@ def test_open_rma_returns_201_with_the_full_rma(api):
     assert datetime.fromisoformat(rma["created_at"]).utcoffset() is not None
 
 
-@pytest.mark.parametrize("mutate, path", [
-    (lambda p: p["customer"].update(email="not-an-email"), ("customer", "email")),
-    (lambda p: p["product"].update(purchase_date="05/01/2024"), ("product", "purchase_date")),
-    (lambda p: p["product"].pop("serial_number"), ("product", "serial_number")),
-    (lambda p: p["customer"].update(name="   "), ("customer", "name")),
-    (lambda p: p.update(fault_description="x" * 5001), ("fault_description",)),
-    (lambda p: p.pop("customer"), ("customer",)),
-])
+@pytest.mark.parametrize(
+    "mutate, path",
+    [
+        (lambda p: p["customer"].update(email="not-an-email"), ("customer", "email")),
+        (lambda p: p["product"].update(purchase_date="05/01/2024"), ("product", "purchase_date")),
+        (lambda p: p["product"].pop("serial_number"), ("product", "serial_number")),
+        (lambda p: p["customer"].update(name="   "), ("customer", "name")),
+        (lambda p: p.update(fault_description="x" * 5001), ("fault_description",)),
+        (lambda p: p.pop("customer"), ("customer",)),
+    ],
+)
 def test_invalid_rma_payload_is_422_with_the_field_named_and_nothing_opened(api, mutate, path):
     payload = rma_payload()
     mutate(payload)
@@ -70,8 +74,12 @@ def test_rma_list_filters_by_status_centre_and_search_term(api):
     first = api.open_rma(serial="SN-ALPHA", name="Kim Tan")
     api.open_rma(serial="SN-BETA", name="Lee Wong", email="lee@example.com")
     api.open_rma("de.reception", centre="DE", serial="SN-GAMMA")
-    api.do("sg.reception", first["id"], "record_condition",
-           {"condition_grade": "A", "condition_notes": "ok", "customer_acknowledged": True})
+    api.do(
+        "sg.reception",
+        first["id"],
+        "record_condition",
+        {"condition_grade": "A", "condition_notes": "ok", "customer_acknowledged": True},
+    )
 
     def numbers(username, **query):
         body = api.get(username, "/api/rmas", query_string=query).get_json()
@@ -90,8 +98,10 @@ def test_rma_list_filters_by_status_centre_and_search_term(api):
 
 def test_rma_list_is_paginated_newest_first(api):
     opened = [api.open_rma(serial=f"SN-{i}")["id"] for i in range(5)]
-    pages = [api.get("sg.reception", "/api/rmas", query_string={"page": page, "per_page": 2}).get_json()
-             for page in (1, 2, 3)]
+    pages = [
+        api.get("sg.reception", "/api/rmas", query_string={"page": page, "per_page": 2}).get_json()
+        for page in (1, 2, 3)
+    ]
     assert [p["total"] for p in pages] == [5, 5, 5]
     assert [[item["id"] for item in p["items"]] for p in pages] == [opened[4:2:-1], opened[2:0:-1], opened[:1]]
     assert pages[1]["page"] == 2 and pages[1]["per_page"] == 2
@@ -107,4 +117,5 @@ def test_query_argument_errors_are_keyed_by_field_like_body_errors(api):
     response = api.get("sg.reception", "/api/rmas?page=0")
     # pages are bounded above too, so the row offset stays a number the database can take
     assert response.get_json()["errors"] == {
-        "page": ["Must be greater than or equal to 1 and less than or equal to 1000000."]}
+        "page": ["Must be greater than or equal to 1 and less than or equal to 1000000."]
+    }

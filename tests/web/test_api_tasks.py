@@ -1,4 +1,5 @@
 """Task commands over HTTP: who may act (403), state conflicts (409) and invalid form data (422)."""
+
 from __future__ import annotations
 
 import pytest
@@ -61,8 +62,11 @@ def test_second_user_claiming_a_claimed_task_gets_409(api, orc, rma):
     api.do("sg.reception", rma["id"], "record_condition", INTAKE)
     task_id = api.only_task("sg.tech", rma["id"])["id"]
     assert api.post("sg.tech", f"/api/tasks/{task_id}/claim").status_code == 200
-    for verb, body in [("claim", None), ("unclaim", None), ("complete", {"data": {"diagnosis": "x",
-                                                                                   "fault_category": "sensor"}})]:
+    for verb, body in [
+        ("claim", None),
+        ("unclaim", None),
+        ("complete", {"data": {"diagnosis": "x", "fault_category": "sensor"}}),
+    ]:
         response = api.post("sg.tech2", f"/api/tasks/{task_id}/{verb}", body)
         assert response.status_code == 409, verb
         assert response.get_json()["code"] == "task_claimed"
@@ -78,12 +82,15 @@ def test_completing_a_completed_task_gets_409(api, rma):
     assert api.get("sg.reception", f"/api/tasks/{task_id}").get_json()["status"] == "completed"
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"condition_grade": "Z"}, "condition_grade"),
-    ({"condition_notes": None}, "condition_notes"),
-    ({"customer_acknowledged": False}, "customer_acknowledged"),
-    ({"surprise": 1}, "surprise"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"condition_grade": "Z"}, "condition_grade"),
+        ({"condition_notes": None}, "condition_notes"),
+        ({"customer_acknowledged": False}, "customer_acknowledged"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
 def test_invalid_form_data_is_422_with_field_errors_and_saves_nothing(api, rma, change, field):
     task_id = api.only_task("sg.reception", rma["id"])["id"]
     before = api.rma("sg.reception", rma["id"])

@@ -1,4 +1,5 @@
 """Access control that holds: password hashes, session cookies, login throttling, tokens, the portal's links."""
+
 from __future__ import annotations
 
 import base64
@@ -6,18 +7,16 @@ import dataclasses
 import hashlib
 import re
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from sqlalchemy import select
 
 from engine import Orchestrator
-
-from engine.services import throttle
 from engine.errors import Unauthenticated
+from engine.services import rmas, throttle, users
 from engine.store.model import ApiToken, User
-from engine.services import rmas, users
 from tests.helpers import actor, rma_payload
 
 A, B = {"REMOTE_ADDR": "10.0.0.1"}, {"REMOTE_ADDR": "10.0.0.2"}
@@ -30,8 +29,9 @@ def _token(client, username, password="demo", address=A):
 def _login_form(client, username, password="demo", address=A):
     page = client.get("/login", environ_base=address).get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    return client.post("/login", data={"username": username, "password": password, "csrf_token": csrf},
-                       environ_base=address)
+    return client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": csrf}, environ_base=address
+    )
 
 
 def _session_cookie(response) -> str:
@@ -39,6 +39,7 @@ def _session_cookie(response) -> str:
 
 
 # --- passwords and sessions ------------------------------------------------------------------------
+
 
 def test_passwords_are_stored_as_argon2id_hashes(orc):
     users.add_user(orc, "kim", "reception", "SG", "correct horse battery staple")
@@ -58,6 +59,7 @@ def test_session_cookie_is_http_only_same_site_and_expires(client):
 
 def test_session_cookie_is_secure_when_the_site_is_https(orc):
     from web import create_app
+
     https = Orchestrator(dataclasses.replace(orc.settings, base_url="https://rma.example.com"))
     try:
         client = create_app({"RMA_ORCHESTRATOR": https, "TESTING": True}).test_client()
@@ -78,7 +80,7 @@ def test_login_starts_a_new_session_so_nothing_planted_before_survives(client):
 
 
 def test_session_expires_after_its_lifetime(client):
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     with time_machine.travel(start, tick=False) as clock:
         _login_form(client, "sg.reception")
         assert client.get("/inbox").status_code == 200
@@ -104,6 +106,7 @@ def test_responses_carry_protective_headers(client):
 
 # --- login throttling ------------------------------------------------------------------------------
 
+
 def test_sixth_try_on_one_username_is_refused_even_with_the_right_password(client):
     for _ in range(throttle.LOGIN_PER_USER.attempts):
         assert _token(client, "sg.tech", "wrong").status_code == 401
@@ -116,7 +119,7 @@ def test_sixth_try_on_one_username_is_refused_even_with_the_right_password(clien
 
 
 def test_lockout_ends_after_its_window(client):
-    with time_machine.travel(datetime.now(timezone.utc), tick=False) as clock:
+    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
         for _ in range(throttle.LOGIN_PER_USER.attempts):
             _token(client, "sg.tech", "wrong")
         assert _token(client, "sg.tech").status_code == 429
@@ -142,6 +145,7 @@ def test_one_address_spraying_many_usernames_is_locked_out(client):
 
 def test_every_web_process_counts_against_the_same_limit(orc, app):
     from web import create_app
+
     other = Orchestrator(orc.settings)  # a second process: its own engine and pool, the same database
     try:
         second = create_app({"RMA_ORCHESTRATOR": other, "TESTING": True}).test_client()
@@ -175,6 +179,7 @@ def test_parallel_guesses_cannot_get_past_the_limit(orc):
 
 # --- API tokens ------------------------------------------------------------------------------------
 
+
 def test_tokens_are_stored_only_as_hashes(orc, client):
     token = _token(client, "sg.tech").get_json()["token"]
     with orc.uow() as uow:
@@ -184,7 +189,7 @@ def test_tokens_are_stored_only_as_hashes(orc, client):
 
 
 def test_tokens_expire(orc, client):
-    with time_machine.travel(datetime.now(timezone.utc), tick=False) as clock:
+    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
         token = _token(client, "sg.tech").get_json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
         assert client.get("/api/me", headers=headers).status_code == 200
@@ -216,6 +221,7 @@ def test_a_new_password_revokes_the_old_tokens(orc, client):
 
 # --- the customer portal ---------------------------------------------------------------------------
 
+
 def test_tracking_tokens_are_unguessable(orc):
     reception = actor(orc, "sg.reception")
     tokens = [rmas.open_rma(orc, reception, rma_payload(serial=f"SN-{n}"))["tracking_token"] for n in range(20)]
@@ -228,7 +234,7 @@ def test_tracking_tokens_are_unguessable(orc):
 @pytest.mark.parametrize("prefix", ["/api/portal/", "/track/"])
 def test_wrong_tracking_tokens_are_throttled_per_address(orc, client, prefix):
     token = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload())["tracking_token"]
-    with time_machine.travel(datetime.now(timezone.utc), tick=False) as clock:
+    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
         for n in range(throttle.PORTAL_MISSES_PER_ADDRESS.attempts):
             assert client.get(f"{prefix}{token[:-3]}{n:03d}", environ_base=A).status_code == 404
         refused = client.get(f"{prefix}{token}", environ_base=A)  # even the right token, from this address
@@ -251,9 +257,12 @@ def test_wrong_tracking_tokens_on_the_sms_choice_count_as_guesses_too(orc, clien
 
 # --- request size ----------------------------------------------------------------------------------
 
+
 def test_a_body_over_the_size_limit_is_413_json_on_the_api(app, client):
-    headers = {"Authorization": f"Bearer {_token(client, 'sg.reception').get_json()['token']}",
-               "Content-Type": "application/json"}
+    headers = {
+        "Authorization": f"Bearer {_token(client, 'sg.reception').get_json()['token']}",
+        "Content-Type": "application/json",
+    }
     body = b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
     response = client.post("/api/rmas", data=body, headers=headers)
     assert response.status_code == 413

@@ -4,6 +4,7 @@ Routes come from app.url_map, so a form added later (staff, portal, owners) is c
 editing this file. The API's POSTs are included: bearer clients need no CSRF token, but a caller
 riding on a browser session cookie does.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -39,8 +40,7 @@ def _unsafe_routes(app):
 
 def _url(app, rule, method):
     # isinstance: the app's <int:...> converter is a subclass (web/converters.py Int64)
-    values = {name: 1 if isinstance(rule._converters[name], IntegerConverter) else "x"
-              for name in rule.arguments}
+    values = {name: 1 if isinstance(rule._converters[name], IntegerConverter) else "x" for name in rule.arguments}
     with app.test_request_context():
         return app.url_map.bind("localhost").build(rule.endpoint, values, method=method)
 
@@ -67,19 +67,27 @@ def test_every_state_changing_route_refuses_a_session_request_without_csrf_token
             continue
         url = _url(world.app, rule, method)
         client, token = _browser_logged_in_as(world, "manager")
-        refused = client.open(url, method=method, data={"approve": "true"},
-                              environ_base={"REMOTE_ADDR": world.address()})
+        refused = client.open(
+            url, method=method, data={"approve": "true"}, environ_base={"REMOTE_ADDR": world.address()}
+        )
         assert _refused_for_csrf(refused), (method, rule.rule, refused.status_code)
         # and the same request with the token passes the CSRF check (whatever the route then answers)
         client, token = _browser_logged_in_as(world, "manager")
         form = {"csrf_token": token, "approve": "true"}
-        allowed = client.open(url, method=method, data=form, headers={"X-CSRFToken": token},
-                              environ_base={"REMOTE_ADDR": world.address()})
+        allowed = client.open(
+            url, method=method, data=form, headers={"X-CSRFToken": token}, environ_base={"REMOTE_ADDR": world.address()}
+        )
         assert not _refused_for_csrf(allowed), (method, rule.rule, allowed.status_code)
         checked.append((method, rule.rule))
     # the forms that exist today, so a broken enumeration cannot pass vacuously
-    for expected in [("POST", "/login"), ("POST", "/logout"), ("POST", "/rmas/new"), ("POST", "/tasks/<task_id>"),
-                     ("POST", "/track/<token>/decision"), ("POST", "/api/tasks/<task_id>/complete")]:
+    for expected in [
+        ("POST", "/login"),
+        ("POST", "/logout"),
+        ("POST", "/rmas/new"),
+        ("POST", "/tasks/<task_id>"),
+        ("POST", "/track/<token>/decision"),
+        ("POST", "/api/tasks/<task_id>/complete"),
+    ]:
         assert expected in checked, expected
 
 

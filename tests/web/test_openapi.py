@@ -1,4 +1,5 @@
 """The OpenAPI document describes every endpoint, its schemas, errors and security."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,29 +7,58 @@ import pytest
 from engine import Orchestrator, Settings
 
 PATHS = {
-    "/api/health": {"get"}, "/api/auth/token": {"post"}, "/api/auth/revoke": {"post"}, "/api/me": {"get"},
-    "/api/auth/tokens": {"get"}, "/api/auth/tokens/{token_id}": {"delete"}, "/api/centres": {"get"}, "/api/rmas": {"get", "post"}, "/api/rmas/{rma_id}": {"get"},
-    "/api/tasks": {"get"}, "/api/tasks/{task_id}": {"get"}, "/api/tasks/{task_id}/claim": {"post"},
-    "/api/tasks/{task_id}/unclaim": {"post"}, "/api/tasks/{task_id}/complete": {"post"},
-    "/api/portal/{tracking_token}": {"get"}, "/api/portal/{tracking_token}/decision": {"post"},
-    "/api/processes": {"get"}, "/api/processes/deploy": {"post"}, "/api/processes/validate": {"post"},
-    "/api/processes/{version}": {"get"}, "/api/processes/{version}/files/{name}": {"get"},
+    "/api/health": {"get"},
+    "/api/auth/token": {"post"},
+    "/api/auth/revoke": {"post"},
+    "/api/me": {"get"},
+    "/api/auth/tokens": {"get"},
+    "/api/auth/tokens/{token_id}": {"delete"},
+    "/api/centres": {"get"},
+    "/api/rmas": {"get", "post"},
+    "/api/rmas/{rma_id}": {"get"},
+    "/api/tasks": {"get"},
+    "/api/tasks/{task_id}": {"get"},
+    "/api/tasks/{task_id}/claim": {"post"},
+    "/api/tasks/{task_id}/unclaim": {"post"},
+    "/api/tasks/{task_id}/complete": {"post"},
+    "/api/portal/{tracking_token}": {"get"},
+    "/api/portal/{tracking_token}/decision": {"post"},
+    "/api/processes": {"get"},
+    "/api/processes/deploy": {"post"},
+    "/api/processes/validate": {"post"},
+    "/api/processes/{version}": {"get"},
+    "/api/processes/{version}/files/{name}": {"get"},
     "/api/processes/{version}/migrate": {"post"},
     # time and operations
-    "/api/incidents": {"get"}, "/api/incidents/{rma_id}/retry": {"post"}, "/api/rmas/{rma_id}/cancel": {"post"},
-    "/api/outbox/undelivered": {"get"}, "/api/outbox/{message_id}/requeue": {"post"}, "/api/dashboard": {"get"},
-    "/api/webhooks": {"get", "post"}, "/api/webhooks/{sub_id}": {"delete"}, "/api/webhooks/{sub_id}/deliveries": {"get"},
+    "/api/incidents": {"get"},
+    "/api/incidents/{rma_id}/retry": {"post"},
+    "/api/rmas/{rma_id}/cancel": {"post"},
+    "/api/outbox/undelivered": {"get"},
+    "/api/outbox/{message_id}/requeue": {"post"},
+    "/api/dashboard": {"get"},
+    "/api/webhooks": {"get", "post"},
+    "/api/webhooks/{sub_id}": {"delete"},
+    "/api/webhooks/{sub_id}/deliveries": {"get"},
     # the customer's side
-    "/api/rmas/{rma_id}/photos": {"post"}, "/api/rmas/{rma_id}/customer-side": {"get"},
-    "/api/rmas/{rma_id}/receipt.pdf": {"get"}, "/api/rmas/{rma_id}/loans": {"post"},
-    "/api/rmas/{rma_id}/loans/return": {"post"}, "/api/centres/{centre}/loan-units": {"get", "post"},
+    "/api/rmas/{rma_id}/photos": {"post"},
+    "/api/rmas/{rma_id}/customer-side": {"get"},
+    "/api/rmas/{rma_id}/receipt.pdf": {"get"},
+    "/api/rmas/{rma_id}/loans": {"post"},
+    "/api/rmas/{rma_id}/loans/return": {"post"},
+    "/api/centres/{centre}/loan-units": {"get", "post"},
     "/api/portal/{tracking_token}/sms": {"post"},
     # before the repair: online requests, the centre finder, parcels, the catalogue; goodwill
-    "/api/requests": {"post"}, "/api/requests/{tracking_token}": {"get"},
-    "/api/requests/{tracking_token}/troubleshooting": {"post"}, "/api/requests/{tracking_token}/choice": {"post"},
-    "/api/centres/nearby": {"get"}, "/api/parcels": {"post"}, "/api/catalogue": {"get", "post"},
-    "/api/catalogue/{model}": {"delete"}, "/api/catalogue/import": {"post"},
-    "/api/rmas/{rma_id}/goodwill": {"get", "post"}, "/api/goodwill/summary": {"get"},
+    "/api/requests": {"post"},
+    "/api/requests/{tracking_token}": {"get"},
+    "/api/requests/{tracking_token}/troubleshooting": {"post"},
+    "/api/requests/{tracking_token}/choice": {"post"},
+    "/api/centres/nearby": {"get"},
+    "/api/parcels": {"post"},
+    "/api/catalogue": {"get", "post"},
+    "/api/catalogue/{model}": {"delete"},
+    "/api/catalogue/import": {"post"},
+    "/api/rmas/{rma_id}/goodwill": {"get", "post"},
+    "/api/goodwill/summary": {"get"},
 }
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -37,8 +67,14 @@ METHODS = {"get", "post", "put", "patch", "delete"}
 def app(tmp_path):
     """The document does not depend on the database: one unmigrated SQLite file will do."""
     from web import create_app
-    settings = Settings.from_env({}, database_url=f"sqlite:///{tmp_path / 'doc.sqlite3'}", instance_dir=tmp_path,
-                                 secret_key="test-secret", run_worker=False)
+
+    settings = Settings.from_env(
+        {},
+        database_url=f"sqlite:///{tmp_path / 'doc.sqlite3'}",
+        instance_dir=tmp_path,
+        secret_key="test-secret",
+        run_worker=False,
+    )
     orc = Orchestrator(settings)
     yield create_app({"RMA_ORCHESTRATOR": orc, "TESTING": True})
     orc.dispose()
@@ -58,15 +94,25 @@ def test_openapi_document_lists_every_api_path_and_method(client):
 def test_openapi_documents_bearer_auth_only_where_login_is_needed(client):
     doc = _doc(client)
     assert doc["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http", "scheme": "bearer", "description": doc["components"]["securitySchemes"]["bearerAuth"]
-        ["description"]}
-    open_ops = {("/api/health", "get"), ("/api/auth/token", "post"), ("/api/portal/{tracking_token}", "get"),
-                ("/api/portal/{tracking_token}/decision", "post"), ("/api/portal/{tracking_token}/sms", "post"),
-                # a customer without an account: the request form, the finder, the catalogue it offers, the
-                # request page's answers (the tracking token is the credential)
-                ("/api/requests", "post"), ("/api/centres/nearby", "get"), ("/api/catalogue", "get"),
-                ("/api/requests/{tracking_token}", "get"), ("/api/requests/{tracking_token}/troubleshooting", "post"),
-                ("/api/requests/{tracking_token}/choice", "post")}
+        "type": "http",
+        "scheme": "bearer",
+        "description": doc["components"]["securitySchemes"]["bearerAuth"]["description"],
+    }
+    open_ops = {
+        ("/api/health", "get"),
+        ("/api/auth/token", "post"),
+        ("/api/portal/{tracking_token}", "get"),
+        ("/api/portal/{tracking_token}/decision", "post"),
+        ("/api/portal/{tracking_token}/sms", "post"),
+        # a customer without an account: the request form, the finder, the catalogue it offers, the
+        # request page's answers (the tracking token is the credential)
+        ("/api/requests", "post"),
+        ("/api/centres/nearby", "get"),
+        ("/api/catalogue", "get"),
+        ("/api/requests/{tracking_token}", "get"),
+        ("/api/requests/{tracking_token}/troubleshooting", "post"),
+        ("/api/requests/{tracking_token}/choice", "post"),
+    }
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             if method in METHODS:
@@ -78,8 +124,19 @@ def test_openapi_documents_bearer_auth_only_where_login_is_needed(client):
 def test_openapi_documents_request_response_and_error_schemas(client):
     doc = _doc(client)
     schemas = doc["components"]["schemas"]
-    assert {"RmaCreate", "Rma", "RmaPage", "Task", "TaskPage", "CompleteTask", "Completion", "PortalView",
-            "Decision", "Token", "Error"} <= set(schemas)
+    assert {
+        "RmaCreate",
+        "Rma",
+        "RmaPage",
+        "Task",
+        "TaskPage",
+        "CompleteTask",
+        "Completion",
+        "PortalView",
+        "Decision",
+        "Token",
+        "Error",
+    } <= set(schemas)
     assert set(schemas["Error"]["properties"]) == {"code", "message", "errors"}
     complete = doc["paths"]["/api/tasks/{task_id}/complete"]["post"]
     assert complete["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/CompleteTask")

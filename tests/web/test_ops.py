@@ -1,4 +1,5 @@
 """Operations and the manager's figures over HTTP: incidents, cancel, dashboard, CSV, heatmap, access."""
+
 from __future__ import annotations
 
 import csv
@@ -9,9 +10,9 @@ import time_machine
 
 from engine import Actor
 from engine.process.definitions import read_bundle_dir
-from engine.store.model import utcnow
-from engine.services.scheduler import fire_due_timers
 from engine.services import processes
+from engine.services.scheduler import fire_due_timers
+from engine.store.model import utcnow
 from tests.conftest import PROCESSES_DIR
 from tests.helpers import INTAKE
 
@@ -78,7 +79,9 @@ def test_dashboard_counts_rmas_by_status_and_open_sla_breaches(api, app):
     assert fire_due_timers(orc) == 1
     figures = api.get("manager", "/api/dashboard").get_json()
     assert {(r["centre"], r["status"], r["count"]) for r in figures["by_status"]} == {
-        ("SG", "diagnosing", 1), ("SG", "received", 1)}
+        ("SG", "diagnosing", 1),
+        ("SG", "received", 1),
+    }
     breaches = figures["breaches"]
     assert breaches["open_count"] == 1 and breaches["escalations_open"] == 1
     [overdue] = breaches["open"]
@@ -113,6 +116,7 @@ def test_dashboard_page_charts_csv_and_heatmap_for_a_manager(api, client, app):
 
 def test_centre_manager_sees_only_their_centre(api, app):
     from engine.services import users
+
     orc = app.extensions["rma"]
     users.add_user(orc, "de.manager", "manager", "DE", "demo-password-1")
     api.open_rma(centre="SG")

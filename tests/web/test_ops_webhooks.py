@@ -1,10 +1,14 @@
 """The webhook subscription API: managers register, list, read the log and delete; others may not."""
+
 from __future__ import annotations
 
 
 def test_manager_registers_lists_and_deletes_a_subscription(api):
-    created = api.post("manager", "/api/webhooks", {"url": "https://erp.example.com/rma", "events": ["rma.closed"],
-                                                    "description": "ERP"})
+    created = api.post(
+        "manager",
+        "/api/webhooks",
+        {"url": "https://erp.example.com/rma", "events": ["rma.closed"], "description": "ERP"},
+    )
     assert created.status_code == 201
     body = created.get_json()
     assert body["events"] == ["rma.closed"] and body["centre"] is None and len(body["secret"]) >= 32

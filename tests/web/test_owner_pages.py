@@ -1,4 +1,5 @@
 """Process owners' pages: history, files, upload-to-deploy, modeler validate/deploy, form preview, diff, migration."""
+
 from __future__ import annotations
 
 import io
@@ -17,6 +18,7 @@ INTAKE_STAGE = "stages/rma_intake.bpmn"
 @pytest.fixture
 def world(sqlite_orc):
     from web import create_app
+
     add_matrix_users(sqlite_orc)
     app = create_app({"RMA_ORCHESTRATOR": sqlite_orc, "TESTING": True, "WTF_CSRF_ENABLED": False})
     return app, sqlite_orc
@@ -36,8 +38,14 @@ def _ids(orc, centre=None):
 
 
 def _new_stage(orc) -> str:
-    return insert_user_task(_ids(orc)[2][INTAKE_STAGE], after="record_condition", task_id="photograph_unit",
-                            name="Photograph unit", form="photograph_unit.json", status="received")
+    return insert_user_task(
+        _ids(orc)[2][INTAKE_STAGE],
+        after="record_condition",
+        task_id="photograph_unit",
+        name="Photograph unit",
+        form="photograph_unit.json",
+        status="received",
+    )
 
 
 def test_history_lists_each_centre_with_running_counts_for_owners_and_managers(world):
@@ -59,7 +67,7 @@ def test_version_page_links_each_file_to_the_modeler_and_download(world):
     bundle_id, _version, files = _ids(orc)
     client = _client(app, "owner")
     html = client.get(f"/processes/{bundle_id}").get_data(as_text=True)
-    assert f'/processes/{bundle_id}/edit/{INTAKE_STAGE}' in html
+    assert f"/processes/{bundle_id}/edit/{INTAKE_STAGE}" in html
     download = client.get(f"/processes/{bundle_id}/files/{INTAKE_STAGE}")
     assert download.status_code == 200 and download.get_data(as_text=True) == files[INTAKE_STAGE]
     assert "attachment" in download.headers["Content-Disposition"]
@@ -71,9 +79,14 @@ def test_upload_deploys_a_new_version_and_refusal_lists_every_error(world):
     app, orc = world
     client = _client(app, "owner")
     _id, version, _files = _ids(orc)
-    data = {"files": [(io.BytesIO(_new_stage(orc).encode()), "rma_intake.bpmn"),
-                      (io.BytesIO(simple_form("Photo", "photo_notes", "Photo notes").encode()), "photograph_unit.json")],
-            "centre": "", "note": "photos at intake"}
+    data = {
+        "files": [
+            (io.BytesIO(_new_stage(orc).encode()), "rma_intake.bpmn"),
+            (io.BytesIO(simple_form("Photo", "photo_notes", "Photo notes").encode()), "photograph_unit.json"),
+        ],
+        "centre": "",
+        "note": "photos at intake",
+    }
     response = client.post("/processes/upload", data=data, content_type="multipart/form-data")
     assert response.status_code == 302
     new_id, new_version, files = _ids(orc)
@@ -91,8 +104,15 @@ def test_modeler_validate_names_file_element_and_line(world):
     assert response.status_code == 422
     errors = response.get_json()["errors"]
     assert any(e["file"] == INTAKE_STAGE and e["element"] == "photograph_unit" and e["line"] for e in errors), errors
-    ok = _client(app, "owner").post("/processes/validate.json", json={"files": {
-        INTAKE_STAGE: stage, "forms/photograph_unit.json": simple_form("Photo", "photo_notes", "Photo notes")}})
+    ok = _client(app, "owner").post(
+        "/processes/validate.json",
+        json={
+            "files": {
+                INTAKE_STAGE: stage,
+                "forms/photograph_unit.json": simple_form("Photo", "photo_notes", "Photo notes"),
+            }
+        },
+    )
     assert ok.status_code == 200 and ok.get_json()["valid"] is True
 
 
@@ -100,8 +120,10 @@ def test_modeler_deploy_respects_centre_scope(world):
     app, orc = world
     files = {INTAKE_STAGE: _new_stage(orc), "forms/photograph_unit.json": simple_form("P", "photo_notes", "Notes")}
     assert _client(app, "sg.owner").post("/processes/deploy.json", json={"files": files}).status_code == 403
-    assert _client(app, "sg.owner").post("/processes/deploy.json",
-                                         json={"files": files, "centre": "DE"}).status_code == 403
+    assert (
+        _client(app, "sg.owner").post("/processes/deploy.json", json={"files": files, "centre": "DE"}).status_code
+        == 403
+    )
     assert _client(app, "manager").post("/processes/deploy.json", json={"files": files}).status_code == 403
     assert _client(app, "manager").post("/processes/upload", data={"centre": ""}).status_code == 403
     assert _client(app, "sg.owner").post("/processes/validate.json", json={"files": files}).status_code == 403
@@ -113,8 +135,11 @@ def test_modeler_deploy_respects_centre_scope(world):
 def test_form_preview_renders_fields_as_staff_see_them(world):
     app, _orc = world
     client = _client(app, "owner")
-    html = client.post("/processes/form-preview", data=simple_form("Photo", "photo_notes", "Photo notes"),
-                       content_type="application/json").get_data(as_text=True)
+    html = client.post(
+        "/processes/form-preview",
+        data=simple_form("Photo", "photo_notes", "Photo notes"),
+        content_type="application/json",
+    ).get_data(as_text=True)
     assert 'id="f-photo_notes"' in html and "Photo notes" in html
     bad = client.post("/processes/form-preview", data="{not json", content_type="application/json")
     assert bad.status_code == 422 and "form-preview-problem" in bad.get_data(as_text=True)
@@ -132,9 +157,13 @@ def test_migration_preview_then_bulk_apply(world):
     app, orc = world
     add_plain_centre(orc, "NL")  # its RMAs run the base processes
     rma = rmas.open_rma(orc, actor(orc, "nl.reception"), rma_payload(centre="NL"))
-    processes.deploy_bundle(orc, actor(orc, "owner"), {
-        INTAKE_STAGE: _new_stage(orc), "forms/photograph_unit.json": simple_form("P", "photo_notes", "Notes")},
-        merge=True, note="photos")
+    processes.deploy_bundle(
+        orc,
+        actor(orc, "owner"),
+        {INTAKE_STAGE: _new_stage(orc), "forms/photograph_unit.json": simple_form("P", "photo_notes", "Notes")},
+        merge=True,
+        note="photos",
+    )
     new_id = _ids(orc)[0]
     client = _client(app, "owner")
     preview = client.get(f"/processes/{new_id}/migrate").get_data(as_text=True)
@@ -153,7 +182,7 @@ def test_migration_preview_says_why_an_rma_cannot_move(world):
     processes.deploy_bundle(orc, actor(orc, "owner"), {INTAKE_STAGE: renamed}, merge=True, note="rename")
     client = _client(app, "owner")
     preview = client.get(f"/processes/{_ids(orc)[0]}/migrate").get_data(as_text=True)
-    blocked = preview[preview.index('data-testid="blocked"'):]
+    blocked = preview[preview.index('data-testid="blocked"') :]
     assert rma["number"] in blocked and "record_condition" in blocked
     assert 'data-testid="movable"' not in preview
 
@@ -161,6 +190,6 @@ def test_migration_preview_says_why_an_rma_cannot_move(world):
 def test_a_centre_owner_is_offered_moves_only_for_its_own_variant(world):
     app, orc = world
     html = _client(app, "sg.owner").get("/processes").get_data(as_text=True)
-    assert f'/processes/{_ids(orc)[0]}/migrate' not in html
+    assert f"/processes/{_ids(orc)[0]}/migrate" not in html
     everything = _client(app, "owner").get("/processes").get_data(as_text=True)
-    assert f'/processes/{_ids(orc)[0]}/migrate' in everything
+    assert f"/processes/{_ids(orc)[0]}/migrate" in everything

@@ -1,4 +1,5 @@
 """The customer's side over HTTP: portal detail, quote versions, SMS choice, photos, receipt, staff panels."""
+
 from __future__ import annotations
 
 import io
@@ -9,12 +10,15 @@ from PIL import Image
 
 from engine.adapters import uploads
 from engine.errors import InvalidInput
-
 from tests.helpers import INTAKE
 from tests.web.conftest import ApiDriver
 
-DIAGNOSIS = {"diagnosis": "Corroded flex cable", "fault_category": "electronic", "parts_cost": 80.5,
-             "labour_hours": 1.5}
+DIAGNOSIS = {
+    "diagnosis": "Corroded flex cable",
+    "fault_category": "electronic",
+    "parts_cost": 80.5,
+    "labour_hours": 1.5,
+}
 
 
 def png(colour=(200, 30, 30), size=(64, 48)) -> bytes:
@@ -25,8 +29,9 @@ def png(colour=(200, 30, 30), size=(64, 48)) -> bytes:
 
 def upload(api, rma_id, *files, user="sg.reception"):
     data = {"photos": [(io.BytesIO(content), name) for name, content in files]}
-    return api.client.post(f"/api/rmas/{rma_id}/photos", headers=api.headers(user), data=data,
-                           content_type="multipart/form-data")
+    return api.client.post(
+        f"/api/rmas/{rma_id}/photos", headers=api.headers(user), data=data, content_type="multipart/form-data"
+    )
 
 
 def quoted(api) -> dict:
@@ -119,8 +124,16 @@ def test_staff_rma_page_shows_photos_estimate_messages_history_and_receipt(api, 
     api.do("sg.reception", rma["id"], "record_condition", {**INTAKE, "photos": [photo["sha256"]]})
     _login(client, "sg.reception")
     page = client.get(f"/rmas/{rma['id']}").get_data(as_text=True)
-    for expected in ("Estimated completion", "Intake photos", photo["sha256"][:12], "Messages to the customer",
-                     "we have received your", "Earlier RMAs", "Loan unit", "Intake receipt"):
+    for expected in (
+        "Estimated completion",
+        "Intake photos",
+        photo["sha256"][:12],
+        "Messages to the customer",
+        "we have received your",
+        "Earlier RMAs",
+        "Loan unit",
+        "Intake receipt",
+    ):
         assert expected in page, expected
     with client.get(f"/rmas/{rma['id']}/photos/{photo['sha256']}") as image:
         assert image.status_code == 200 and image.mimetype == "image/png"
@@ -131,10 +144,16 @@ def test_staff_rma_page_shows_photos_estimate_messages_history_and_receipt(api, 
 
 
 def test_tracking_page_is_in_the_customers_language(api, client):
-    payload_rma = api.post("sg.reception", "/api/rmas", {
-        "centre": "SG", "customer": {"name": "Jana Roth", "email": "jana@example.com", "language": "de"},
-        "product": {"model": "Vista X100 Camera", "serial_number": "SN-DE-1", "purchase_date": "2020-01-10"},
-        "fault_description": "Blende klemmt"}).get_json()
+    payload_rma = api.post(
+        "sg.reception",
+        "/api/rmas",
+        {
+            "centre": "SG",
+            "customer": {"name": "Jana Roth", "email": "jana@example.com", "language": "de"},
+            "product": {"model": "Vista X100 Camera", "serial_number": "SN-DE-1", "purchase_date": "2020-01-10"},
+            "fault_description": "Blende klemmt",
+        },
+    ).get_json()
     assert payload_rma["customer"]["language"] == "de"
     page = client.get(f"/track/{payload_rma['tracking_token']}")
     text = page.get_data(as_text=True)
@@ -148,12 +167,22 @@ def test_the_recorded_address_is_the_clients_only_behind_a_trusted_proxy(orc, tr
     from dataclasses import replace
 
     from web import create_app
-    app = create_app({"TESTING": True, "RMA_ORCHESTRATOR": orc,
-                      "RMA_SETTINGS": replace(orc.settings, trusted_proxies=trusted_proxies)})
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "RMA_ORCHESTRATOR": orc,
+            "RMA_SETTINGS": replace(orc.settings, trusted_proxies=trusted_proxies),
+        }
+    )
     api = ApiDriver(app.test_client())
     rma = quoted(api)
-    answer = api.client.post(f"/api/portal/{rma['tracking_token']}/decision", json={"approve": True},
-                             headers={"X-Forwarded-For": "203.0.113.9"}, environ_base={"REMOTE_ADDR": "10.0.0.5"})
+    answer = api.client.post(
+        f"/api/portal/{rma['tracking_token']}/decision",
+        json={"approve": True},
+        headers={"X-Forwarded-For": "203.0.113.9"},
+        environ_base={"REMOTE_ADDR": "10.0.0.5"},
+    )
     assert answer.status_code == 200, answer.get_json()
     [quote] = api.get("sg.reception", f"/api/rmas/{rma['id']}/customer-side").get_json()["quotes"]
     assert quote["decided_ip"] == recorded

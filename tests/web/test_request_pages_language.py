@@ -1,5 +1,6 @@
 """The online request's pages in the customer's language: the request's recorded language once it exists (page,
 confirmation, packing slip and its PDF, choices); before that the form's ?lang=, else Accept-Language, else English."""
+
 from __future__ import annotations
 
 import io
@@ -15,14 +16,26 @@ from engine.services import requests as request_service
 from tests.helpers import INTAKE, actor, rma_payload
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-MODEL = {"model": "Vista X100 Camera", "category": "camera", "warranty_months": 24, "replacement_value": 400,
-         "currency": "SGD", "known_issues": [{"code": "no_power", "question": "Does the power LED stay dark?",
-                                               "steps": ["Charge the battery for two hours."]}]}
+MODEL = {
+    "model": "Vista X100 Camera",
+    "category": "camera",
+    "warranty_months": 24,
+    "replacement_value": 400,
+    "currency": "SGD",
+    "known_issues": [
+        {
+            "code": "no_power",
+            "question": "Does the power LED stay dark?",
+            "steps": ["Charge the battery for two hours."],
+        }
+    ],
+}
 
 
 @pytest.fixture
 def app(orc):
     from web import create_app
+
     return create_app({"RMA_ORCHESTRATOR": orc, "TESTING": True, "WTF_CSRF_ENABLED": False})
 
 
@@ -33,9 +46,16 @@ def finder_and_catalogue(orc):
 
 
 def form(**overrides) -> dict:
-    fields = {"centre": "SG", "name": "Kim Tan", "email": "kim@example.com", "language": "de",
-              "model": "Vista X100 Camera", "serial_number": "SN-LANG-1",
-              "purchase_date": (date.today() - timedelta(days=200)).isoformat(), "fault_description": "Geht nicht an"}
+    fields = {
+        "centre": "SG",
+        "name": "Kim Tan",
+        "email": "kim@example.com",
+        "language": "de",
+        "model": "Vista X100 Camera",
+        "serial_number": "SN-LANG-1",
+        "purchase_date": (date.today() - timedelta(days=200)).isoformat(),
+        "fault_description": "Geht nicht an",
+    }
     return {**fields, **overrides}
 
 
@@ -75,8 +95,9 @@ def test_a_german_request_gets_its_confirmation_page_and_packing_slip_in_german(
     for english in ("Request received", "Before you send it", "Solved: it works now", "is registered"):
         assert english not in html
 
-    after = client.post(f"/request/{token}/troubleshooting", data={"troubleshoot_solved": "false"},
-                        follow_redirects=True)
+    after = client.post(
+        f"/request/{token}/troubleshooting", data={"troubleshoot_solved": "false"}, follow_redirects=True
+    )
     assert "Vielen Dank: unser Team prüft Ihre Anfrage" in text(after)
 
     shipped_in(orc, token, answered=True)
@@ -85,8 +106,14 @@ def test_a_german_request_gets_its_confirmation_page_and_packing_slip_in_german(
     slip = client.get(f"/request/{token}/packing-slip")
     html = text(slip)
     assert slip.headers["Content-Language"] == "de" and '<html lang="de">' in html
-    for german in ("<h1 id=\"slip-title\">Packzettel</h1>", "Senden an", "Von Kim Tan", "Zurück zu Ihrer Anfrage",
-                   "Legen Sie diesen Packzettel in das Paket", customer_text.MONTHS["de"][today.month - 1]):
+    for german in (
+        '<h1 id="slip-title">Packzettel</h1>',
+        "Senden an",
+        "Von Kim Tan",
+        "Zurück zu Ihrer Anfrage",
+        "Legen Sie diesen Packzettel in das Paket",
+        customer_text.MONTHS["de"][today.month - 1],
+    ):
         assert german in html
     assert "Send to" not in html and "Packing slip" not in html
 
@@ -127,8 +154,11 @@ def test_the_form_is_german_with_lang_de_or_a_german_browser_and_english_by_defa
         assert '<option value="de" selected>Deutsch</option>' in html
         assert 'data-nearest="Die nächsten zu {label} zuerst."' in html
         assert "Request a repair" not in html and "Send the request" not in html
-    for response in (client.get("/request"), client.get("/request", headers={"Accept-Language": "fr, en;q=0.5"}),
-                     client.get("/request?lang=xx")):
+    for response in (
+        client.get("/request"),
+        client.get("/request", headers={"Accept-Language": "fr, en;q=0.5"}),
+        client.get("/request?lang=xx"),
+    ):
         html = text(response)
         assert response.headers["Content-Language"] == "en" and "<h1>Request a repair</h1>" in html
         assert '<option value="en" selected>English</option>' in html
@@ -140,8 +170,11 @@ def test_the_form_is_german_with_lang_de_or_a_german_browser_and_english_by_defa
 
 
 def test_a_refused_german_form_is_shown_again_in_german(client):
-    response = client.post("/request?lang=de", data={**form(), "proof_of_purchase": (io.BytesIO(b""), "r.pdf")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/request?lang=de",
+        data={**form(), "proof_of_purchase": (io.BytesIO(b""), "r.pdf")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 422
     html = text(response)
     assert "<h1>Reparatur anfragen</h1>" in html and '<option value="de" selected>Deutsch</option>' in html
@@ -152,9 +185,13 @@ def test_the_repair_or_replace_choice_is_offered_and_thanked_in_german(client, o
     payload = rma_payload(months_old=36, serial="SN-ROR-DE")
     payload["customer"]["language"] = "de"
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), payload)
-    for username, data in (("sg.reception", INTAKE),
-                           ("sg.tech", {"diagnosis": "Sensor cracked", "fault_category": "mechanical",
-                                        "parts_cost": 300, "labour_hours": 2})):
+    for username, data in (
+        ("sg.reception", INTAKE),
+        (
+            "sg.tech",
+            {"diagnosis": "Sensor cracked", "fault_category": "mechanical", "parts_cost": 300, "labour_hours": 2},
+        ),
+    ):
         worker = actor(orc, username)
         task = tasks.list_tasks(orc, worker, rma_id=rma["id"])["items"][0]
         tasks.claim_task(orc, worker, task["id"])
@@ -165,6 +202,7 @@ def test_the_repair_or_replace_choice_is_offered_and_thanked_in_german(client, o
     tracking = text(client.get(f"/track/{rma['tracking_token']}"))  # the tracking page offers the same, in German
     assert "Zum angebotenen Preis reparieren" in tracking and "Ein neues Gerät desselben Modells" in tracking
     assert "Repair it at the quoted price" not in tracking
-    done = client.post(f"/request/{rma['tracking_token']}/choice", data={"choice": "replacement"},
-                       follow_redirects=True)
+    done = client.post(
+        f"/request/{rma['tracking_token']}/choice", data={"choice": "replacement"}, follow_redirects=True
+    )
     assert "Vielen Dank: Sie haben sich für ein Ersatzgerät entschieden." in text(done)

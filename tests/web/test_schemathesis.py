@@ -6,6 +6,7 @@ the generated ids are swapped for real ones, so the fuzzed bodies reach form val
 workflow and the database instead of stopping at 404. Bounded: a fixed number of examples per
 operation keeps the whole run well under two minutes.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,22 +25,22 @@ from schemathesis.generation.meta import negated_parameters
 from sqlalchemy import create_engine, text
 
 from engine import Orchestrator, Settings
-from web.cli import init_database
 from engine.demo import create_centres_and_users
 from engine.services import users
 from tests.conftest import _pg_schema_url
 from tests.web.access_world import World, add_matrix_users
+from web.cli import init_database
 
 POSTGRES_URL = os.environ.get("RMA_TEST_POSTGRES_URL", "")
 MAX_EXAMPLES = int(os.environ.get("RMA_FUZZ_EXAMPLES", "30"))
 CHECKS = [
-    checks.not_a_server_error,           # no 500
-    checks.status_code_conformance,      # only documented statuses
-    checks.content_type_conformance,     # the documented media type
+    checks.not_a_server_error,  # no 500
+    checks.status_code_conformance,  # only documented statuses
+    checks.content_type_conformance,  # the documented media type
     checks.response_schema_conformance,  # bodies match their schemas
     checks.response_headers_conformance,
-    checks.negative_data_rejection,      # invalid input is refused with a 4xx
-    checks.ignored_auth,                 # secured operations refuse a request without credentials
+    checks.negative_data_rejection,  # invalid input is refused with a 4xx
+    checks.ignored_auth,  # secured operations refuse a request without credentials
 ]
 pytestmark = pytest.mark.postgres
 
@@ -49,13 +50,22 @@ def fuzz_world(tmp_path_factory):
     if not POSTGRES_URL:
         pytest.skip("set RMA_TEST_POSTGRES_URL: the fuzz run needs the real PostgreSQL")
     from web import create_app
+
     schema = f"t_fuzz_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     path = tmp_path_factory.mktemp("fuzz")
-    orc = Orchestrator(Settings.from_env({}, database_url=_pg_schema_url(POSTGRES_URL, schema), instance_dir=path,
-                                         upload_dir=path / "uploads", secret_key="test-secret", run_worker=False))
+    orc = Orchestrator(
+        Settings.from_env(
+            {},
+            database_url=_pg_schema_url(POSTGRES_URL, schema),
+            instance_dir=path,
+            upload_dir=path / "uploads",
+            secret_key="test-secret",
+            run_worker=False,
+        )
+    )
     try:
         orc.migrate()
         create_centres_and_users(orc)
@@ -77,15 +87,27 @@ def api_schema(fuzz_world):
 def _documented_operations() -> list[tuple[str, str]]:
     """(METHOD, path) of every operation, read from the document at collection time (no database needed)."""
     from web import create_app
+
     with tempfile.TemporaryDirectory() as tmp:
-        orc = Orchestrator(Settings.from_env({}, database_url=f"sqlite:///{tmp}/doc.sqlite3", instance_dir=Path(tmp),
-                                             secret_key="doc", run_worker=False))
+        orc = Orchestrator(
+            Settings.from_env(
+                {},
+                database_url=f"sqlite:///{tmp}/doc.sqlite3",
+                instance_dir=Path(tmp),
+                secret_key="doc",
+                run_worker=False,
+            )
+        )
         try:
             doc = create_app({"RMA_ORCHESTRATOR": orc, "TESTING": True}).test_client().get("/api/openapi.json")
         finally:
             orc.dispose()
-    return sorted((method.upper(), path) for path, ops in doc.get_json()["paths"].items()
-                  for method in ops if method in {"get", "post", "put", "patch", "delete"})
+    return sorted(
+        (method.upper(), path)
+        for path, ops in doc.get_json()["paths"].items()
+        for method in ops
+        if method in {"get", "post", "put", "patch", "delete"}
+    )
 
 
 def _aim(world: World, case) -> str:
@@ -106,8 +128,10 @@ def _aim(world: World, case) -> str:
 @pytest.mark.parametrize("method, path", _documented_operations(), ids=lambda v: v)
 def test_api_conforms_to_its_openapi_document(api_schema, fuzz_world, method, path):
     operation = api_schema[path][method]
-    cases = st.one_of(operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
-                      operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+    cases = st.one_of(
+        operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+    )
 
     @given(case=cases)
     @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))

@@ -1,4 +1,5 @@
 """The JSON API: flask-smorest blueprints, documented at /api/openapi.json."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,13 +8,23 @@ from flask_smorest import Api
 
 from web.schemas import ErrorSchema
 
-from . import auth, customer, meta, portal, processes, rmas, tasks
-from . import operations, webhooks
-from . import catalogue, goodwill, requests
+from . import auth, catalogue, customer, goodwill, meta, operations, portal, processes, requests, rmas, tasks, webhooks
 
-BLUEPRINTS = (meta.blp, auth.blp, rmas.blp, tasks.blp, portal.blp, customer.blp, processes.blp,
-              operations.blp, webhooks.blp, requests.blp, requests.parcels_blp, catalogue.blp,
-              goodwill.blp)
+BLUEPRINTS = (
+    meta.blp,
+    auth.blp,
+    rmas.blp,
+    tasks.blp,
+    portal.blp,
+    customer.blp,
+    processes.blp,
+    operations.blp,
+    webhooks.blp,
+    requests.blp,
+    requests.parcels_blp,
+    catalogue.blp,
+    goodwill.blp,
+)
 
 
 class RmaApi(Api):
@@ -32,11 +43,23 @@ def register_api(app) -> None:
     from web import csrf
 
     _serve_local_swagger_ui(app)
-    api = RmaApi(app, spec_kwargs={"info": {"description": "RMA orchestrator: open RMAs, work the task inbox, "
-                                                           "and let customers track and approve quotes."}})
-    api.spec.components.security_scheme("bearerAuth", {
-        "type": "http", "scheme": "bearer",
-        "description": "A token from POST /api/auth/token, sent as `Authorization: Bearer <token>`"})
+    api = RmaApi(
+        app,
+        spec_kwargs={
+            "info": {
+                "description": "RMA orchestrator: open RMAs, work the task inbox, "
+                "and let customers track and approve quotes."
+            }
+        },
+    )
+    api.spec.components.security_scheme(
+        "bearerAuth",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A token from POST /api/auth/token, sent as `Authorization: Bearer <token>`",
+        },
+    )
     # The portal's schemas grew (customer's side) but keep their documented names: clients generated
     # from the document know them as PortalView and Decision.
     api.spec.components.schema("PortalView", schema=customer.CustomerPortalViewSchema)

@@ -1,4 +1,5 @@
 """Bearer tokens and who the caller is."""
+
 from __future__ import annotations
 
 from flask import request
@@ -19,8 +20,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 @errors(blp, 401, 429)
 def issue_token(credentials):
     """Exchange a staff username and password for a bearer token (failed tries are throttled: 429)."""
-    actor = users.login(orchestrator(), credentials["username"], credentials["password"],
-                        address=request.remote_addr)
+    actor = users.login(orchestrator(), credentials["username"], credentials["password"], address=request.remote_addr)
     return users.issue_token(orchestrator(), actor), NO_STORE
 
 

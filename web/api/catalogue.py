@@ -1,4 +1,5 @@
 """The product catalogue through the API: list (public), save and remove (managers), CSV import."""
+
 from __future__ import annotations
 
 from flask_smorest.fields import Upload
@@ -9,15 +10,22 @@ from web.schemas import Text
 
 from .common import Blueprint, caller, orchestrator, secured
 
-blp = Blueprint("api_catalogue", __name__, url_prefix="/api",
-                description="Product models with warranty, replacement value, successor and known issues.")
+blp = Blueprint(
+    "api_catalogue",
+    __name__,
+    url_prefix="/api",
+    description="Product models with warranty, replacement value, successor and known issues.",
+)
 
 
 class KnownIssueInSchema(Schema):
     code = fields.String(required=True, validate=validate.Regexp(catalogue.ISSUE_CODE.pattern))
     question = Text(required=True, strip=False, validate=validate.Length(min=1, max=300))
-    steps = fields.List(Text(strip=False, validate=validate.Length(min=1, max=500)), required=True,
-                        validate=validate.Length(min=1, max=10))
+    steps = fields.List(
+        Text(strip=False, validate=validate.Length(min=1, max=500)),
+        required=True,
+        validate=validate.Length(min=1, max=10),
+    )
 
 
 class CatalogueModelSchema(Schema):
@@ -28,8 +36,7 @@ class CatalogueModelSchema(Schema):
     replacement_value = fields.Float(required=True, validate=validate.Range(min=0, max=10_000_000))
     currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
     successor_model = Text(load_default=None, allow_none=True, strip=False, validate=validate.Length(max=200))
-    known_issues = fields.List(fields.Nested(KnownIssueInSchema), load_default=list,
-                               validate=validate.Length(max=20))
+    known_issues = fields.List(fields.Nested(KnownIssueInSchema), load_default=list, validate=validate.Length(max=20))
     updated_by = fields.String(dump_only=True, allow_none=True)
     updated_at = fields.DateTime(dump_only=True, allow_none=True)
 
@@ -39,9 +46,14 @@ class ModelQuerySchema(Schema):
 
 
 class ImportFileSchema(Schema):
-    file = Upload(required=True, metadata={"description": "CSV, UTF-8, header row: model, category, "
-                                                          "warranty_months, replacement_value, currency "
-                                                          "[, successor_model, known_issues]"})
+    file = Upload(
+        required=True,
+        metadata={
+            "description": "CSV, UTF-8, header row: model, category, "
+            "warranty_months, replacement_value, currency "
+            "[, successor_model, known_issues]"
+        },
+    )
 
 
 class ImportResultSchema(Schema):

@@ -1,4 +1,5 @@
 """What every API view shares: the orchestrator, the authenticated caller, documented errors."""
+
 from __future__ import annotations
 
 from functools import wraps
@@ -53,18 +54,23 @@ def caller() -> Actor:
     on a browser session cookie must still pass the CSRF check on unsafe methods.
     """
     actor = api_actor()
-    if (request.method not in SAFE_METHODS and bearer_token() is None
-            and current_app.config.get("WTF_CSRF_ENABLED", True)):
+    if (
+        request.method not in SAFE_METHODS
+        and bearer_token() is None
+        and current_app.config.get("WTF_CSRF_ENABLED", True)
+    ):
         csrf.protect()
     return actor
 
 
 def errors(blp, *statuses: int):
     """Document the error responses a view can give, all with the one Error schema."""
+
     def decorate(view):
         for status in statuses:
             view = blp.alt_response(status, schema=ErrorSchema, description=ERROR_TEXT[status])(view)
         return view
+
     return decorate
 
 
@@ -73,11 +79,14 @@ def secured(blp, *statuses: int):
 
     Place it right under `@blp.route`.
     """
+
     def decorate(view):
         @wraps(view)
         def authenticated(*args, **kwargs):
             caller()
             return view(*args, **kwargs)
+
         authenticated = errors(blp, 401, *statuses)(authenticated)
         return blp.doc(security=SECURITY)(authenticated)
+
     return decorate

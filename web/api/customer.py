@@ -1,19 +1,23 @@
 """The customer's side through the API: intake photos, estimate, messages, history, loan units, receipt."""
+
 from __future__ import annotations
 
 from flask import Response, request
 from marshmallow import Schema, fields, validate
 
-from engine.services import receipts
 from engine.adapters.uploads import read_upload
-from engine.services import customers, loans, photos
+from engine.services import customers, loans, photos, receipts
 from web.converters import BIGINT_MAX
 from web.schemas import DecisionSchema, Money, PortalViewSchema, StrictBoolean, Text
 
 from .common import Blueprint, caller, orchestrator, secured
 
-blp = Blueprint("api_customer", __name__, url_prefix="/api",
-                description="The customer's side of an RMA: photos, estimate, messages, history, loan units.")
+blp = Blueprint(
+    "api_customer",
+    __name__,
+    url_prefix="/api",
+    description="The customer's side of an RMA: photos, estimate, messages, history, loan units.",
+)
 
 
 class IntakePhotoSchema(Schema):
@@ -176,8 +180,11 @@ class CustomerPortalViewSchema(PortalViewSchema):
 
 
 class PortalDecisionSchema(DecisionSchema):
-    quote_version = fields.Integer(load_default=None, allow_none=True, metadata={
-        "description": "The quote version the customer saw; 409 quote_changed when another one is pending"})
+    quote_version = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "The quote version the customer saw; 409 quote_changed when another one is pending"},
+    )
 
 
 class SmsChoiceSchema(Schema):
@@ -188,7 +195,8 @@ class SmsChoiceSchema(Schema):
 @secured(blp, 403, 404, 422)
 @blp.response(201, IntakePhotoSchema(many=True))
 def add_photos(rma_id):
-    """Upload intake photos (multipart field `photos`, JPEG or PNG); cite their sha256 in record_condition's `photos`."""
+    """Upload intake photos (multipart field `photos`, JPEG or PNG); cite their sha256 in record_condition's
+    `photos`."""
     files = [read_upload(f) for f in request.files.getlist("photos")]
     return photos.add_photos(orchestrator(), caller(), rma_id, files)
 
@@ -241,5 +249,4 @@ def list_loan_units(centre):
 @blp.response(201, LoanUnitSchema)
 def add_loan_unit(payload, centre):
     """Add a unit to the centre's pool (reception or manager of that centre)."""
-    return loans.add_unit(orchestrator(), caller(), centre, payload["code"], payload["model"],
-                          payload["serial_number"])
+    return loans.add_unit(orchestrator(), caller(), centre, payload["code"], payload["model"], payload["serial_number"])

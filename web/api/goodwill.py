@@ -1,4 +1,5 @@
 """Goodwill through the API: propose on a pending quote, list an RMA's proposals, the managers' sums."""
+
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
@@ -8,15 +9,24 @@ from web.schemas import Money
 
 from .common import Blueprint, caller, orchestrator, secured
 
-blp = Blueprint("api_goodwill", __name__, url_prefix="/api",
-                description="Goodwill discounts and fee waivers; a manager decides each as the approve_goodwill task.")
+blp = Blueprint(
+    "api_goodwill",
+    __name__,
+    url_prefix="/api",
+    description="Goodwill discounts and fee waivers; a manager decides each as the approve_goodwill task.",
+)
 
 
 class ProposeGoodwillSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(goodwill.KINDS))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
-    amount = fields.Decimal(load_default=None, allow_none=True, places=2, as_string=True,
-                            metadata={"description": "The discount; a fee waiver waives the quote's labour"})
+    amount = fields.Decimal(
+        load_default=None,
+        allow_none=True,
+        places=2,
+        as_string=True,
+        metadata={"description": "The discount; a fee waiver waives the quote's labour"},
+    )
 
 
 class GoodwillProposalSchema(Schema):
@@ -51,8 +61,9 @@ class GoodwillSummarySchema(Schema):
 @blp.response(201, GoodwillProposalSchema)
 def propose(payload, rma_id):
     """Propose goodwill on a quote waiting for the customer (reception, technician or manager)."""
-    return goodwill.propose_goodwill(orchestrator(), caller(), rma_id, payload["kind"], payload["reason"],
-                                     payload["amount"])
+    return goodwill.propose_goodwill(
+        orchestrator(), caller(), rma_id, payload["kind"], payload["reason"], payload["amount"]
+    )
 
 
 @blp.route("/rmas/<int:rma_id>/goodwill")

@@ -1,6 +1,6 @@
 """Liveness and reference data."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 from engine.services import users
 from web.schemas import CentreSchema, HealthSchema

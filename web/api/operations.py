@@ -1,4 +1,5 @@
 """Operations API: incidents (retry, cancel the RMA), undeliverable messages, the manager's figures."""
+
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
@@ -8,8 +9,12 @@ from web.schemas import Text, _page_args
 
 from .common import Blueprint, caller, orchestrator, secured
 
-blp = Blueprint("api_operations", __name__, url_prefix="/api",
-                description="Operations: incidents of running processes, undelivered messages, manager figures.")
+blp = Blueprint(
+    "api_operations",
+    __name__,
+    url_prefix="/api",
+    description="Operations: incidents of running processes, undelivered messages, manager figures.",
+)
 
 
 class IncidentSchema(Schema):
@@ -44,8 +49,12 @@ class IncidentListArgsSchema(Schema):
 
 
 class RetrySchema(Schema):
-    on_current_version = fields.Boolean(load_default=False, metadata={
-        "description": "First move the RMA to its centre's latest process version (e.g. one that fixes the cause)"})
+    on_current_version = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "First move the RMA to its centre's latest process version (e.g. one that fixes the cause)"
+        },
+    )
 
 
 class IncidentRmaSchema(Schema):
@@ -97,9 +106,13 @@ class DashboardSchema(Schema):
     by_status = fields.List(fields.Dict(), metadata={"description": "{centre, status, count}"})
     breaches = fields.Dict(metadata={"description": "open_count, escalations_open, open (oldest 50), per_month"})
     end_to_end = fields.List(fields.Dict(), metadata={"description": "{centre, period, count, p50_hours, p90_hours}"})
-    stages = fields.List(fields.Dict(), metadata={"description": "{centre, stage, period, count, p50_hours, p90_hours}"})
-    waiting = fields.List(fields.Dict(), metadata={
-        "description": "{stage, element, waiting_now, avg_age_hours, completed, avg_wait_hours}"})
+    stages = fields.List(
+        fields.Dict(), metadata={"description": "{centre, stage, period, count, p50_hours, p90_hours}"}
+    )
+    waiting = fields.List(
+        fields.Dict(),
+        metadata={"description": "{stage, element, waiting_now, avg_age_hours, completed, avg_wait_hours}"},
+    )
 
 
 @blp.route("/incidents")

@@ -1,16 +1,22 @@
 """The customer's side, by tracking token and without login."""
+
 from __future__ import annotations
 
 from flask import request
 
 from engine.services import portal
-from .customer import CustomerPortalViewSchema as PortalViewSchema, PortalDecisionSchema as DecisionSchema
-from .customer import SmsChoiceSchema
 
 from .common import Blueprint, errors, orchestrator
+from .customer import CustomerPortalViewSchema as PortalViewSchema
+from .customer import PortalDecisionSchema as DecisionSchema
+from .customer import SmsChoiceSchema
 
-blp = Blueprint("api_portal", __name__, url_prefix="/api/portal",
-                description="Customer tracking and quote decision; the tracking token is the credential.")
+blp = Blueprint(
+    "api_portal",
+    __name__,
+    url_prefix="/api/portal",
+    description="Customer tracking and quote decision; the tracking token is the credential.",
+)
 
 
 @blp.route("/<tracking_token>")
@@ -27,8 +33,13 @@ def portal_view(tracking_token):
 @errors(blp, 404, 409, 429)
 def record_decision(decision, tracking_token):
     """Approve or decline the pending quote; 409 when no decision is pending."""
-    return portal.record_customer_decision(orchestrator(), tracking_token, decision["approve"],
-                                           ip=request.remote_addr, quote_version=decision.get("quote_version"))
+    return portal.record_customer_decision(
+        orchestrator(),
+        tracking_token,
+        decision["approve"],
+        ip=request.remote_addr,
+        quote_version=decision.get("quote_version"),
+    )
 
 
 @blp.route("/<tracking_token>/sms", methods=["POST"])

@@ -1,4 +1,5 @@
 """Marshmallow schemas of the process-owner API (deploys, versions, files, migrations)."""
+
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
@@ -89,8 +90,10 @@ class DeployResultSchema(Schema):
     deployed_by = fields.String()
     deployed_at = fields.DateTime()
     changes = fields.Nested(ChangesSchema, allow_none=True)
-    rebased = fields.List(fields.Nested(RebasedVariantSchema),
-                          metadata={"description": "A base deploy: each centre variant moved onto the new base"})
+    rebased = fields.List(
+        fields.Nested(RebasedVariantSchema),
+        metadata={"description": "A base deploy: each centre variant moved onto the new base"},
+    )
 
 
 class ValidationResultSchema(Schema):
@@ -107,14 +110,20 @@ class DeployFormSchema(Schema):
 
 
 class VersionArgsSchema(Schema):
-    centre = Text(load_default=None, validate=validate.Length(max=16),
-                  metadata={"description": "The centre whose variant version is meant; omit for the base"})
+    centre = Text(
+        load_default=None,
+        validate=validate.Length(max=16),
+        metadata={"description": "The centre whose variant version is meant; omit for the base"},
+    )
 
 
 class MigrateRequestSchema(Schema):
     dry_run = fields.Boolean(load_default=True, metadata={"description": "true (default): only the preview"})
-    rma_ids = fields.List(fields.Integer(validate=validate.Range(min=1, max=BIGINT_MAX)), load_default=None,
-                          metadata={"description": "Only these RMAs"})
+    rma_ids = fields.List(
+        fields.Integer(validate=validate.Range(min=1, max=BIGINT_MAX)),
+        load_default=None,
+        metadata={"description": "Only these RMAs"},
+    )
 
 
 class VersionRefSchema(Schema):

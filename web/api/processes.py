@@ -3,6 +3,7 @@
 A version is addressed by its number within its centre: `/api/processes/3` is version 3 of the base
 processes, `/api/processes/3?centre=SG` version 3 of centre SG's variant.
 """
+
 from __future__ import annotations
 
 from flask import Response, request
@@ -14,29 +15,54 @@ from web.converters import INT_MAX
 
 from .common import Blueprint, caller, orchestrator, secured
 from .process_schemas import (
-    DeployFormSchema, DeployResultSchema, MigrateRequestSchema, MigrationResultSchema, ValidationResultSchema,
-    VersionArgsSchema, VersionDetailSchema, VersionListSchema,
+    DeployFormSchema,
+    DeployResultSchema,
+    MigrateRequestSchema,
+    MigrationResultSchema,
+    ValidationResultSchema,
+    VersionArgsSchema,
+    VersionDetailSchema,
+    VersionListSchema,
 )
 
 # Version numbers live in a 32-bit column: a larger number matches no route (404), it never reaches the database.
 VERSION = f"<int(max={INT_MAX}):version>"
 
-blp = Blueprint("api_processes", __name__, url_prefix="/api/processes",
-                description="Deployed process versions per centre (base and regional variants): deploy, "
-                            "download, and move running RMAs to a newer version. A version is addressed by its "
-                            "number within its centre: the base without `centre`, a variant with `?centre=SG`.")
+blp = Blueprint(
+    "api_processes",
+    __name__,
+    url_prefix="/api/processes",
+    description="Deployed process versions per centre (base and regional variants): deploy, "
+    "download, and move running RMAs to a newer version. A version is addressed by its "
+    "number within its centre: the base without `centre`, a variant with `?centre=SG`.",
+)
 
-_UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["files"],
-    "properties": {
-        "files": {"type": "array", "items": {"type": "string", "format": "binary"},
-                  "description": "One or more files: rma.bpmn, stages/<process id>.bpmn, decisions/*.dmn, "
-                                 "forms/*.json, policy.json; bare file names are placed by type and content"},
-        "centre": {"type": "string", "description": "Deploy as this centre's variant (omit: the base)"},
-        "note": {"type": "string", "description": "What changed, for the version history"},
-        "replace": {"type": "boolean", "default": False,
-                    "description": "The files are the whole bundle (default: merge them over the current one)"},
-    }}}}}
+_UPLOAD = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["files"],
+                "properties": {
+                    "files": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "One or more files: rma.bpmn, stages/<process id>.bpmn, decisions/*.dmn, "
+                        "forms/*.json, policy.json; bare file names are placed by type and content",
+                    },
+                    "centre": {"type": "string", "description": "Deploy as this centre's variant (omit: the base)"},
+                    "note": {"type": "string", "description": "What changed, for the version history"},
+                    "replace": {
+                        "type": "boolean",
+                        "default": False,
+                        "description": "The files are the whole bundle (default: merge them over the current one)",
+                    },
+                },
+            }
+        }
+    },
+}
 
 
 def _upload_args() -> tuple[dict, list]:
@@ -66,8 +92,9 @@ def deploy():
     """Validate and deploy uploaded files as a new version; a partial upload (one stage, one form, a variant's
     files) is merged over the centre's current version. 422 lists every error with file, element and line."""
     form, uploads = _upload_args()
-    result = processes.deploy_upload(orchestrator(), caller(), uploads, form["centre"], form["note"],
-                                     replace=form["replace"])
+    result = processes.deploy_upload(
+        orchestrator(), caller(), uploads, form["centre"], form["note"], replace=form["replace"]
+    )
     return result, 201 if result["created"] else 200
 
 
@@ -78,8 +105,9 @@ def deploy():
 def validate():
     """Everything a deploy checks, nothing stored: 200 with what would change, or 422 listing every error."""
     form, uploads = _upload_args()
-    result = processes.deploy_upload(orchestrator(), caller(), uploads, form["centre"], replace=form["replace"],
-                                     dry_run=True)
+    result = processes.deploy_upload(
+        orchestrator(), caller(), uploads, form["centre"], replace=form["replace"], dry_run=True
+    )
     if not result["valid"]:
         raise InvalidProcess(result["message"], result["errors"])
     return result
@@ -97,14 +125,23 @@ def get_version(args, version):
 @blp.route(f"/{VERSION}/files/<path:name>", methods=["GET"])
 @secured(blp, 403, 404)
 @blp.arguments(VersionArgsSchema, location="query")
-@blp.doc(responses={"200": {"description": "The file, as deployed (BPMN/DMN as XML, forms as JSON)",
-                            "content": {"application/xml": {}, "application/json": {}}}})
+@blp.doc(
+    responses={
+        "200": {
+            "description": "The file, as deployed (BPMN/DMN as XML, forms as JSON)",
+            "content": {"application/xml": {}, "application/json": {}},
+        }
+    }
+)
 def download(args, version, name):
     """Download one file of a version, e.g. `stages/rma_repair.bpmn` (opens in Camunda Modeler or SpiffArena)."""
     found = versions.bundle_file(orchestrator(), caller(), version, args["centre"] or None, name)
     filename = name.rsplit("/", 1)[-1]
-    return Response(found["text"], mimetype=found["media_type"],
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        found["text"],
+        mimetype=found["media_type"],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @blp.route(f"/{VERSION}/migrate", methods=["POST"])
@@ -115,5 +152,6 @@ def download(args, version, name):
 def migrate(args, body, version):
     """Move running RMAs of older versions to this one. `dry_run` (the default) previews which can move and why
     the others cannot; `dry_run: false` moves every RMA that can, each audited in its history."""
-    return migration.migrate_rmas(orchestrator(), caller(), version, args["centre"] or None,
-                                  dry_run=body["dry_run"], rma_ids=body["rma_ids"])
+    return migration.migrate_rmas(
+        orchestrator(), caller(), version, args["centre"] or None, dry_run=body["dry_run"], rma_ids=body["rma_ids"]
+    )

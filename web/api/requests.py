@@ -1,4 +1,5 @@
 """Before the repair through the API: online requests (no account), the centre finder, triage, choices, parcels."""
+
 from __future__ import annotations
 
 from flask import request
@@ -12,9 +13,13 @@ from web.schemas import StrictBoolean
 
 from .common import Blueprint, caller, errors, orchestrator, secured
 
-blp = Blueprint("api_requests", __name__, url_prefix="/api",
-                description="Online RMA requests (public, no account), the centre finder, troubleshooting "
-                            "answers and repair-or-replace choices, by tracking token.")
+blp = Blueprint(
+    "api_requests",
+    __name__,
+    url_prefix="/api",
+    description="Online RMA requests (public, no account), the centre finder, troubleshooting "
+    "answers and repair-or-replace choices, by tracking token.",
+)
 # A separate blueprint: its 404s are mistyped RMA numbers, not tracking-token guesses (web.auth.guards).
 parcels_blp = Blueprint("api_parcels", __name__, url_prefix="/api", description="Reception books in parcels.")
 
@@ -82,8 +87,11 @@ class FinderSchema(Schema):
 
 
 class NearQuerySchema(Schema):
-    near = fields.String(load_default=None, validate=validate.Length(max=100),
-                         metadata={"description": "A city or postcode; nearest centre first"})
+    near = fields.String(
+        load_default=None,
+        validate=validate.Length(max=100),
+        metadata={"description": "A city or postcode; nearest centre first"},
+    )
 
 
 class KnownIssueSchema(Schema):
@@ -126,7 +134,9 @@ class RequestViewSchema(Schema):
 
 class TroubleshootingSchema(Schema):
     troubleshoot_solved = StrictBoolean(required=True)
-    answers = fields.Dict(keys=fields.String(), values=fields.String(validate=validate.OneOf(["yes", "no", "not_sure"])))
+    answers = fields.Dict(
+        keys=fields.String(), values=fields.String(validate=validate.OneOf(["yes", "no", "not_sure"]))
+    )
     solved_by_issue = fields.String(validate=validate.Regexp(r"^[a-z0-9_]{1,40}$"))
     troubleshoot_notes = fields.String(validate=validate.Length(max=2000))
 
@@ -136,8 +146,11 @@ class ChoiceSchema(Schema):
 
 
 class ParcelSchema(Schema):
-    number = fields.String(required=True, validate=validate.Length(min=1, max=80),
-                           metadata={"description": "The RMA number as scanned from the packing slip or typed"})
+    number = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=80),
+        metadata={"description": "The RMA number as scanned from the packing slip or typed"},
+    )
 
 
 class ParcelReceivedSchema(Schema):
@@ -156,8 +169,13 @@ def submit_request(form, files):
     """A customer's online request (no account): multipart fields plus `proof_of_purchase`; status `requested`."""
     proof = files.get("proof_of_purchase")
     data = proof.read(request_service.MAX_PROOF_BYTES + 1) if proof else b""
-    return request_service.submit_request(orchestrator(), nested({k: form.get(k) for k in FIELDS}),
-                                          proof.filename if proof else "", data, request.remote_addr)
+    return request_service.submit_request(
+        orchestrator(),
+        nested({k: form.get(k) for k in FIELDS}),
+        proof.filename if proof else "",
+        data,
+        request.remote_addr,
+    )
 
 
 @blp.route("/centres/nearby")

@@ -1,4 +1,5 @@
 """Open, list and show RMAs."""
+
 from __future__ import annotations
 
 from flask import url_for
@@ -8,8 +9,12 @@ from web.schemas import RmaCreateSchema, RmaListArgsSchema, RmaPageSchema, RmaSc
 
 from .common import Blueprint, caller, orchestrator, secured
 
-blp = Blueprint("api_rmas", __name__, url_prefix="/api/rmas",
-                description="Return merchandise authorisations: one repair case each, run by a BPMN process.")
+blp = Blueprint(
+    "api_rmas",
+    __name__,
+    url_prefix="/api/rmas",
+    description="Return merchandise authorisations: one repair case each, run by a BPMN process.",
+)
 
 
 @blp.route("", methods=["POST"])

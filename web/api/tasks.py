@@ -1,14 +1,18 @@
 """The task inbox: list, show, claim, unclaim and complete human tasks."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 from engine.services import tasks
 from web.schemas import CompleteTaskSchema, CompletionSchema, TaskListArgsSchema, TaskPageSchema, TaskSchema
 
 from .common import Blueprint, caller, orchestrator, secured
 
-blp = Blueprint("api_tasks", __name__, url_prefix="/api/tasks",
-                description="Human tasks of running processes, offered by role (BPMN lane) and centre.")
+blp = Blueprint(
+    "api_tasks",
+    __name__,
+    url_prefix="/api/tasks",
+    description="Human tasks of running processes, offered by role (BPMN lane) and centre.",
+)
 
 
 @blp.route("")

@@ -1,4 +1,5 @@
 """Integrator webhooks: managers register URLs for RMA events and read the delivery log."""
+
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
@@ -9,22 +10,39 @@ from web.schemas import Text
 
 from .common import Blueprint, caller, orchestrator, secured
 
-blp = Blueprint("api_webhooks", __name__, url_prefix="/api/webhooks", description=(
-    "Webhook subscriptions. Each event is POSTed as JSON `{id, type, created_at, rma, data}` with headers "
-    "X-RMA-Event, X-RMA-Delivery (the event id), X-RMA-Timestamp and X-RMA-Signature = `sha256=` + hex "
-    "HMAC-SHA256 over `<timestamp>.<raw body>` with the subscription's secret; answer 2xx. Failures are "
-    "retried with backoff (same event id) and logged."))
+blp = Blueprint(
+    "api_webhooks",
+    __name__,
+    url_prefix="/api/webhooks",
+    description=(
+        "Webhook subscriptions. Each event is POSTed as JSON `{id, type, created_at, rma, data}` with headers "
+        "X-RMA-Event, X-RMA-Delivery (the event id), X-RMA-Timestamp and X-RMA-Signature = `sha256=` + hex "
+        "HMAC-SHA256 over `<timestamp>.<raw body>` with the subscription's secret; answer 2xx. Failures are "
+        "retried with backoff (same event id) and logged."
+    ),
+)
 
 
 class WebhookSubscriptionInSchema(Schema):
     url = Text(required=True, validate=validate.Length(min=8, max=2000))
-    events = fields.List(fields.String(validate=validate.OneOf(EVENTS)), load_default=None,
-                         metadata={"description": f"Any of {', '.join(EVENTS)}; all when left out"})
-    centre = Text(load_default=None, validate=validate.Length(max=16),
-                  metadata={"description": "Only this centre's RMAs (a centre's manager: always theirs)"})
+    events = fields.List(
+        fields.String(validate=validate.OneOf(EVENTS)),
+        load_default=None,
+        metadata={"description": f"Any of {', '.join(EVENTS)}; all when left out"},
+    )
+    centre = Text(
+        load_default=None,
+        validate=validate.Length(max=16),
+        metadata={"description": "Only this centre's RMAs (a centre's manager: always theirs)"},
+    )
     description = Text(load_default="", validate=validate.Length(max=200))
-    secret = Text(load_default=None, load_only=True, strip=False, validate=validate.Length(min=16, max=200),
-                  metadata={"description": "The signing key; generated when left out"})
+    secret = Text(
+        load_default=None,
+        load_only=True,
+        strip=False,
+        validate=validate.Length(min=16, max=200),
+        metadata={"description": "The signing key; generated when left out"},
+    )
 
 
 class WebhookSubscriptionSchema(Schema):

@@ -1,4 +1,5 @@
 """Staff login (session cookie, CSRF-protected form) and bearer tokens for the API."""
+
 from __future__ import annotations
 
 from functools import wraps
@@ -7,9 +8,8 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 
 from engine import Actor
-
-from engine.services import throttle
 from engine.errors import NotAllowed, Unauthenticated
+from engine.services import throttle
 from engine.services import users as user_service
 
 from . import guards
@@ -60,6 +60,7 @@ def staff_actor() -> Actor:
 
 def roles_required(*roles):
     """Page decorator: logged in, with one of `roles`."""
+
     def decorator(view):
         @wraps(view)
         @login_required
@@ -67,7 +68,9 @@ def roles_required(*roles):
             if roles and current_user.actor.role not in roles:
                 raise NotAllowed("your role may not open this page")
             return view(*args, **kwargs)
+
         return wrapped
+
     return decorator
 
 
@@ -82,15 +85,22 @@ def _safe_next(target: str) -> str | None:
 def login():
     if request.method == "POST":
         try:
-            actor = user_service.login(orchestrator(), request.form.get("username", ""),
-                                       request.form.get("password", ""), address=request.remote_addr)
+            actor = user_service.login(
+                orchestrator(),
+                request.form.get("username", ""),
+                request.form.get("password", ""),
+                address=request.remote_addr,
+            )
         except Unauthenticated:
             flash("Wrong username or password.", "error")
             return render_template("login.html", username=request.form.get("username", "")), 401
         except throttle.TooManyAttempts as exc:
             flash(f"Too many login attempts: try again in {exc.retry_after // 60 + 1} minutes.", "error")
-            return (render_template("login.html", username=request.form.get("username", "")), 429,
-                    {"Retry-After": str(exc.retry_after)})
+            return (
+                render_template("login.html", username=request.form.get("username", "")),
+                429,
+                {"Retry-After": str(exc.retry_after)},
+            )
         # A fresh session (and so a fresh CSRF token): nothing planted before login carries over.
         session.clear()
         session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME, checked on every request

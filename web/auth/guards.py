@@ -1,4 +1,5 @@
 """Request guards every audience shares: throttled tracking-token guesses and protective headers."""
+
 from __future__ import annotations
 
 from flask import current_app, request

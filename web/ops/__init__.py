@@ -1,4 +1,5 @@
 """Managers' and operators' pages: the dashboard (figures, charts, heatmap, CSV) and operations (incidents)."""
+
 from __future__ import annotations
 
 import csv
@@ -47,10 +48,16 @@ def dashboard():
     statuses = sorted({r["status"] for r in result["by_status"]})
     counts = {(r["centre"], r["status"]): r["count"] for r in result["by_status"]}
     return render_template(
-        "ops/dashboard.html", r=result, actor=actor, centres=centres, statuses=statuses, counts=counts,
+        "ops/dashboard.html",
+        r=result,
+        actor=actor,
+        centres=centres,
+        statuses=statuses,
+        counts=counts,
         all_centres=[c["code"] for c in list_centres(orchestrator())] if actor.is_global else [],
         end_to_end=charts.lead_time_charts(result["end_to_end"], periods, None),
-        stage_charts=charts.lead_time_charts(result["stages"], periods, "stage"))
+        stage_charts=charts.lead_time_charts(result["stages"], periods, "stage"),
+    )
 
 
 @bp.get("/manager/heatmap.json")
@@ -65,28 +72,64 @@ def dashboard_csv():
     result = figures.dashboard(orchestrator(), staff_actor(), months=_months(), centre=_centre())
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["figure", "centre", "stage_or_status", "element", "period", "count", "p50_hours", "p90_hours",
-                     "value"])
+    writer.writerow(
+        ["figure", "centre", "stage_or_status", "element", "period", "count", "p50_hours", "p90_hours", "value"]
+    )
     for r in result["by_status"]:
         writer.writerow(["rmas_by_status", r["centre"], r["status"], "", "", r["count"], "", "", ""])
     for r in result["end_to_end"]:
-        writer.writerow(["lead_time_end_to_end", r["centre"], "", "", r["period"], r["count"], r["p50_hours"],
-                         r["p90_hours"], ""])
+        writer.writerow(
+            ["lead_time_end_to_end", r["centre"], "", "", r["period"], r["count"], r["p50_hours"], r["p90_hours"], ""]
+        )
     for r in result["stages"]:
-        writer.writerow(["lead_time_stage", r["centre"], r["stage"], "", r["period"], r["count"], r["p50_hours"],
-                         r["p90_hours"], ""])
+        writer.writerow(
+            [
+                "lead_time_stage",
+                r["centre"],
+                r["stage"],
+                "",
+                r["period"],
+                r["count"],
+                r["p50_hours"],
+                r["p90_hours"],
+                "",
+            ]
+        )
     for r in result["waiting"]:
-        writer.writerow(["waiting_now", "", r["stage"], r["element"], "", r["waiting_now"], "", "",
-                         r["avg_age_hours"] if r["avg_age_hours"] is not None else ""])
-        writer.writerow(["average_wait", "", r["stage"], r["element"], "", r["completed"], "", "",
-                         r["avg_wait_hours"] if r["avg_wait_hours"] is not None else ""])
+        writer.writerow(
+            [
+                "waiting_now",
+                "",
+                r["stage"],
+                r["element"],
+                "",
+                r["waiting_now"],
+                "",
+                "",
+                r["avg_age_hours"] if r["avg_age_hours"] is not None else "",
+            ]
+        )
+        writer.writerow(
+            [
+                "average_wait",
+                "",
+                r["stage"],
+                r["element"],
+                "",
+                r["completed"],
+                "",
+                "",
+                r["avg_wait_hours"] if r["avg_wait_hours"] is not None else "",
+            ]
+        )
     for r in result["breaches"]["per_month"]:
         writer.writerow(["sla_breaches", r["centre"], "", "", r["period"], r["count"], "", "", ""])
     for r in result["breaches"]["open"]:
         writer.writerow(["sla_breach_open", r["centre"], r["stage"], r["task"], "", "", "", "", r["overdue_hours"]])
     name = f"rma-dashboard-{result['centre'] or 'all'}-{result['generated_at']:%Y%m%d}.csv"
-    return Response(out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 @bp.get("/ops/incidents")
@@ -97,17 +140,23 @@ def incidents():
     if status not in ("open", "resolved", "cancelled"):
         status = "open"
     listed = operations.list_incidents(orchestrator(), actor, status=status, per_page=100)
-    return render_template("ops/incidents.html", listed=listed, status=status, actor=actor,
-                           undelivered=operations.list_undelivered(orchestrator(), actor),
-                           may_cancel=actor.role in operations.CANCELLERS)
+    return render_template(
+        "ops/incidents.html",
+        listed=listed,
+        status=status,
+        actor=actor,
+        undelivered=operations.list_undelivered(orchestrator(), actor),
+        may_cancel=actor.role in operations.CANCELLERS,
+    )
 
 
 @bp.post("/ops/incidents/<int:rma_id>/retry")
 @roles_required(*operations.OPERATORS)
 def retry(rma_id: int):
     try:
-        result = operations.retry_incident(orchestrator(), staff_actor(), rma_id,
-                                           on_current_version=request.form.get("on_current_version") == "1")
+        result = operations.retry_incident(
+            orchestrator(), staff_actor(), rma_id, on_current_version=request.form.get("on_current_version") == "1"
+        )
     except Conflict as exc:
         flash(f"Could not retry: {exc.message}", "error")
     else:
@@ -128,8 +177,9 @@ def cancel(rma_id: int):
         flash(f"Could not cancel: {exc.message}", "error")
     else:
         flash(f"{closed['number']} cancelled and closed.", "success")
-    return redirect(request.form.get("next") if request.form.get("next", "").startswith("/rmas/")
-                    else url_for("ops.incidents"))
+    return redirect(
+        request.form.get("next") if request.form.get("next", "").startswith("/rmas/") else url_for("ops.incidents")
+    )
 
 
 @bp.post("/ops/outbox/<int:message_id>/requeue")

@@ -1,4 +1,5 @@
 """Server-rendered SVG line charts: no JavaScript, no CDN, readable without scripts and printable."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ LEFT, RIGHT, TOP, BOTTOM = 52, 16, 14, 48
 @dataclass
 class Series:
     label: str
-    points: dict[str, float]          # period (YYYY-MM) -> value
+    points: dict[str, float]  # period (YYYY-MM) -> value
     colour: str
     dashed: bool = False
     counts: dict[str, int] = field(default_factory=dict)
@@ -39,15 +40,20 @@ def line_chart(title: str, periods: list[str], series: list[Series], unit: str =
     def y(v: float) -> float:
         return TOP + plot_h - plot_h * (v / top)
 
-    parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
-             f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+    ]
     for k in range(5):  # horizontal grid and the value axis
         v = top * k / 4
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="grid"/>'
-                     f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" class="tick" text-anchor="end">{v:g}{unit}</text>')
+        parts.append(
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="grid"/>'
+            f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" class="tick" text-anchor="end">{v:g}{unit}</text>'
+        )
     for i, period in enumerate(periods):
-        parts.append(f'<text x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 16}" class="tick" text-anchor="middle">'
-                     f'{escape(period)}</text>')
+        parts.append(
+            f'<text x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 16}" class="tick" text-anchor="middle">{escape(period)}</text>'
+        )
     for s in series:
         coords = [(x(i), y(s.points[p]), p) for i, p in enumerate(periods) if p in s.points]
         if len(coords) > 1:
@@ -57,18 +63,23 @@ def line_chart(title: str, periods: list[str], series: list[Series], unit: str =
         for cx, cy, p in coords:
             n = s.counts.get(p)
             tip = f"{s.label} {p}: {s.points[p]:g}{unit}" + (f" (n={n})" if n is not None else "")
-            parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{s.colour}"><title>{escape(tip)}</title>'
-                         "</circle>")
+            parts.append(
+                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{s.colour}"><title>{escape(tip)}</title></circle>'
+            )
     lx = LEFT
     for s in series:  # legend under the axis
         dash = ' stroke-dasharray="5 4"' if s.dashed else ""
-        parts.append(f'<line x1="{lx}" x2="{lx + 18}" y1="{HEIGHT - 10}" y2="{HEIGHT - 10}" stroke="{s.colour}" '
-                     f'stroke-width="2"{dash}/><text x="{lx + 22}" y="{HEIGHT - 6}" class="legend">'
-                     f"{escape(s.label)}</text>")
+        parts.append(
+            f'<line x1="{lx}" x2="{lx + 18}" y1="{HEIGHT - 10}" y2="{HEIGHT - 10}" stroke="{s.colour}" '
+            f'stroke-width="2"{dash}/><text x="{lx + 22}" y="{HEIGHT - 6}" class="legend">'
+            f"{escape(s.label)}</text>"
+        )
         lx += 30 + 7 * len(s.label)
     if not any(s.points for s in series):
-        parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="empty">'
-                     "No closed work in this period</text>")
+        parts.append(
+            f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="empty">'
+            "No closed work in this period</text>"
+        )
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -86,7 +97,9 @@ def lead_time_charts(rows: list[dict], periods: list[str], key: str | None) -> l
             mine = [r for r in items if r["centre"] == centre]
             colour = PALETTE[i % len(PALETTE)]
             counts = {r["period"]: r["count"] for r in mine}
-            series.append(Series(f"{centre} median", {r["period"]: r["p50_hours"] for r in mine}, colour, False, counts))
+            series.append(
+                Series(f"{centre} median", {r["period"]: r["p50_hours"] for r in mine}, colour, False, counts)
+            )
             series.append(Series(f"{centre} p90", {r["period"]: r["p90_hours"] for r in mine}, colour, True, counts))
         title = name if not key else f"Stage: {name.replace('_', ' ')}"
         charts.append((title, line_chart(f"Lead time, {title} (hours)", periods, series)))

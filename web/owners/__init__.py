@@ -1,4 +1,5 @@
 """Process owners' pages: version history, files, modeler with validate and deploy, variant diff, migration."""
+
 from __future__ import annotations
 
 from flask import Blueprint
@@ -6,4 +7,4 @@ from flask import Blueprint
 bp = Blueprint("owners", __name__, template_folder="templates")
 READ_ROLES = ("process_owner", "manager")  # engine.services.versions checks the centre scope
 
-from . import version_pages, modeler_pages  # noqa: E402,F401  (register routes on bp)
+from . import modeler_pages, version_pages  # noqa: E402,F401  (register routes on bp)

@@ -3,6 +3,7 @@
 The browser sends `{centre, note, files: {bundle name: text}}` as JSON (CSRF token in X-CSRFToken); the
 files are merged over the target centre's current version by engine.services.processes, as an upload is.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,10 +30,14 @@ def modeler(bundle_id: int, name: str):
     if not name.endswith(".bpmn"):
         raise InvalidInput(f"{name} is not a BPMN diagram; download it instead")
     targets = deploy_targets(actor)
-    default = version["centre"] if any(t["centre"] == version["centre"] for t in targets) else (
-        targets[0]["centre"] if targets else None)
-    return render_template("owners/modeler.html", v=version, name=name, xml=found["text"], targets=targets,
-                           default_target=default)
+    default = (
+        version["centre"]
+        if any(t["centre"] == version["centre"] for t in targets)
+        else (targets[0]["centre"] if targets else None)
+    )
+    return render_template(
+        "owners/modeler.html", v=version, name=name, xml=found["text"], targets=targets, default_target=default
+    )
 
 
 def _edited_files() -> tuple[list[tuple[str, str]], str | None, str]:
@@ -62,8 +67,14 @@ def check():
         result = processes.deploy_upload(orchestrator(), staff_actor(), uploads, centre, dry_run=True)
     except InvalidProcess as exc:
         return _refused(exc)
-    return jsonify({"valid": result["valid"], "message": result["message"], "errors": result["errors"],
-                    "summary": (result.get("changes") or {}).get("summary")}), 200 if result["valid"] else 422
+    return jsonify(
+        {
+            "valid": result["valid"],
+            "message": result["message"],
+            "errors": result["errors"],
+            "summary": (result.get("changes") or {}).get("summary"),
+        }
+    ), 200 if result["valid"] else 422
 
 
 @bp.post("/processes/deploy.json")
@@ -74,10 +85,18 @@ def publish():
         result = processes.deploy_upload(orchestrator(), staff_actor(), uploads, centre, note)
     except InvalidProcess as exc:
         return _refused(exc)
-    return jsonify({"valid": True, "created": result["created"], "id": result["id"], "version": result["version"],
-                    "centre": result["centre"], "hash": result["hash"],
-                    "summary": (result.get("changes") or {}).get("summary"),
-                    "url": url_for("owners.version_page", bundle_id=result["id"])}), 201 if result["created"] else 200
+    return jsonify(
+        {
+            "valid": True,
+            "created": result["created"],
+            "id": result["id"],
+            "version": result["version"],
+            "centre": result["centre"],
+            "hash": result["hash"],
+            "summary": (result.get("changes") or {}).get("summary"),
+            "url": url_for("owners.version_page", bundle_id=result["id"]),
+        }
+    ), 201 if result["created"] else 200
 
 
 @bp.post("/processes/form-preview")
@@ -92,5 +111,6 @@ def form_preview():
         described = fields(schema)
     except (ValueError, TypeError, AttributeError) as exc:
         return render_template("owners/_form_preview.html", problem=str(exc), fields=[], values={}), 422
-    return render_template("owners/_form_preview.html", problem=None, schema=schema, fields=described,
-                           values=initial_values(schema))
+    return render_template(
+        "owners/_form_preview.html", problem=None, schema=schema, fields=described, values=initial_values(schema)
+    )

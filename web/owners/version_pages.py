@@ -1,4 +1,5 @@
 """Version history per centre, one version's files, upload-to-deploy, variant diff and migration pages."""
+
 from __future__ import annotations
 
 from flask import Response, flash, redirect, render_template, request, url_for
@@ -18,7 +19,8 @@ def deploy_targets(actor) -> list[dict]:
     if actor.centre is not None:
         return [{"centre": actor.centre, "label": f"{actor.centre} variant"}]
     return [{"centre": None, "label": "Base processes"}] + [
-        {"centre": c["code"], "label": f"{c['code']} variant ({c['name']})"} for c in list_centres(orchestrator())]
+        {"centre": c["code"], "label": f"{c['code']} variant ({c['name']})"} for c in list_centres(orchestrator())
+    ]
 
 
 def _centre_arg(value: str | None) -> str | None:
@@ -30,8 +32,9 @@ def _centre_arg(value: str | None) -> str | None:
 def versions_page():
     actor = staff_actor()
     listed = versions.list_versions(orchestrator(), actor)
-    return render_template("owners/versions.html", groups=listed["centres"], targets=deploy_targets(actor),
-                           errors=[], values={})
+    return render_template(
+        "owners/versions.html", groups=listed["centres"], targets=deploy_targets(actor), errors=[], values={}
+    )
 
 
 @bp.post("/processes/upload")
@@ -49,8 +52,13 @@ def upload():
     except InvalidProcess as exc:
         listed = versions.list_versions(orchestrator(), actor)
         flash(f"Nothing was deployed: {exc.message}.", "error")
-        return render_template("owners/versions.html", groups=listed["centres"], targets=deploy_targets(actor),
-                               errors=exc.errors or [], values={"centre": centre or "", "note": note}), 422
+        return render_template(
+            "owners/versions.html",
+            groups=listed["centres"],
+            targets=deploy_targets(actor),
+            errors=exc.errors or [],
+            values={"centre": centre or "", "note": note},
+        ), 422
     label = f"{centre} variant" if centre else "Base processes"
     if result["created"]:
         flash(f"{label} version {result['version']} deployed.", "success")
@@ -70,8 +78,11 @@ def version_page(bundle_id: int):
 @roles_required(*READ_ROLES)
 def download(bundle_id: int, name: str):
     found = versions.bundle_file_by_id(orchestrator(), staff_actor(), bundle_id, name)
-    headers = {} if request.args.get("inline") else {
-        "Content-Disposition": f'attachment; filename="{name.rsplit("/", 1)[-1]}"'}
+    headers = (
+        {}
+        if request.args.get("inline")
+        else {"Content-Disposition": f'attachment; filename="{name.rsplit("/", 1)[-1]}"'}
+    )
     return Response(found["text"], mimetype=found["media_type"], headers=headers)
 
 
@@ -97,8 +108,12 @@ def migrate(bundle_id: int):
     actor = staff_actor()
     version = versions.get_bundle(orchestrator(), actor, bundle_id)
     ids = [int(i) for i in request.form.getlist("rma_ids") if i.isdigit()] or None
-    result = migration.migrate_rmas(orchestrator(), actor, version["version"], version["centre"], dry_run=False,
-                                    rma_ids=ids)
-    flash(f"{len(result['moved'])} RMA(s) moved to version {version['version']}; "
-          f"{len(result['blocked']) + len(result['failed'])} stayed.", "success" if result["moved"] else "info")
+    result = migration.migrate_rmas(
+        orchestrator(), actor, version["version"], version["centre"], dry_run=False, rma_ids=ids
+    )
+    flash(
+        f"{len(result['moved'])} RMA(s) moved to version {version['version']}; "
+        f"{len(result['blocked']) + len(result['failed'])} stayed.",
+        "success" if result["moved"] else "info",
+    )
     return render_template("owners/migrate.html", v=version, result=result)

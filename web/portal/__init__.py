@@ -1,13 +1,13 @@
 """The customer's tracking page, quote decision, SMS choice and receipt, by unguessable token, no login."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from engine.customer import customer_text
-
-from engine.services import receipts
 from engine.errors import Conflict
 from engine.services import portal as portal_service
+from engine.services import receipts
 from engine.services import requests as request_service
 
 from ..auth import orchestrator
@@ -19,10 +19,12 @@ register_filters(bp)
 
 
 def _texts(lang: str):
-    return {"_": lambda key, **kw: customer_text.t(lang, key, **kw),
-            "day": lambda value: customer_text.day(lang, value),
-            "amount": lambda value, currency: customer_text.money(lang, value, currency),
-            "number": lambda value: customer_text.number(lang, value)}
+    return {
+        "_": lambda key, **kw: customer_text.t(lang, key, **kw),
+        "day": lambda value: customer_text.day(lang, value),
+        "amount": lambda value, currency: customer_text.money(lang, value, currency),
+        "number": lambda value: customer_text.number(lang, value),
+    }
 
 
 def client_ip() -> str | None:
@@ -36,8 +38,17 @@ def track(token: str):
     offers = request_service.request_view(orchestrator(), token)["offers"] if view["decision_pending"] else None
     if offers and not (offers.get("offer_replacement") or offers.get("offer_trade_in")):
         offers = None  # repair only: the usual approve / decline
-    response = Response(render_template("portal/track.html", rma=view, token=token, steps=view["steps"],
-                                        offers=offers, choice_labels=choice_labels(view["language"]), **_texts(view["language"])))
+    response = Response(
+        render_template(
+            "portal/track.html",
+            rma=view,
+            token=token,
+            steps=view["steps"],
+            offers=offers,
+            choice_labels=choice_labels(view["language"]),
+            **_texts(view["language"]),
+        )
+    )
     response.headers["Content-Language"] = view["language"]
     response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL: never pass it on
     return response
@@ -50,8 +61,13 @@ def decision(token: str):
     version = request.form.get("quote_version")
     lang = portal_service.portal_view(orchestrator(), token)["language"]
     try:
-        portal_service.record_customer_decision(orchestrator(), token, approve, ip=client_ip(),
-                                                quote_version=int(version) if version and version.isdigit() else None)
+        portal_service.record_customer_decision(
+            orchestrator(),
+            token,
+            approve,
+            ip=client_ip(),
+            quote_version=int(version) if version and version.isdigit() else None,
+        )
     except portal_service.QuoteChanged:
         flash(customer_text.t(lang, "page.not_recorded", reason=customer_text.t(lang, "page.quote_changed")), "error")
         return redirect(url_for("portal.track", token=token))
@@ -73,6 +89,11 @@ def sms(token: str):
 def receipt_pdf(token: str):
     orc = orchestrator()
     receipt = receipts.for_customer(orc, token)
-    return Response(receipts.pdf(receipt, orc.settings.upload_dir), mimetype="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="{receipt["number"]}-receipt.pdf"',
-        "Referrer-Policy": "no-referrer"})
+    return Response(
+        receipts.pdf(receipt, orc.settings.upload_dir),
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="{receipt["number"]}-receipt.pdf"',
+            "Referrer-Policy": "no-referrer",
+        },
+    )

@@ -3,15 +3,14 @@
 
 In the customer's language (engine.customer.customer_text, as the tracking portal): the request's recorded language once
 it exists; before that, the form's `lang` query parameter, else the browser's Accept-Language."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from engine.customer import customer_text
-
-from engine.services import throttle
 from engine.errors import Conflict, InvalidInput
-from engine.services import catalogue, centres
+from engine.services import catalogue, centres, throttle
 from engine.services import requests as request_service
 
 from ..auth import orchestrator
@@ -27,18 +26,21 @@ LANGUAGES = (("en", "English"), ("de", "Deutsch"))
 
 def choice_labels(lang: str) -> dict:
     """The repair-or-replace buttons' words (and the trade-in's 'credit') in `lang`."""
-    return {key: customer_text.t(lang, f"choice.{key}")
-            for key in ("repair", "replacement", "trade_in", "decline", "credit")}
-
-
+    return {
+        key: customer_text.t(lang, f"choice.{key}")
+        for key in ("repair", "replacement", "trade_in", "decline", "credit")
+    }
 
 
 def _texts(lang: str) -> dict:
     """The template helpers of the customer's pages (as the portal's): words, dates, amounts in `lang`."""
-    return {"_": lambda key, **kw: customer_text.t(lang, key, **kw),
-            "day": lambda value: customer_text.day(lang, value),
-            "amount": lambda value, currency: customer_text.money(lang, value, currency),
-            "lang": lang, "choice_labels": choice_labels(lang)}
+    return {
+        "_": lambda key, **kw: customer_text.t(lang, key, **kw),
+        "day": lambda value: customer_text.day(lang, value),
+        "amount": lambda value, currency: customer_text.money(lang, value, currency),
+        "lang": lang,
+        "choice_labels": choice_labels(lang),
+    }
 
 
 def form_language(chosen: str | None = None) -> str:
@@ -62,8 +64,16 @@ def _form_page(values: dict, errors: dict, status: int = 200, lang: str | None =
     near = request.args.get("near") or values.get("near") or ""
     finder = centres.find_centres(orchestrator(), near or None)
     models = catalogue.list_models(orchestrator())
-    html = render_template("requests/new.html", values=values, errors=errors, finder=finder, near=near,
-                           models=models, languages=LANGUAGES, **_texts(lang))
+    html = render_template(
+        "requests/new.html",
+        values=values,
+        errors=errors,
+        finder=finder,
+        near=near,
+        models=models,
+        languages=LANGUAGES,
+        **_texts(lang),
+    )
     return _in_language(Response(html, status), lang, varies=True)
 
 
@@ -78,8 +88,9 @@ def submit():
     proof = request.files.get("proof_of_purchase")
     data = proof.read(request_service.MAX_PROOF_BYTES + 1) if proof else b""
     try:
-        created = request_service.submit_request(orchestrator(), request_payload.nested(values),
-                                                 proof.filename if proof else "", data, request.remote_addr)
+        created = request_service.submit_request(
+            orchestrator(), request_payload.nested(values), proof.filename if proof else "", data, request.remote_addr
+        )
     except InvalidInput as exc:
         errors = request_payload.flat_errors(exc.errors)
         if not errors:
@@ -87,8 +98,9 @@ def submit():
         return _form_page(values, errors, 422)
     except throttle.TooManyAttempts as exc:
         lang = form_language(values.get("language"))
-        page = _form_page(values, {"_form": [customer_text.t(lang, "form.throttled",
-                                                             minutes=exc.retry_after // 60 + 1)]}, 429, lang)
+        page = _form_page(
+            values, {"_form": [customer_text.t(lang, "form.throttled", minutes=exc.retry_after // 60 + 1)]}, 429, lang
+        )
         page.headers["Retry-After"] = str(exc.retry_after)
         return page
     lang = _request_language(created["tracking_token"])
@@ -109,23 +121,32 @@ def _request_language(token: str) -> str:
 def _localised(rma: dict) -> tuple[dict, str]:
     """The request view with its status and outcome in the request's recorded language."""
     lang = customer_text.language(rma["language"])
-    rma = {**rma, "language": lang, "status_text": customer_text.t(lang, f"status.{rma['status']}"),
-           "outcome_text": customer_text.t(lang, f"outcome.{rma['outcome']}") if rma["outcome"] else None}
+    rma = {
+        **rma,
+        "language": lang,
+        "status_text": customer_text.t(lang, f"status.{rma['status']}"),
+        "outcome_text": customer_text.t(lang, f"outcome.{rma['outcome']}") if rma["outcome"] else None,
+    }
     return rma, lang
 
 
 @bp.get("/request/<token>")
 def view(token: str):
     rma, lang = _localised(request_service.request_view(orchestrator(), token))
-    return _private(render_template("requests/view.html", rma=rma, token=token, new=request.args.get("new") == "1",
-                                    **_texts(lang)), lang)
+    return _private(
+        render_template("requests/view.html", rma=rma, token=token, new=request.args.get("new") == "1", **_texts(lang)),
+        lang,
+    )
 
 
 @bp.post("/request/<token>/troubleshooting")
 def troubleshooting(token: str):
     solved = request.form.get("troubleshoot_solved")
-    answers = {key[7:]: value for key, value in request.form.items()
-               if key.startswith("answer_") and value in ("yes", "no", "not_sure")}
+    answers = {
+        key[7:]: value
+        for key, value in request.form.items()
+        if key.startswith("answer_") and value in ("yes", "no", "not_sure")
+    }
     data = {"troubleshoot_solved": solved == "true", "answers": answers}
     if request.form.get("troubleshoot_notes", "").strip():
         data["troubleshoot_notes"] = request.form["troubleshoot_notes"].strip()[:2000]
@@ -149,15 +170,22 @@ def choice(token: str):
         flash(customer_text.t(lang, "choice.not_recorded", reason=exc.message), "error")
     else:
         flash(customer_text.t(lang, f"choice.done.{chosen}"), "success")
-    return redirect(request.form.get("back") == "track" and url_for("portal.track", token=token)
-                    or url_for("requests.view", token=token))
+    return redirect(
+        request.form.get("back") == "track"
+        and url_for("portal.track", token=token)
+        or url_for("requests.view", token=token)
+    )
 
 
 @bp.get("/request/<token>/packing-slip")
 def packing_slip(token: str):
     rma, lang = _localised(request_service.request_view(orchestrator(), token))
-    return _private(render_template("requests/packing_slip.html", rma=rma, token=token,
-                                    barcode=barcode_svg(rma["number"]), **_texts(lang)), lang)
+    return _private(
+        render_template(
+            "requests/packing_slip.html", rma=rma, token=token, barcode=barcode_svg(rma["number"]), **_texts(lang)
+        ),
+        lang,
+    )
 
 
 @bp.get("/request/<token>/packing-slip.pdf")

@@ -1,13 +1,30 @@
 """The online request's flat form fields (HTML form and multipart API alike) and the engine's nested payload."""
+
 from __future__ import annotations
 
-FIELDS = ("centre", "name", "email", "phone", "language", "model", "serial_number", "purchase_date", "category",
-          "fault_description")
+FIELDS = (
+    "centre",
+    "name",
+    "email",
+    "phone",
+    "language",
+    "model",
+    "serial_number",
+    "purchase_date",
+    "category",
+    "fault_description",
+)
 # engine field path -> flat form field
-PATHS = {("customer", "name"): "name", ("customer", "email"): "email", ("customer", "phone"): "phone",
-         ("customer", "language"): "language", ("product", "model"): "model",
-         ("product", "serial_number"): "serial_number", ("product", "purchase_date"): "purchase_date",
-         ("product", "category"): "category"}
+PATHS = {
+    ("customer", "name"): "name",
+    ("customer", "email"): "email",
+    ("customer", "phone"): "phone",
+    ("customer", "language"): "language",
+    ("product", "model"): "model",
+    ("product", "serial_number"): "serial_number",
+    ("product", "purchase_date"): "purchase_date",
+    ("product", "category"): "category",
+}
 
 
 def nested(form) -> dict:

@@ -1,4 +1,5 @@
 """The packing slip's barcode (Code 128 by python-barcode) as inline SVG, and the slip as PDF (fpdf2)."""
+
 from __future__ import annotations
 
 import io
@@ -18,7 +19,7 @@ def barcode_svg(number: str) -> Markup:
     out = io.BytesIO()
     barcode.get("code128", number, writer=SVGWriter()).write(out, options=SVG_OPTIONS)
     svg = out.getvalue().decode("utf-8")
-    svg = svg[svg.index("<svg"):]  # drop the XML prolog and DOCTYPE: it is embedded in HTML
+    svg = svg[svg.index("<svg") :]  # drop the XML prolog and DOCTYPE: it is embedded in HTML
     svg = svg.replace("<svg ", f'<svg role="img" aria-label="Barcode {number}" data-testid="barcode" ', 1)
     return Markup(svg)  # built from the library's own markup; `number` is an RMA number (A-Z, 0-9, dashes)
 
@@ -35,6 +36,7 @@ def _latin1(text) -> str:
 def packing_slip_pdf(view: dict, lang: str = customer_text.DEFAULT) -> bytes:
     """An A4 slip in the customer's language: ship-to address, the RMA number as a barcode and in large type,
     the unit, what to pack."""
+
     def _(key: str, **values) -> str:
         return _latin1(customer_text.t(lang, key, **values))
 
@@ -68,12 +70,22 @@ def packing_slip_pdf(view: dict, lang: str = customer_text.DEFAULT) -> bytes:
     pdf.set_font("Helvetica", "B", 12)
     pdf.cell(0, 7, _("slip.unit"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 12)
-    pdf.cell(0, 6, _("slip.unit_line", model=view["product"]["model"], serial=view["product"]["serial_number"]),
-             new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(
+        0,
+        6,
+        _("slip.unit_line", model=view["product"]["model"], serial=view["product"]["serial_number"]),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     pdf.cell(0, 6, _("slip.sent_by", name=view["customer"]["name"]), new_x="LMARGIN", new_y="NEXT")
     if view.get("created_at"):
-        pdf.cell(0, 6, f"{_('page.registered')}: {_latin1(customer_text.day(lang, view['created_at']))}",
-                 new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(
+            0,
+            6,
+            f"{_('page.registered')}: {_latin1(customer_text.day(lang, view['created_at']))}",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
     pdf.ln(6)
     pdf.multi_cell(0, 6, _("slip.pack_pdf"))
     return bytes(pdf.output())

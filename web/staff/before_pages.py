@@ -1,4 +1,5 @@
 """Staff pages before the repair: reception books parcels in by RMA number; managers keep the catalogue."""
+
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -33,8 +34,13 @@ def reception():
 @roles_required("manager")
 def catalogue_list():
     q = request.args.get("q", "").strip()[:200]
-    return render_template("staff/catalogue.html", models=catalogue.list_models(orchestrator(), q or None), q=q,
-                           import_errors=None, can_edit=catalogue.may_edit(staff_actor()))
+    return render_template(
+        "staff/catalogue.html",
+        models=catalogue.list_models(orchestrator(), q or None),
+        q=q,
+        import_errors=None,
+        can_edit=catalogue.may_edit(staff_actor()),
+    )
 
 
 def _issues_text(issues: list[dict]) -> str:
@@ -55,27 +61,42 @@ def catalogue_edit():
                 found = catalogue.get_model(orchestrator(), name)
             except NotFound:
                 abort(404)
-            values = {**{k: "" if found[k] is None else str(found[k]) for k in MODEL_FIELDS},
-                      "known_issues": _issues_text(found["known_issues"])}
+            values = {
+                **{k: "" if found[k] is None else str(found[k]) for k in MODEL_FIELDS},
+                "known_issues": _issues_text(found["known_issues"]),
+            }
         else:
             values = {"warranty_months": str(catalogue.DEFAULT_WARRANTY_MONTHS)}
         return render_template("staff/catalogue_edit.html", values=values, errors=errors, editing=bool(name))
     values = {k: request.form.get(k, "").strip() for k in (*MODEL_FIELDS, "known_issues")}
-    issues, issue_errors = catalogue_import.parse_known_issues(values["known_issues"].replace("\r", "").replace("\n", "|"))
-    payload = {"model": values["model"], "category": values["category"], "currency": values["currency"].upper(),
-               "successor_model": values["successor_model"] or None, "known_issues": issues,
-               "warranty_months": int(values["warranty_months"]) if values["warranty_months"].isdigit() else values["warranty_months"],
-               "replacement_value": catalogue.as_decimal(values["replacement_value"])}
-    payload["replacement_value"] = (float(payload["replacement_value"]) if payload["replacement_value"] is not None
-                                    else values["replacement_value"])
+    issues, issue_errors = catalogue_import.parse_known_issues(
+        values["known_issues"].replace("\r", "").replace("\n", "|")
+    )
+    payload = {
+        "model": values["model"],
+        "category": values["category"],
+        "currency": values["currency"].upper(),
+        "successor_model": values["successor_model"] or None,
+        "known_issues": issues,
+        "warranty_months": int(values["warranty_months"])
+        if values["warranty_months"].isdigit()
+        else values["warranty_months"],
+        "replacement_value": catalogue.as_decimal(values["replacement_value"]),
+    }
+    payload["replacement_value"] = (
+        float(payload["replacement_value"]) if payload["replacement_value"] is not None else values["replacement_value"]
+    )
     try:
         if issue_errors:
             raise InvalidInput("the known issues are not readable", {"known_issues": issue_errors})
         saved = catalogue.save_model(orchestrator(), staff_actor(), payload)
     except InvalidInput as exc:
-        errors = {k: (v if isinstance(v, list) else [str(v)]) for k, v in (exc.errors or {"_form": [exc.message]}).items()}
-        return render_template("staff/catalogue_edit.html", values=values, errors=errors,
-                               editing=request.form.get("editing") == "1"), 422
+        errors = {
+            k: (v if isinstance(v, list) else [str(v)]) for k, v in (exc.errors or {"_form": [exc.message]}).items()
+        }
+        return render_template(
+            "staff/catalogue_edit.html", values=values, errors=errors, editing=request.form.get("editing") == "1"
+        ), 422
     flash(f"Model {saved['model']} saved.", "success")
     return redirect(url_for("staff.catalogue_list"))
 
@@ -89,8 +110,13 @@ def catalogue_import_page():
         result = catalogue_import.import_csv(orchestrator(), staff_actor(), data)
     except catalogue_import.CatalogueImportError as exc:
         flash(f"Nothing was imported: {exc.message}.", "error")
-        return render_template("staff/catalogue.html", models=catalogue.list_models(orchestrator()), q="",
-                               import_errors=exc.errors, can_edit=True), 422
+        return render_template(
+            "staff/catalogue.html",
+            models=catalogue.list_models(orchestrator()),
+            q="",
+            import_errors=exc.errors,
+            can_edit=True,
+        ), 422
     flash(f"Imported {result['imported']} model(s): {result['created']} new, {result['updated']} updated.", "success")
     return redirect(url_for("staff.catalogue_list"))
 

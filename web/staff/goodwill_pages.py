@@ -2,6 +2,7 @@
 
 A manager approves or rejects a proposal as the `approve_goodwill` task in the inbox (lane Manager).
 """
+
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
@@ -20,8 +21,9 @@ def goodwill_page(rma_id: int):
     if request.method == "POST":
         values = {k: request.form.get(k, "").strip() for k in ("kind", "amount", "reason")}
         try:
-            goodwill.propose_goodwill(orchestrator(), staff_actor(), rma_id, values["kind"], values["reason"],
-                                      values["amount"] or None)
+            goodwill.propose_goodwill(
+                orchestrator(), staff_actor(), rma_id, values["kind"], values["reason"], values["amount"] or None
+            )
         except InvalidInput as exc:
             errors, status = {k: v if isinstance(v, list) else [str(v)] for k, v in (exc.errors or {}).items()}, 422
             errors = errors or {"_form": [exc.message]}
@@ -32,8 +34,9 @@ def goodwill_page(rma_id: int):
             flash("Goodwill proposed: a manager decides it from the inbox before the quote changes.", "success")
             return redirect(url_for("staff.goodwill_page", rma_id=rma_id))
     proposals = goodwill.proposals_for(orchestrator(), staff_actor(), rma_id)
-    return render_template("staff/goodwill.html", rma_id=rma_id, proposals=proposals, values=values, errors=errors,
-                           kinds=goodwill.KINDS), status
+    return render_template(
+        "staff/goodwill.html", rma_id=rma_id, proposals=proposals, values=values, errors=errors, kinds=goodwill.KINDS
+    ), status
 
 
 @bp.get("/manager/goodwill")

@@ -1,4 +1,5 @@
 """The task inbox: tasks the user may work (managers: see), with claim and release."""
+
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for

@@ -1,4 +1,5 @@
 """The reception form that opens an RMA: read and check the strings, build the engine's payload."""
+
 from __future__ import annotations
 
 import re
@@ -22,10 +23,15 @@ LANGUAGES = [("en", "English"), ("de", "Deutsch")]  # the languages customer mes
 CATEGORIES = ["camera", "lens", "cctv", "accessory", "other"]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Where the engine's nested error keys land on this flat form.
-_ENGINE_KEYS = {("customer", "name"): "customer_name", ("customer", "email"): "customer_email",
-                ("customer", "phone"): "customer_phone", ("product", "model"): "product_model",
-                ("product", "serial_number"): "serial_number", ("product", "purchase_date"): "purchase_date",
-                ("product", "category"): "product_category"}
+_ENGINE_KEYS = {
+    ("customer", "name"): "customer_name",
+    ("customer", "email"): "customer_email",
+    ("customer", "phone"): "customer_phone",
+    ("product", "model"): "product_model",
+    ("product", "serial_number"): "serial_number",
+    ("product", "purchase_date"): "purchase_date",
+    ("product", "category"): "product_category",
+}
 
 
 def read(raw) -> tuple[dict, dict[str, list[str]]]:
@@ -52,10 +58,18 @@ def payload(values: dict) -> dict:
     """The open_rma payload for checked values."""
     return {
         "centre": values["centre"],
-        "customer": {"name": values["customer_name"], "email": values["customer_email"].lower(),
-                     "phone": values["customer_phone"], "language": values["customer_language"] or "en"},
-        "product": {"model": values["product_model"], "serial_number": values["serial_number"],
-                    "purchase_date": values["purchase_date"], "category": values["product_category"]},
+        "customer": {
+            "name": values["customer_name"],
+            "email": values["customer_email"].lower(),
+            "phone": values["customer_phone"],
+            "language": values["customer_language"] or "en",
+        },
+        "product": {
+            "model": values["product_model"],
+            "serial_number": values["serial_number"],
+            "purchase_date": values["purchase_date"],
+            "category": values["product_category"],
+        },
         "fault_description": values["fault_description"],
     }
 

@@ -1,12 +1,13 @@
 """RMA search, the reception form that opens one, and the RMA page with its diagram and history."""
+
 from __future__ import annotations
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
 from engine.errors import InvalidInput
+from engine.services import customers as customer_service
 from engine.services import diagrams
 from engine.services import rmas as rma_service
-from engine.services import customers as customer_service
 from engine.services import users as user_service
 from engine.services.portal import STATUS_WORDS
 
@@ -22,11 +23,16 @@ OPENING_ROLES = ("reception", "manager")
 def rmas():
     actor = staff_actor()
     filters = {key: (request.args.get(key) or "").strip() for key in ("q", "status", "centre")}
-    result = rma_service.list_rmas(orchestrator(), actor, status=filters["status"] or None,
-                                   centre=filters["centre"] or None, q=filters["q"] or None,
-                                   page=page_arg(), per_page=25)
-    return render_template("staff/rmas.html", result=result, filters=filters, statuses=list(STATUS_WORDS),
-                           actor=actor)
+    result = rma_service.list_rmas(
+        orchestrator(),
+        actor,
+        status=filters["status"] or None,
+        centre=filters["centre"] or None,
+        q=filters["q"] or None,
+        page=page_arg(),
+        per_page=25,
+    )
+    return render_template("staff/rmas.html", result=result, filters=filters, statuses=list(STATUS_WORDS), actor=actor)
 
 
 def _render_new(values: dict, errors: dict, status: int = 200):
@@ -34,10 +40,16 @@ def _render_new(values: dict, errors: dict, status: int = 200):
     centres = user_service.list_centres(orchestrator())
     if not actor.is_global:
         centres = [c for c in centres if c["code"] == actor.centre]
-    return render_template("staff/rma_new.html", values=values, errors=errors, centres=centres,
-                           languages=rma_form.LANGUAGES, categories=rma_form.CATEGORIES,
-                           labels={name: label for name, label, *_ in rma_form.FIELDS},
-                           required={name for name, _l, req, _m in rma_form.FIELDS if req}), status
+    return render_template(
+        "staff/rma_new.html",
+        values=values,
+        errors=errors,
+        centres=centres,
+        languages=rma_form.LANGUAGES,
+        categories=rma_form.CATEGORIES,
+        labels={name: label for name, label, *_ in rma_form.FIELDS},
+        required={name for name, _l, req, _m in rma_form.FIELDS if req},
+    ), status
 
 
 @bp.get("/rmas/new")
@@ -70,8 +82,15 @@ def rma(rma_id: int):
     base_url = orchestrator().settings.base_url
     tracking_url = base_url + url_for("portal.track", token=found["tracking_token"])
     side = customer_service.customer_side(orchestrator(), actor, rma_id)
-    return render_template("staff/rma.html", rma=found, actor=actor, may_work=may_work, tracking_url=tracking_url,
-                           status_words=STATUS_WORDS, side=side)
+    return render_template(
+        "staff/rma.html",
+        rma=found,
+        actor=actor,
+        may_work=may_work,
+        tracking_url=tracking_url,
+        status_words=STATUS_WORDS,
+        side=side,
+    )
 
 
 @bp.get("/rmas/<int:rma_id>/diagram.json")

@@ -1,4 +1,5 @@
 """Render a task's JSON Schema as HTML form fields and read the submitted strings back."""
+
 from __future__ import annotations
 
 from engine.process import forms

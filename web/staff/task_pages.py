@@ -1,11 +1,12 @@
 """One task: its RMA summary and its form; submitting completes it."""
+
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
+from engine.adapters.uploads import read_upload
 from engine.errors import Conflict, InvalidFormData, InvalidInput  # noqa: F401
 from engine.services import photos as photo_service
-from engine.adapters.uploads import read_upload
 from engine.services import tasks as task_service
 
 from ..auth import orchestrator, roles_required, staff_actor
@@ -16,8 +17,15 @@ from .task_forms import fields, initial_values, read_submission
 
 def _render(task: dict, values: dict, errors: dict | None = None, status: int = 200):
     actor = staff_actor()
-    return render_template("staff/task.html", task=task, fields=fields(task.get("form")), values=values,
-                           errors=errors or {}, actor=actor, workable=may_work(actor, task)), status
+    return render_template(
+        "staff/task.html",
+        task=task,
+        fields=fields(task.get("form")),
+        values=values,
+        errors=errors or {},
+        actor=actor,
+        workable=may_work(actor, task),
+    ), status
 
 
 @bp.get("/tasks/<task_id>")
@@ -47,8 +55,9 @@ def complete(task_id: str):
         flash(f"This task can no longer be completed by you: {exc.message}.", "error")
         return redirect(url_for("staff.inbox"))
     rma = result["rma"]
-    flash(f"“{result['task']['title']}” completed. {rma['number']} is now {rma['status'].replace('_', ' ')}.",
-          "success")
+    flash(
+        f"“{result['task']['title']}” completed. {rma['number']} is now {rma['status'].replace('_', ' ')}.", "success"
+    )
     return redirect(url_for("staff.rma", rma_id=rma["id"]))
 
 

@@ -7,8 +7,9 @@ Create Date: 2026-11-26
 Written by hand. Only new tables, so nothing needs batch mode on SQLite; bundles deployed before
 this migration simply have no deploy record (their changes are computed when first shown).
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 import engine.store.model
 
@@ -30,10 +31,12 @@ def upgrade() -> None:
         sa.Column("uploaded", sa.JSON(), nullable=False),
         sa.Column("changes", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["bundle_id"], ["bundles.id"], name=op.f("fk_process_deploys_bundle_id_bundles")),
-        sa.ForeignKeyConstraint(["base_bundle_id"], ["bundles.id"],
-                                name=op.f("fk_process_deploys_base_bundle_id_bundles")),
-        sa.ForeignKeyConstraint(["previous_bundle_id"], ["bundles.id"],
-                                name=op.f("fk_process_deploys_previous_bundle_id_bundles")),
+        sa.ForeignKeyConstraint(
+            ["base_bundle_id"], ["bundles.id"], name=op.f("fk_process_deploys_base_bundle_id_bundles")
+        ),
+        sa.ForeignKeyConstraint(
+            ["previous_bundle_id"], ["bundles.id"], name=op.f("fk_process_deploys_previous_bundle_id_bundles")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_process_deploys")),
         sa.UniqueConstraint("bundle_id", name=op.f("uq_process_deploys_bundle_id")),
     )
@@ -46,8 +49,9 @@ def upgrade() -> None:
         sa.Column("moved", sa.Integer(), nullable=False),
         sa.Column("refused", sa.Integer(), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(["target_bundle_id"], ["bundles.id"],
-                                name=op.f("fk_process_migrations_target_bundle_id_bundles")),
+        sa.ForeignKeyConstraint(
+            ["target_bundle_id"], ["bundles.id"], name=op.f("fk_process_migrations_target_bundle_id_bundles")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_process_migrations")),
     )
     op.create_index("ix_process_migrations_target_bundle_id", "process_migrations", ["target_bundle_id"])

@@ -6,8 +6,9 @@ Create Date: 2026-11-26
 
 Written by hand; batch mode so that SQLite can add columns and indexes to existing tables.
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 import engine.store.model
 

@@ -7,8 +7,9 @@ Create Date: 2026-11-25
 Written by hand; batch mode for SQLite. Branches from 0001 like every feature (engine.store.db.upgrade
 runs "heads"). Only new tables, one nullable column and new indexes: nothing existing is rewritten.
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 import engine.store.model
 
@@ -73,8 +74,11 @@ def upgrade() -> None:
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("duration_ms", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["subscription_id"], ["webhook_subscriptions.id"],
-                                name=op.f("fk_webhook_deliveries_subscription_id_webhook_subscriptions")),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["webhook_subscriptions.id"],
+            name=op.f("fk_webhook_deliveries_subscription_id_webhook_subscriptions"),
+        ),
         sa.ForeignKeyConstraint(["outbox_id"], ["outbox.id"], name=op.f("fk_webhook_deliveries_outbox_id_outbox")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
     )

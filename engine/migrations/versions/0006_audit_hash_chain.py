@@ -10,8 +10,9 @@ then make the table append-only in the database itself: UPDATE and DELETE (and T
 PostgreSQL) are refused. A later SQLite batch migration that recreates audit_events must recreate
 these triggers.
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 import engine.store.model
 from engine.store.audit import GENESIS, HASHED_FIELDS, event_hash
@@ -23,10 +24,17 @@ depends_on = None
 
 _events = sa.table(
     "audit_events",
-    sa.column("id", sa.Integer), sa.column("rma_id", sa.Integer), sa.column("at", engine.store.model.UTCDateTime()),
-    sa.column("actor", sa.String), sa.column("kind", sa.String), sa.column("task_name", sa.String),
-    sa.column("detail", sa.Text), sa.column("data", sa.JSON), sa.column("customer_visible", sa.Boolean),
-    sa.column("prev_hash", sa.String), sa.column("hash", sa.String),
+    sa.column("id", sa.Integer),
+    sa.column("rma_id", sa.Integer),
+    sa.column("at", engine.store.model.UTCDateTime()),
+    sa.column("actor", sa.String),
+    sa.column("kind", sa.String),
+    sa.column("task_name", sa.String),
+    sa.column("detail", sa.Text),
+    sa.column("data", sa.JSON),
+    sa.column("customer_visible", sa.Boolean),
+    sa.column("prev_hash", sa.String),
+    sa.column("hash", sa.String),
 )
 
 
@@ -59,9 +67,11 @@ _APPEND_ONLY = {
     ],
 }
 _DROP_APPEND_ONLY = {
-    "postgresql": ["DROP TRIGGER IF EXISTS audit_events_no_truncate ON audit_events",
-                   "DROP TRIGGER IF EXISTS audit_events_no_change ON audit_events",
-                   "DROP FUNCTION IF EXISTS audit_events_append_only()"],
+    "postgresql": [
+        "DROP TRIGGER IF EXISTS audit_events_no_truncate ON audit_events",
+        "DROP TRIGGER IF EXISTS audit_events_no_change ON audit_events",
+        "DROP FUNCTION IF EXISTS audit_events_append_only()",
+    ],
     "sqlite": ["DROP TRIGGER IF EXISTS audit_events_no_update", "DROP TRIGGER IF EXISTS audit_events_no_delete"],
 }
 
@@ -69,8 +79,11 @@ _DROP_APPEND_ONLY = {
 def _seal_existing_events(conn) -> None:
     rows = conn.execute(sa.select(_events).order_by(_events.c.rma_id.is_not(None), _events.c.rma_id, _events.c.id))
     chain, head, batch = object(), GENESIS, []
-    update = (_events.update().where(_events.c.id == sa.bindparam("event_id"))
-              .values(prev_hash=sa.bindparam("new_prev"), hash=sa.bindparam("new_hash")))
+    update = (
+        _events.update()
+        .where(_events.c.id == sa.bindparam("event_id"))
+        .values(prev_hash=sa.bindparam("new_prev"), hash=sa.bindparam("new_hash"))
+    )
     for row in rows.mappings().all():
         if row["rma_id"] != chain:
             chain, head = row["rma_id"], GENESIS
@@ -78,7 +91,7 @@ def _seal_existing_events(conn) -> None:
         batch.append({"event_id": row["id"], "new_prev": head, "new_hash": digest})
         head = digest
     for start in range(0, len(batch), 1000):
-        conn.execute(update, batch[start:start + 1000])
+        conn.execute(update, batch[start : start + 1000])
 
 
 def downgrade() -> None:

@@ -7,8 +7,9 @@ Create Date: 2026-11-26
 Written by hand. One row per throttled key (a username, or a client address for logins and for
 wrong tracking tokens), shared by every web process of a deployment.
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 import engine.store.model
 

@@ -6,8 +6,9 @@ Create Date: 2026-11-27
 
 Written by hand; new tables only, so it lands beside the other feature branches of 0001.
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 import engine.store.model
 

@@ -8,6 +8,7 @@ The per-stage lead times group completed tasks by (centre, stage, RMA); with thi
 the index alone, in group order, instead of visiting every completed task row and sorting (at 100,000
 RMAs on SQLite: 1.4 s -> 0.5 s).
 """
+
 from alembic import op
 
 revision = "0009"

@@ -8,8 +8,9 @@ Written by hand. RMA search was `lower(...) LIKE '%term%'` over every RMA (at 10
 on SQLite); it is now a prefix range on this table's term index (engine.store.search). Existing RMAs get
 their terms here, computed by the same function the application uses.
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 from engine.store.search import terms_for
 
@@ -23,11 +24,21 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TERM = sa.String(120).with_variant(sa.String(120, collation="C"), "postgresql")
 BATCH = 5000
 
-_rmas = sa.table("rmas", sa.column("id", sa.Integer), sa.column("centre_code", sa.String),
-                 sa.column("number", sa.String), sa.column("serial_number", sa.String),
-                 sa.column("customer_name", sa.String), sa.column("customer_email", sa.String))
-_terms = sa.table("rma_search_terms", sa.column("rma_id", sa.Integer), sa.column("term", sa.String),
-                  sa.column("centre_code", sa.String))
+_rmas = sa.table(
+    "rmas",
+    sa.column("id", sa.Integer),
+    sa.column("centre_code", sa.String),
+    sa.column("number", sa.String),
+    sa.column("serial_number", sa.String),
+    sa.column("customer_name", sa.String),
+    sa.column("customer_email", sa.String),
+)
+_terms = sa.table(
+    "rma_search_terms",
+    sa.column("rma_id", sa.Integer),
+    sa.column("term", sa.String),
+    sa.column("centre_code", sa.String),
+)
 
 
 def upgrade() -> None:
@@ -51,9 +62,11 @@ def _fill(conn) -> None:
         rows = conn.execute(sa.select(_rmas).where(_rmas.c.id > last).order_by(_rmas.c.id).limit(BATCH)).all()
         if not rows:
             return
-        values = [{"rma_id": r.id, "term": term, "centre_code": r.centre_code}
-                  for r in rows
-                  for term in sorted(terms_for(r.number, r.serial_number, r.customer_name, r.customer_email))]
+        values = [
+            {"rma_id": r.id, "term": term, "centre_code": r.centre_code}
+            for r in rows
+            for term in sorted(terms_for(r.number, r.serial_number, r.customer_name, r.customer_email))
+        ]
         if values:
             conn.execute(_terms.insert(), values)
         last = rows[-1].id

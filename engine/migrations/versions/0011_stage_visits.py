@@ -13,8 +13,9 @@ The other figures get covering indexes, so they read no table rows: waits per el
 replacing ix_tasks_completed, whose only reader was the dashboard), end to end (ix_rmas_closed with the
 outcome and creation time) and SLA breaches per month (a partial index of the audit trail's breaches).
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 import engine.store.model
 
@@ -30,15 +31,15 @@ BREACHED = sa.text("kind = 'sla_breached'")
 
 _FILL = {
     "sqlite": "INSERT INTO stage_visits (rma_id, centre_code, stage, month, done_at, seconds) "
-              "SELECT rma_id, centre_code, stage, strftime('%Y-%m', max(completed_at)), max(completed_at), "
-              "sum((julianday(completed_at) - julianday(created_at)) * 86400.0) FROM tasks "
-              "WHERE status = 'completed' AND role <> 'manager' AND completed_at IS NOT NULL "
-              "GROUP BY rma_id, centre_code, stage",
+    "SELECT rma_id, centre_code, stage, strftime('%Y-%m', max(completed_at)), max(completed_at), "
+    "sum((julianday(completed_at) - julianday(created_at)) * 86400.0) FROM tasks "
+    "WHERE status = 'completed' AND role <> 'manager' AND completed_at IS NOT NULL "
+    "GROUP BY rma_id, centre_code, stage",
     "postgresql": "INSERT INTO stage_visits (rma_id, centre_code, stage, month, done_at, seconds) "
-                  "SELECT rma_id, centre_code, stage, to_char(max(completed_at) AT TIME ZONE 'UTC', 'YYYY-MM'), "
-                  "max(completed_at), sum(extract(epoch from completed_at - created_at)) FROM tasks "
-                  "WHERE status = 'completed' AND role <> 'manager' AND completed_at IS NOT NULL "
-                  "GROUP BY rma_id, centre_code, stage",
+    "SELECT rma_id, centre_code, stage, to_char(max(completed_at) AT TIME ZONE 'UTC', 'YYYY-MM'), "
+    "max(completed_at), sum(extract(epoch from completed_at - created_at)) FROM tasks "
+    "WHERE status = 'completed' AND role <> 'manager' AND completed_at IS NOT NULL "
+    "GROUP BY rma_id, centre_code, stage",
 }
 
 
@@ -63,8 +64,9 @@ def upgrade() -> None:
     op.create_index("ix_tasks_waits", "tasks", WAITS)
     op.drop_index("ix_rmas_closed", table_name="rmas")
     op.create_index("ix_rmas_closed", "rmas", CLOSED)
-    op.create_index("ix_audit_sla_breached", "audit_events", ["at", "rma_id"], sqlite_where=BREACHED,
-                    postgresql_where=BREACHED)
+    op.create_index(
+        "ix_audit_sla_breached", "audit_events", ["at", "rma_id"], sqlite_where=BREACHED, postgresql_where=BREACHED
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ANALYZE stage_visits")
 
