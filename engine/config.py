@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROCESSES_DIR = PROJECT_ROOT / "processes"
@@ -47,12 +48,12 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Read RMA_* variables; unset ones take local defaults."""
         env = dict(os.environ if env is None else env)
         instance_dir = Path(env.get("RMA_INSTANCE_DIR") or Path.cwd() / "instance")
         database_url = env.get("RMA_DATABASE_URL") or f"sqlite:///{instance_dir / 'rma.sqlite3'}"
-        values = dict(
+        values: dict[str, Any] = dict(
             database_url=database_url,
             secret_key=env.get("RMA_SECRET_KEY") or "dev-only-secret-change-me",
             base_url=(env.get("RMA_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),

@@ -74,6 +74,6 @@ class ProcessScriptError(EngineError):
 
     code, status = "process_script_error", 500
 
-    def __init__(self, message: str, task: str | None = None, errors=None):
+    def __init__(self, message: str, task: str | None = None, errors: list | dict | None = None):
         super().__init__(message, errors)
         self.task = task

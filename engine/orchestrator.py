@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.adapters.service_tasks import HttpServices
 from engine.config import Settings
+from engine.errors import NotFound
 from engine.execution.runtime import Runtime
 from engine.process.definitions import ParsedBundle, SpecCache
 from engine.store.db import make_engine, single_read, upgrade
@@ -47,13 +48,22 @@ class Orchestrator:
     def migrate(self) -> None:
         upgrade(self.db)
 
-    def parsed_bundle(self, session, bundle_id: int) -> ParsedBundle:
+    def parsed_bundle(self, session: Session, bundle_id: int) -> ParsedBundle:
         """The parsed specs of a stored bundle, from the cache when its hash was seen before."""
+
+        def load_files() -> dict:
+            bundle = session.get(Bundle, bundle_id)
+            if bundle is None:
+                raise NotFound(f"no process version with id {bundle_id}")
+            return bundle.files
+
         files_hash = self._bundle_hashes.get(bundle_id)
         if files_hash is None:
             files_hash = session.scalar(select(Bundle.hash).where(Bundle.id == bundle_id))
+            if files_hash is None:
+                raise NotFound(f"no process version with id {bundle_id}")
             self._bundle_hashes[bundle_id] = files_hash
-        return self.specs.get(files_hash, lambda: session.get(Bundle, bundle_id).files)
+        return self.specs.get(files_hash, load_files)
 
     def dispose(self) -> None:
         self.db.dispose()
