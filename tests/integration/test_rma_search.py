@@ -116,9 +116,10 @@ def test_terms_follow_an_edit_of_the_searched_fields(orc, opened):
 
 
 def upgrade_all_but_search_terms(config) -> None:
-    """Every other branch first: their SQLite batch migrations recreate `rmas`, which rows pointing at it forbid."""
-    for head in ScriptDirectory.from_config(config).get_heads():
-        command.upgrade(config, "0009" if head in ("0010", "0011") else head)
+    """Every revision 0010 comes after: their SQLite batch migrations recreate `rmas`, which rows forbid."""
+    search_terms = ScriptDirectory.from_config(config).get_revision("0010")
+    for parent in (search_terms.down_revision, *search_terms.dependencies):
+        command.upgrade(config, parent)
 
 
 def test_the_migration_indexes_rmas_opened_before_it(settings):
