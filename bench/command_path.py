@@ -22,8 +22,7 @@ OURS = (str(ROOT / "engine") + "/", str(ROOT / "web") + "/")
 
 
 def main() -> int:
-    from engine import Actor, Orchestrator, Settings
-    from engine import demo
+    from engine import Actor, Orchestrator, Settings, demo
     from engine.services import rmas, tasks
     from web import create_app
 
@@ -46,7 +45,8 @@ def main() -> int:
         client = app.test_client()
         headers = _login_headers(client)
         task = tasks.list_tasks(orc, reception, rma_id=rma["id"])["items"][0]
-        form = {"condition_grade": "B", "condition_notes": "Scratches", "accessories": "", "customer_acknowledged": True}
+        form = {"condition_grade": "B", "condition_notes": "Scratches", "accessories": ""}
+        form["customer_acknowledged"] = True
         client.post(f"/api/tasks/{task['id']}/claim", headers=headers)  # warm: imports, caches, the first request
 
         rma2 = rmas.open_rma(orc, reception, _payload("SN-2"))
@@ -77,8 +77,10 @@ def main() -> int:
             sys.setprofile(None)
         assert answer.status_code == 200, answer.get_json()
         orc.dispose()
-    print(f"one task completion (POST /api/tasks/<id>/complete): {len(modules)} of our modules entered, "
-          f"{len(calls)} distinct functions, {sum(calls.values())} calls")
+    print(
+        f"one task completion (POST /api/tasks/<id>/complete): {len(modules)} of our modules entered, "
+        f"{len(calls)} distinct functions, {sum(calls.values())} calls"
+    )
     print(f"{'module':<44} {'functions':>9} {'calls':>7}")
     for module in modules:
         names = calls_by_module[module]
