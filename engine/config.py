@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,12 @@ def _flag(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _percentiles(value: str) -> tuple[float, float]:
+    """RMA_ETA_PERCENTILES: low and high, comma-separated (for example 20,80); a missing high one is 80."""
+    low, _, high = value.partition(",")
+    return float(low), float(high or 80)
 
 
 @dataclass(frozen=True)
@@ -42,15 +49,27 @@ class Settings:
     service_task_secret: str | None = None
     # Restored workflows kept per process between commands (engine/store/instance_cache.py); 0: none.
     instance_cache_size: int = 128
+    # Online repair requests one client address may send per hour (engine/services/requests.py).
+    requests_per_hour: int = 10
+    # Offer a loan unit when the estimate's later date is more than this many days away (engine/services/loans.py).
+    loan_offer_days: int = 7
+    # The completion estimate (engine/customer/eta.py): closed RMAs of the last `eta_window_days` are its
+    # history, at least `eta_min_samples` of them or it uses the standard times; its range is these percentiles.
+    eta_window_days: int = 90
+    eta_min_samples: int = 20
+    eta_percentiles: tuple[float, float] = (20.0, 80.0)
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
-        """Read RMA_* variables; unset ones take local defaults."""
-        env = dict(os.environ if env is None else env)
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read RMA_* variables from `env` (default: the process environment); unset ones take local defaults.
+
+        The only place that reads the environment: every variable is listed in the README's configuration
+        table (tests/unit/test_settings_documented.py compares the two)."""
+        env = os.environ if env is None else env
         instance_dir = Path(env.get("RMA_INSTANCE_DIR") or Path.cwd() / "instance")
         database_url = env.get("RMA_DATABASE_URL") or f"sqlite:///{instance_dir / 'rma.sqlite3'}"
         values: dict[str, Any] = dict(
@@ -71,6 +90,11 @@ class Settings:
             ),
             service_task_secret=env.get("RMA_SERVICE_TASK_SECRET") or None,
             instance_cache_size=int(env.get("RMA_INSTANCE_CACHE_SIZE") or 128),
+            requests_per_hour=int(env.get("RMA_REQUESTS_PER_HOUR") or 10),
+            loan_offer_days=int(env.get("RMA_LOAN_OFFER_DAYS") or 7),
+            eta_window_days=int(env.get("RMA_ETA_WINDOW_DAYS") or 90),
+            eta_min_samples=int(env.get("RMA_ETA_MIN_SAMPLES") or 20),
+            eta_percentiles=_percentiles(env.get("RMA_ETA_PERCENTILES") or "20,80"),
         )
         values.update(overrides)
         return cls(**values)

@@ -96,7 +96,8 @@ def refresh(
     rma: Rma,
     data: dict,
     now: datetime | None = None,
-    settings: eta.EtaSettings | None = None,
+    *,
+    settings: eta.EtaSettings,
     opened=UNKNOWN,
     centre=UNKNOWN,
     first: bool = False,
@@ -106,7 +107,6 @@ def refresh(
     `opened` as for `situation`; `centre`: the RMA's Centre row when the caller has it loaded already;
     `first`: the RMA was opened in this transaction, so it has no estimate row yet."""
     now = now or utcnow()
-    settings = settings or eta.EtaSettings.from_env()
     where = situation(session, rma, data, now, opened)
     if where.stage is None:
         result = eta.Estimate(0, 0, "done")

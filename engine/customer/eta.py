@@ -11,10 +11,11 @@ than `min_samples` comparable RMAs it falls back to the standard service times b
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from engine.config import Settings
 
 STAGES = ("intake", "diagnosis", "approval", "repair", "qa", "return")
 # Stages outside the repair path count as the repair stage they lead into: before the unit arrives the whole
@@ -41,15 +42,10 @@ class EtaSettings:
     high_percentile: float = 80
 
     @classmethod
-    def from_env(cls, env=None) -> EtaSettings:
-        env = os.environ if env is None else env
-        low, _, high = (env.get("RMA_ETA_PERCENTILES") or "20,80").partition(",")
-        return cls(
-            int(env.get("RMA_ETA_WINDOW_DAYS") or 90),
-            int(env.get("RMA_ETA_MIN_SAMPLES") or 20),
-            float(low),
-            float(high or 80),
-        )
+    def of(cls, settings: Settings) -> EtaSettings:
+        """The estimate's part of the orchestrator's settings (RMA_ETA_WINDOW_DAYS, _MIN_SAMPLES, _PERCENTILES)."""
+        low, high = settings.eta_percentiles
+        return cls(settings.eta_window_days, settings.eta_min_samples, low, high)
 
 
 @dataclass(frozen=True)

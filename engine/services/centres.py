@@ -19,6 +19,11 @@ from sqlalchemy import select
 from engine.store.model import Centre, CentreLocation, Rma, utcnow
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sqlalchemy.orm import Session
+
+    from engine.config import Settings
     from engine.orchestrator import Orchestrator
 
 PLACES_FILE = Path(__file__).resolve().parent.parent / "data" / "places.csv"
@@ -84,16 +89,16 @@ def locate(query: str) -> Place | None:
     return cities.get(text) or cities.get(_ascii(text))
 
 
-def lead_time(session, centre: Centre, now) -> dict:
+def lead_time(session: Session, centre: Centre, now: datetime, settings: Settings) -> dict:
     """Expected days from the unit's arrival to its return at this centre, as a range with its basis."""
     try:
         from engine.customer import estimates, eta
     except ImportError:  # the ETA feature is optional: fall back to closed RMAs' durations
         estimates = eta = None
     if eta is not None:
-        settings = eta.EtaSettings.from_env()
-        history = estimates.history(session, centre.code, now, settings)
-        result = eta.estimate(history, eta.Situation("intake", 0.0, frozenset(eta.CLASSES)), settings)
+        eta_settings = eta.EtaSettings.of(settings)
+        history = estimates.history(session, centre.code, now, eta_settings)
+        result = eta.estimate(history, eta.Situation("intake", 0.0, frozenset(eta.CLASSES)), eta_settings)
         return {
             "low_days": math.floor(result.low_days),
             "high_days": max(1, math.ceil(result.high_days)),
@@ -148,7 +153,7 @@ def find_centres(orc: Orchestrator, near: str | None = None) -> dict:
         items = []
         for centre, location in rows:
             view = location_view(centre, location)
-            view["lead_time"] = lead_time(s, centre, now)
+            view["lead_time"] = lead_time(s, centre, now, orc.settings)
             if place is not None:
                 view["distance_km"] = round(
                     haversine_km(place.latitude, place.longitude, view["latitude"], view["longitude"]), 1

@@ -211,5 +211,5 @@ def customer_side(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
             "earlier": earlier_rmas(s, rma),
             "repeat_of": repeat_of(s, rma),
             "sms_opt_out": rma.sms_opt_out,
-            "loans": loans.loan_panel(s, rma),
+            "loans": loans.loan_panel(orc, s, rma),
         }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -15,17 +14,14 @@ from engine.store.audit import audit
 from engine.store.model import Centre, Loan, LoanUnit, Rma, RmaEstimate, utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from engine.orchestrator import Orchestrator
 
 LENDING_ROLES = ("reception", "manager")
 # The user task of a process that offers a loan unit (centre SG's approval stage, processes/variants/SG);
 # its form records `loan_lent` and the unit's asset code `loan_unit_code`.
 LOAN_OFFER_TASK = "offer_loan_unit"
-
-
-def offer_threshold_days() -> int:
-    """Offer a loan when the estimate's later date is more than this many days away (RMA_LOAN_OFFER_DAYS)."""
-    return int(os.environ.get("RMA_LOAN_OFFER_DAYS") or 7)
 
 
 def _unit_view(unit: LoanUnit, out: Loan | None = None) -> dict:
@@ -102,8 +98,9 @@ def pool(orc: Orchestrator, actor: Actor, centre: str) -> list[dict]:
         return [_unit_view(u, lent.get(u.id)) for u in units]
 
 
-def loan_panel(session, rma: Rma) -> dict:
-    """The RMA's loans, the free units of its centre, and whether reception should offer one."""
+def loan_panel(orc: Orchestrator, session: Session, rma: Rma) -> dict:
+    """The RMA's loans, the free units of its centre, and whether reception should offer one: when the
+    estimate's later date is more than `loan_offer_days` away (RMA_LOAN_OFFER_DAYS)."""
     loans = session.execute(
         select(Loan, LoanUnit)
         .join(LoanUnit, LoanUnit.id == Loan.unit_id)
@@ -120,7 +117,7 @@ def loan_panel(session, rma: Rma) -> dict:
         if u.id not in lent
     ]
     estimate = session.get(RmaEstimate, rma.id)
-    threshold = offer_threshold_days()
+    threshold = orc.settings.loan_offer_days
     days_left = (estimate.latest - date.today()).days if estimate is not None else None
     offer = rma.closed_at is None and out is None and days_left is not None and days_left > threshold
     return {

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import bindparam, func, select, update
 
-from engine.customer import estimates
+from engine.customer import estimates, eta
 from engine.errors import Conflict, InvalidFormData
 from engine.execution.runtime import CompletedElement
 from engine.services.context import NOT_KNOWN, StepContext
@@ -38,6 +38,10 @@ def completed_milestones(completed: list[CompletedElement]) -> list[tuple[str, s
     ]
 
 
+def _eta_settings(ctx: StepContext) -> eta.EtaSettings:
+    return eta.EtaSettings.of(ctx.orc.settings)
+
+
 def customer_side(ctx: StepContext) -> None:
     s, rma = ctx.session, ctx.rma
     if ctx.opened:
@@ -52,7 +56,9 @@ def customer_side(ctx: StepContext) -> None:
     if reached or ctx.status_changed or ctx.opened or quote_changed:
         centre = s.get(Centre, rma.centre_code)  # read once for the estimate and the messages
         opened = estimates.UNKNOWN if ctx.open_since is NOT_KNOWN else ctx.open_since
-        estimate = estimates.refresh(s, rma, ctx.data, opened=opened, centre=centre, first=ctx.opened)
+        estimate = estimates.refresh(
+            s, rma, ctx.data, settings=_eta_settings(ctx), opened=opened, centre=centre, first=ctx.opened
+        )
     if reached:
         from engine.customer.notifications import names_used, templates_dir
         from engine.services.customers import milestone_context, notify_milestone

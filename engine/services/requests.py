@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 
 MAX_PROOF_BYTES = 5 * 1024 * 1024
 PROOF_TYPES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
-REQUESTS_PER_HOUR = int(os.environ.get("RMA_REQUESTS_PER_HOUR") or 10)
 OFFER_KEYS = (
     "quote_total",
     "currency",
@@ -64,8 +62,9 @@ REQUEST_WORDS = {
 }
 
 
-def request_limit() -> throttle.Limit:
-    return throttle.Limit(REQUESTS_PER_HOUR, timedelta(hours=1), timedelta(hours=1))
+def request_limit(orc: Orchestrator) -> throttle.Limit:
+    """Online requests per client address and hour (RMA_REQUESTS_PER_HOUR)."""
+    return throttle.Limit(orc.settings.requests_per_hour, timedelta(hours=1), timedelta(hours=1))
 
 
 def request_url(orc: Orchestrator, rma: Rma) -> str:
@@ -90,7 +89,7 @@ def check_proof(filename: str, data: bytes) -> str:
 
 def submit_request(orc: Orchestrator, payload: dict, proof_name: str, proof: bytes, ip: str | None) -> dict:
     """Register an online request (no account): an RMA in status `requested`, starting with troubleshooting."""
-    throttle.hit(orc, {f"request-ip:{(ip or 'unknown')[:64]}": request_limit()})
+    throttle.hit(orc, {f"request-ip:{(ip or 'unknown')[:64]}": request_limit(orc)})
     _check_payload(payload)
     content_type = check_proof(proof_name, proof)
     product, customer = payload["product"], payload["customer"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from engine.errors import Conflict, NotAllowed
@@ -70,5 +72,5 @@ def test_reception_is_offered_a_loan_when_the_estimate_runs_longer_than_the_thre
     # no history yet: the standard times put the later date about two weeks out
     assert side["eta"]["source"] == "defaults" and side["loans"]["days_left"] > 7
     assert side["loans"]["offer"] is True and [u["code"] for u in side["loans"]["available"]] == ["L-1"]
-    monkeypatch.setenv("RMA_LOAN_OFFER_DAYS", "60")
+    monkeypatch.setattr(orc, "settings", replace(orc.settings, loan_offer_days=60))
     assert customers.customer_side(orc, reception, rma["id"])["loans"]["offer"] is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -91,8 +92,8 @@ def test_invalid_fields_are_named_and_an_unknown_centre_is_refused(client):
     assert submit(client, centre="XX").get_json()["errors"] == {"centre": ["Choose a centre from the list."]}
 
 
-def test_requests_from_one_address_are_throttled_with_429(client, monkeypatch):
-    monkeypatch.setattr(request_service, "REQUESTS_PER_HOUR", 2)
+def test_requests_from_one_address_are_throttled_with_429(client, orc, monkeypatch):
+    monkeypatch.setattr(orc, "settings", replace(orc.settings, requests_per_hour=2))
     assert submit(client, serial_number="SN-A").status_code == 201
     assert submit(client, serial_number="SN-B").status_code == 201
     refused = submit(client, serial_number="SN-C")
