@@ -11,15 +11,17 @@ with a reason. Every transition is audited; nothing is skipped silently.
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from engine.execution.runtime import FailedTask
 from engine.store.audit import audit
-from engine.store.model import Incident, utcnow
+from engine.store.model import Incident, Rma, utcnow
 
 INCIDENT = "incident"
 _RESOLUTION = "incident_resolution"
 
 
-def open_incident(session, rma_id: int) -> Incident | None:
+def open_incident(session: Session, rma_id: int) -> Incident | None:
     return session.scalar(
         select(Incident)
         .where(Incident.rma_id == rma_id, Incident.status == "open")
@@ -28,7 +30,7 @@ def open_incident(session, rma_id: int) -> Incident | None:
     )
 
 
-def settled_status(session, rma) -> str:
+def settled_status(session: Session, rma: Rma) -> str:
     """The status the RMA had before its open incident (its own status when it has none)."""
     if rma.status != INCIDENT:
         return rma.status
@@ -36,18 +38,27 @@ def settled_status(session, rma) -> str:
     return incident.status_before if incident is not None else rma.status
 
 
-def resolve_next_as(session, status: str, resolution: str) -> None:
+def resolve_next_as(session: Session, status: str, resolution: str) -> None:
     """Make the next step that clears the RMA's incident record it as `status` with `resolution`."""
     session.info[_RESOLUTION] = (status, resolution)
 
 
-def record(session, rma, actor: str, was_incident: bool, settled: str, failed: list, failure) -> None:
+def record(
+    session: Session,
+    rma: Rma,
+    actor: str,
+    was_incident: bool,
+    settled: str,
+    failed: list[FailedTask],
+    failure: Exception | None,
+) -> None:
     """After a step: open the RMA's incident, count another failed attempt, or close it."""
     now = utcnow()
     if failure is not None or failed:
         incident = open_incident(session, rma.id) if was_incident else None
         if incident is None:
-            task = next((t for t in failed if failure is None or t.name == failure.task), failed[0] if failed else None)
+            failing = getattr(failure, "task", None)  # the BPMN id a ProcessScriptError names
+            task = next((t for t in failed if failure is None or t.name == failing), failed[0] if failed else None)
             message = _message(failure) if failure is not None else "a task is in error"
             session.add(
                 Incident(
@@ -105,5 +116,5 @@ def record(session, rma, actor: str, was_incident: bool, settled: str, failed: l
     )
 
 
-def _message(failure) -> str:
+def _message(failure: Exception) -> str:
     return (getattr(failure, "message", None) or f"{type(failure).__name__}: {failure}")[:4000]

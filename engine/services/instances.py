@@ -2,33 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
-from engine.errors import ProcessScriptError
+from engine.errors import NotFound, ProcessScriptError
 from engine.execution.runtime import ReadyTask, instance_status
 from engine.services import incidents, reactions
 from engine.services.context import StepContext
 from engine.store.audit import audit
-from engine.store.model import HumanTask, Instance, Rma, utcnow
+from engine.store.model import Bundle, HumanTask, Instance, Rma, utcnow
 
 if TYPE_CHECKING:
+    from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+
     from engine.orchestrator import Orchestrator
 
+_T = TypeVar("_T")
 
-def lock_instance(session, rma_id: int) -> Instance:
+
+def lock_instance(session: Session, rma_id: int) -> Instance:
     """Take the instance's row lock first, before any task row (on PostgreSQL; SQLite has one writer anyway).
 
     Every writer of an RMA locks in the same order as the timer sweep (instance, then its task rows), so a
     customer's answer or a task completion racing the sweep waits for it instead of deadlocking with it.
     """
-    return session.get(Instance, rma_id, with_for_update=True)
+    return _instance(session.get(Instance, rma_id, with_for_update=True), rma_id)
 
 
-def save_new(orc: Orchestrator, session, rma: Rma, bundle, workflow, actor: Actor) -> None:
+def _instance(instance: Instance | None, rma_id: int) -> Instance:
+    if instance is None:
+        raise NotFound(f"RMA {rma_id} has no process instance")
+    return instance
+
+
+def save_new(
+    orc: Orchestrator, session: Session, rma: Rma, bundle: Bundle, workflow: BpmnWorkflow, actor: Actor
+) -> None:
     """Store a freshly started instance and its projections."""
     instance = Instance(
         rma_id=rma.id, bundle_id=bundle.id, serializer_version=orc.runtime.serializer_version, state=b"", version=1
@@ -39,15 +54,26 @@ def save_new(orc: Orchestrator, session, rma: Rma, bundle, workflow, actor: Acto
     orc.instances.stage(session, instance, workflow)
 
 
-def apply(orc: Orchestrator, session, rma: Rma, actor: Actor, command, completed_task: str | None = None):
-    """Load the RMA's workflow, run `command(workflow)`, save state and projections (version-checked)."""
+def apply(
+    orc: Orchestrator,
+    session: Session,
+    rma: Rma,
+    actor: Actor,
+    command: Callable[[BpmnWorkflow], _T],
+    completed_task: str | None = None,
+) -> _T | None:
+    """Load the RMA's workflow, run `command(workflow)`, save state and projections (version-checked).
+
+    Returns what the command returned, None when it failed with an incident."""
     # No autoflush: the pending audit rows, state and projections go out in the one flush at commit.
     with session.no_autoflush:
-        instance = session.get(Instance, rma.id)
+        instance = _instance(session.get(Instance, rma.id), rma.id)
         parsed = orc.parsed_bundle(session, instance.bundle_id)
         workflow = orc.instances.take(rma.id, instance.version, parsed)
         if workflow is None:
             workflow = orc.runtime.load(parsed, instance.state)
+        result: _T | None
+        failure: ProcessScriptError | None
         try:
             result, failure = command(workflow), None
         except ProcessScriptError as exc:
@@ -60,14 +86,14 @@ def apply(orc: Orchestrator, session, rma: Rma, actor: Actor, command, completed
 
 def _project(
     orc: Orchestrator,
-    session,
+    session: Session,
     rma: Rma,
     instance: Instance,
-    workflow,
+    workflow: BpmnWorkflow,
     actor: Actor,
     completed_task: str | None = None,
     opened: bool = False,
-    failure=None,
+    failure: ProcessScriptError | None = None,
 ) -> None:
     now = utcnow()
     runtime = orc.runtime
@@ -136,8 +162,8 @@ _INSERT_TASK = insert(_TASKS)
 
 
 def _sync_tasks(
-    session, rma: Rma, ready: list[ReadyTask], now, new_instance: bool = False
-) -> tuple[list[ReadyTask], object]:
+    session: Session, rma: Rma, ready: list[ReadyTask], now: datetime, new_instance: bool = False
+) -> tuple[list[ReadyTask], datetime | None]:
     """Open rows for new ready tasks; rows whose task is no longer ready (e.g. cancelled by an event) close.
 
     Returns the new tasks and when the oldest task row still open was created (None when none is open).

@@ -15,12 +15,15 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
+from engine.errors import RmaNotFound
 from engine.services import incidents
 from engine.services.instances import apply
 from engine.store.audit import audit
 from engine.store.model import Instance, Rma, utcnow
+from engine.store.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -30,7 +33,7 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 RETRY_LATER = timedelta(seconds=30)
 
 
-def _next_due(session, now: datetime, skip_locked: bool):
+def _next_due(session: Session, now: datetime, skip_locked: bool) -> Instance | None:
     query = (
         select(Instance)
         .where(Instance.next_timer_at <= now, Instance.completed.is_(False))
@@ -54,6 +57,7 @@ def fire_due_timers(orc: Orchestrator, now: datetime | None = None, limit: int =
             if instance is None:
                 break
             rma_id, due = instance.rma_id, instance.next_timer_at
+            assert due is not None  # the query selects only instances with a timer due
             try:
                 _fire(orc, uow, instance, due)
             except Exception as exc:  # not the process's own failure (that is an incident already): a bug,
@@ -64,10 +68,12 @@ def fire_due_timers(orc: Orchestrator, now: datetime | None = None, limit: int =
     return fired
 
 
-def _fire(orc: Orchestrator, uow, instance: Instance, due: datetime) -> None:
+def _fire(orc: Orchestrator, uow: UnitOfWork, instance: Instance, due: datetime) -> None:
     s = uow.session
     actor = Actor.system()
     rma = s.get(Rma, instance.rma_id)
+    if rma is None:
+        raise RmaNotFound(f"RMA {instance.rma_id} not found")
     fired_names = apply(orc, s, rma, actor, orc.runtime.fire_due_timers)
     if fired_names:
         audit(
@@ -89,7 +95,7 @@ def _park(orc: Orchestrator, rma_id: int, due: datetime, exc: Exception) -> None
     with orc.uow() as uow:
         s = uow.session
         instance, rma = s.get(Instance, rma_id), s.get(Rma, rma_id)
-        if instance is None or instance.next_timer_at != due:
+        if instance is None or rma is None or instance.next_timer_at != due:
             return  # someone else dealt with it meanwhile
         instance.next_timer_at = None
         settled = incidents.settled_status(s, rma)
