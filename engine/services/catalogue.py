@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.errors import InvalidInput, NotAllowed, NotFound
@@ -83,7 +84,7 @@ def _require_editor(actor: Actor) -> None:
         raise NotAllowed("only a company-wide manager may change the product catalogue")
 
 
-def check_model(payload) -> dict:
+def check_model(payload: Any) -> dict:
     """The payload, normalised, or InvalidInput with field errors nested like the payload."""
     errors = nested_errors(MODEL_SCHEMA, payload)
     if not errors:
@@ -121,7 +122,7 @@ def get_model(orc: Orchestrator, name: str) -> dict:
         return model_view(row)
 
 
-def find(session, name: str) -> CatalogueModel | None:
+def find(session: Session, name: str) -> CatalogueModel | None:
     return session.scalar(select(CatalogueModel).where(CatalogueModel.model_key == model_key(name)))
 
 
@@ -149,7 +150,7 @@ def delete_model(orc: Orchestrator, actor: Actor, name: str) -> None:
         uow.commit()
 
 
-def upsert(session, clean: dict, username: str) -> CatalogueModel:
+def upsert(session: Session, clean: dict, username: str) -> CatalogueModel:
     row = find(session, clean["model"])
     if row is None:
         row = CatalogueModel(model=clean["model"], model_key=model_key(clean["model"]))
@@ -161,7 +162,7 @@ def upsert(session, clean: dict, username: str) -> CatalogueModel:
     return row
 
 
-def _check_successors(session, models: list[dict]) -> None:
+def _check_successors(session: Session, models: list[dict]) -> None:
     named = {model_key(m["model"]) for m in models}
     for m in models:
         successor = m.get("successor_model")
@@ -189,7 +190,7 @@ def unknown_model_facts(channel: str = "counter", currency: str = "") -> dict:
     }
 
 
-def start_facts(session, model: str, currency: str, channel: str) -> dict:
+def start_facts(session: Session, model: str, currency: str, channel: str) -> dict:
     """The catalogue's facts for a new RMA's start data (engine.process.dataflow.START_DATA_KEYS lists them).
 
     A replacement value in another currency than the centre's cannot be compared with its quote, so

@@ -100,7 +100,9 @@ def parse_csv(data: bytes) -> list[tuple[int, dict]]:
         if len(set(header)) != len(header):
             problems.append(_err(1, None, "A column is named twice."))
         raise CatalogueImportError("the header row is wrong", problems)
-    rows, errors, seen = [], [], {}
+    rows: list[tuple[int, dict]] = []
+    errors: list[dict] = []
+    seen: dict[str, int] = {}
     try:
         for record in reader:
             line = reader.line_num
@@ -159,7 +161,8 @@ def _row(cells: dict, line: int) -> tuple[dict, list[dict]]:
 
 def parse_known_issues(text: str) -> tuple[list[dict], list[str]]:
     """`question => step; step | question => step` into [{code, question, steps}]."""
-    issues, errors = [], []
+    issues: list[dict] = []
+    errors: list[str] = []
     for n, part in enumerate(p.strip() for p in (text or "").split("|")):
         if not part:
             continue

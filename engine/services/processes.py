@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
-from engine.errors import ConcurrentUpdate, InvalidInput, InvalidProcess, NotAllowed
+from engine.errors import ConcurrentUpdate, InvalidInput, InvalidProcess, NotAllowed, NotFound
 from engine.process import bundle_files
-from engine.process.definitions import parse_bundle, read_bundle_dir
+from engine.process.definitions import ParsedBundle, parse_bundle, read_bundle_dir
 from engine.process.diffing import bundle_changes
 from engine.process.policy import PolicyError, check_policy, load_policy
 from engine.process.rebase import three_way
@@ -33,18 +35,20 @@ def check_may_deploy(actor: Actor, centre: str | None) -> None:
         raise NotAllowed(f"you may deploy only the variant of centre {actor.centre}")
 
 
-def latest_bundle(session, centre: str | None) -> Bundle | None:
+def latest_bundle(session: Session, centre: str | None) -> Bundle | None:
     """The newest version of the base (centre None) or of one centre's variant."""
     where = Bundle.centre_code.is_(None) if centre is None else Bundle.centre_code == centre
     return session.scalars(select(Bundle).where(where).order_by(Bundle.version.desc()).limit(1)).first()
 
 
-def current_bundle(session, centre: str) -> Bundle | None:
+def current_bundle(session: Session, centre: str) -> Bundle | None:
     """The bundle new RMAs of `centre` start on: its latest variant, else the latest base."""
     return latest_bundle(session, centre) or latest_bundle(session, None)
 
 
-def _prepare(session, files: dict[str, str], centre: str | None, merge: bool):
+def _prepare(
+    session: Session, files: dict[str, str], centre: str | None, merge: bool
+) -> tuple[ParsedBundle, Bundle | None, Bundle | None]:
     """(parsed bundle, the centre's previous version, the latest base); InvalidProcess lists every error."""
     if centre is not None and session.get(Centre, centre) is None:
         raise InvalidInput(f"unknown centre {centre}", {"centre": [f"Unknown centre '{centre}'."]})
@@ -189,8 +193,11 @@ def rebase_variants(orc: Orchestrator, actor: Actor, skip: tuple[str, ...] = ())
     with orc.uow() as uow:
         s = uow.session
         base = latest_bundle(s, None)
+        if base is None:
+            raise NotFound("there is no base version to move the variants onto")
         jobs = []
-        for centre in sorted(s.scalars(select(Bundle.centre_code).where(Bundle.centre_code.is_not(None)).distinct())):
+        variants = s.scalars(select(Bundle.centre_code).where(Bundle.centre_code.is_not(None)).distinct())
+        for centre in sorted(c for c in variants if c is not None):
             variant = latest_bundle(s, centre)
             if centre in skip or variant is None:
                 continue
@@ -213,7 +220,13 @@ def rebase_variants(orc: Orchestrator, actor: Actor, skip: tuple[str, ...] = ())
     results = []
     for centre, old_files, variant_files in jobs:
         merged, conflicts = three_way(old_files, new_files, variant_files)
-        result = {"centre": centre, "version": None, "created": False, "errors": [], "conflicts": conflicts}
+        result: dict[str, Any] = {
+            "centre": centre,
+            "version": None,
+            "created": False,
+            "errors": [],
+            "conflicts": conflicts,
+        }
         if not conflicts:
             try:
                 done = _deploy(orc, actor, merged, centre, f"moved onto base v{version}", False, [])
@@ -268,7 +281,7 @@ def _line(files: dict[str, str], file: str, element: str | None) -> int | None:
     return next((el.sourceline for el in root.iter() if isinstance(el.tag, str) and el.get("id") == element), None)
 
 
-def deploy_directory(orc: Orchestrator, actor: Actor, centres: list[str] = ()) -> list[dict]:
+def deploy_directory(orc: Orchestrator, actor: Actor, centres: Sequence[str] = ()) -> list[dict]:
     """Deploy the base bundle and each centre's variant found in the processes folder."""
     root = orc.settings.processes_dir
     on_disk = tuple(c for c in centres if (root / "variants" / c).is_dir())

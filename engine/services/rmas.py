@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date
-from typing import TYPE_CHECKING
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, false, func, select
+from sqlalchemy import Select, bindparam, false, func, select
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
-from engine.errors import InvalidInput, NotAllowed, RmaNotFound
+from engine.errors import InvalidInput, NotAllowed, NotFound, RmaNotFound
 from engine.process.forms import nested_errors
 from engine.services.catalogue import start_facts, unknown_model_facts
 from engine.services.instances import save_new
@@ -111,7 +112,7 @@ OPEN_RMA_SCHEMA = {
 }
 
 
-def _check_payload(payload) -> None:
+def _check_payload(payload: Any) -> None:
     """Field errors nested like the payload, e.g. {"customer": {"email": [...]}}; nothing is saved."""
     if isinstance(payload, dict) and isinstance(payload.get("product"), dict):
         value = payload["product"].get("purchase_date")
@@ -122,7 +123,7 @@ def _check_payload(payload) -> None:
         raise InvalidInput("the RMA has invalid fields", errors)
 
 
-def deployed_bundle(session, centre_code: str) -> Bundle:
+def deployed_bundle(session: Session, centre_code: str) -> Bundle:
     """The version a new RMA at this centre starts on."""
     bundle = current_bundle(session, centre_code)
     if bundle is None:
@@ -130,14 +131,14 @@ def deployed_bundle(session, centre_code: str) -> Bundle:
     return bundle
 
 
-def check_purchase_date(purchase_date: date, now) -> None:
+def check_purchase_date(purchase_date: date, now: datetime) -> None:
     if purchase_date > now.date():
         raise InvalidInput(
             "purchase date is in the future", {"product": {"purchase_date": ["Must not be in the future."]}}
         )
 
 
-def _start_data(rma: Rma, centre: Centre, now, facts: dict | None = None) -> dict:
+def _start_data(rma: Rma, centre: Centre, now: datetime, facts: dict | None = None) -> dict:
     """The instance's start data; `facts` are the catalogue's (engine.services.catalogue.start_facts)."""
     facts = facts if facts is not None else unknown_model_facts("counter", centre.currency)
     return {
@@ -157,7 +158,7 @@ def _start_data(rma: Rma, centre: Centre, now, facts: dict | None = None) -> dic
     }
 
 
-def _as_date(value) -> date:
+def _as_date(value: object) -> date:
     if isinstance(value, date):
         return value
     try:
@@ -173,7 +174,7 @@ def get_rma(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
         return _load_view(s, _visible_rma(s, actor, rma_id))
 
 
-def _visible_rma(session, actor: Actor, rma_id: int) -> Rma:
+def _visible_rma(session: Session, actor: Actor, rma_id: int) -> Rma:
     rma = session.get(Rma, rma_id)
     if rma is None:
         raise RmaNotFound(f"RMA {rma_id} not found")
@@ -183,7 +184,7 @@ def _visible_rma(session, actor: Actor, rma_id: int) -> Rma:
     return rma
 
 
-def _load_view(session, rma: Rma) -> dict:
+def _load_view(session: Session, rma: Rma) -> dict:
     tasks = session.scalars(
         select(HumanTask).where(HumanTask.rma_id == rma.id, HumanTask.status == "open").order_by(HumanTask.created_at)
     ).all()
@@ -192,8 +193,11 @@ def _load_view(session, rma: Rma) -> dict:
     return rma_view(rma, tasks, events, bundle)
 
 
-def _bundle_id(session, rma_id: int) -> int:
-    return session.scalar(select(Instance.bundle_id).where(Instance.rma_id == rma_id))
+def _bundle_id(session: Session, rma_id: int) -> int:
+    bundle_id = session.scalar(select(Instance.bundle_id).where(Instance.rma_id == rma_id))
+    if bundle_id is None:
+        raise NotFound(f"RMA {rma_id} has no process instance")
+    return bundle_id
 
 
 _RUNNING_BUNDLE = (
@@ -239,7 +243,7 @@ def list_rmas(
         return {"items": [rma_view(r) for r in rows], "total": total, "page": page, "per_page": per_page}
 
 
-def _search_matches(q: str | None, centres: list[str]):
+def _search_matches(q: str | None, centres: list[str]) -> Select[Any] | None:
     """SELECT rma_id of the search terms starting with `q` (None: no search, every RMA)."""
     prefix = search.search_prefix(q)
     terms = RmaSearchTerm.__table__.c
@@ -254,6 +258,6 @@ def _search_matches(q: str | None, centres: list[str]):
     return matches
 
 
-def rma_open_tasks(session, rma_id: int) -> list[dict]:
+def rma_open_tasks(session: Session, rma_id: int) -> list[dict]:
     rows = session.scalars(select(HumanTask).where(HumanTask.rma_id == rma_id, HumanTask.status == "open"))
     return [task_view(t) for t in rows]

@@ -7,6 +7,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.errors import NotAllowed, NotFound
@@ -53,14 +54,14 @@ class _ChangesCache:
 _changes = _ChangesCache()
 
 
-def running_counts(session) -> dict[int, int]:
+def running_counts(session: Session) -> dict[int, int]:
     rows = session.execute(
         select(Instance.bundle_id, func.count()).where(Instance.completed.is_(False)).group_by(Instance.bundle_id)
     )
     return {bundle_id: count for bundle_id, count in rows}
 
 
-def find_bundle(session, version: int, centre: str | None) -> Bundle:
+def find_bundle(session: Session, version: int, centre: str | None) -> Bundle:
     where = Bundle.centre_code.is_(None) if centre is None else Bundle.centre_code == centre
     bundle = session.scalar(select(Bundle).where(where, Bundle.version == version))
     if bundle is None:
@@ -93,7 +94,13 @@ def version_view(
     }
 
 
-def _history(session, bundles: list[Bundle], records: dict, counts: dict, by_id: dict) -> list[dict]:
+def _history(
+    session: Session,
+    bundles: list[Bundle],
+    records: dict[int, ProcessDeploy],
+    counts: dict[int, int],
+    by_id: dict[int, Bundle],
+) -> list[dict]:
     """Views of one centre's versions, newest first, each with what changed against the one before."""
     views = []
     ordered = sorted(bundles, key=lambda b: b.version)
@@ -139,7 +146,7 @@ def list_versions(orc: Orchestrator, actor: Actor) -> dict:
         return {"centres": groups}
 
 
-def _detail(session, bundle: Bundle) -> dict:
+def _detail(session: Session, bundle: Bundle) -> dict:
     record = session.scalar(select(ProcessDeploy).where(ProcessDeploy.bundle_id == bundle.id))
     base = session.get(Bundle, record.base_bundle_id) if record is not None and record.base_bundle_id else None
     if record is not None:
@@ -158,8 +165,8 @@ def _detail(session, bundle: Bundle) -> dict:
     running = session.scalar(
         select(func.count()).select_from(Instance).where(Instance.bundle_id == bundle.id, Instance.completed.is_(False))
     )
-    view = version_view(bundle, record, running, changes, base, current=latest == bundle.version)
-    processes = {}
+    view = version_view(bundle, record, running or 0, changes, base, current=latest == bundle.version)
+    processes: dict[str, dict] = {}
     for name, text in sorted(bundle.files.items()):
         if name.endswith(".bpmn"):
             for pid, info in process_elements(text).items():
@@ -182,7 +189,7 @@ def get_version(orc: Orchestrator, actor: Actor, version: int, centre: str | Non
         return _detail(s, find_bundle(s, version, centre))
 
 
-def _readable_bundle(session, actor: Actor, bundle_id: int) -> Bundle:
+def _readable_bundle(session: Session, actor: Actor, bundle_id: int) -> Bundle:
     bundle = session.get(Bundle, bundle_id)
     if bundle is None:
         raise NotFound(f"no process version with id {bundle_id}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from engine.store.model import AuditEvent, Bundle, HumanTask, Rma
 
 
@@ -51,9 +54,12 @@ def event_view(event: AuditEvent) -> dict:
 
 
 def rma_view(
-    rma: Rma, tasks: list[HumanTask] | None = None, events: list[AuditEvent] | None = None, bundle: Bundle | None = None
+    rma: Rma,
+    tasks: Sequence[HumanTask] | None = None,
+    events: Sequence[AuditEvent] | None = None,
+    bundle: Bundle | None = None,
 ) -> dict:
-    view = {
+    view: dict[str, Any] = {
         "id": rma.id,
         "number": rma.number,
         "centre": rma.centre_code,
