@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
-from engine.errors import NotAllowed
+from engine.errors import NotAllowed, NotFound
 from engine.store.model import utcnow
 
 if TYPE_CHECKING:
@@ -52,7 +54,7 @@ class _Sql:
     def month(self, col: str) -> str:
         return f"to_char({col}, 'YYYY-MM')" if self.pg else f"strftime('%Y-%m', {col})"
 
-    def ts(self, value: datetime):
+    def ts(self, value: datetime) -> datetime | str:
         # SQLite stores UTC timestamps as text 'YYYY-MM-DD HH:MM:SS.ffffff' (engine.store.model.UTCDateTime)
         return value if self.pg else value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
@@ -76,7 +78,8 @@ def dashboard(
     centre = centre if actor.is_global else actor.centre
     with orc.reading() as s:  # outside a transaction: on SQLite the writers do not wait for these sums
         q = _Sql(s.get_bind().dialect.name)
-        where, params = ("AND centre_code = :centre", {"centre": centre}) if centre else ("", {})
+        where = "AND centre_code = :centre" if centre else ""
+        params: dict[str, Any] = {"centre": centre} if centre else {}
         params.update(now=q.ts(now), since=q.ts(since))
         result = {"generated_at": now, "since": since, "months": months, "centre": centre}
         for name in figures:
@@ -84,7 +87,7 @@ def dashboard(
     return result
 
 
-def _by_status(s, q, where, params) -> list[dict]:
+def _by_status(s: Session, q: _Sql, where: str, params: dict) -> list[dict]:
     rows = s.execute(
         text(
             f"SELECT centre_code, status, count(*) FROM rmas WHERE 1=1 {where} "
@@ -95,7 +98,7 @@ def _by_status(s, q, where, params) -> list[dict]:
     return [{"centre": c, "status": st, "count": n} for c, st, n in rows]
 
 
-def _breaches(s, q, where, params) -> dict:
+def _breaches(s: Session, q: _Sql, where: str, params: dict) -> dict:
     t_where = where.replace("centre_code", "t.centre_code")
     overdue = s.execute(
         text(
@@ -144,7 +147,7 @@ def _breaches(s, q, where, params) -> dict:
     }
 
 
-def _end_to_end(s, q, where, params) -> list[dict]:
+def _end_to_end(s: Session, q: _Sql, where: str, params: dict) -> list[dict]:
     secs = f"({q.epoch('closed_at')} - {q.epoch('created_at')})"
     base = (
         f"FROM rmas WHERE closed_at >= :since AND closed_at IS NOT NULL "
@@ -165,7 +168,7 @@ def _end_to_end(s, q, where, params) -> list[dict]:
     return _ranked(rows, ("centre", "period"))
 
 
-def _stages(s, q, where, params) -> list[dict]:
+def _stages(s: Session, q: _Sql, where: str, params: dict) -> list[dict]:
     """Per centre, stage and month: the visits (engine.services.stage_visits) that ended then, their median and p90.
 
     Each percentile's one or two ranked values are read off the index (month, centre, stage, seconds) with
@@ -195,7 +198,9 @@ def _stages(s, q, where, params) -> list[dict]:
 _LOOKUPS_PER_STATEMENT = 100
 
 
-def _ranked_values(s, groups, lookups) -> dict:
+def _ranked_values(
+    s: Session, groups: Sequence[Sequence[Any]], lookups: list[tuple[int, float, int, int, float]]
+) -> dict[tuple[int, float], float]:
     """{(group, fraction): percentile_cont}: linear interpolation between the low-th and high-th ranked seconds."""
     found = {}
     for start in range(0, len(lookups), _LOOKUPS_PER_STATEMENT):
@@ -217,7 +222,7 @@ def _ranked_values(s, groups, lookups) -> dict:
     return found
 
 
-def _waiting(s, q, where, params) -> list[dict]:
+def _waiting(s: Session, q: _Sql, where: str, params: dict) -> list[dict]:
     """Per element (stage, task): how many wait there now and for how long, and the average wait in the window."""
     now_rows = s.execute(
         text(
@@ -252,7 +257,7 @@ def _waiting(s, q, where, params) -> list[dict]:
     return sorted(elements.values(), key=lambda e: (e["stage"] or "", e["element"]))
 
 
-_FIGURES = {
+_FIGURES: dict[str, Callable[[Session, _Sql, str, dict], Any]] = {
     "by_status": _by_status,
     "breaches": _breaches,
     "end_to_end": _end_to_end,
@@ -261,11 +266,11 @@ _FIGURES = {
 }
 
 
-def _figure(keys: dict, n: int, p50, p90) -> dict:
+def _figure(keys: dict, n: int, p50: float, p90: float) -> dict:
     return {**keys, "count": n, "p50_hours": round(float(p50) / HOUR, 1), "p90_hours": round(float(p90) / HOUR, 1)}
 
 
-def _ranked(rows, names: tuple) -> list[dict]:
+def _ranked(rows: Iterable[Sequence[Any]], names: tuple[str, ...]) -> list[dict]:
     """Median and 90th percentile (linear interpolation, as percentile_cont) of each group's durations."""
     groups = defaultdict(list)
     for *keys, secs in rows:
@@ -289,7 +294,7 @@ def _first_of_month(now: datetime, back: int) -> datetime:
     return datetime(year, month + 1, 1, tzinfo=UTC)
 
 
-def _as_dt(value) -> datetime:
+def _as_dt(value: datetime | str) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -309,6 +314,8 @@ def heatmap(orc: Orchestrator, actor: Actor, months: int = 6, centre: str | None
     centre = figures["centre"]
     with orc.reading() as s:
         bundle = current_bundle(s, centre)
+        if bundle is None:
+            raise NotFound("no process is deployed yet")
         parsed, version = orc.parsed_bundle(s, bundle.id), bundle.version
     stages: dict = {}
     for e in figures["waiting"]:

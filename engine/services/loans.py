@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from sqlalchemy import select
 
@@ -49,7 +49,7 @@ def _loan_view(loan: Loan, unit: LoanUnit) -> dict:
     }
 
 
-def _lent_unit_ids(session, centre: str) -> dict[int, Loan]:
+def _lent_unit_ids(session: Session, centre: str) -> dict[int, Loan]:
     rows = session.scalars(
         select(Loan)
         .join(LoanUnit, LoanUnit.id == Loan.unit_id)
@@ -179,7 +179,7 @@ def lend_from_the_loan_offer(ctx: StepContext) -> None:
     s, rma = ctx.session, ctx.rma
     code = str(ctx.data.get("loan_unit_code") or "").strip()
 
-    def refuse(message: str):
+    def refuse(message: str) -> NoReturn:
         raise InvalidFormData(f"no loan unit was lent: {message}", {"loan_unit_code": [message]})
 
     unit = s.scalar(
@@ -233,7 +233,7 @@ def return_unit(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
         return _loan_view(loan, unit)
 
 
-def _rma(session, actor: Actor, rma_id: int) -> Rma:
+def _rma(session: Session, actor: Actor, rma_id: int) -> Rma:
     rma = session.get(Rma, rma_id)
     if rma is None or not actor.may_see_centre(rma.centre_code):
         raise RmaNotFound(f"RMA {rma_id} not found")

@@ -9,13 +9,15 @@ version-checked like every command, so one RMA that cannot move does not hold th
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
-from engine.errors import EngineError
+from engine.errors import EngineError, NotFound, RmaNotFound
 from engine.execution.migration import MigrationRefused, migrate, refusals
+from engine.process.definitions import ParsedBundle
 from engine.services.instances import apply
 from engine.services.processes import check_may_deploy
 from engine.services.versions import find_bundle
@@ -36,7 +38,7 @@ def _name(bundle: Bundle) -> str:
     return f"{bundle.centre_code + ' variant' if bundle.centre_code else 'base'} v{bundle.version}"
 
 
-def _candidates(session, target: Bundle, rma_ids: list[int] | None) -> list[tuple[Rma, Instance, Bundle]]:
+def _candidates(session: Session, target: Bundle, rma_ids: list[int] | None) -> list[tuple[Rma, Instance, Bundle]]:
     query = (
         select(Rma, Instance, Bundle)
         .join(Instance, Instance.rma_id == Rma.id)
@@ -59,13 +61,19 @@ def _candidates(session, target: Bundle, rma_ids: list[int] | None) -> list[tupl
 
 
 def _item(rma: Rma, bundle: Bundle, reasons: list[str] | None = None) -> dict:
-    item = {"rma_id": rma.id, "number": rma.number, "status": rma.status, "stage": rma.stage, "from": _label(bundle)}
+    item: dict[str, Any] = {
+        "rma_id": rma.id,
+        "number": rma.number,
+        "status": rma.status,
+        "stage": rma.stage,
+        "from": _label(bundle),
+    }
     if reasons is not None:
         item["reasons"] = reasons
     return item
 
 
-def _try(orc: Orchestrator, parsed_from, parsed_to, state: bytes) -> list[str]:
+def _try(orc: Orchestrator, parsed_from: ParsedBundle, parsed_to: ParsedBundle, state: bytes) -> list[str]:
     """Why this instance cannot move (empty: it can), found by moving a loaded copy and restoring it."""
     workflow = orc.runtime.load(parsed_from, state)
     reasons = refusals(workflow, parsed_to)
@@ -90,7 +98,8 @@ def preview_migration(
         s = uow.session
         target = find_bundle(s, version, centre)
         parsed_to = orc.parsed_bundle(s, target.id)
-        movable, blocked = [], []
+        movable: list[dict] = []
+        blocked: list[dict] = []
         for rma, instance, bundle in _candidates(s, target, rma_ids):
             reasons = _try(orc, orc.parsed_bundle(s, bundle.id), parsed_to, instance.state)
             (blocked if reasons else movable).append(_item(rma, bundle, reasons or None))
@@ -120,7 +129,9 @@ def migrate_rmas(
         target = find_bundle(uow.session, version, centre)
         target_id, target_label, target_name = target.id, _label(target), _name(target)
         candidates = [(rma.id, _item(rma, bundle)) for rma, _i, bundle in _candidates(uow.session, target, rma_ids)]
-    moved, blocked, failed = [], [], []
+    moved: list[dict] = []
+    blocked: list[dict] = []
+    failed: list[dict] = []
     for rma_id, item in candidates:
         try:
             moved.append({**item, **_move_one(orc, actor, rma_id, target_id)})
@@ -171,9 +182,12 @@ def migrate_rmas(
 def _move_one(orc: Orchestrator, actor: Actor, rma_id: int, target_id: int) -> dict:
     with orc.uow() as uow:
         s = uow.session
-        rma = s.get(Rma, rma_id)
-        instance = s.get(Instance, rma_id)
+        rma, instance = s.get(Rma, rma_id), s.get(Instance, rma_id)
+        if rma is None or instance is None:
+            raise RmaNotFound(f"RMA {rma_id} not found")
         source, target = s.get(Bundle, instance.bundle_id), s.get(Bundle, target_id)
+        if source is None or target is None:
+            raise NotFound(f"no process version with id {target_id if target is None else instance.bundle_id}")
         if instance.completed:
             raise MigrationRefused(["the RMA has closed meanwhile"])
         parsed_to = orc.parsed_bundle(s, target.id)

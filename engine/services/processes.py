@@ -41,8 +41,8 @@ def latest_bundle(session: Session, centre: str | None) -> Bundle | None:
     return session.scalars(select(Bundle).where(where).order_by(Bundle.version.desc()).limit(1)).first()
 
 
-def current_bundle(session: Session, centre: str) -> Bundle | None:
-    """The bundle new RMAs of `centre` start on: its latest variant, else the latest base."""
+def current_bundle(session: Session, centre: str | None) -> Bundle | None:
+    """The bundle new RMAs of `centre` start on: its latest variant, else the latest base (centre None: the base)."""
     return latest_bundle(session, centre) or latest_bundle(session, None)
 
 
