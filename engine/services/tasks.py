@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import CursorResult, Select, bindparam, func, select, update
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.actors import Actor
-from engine.errors import NotAllowed, TaskAlreadyCompleted, TaskClaimedByOther, TaskNotFound
+from engine.errors import NotAllowed, RmaNotFound, TaskAlreadyCompleted, TaskClaimedByOther, TaskNotFound
 from engine.process import forms
 from engine.services.instances import apply
+from engine.services.rmas import _bundle_id
 from engine.services.views import task_view
 from engine.store.audit import audit
 from engine.store.model import Centre, HumanTask, Instance, Rma, utcnow
+from engine.store.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -63,7 +66,7 @@ def list_tasks(
 
 
 @functools.cache  # statements only (16 shapes at most), executed with the values as parameters
-def _inbox_queries(manager: bool, global_manager: bool, for_rma: bool, mine: bool):
+def _inbox_queries(manager: bool, global_manager: bool, for_rma: bool, mine: bool) -> tuple[Select, Select]:
     """The inbox page's SELECT and its count for one shape of filter."""
     where = [HumanTask.status == bindparam("status")]
     if manager:
@@ -94,19 +97,18 @@ def get_task(orc: Orchestrator, actor: Actor, task_id: str) -> dict:
         return task_view(task, form=_form_of(orc, s, task), rma=s.get(Rma, task.rma_id))
 
 
-def _visible_task(session, actor: Actor, task_id: str) -> HumanTask:
+def _visible_task(session: Session, actor: Actor, task_id: str) -> HumanTask:
     task = session.get(HumanTask, task_id)
     if task is None or not (_may_see(actor, task) or actor.may_see_centre(task.centre_code)):
         raise TaskNotFound(f"task {task_id} not found")
     return task
 
 
-def _form_of(orc: Orchestrator, session, task: HumanTask) -> dict | None:
-    bundle_id = session.scalar(select(Instance.bundle_id).where(Instance.rma_id == task.rma_id))
-    return orc.parsed_bundle(session, bundle_id).form(task.form_file)
+def _form_of(orc: Orchestrator, session: Session, task: HumanTask) -> dict | None:
+    return orc.parsed_bundle(session, _bundle_id(session, task.rma_id)).form(task.form_file)
 
 
-def _workable_task(session, actor: Actor, task_id: str) -> HumanTask:
+def _workable_task(session: Session, actor: Actor, task_id: str) -> HumanTask:
     # Acting on a task of another role or centre is 403, not 404 (the API contract); task ids are
     # random UUIDs, so this reveals nothing guessable. Reading such a task stays 404 (_visible_task).
     task = session.get(HumanTask, task_id)
@@ -134,7 +136,7 @@ def claim_task(orc: Orchestrator, actor: Actor, task_id: str) -> dict:
             .values(assignee=actor.username)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:
+        if cast(CursorResult, result).rowcount != 1:  # an UPDATE's result (Session.execute is typed for rows)
             s.refresh(task)
             if task.status != "open":
                 raise TaskAlreadyCompleted(f"task '{task.name}' is already {task.status}")
@@ -161,7 +163,7 @@ def unclaim_task(orc: Orchestrator, actor: Actor, task_id: str) -> dict:
             .values(assignee=None)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount == 1:
+        if cast(CursorResult, result).rowcount == 1:  # an UPDATE's result (Session.execute is typed for rows)
             audit(s, task.rma_id, actor, "task_unclaimed", f"{task.title} released", task_name=task.name)
         uow.commit()
         s.refresh(task)
@@ -181,7 +183,7 @@ def complete_task(orc: Orchestrator, actor: Actor, task_id: str, data: dict) -> 
         task = _workable_task(s, actor, task_id)
         if task.assignee not in (None, actor.username):
             raise TaskClaimedByOther(f"task '{task.name}' is claimed by {task.assignee}")
-        instance = s.get(Instance, task.rma_id)
+        instance = found[2]  # the task's instance row, locked by the SELECT above
         clean = forms.validate_submission(orc.parsed_bundle(s, instance.bundle_id).form(task.form_file), data)
         return _complete(orc, uow, actor, task, clean)
 
@@ -200,7 +202,7 @@ _TASKS = HumanTask.__table__
 _COMPLETE_OPEN_TASK = update(_TASKS).where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.status == "open")
 
 
-def _complete(orc: Orchestrator, uow, actor: Actor, task: HumanTask, clean: dict) -> dict:
+def _complete(orc: Orchestrator, uow: UnitOfWork, actor: Actor, task: HumanTask, clean: dict) -> dict:
     s = uow.session
     # The guarded update takes the row: a concurrent completion of the same task finds it no
     # longer open (or fails the instance's version check), so exactly one of them commits.
@@ -213,11 +215,13 @@ def _complete(orc: Orchestrator, uow, actor: Actor, task: HumanTask, clean: dict
         "assignee": task.assignee or actor.username,
     }
     result = s.execute(_COMPLETE_OPEN_TASK, {"task_id": task.id, **values})
-    if result.rowcount != 1:
+    if cast(CursorResult, result).rowcount != 1:  # an UPDATE's result (Session.execute is typed for rows)
         raise TaskAlreadyCompleted(f"task '{task.name}' is no longer open")
     for key, value in values.items():
         set_committed_value(task, key, value)
     rma = s.get(Rma, task.rma_id)
+    if rma is None:
+        raise RmaNotFound(f"RMA {task.rma_id} not found")
     audit(s, rma.id, actor, "task_completed", f"{task.title} completed", task_name=task.name, data=clean)
     apply(orc, s, rma, actor, lambda wf: orc.runtime.complete(wf, task.id, clean), completed_task=task.name)
     uow.commit()
