@@ -138,14 +138,30 @@ def users():
 @click.option("--role", required=True)
 @click.option("--centre", default=None)
 @click.option("--password", required=True)
-def users_add(username, role, centre, password):
+@click.option("--email", default=None, help="where SLA escalation mails reach a manager (kept when not given)")
+def users_add(username, role, centre, password, email):
+    """Create USERNAME, or reset its role, centre and password."""
     from engine.services.users import add_user
 
     try:
-        add_user(_orchestrator(), username, role, centre, password)
+        add_user(_orchestrator(), username, role, centre, password, email=email)
     except EngineError as exc:
         raise click.ClickException(exc.message)
-    click.echo(f"user {username} ({role}{' @ ' + centre if centre else ''}) saved")
+    click.echo(f"user {username} ({role}{' @ ' + centre if centre else ''}{' <' + email + '>' if email else ''}) saved")
+
+
+@users.command("set-email")
+@click.argument("username")
+@click.argument("email")
+def users_set_email(username, email):
+    """Set the e-mail address of USERNAME (SLA escalations go to managers' addresses); "" removes it."""
+    from engine.services.users import set_staff_email
+
+    try:
+        saved = set_staff_email(_orchestrator(), Actor.system(), username, email)
+    except EngineError as exc:
+        raise click.ClickException(exc.message)
+    click.echo(f"e-mail of {username} {'set to ' + saved['email'] if saved['email'] else 'removed'}")
 
 
 @main.group("audit")

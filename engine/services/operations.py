@@ -1,4 +1,4 @@
-"""Operations: incidents (list, retry, cancel the RMA), undeliverable messages, staff e-mail for escalations."""
+"""Operations: incidents (list, retry, cancel the RMA), undeliverable messages, the audit trail's check."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from engine.services import incidents
 from engine.services.instances import apply, lock_instance
 from engine.services.processes import current_bundle
 from engine.store.audit import audit, verify_chain
-from engine.store.model import AuditEvent, Incident, Instance, OutboxMessage, Rma, User, utcnow
+from engine.store.model import AuditEvent, Incident, Instance, OutboxMessage, Rma, utcnow
 from engine.store.outbox import MAX_ATTEMPTS
 
 if TYPE_CHECKING:
@@ -220,16 +220,6 @@ def requeue_message(orc: Orchestrator, actor: Actor, message_id: int) -> dict:
         message.attempts, message.next_attempt_at = 0, utcnow()
         uow.commit()
         return {"id": message.id, "attempts": 0}
-
-
-def set_staff_email(orc: Orchestrator, username: str, email: str | None) -> None:
-    """The address SLA escalations are mailed to (managers); None removes it."""
-    with orc.uow() as uow:
-        user = uow.session.scalar(select(User).where(User.username == username))
-        if user is None:
-            raise NotFound(f"no user {username}")
-        user.email = (email or "").strip() or None
-        uow.commit()
 
 
 def verify_audit_trail(orc: Orchestrator, number: str | None = None) -> tuple[list[dict], dict[int, str], int]:

@@ -1,8 +1,9 @@
-"""Centres, staff accounts, password login and API tokens."""
+"""Centres, staff accounts (with the e-mail address SLA escalations go to), password login and API tokens."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import timedelta
 from decimal import Decimal
@@ -13,8 +14,9 @@ from argon2.exceptions import VerificationError
 from sqlalchemy import bindparam, select, update
 
 from engine.actors import ROLES, Actor
-from engine.errors import InvalidInput, NotFound, Unauthenticated
+from engine.errors import InvalidInput, NotAllowed, NotFound, Unauthenticated
 from engine.services import throttle
+from engine.store.audit import audit
 from engine.store.db import single_read
 from engine.store.model import ApiToken, Centre, User, utcnow
 
@@ -24,6 +26,11 @@ if TYPE_CHECKING:
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so both paths cost the same time.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
+# Who may see staff accounts and set their e-mail: managers (a centre's manager only his centre's staff) and the
+# system (the `rma users` command).
+STAFF_MANAGERS = ("manager", "system")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_MAX = 254  # users.email's length
 
 
 def upsert_centre(orc: Orchestrator, code: str, name: str, currency: str, labour_rate, timezone: str = "UTC") -> None:
@@ -65,10 +72,14 @@ def add_user(
     password: str | None,
     full_name: str = "",
     password_hash: str | None = None,
+    email: str | None = None,
 ) -> None:
-    """Create or reset a staff account (give `password`, or a `password_hash` from hash_password)."""
+    """Create or reset a staff account (give `password`, or a `password_hash` from hash_password).
+
+    `email`: where SLA escalation mails reach a manager (see set_staff_email); None keeps the one it has."""
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role}; choose one of {', '.join(ROLES)}")
+    address = check_email(email) if email is not None else None
     if role in ("reception", "technician", "qa") and not centre:
         raise InvalidInput(f"role {role} needs a centre")
     with orc.uow() as uow:
@@ -87,8 +98,81 @@ def add_user(
             )
         user.password_hash = new_hash
         user.active = True
+        if email is not None:
+            user.email = address
         s.add(user)
         uow.commit()
+
+
+def check_email(email: str | None) -> str | None:
+    """A staff member's e-mail address without surrounding blanks, None when empty; InvalidInput unless it
+    looks like one address (name@domain.tld, at most 254 characters)."""
+    address = (email or "").strip()
+    if not address:
+        return None
+    if len(address) > EMAIL_MAX or not _EMAIL.match(address):
+        raise InvalidInput(
+            f"not an e-mail address: {address[:80]}", {"email": ["Enter one address, like name@example.com."]}
+        )
+    return address
+
+
+def _staff_view(user: User) -> dict:
+    return {
+        "username": user.username,
+        "full_name": user.full_name,
+        "role": user.role,
+        "centre": user.centre_code,
+        "email": user.email,
+        "active": user.active,
+    }
+
+
+def _may_manage(actor: Actor, user: User) -> bool:
+    """A global manager (or the system) manages every account, a centre's manager those of his centre."""
+    return actor.is_global or (user.centre_code is not None and user.centre_code == actor.centre)
+
+
+def _require_staff_manager(actor: Actor) -> None:
+    if actor.role not in STAFF_MANAGERS:
+        raise NotAllowed("only a manager may manage staff accounts")
+
+
+def list_staff(orc: Orchestrator, actor: Actor) -> list[dict]:
+    """The staff accounts the manager manages: all for a manager of all centres, else his centre's."""
+    _require_staff_manager(actor)
+    query = select(User).order_by(User.username)
+    if not actor.is_global:
+        query = query.where(User.centre_code == actor.centre)
+    with orc.reading() as s:
+        return [_staff_view(u) for u in s.scalars(query)]
+
+
+def set_staff_email(orc: Orchestrator, actor: Actor, username: str, email: str | None) -> dict:
+    """Set the address a staff member is mailed at (SLA escalations go to managers'); empty or None removes it.
+
+    By a manager (the staff page) or the system (`rma users set-email`); an account the manager does not
+    manage is NotFound, as if it did not exist. The change is audited (`staff_email_changed`)."""
+    _require_staff_manager(actor)
+    address = check_email(email)
+    with orc.uow() as uow:
+        s = uow.session
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None or not _may_manage(actor, user):
+            raise NotFound(f"no user {username}")
+        if user.email != address:
+            before, user.email = user.email, address
+            audit(
+                s,
+                None,
+                actor,
+                "staff_email_changed",
+                f"e-mail of {username} {'set' if address else 'removed'}",
+                data={"username": username, "email": address, "previous": before},
+            )
+        view = _staff_view(user)
+        uow.commit()
+        return view
 
 
 def authenticate(orc: Orchestrator, username: str, password: str) -> Actor:

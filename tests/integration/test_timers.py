@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from engine import Actor, Orchestrator, Settings
 from engine.demo import create_centres_and_users
 from engine.errors import NotAllowed
-from engine.services import operations, rmas, tasks
+from engine.services import rmas, tasks, users
 from engine.services.scheduler import fire_due_timers
 from engine.store.model import AuditEvent, HumanTask, Instance, OutboxMessage
 from engine.worker import run_once
@@ -49,7 +49,7 @@ def _open_tasks(orc, rma_id) -> dict:
 
 
 def test_overdue_diagnosis_escalates_to_managers_once_and_the_work_goes_on(orc):
-    operations.set_staff_email(orc, "manager", "service-managers@example.com")
+    users.set_staff_email(orc, Actor.system(), "manager", "service-managers@example.com")
     with time_machine.travel(T0, tick=False) as clock:
         rma = _open_at_diagnosis(orc)
         diagnose = _open_tasks(orc, rma["id"])["diagnose"]
@@ -126,7 +126,7 @@ def test_diagnosis_finished_before_the_review_withdraws_the_escalation(orc):
 
 
 def test_one_worker_sweep_fires_timers_then_sends_what_they_enqueued(orc):
-    operations.set_staff_email(orc, "manager", "service-managers@example.com")
+    users.set_staff_email(orc, Actor.system(), "manager", "service-managers@example.com")
     mail = FakeSender()
     with time_machine.travel(T0, tick=False) as clock:
         rma = _open_at_diagnosis(orc)

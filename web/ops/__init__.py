@@ -1,4 +1,5 @@
-"""Managers' and operators' pages: the dashboard (figures, charts, heatmap, CSV) and operations (incidents)."""
+"""Managers' and operators' pages: the dashboard (figures, charts, heatmap, CSV), operations (incidents) and
+the staff list, where a manager sets the e-mail addresses SLA escalations are sent to."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 
 from engine.errors import Conflict, InvalidInput
 from engine.services import dashboard as figures
-from engine.services import operations
+from engine.services import operations, users
 from engine.services.users import list_centres
 
 from ..auth import orchestrator, roles_required, staff_actor
@@ -192,3 +193,38 @@ def requeue(message_id: int):
     else:
         flash(f"Message {message_id} will be sent again.", "success")
     return redirect(url_for("ops.incidents"))
+
+
+@bp.get("/manager/staff")
+@roles_required("manager")
+def staff():
+    return _staff_page()
+
+
+@bp.post("/manager/staff/email")
+@roles_required("manager")
+def set_staff_email():
+    """One staff member's address; a member of a centre the manager does not see is 404 (NotFound)."""
+    username, email = request.form.get("username", ""), request.form.get("email", "")
+    try:
+        saved = users.set_staff_email(orchestrator(), staff_actor(), username, email)
+    except InvalidInput as exc:
+        errors = exc.errors if isinstance(exc.errors, dict) else {"email": [exc.message]}
+        return _staff_page(username, email, errors), 422
+    flash(
+        f"E-mail of {saved['username']} {'set to ' + saved['email'] if saved['email'] else 'removed'}.",
+        "success",
+    )
+    return redirect(url_for("ops.staff"))
+
+
+def _staff_page(editing: str | None = None, value: str = "", errors: dict | None = None) -> str:
+    actor = staff_actor()
+    return render_template(
+        "ops/staff.html",
+        people=users.list_staff(orchestrator(), actor),
+        actor=actor,
+        editing=editing,
+        value=value,
+        errors=errors or {},
+    )
