@@ -9,6 +9,7 @@ request closes without a repair (solved remotely, expired, replaced, traded in).
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.services.context import StepContext
@@ -87,7 +88,7 @@ def before_and_beyond(ctx: StepContext) -> None:
         _send(ctx, rma.outcome, "closed")
 
 
-def record_decision(session, rma: Rma, actor: Actor, approved: bool, notes: str) -> None:
+def record_decision(session: Session, rma: Rma, actor: Actor, approved: bool, notes: str) -> None:
     """The manager's answer (the `approve_goodwill` task): on the proposal and on the audit trail."""
     proposal = session.scalar(
         select(GoodwillProposal).where(GoodwillProposal.rma_id == rma.id, GoodwillProposal.status == "pending")

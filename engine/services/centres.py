@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -59,7 +59,8 @@ def _ascii(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _places() -> tuple[dict, dict]:
-    cities, postcodes = {}, {}
+    cities: dict[str, Place] = {}
+    postcodes: dict[tuple[str, str], Place] = {}
     with PLACES_FILE.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             place = Place(row["country"], float(row["latitude"]), float(row["longitude"]), row["label"])
@@ -94,7 +95,7 @@ def lead_time(session: Session, centre: Centre, now: datetime, settings: Setting
     try:
         from engine.customer import estimates, eta
     except ImportError:  # the ETA feature is optional: fall back to closed RMAs' durations
-        estimates = eta = None
+        estimates = eta = None  # type: ignore[assignment]  # mypy's way with an optional import
     if eta is not None:
         eta_settings = eta.EtaSettings.of(settings)
         history = estimates.history(session, centre.code, now, eta_settings)
@@ -168,7 +169,7 @@ def find_centres(orc: Orchestrator, near: str | None = None) -> dict:
     }
 
 
-def set_location(orc: Orchestrator, centre_code: str, **fields) -> None:
+def set_location(orc: Orchestrator, centre_code: str, **fields: Any) -> None:
     """Create or replace a centre's finder entry (CLI and demo data)."""
     with orc.uow() as uow:
         s = uow.session

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import or_, select
 
+from engine.execution.runtime import ReadyTask
 from engine.services.context import StepContext
 from engine.store.audit import audit
 from engine.store.model import HumanTask, User
@@ -26,7 +27,7 @@ def escalate(ctx: StepContext) -> None:
             _escalate(ctx, task, kind)
 
 
-def _escalate(ctx, task, kind: str) -> None:
+def _escalate(ctx: StepContext, task: ReadyTask, kind: str) -> None:
     s, rma = ctx.session, ctx.rma
     overdue = s.execute(
         select(HumanTask.name, HumanTask.title, HumanTask.due_at).where(
@@ -63,6 +64,8 @@ def _escalate(ctx, task, kind: str) -> None:
         .order_by(User.username)
     ).all()
     for username, email in managers:
+        if email is None:  # none is: the query asks for an address
+            continue
         enqueue(
             s,
             "email",

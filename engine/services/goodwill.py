@@ -39,11 +39,13 @@ def proposal_view(p: GoodwillProposal) -> dict:
     }
 
 
-def propose_goodwill(orc: Orchestrator, actor: Actor, rma_id: int, kind: str, reason: str, amount=None) -> dict:
+def propose_goodwill(
+    orc: Orchestrator, actor: Actor, rma_id: int, kind: str, reason: str, amount: Decimal | float | str | None = None
+) -> dict:
     """Propose goodwill on a quote the customer has not decided yet; a manager must approve it."""
     if actor.role not in PROPOSING_ROLES:
         raise NotAllowed("only reception, technicians or a manager may propose goodwill")
-    errors = {}
+    errors: dict[str, list[str]] = {}
     if kind not in KINDS:
         errors["kind"] = [f"Choose one of: {', '.join(KINDS)}."]
     if not isinstance(reason, str) or not reason.strip() or len(reason) > 2000:
@@ -93,7 +95,7 @@ def propose_goodwill(orc: Orchestrator, actor: Actor, rma_id: int, kind: str, re
         return proposal_view(proposal)
 
 
-def _amount(kind: str, amount, data: dict) -> Decimal:
+def _amount(kind: str, amount: Decimal | float | str | None, data: dict) -> Decimal:
     quote = Decimal(str(data.get("quote_total") or 0))
     if kind == "fee_waiver":  # the labour of the quote is waived; parts are still charged
         value = Decimal(str(data.get("labour_hours") or 0)) * Decimal(str(data.get("labour_rate") or 0))

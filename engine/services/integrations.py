@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.errors import InvalidInput, NotAllowed, NotFound
@@ -91,10 +92,10 @@ def create_subscription(
         return subscription_view(sub, with_secret=True)
 
 
-def _visible(session, actor: Actor, sub_id: int, deleted_too: bool = False) -> WebhookSubscription:
+def _visible(session: Session, actor: Actor, sub_id: int, deleted_too: bool = False) -> WebhookSubscription:
     sub = session.get(WebhookSubscription, sub_id)
     gone = sub is None or (sub.deleted_at is not None and not deleted_too)
-    if gone or not (actor.is_global or sub.centre_code == actor.centre):
+    if sub is None or gone or not (actor.is_global or sub.centre_code == actor.centre):
         raise NotFound(f"webhook subscription {sub_id} not found")
     return sub
 

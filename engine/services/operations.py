@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, RmaNotFound
@@ -35,7 +36,7 @@ def _require(actor: Actor, roles: tuple) -> None:
         raise NotAllowed(f"only a {' or '.join(r.replace('_', ' ') for r in roles)} may do this")
 
 
-def _rma(session, actor: Actor, rma_id: int) -> Rma:
+def _rma(session: Session, actor: Actor, rma_id: int) -> Rma:
     rma = session.get(Rma, rma_id)
     if rma is None or not actor.may_see_centre(rma.centre_code):
         raise RmaNotFound(f"RMA {rma_id} not found")
@@ -113,8 +114,10 @@ def retry_incident(orc: Orchestrator, actor: Actor, rma_id: int, on_current_vers
         }
 
 
-def _move_to_current_version(orc: Orchestrator, session, rma: Rma, actor: Actor) -> None:
+def _move_to_current_version(orc: Orchestrator, session: Session, rma: Rma, actor: Actor) -> None:
     instance = session.get(Instance, rma.id)
+    if instance is None:
+        raise NotFound(f"RMA {rma.id} has no process instance")
     bundle = current_bundle(session, rma.centre_code)
     if bundle is None or bundle.id == instance.bundle_id:
         return
@@ -126,6 +129,8 @@ def _move_to_current_version(orc: Orchestrator, session, rma: Rma, actor: Actor)
     from engine.store.model import Bundle
 
     before = session.get(Bundle, instance.bundle_id)
+    if before is None:
+        raise NotFound(f"no process version with id {instance.bundle_id}")
     instance.bundle_id = bundle.id
     audit(
         session,
@@ -222,7 +227,7 @@ def requeue_message(orc: Orchestrator, actor: Actor, message_id: int) -> dict:
         return {"id": message.id, "attempts": 0}
 
 
-def verify_audit_trail(orc: Orchestrator, number: str | None = None) -> tuple[list[dict], dict[int, str], int]:
+def verify_audit_trail(orc: Orchestrator, number: str | None = None) -> tuple[list[dict], dict[int, str | None], int]:
     """Recompute the audit hash chains (of one RMA by its number, or all): the breaks, the numbers of the RMAs
     they are in, and how many events were checked (`rma audit verify`)."""
     with orc.uow() as uow:  # one snapshot for the whole walk (it streams the events)
@@ -235,5 +240,5 @@ def verify_audit_trail(orc: Orchestrator, number: str | None = None) -> tuple[li
         breaks = verify_chain(s, rma_id)
         numbers = dict(s.execute(select(Rma.id, Rma.number).where(Rma.id.in_({b["rma_id"] for b in breaks}))).all())
         counted = select(func.count(AuditEvent.id))
-        events = s.scalar(counted.where(AuditEvent.rma_id == rma_id) if rma_id is not None else counted)
+        events = s.scalar(counted.where(AuditEvent.rma_id == rma_id) if rma_id is not None else counted) or 0
     return breaks, numbers, events

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.adapters import uploads
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 INTAKE_TASK = "record_condition"
 
 
-def _intake(session, rma_id: int) -> dict | None:
+def _intake(session: Session, rma_id: int) -> dict | None:
     event = session.scalar(
         select(AuditEvent)
         .where(AuditEvent.rma_id == rma_id, AuditEvent.kind == "task_completed", AuditEvent.task_name == INTAKE_TASK)
@@ -30,7 +31,7 @@ def _intake(session, rma_id: int) -> dict | None:
     return (event.data or {}) | {"_at": event.at} if event is not None else None
 
 
-def receipt_data(orc: Orchestrator, session, rma: Rma) -> dict:
+def receipt_data(orc: Orchestrator, session: Session, rma: Rma) -> dict:
     # Before the condition is recorded the receipt still acknowledges the registration, condition blank.
     intake = _intake(session, rma.id) or {"_at": rma.created_at}
     lang = customer_text.language(rma.customer_language)
@@ -74,7 +75,7 @@ def for_customer(orc: Orchestrator, token: str) -> dict:
         return receipt_data(orc, uow.session, _by_token(uow.session, token))
 
 
-def _latin1(text) -> str:
+def _latin1(text: object) -> str:
     """The PDF's core fonts are Latin-1: German fits; anything else degrades to '?' rather than failing."""
     return (
         str(text or "")

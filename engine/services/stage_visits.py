@@ -7,9 +7,12 @@ what grouping the task table would give. Escalation reviews (role `manager`) are
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC
+from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy.orm import Session
 
 from engine.services.context import StepContext
 from engine.store.model import HumanTask, StageVisit
@@ -22,7 +25,7 @@ _DELETE = delete(StageVisit.__table__).where(StageVisit.__table__.c.rma_id == bi
 _INSERT = insert(StageVisit.__table__)
 
 
-def visits(rma_id: int, tasks) -> list[dict]:
+def visits(rma_id: int, tasks: Iterable[Sequence[Any]]) -> list[dict]:
     """Rows of stage_visits from (centre_code, stage, created_at, completed_at) of completed tasks (aware UTC)."""
     found: dict = {}
     for centre, stage, created, completed in tasks:
@@ -37,7 +40,7 @@ def visits(rma_id: int, tasks) -> list[dict]:
     return list(found.values())
 
 
-def refresh(session, rma_id: int) -> None:
+def refresh(session: Session, rma_id: int) -> None:
     rows = visits(rma_id, session.execute(_COMPLETED, {"rma_id": rma_id}).all())
     session.execute(_DELETE, {"rma_id": rma_id})
     if rows:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, delete, or_, select
+from sqlalchemy.orm import Session
 
 from engine.errors import EngineError
 from engine.store.db import insert_ignoring, single_read
@@ -67,8 +68,8 @@ def portal_address_key(address: str | None) -> str:
     return "portal-ip:" + _clean(address, 64)
 
 
-def _refuse(row: ThrottleCounter, now) -> TooManyAttempts:
-    seconds = math.ceil((row.locked_until - now).total_seconds())
+def _refuse(locked_until: datetime, now: datetime) -> TooManyAttempts:
+    seconds = math.ceil((locked_until - now).total_seconds())
     return TooManyAttempts(f"too many attempts; try again in {seconds} seconds", seconds)
 
 
@@ -81,7 +82,7 @@ def check(orc: Orchestrator, key: str) -> None:
     with single_read(orc.db) as conn:
         row = conn.execute(_LOCKED_UNTIL, {"key": key}).first()
     if row is not None and row.locked_until is not None and row.locked_until > now:
-        raise _refuse(row, now)
+        raise _refuse(row.locked_until, now)
 
 
 def hit(orc: Orchestrator, limits: dict[str, Limit]) -> None:
@@ -92,7 +93,7 @@ def hit(orc: Orchestrator, limits: dict[str, Limit]) -> None:
         for key in sorted(limits):  # one lock order, so two requests never wait on each other in a cycle
             limit, row = limits[key], _locked_row(s, key, now)
             if row.locked_until is not None and row.locked_until > now:
-                raise _refuse(row, now)
+                raise _refuse(row.locked_until, now)
             if row.window_start + limit.window <= now:
                 row.window_start, row.attempts, row.locked_until = now, 0, None
             row.attempts += 1
@@ -120,7 +121,7 @@ def refund(orc: Orchestrator, key: str, limit: Limit) -> None:
         uow.commit()
 
 
-def _locked_row(session, key: str, now) -> ThrottleCounter:
+def _locked_row(session: Session, key: str, now: datetime) -> ThrottleCounter:
     # RETURNING tells whether the row is new: psycopg reports rowcount -1 for this INSERT, so a rowcount
     # test cleaned up on every try and deleted this very key's row once it was a day old (a 500 on login).
     created = (

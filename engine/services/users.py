@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 
 from engine.actors import ROLES, Actor
 from engine.errors import InvalidInput, NotAllowed, NotFound, Unauthenticated
@@ -33,7 +33,9 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 EMAIL_MAX = 254  # users.email's length
 
 
-def upsert_centre(orc: Orchestrator, code: str, name: str, currency: str, labour_rate, timezone: str = "UTC") -> None:
+def upsert_centre(
+    orc: Orchestrator, code: str, name: str, currency: str, labour_rate: Decimal | float | str, timezone: str = "UTC"
+) -> None:
     with orc.uow() as uow:
         centre = uow.session.get(Centre, code) or Centre(code=code)
         centre.name, centre.currency, centre.labour_rate, centre.timezone = (
@@ -88,7 +90,12 @@ def add_user(
             raise InvalidInput(f"unknown centre {centre}")
         user = s.scalar(select(User).where(User.username == username)) or User(username=username)
         user.role, user.centre_code, user.full_name = role, centre or None, full_name or username
-        new_hash = password_hash or _hasher.hash(password)
+        if password_hash:
+            new_hash = password_hash
+        elif password is not None:
+            new_hash = _hasher.hash(password)
+        else:
+            raise InvalidInput("give a password or a password hash")
         if user.id is not None and user.password_hash != new_hash:
             # A reset password also ends every token issued under the old one.
             s.execute(
@@ -200,7 +207,7 @@ def login(orc: Orchestrator, username: str, password: str, address: str | None =
     return actor
 
 
-def _actor(user) -> Actor:
+def _actor(user: User | Row) -> Actor:
     """From a User, or a row of its username, role, centre_code and id."""
     return Actor(user.username, user.role, user.centre_code, user.id)
 

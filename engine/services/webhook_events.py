@@ -65,8 +65,9 @@ def enqueue_events(ctx: StepContext) -> None:
                 )
 
 
-def _events(ctx) -> list[tuple[str, dict]]:
-    rma, data, events = ctx.rma, ctx.data, []
+def _events(ctx: StepContext) -> list[tuple[str, dict]]:
+    rma, data = ctx.rma, ctx.data
+    events: list[tuple[str, dict]] = []
     if ctx.opened:
         events.append(("rma.opened", {"product_model": rma.product_model, "serial_number": rma.serial_number}))
     left_approval = ctx.previous_status == "awaiting_approval" and rma.status != "awaiting_approval"
