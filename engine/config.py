@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from engine.errors import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROCESSES_DIR = PROJECT_ROOT / "processes"
@@ -29,7 +33,7 @@ class Settings:
     """Runtime configuration; build it with `Settings.from_env()`."""
 
     database_url: str
-    secret_key: str
+    secret_key: str | None  # None: the instance folder's generated key, SQLite only (see resolve_secret_key)
     base_url: str = "http://127.0.0.1:5000"
     smtp_url: str | None = None
     mail_from: str = "rma@localhost"
@@ -74,7 +78,7 @@ class Settings:
         database_url = env.get("RMA_DATABASE_URL") or f"sqlite:///{instance_dir / 'rma.sqlite3'}"
         values: dict[str, Any] = dict(
             database_url=database_url,
-            secret_key=env.get("RMA_SECRET_KEY") or "dev-only-secret-change-me",
+            secret_key=env.get("RMA_SECRET_KEY") or None,
             base_url=(env.get("RMA_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
             smtp_url=env.get("RMA_SMTP_URL") or None,
             mail_from=env.get("RMA_MAIL_FROM") or "rma@localhost",
@@ -98,3 +102,39 @@ class Settings:
         )
         values.update(overrides)
         return cls(**values)
+
+
+SECRET_KEY_FILE = "secret_key"  # in the instance folder, readable by its owner only
+
+
+def resolve_secret_key(settings: Settings) -> str:
+    """The key that signs sessions and CSRF tokens: RMA_SECRET_KEY, or on SQLite a random key generated once.
+
+    There is no default key anywhere. On the embedded default (SQLite, one machine) a key is generated on first
+    start and kept in the instance folder (mode 0600), so the quick start needs no setting and every process of
+    that machine shares it. On PostgreSQL several processes on several hosts must share one key, so
+    RMA_SECRET_KEY is required and its absence refuses to start.
+    """
+    if settings.secret_key:
+        return settings.secret_key
+    if not settings.is_sqlite:
+        raise ConfigurationError(
+            "RMA_SECRET_KEY is not set. With PostgreSQL every web process must sign sessions with the same secret: "
+            "set RMA_SECRET_KEY to a long random value, e.g. the output of "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+    path = Path(settings.instance_dir) / SECRET_KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # generated before, or by a process starting at the same moment
+        for _ in range(50):
+            key = path.read_text().strip()
+            if key:
+                return key
+            time.sleep(0.01)  # the other process has created the file and is about to write it
+        raise ConfigurationError(f"{path} is empty: delete it to have a new secret key generated") from None
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key

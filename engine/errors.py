@@ -15,6 +15,12 @@ class EngineError(Exception):
         self.errors = errors
 
 
+class ConfigurationError(EngineError):
+    """The server cannot start as configured (a required setting is missing or unusable)."""
+
+    code, status = "configuration_error", 500
+
+
 class NotFound(EngineError):
     code, status = "not_found", 404
 

@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine import Orchestrator, Settings
+from engine.config import resolve_secret_key
 
 csrf = CSRFProtect()
 
@@ -21,7 +22,7 @@ def create_app(config: dict | None = None) -> Flask:
     settings = config.pop("RMA_SETTINGS", None) or (orc.settings if orc else Settings.from_env())
     orc = orc or Orchestrator(settings)
     app.config.update(
-        SECRET_KEY=settings.secret_key,
+        SECRET_KEY=resolve_secret_key(settings),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from engine.actors import Actor
-from engine.config import Settings
+from engine.config import Settings, resolve_secret_key
 from engine.errors import EngineError, InvalidProcess
 from engine.process.definitions import read_bundle_dir
 
@@ -69,6 +69,10 @@ def serve(host, port):
     from web.serving import serve as serve_app
 
     settings = Settings.from_env()
+    try:
+        resolve_secret_key(settings)  # refuse to start here, with the reason, rather than in each worker
+    except EngineError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"RMA orchestrator on http://{host}:{port}/ (database: {settings.database_url})")
     serve_app(host, port, run_worker=settings.run_worker)
 
@@ -113,7 +117,9 @@ def deploy(paths, centre, note):
         if path.is_dir():
             files.update(read_bundle_dir(path, centre))
         else:
-            sub = {"bpmn": "stages/", "dmn": "decisions/", "json": "forms/"}.get(path.suffix.lstrip("."), "")
+            sub = {"bpmn": "stages/", "dmn": "decisions/", "json": "forms/", "txt": "notifications/"}.get(
+                path.suffix.lstrip("."), ""
+            )
             files[path.name if path.name == "rma.bpmn" else sub + path.name] = path.read_text(encoding="utf-8")
     orc = _orchestrator()
     try:
