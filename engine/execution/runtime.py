@@ -31,6 +31,7 @@ from engine import sandbox
 from engine.errors import Conflict, ProcessScriptError, TaskAlreadyCompleted, TaskNotFound
 from engine.execution.stepping import EngineSubWorkflow, EngineWorkflow
 from engine.process.definitions import LANE_ROLES, ParsedBundle
+from engine.process.stages import stage_key
 
 
 class MessageNotAwaited(Conflict):
@@ -123,10 +124,6 @@ class Snapshot:
     failed: list[FailedTask]
     completed: list  # SpiffWorkflow Tasks in COMPLETED state
     waiting: list  # SpiffWorkflow Tasks in WAITING state
-
-
-def stage_key(process_id: str) -> str:
-    return process_id[4:] if process_id.startswith("rma_") else process_id
 
 
 class Runtime:

@@ -20,9 +20,10 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from engine import sandbox
 from engine.errors import InvalidProcess
+from engine.process import stages
+from engine.process.stages import ROOT_PROCESS_ID, StageTable
 from engine.process.validation import check_bundle
 
-ROOT_PROCESS_ID = "rma"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 FORM_PROPERTY = "formJsonSchemaFilename"
 LANE_ROLES = {
@@ -100,6 +101,7 @@ class ParsedBundle:
     forms: dict[str, dict]
     tasks: dict[str, TaskInfo] = field(default_factory=dict)
     process_files: dict[str, str] = field(default_factory=dict)
+    stages: StageTable = field(default_factory=StageTable)  # what the skeleton says about its stages
 
     def form(self, form_file: str | None) -> dict | None:
         return self.forms.get(form_file) if form_file else None
@@ -201,6 +203,7 @@ def parse_bundle(files: dict[str, str]) -> ParsedBundle:
     errors += check_bundle(
         files, bpmn_trees, dmn_trees, forms, LANE_ROLES, complete=len(bpmn_trees) + len(dmn_trees) == xml_files
     )
+    stage_table = stages.read(bpmn_trees, errors)
     if errors:
         raise InvalidProcess(f"{len(errors)} error(s) in the process files", errors)
 
@@ -226,7 +229,7 @@ def parse_bundle(files: dict[str, str]) -> ParsedBundle:
     except SpiffWorkflowException as exc:
         raise InvalidProcess(str(exc), [_error("?", str(exc))]) from None
 
-    bundle = ParsedBundle(bundle_hash(files), dict(files), spec, subprocess_specs, forms)
+    bundle = ParsedBundle(bundle_hash(files), dict(files), spec, subprocess_specs, forms, stages=stage_table)
     bundle.process_files = {pid: parser.get_process_parser(pid).filename for pid in parser.get_process_ids()}
     _collect_tasks(bundle, trees, errors)
     if errors:
