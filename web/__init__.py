@@ -51,22 +51,16 @@ def create_app(config: dict | None = None) -> Flask:
     from . import converters, errors
     from .api import register_api
     from .auth import register_auth
+    from .ops import bp as ops_bp  # dashboard, operations
+    from .owners import bp as owners_bp  # process owners
     from .portal import bp as portal_bp
+    from .requests import bp as requests_bp  # online requests
     from .staff import bp as staff_bp
 
     converters.install(app)  # before any route is added
     errors.register(app)
     register_auth(app)
     register_api(app)
-    app.register_blueprint(staff_bp)
-    app.register_blueprint(portal_bp)
-    from .ops import bp as ops_bp
-
-    app.register_blueprint(ops_bp)  # noqa: E702  (dashboard, operations)
-    from .owners import bp as owners_bp
-
-    app.register_blueprint(owners_bp)  # noqa: E702  (process owners)
-    from .requests import bp as requests_bp
-
-    app.register_blueprint(requests_bp)  # noqa: E702  (online requests)
+    for blueprint in (staff_bp, portal_bp, ops_bp, owners_bp, requests_bp):
+        app.register_blueprint(blueprint)
     return app

@@ -1,10 +1,14 @@
-"""Words the customer reads (pages, messages), in English and German; staff pages stay English."""
+"""Words the customer reads (pages, messages), in English and German; staff pages stay English.
+
+The stages' names (the tracking page's steps, the stage a queue is for) are the process's: properties on the
+skeleton's call activities, engine.process.stages."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-LANGUAGES = ("en", "de")
+from engine.process.stages import LANGUAGES, StageTable
+
 DEFAULT = "en"
 
 TEXT: dict[str, dict[str, str]] = {
@@ -27,12 +31,6 @@ TEXT: dict[str, dict[str, str]] = {
         "outcome.expired": "Closed: the unit never arrived",
         "outcome.replaced": "Replaced by a new unit",
         "outcome.traded_in": "Traded in for a newer model",
-        "step.received": "Received",
-        "step.diagnosing": "Diagnosis",
-        "step.awaiting_approval": "Your approval",
-        "step.repairing": "Repair",
-        "step.quality_check": "Quality check",
-        "step.returning": "On its way back",
         "step.closed": "Completed",
         "event.rma_opened": "Repair request registered",
         "event.quote_approved": "You approved the quote",
@@ -198,12 +196,6 @@ TEXT: dict[str, dict[str, str]] = {
         "outcome.expired": "Geschlossen: das Gerät ist nicht eingetroffen",
         "outcome.replaced": "Durch ein neues Gerät ersetzt",
         "outcome.traded_in": "Gegen ein neueres Modell eingetauscht",
-        "step.received": "Eingegangen",
-        "step.diagnosing": "Diagnose",
-        "step.awaiting_approval": "Ihre Freigabe",
-        "step.repairing": "Reparatur",
-        "step.quality_check": "Qualitätsprüfung",
-        "step.returning": "Rückversand",
         "step.closed": "Abgeschlossen",
         "event.rma_opened": "Reparaturauftrag angelegt",
         "event.quote_approved": "Sie haben den Kostenvoranschlag angenommen",
@@ -350,24 +342,6 @@ TEXT: dict[str, dict[str, str]] = {
         "slip.back": "Zurück zu Ihrer Anfrage",
     },
 }
-STAGE_NOUN = {
-    "en": {
-        "diagnosis": "diagnosis",
-        "approval": "approval",
-        "repair": "repair",
-        "qa": "quality check",
-        "return": "return shipping",
-        "intake": "intake",
-    },
-    "de": {
-        "diagnosis": "die Diagnose",
-        "approval": "die Freigabe",
-        "repair": "die Reparatur",
-        "qa": "die Qualitätsprüfung",
-        "return": "den Rückversand",
-        "intake": "die Annahme",
-    },
-}
 MONTHS = {
     "en": [
         "January",
@@ -410,6 +384,14 @@ def t(lang: str, key: str, **values) -> str:
     """The text for `key` in `lang` (English when missing), with {placeholders} filled."""
     text = TEXT[language(lang)].get(key) or TEXT[DEFAULT].get(key) or key
     return text.format(**values) if values else text
+
+
+def status_text(lang: str, status: str | None, stages: StageTable) -> str:
+    """The RMA's status in the customer's words; a status the texts do not name (that of a stage added in the
+    process files only) in the name of the stage whose step it marks (`stages`: the RMA's bundle's)."""
+    key = f"status.{status}"
+    stage = None if key in TEXT[DEFAULT] else stages.by_status(status)
+    return stage.name(language(lang)) if stage is not None else t(lang, key)
 
 
 def day(lang: str, value: date | datetime | None) -> str:

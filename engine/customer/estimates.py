@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm.util import identity_key
 
 from engine.customer import eta
+from engine.process.stages import StageTable, shipped
 from engine.store.model import Centre, HumanTask, Rma, RmaEstimate, utcnow
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -101,17 +102,19 @@ def refresh(
     opened=UNKNOWN,
     centre=UNKNOWN,
     first: bool = False,
+    stages: StageTable | None = None,
 ) -> RmaEstimate:
     """Recompute and store the RMA's estimate (called at every milestone).
 
     `opened` as for `situation`; `centre`: the RMA's Centre row when the caller has it loaded already;
-    `first`: the RMA was opened in this transaction, so it has no estimate row yet."""
+    `first`: the RMA was opened in this transaction, so it has no estimate row yet; `stages`: the stage table
+    of the RMA's bundle (its steps, standard times; default: the shipped processes')."""
     now = now or utcnow()
     where = situation(session, rma, data, now, opened)
     if where.stage is None:
         result = eta.Estimate(0, 0, "done")
     else:
-        result = eta.estimate(history(session, rma.centre_code, now, settings), where, settings)
+        result = eta.estimate(history(session, rma.centre_code, now, settings), where, settings, stages)
     if centre is UNKNOWN:
         centre = session.get(Centre, rma.centre_code)
     earliest, latest = result.dates(now, centre.timezone if centre else "UTC")
@@ -138,11 +141,13 @@ def refresh(
     return RmaEstimate(rma_id=rma.id, **values)  # as stored; not added to the session
 
 
-def view(row: RmaEstimate | None, lang: str = "en") -> dict | None:
-    """The estimate as shown to people, with the sentence saying what it is based on."""
+def view(row: RmaEstimate | None, lang: str = "en", stages: StageTable | None = None) -> dict | None:
+    """The estimate as shown to people, with the sentence saying what it is based on.
+
+    `stages`: the stage table of the RMA's bundle, which names the stage a queue is for (default: the shipped)."""
     if row is None:
         return None
-    from engine.customer.customer_text import STAGE_NOUN, day, language, t
+    from engine.customer.customer_text import day, language, t
 
     basis = row.basis or {}
     if row.source == "history":
@@ -153,7 +158,7 @@ def view(row: RmaEstimate | None, lang: str = "en") -> dict | None:
         sentence = ""
     queue = basis.get("queue")
     if queue:
-        stage = STAGE_NOUN[language(lang)].get(queue["stage"], queue["stage"])
+        stage = (stages or shipped()).noun(queue["stage"], language(lang))
         sentence += "; " + t(lang, "eta.queue", n=queue["n"], stage=stage)
     return {
         "earliest": row.earliest,

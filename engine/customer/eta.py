@@ -6,7 +6,11 @@ such RMA that went the same way (as far as that is known yet) gives one sample o
 what was left of the current stage after the time already spent in it, plus all later stages. The
 range is two percentiles of those samples, shifted when the current stage's queue is longer than
 usual (Little's law: the usual number waiting = throughput x mean time in the stage). With fewer
-than `min_samples` comparable RMAs it falls back to the standard service times below and says so.
+than `min_samples` comparable RMAs it falls back to the stages' standard service times and says so.
+
+The stages, their order, their standard times and the ways that pass them are the process's: the stage table of
+the RMA's bundle (engine.process.stages, properties on the skeleton's call activities). Without one given, the
+shipped processes' table.
 """
 
 from __future__ import annotations
@@ -16,22 +20,17 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from engine.config import Settings
+from engine.process.stages import ETA_PATHS, StageTable, shipped
 
-STAGES = ("intake", "diagnosis", "approval", "repair", "qa", "return")
-# Stages outside the repair path count as the repair stage they lead into: before the unit arrives the whole
-# repair is still ahead (triage, inbound); a replacement unit is on its way back like a return.
-STAGE_ALIASES = {"triage": "intake", "inbound": "intake", "replacement": "return"}
-# Standard service times in days (low, high) per stage, used when history is thin.
-DEFAULT_STAGE_DAYS = {
-    "intake": (0, 0.5),
-    "diagnosis": (1, 3),
-    "approval": (1, 5),
-    "repair": (2, 5),
-    "qa": (0.5, 1),
-    "return": (1, 2),
-}
 # Path classes: how a closed RMA went; the RMA in hand matches those its known facts allow.
-CLASSES = ("warranty", "quote_approved", "declined", "no_fault")
+CLASSES = ETA_PATHS
+
+
+def __getattr__(name: str):
+    """DEFAULT_STAGE_DAYS: the shipped processes' standard times per stage, {stage: (low, high)} (read lazily)."""
+    if name == "DEFAULT_STAGE_DAYS":
+        return shipped().default_days
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -115,33 +114,49 @@ def possible_paths(in_warranty, fault_category, approve) -> frozenset:
     return frozenset({"quote_approved", "declined"})
 
 
-def remaining(past: PastRma, situation: Situation) -> float:
-    after = STAGES[STAGES.index(situation.stage) + 1 :]
+def remaining(past: PastRma, situation: Situation, stages: StageTable | None = None) -> float:
+    keys = (stages or shipped()).keys
+    after = keys[keys.index(situation.stage) + 1 :]
     left_here = max(past.stage_days.get(situation.stage, 0.0) - situation.elapsed_days, 0.0)
     return left_here + sum(past.stage_days.get(s, 0.0) for s in after)
 
 
-def queue_shift(history: list[PastRma], situation: Situation, window_days: int) -> float:
-    """Extra days when more units wait ahead of ours than usually do (never negative)."""
+def queue_shift(
+    history: list[PastRma], situation: Situation, window_days: int, stages: StageTable | None = None
+) -> float:
+    """Extra days when more units wait ahead of ours than usually do (never negative; none where no one queues)."""
     times = [p.stage_days[situation.stage] for p in history if situation.stage in p.stage_days]
-    if not times or situation.stage == "approval":
+    stage = (stages or shipped()).get(situation.stage)
+    if not times or (stage is not None and not stage.queue):
         return 0.0
     throughput = len(times) / window_days  # units through this stage per day
     usual_waiting = throughput * (sum(times) / len(times))
     return max(0.0, (situation.ahead_in_queue - usual_waiting) / throughput)
 
 
-def estimate(history: list[PastRma], situation: Situation, settings: EtaSettings = EtaSettings()) -> Estimate:
-    """The range of days still to go for `situation`, from `history` (closed RMAs of the window)."""
+def estimate(
+    history: list[PastRma],
+    situation: Situation,
+    settings: EtaSettings = EtaSettings(),
+    stages: StageTable | None = None,
+) -> Estimate:
+    """The range of days still to go for `situation`, from `history` (closed RMAs of the window).
+
+    `stages`: the stage table of the RMA's bundle (default: the shipped processes')."""
+    stages = stages or shipped()
     if situation.stage is None:
         return Estimate(0, 0, "done")
-    if situation.stage not in STAGES:
-        situation = replace(situation, stage=STAGE_ALIASES.get(situation.stage, "intake"), elapsed_days=0.0)
+    if not stages.keys:  # a process that declares no steps: nothing to go by
+        return Estimate(0, 0, "defaults")
+    if situation.stage not in stages.keys:
+        # a stage without a step counts as the one it declares (etaCountsAs): troubleshooting before the unit
+        # arrives as intake, a replacement shipment as the return; any other as the first step
+        situation = replace(situation, stage=stages.counted_as(situation.stage), elapsed_days=0.0)
     matching = [p for p in history if p.path in situation.paths]
     if len(matching) < settings.min_samples:
-        return _defaults(situation)
-    samples = [remaining(p, situation) for p in matching]
-    shift = queue_shift(history, situation, settings.window_days)
+        return _defaults(situation, stages)
+    samples = [remaining(p, situation, stages) for p in matching]
+    shift = queue_shift(history, situation, settings.window_days, stages)
     queue = (
         {"n": situation.ahead_in_queue, "stage": situation.stage, "shift_days": round(shift, 2)} if shift > 0 else None
     )
@@ -155,14 +170,14 @@ def estimate(history: list[PastRma], situation: Situation, settings: EtaSettings
     )
 
 
-def _defaults(situation: Situation) -> Estimate:
-    after = STAGES[STAGES.index(situation.stage) :]
+def _defaults(situation: Situation, stages: StageTable) -> Estimate:
+    after = stages.steps[stages.keys.index(situation.stage) :]
     low = high = 0.0
     for stage in after:
-        lo, hi = DEFAULT_STAGE_DAYS.get(stage, (0, 0))
-        if stage == situation.stage:
+        lo, hi = stage.days or (0, 0)
+        if stage.key == situation.stage:
             lo, hi = max(lo - situation.elapsed_days, 0), max(hi - situation.elapsed_days, 0.5)
-        needed = _stage_needed(stage, situation.paths)
+        needed = _stage_needed(stage.paths, situation.paths)
         if needed == "always":
             low, high = low + lo, high + hi
         elif needed == "maybe":
@@ -170,12 +185,8 @@ def _defaults(situation: Situation) -> Estimate:
     return Estimate(low, high, "defaults")
 
 
-def _stage_needed(stage: str, paths: frozenset) -> str:
-    uses = {
-        "approval": {"quote_approved", "declined"},
-        "repair": {"warranty", "quote_approved"},
-        "qa": {"warranty", "quote_approved"},
-    }.get(stage)
+def _stage_needed(uses: frozenset | None, paths: frozenset) -> str:
+    """Whether a stage that the ways `uses` pass (None: every way) is ahead "always", "maybe" or "never"."""
     if uses is None:
         return "always"
     hits = len(paths & uses)

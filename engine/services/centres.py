@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from engine.process.stages import StageTable, shipped
+from engine.services import stage_tables
 from engine.store.model import Centre, CentreLocation, Rma, utcnow
 
 if TYPE_CHECKING:
@@ -90,8 +92,12 @@ def locate(query: str) -> Place | None:
     return cities.get(text) or cities.get(_ascii(text))
 
 
-def lead_time(session: Session, centre: Centre, now: datetime, settings: Settings) -> dict:
-    """Expected days from the unit's arrival to its return at this centre, as a range with its basis."""
+def lead_time(
+    session: Session, centre: Centre, now: datetime, settings: Settings, stages: StageTable | None = None
+) -> dict:
+    """Expected days from the unit's arrival to its return at this centre, as a range with its basis.
+
+    `stages`: the stage table of the centre's process version: its steps from the first (default: the shipped)."""
     try:
         from engine.customer import estimates, eta
     except ImportError:  # the ETA feature is optional: fall back to closed RMAs' durations
@@ -99,7 +105,9 @@ def lead_time(session: Session, centre: Centre, now: datetime, settings: Setting
     if eta is not None:
         eta_settings = eta.EtaSettings.of(settings)
         history = estimates.history(session, centre.code, now, eta_settings)
-        result = eta.estimate(history, eta.Situation("intake", 0.0, frozenset(eta.CLASSES)), eta_settings)
+        stages = stages or shipped()
+        first = stages.keys[0] if stages.keys else None
+        result = eta.estimate(history, eta.Situation(first, 0.0, frozenset(eta.CLASSES)), eta_settings, stages)
         return {
             "low_days": math.floor(result.low_days),
             "high_days": max(1, math.ceil(result.high_days)),
@@ -154,7 +162,7 @@ def find_centres(orc: Orchestrator, near: str | None = None) -> dict:
         items = []
         for centre, location in rows:
             view = location_view(centre, location)
-            view["lead_time"] = lead_time(s, centre, now, orc.settings)
+            view["lead_time"] = lead_time(s, centre, now, orc.settings, stage_tables.of_centre(orc, s, centre.code))
             if place is not None:
                 view["distance_km"] = round(
                     haversine_km(place.latitude, place.longitude, view["latitude"], view["longitude"]), 1

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, or_, select
 from engine.actors import Actor
 from engine.customer import customer_text, estimates, notifications
 from engine.errors import RmaNotFound
+from engine.services import stage_tables
 from engine.store.model import (
     Centre,
     Milestone,
@@ -88,6 +89,7 @@ def milestone_context(
     the templates to render read (engine.customer.notifications.names_used): the photos and the quote are read
     from the database only when one of them is among these (None: any may be)."""
     lang = customer_text.language(rma.customer_language)
+    stages = stage_tables.of_rma(orc, session, rma)  # its status and stage names: its bundle version's
     if centre is _NO_CENTRE:
         centre = session.get(Centre, rma.centre_code)
     estimate = estimate if estimate is not None else session.get(RmaEstimate, rma.id)
@@ -106,12 +108,12 @@ def milestone_context(
             "fault_description": rma.fault_description,
             "status": rma.status,
             "outcome": data.get("outcome") or rma.outcome,
-            "status_text": customer_text.t(lang, f"status.{rma.status}"),
+            "status_text": customer_text.status_text(lang, rma.status, stages),
             "received_on": rma.created_at,
         },
         "centre": {"name": centre.name if centre else rma.centre_code, "code": rma.centre_code},
         "tracking_url": tracking_url(orc, rma),
-        "eta": estimates.view(estimate, lang),
+        "eta": estimates.view(estimate, lang, stages),
         "quote": quote_view(quote if isinstance(quote, Quote) else None),
         "intake": {key: data.get(key) for key in CONDITION_KEYS},
         "photos": [photo_view(p) for p in photos],
@@ -203,7 +205,7 @@ def customer_side(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
         quotes = s.scalars(select(Quote).where(Quote.rma_id == rma.id).order_by(Quote.version.desc())).all()
         milestones = s.scalars(select(Milestone).where(Milestone.rma_id == rma.id).order_by(Milestone.id)).all()
         return {
-            "eta": estimates.view(s.get(RmaEstimate, rma.id), "en"),
+            "eta": estimates.view(s.get(RmaEstimate, rma.id), "en", stage_tables.of_rma(orc, s, rma)),
             "photos": [photo_view(p) for p in photos_of(s, rma.id)],
             "quotes": [quote_view(q) | {"decided_ip": q.decided_ip} for q in quotes],
             "deliveries": delivery_log(s, rma.id),

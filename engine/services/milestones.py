@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, func, select, update
 from engine.customer import estimates, eta
 from engine.errors import Conflict, InvalidFormData
 from engine.execution.runtime import CompletedElement
+from engine.services import stage_tables
 from engine.services.context import NOT_KNOWN, StepContext
 from engine.store.audit import audit
 from engine.store.db import insert_ignoring
@@ -57,7 +58,14 @@ def customer_side(ctx: StepContext) -> None:
         centre = s.get(Centre, rma.centre_code)  # read once for the estimate and the messages
         opened = estimates.UNKNOWN if ctx.open_since is NOT_KNOWN else ctx.open_since
         estimate = estimates.refresh(
-            s, rma, ctx.data, settings=_eta_settings(ctx), opened=opened, centre=centre, first=ctx.opened
+            s,
+            rma,
+            ctx.data,
+            settings=_eta_settings(ctx),
+            opened=opened,
+            centre=centre,
+            first=ctx.opened,
+            stages=stage_tables.of_rma(ctx.orc, s, rma),  # the steps and standard times of its bundle version
         )
     if reached:
         from engine.customer.notifications import names_used, templates_dir

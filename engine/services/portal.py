@@ -9,9 +9,11 @@ from sqlalchemy import bindparam, select, update
 
 from engine.actors import Actor
 from engine.customer import estimates
-from engine.customer.customer_text import TEXT, language, t
+from engine.customer.customer_text import TEXT, language, status_text, t
 from engine.errors import Conflict, NoDecisionPending, RmaNotFound
 from engine.process import forms
+from engine.process.stages import END_STEP, StageTable
+from engine.services import stage_tables
 from engine.services.customers import latest_quote, quote_view
 from engine.services.instances import apply
 from engine.store.audit import audit
@@ -25,8 +27,6 @@ STATUS_WORDS = {
     **{k.split(".", 1)[1]: v for k, v in TEXT["en"].items() if k.startswith("status.")},
 }
 OUTCOME_WORDS = {k.split(".", 1)[1]: v for k, v in TEXT["en"].items() if k.startswith("outcome.")}
-# The customer's path through a repair, in order; statuses map onto these steps.
-STEPS = ("received", "diagnosing", "awaiting_approval", "repairing", "quality_check", "returning", "closed")
 
 
 class QuoteChanged(Conflict):
@@ -84,6 +84,7 @@ def portal_view(orc: Orchestrator, token: str) -> dict:
     with orc.reading() as s:
         rma = _by_token(s, token)
         lang = language(rma.customer_language)
+        stages = stage_tables.of_rma(orc, s, rma)  # its steps and stage names: its bundle version's
         pending = _pending_decision(s, rma)
         events = s.scalars(
             select(AuditEvent).where(AuditEvent.rma_id == rma.id, AuditEvent.customer_visible).order_by(AuditEvent.id)
@@ -93,11 +94,11 @@ def portal_view(orc: Orchestrator, token: str) -> dict:
         quote = None
         if rma.quote_total is not None:
             quote = {"total": rma.quote_total, "currency": rma.currency, "in_warranty": rma.in_warranty}
-        history = [{"at": e.at, "kind": e.kind, "detail": _customer_detail(e, lang)} for e in events]
+        history = [{"at": e.at, "kind": e.kind, "detail": _customer_detail(e, lang, stages)} for e in events]
         return {
             "number": rma.number,
             "status": rma.status,
-            "status_text": t(lang, f"status.{rma.status}"),
+            "status_text": status_text(lang, rma.status, stages),
             "stage": rma.stage,
             "outcome": rma.outcome,
             "outcome_text": t(lang, f"outcome.{rma.outcome}") if rma.outcome else None,
@@ -110,8 +111,8 @@ def portal_view(orc: Orchestrator, token: str) -> dict:
             "closed_at": rma.closed_at,
             "quote_detail": quote_view(quote_row),
             "milestones": _milestones(history, milestones, lang),
-            "steps": _steps(rma, history, quote_row, lang),
-            "eta": estimates.view(s.get(RmaEstimate, rma.id), lang) if rma.closed_at is None else None,
+            "steps": _steps(rma, history, quote_row, lang, stages),
+            "eta": estimates.view(s.get(RmaEstimate, rma.id), lang, stages) if rma.closed_at is None else None,
             "sms": {
                 "available": bool(rma.customer_phone),
                 "opted_out": rma.sms_opt_out,
@@ -121,10 +122,10 @@ def portal_view(orc: Orchestrator, token: str) -> dict:
         }
 
 
-def _customer_detail(event: AuditEvent, lang: str) -> str:
+def _customer_detail(event: AuditEvent, lang: str, stages: StageTable) -> str:
     data = event.data or {}
     if event.kind == "status_changed" and data.get("to"):
-        return t(lang, f"status.{data['to']}")
+        return status_text(lang, data["to"], stages)
     if event.kind == "rma_opened":
         return t(lang, "event.rma_opened")
     if event.kind == "quote_decided":
@@ -147,31 +148,34 @@ def _milestones(history: list[dict], milestones: list[Milestone], lang: str) -> 
     return sorted(items, key=lambda item: item["at"], reverse=True)
 
 
-def _steps(rma: Rma, history: list[dict], quote: Quote | None, lang: str) -> list[dict]:
-    """Each step with its state (done / current / todo) and the date it was reached."""
+def _steps(rma: Rma, history: list[dict], quote: Quote | None, lang: str, stages: StageTable) -> list[dict]:
+    """Each step with its state (done / current / todo) and the date it was reached.
+
+    The steps are the process's: its stages with a portalStep in that order, each keyed by the status that
+    makes it current and titled with the stage's customer name; then the end. The first is reached on opening."""
+    keys = [stage.status for stage in stages.steps if stage.status] + [END_STEP]
     reached: dict[str, object] = {}
     for event in history:
         if event["kind"] == "rma_opened":
-            reached.setdefault("received", event["at"])
+            reached.setdefault(keys[0], event["at"])
         elif event["kind"] == "status_changed":
-            for key in STEPS:
-                if t(lang, f"status.{key}") == event["detail"]:
+            for key in keys:
+                if status_text(lang, key, stages) == event["detail"]:
                     reached[key] = event["at"]
         elif event["kind"] == "rma_closed":
-            reached["closed"] = event["at"]
-    current = STEPS.index(rma.status) if rma.status in STEPS else 0
-    no_approval = (quote is None and rma.quote_total is None and current > STEPS.index("diagnosing")) or bool(
-        rma.in_warranty
-    )
+            reached[END_STEP] = event["at"]
+    current = keys.index(rma.status) if rma.status in keys else 0
+    no_quote = quote is None and rma.quote_total is None
     steps = []
-    for i, key in enumerate(STEPS):
-        if key == "awaiting_approval" and no_approval:
+    for i, key in enumerate(keys):
+        stage = stages.by_status(key)
+        if stage is not None and stage.shown == "ifQuoted" and (bool(rma.in_warranty) or (no_quote and current >= i)):
             continue  # covered by warranty (or nothing to repair): the customer is never asked
-        state = "done" if i < current or rma.status == "closed" else "current" if i == current else "todo"
+        state = "done" if i < current or rma.status == END_STEP else "current" if i == current else "todo"
         steps.append(
             {
                 "key": key,
-                "title": t(lang, f"step.{key}"),
+                "title": stage.name(lang) if stage is not None else t(lang, f"step.{key}"),
                 "state": state,
                 "state_text": t(lang, {"done": "page.done", "current": "page.current", "todo": "page.todo"}[state]),
                 "at": reached.get(key) if state != "todo" else None,
