@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from engine.actors import Actor
+from engine.errors import NotFound
 from engine.services import catalogue, centres, portal, rmas, tasks, users
 from engine.store.model import Rma
 
@@ -110,7 +111,7 @@ CATALOGUE = [
 
 def create_catalogue_and_locations(orc: Orchestrator) -> None:
     """A small product catalogue and the centres' finder entries, so online requests work out of the box."""
-    manager = users.actor_by_username(orc, "manager")
+    manager = _staff(orc, "manager")
     if not catalogue.count(orc):
         for model in CATALOGUE:
             catalogue.save_model(orc, manager, model)
@@ -120,7 +121,7 @@ def create_catalogue_and_locations(orc: Orchestrator) -> None:
 def _open(
     orc: Orchestrator, centre: str, name: str, email: str, model: str, serial: str, months_old: int, fault: str
 ) -> dict:
-    reception = users.actor_by_username(orc, f"{centre.lower()}.reception")
+    reception = _staff(orc, f"{centre.lower()}.reception")
     purchase = date.today() - timedelta(days=int(months_old * 30.5))
     return rmas.open_rma(
         orc,
@@ -139,8 +140,15 @@ def _open(
     )
 
 
+def _staff(orc: Orchestrator, username: str) -> Actor:
+    actor = users.actor_by_username(orc, username)
+    if actor is None:
+        raise NotFound(f"no active user {username}; the demo's staff are created first")
+    return actor
+
+
 def _do(orc: Orchestrator, rma: dict, username: str, data: dict) -> dict:
-    actor: Actor = users.actor_by_username(orc, username)
+    actor = _staff(orc, username)
     task = tasks.list_tasks(orc, actor, rma_id=rma["id"])["items"][0]
     return tasks.complete_task(orc, actor, task["id"], data)
 

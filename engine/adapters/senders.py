@@ -6,10 +6,12 @@ import json
 import smtplib
 import ssl
 import urllib.request
+from collections.abc import Callable
 from email.message import EmailMessage
 from urllib.parse import unquote, urlparse
 
 from engine.adapters.webhooks import WebhookSender
+from engine.config import Settings
 from engine.store.model import OutboxMessage
 
 
@@ -25,6 +27,9 @@ class SmtpSender:
         mail["Message-ID"] = f"<{message.idempotency_key}@rma>"
         mail.set_content(message.body)
         u = self.url
+        if not u.hostname:
+            raise ValueError("the SMTP URL (RMA_SMTP_URL) names no host")
+        client: smtplib.SMTP
         if u.scheme == "smtps":
             client = smtplib.SMTP_SSL(
                 u.hostname, u.port or 465, timeout=self.timeout, context=ssl.create_default_context()
@@ -58,9 +63,9 @@ class WebhookSmsSender:
                 raise RuntimeError(f"SMS webhook answered {response.status}")
 
 
-def senders_from_settings(settings) -> dict:
+def senders_from_settings(settings: Settings) -> dict[str, Callable[[OutboxMessage], None]]:
     """Channel -> sender; a channel without configuration has no sender and keeps its messages logged."""
-    senders = {}
+    senders: dict[str, Callable[[OutboxMessage], None]] = {}
     if settings.smtp_url:
         senders["email"] = SmtpSender(settings.smtp_url, settings.mail_from)
     if settings.sms_webhook_url:

@@ -42,6 +42,8 @@ class WebhookSender:
 
     def __call__(self, message: OutboxMessage) -> None:
         session = object_session(message)
+        if session is None:
+            raise RuntimeError(f"outbox message {message.id} is not in a session")
         subscription = session.get(WebhookSubscription, int(message.recipient))
         if subscription is None or subscription.deleted_at is not None or not subscription.active:
             raise RuntimeError(f"webhook subscription {message.recipient} is gone")
@@ -62,7 +64,9 @@ class WebhookSender:
                 "Idempotency-Key": message.idempotency_key,
             },
         )
-        started, status, error = time.monotonic(), None, None
+        started = time.monotonic()
+        status: int | None = None
+        error: str | None = None
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
                 status = response.status
@@ -70,7 +74,7 @@ class WebhookSender:
             status = exc.code
         except Exception as exc:  # refused, unreachable, timed out: logged, then retried by the outbox
             error = f"{type(exc).__name__}: {exc}"
-        if error is None and not 200 <= status < 300:
+        if error is None and status is not None and not 200 <= status < 300:
             error = f"HTTP {status}"
         session.add(
             WebhookDelivery(

@@ -41,7 +41,7 @@ class _FewerWalks:
     def update_waiting_tasks(self) -> None:
         # run after every task completion; the walk (this workflow's tree only) mostly finds nothing
         if _has_state(self, _WAITING):
-            super().update_waiting_tasks()
+            super().update_waiting_tasks()  # type: ignore[misc]  # a mixin: BpmnWorkflow's or BpmnSubWorkflow's
 
     def collect_log_extras(self, dct=None):
         # SpiffWorkflow lists every task id here whenever its logger's own level is unset: a walk for a

@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
@@ -96,11 +97,13 @@ class TaskInfo:
 class ParsedBundle:
     hash: str
     files: dict[str, str]
-    spec: object
-    subprocess_specs: dict
+    spec: BpmnProcessSpec
+    subprocess_specs: dict[str, BpmnProcessSpec]
     forms: dict[str, dict]
     tasks: dict[str, TaskInfo] = field(default_factory=dict)
     process_files: dict[str, str] = field(default_factory=dict)
+    # set by engine.execution.runtime once the bundle's decision tables refuse inputs no rule matches
+    strict_decisions: bool = field(default=False, compare=False, repr=False)
     stages: StageTable = field(default_factory=StageTable)  # what the skeleton says about its stages
 
     def form(self, form_file: str | None) -> dict | None:
@@ -132,8 +135,8 @@ def _parse_xml(name: str, text: str, errors: list) -> etree._Element | None:
     try:
         root = etree.fromstring(data, _XML_PARSER)
     except etree.XMLSyntaxError as exc:
-        line, col = exc.position if exc.position else (None, None)
-        errors.append(_error(name, f"malformed XML at line {line}, column {col}: {exc.msg}", None, line))
+        at_line, col = exc.position if exc.position else (None, None)
+        errors.append(_error(name, f"malformed XML at line {at_line}, column {col}: {exc.msg}", None, at_line))
         return None
     # the text check above misses a DOCTYPE hidden by a declared encoding; the parsed tree does not
     if root.getroottree().docinfo.doctype or root.getroottree().docinfo.internalDTD is not None:
@@ -154,10 +157,11 @@ _dmn_validators: dict[str, etree.XMLSchema] = {}
 
 
 def _dmn_schema(namespace: str | None) -> etree.XMLSchema | None:
-    path = DMN_SCHEMAS.get(namespace or "")
-    if path and namespace not in _dmn_validators:
-        _dmn_validators[namespace] = etree.XMLSchema(etree.parse(path))
-    return _dmn_validators.get(namespace) if path else None
+    key = namespace or ""
+    path = DMN_SCHEMAS.get(key)
+    if path and key not in _dmn_validators:
+        _dmn_validators[key] = etree.XMLSchema(etree.parse(path))
+    return _dmn_validators.get(key) if path else None
 
 
 def _line_of(trees: dict, file: str | None, element_id: str | None) -> int | None:
@@ -284,7 +288,7 @@ def _collect_tasks(bundle: ParsedBundle, trees: dict, errors: list) -> None:
                     sandbox.check(source, mode)
                 except sandbox.SandboxViolation as exc:
                     errors.append(_error(file, f"script refused: {exc}", element, _line_of(trees, file, element)))
-            if not getattr(task_spec, "manual", False):
+            if element is None or not getattr(task_spec, "manual", False):
                 continue
             props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
             form_file = props.get(FORM_PROPERTY)

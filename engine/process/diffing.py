@@ -121,7 +121,7 @@ def bundle_changes(old_files: dict[str, str] | None, new_files: dict[str, str]) 
         status = "added" if old is None else "removed" if new is None else "changed"
         if status == "changed" and not (diff["added"] or diff["removed"] or diff["changed"] or diff["layout_changed"]):
             status = "reformatted"  # same elements and layout, different text (e.g. saved by another modeler)
-        stages.append({"process": pid, "file": (new or old)[0], "status": status, **diff})
+        stages.append({"process": pid, "file": next(f[0] for f in (new, old) if f), "status": status, **diff})
     others = []
     for name in sorted(set(old_files) | set(new_files)):
         if name.endswith(XML_FILES):

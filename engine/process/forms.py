@@ -77,7 +77,7 @@ def _friendly(error) -> str:
     if v == "enum":
         return "Choose one of: " + ", ".join(str(x) for x in schema_value if x is not None) + "."
     if v == "type":
-        names = schema_value if isinstance(schema_value, list) else [schema_value]
+        names: list[str] = schema_value if isinstance(schema_value, list) else [schema_value]
         return (
             "Must be "
             + " or ".join(

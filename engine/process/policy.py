@@ -317,6 +317,8 @@ def _check_rule(graph: FlowGraph, rule: dict) -> dict | None:
             else {"path": [], "detail": f"none of {rule.get('to')} exists in the bundle"}
         )
     if kind == "passes_before":
+        if graph.start is None:  # build_graph always sets it (a process without a start event is a PolicyError)
+            raise PolicyError("the processes have no start event")
         sources = {graph.start}
     elif kind == "passes_between":
         sources = graph.by_element(rule["from"])

@@ -50,7 +50,7 @@ def three_way(old: dict[str, str], new: dict[str, str], ours: dict[str, str]) ->
     result, conflicts = {}, []
     for key in sorted(set(o) | set(n) | set(v)):
         ot, nt, vt = (x.get(key, (None, None))[1] for x in (o, n, v))
-        name = (v.get(key) or n.get(key) or o.get(key))[0]
+        name = next(files[key][0] for files in (v, n, o) if key in files)
         text, conflict = _pick(ot, nt, vt)
         if conflict and ot and nt and vt and key.startswith("bpmn:"):
             text, element_conflicts = merge_bpmn(ot, nt, vt)
@@ -153,8 +153,8 @@ def merge_bpmn(old: str, new: str, ours: str) -> tuple[str, list[str]]:
             continue
         _merge_container(o_proc, n_proc, v_proc, _flow_key, conflicts, "element")
         _merge_lanes(o_proc, n_proc, v_proc, conflicts)
-    planes = [next(iter(t.iter(f"{{{BPMNDI}}}BPMNPlane")), None) for t in trees]
-    if all(p is not None for p in planes):
-        _merge_container(*planes, lambda el: el.get("bpmnElement"), conflicts, "diagram shape of")
+    o_plane, n_plane, v_plane = (next(iter(t.iter(f"{{{BPMNDI}}}BPMNPlane")), None) for t in trees)
+    if o_plane is not None and n_plane is not None and v_plane is not None:
+        _merge_container(o_plane, n_plane, v_plane, lambda el: el.get("bpmnElement"), conflicts, "diagram shape of")
     text = etree.tostring(v_root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
     return text, conflicts

@@ -315,10 +315,11 @@ def _format_spec(node: ast.FormattedValue) -> str:
     """The constant format spec of an f-string field; computed or oversized specs are refused."""
     if node.format_spec is None:
         return ""
-    parts = node.format_spec.values
-    if not all(isinstance(p, ast.Constant) and isinstance(p.value, str) for p in parts):
+    parts = node.format_spec.values if isinstance(node.format_spec, ast.JoinedStr) else [node.format_spec]
+    texts = [p.value for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str)]
+    if len(texts) != len(parts):
         raise SandboxViolation("f-string format specs must be constant")
-    spec = "".join(p.value for p in parts)
+    spec = "".join(texts)
     if not _FORMAT_SPEC.fullmatch(spec):
         raise SandboxViolation(f"f-string format spec '{spec}' is not allowed")
     return spec

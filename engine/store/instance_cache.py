@@ -16,8 +16,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect
+
+if TYPE_CHECKING:
+    from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+
+    from engine.process.definitions import ParsedBundle
 
 _STAGED = "rma_instance_cache_staged"
 
@@ -27,11 +33,11 @@ class InstanceCache:
 
     def __init__(self, max_entries: int = 128):
         self.max_entries = max_entries
-        self._items: OrderedDict[int, tuple[int, object]] = OrderedDict()
+        self._items: OrderedDict[int, tuple[int, BpmnWorkflow]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def take(self, rma_id: int, version: int, parsed) -> object | None:
+    def take(self, rma_id: int, version: int, parsed: ParsedBundle) -> BpmnWorkflow | None:
         """The workflow committed as `version` on `parsed`'s specs, removed from the cache; None if not held."""
         with self._lock:
             entry = self._items.pop(rma_id, None)
