@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.customer import estimates
@@ -43,12 +45,12 @@ _PENDING_DECISION = select(HumanTask).where(
 )
 
 
-def _by_token(session, token: str) -> Rma:
+def _by_token(session: Session, token: str) -> Rma:
     rma = session.scalar(_RMA_BY_TOKEN, {"token": token}) if _plausible(token) else None
     return _checked(rma, token)
 
 
-def _plausible(token) -> bool:
+def _plausible(token: str) -> bool:
     return bool(token) and len(token) < 100
 
 
@@ -56,6 +58,13 @@ def _checked(rma: Rma | None, token: str) -> Rma:
     if rma is None or not hmac.compare_digest(rma.tracking_token, token):
         raise RmaNotFound("no RMA for this tracking link")
     return rma
+
+
+def customer_actor(rma: Rma) -> Actor:
+    """The customer acting through the RMA's tracking link (an RMA has its number from the moment it is opened)."""
+    if rma.number is None:
+        raise RmaNotFound("no RMA for this tracking link")
+    return Actor.customer(rma.number)
 
 
 # The RMA, its instance (locked: before the task row, in the order the expiry timer's sweep locks) and its
@@ -69,7 +78,7 @@ _DECIDING = (
 )
 
 
-def _pending_decision(session, rma: Rma) -> HumanTask | None:
+def _pending_decision(session: Session, rma: Rma) -> HumanTask | None:
     # the customer's other tasks (troubleshooting) are answered on the request page, not by approve/decline
     return session.scalar(_PENDING_DECISION, {"rma_id": rma.id})
 
@@ -137,7 +146,7 @@ def _customer_detail(event: AuditEvent, lang: str, stages: StageTable) -> str:
     return ""
 
 
-def _milestones(history: list[dict], milestones: list[Milestone], lang: str) -> list[dict]:
+def _milestones(history: list[dict], milestones: Sequence[Milestone], lang: str) -> list[dict]:
     """Dated milestones, newest first: status changes and decisions, plus the BPMN's notifying milestones."""
     items = [{"at": e["at"], "text": e["detail"], "kind": e["kind"]} for e in history if e["detail"]]
     items += [
@@ -185,7 +194,7 @@ def _steps(rma: Rma, history: list[dict], quote: Quote | None, lang: str, stages
 
 
 def record_customer_decision(
-    orc: Orchestrator, token: str, approve, ip: str | None = None, quote_version: int | None = None
+    orc: Orchestrator, token: str, approve: object, ip: str | None = None, quote_version: int | None = None
 ) -> dict:
     """Approve or decline the pending quote; 409 when no decision is pending or the quote changed meanwhile."""
     with orc.uow() as uow:
@@ -209,7 +218,7 @@ def record_customer_decision(
                 f"{rma.number}: you answered quote version {quote_version}, "
                 f"but version {quote.version} is the one waiting for a decision"
             )
-        actor = Actor.customer(rma.number)
+        actor = customer_actor(rma)
         now = utcnow()
         result = s.execute(
             update(HumanTask)
@@ -217,7 +226,7 @@ def record_customer_decision(
             .values(status="completed", completed_by=actor.username, completed_at=now)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:
+        if cast(CursorResult, result).rowcount != 1:  # an UPDATE's result (Session.execute is typed for rows)
             raise NoDecisionPending(f"{rma.number} has no quote waiting for a decision")
         approved = bundle_form["approve"]
         if quote is not None:
@@ -252,7 +261,7 @@ def set_sms_opt_out(orc: Orchestrator, token: str, opt_out: bool) -> dict:
             audit(
                 s,
                 rma.id,
-                Actor.customer(rma.number),
+                customer_actor(rma),
                 "sms_preference",
                 "customer turned text messages off" if opt_out else "customer turned text messages on",
                 data={"sms_opt_out": bool(opt_out)},
