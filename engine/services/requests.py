@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.errors import InvalidInput, NoDecisionPending, RmaNotFound
@@ -16,6 +18,7 @@ from engine.process import forms
 from engine.services import throttle
 from engine.services.catalogue import start_facts
 from engine.services.instances import apply, lock_instance, save_new
+from engine.services.portal import customer_actor
 from engine.services.rmas import (
     OPEN_RMA_SCHEMA,
     _as_date,
@@ -182,14 +185,14 @@ def _store_proof(orc: Orchestrator, data: bytes) -> str:
     return sha
 
 
-def by_token(session, token: str) -> Rma:
+def by_token(session: Session, token: str) -> Rma:
     rma = session.scalar(select(Rma).where(Rma.tracking_token == token)) if token and len(token) < 100 else None
     if rma is None or not secrets.compare_digest(rma.tracking_token, token):
         raise RmaNotFound("no request for this link")
     return rma
 
 
-def _open_customer_task(session, rma: Rma, name: str) -> HumanTask | None:
+def _open_customer_task(session: Session, rma: Rma, name: str) -> HumanTask | None:
     return session.scalar(
         select(HumanTask).where(
             HumanTask.rma_id == rma.id, HumanTask.name == name, HumanTask.role == "customer", HumanTask.status == "open"
@@ -197,8 +200,10 @@ def _open_customer_task(session, rma: Rma, name: str) -> HumanTask | None:
     )
 
 
-def _process_data(orc: Orchestrator, session, rma: Rma) -> tuple[dict, set]:
+def _process_data(orc: Orchestrator, session: Session, rma: Rma) -> tuple[dict, set[str]]:
     instance = session.get(Instance, rma.id)
+    if instance is None:
+        raise RmaNotFound("no request for this link")
     workflow = orc.runtime.load(orc.parsed_bundle(session, instance.bundle_id), instance.state)
     return orc.runtime.current_data(workflow), orc.runtime.awaited_messages(workflow)
 
@@ -226,8 +231,8 @@ def request_view(orc: Orchestrator, token: str) -> dict:
             "product": {"model": rma.product_model, "serial_number": rma.serial_number},
             "customer": {"name": rma.customer_name},
             "centre": {
-                "code": centre.code,
-                "name": centre.name,
+                "code": rma.centre_code,
+                "name": centre.name if centre else rma.centre_code,
                 "address": location.address if location else "",
                 "city": location.city if location else "",
                 "postcode": location.postcode if location else "",
@@ -250,7 +255,7 @@ def _complete_customer_task(
     kind: str,
     detail: str,
     ip: str | None,
-    extra: dict | None = None,
+    extra: Callable[[Session, Rma, dict], None] | None = None,
 ) -> None:
     with orc.uow() as uow:
         s = uow.session
@@ -262,14 +267,14 @@ def _complete_customer_task(
         clean = forms.validate_submission(orc.parsed_bundle(s, instance.bundle_id).form(task.form_file), data)
         if extra is not None:
             extra(s, rma, clean)
-        actor = Actor.customer(rma.number)
+        actor = customer_actor(rma)
         done = s.execute(
             update(HumanTask)
             .where(HumanTask.id == task.id, HumanTask.status == "open")
             .values(status="completed", completed_by=actor.username, completed_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-        if done.rowcount != 1:
+        if cast(CursorResult, done).rowcount != 1:  # an UPDATE's result (Session.execute is typed for rows)
             raise NoDecisionPending(f"{rma.number} is not waiting for this answer")
         append_event(
             s,
@@ -314,7 +319,7 @@ def record_choice(orc: Orchestrator, token: str, choice: str, ip: str | None = N
 
     The token is checked (and a wrong one throttled) before the choice: a guess learns nothing from it."""
 
-    def offered(session, rma, clean):
+    def offered(session: Session, rma: Rma, clean: dict) -> None:
         if choice not in CHOICES:
             raise InvalidInput("unknown choice", {"choice": [f"Choose one of: {', '.join(CHOICES)}."]})
         data, _ = _process_data(orc, session, rma)
@@ -340,7 +345,7 @@ def record_choice(orc: Orchestrator, token: str, choice: str, ip: str | None = N
     return request_view(orc, token)
 
 
-def proof_of(orc: Orchestrator, actor: Actor, rma_id: int) -> tuple[bytes, str, str]:
+def proof_of(orc: Orchestrator, actor: Actor, rma_id: int) -> tuple[bytes, str | None, str]:
     """The proof-of-purchase file of an RMA the actor may see: (bytes, content type, filename)."""
     with orc.reading() as s:
         rma, request = s.get(Rma, rma_id), s.get(RmaRequest, rma_id)
