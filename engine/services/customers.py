@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, or_, select
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.customer import customer_text, estimates, notifications
@@ -50,11 +51,11 @@ _LATEST_QUOTE = select(Quote).where(Quote.rma_id == bindparam("rma_id")).order_b
 _PHOTOS = select(RmaPhoto).where(RmaPhoto.rma_id == bindparam("rma_id")).order_by(RmaPhoto.id)
 
 
-def latest_quote(session, rma_id: int) -> Quote | None:
+def latest_quote(session: Session, rma_id: int) -> Quote | None:
     return session.scalar(_LATEST_QUOTE, {"rma_id": rma_id})
 
 
-def photos_of(session, rma_id: int) -> list[RmaPhoto]:
+def photos_of(session: Session, rma_id: int) -> list[RmaPhoto]:
     return list(session.scalars(_PHOTOS, {"rma_id": rma_id}))
 
 
@@ -70,27 +71,25 @@ def photo_view(photo: RmaPhoto) -> dict:
     }
 
 
-_NO_CENTRE = object()
-
-
 def milestone_context(
     orc: Orchestrator,
-    session,
+    session: Session,
     rma: Rma,
     data: dict,
     estimate: RmaEstimate | None = None,
-    quote=None,
-    centre=_NO_CENTRE,
+    quote: Quote | bool | None = None,
+    centre: Centre | None = None,
     names: frozenset[str] | None = None,
 ) -> dict:
     """Everything a message template may use; nothing internal (no notes of staff, no staff names).
 
-    `centre`: the RMA's Centre row when the caller has it already (else it is read); `names`: the names
+    `quote`: a new quote (else the latest is read; engine.services.milestones.sync_quotes gives True for another
+    change); `centre`: the RMA's Centre row when the caller has it already (else it is read); `names`: the names
     the templates to render read (engine.customer.notifications.names_used): the photos and the quote are read
     from the database only when one of them is among these (None: any may be)."""
     lang = customer_text.language(rma.customer_language)
     stages = stage_tables.of_rma(orc, session, rma)  # its status and stage names: its bundle version's
-    if centre is _NO_CENTRE:
+    if centre is None:
         centre = session.get(Centre, rma.centre_code)
     estimate = estimate if estimate is not None else session.get(RmaEstimate, rma.id)
     photos = []
@@ -138,7 +137,7 @@ def notify_milestone(orc: Orchestrator, session, rma: Rma, milestone: Milestone,
     return notifications.send(session, rma, milestone.message, milestone.task_id, rendered)
 
 
-def delivery_log(session, rma_id: int) -> list[dict]:
+def delivery_log(session: Session, rma_id: int) -> list[dict]:
     rows = session.scalars(select(OutboxMessage).where(OutboxMessage.rma_id == rma_id).order_by(OutboxMessage.id))
     return [
         {
@@ -173,7 +172,7 @@ def _summary(rma: Rma) -> dict:
     }
 
 
-def earlier_rmas(session, rma: Rma, limit: int = 20) -> dict:
+def earlier_rmas(session: Session, rma: Rma, limit: int = 20) -> dict:
     """The customer's earlier RMAs (same email or phone) and the unit's (same serial number), newest first."""
     same_customer = [Rma.customer_email == rma.customer_email]
     if rma.customer_phone:
@@ -187,7 +186,7 @@ def earlier_rmas(session, rma: Rma, limit: int = 20) -> dict:
     return {"customer": [_summary(r) for r in customer], "unit": [_summary(r) for r in unit]}
 
 
-def repeat_of(session, rma: Rma) -> dict | None:
+def repeat_of(session: Session, rma: Rma) -> dict | None:
     if rma.repeat_of_id is None:
         return None
     earlier = session.get(Rma, rma.repeat_of_id)
@@ -207,7 +206,7 @@ def customer_side(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
         return {
             "eta": estimates.view(s.get(RmaEstimate, rma.id), "en", stage_tables.of_rma(orc, s, rma)),
             "photos": [photo_view(p) for p in photos_of(s, rma.id)],
-            "quotes": [quote_view(q) | {"decided_ip": q.decided_ip} for q in quotes],
+            "quotes": [(quote_view(q) or {}) | {"decided_ip": q.decided_ip} for q in quotes],
             "deliveries": delivery_log(s, rma.id),
             "milestones": [{"message": m.message, "element": m.element, "at": m.reached_at} for m in milestones],
             "earlier": earlier_rmas(s, rma),

@@ -7,10 +7,12 @@ while a loan unit is out, recompute the estimate, and put the milestone's messag
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
 
 from engine.customer import estimates, eta
 from engine.errors import Conflict, InvalidFormData
@@ -108,7 +110,7 @@ _LOANS_OUT = (
 _MILESTONES = Milestone.__table__
 
 
-def record_milestones(ctx) -> list[Milestone]:
+def record_milestones(ctx: StepContext) -> list[Milestone]:
     """Insert the completed milestones not recorded yet; returns those (the ones reached by this step)."""
     found = completed_milestones(ctx.completed)
     if not found:
@@ -124,13 +126,13 @@ def record_milestones(ctx) -> list[Milestone]:
     return [Milestone(**row) for row in rows if row["task_id"] in new]
 
 
-def flag_repeat_repair(session, rma: Rma) -> None:
+def flag_repeat_repair(session: Session, rma: Rma) -> None:
     """A unit repaired here or elsewhere within 90 days before this RMA is a repeat repair."""
     since = (rma.created_at or utcnow()) - REPEAT_WINDOW
     rma.repeat_of_id = session.scalar(_REPEAT_OF, {"serial": rma.serial_number, "rma_id": rma.id, "since": since})
 
 
-def link_photos(session, rma: Rma, hashes, task_name: str) -> None:
+def link_photos(session: Session, rma: Rma, hashes: Iterable[str], task_name: str) -> None:
     """The photos a completed form cites must be this RMA's uploads; they are marked as that task's."""
     wanted = set(hashes)
     have = set(session.scalars(select(RmaPhoto.sha256).where(RmaPhoto.rma_id == rma.id, RmaPhoto.sha256.in_(wanted))))
@@ -147,12 +149,12 @@ def link_photos(session, rma: Rma, hashes, task_name: str) -> None:
     )
 
 
-def sync_quotes(ctx):
+def sync_quotes(ctx: StepContext) -> Quote | bool:
     """A new approval task means a new quote version (older ones are void); one that went away unanswered expired.
 
     Returns the new quote (not flushed yet), True when a quote changed otherwise, else False."""
     s, rma = ctx.session, ctx.rma
-    changed = False
+    changed: Quote | bool = False
     leaving = ctx.status_changed and ctx.previous_status == "awaiting_approval"
     if leaving:
         open_ids = {t.id for t in ctx.ready_tasks if t.name == QUOTE_TASK}
@@ -211,7 +213,7 @@ def quote_lines(data: dict, currency: str) -> list[dict]:
     ]
 
 
-def refuse_close_with_loan_out(session, rma: Rma) -> None:
+def refuse_close_with_loan_out(session: Session, rma: Rma) -> None:
     out = session.scalar(_LOANS_OUT, {"rma_id": rma.id})
     if out:
         raise LoanOutstanding(
