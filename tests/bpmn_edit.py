@@ -31,13 +31,24 @@ def insert_user_task(
     xml: str, after: str, task_id: str, name: str, form: str | None = None, status: str | None = None
 ) -> str:
     """Put a user task on the (only) sequence flow leaving `after`, in the same lane as `after`."""
+    props = {"formJsonSchemaFilename": form, "rmaStatus": status}
+    return insert_node(xml, after, "bpmn:userTask", task_id, name, props)
+
+
+def insert_call_activity(xml: str, after: str, activity_id: str, name: str, called: str, properties: dict) -> str:
+    """Put a call activity of process `called` (a stage, in the skeleton) on the sequence flow leaving `after`."""
+    return insert_node(xml, after, "bpmn:callActivity", activity_id, name, properties, calledElement=called)
+
+
+def insert_node(xml: str, after: str, tag: str, task_id: str, name: str, props: dict, **attributes: str) -> str:
+    """Put a flow node `tag` (with `props` as its spiffworkflow:properties) on the (only) sequence flow leaving
+    `after`, in the same lane as `after`."""
     root = etree.fromstring(xml.encode("utf-8"))
     node = root.find(f".//*[@id='{after}']")
     process = node.getparent()
     flow = next(f for f in process.iter(_q("bpmn:sequenceFlow")) if f.get("sourceRef") == after)
     old_target = flow.get("targetRef")
-    task = etree.Element(_q("bpmn:userTask"), id=task_id, name=name)
-    props = {"formJsonSchemaFilename": form, "rmaStatus": status}
+    task = etree.Element(_q(tag), id=task_id, name=name, **attributes)
     if any(props.values()):
         ext = etree.SubElement(task, _q("bpmn:extensionElements"))
         holder = etree.SubElement(ext, _q("spiffworkflow:properties"))
