@@ -9,8 +9,6 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from engine.adapters.senders import SmtpSender, WebhookSmsSender
-from engine.services import tasks
-from tests.helpers import actor
 from tests.http_receiver import HttpReceiver
 
 
@@ -58,10 +56,3 @@ def sms_gateway():
 @pytest.fixture
 def senders(smtp_inbox, sms_gateway):
     return {"email": SmtpSender(smtp_inbox.url, "service@example.com"), "sms": WebhookSmsSender(sms_gateway.url)}
-
-
-def work(orc, username: str, rma_id: int, name: str, data: dict) -> dict:
-    """Complete the RMA's open task `name` as `username`."""
-    who = actor(orc, username)
-    task = next(t for t in tasks.list_tasks(orc, who, rma_id=rma_id)["items"] if t["name"] == name)
-    return tasks.complete_task(orc, who, task["id"], data)

@@ -18,20 +18,16 @@ from engine.store import audit as audit_module
 from engine.store.audit import GENESIS, event_hash, verify_chain
 from engine.store.db import alembic_config, make_engine
 from engine.store.model import AuditEvent, utcnow
+from tests.driver import complete_open_task, only_task
 from tests.helpers import INTAKE, actor, rma_payload
 from web import cli
-
-
-def _only_task(orc, username, rma_id):
-    [task] = tasks.list_tasks(orc, actor(orc, username), rma_id=rma_id)["items"]
-    return task
 
 
 def _journey(orc) -> dict:
     """An out-of-warranty repair from intake to return, with a claim and a release on the way."""
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=30))
-    tasks.complete_task(orc, actor(orc, "sg.reception"), _only_task(orc, "sg.reception", rma["id"])["id"], INTAKE)
-    diagnose = _only_task(orc, "sg.tech", rma["id"])
+    complete_open_task(orc, "sg.reception", rma["id"], data=INTAKE)
+    diagnose = only_task(orc, "sg.tech", rma["id"])
     tasks.claim_task(orc, actor(orc, "sg.tech"), diagnose["id"])
     tasks.unclaim_task(orc, actor(orc, "sg.tech"), diagnose["id"])
     tasks.complete_task(
@@ -46,7 +42,7 @@ def _journey(orc) -> dict:
         ("sg.qa", {"qa_passed": True}),
         ("sg.reception", {"carrier": "DHL", "tracking_number": "JD01"}),
     ]:
-        tasks.complete_task(orc, actor(orc, username), _only_task(orc, username, rma["id"])["id"], data)
+        complete_open_task(orc, username, rma["id"], data=data)
     return rma
 
 
@@ -204,8 +200,8 @@ def test_events_written_at_once_on_one_rma_never_share_a_link(orc, monkeypatch):
 
     monkeypatch.setattr(audit_module, "_head", slow_head)
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload())
-    tasks.complete_task(orc, actor(orc, "sg.reception"), _only_task(orc, "sg.reception", rma["id"])["id"], INTAKE)
-    task_id = _only_task(orc, "sg.tech", rma["id"])["id"]
+    complete_open_task(orc, "sg.reception", rma["id"], data=INTAKE)
+    task_id = only_task(orc, "sg.tech", rma["id"])["id"]
     tech = actor(orc, "sg.tech")
     barrier, errors = threading.Barrier(6), []
 
@@ -266,7 +262,7 @@ def test_concurrent_writers_on_one_rma_chain_linearly(orc, monkeypatch):
 
 def test_a_rolled_back_command_leaves_no_event_and_no_gap(orc, journey, monkeypatch):
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(serial="SN-3"))
-    task = _only_task(orc, "sg.reception", rma["id"])
+    task = only_task(orc, "sg.reception", rma["id"])
     before = len(_events(orc, rma["id"]))
     monkeypatch.setattr(orc.runtime, "dump", lambda wf: (_ for _ in ()).throw(RuntimeError("power cut")))
     with pytest.raises(RuntimeError):

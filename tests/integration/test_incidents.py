@@ -16,6 +16,7 @@ from engine.services.scheduler import fire_due_timers
 from engine.store.audit import verify_chain
 from engine.store.model import HumanTask, Incident, Instance, utcnow
 from tests.conftest import PROCESSES_DIR
+from tests.driver import complete_open_task, only_task
 from tests.helpers import INTAKE, actor, rma_payload
 
 QUOTE = "round(parts_cost + labour_hours * labour_rate, 2)"
@@ -31,28 +32,18 @@ def _deploy(orc, **replacements) -> None:
     processes.deploy_bundle(orc, Actor("owner", "process_owner"), files, note="test")
 
 
-def _only_task(orc, username, rma_id):
-    [task] = tasks.list_tasks(orc, actor(orc, username), rma_id=rma_id)["items"]
-    return task
-
-
 def _at_diagnosis(orc, months_old=40, centre="SG"):
     rma = rmas.open_rma(
         orc, actor(orc, f"{centre.lower()}.reception"), rma_payload(months_old=months_old, centre=centre)
     )
-    tasks.complete_task(
-        orc,
-        actor(orc, f"{centre.lower()}.reception"),
-        _only_task(orc, f"{centre.lower()}.reception", rma["id"])["id"],
-        INTAKE,
-    )
+    complete_open_task(orc, f"{centre.lower()}.reception", rma["id"], data=INTAKE)
     return rma
 
 
 def _broken_quote_incident(orc):
     _deploy(orc, **{APPROVAL: (QUOTE, "round(parts_cost / 0, 2)")})
     rma = _at_diagnosis(orc)
-    result = tasks.complete_task(orc, actor(orc, "sg.tech"), _only_task(orc, "sg.tech", rma["id"])["id"], DIAGNOSIS)
+    result = complete_open_task(orc, "sg.tech", rma["id"], data=DIAGNOSIS)
     return rma, result
 
 
@@ -124,7 +115,7 @@ def test_decision_table_without_a_matching_rule_is_an_incident_naming_the_inputs
     result = tasks.complete_task(
         orc,
         actor(orc, "sg.tech"),
-        _only_task(orc, "sg.tech", rma["id"])["id"],
+        only_task(orc, "sg.tech", rma["id"])["id"],
         {"diagnosis": "Board", "fault_category": "electronic"},
     )
     assert result["rma"]["status"] == "incident"
@@ -145,7 +136,7 @@ def test_cancelling_an_rma_in_incident_closes_it_with_the_reason(orc):
 
 def test_cancelling_a_running_rma_cancels_its_open_tasks(orc):
     rma = _at_diagnosis(orc)
-    diagnose = _only_task(orc, "sg.tech", rma["id"])
+    diagnose = only_task(orc, "sg.tech", rma["id"])
     operations.cancel_rma(orc, actor(orc, "manager"), rma["id"], "Duplicate of another RMA")
     with orc.uow() as uow:
         assert uow.session.get(HumanTask, diagnose["id"]).status == "cancelled"

@@ -10,21 +10,11 @@ from engine.demo import create_centres_and_users
 from engine.errors import InvalidFormData
 from engine.services import portal, rmas, tasks
 from engine.store.model import Instance
+from tests.driver import complete_open_task, only_task
 from tests.helpers import INTAKE, actor, rma_payload
 from web.cli import init_database
 
 DIAGNOSIS = {"diagnosis": "Dead board", "fault_category": "electronic", "parts_cost": 100, "labour_hours": 2}
-
-
-def _task(orc, username, rma_id):
-    items = tasks.list_tasks(orc, actor(orc, username), rma_id=rma_id)["items"]
-    assert len(items) == 1, items
-    return items[0]
-
-
-def _complete(orc, username, rma_id, data):
-    task = _task(orc, username, rma_id)
-    return task["name"], tasks.complete_task(orc, actor(orc, username), task["id"], data)
 
 
 def _stored_version(orc, rma_id):
@@ -36,32 +26,36 @@ def test_a_command_after_a_commit_reuses_the_committed_workflow(orc):
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=30))
     assert len(orc.instances) == 1  # the opened instance, kept at its committed version
     before = orc.instances.hits
-    name, result = _complete(orc, "sg.reception", rma["id"], INTAKE)
+    result = complete_open_task(orc, "sg.reception", rma["id"], data=INTAKE)
+    name = result["task"]["name"]
     assert name == "record_condition" and result["rma"]["status"] == "diagnosing"
     assert orc.instances.hits == before + 1
-    name, result = _complete(orc, "sg.tech", rma["id"], DIAGNOSIS)
+    result = complete_open_task(orc, "sg.tech", rma["id"], data=DIAGNOSIS)
+    name = result["task"]["name"]
     assert name == "diagnose" and result["rma"]["status"] == "awaiting_approval"
     assert orc.instances.hits == before + 2
 
 
 def test_a_closed_rma_is_not_kept(orc):
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=6))  # in warranty: no quote
-    _complete(orc, "sg.reception", rma["id"], INTAKE)
-    _complete(orc, "sg.tech", rma["id"], DIAGNOSIS)
-    _complete(orc, "sg.tech", rma["id"], {"repair_notes": "Board replaced"})
-    _complete(orc, "sg.qa", rma["id"], {"qa_passed": True})
+    complete_open_task(orc, "sg.reception", rma["id"], data=INTAKE)
+    complete_open_task(orc, "sg.tech", rma["id"], data=DIAGNOSIS)
+    complete_open_task(orc, "sg.tech", rma["id"], data={"repair_notes": "Board replaced"})
+    complete_open_task(orc, "sg.qa", rma["id"], data={"qa_passed": True})
     assert rma["id"] in orc.instances
-    name, result = _complete(orc, "sg.reception", rma["id"], {"carrier": "DHL", "tracking_number": "JD01"})
+    result = complete_open_task(orc, "sg.reception", rma["id"], data={"carrier": "DHL", "tracking_number": "JD01"})
+    name = result["task"]["name"]
     assert name == "ship_return" and result["rma"]["status"] == "closed"
     assert rma["id"] not in orc.instances
 
 
 def test_another_process_writing_the_rma_makes_the_cached_workflow_unusable(orc, settings):
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=30))
-    _complete(orc, "sg.reception", rma["id"], INTAKE)  # `orc` now holds the workflow after intake
+    complete_open_task(orc, "sg.reception", rma["id"], data=INTAKE)  # `orc` now holds the workflow after intake
     other = Orchestrator(settings)  # a second web worker on the same database
     try:
-        name, result = _complete(other, "sg.tech", rma["id"], DIAGNOSIS)
+        result = complete_open_task(other, "sg.tech", rma["id"], data=DIAGNOSIS)
+        name = result["task"]["name"]
         assert name == "diagnose" and result["rma"]["status"] == "awaiting_approval"
     finally:
         other.dispose()
@@ -71,7 +65,8 @@ def test_another_process_writing_the_rma_makes_the_cached_workflow_unusable(orc,
     assert [t["name"] for t in view["open_tasks"]] == ["customer_approval"]
     portal.record_customer_decision(orc, rma["tracking_token"], True)
     assert orc.instances.misses == misses + 1
-    name, result = _complete(orc, "sg.tech", rma["id"], {"repair_notes": "Board replaced"})
+    result = complete_open_task(orc, "sg.tech", rma["id"], data={"repair_notes": "Board replaced"})
+    name = result["task"]["name"]
     assert name == "repair" and result["rma"]["status"] != "closed"
     history = [
         h["task"]
@@ -84,14 +79,15 @@ def test_another_process_writing_the_rma_makes_the_cached_workflow_unusable(orc,
 def test_a_rolled_back_command_leaves_nothing_half_applied_in_the_cache(orc):
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload())
     version = _stored_version(orc, rma["id"])
-    task = _task(orc, "sg.reception", rma["id"])
+    task = only_task(orc, "sg.reception", rma["id"])
     # The workflow runs past the intake before the photo check refuses the form: all of it rolls back.
     with pytest.raises(InvalidFormData):
         tasks.complete_task(orc, actor(orc, "sg.reception"), task["id"], {**INTAKE, "photos": ["0" * 64]})
     assert _stored_version(orc, rma["id"]) == version
     assert len(orc.instances) == 0  # taken out for the command, not put back
     misses = orc.instances.misses
-    name, result = _complete(orc, "sg.reception", rma["id"], INTAKE)  # the same task is still open
+    result = complete_open_task(orc, "sg.reception", rma["id"], data=INTAKE)  # the same task is still open
+    name = result["task"]["name"]
     assert name == "record_condition" and result["rma"]["status"] == "diagnosing"
     assert orc.instances.misses == misses + 1
 
@@ -112,7 +108,7 @@ def test_size_zero_turns_the_cache_off(settings):
         create_centres_and_users(orc)
         init_database(orc)
         rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload())
-        name, result = _complete(orc, "sg.reception", rma["id"], INTAKE)
+        result = complete_open_task(orc, "sg.reception", rma["id"], data=INTAKE)
         assert result["rma"]["status"] == "diagnosing"
         assert len(orc.instances) == 0 and orc.instances.hits == 0
     finally:
@@ -124,7 +120,7 @@ def test_the_cache_keeps_at_most_its_size(orc):
     ids = [rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(serial=f"SN-{n}"))["id"] for n in range(3)]
     assert len(orc.instances) == 2
     hits = orc.instances.hits
-    _complete(orc, "sg.reception", ids[0], INTAKE)  # the least recently kept went first
+    complete_open_task(orc, "sg.reception", ids[0], data=INTAKE)  # the least recently kept went first
     assert orc.instances.hits == hits
-    _complete(orc, "sg.reception", ids[2], INTAKE)
+    complete_open_task(orc, "sg.reception", ids[2], data=INTAKE)
     assert orc.instances.hits == hits + 1

@@ -9,16 +9,18 @@ import pytest
 from engine.errors import Conflict, NotAllowed
 from engine.services import customers, loans, portal, rmas
 from engine.services.milestones import LoanOutstanding
+from tests.driver import complete_open_task
 from tests.helpers import INTAKE, actor, rma_payload
-from tests.integration.customer_fixtures import work
 
 SHIP = {"carrier": "DHL", "tracking_number": "JD1"}
 
 
 def at_return(orc, serial="SN-L1") -> dict:
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=30, serial=serial))
-    work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
-    work(orc, "sg.tech", rma["id"], "diagnose", {"diagnosis": "x", "fault_category": "sensor", "parts_cost": 10})
+    complete_open_task(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
+    complete_open_task(
+        orc, "sg.tech", rma["id"], "diagnose", {"diagnosis": "x", "fault_category": "sensor", "parts_cost": 10}
+    )
     portal.record_customer_decision(orc, rma["tracking_token"], False)
     return rma
 
@@ -30,13 +32,13 @@ def test_an_unreturned_loan_blocks_closing_until_it_is_back(orc):
     loan = loans.issue(orc, reception, rma["id"], unit["id"])
     assert loan["unit"]["code"] == "LOAN-1" and loan["returned_at"] is None
     with pytest.raises(LoanOutstanding) as refused:
-        work(orc, "sg.reception", rma["id"], "ship_return", SHIP)
+        complete_open_task(orc, "sg.reception", rma["id"], "ship_return", SHIP)
     assert refused.value.status == 409 and "loan unit" in refused.value.message
     view = rmas.get_rma(orc, reception, rma["id"])
     assert view["status"] == "returning" and [t["name"] for t in view["open_tasks"]] == ["ship_return"]
     assert [t["status"] for t in view["open_tasks"]] == ["open"]  # the refused completion left nothing behind
     loans.return_unit(orc, reception, rma["id"])
-    work(orc, "sg.reception", rma["id"], "ship_return", SHIP)
+    complete_open_task(orc, "sg.reception", rma["id"], "ship_return", SHIP)
     assert rmas.get_rma(orc, reception, rma["id"])["status"] == "closed"
     kinds = [e["kind"] for e in rmas.get_rma(orc, reception, rma["id"])["history"]]
     assert "loan_issued" in kinds and "loan_returned" in kinds

@@ -9,6 +9,7 @@ from engine.errors import NotAllowed, NotFound
 from engine.services import migration, processes, rmas, tasks
 from engine.store.model import AuditEvent, Instance, ProcessMigration
 from tests.bpmn_edit import add_plain_centre, insert_user_task, simple_form
+from tests.driver import complete_open_task, only_task
 from tests.helpers import INTAKE, actor, rma_payload
 
 INTAKE_STAGE = "stages/rma_intake.bpmn"
@@ -19,11 +20,6 @@ DIAGNOSE = {"diagnosis": "Board", "fault_category": "electronic", "parts_cost": 
 def nl(orc):
     add_plain_centre(orc, "NL")
     return orc
-
-
-def _only_task(orc, username, rma_id):
-    [task] = tasks.list_tasks(orc, actor(orc, username), rma_id=rma_id)["items"]
-    return task
 
 
 def _open(orc, serial):
@@ -53,7 +49,7 @@ def _running(orc):
     """One RMA still at record_condition (movable), one past intake (the new step would be skipped)."""
     waiting = _open(orc, "SN-W")
     past = _open(orc, "SN-P")
-    tasks.complete_task(orc, actor(orc, "nl.reception"), _only_task(orc, "nl.reception", past["id"])["id"], INTAKE)
+    complete_open_task(orc, "nl.reception", past["id"], data=INTAKE)
     return waiting, past
 
 
@@ -86,10 +82,10 @@ def test_bulk_move_moves_the_movable_audits_each_and_the_moved_rma_meets_the_new
     event = [h for h in moved["history"] if h["kind"] == "process_migrated"]
     assert len(event) == 1 and event[0]["actor"] == "owner" and f"v{target['version']}" in event[0]["detail"]
     assert rmas.get_rma(orc, actor(orc, "manager"), past["id"])["process"]["version"] == past["process"]["version"]
-    task = _only_task(orc, "nl.reception", waiting["id"])
+    task = only_task(orc, "nl.reception", waiting["id"])
     assert task["name"] == "record_condition"  # the open task itself is kept
     tasks.complete_task(orc, actor(orc, "nl.reception"), task["id"], INTAKE)
-    assert _only_task(orc, "nl.reception", waiting["id"])["name"] == "photograph_unit"
+    assert only_task(orc, "nl.reception", waiting["id"])["name"] == "photograph_unit"
     with orc.uow() as uow:
         record = uow.session.scalars(select(ProcessMigration).order_by(ProcessMigration.id.desc())).first()
         assert (record.moved, record.refused, record.actor) == (1, 1, "owner")
@@ -104,7 +100,7 @@ def test_a_moved_rma_runs_to_the_end_on_the_new_version(nl):
     migration.migrate_rmas(orc, actor(orc, "owner"), target["version"], None, dry_run=False)
     steps = [("nl.reception", INTAKE), ("nl.reception", {"photo_reference": "IMG-1"}), ("nl.tech", DIAGNOSE)]
     for username, data in steps:
-        tasks.complete_task(orc, actor(orc, username), _only_task(orc, username, rma["id"])["id"], data)
+        complete_open_task(orc, username, rma["id"], data=data)
     with orc.uow() as uow:
         instance = uow.session.get(Instance, rma["id"])
         assert instance.version > 1

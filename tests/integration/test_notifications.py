@@ -17,8 +17,9 @@ from engine.services.photos import add_photos
 from engine.services.scheduler import fire_due_timers
 from engine.store.model import Milestone, OutboxMessage, Quote, Rma, utcnow
 from engine.store.outbox import send_pending
+from tests.driver import complete_open_task
 from tests.helpers import INTAKE, actor, rma_payload
-from tests.integration.customer_fixtures import senders, sms_gateway, smtp_inbox, work  # noqa: F401
+from tests.integration.customer_fixtures import senders, sms_gateway, smtp_inbox  # noqa: F401
 
 DIAGNOSIS = {"diagnosis": "Shutter motor worn", "fault_category": "mechanical", "parts_cost": 100, "labour_hours": 2}
 
@@ -32,8 +33,8 @@ def open_rma(orc, language="en", months_old=36, phone="+65 9000 0000", **kw) -> 
 
 def quoted(orc, **kw) -> dict:
     rma = open_rma(orc, **kw)
-    work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
-    work(orc, "sg.tech", rma["id"], "diagnose", DIAGNOSIS)
+    complete_open_task(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
+    complete_open_task(orc, "sg.tech", rma["id"], "diagnose", DIAGNOSIS)
     return rma
 
 
@@ -57,7 +58,7 @@ def test_intake_receipt_goes_out_by_email_and_sms_with_condition_and_tracking_li
 ):
     rma = open_rma(orc)
     assert outbox(orc) == []  # nothing before the condition is recorded
-    work(
+    complete_open_task(
         orc,
         "sg.reception",
         rma["id"],
@@ -89,7 +90,9 @@ def test_the_intake_receipt_counts_the_photos_the_form_cites(orc, smtp_inbox, se
     photos = add_photos(
         orc, actor(orc, "sg.reception"), rma["id"], [("a.png", _png((200, 30, 30))), ("b.png", _png((30, 200, 30)))]
     )
-    work(orc, "sg.reception", rma["id"], "record_condition", {**INTAKE, "photos": [p["sha256"] for p in photos]})
+    complete_open_task(
+        orc, "sg.reception", rma["id"], "record_condition", {**INTAKE, "photos": [p["sha256"] for p in photos]}
+    )
     assert send_pending(orc, senders) == {"sent": 1, "failed": 0}
     assert "Photos taken:    2" in smtp_inbox.messages[0]["body"]
 
@@ -114,11 +117,11 @@ def test_a_german_customer_gets_german_messages(orc, smtp_inbox, senders):
 def test_every_milestone_of_a_repair_is_sent_once_and_only_once(orc, smtp_inbox, senders):
     rma = quoted(orc, phone=None)
     portal.record_customer_decision(orc, rma["tracking_token"], True)
-    work(orc, "sg.tech", rma["id"], "repair", {"repair_notes": "New motor"})
-    work(orc, "sg.qa", rma["id"], "qa_check", {"qa_passed": False})
-    work(orc, "sg.tech", rma["id"], "repair", {"repair_notes": "Adjusted"})
-    work(orc, "sg.qa", rma["id"], "qa_check", {"qa_passed": True})
-    work(orc, "sg.reception", rma["id"], "ship_return", {"carrier": "DHL", "tracking_number": "JD42"})
+    complete_open_task(orc, "sg.tech", rma["id"], "repair", {"repair_notes": "New motor"})
+    complete_open_task(orc, "sg.qa", rma["id"], "qa_check", {"qa_passed": False})
+    complete_open_task(orc, "sg.tech", rma["id"], "repair", {"repair_notes": "Adjusted"})
+    complete_open_task(orc, "sg.qa", rma["id"], "qa_check", {"qa_passed": True})
+    complete_open_task(orc, "sg.reception", rma["id"], "ship_return", {"carrier": "DHL", "tracking_number": "JD42"})
     assert keys(orc, rma["id"]) == [
         "intake_receipt:email",
         "quote_ready:email",
@@ -133,8 +136,8 @@ def test_every_milestone_of_a_repair_is_sent_once_and_only_once(orc, smtp_inbox,
 
 def test_in_warranty_diagnosis_tells_the_customer_it_is_covered(orc, smtp_inbox, senders):
     rma = open_rma(orc, months_old=6, phone=None)
-    work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
-    work(orc, "sg.tech", rma["id"], "diagnose", {**DIAGNOSIS, "fault_category": "electronic"})
+    complete_open_task(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
+    complete_open_task(orc, "sg.tech", rma["id"], "diagnose", {**DIAGNOSIS, "fault_category": "electronic"})
     send_pending(orc, senders)
     assert "covered by your warranty" in smtp_inbox.messages[-1]["body"]
 
@@ -142,7 +145,7 @@ def test_in_warranty_diagnosis_tells_the_customer_it_is_covered(orc, smtp_inbox,
 def test_nothing_is_sent_for_work_that_was_rolled_back(orc):
     rma = open_rma(orc)
     with pytest.raises(InvalidFormData):
-        work(orc, "sg.reception", rma["id"], "record_condition", {**INTAKE, "condition_grade": "Z"})
+        complete_open_task(orc, "sg.reception", rma["id"], "record_condition", {**INTAKE, "condition_grade": "Z"})
     assert outbox(orc) == []
     with orc.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(Milestone)) == 0
@@ -152,7 +155,7 @@ def test_a_customer_who_opted_out_of_sms_gets_email_only(orc):
     rma = open_rma(orc)
     view = portal.set_sms_opt_out(orc, rma["tracking_token"], True)
     assert view["sms"] == {"available": True, "opted_out": True, "phone": "•" * 9 + "0000"}
-    work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
+    complete_open_task(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
     assert [m.channel for m in outbox(orc, rma["id"])] == ["email"]
 
 
@@ -161,7 +164,7 @@ def test_failed_delivery_is_logged_for_staff_and_retried(orc, smtp_inbox):
     from engine.services.customers import customer_side
 
     rma = open_rma(orc, phone=None)
-    work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
+    complete_open_task(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
     assert send_pending(orc, {"email": SmtpSender("smtp://127.0.0.1:9", "x@example.com", timeout=2)})["failed"] == 1
     [entry] = customer_side(orc, actor(orc, "sg.reception"), rma["id"])["deliveries"]
     assert entry["state"] == "retrying" and entry["attempts"] == 1 and entry["last_error"]
@@ -195,7 +198,7 @@ def test_reminder_after_three_days_is_enqueued_once_and_expiry_declines(orc, smt
         customer = portal.portal_view(orc, rma["tracking_token"])
         assert customer["decision_pending"] is False and customer["quote_detail"]["status"] == "expired"
         assert any("expired" in m["text"] for m in customer["milestones"])
-        work(orc, "sg.reception", rma["id"], "ship_return", {"carrier": "DHL", "tracking_number": "X1"})
+        complete_open_task(orc, "sg.reception", rma["id"], "ship_return", {"carrier": "DHL", "tracking_number": "X1"})
         with orc.uow() as uow:
             assert uow.session.get(Rma, rma["id"]).outcome == "returned_unrepaired"
 

@@ -9,8 +9,8 @@ import time_machine
 from engine.customer import estimates
 from engine.services import customers, portal, rmas
 from engine.store.model import utcnow
+from tests.driver import complete_open_task
 from tests.helpers import INTAKE, actor, rma_payload
-from tests.integration.customer_fixtures import work
 
 STAGE_DAYS = {"diagnose": 2, "repair": 3, "qa_check": 1, "ship_return": 1}
 
@@ -22,7 +22,7 @@ def closed_history(orc, start, n: int) -> None:
             at = start + timedelta(hours=i)
             clock.move_to(at)
             rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=6, serial=f"SN-E{i}"))
-            work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
+            complete_open_task(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
             steps = [
                 ("sg.tech", "diagnose", {"diagnosis": "x", "fault_category": "electronic"}),
                 ("sg.tech", "repair", {"repair_notes": "ok"}),
@@ -32,7 +32,7 @@ def closed_history(orc, start, n: int) -> None:
             for user, name, data in steps:
                 at += timedelta(days=STAGE_DAYS[name])
                 clock.move_to(at)
-                work(orc, user, rma["id"], name, data)
+                complete_open_task(orc, user, rma["id"], name, data)
 
 
 def test_estimate_comes_from_this_centres_recent_repairs_and_says_so(orc):
@@ -40,7 +40,7 @@ def test_estimate_comes_from_this_centres_recent_repairs_and_says_so(orc):
     start = utcnow() - timedelta(days=40)
     closed_history(orc, start, 20)
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=6, serial="SN-NEW"))
-    work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
+    complete_open_task(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
     eta = customers.customer_side(orc, actor(orc, "sg.reception"), rma["id"])["eta"]
     assert eta["source"] == "history" and eta["samples"] == 20
     assert (eta["low_days"], eta["high_days"]) == (7, 7)  # every earlier repair took 7 days after intake
@@ -55,7 +55,7 @@ def test_the_customer_sees_the_estimate_in_their_language_and_it_is_recomputed_a
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), payload)
     before = portal.portal_view(orc, rma["tracking_token"])["eta"]
     assert before["basis"].startswith("aus unseren Standard-Bearbeitungszeiten")
-    work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
-    work(orc, "sg.tech", rma["id"], "diagnose", {"diagnosis": "x", "fault_category": "electronic"})
+    complete_open_task(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
+    complete_open_task(orc, "sg.tech", rma["id"], "diagnose", {"diagnosis": "x", "fault_category": "electronic"})
     after = portal.portal_view(orc, rma["tracking_token"])["eta"]
     assert after["computed_at"] > before["computed_at"] and after["high_days"] < before["high_days"]

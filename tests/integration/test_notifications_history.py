@@ -8,17 +8,17 @@ import time_machine
 
 from engine.services import customers, rmas, tasks
 from engine.store.model import utcnow
+from tests.driver import complete_open_task
 from tests.helpers import INTAKE, actor, rma_payload
-from tests.integration.customer_fixtures import work
 
 
 def repaired(orc, serial: str, email="kim@example.com") -> dict:
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=6, serial=serial, email=email))
-    work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
-    work(orc, "sg.tech", rma["id"], "diagnose", {"diagnosis": "x", "fault_category": "electronic"})
-    work(orc, "sg.tech", rma["id"], "repair", {"repair_notes": "fixed"})
-    work(orc, "sg.qa", rma["id"], "qa_check", {"qa_passed": True})
-    work(orc, "sg.reception", rma["id"], "ship_return", {"carrier": "DHL", "tracking_number": "1"})
+    complete_open_task(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
+    complete_open_task(orc, "sg.tech", rma["id"], "diagnose", {"diagnosis": "x", "fault_category": "electronic"})
+    complete_open_task(orc, "sg.tech", rma["id"], "repair", {"repair_notes": "fixed"})
+    complete_open_task(orc, "sg.qa", rma["id"], "qa_check", {"qa_passed": True})
+    complete_open_task(orc, "sg.reception", rma["id"], "ship_return", {"carrier": "DHL", "tracking_number": "1"})
     return rma
 
 
@@ -36,7 +36,7 @@ def test_earlier_rmas_of_the_customer_and_of_the_unit_are_shown(orc):
 def test_a_unit_back_within_90_days_of_a_repair_is_flagged_on_the_technicians_task(orc):
     first = repaired(orc, "SN-R1")
     again = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(serial="SN-R1"))
-    work(orc, "sg.reception", again["id"], "record_condition", INTAKE)
+    complete_open_task(orc, "sg.reception", again["id"], "record_condition", INTAKE)
     tech = actor(orc, "sg.tech")
     task = tasks.list_tasks(orc, tech, rma_id=again["id"])["items"][0]
     assert task["rma"]["repeat_of_id"] == first["id"]

@@ -17,10 +17,11 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from engine.services import rmas, tasks, users
+from engine.services import rmas, users
 from engine.services.scheduler import fire_due_timers
 from engine.store.audit import verify_chain
 from engine.store.model import AuditEvent, HumanTask, Quote, Rma, utcnow
+from tests.driver import complete_open_task
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.live_http import Client, serve_in_process
 
@@ -68,15 +69,10 @@ def race(*calls, delays=None):
     return results
 
 
-def _work(orc, username, rma_id, name, data):
-    [task] = [t for t in tasks.list_tasks(orc, actor(orc, username), rma_id=rma_id)["items"] if t["name"] == name]
-    tasks.complete_task(orc, actor(orc, username), task["id"], data)
-
-
 def _quoted(orc, serial: str) -> dict:
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=40, serial=serial))
-    _work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
-    _work(orc, "sg.tech", rma["id"], "diagnose", DIAGNOSIS)
+    complete_open_task(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
+    complete_open_task(orc, "sg.tech", rma["id"], "diagnose", DIAGNOSIS)
     return rma
 
 
@@ -126,7 +122,7 @@ def test_two_people_completing_the_same_task_over_http_exactly_one_wins(orc, liv
         assert facts["kinds"]["task_completed"] == 1 and facts["breaks"] == []
         assert facts["tasks"][("record_condition", "completed")] == 1 and facts["open"] == ["diagnose"]
         # the instance still loads and goes on
-        _work(orc, "sg.tech", rma["id"], "diagnose", DIAGNOSIS)
+        complete_open_task(orc, "sg.tech", rma["id"], "diagnose", DIAGNOSIS)
     with capsys.disabled():
         print(f"\n[race] same task completed by two people x{ROUNDS}: {dict(tally)}")
 
@@ -135,7 +131,7 @@ def test_two_technicians_claiming_over_http_exactly_one_gets_it(orc, live, capsy
     tally = Counter()
     for n in range(ROUNDS):
         rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(serial=f"CL-{n}"))
-        _work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
+        complete_open_task(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
         [task] = live.tasks("sg.tech", rma["id"])
         url = f"/api/tasks/{task['id']}/claim"
         results = race(lambda: live.call("POST", url, user="sg.tech"), lambda: live.call("POST", url, user="sg.tech2"))
@@ -223,7 +219,7 @@ def test_approving_while_the_expiry_timer_fires_exactly_one_outcome_wins(orc, li
             if next_task == "repair"
             else {"carrier": "DHL", "tracking_number": f"EX-{n}"}
         )
-        _work(orc, "sg.tech" if next_task == "repair" else "sg.reception", rma["id"], next_task, data)
+        complete_open_task(orc, "sg.tech" if next_task == "repair" else "sg.reception", rma["id"], next_task, data)
     # both lock the instance row before any task row: neither deadlocks nor fails a version check, so the
     # sweep never logs a failed firing (it would have, as a deadlock, before they locked in the same order)
     assert not [r for r in caplog.records if r.name == "rma.scheduler" and r.levelname == "ERROR"]
@@ -241,7 +237,7 @@ def test_a_technician_finishing_diagnosis_while_the_sla_timer_fires_loses_nothin
         with time_machine.travel(utcnow(), tick=False) as clock:
             start = utcnow()
             rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=6, serial=f"SLA-{n}"))
-            _work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
+            complete_open_task(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
             [task] = live.tasks("sg.tech", rma["id"])
             clock.move_to(start + timedelta(days=2, minutes=1))
             done, fired = race(

@@ -13,9 +13,10 @@ from engine.adapters.signing import verify_signature
 from engine.config import Settings
 from engine.errors import InvalidProcess
 from engine.process.definitions import read_bundle_dir
-from engine.services import operations, processes, rmas, tasks
+from engine.services import operations, processes, rmas
 from engine.store.model import Instance
 from tests.conftest import PROCESSES_DIR
+from tests.driver import complete_open_task
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.http_receiver import HttpReceiver
 from tests.integration.live_http import free_port
@@ -69,16 +70,11 @@ def _workflow(orc, rma_id):
         return orc.runtime.load(orc.parsed_bundle(uow.session, instance.bundle_id), instance.state)
 
 
-def _only_task(orc, username, rma_id):
-    [task] = tasks.list_tasks(orc, actor(orc, username), rma_id=rma_id)["items"]
-    return task
-
-
 def _diagnosed(orc):
     """An out-of-warranty RMA whose diagnosis was just completed (the service task runs right after)."""
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=40))
-    tasks.complete_task(orc, actor(orc, "sg.reception"), _only_task(orc, "sg.reception", rma["id"])["id"], INTAKE)
-    result = tasks.complete_task(orc, actor(orc, "sg.tech"), _only_task(orc, "sg.tech", rma["id"])["id"], DIAGNOSIS)
+    complete_open_task(orc, "sg.reception", rma["id"], data=INTAKE)
+    result = complete_open_task(orc, "sg.tech", rma["id"], data=DIAGNOSIS)
     return rma, result
 
 

@@ -8,15 +8,15 @@ from sqlalchemy import func, select
 from engine.errors import InvalidFormData
 from engine.services import customers, loans, portal, rmas
 from engine.store.model import Loan
+from tests.driver import complete_open_task
 from tests.helpers import INTAKE, actor, rma_payload
-from tests.integration.customer_fixtures import work
 
 
 def approved(orc, labour_hours: float, serial: str = "SN-SGL") -> dict:
     """An SG RMA out of warranty whose quote the customer approved."""
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=40, serial=serial))
-    work(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
-    work(
+    complete_open_task(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
+    complete_open_task(
         orc,
         "sg.tech",
         rma["id"],
@@ -38,10 +38,12 @@ def test_lending_in_the_loan_offer_books_the_unit_out_and_the_repair_follows(orc
     view = rmas.get_rma(orc, reception, rma["id"])
     assert open_tasks(orc, rma["id"]) == ["offer_loan_unit"] and view["status"] == "repairing"
     with pytest.raises(InvalidFormData) as refused:
-        work(orc, "sg.reception", rma["id"], "offer_loan_unit", {"loan_lent": True, "loan_unit_code": "NOPE"})
+        complete_open_task(
+            orc, "sg.reception", rma["id"], "offer_loan_unit", {"loan_lent": True, "loan_unit_code": "NOPE"}
+        )
     assert "loan_unit_code" in refused.value.errors
     assert open_tasks(orc, rma["id"]) == ["offer_loan_unit"]  # the refused completion left nothing behind
-    work(
+    complete_open_task(
         orc,
         "sg.reception",
         rma["id"],
@@ -62,16 +64,22 @@ def test_a_unit_already_out_cannot_be_lent_again_through_the_offer(orc):
     first, second = approved(orc, 6, "SN-1"), approved(orc, 6, "SN-2")
     loans.issue(orc, reception, first["id"], unit["id"])
     with pytest.raises(InvalidFormData, match="already lent out"):
-        work(orc, "sg.reception", second["id"], "offer_loan_unit", {"loan_lent": True, "loan_unit_code": "SG-LOAN-07"})
+        complete_open_task(
+            orc, "sg.reception", second["id"], "offer_loan_unit", {"loan_lent": True, "loan_unit_code": "SG-LOAN-07"}
+        )
     # lent from the RMA page first, then recorded in the task: the same loan, not a second one
-    work(orc, "sg.reception", first["id"], "offer_loan_unit", {"loan_lent": True, "loan_unit_code": "SG-LOAN-07"})
+    complete_open_task(
+        orc, "sg.reception", first["id"], "offer_loan_unit", {"loan_lent": True, "loan_unit_code": "SG-LOAN-07"}
+    )
     with orc.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(Loan)) == 1
 
 
 def test_no_loan_lent_books_nothing_and_a_short_repair_is_not_offered_one(orc):
     long_repair, short_repair = approved(orc, 4, "SN-L"), approved(orc, 2, "SN-S")
-    work(orc, "sg.reception", long_repair["id"], "offer_loan_unit", {"loan_lent": False, "loan_note": "Has a spare"})
+    complete_open_task(
+        orc, "sg.reception", long_repair["id"], "offer_loan_unit", {"loan_lent": False, "loan_note": "Has a spare"}
+    )
     assert open_tasks(orc, long_repair["id"]) == ["repair"]
     assert open_tasks(orc, short_repair["id"]) == ["repair"]
     with orc.uow() as uow:

@@ -1,13 +1,8 @@
 """Services end to end on each backend: open an RMA and walk it to the end."""
 
 from engine.services import portal, rmas, tasks
+from tests.driver import only_task
 from tests.helpers import INTAKE, actor, rma_payload
-
-
-def _only_task(orc, username, rma_id):
-    items = tasks.list_tasks(orc, actor(orc, username), rma_id=rma_id)["items"]
-    assert len(items) == 1, items
-    return items[0]
 
 
 def test_out_of_warranty_rma_is_quoted_approved_repaired_and_returned(orc):
@@ -23,7 +18,7 @@ def test_out_of_warranty_rma_is_quoted_approved_repaired_and_returned(orc):
         ),
     ]
     for username, name, data, status in steps:
-        task = _only_task(orc, username, rma["id"])
+        task = only_task(orc, username, rma["id"])
         assert task["name"] == name
         result = tasks.complete_task(orc, actor(orc, username), task["id"], data)
         assert result["rma"]["status"] == status
@@ -35,7 +30,7 @@ def test_out_of_warranty_rma_is_quoted_approved_repaired_and_returned(orc):
         ("sg.qa", "qa_check", {"qa_passed": True}),
         ("sg.reception", "ship_return", {"carrier": "DHL", "tracking_number": "JD01"}),
     ]:
-        task = _only_task(orc, username, rma["id"])
+        task = only_task(orc, username, rma["id"])
         assert task["name"] == name
         tasks.complete_task(orc, actor(orc, username), task["id"], data)
     final = rmas.get_rma(orc, actor(orc, "sg.reception"), rma["id"])

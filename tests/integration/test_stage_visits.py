@@ -12,18 +12,14 @@ import time_machine
 from alembic import command
 from sqlalchemy import select
 
-from engine.services import dashboard, portal, rmas, tasks
+from engine.services import dashboard, portal, rmas
 from engine.store.db import alembic_config, make_engine
 from engine.store.model import HumanTask, StageVisit, utcnow
+from tests.driver import complete_open_task
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.test_rma_search import upgrade_all_but_search_terms
 
 DIAGNOSIS = {"diagnosis": "Dead board", "fault_category": "electronic", "parts_cost": 100, "labour_hours": 2}
-
-
-def _do(orc, username, rma_id, name, data):
-    [task] = [t for t in tasks.list_tasks(orc, actor(orc, username), rma_id=rma_id)["items"] if t["name"] == name]
-    return tasks.complete_task(orc, actor(orc, username), task["id"], data)
 
 
 def _walk(orc, centre, days_ago, qa_fails=0, upto=None):
@@ -49,7 +45,7 @@ def _walk(orc, centre, days_ago, qa_fails=0, upto=None):
             elif centre == "DE" and name == "repair":
                 return rma  # Berlin asks where to repair first: far enough
             else:
-                _do(orc, username, rma["id"], name, data)
+                complete_open_task(orc, username, rma["id"], name, data)
     return rma
 
 

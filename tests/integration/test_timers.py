@@ -22,6 +22,7 @@ from engine.services import rmas, tasks, users
 from engine.services.scheduler import fire_due_timers
 from engine.store.model import AuditEvent, HumanTask, Instance, OutboxMessage
 from engine.worker import run_once
+from tests.driver import complete_open_task
 from tests.helpers import INTAKE, actor, rma_payload
 from web.cli import init_database
 
@@ -39,8 +40,7 @@ class FakeSender:
 
 def _open_at_diagnosis(orc) -> dict:
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload())
-    [task] = tasks.list_tasks(orc, actor(orc, "sg.reception"), rma_id=rma["id"])["items"]
-    tasks.complete_task(orc, actor(orc, "sg.reception"), task["id"], INTAKE)
+    complete_open_task(orc, "sg.reception", rma["id"], data=INTAKE)
     return rma
 
 

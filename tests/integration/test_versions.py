@@ -10,6 +10,7 @@ from engine.errors import InvalidInput, InvalidProcess, NotAllowed
 from engine.services import processes, rmas, tasks, versions
 from engine.store.model import AuditEvent, Bundle, ProcessDeploy
 from tests.bpmn_edit import add_plain_centre, insert_user_task, simple_form
+from tests.driver import only_task
 from tests.helpers import INTAKE, actor, rma_payload
 
 INTAKE_STAGE = "stages/rma_intake.bpmn"
@@ -48,11 +49,6 @@ def _deploy_photo_step(orc, username="owner", centre=None, uploads=None):
     )
 
 
-def _only_task(orc, username, rma_id):
-    [task] = tasks.list_tasks(orc, actor(orc, username), rma_id=rma_id)["items"]
-    return task
-
-
 def test_partial_upload_becomes_a_new_version_new_rmas_take_it_running_ones_stay(nl):
     orc = nl
     old = rmas.open_rma(orc, actor(orc, "nl.reception"), rma_payload(centre="NL"))
@@ -61,7 +57,7 @@ def test_partial_upload_becomes_a_new_version_new_rmas_take_it_running_ones_stay
     new = rmas.open_rma(orc, actor(orc, "nl.reception"), rma_payload(centre="NL", serial="SN-2"))
     assert new["process"]["version"] == result["version"]
     for rma, expected in ((old, "diagnose"), (new, "photograph_unit")):
-        task = _only_task(orc, "nl.reception", rma["id"])
+        task = only_task(orc, "nl.reception", rma["id"])
         tasks.complete_task(orc, actor(orc, "nl.reception"), task["id"], INTAKE)
         after = rmas.get_rma(orc, actor(orc, "manager"), rma["id"])
         assert [t["name"] for t in after["open_tasks"]] == [expected]

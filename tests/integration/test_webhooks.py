@@ -17,9 +17,10 @@ from sqlalchemy import select
 from engine import Actor
 from engine.adapters.senders import senders_from_settings
 from engine.adapters.signing import verify_signature
-from engine.services import integrations, portal, rmas, tasks
+from engine.services import integrations, portal, rmas
 from engine.store.model import OutboxMessage, WebhookDelivery, utcnow
 from engine.store.outbox import send_pending
+from tests.driver import complete_open_task
 from tests.helpers import INTAKE, actor, rma_payload
 
 MANAGER = Actor("manager", "manager")
@@ -79,14 +80,12 @@ def _send(orc, now=None) -> dict:
 
 def _walk_to_quote(orc):
     rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(months_old=40))
-    [task] = tasks.list_tasks(orc, actor(orc, "sg.reception"), rma_id=rma["id"])["items"]
-    tasks.complete_task(orc, actor(orc, "sg.reception"), task["id"], INTAKE)
-    [task] = tasks.list_tasks(orc, actor(orc, "sg.tech"), rma_id=rma["id"])["items"]
-    tasks.complete_task(
+    complete_open_task(orc, "sg.reception", rma["id"], data=INTAKE)
+    complete_open_task(
         orc,
-        actor(orc, "sg.tech"),
-        task["id"],
-        {"diagnosis": "Lens motor", "fault_category": "mechanical", "parts_cost": 50, "labour_hours": 1},
+        "sg.tech",
+        rma["id"],
+        data={"diagnosis": "Lens motor", "fault_category": "mechanical", "parts_cost": 50, "labour_hours": 1},
     )
     return rma
 

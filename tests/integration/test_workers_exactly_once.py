@@ -27,8 +27,9 @@ import pytest
 import time_machine
 from sqlalchemy import func, insert, select
 
-from engine.services import rmas, tasks
+from engine.services import rmas
 from engine.store.model import AuditEvent, HumanTask, Instance, Rma
+from tests.driver import complete_open_task
 from tests.helpers import INTAKE, actor, rma_payload
 from tests.integration.live_http import finish
 
@@ -40,8 +41,7 @@ UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 def _template(orc) -> int:
     with time_machine.travel(datetime.now(UTC) - timedelta(days=3), tick=False):
         rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(serial="TEMPLATE"))
-        [task] = tasks.list_tasks(orc, actor(orc, "sg.reception"), rma_id=rma["id"])["items"]
-        tasks.complete_task(orc, actor(orc, "sg.reception"), task["id"], INTAKE)
+        complete_open_task(orc, "sg.reception", rma["id"], data=INTAKE)
     return rma["id"]
 
 

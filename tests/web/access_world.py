@@ -13,10 +13,11 @@ from datetime import date, timedelta
 from engine import Orchestrator, Settings
 from engine.actors import Actor
 from engine.demo import DEMO_PASSWORD, create_centres_and_users
-from engine.services import catalogue, centres, goodwill, integrations, portal, processes, rmas, tasks, users
+from engine.services import catalogue, centres, goodwill, integrations, portal, processes, rmas, users
 from engine.services import requests as request_service
 from engine.store.model import OutboxMessage
 from engine.store.outbox import MAX_ATTEMPTS
+from tests.driver import complete_open_task
 from tests.helpers import INTAKE, rma_payload
 from web.cli import init_database
 
@@ -58,7 +59,6 @@ COMPLETION = {
 }
 # Tasks a centre's regional variant asks before a step of the standard process.
 VARIANT_STEPS = {"DE": {"repair": ["decide_repair_site"]}}
-USER_PREFIX = {"reception": "reception", "technician": "tech", "qa": "qa"}
 # An incident: the approval stage's quote script divides by zero (as in tests/integration/test_incidents.py).
 APPROVAL = "stages/rma_approval.bpmn"
 QUOTE = "round(parts_cost + labour_hours * labour_rate, 2)"
@@ -163,22 +163,12 @@ class World:
         }[stage]
         for step in path:
             for name in [*VARIANT_STEPS.get(centre, {}).get(step, []), step]:
-                self.complete(rma["id"], centre, name)
+                self.complete(rma["id"], name)
         return rmas.get_rma(self.orc, self.actor(f"{prefix}.reception"), rma["id"])
 
-    def complete(self, rma_id: int, centre: str, name: str) -> None:
-        role = {
-            "record_condition": "reception",
-            "diagnose": "technician",
-            "decide_repair_site": "technician",
-            "repair": "technician",
-            "qa_check": "qa",
-            "review_request": "reception",
-        }[name]
-        worker = self.actor(f"{centre.lower()}.{USER_PREFIX[role]}")
-        task = next(t for t in tasks.list_tasks(self.orc, worker, rma_id=rma_id)["items"] if t["name"] == name)
-        data = COMPLETION.get(name, {"repair_notes": "Board replaced"})
-        tasks.complete_task(self.orc, worker, task["id"], data)
+    def complete(self, rma_id: int, name: str) -> None:
+        """Complete the RMA's open task `name`, worked by its role at the RMA's centre (sg.tech, de.qa, ...)."""
+        complete_open_task(self.orc, None, rma_id, name, COMPLETION.get(name, {"repair_notes": "Board replaced"}))
 
     def open_task(self, centre: str, role: str, fresh: bool = False) -> dict:
         """An open task of `role`'s lane (reception's for roles that work no tasks) at `centre`."""
@@ -276,7 +266,7 @@ class World:
             if stage == "awaiting_parcel":
                 request_service.answer_troubleshooting(self.orc, made["tracking_token"], {"troubleshoot_solved": False})
                 [rma] = rmas.list_rmas(self.orc, self.actor("manager"), q=made["number"])["items"]
-                self.complete(rma["id"], centre, "review_request")
+                self.complete(rma["id"], "review_request")
             if fresh:
                 return made
             self._rmas[key] = made
