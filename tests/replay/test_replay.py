@@ -24,7 +24,7 @@ from engine.demo import create_centres_and_users
 from engine.errors import TaskNotFound
 from engine.services import rmas, scheduler
 from engine.store.model import Bundle, HumanTask, Instance, Quote, Rma
-from tests.driver import finish, open_tasks
+from tests.driver import complete_open_task, decide, finish, open_tasks, status, walk_to
 from tests.helpers import actor
 from web.cli import init_database
 
@@ -88,16 +88,19 @@ def _insert(session, model, values: dict) -> int | None:
     return None
 
 
+def _bundle_row(fixture: dict) -> dict:
+    stored = fixture["bundle"]
+    row = {"version": stored["version"], "centre_code": stored["centre"], "hash": stored["hash"]}
+    return {**row, "files": stored["files"], "note": stored["note"], "deployed_by": "replay"}
+
+
 def restore(orc, fixture: dict, state: bytes | None = None) -> dict:
     """Insert the fixture's bundle, RMA, instance, open task and quote rows; returns the RMA as get_rma shows it."""
-    stored = fixture["bundle"]
-    bundle = {"version": stored["version"], "centre_code": stored["centre"], "hash": stored["hash"]}
-    bundle.update(files=stored["files"], note=stored["note"], deployed_by="replay")
     instance = _typed(Instance, fixture["instance"])
     instance["state"] = state_bytes(fixture) if state is None else state
     with orc.uow() as uow:
         s = uow.session
-        instance["bundle_id"] = _insert(s, Bundle, bundle)
+        instance["bundle_id"] = _insert(s, Bundle, _bundle_row(fixture))
         instance["rma_id"] = rma_id = _insert(s, Rma, _typed(Rma, fixture["rma"]))
         _insert(s, Instance, instance)
         for row in fixture["open_tasks"]:
@@ -274,3 +277,52 @@ def test_a_state_of_another_serializer_version_is_refused_by_name(upgraded):
             assert "serializer" in str(exc)
         else:
             raise AssertionError("a state stored by serializer 1.0 was read as the current format")
+
+
+def deploy_stored_bundle(orc, fixture: dict) -> None:
+    """The fixture's bundle as its centre's only deployed version: new RMAs there start on it."""
+    with orc.uow() as uow:
+        _insert(uow.session, Bundle, _bundle_row(fixture))
+        uow.commit()
+
+
+def _payload(fixture: dict) -> dict:
+    """The fixture's RMA as a new RMA to open (same centre, customer, unit and purchase date)."""
+    row = fixture["rma"]
+    customer = {"name": row["customer_name"], "email": row["customer_email"], "phone": row["customer_phone"]}
+    product = {"model": row["product_model"], "serial_number": row["serial_number"]}
+    product.update(purchase_date=row["purchase_date"], category=row["product_category"])
+    payload = {"centre": fixture["centre"], "customer": customer, "product": product}
+    return {**payload, "fault_description": row["fault_description"]}
+
+
+@on_sqlite
+@pytest.mark.parametrize("name", NAMES)
+def test_the_current_code_reaches_the_same_wait_from_the_same_steps(upgraded, name):
+    """The steps that brought the stored RMA to its wait bring a new one there on the current code too.
+
+    On the fixture's own bundle (its processes as they were): what is compared is the engine, not the diagrams."""
+    fixture = load(name)
+    deploy_stored_bundle(upgraded, fixture)
+    with at(fixture, timedelta(0)):
+        rma = rmas.open_rma(upgraded, actor(upgraded, f"{fixture['centre'].lower()}.reception"), _payload(fixture))
+        statuses = [rma["status"]]
+        for done in fixture["steps_done"]:
+            if "customer_decision" in done:
+                decide(upgraded, rma, done["customer_decision"])
+            else:
+                complete_open_task(upgraded, None, rma["id"], done["task"], done["data"])
+            statuses.append(status(upgraded, rma["id"]))
+        assert statuses == fixture["statuses"]
+        assert [t["name"] for t in open_tasks(upgraded, rma["id"])] == fixture["open_task_names"]
+
+
+@on_sqlite
+def test_the_driver_walks_a_new_rma_with_standard_data_the_way_a_fixture_went(upgraded):
+    fixture = load("sg_repair_after_approval")  # its steps used the driver's standard forms
+    deploy_stored_bundle(upgraded, fixture)
+    with at(fixture, timedelta(0)):
+        rma = rmas.open_rma(upgraded, actor(upgraded, "sg.reception"), _payload(fixture))
+        steps = walk_to(upgraded, rma, "repair")
+    assert [task for task, _ in steps] == [done.get("task", "customer_approval") for done in fixture["steps_done"]]
+    assert [after for _, after in steps] == fixture["statuses"][1:]
