@@ -1,8 +1,9 @@
-"""Customer messages: Jinja templates per message and language in processes/notifications/, into the outbox.
+"""Messages: the templates of the RMA's own bundle version (notifications/<message>.<lang>.txt), into the outbox.
 
 A template `<message>.<lang>.txt` has three blocks: `subject`, `body` (the email) and `sms` (short; when
-left out, the SMS is the subject and the tracking link). A body that renders empty is not sent, so a
-process owner can make a message conditional. Templates run in Jinja's sandbox: process owners edit them.
+left out, the SMS is the subject and the tracking link; when it renders empty, no SMS is sent). A body that
+renders empty is not sent, so a process owner can make a message conditional. The templates are bundle files
+(engine.process.messages), compiled once per bundle version and run in Jinja's sandbox: process owners edit them.
 """
 
 from __future__ import annotations
@@ -10,14 +11,18 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateNotFound, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import Template
 
 from engine.customer import customer_text
+from engine.process.messages import MessageTemplates, compile_templates, read_folder
 from engine.store.outbox import enqueue_many
 
-_envs: dict[Path, SandboxedEnvironment] = {}
+if TYPE_CHECKING:
+    from engine.orchestrator import Orchestrator
+
+_legacy: dict[Path, MessageTemplates] = {}
 _lock = threading.Lock()
 
 
@@ -28,64 +33,47 @@ class Rendered:
     sms: str
 
 
-def templates_dir(settings) -> Path:
-    return Path(settings.processes_dir) / "notifications"
+def templates_of(orc: Orchestrator, session, bundle_id: int) -> MessageTemplates:
+    """The message templates of a stored bundle version (compiled with its parsed specs, cached by hash).
+
+    A bundle deployed before templates were bundle files has none: its RMAs render with the templates of the
+    processes folder, compiled once (engine.services.beyond keeps their code-triggered messages too)."""
+    templates = orc.parsed_bundle(session, bundle_id).messages
+    return templates if templates else folder_templates(orc.settings.processes_dir)
 
 
-def _env(folder: Path) -> SandboxedEnvironment:
+def folder_templates(root: Path | str) -> MessageTemplates:
+    """The templates in `root`/notifications/, read and compiled once per folder (for bundles without any)."""
+    root = Path(root)
     with _lock:
-        env = _envs.get(folder)
-        if env is None:
-            env = SandboxedEnvironment(
-                loader=FileSystemLoader(str(folder)),
-                autoescape=False,
-                undefined=StrictUndefined,
-                keep_trailing_newline=False,
-                trim_blocks=True,
-                lstrip_blocks=True,
-            )
-            _envs[folder] = env
-        return env
+        found = _legacy.get(root)
+    if found is None:
+        found = compile_templates(read_folder(root))
+        with _lock:
+            _legacy[root] = found
+    return found
 
 
-def _template(env: SandboxedEnvironment, message: str, lang: str) -> tuple[Template | None, str]:
+def _template(templates: MessageTemplates, message: str, lang: str) -> tuple[Template | None, str]:
     """The message's template in `lang`, else in English; and the language it is in."""
     lang = customer_text.language(lang)
     for candidate in dict.fromkeys((lang, customer_text.DEFAULT)):
-        try:
-            return env.get_template(f"{message}.{candidate}.txt"), candidate
-        except TemplateNotFound:
-            continue
+        template = templates.get(message, candidate)
+        if template is not None:
+            return template, candidate
     return None, lang
 
 
-_names: dict[tuple[Path, str], tuple[Template, frozenset[str] | None]] = {}
-
-
-def names_used(folder: Path, message: str, lang: str) -> frozenset[str] | None:
+def names_used(templates: MessageTemplates, message: str, lang: str) -> frozenset[str] | None:
     """The context names the message's template reads; None when it includes, imports or extends another
-    template (then it may read any). Worked out once per template as loaded (an edited file is read anew)."""
-    env = _env(folder)
-    template, _ = _template(env, message, lang)
-    if template is None:
-        return frozenset()
-    cached = _names.get((folder, template.name))
-    if cached is not None and cached[0] is template:
-        return cached[1]
-    tree = env.parse(env.loader.get_source(env, template.name)[0])
-    names = (
-        None
-        if any(True for _ in meta.find_referenced_templates(tree))
-        else frozenset(meta.find_undeclared_variables(tree))
-    )
-    with _lock:
-        _names[(folder, template.name)] = (template, names)
-    return names
+    template (then it may read any). Worked out once per template, when the bundle was compiled."""
+    template, lang = _template(templates, message, lang)
+    return frozenset() if template is None else templates.names_used(message, lang)
 
 
-def render(folder: Path, message: str, lang: str, context: dict) -> Rendered | None:
+def render(templates: MessageTemplates, message: str, lang: str, context: dict) -> Rendered | None:
     """The message in `lang` (English when that language has no template); None when it has no template."""
-    template, lang = _template(_env(folder), message, lang)
+    template, lang = _template(templates, message, lang)
     if template is None:
         return None
     values = {
@@ -104,12 +92,16 @@ def render(folder: Path, message: str, lang: str, context: dict) -> Rendered | N
 
     subject = " ".join(block("subject").split())
     body = block("body")
-    sms = " ".join(block("sms").split()) or f"{subject} {context.get('tracking_url', '')}".strip()
+    if "sms" in template.blocks:
+        sms = " ".join(block("sms").split())  # empty: no text message
+    else:
+        sms = f"{subject} {context.get('tracking_url', '')}".strip()
     return Rendered(subject, body, sms)
 
 
 def send(session, rma, message: str, occurrence: str, rendered: Rendered) -> list[str]:
-    """Enqueue the email (and the SMS when the customer gave a phone and did not opt out); returns channels."""
+    """Enqueue the email (and the SMS when there is one, the customer gave a phone and did not opt out);
+    returns the channels."""
     if not rendered.body:
         return []
     key = f"{rma.number}.{message}.{occurrence}"  # also the mail's Message-ID: no ':' or '@' in it
@@ -124,7 +116,7 @@ def send(session, rma, message: str, occurrence: str, rendered: Rendered) -> lis
             rma_number=rma.number,
         )
     ]
-    if rma.customer_phone and not rma.sms_opt_out:
+    if rendered.sms and rma.customer_phone and not rma.sms_opt_out:
         messages.append(
             dict(
                 channel="sms",

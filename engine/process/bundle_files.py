@@ -1,10 +1,11 @@
 """Where uploaded files go in a bundle, and how a partial upload merges over the current bundle.
 
 Names in a bundle: `rma.bpmn` (the skeleton), `stages/<process id>.bpmn`, `decisions/<name>.dmn`,
-`forms/<name>.json` and `policy.json`. An upload may use those names or bare file names (as saved by
-Camunda Modeler or exported from SpiffArena): a BPMN file is placed by the process id it defines and
-replaces whatever file defined that process; a DMN file replaces the file of the same name or the one
-defining the same decision ids; a JSON file is a form (or the policy).
+`forms/<name>.json`, `policy.json` and the message templates `notifications/<message>.<lang>.txt`. An upload
+may use those names or bare file names (as saved by Camunda Modeler or exported from SpiffArena): a BPMN file
+is placed by the process id it defines and replaces whatever file defined that process; a DMN file replaces
+the file of the same name or the one defining the same decision ids; a JSON file is a form (or the policy); a
+file `<message>.<lang>.txt` (or any .txt file uploaded as `notifications/...`) is a message template.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from pathlib import PurePosixPath
 from lxml import etree
 
 from engine.process.definitions import ROOT_PROCESS_ID, overlay
+from engine.process.messages import FOLDER as MESSAGES_FOLDER
+from engine.process.messages import is_message_template
 
 POLICY_FILE = "policy.json"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
-DMN_SUFFIX, BPMN_SUFFIX, JSON_SUFFIX = ".dmn", ".bpmn", ".json"
+DMN_SUFFIX, BPMN_SUFFIX, JSON_SUFFIX, TEMPLATE_SUFFIX = ".dmn", ".bpmn", ".json", ".txt"
 
 
 def _error(file: str, message: str) -> dict:
@@ -69,6 +72,9 @@ def bundle_name(name: str, text: str) -> str | None:
         return f"decisions/{base}"
     if base.endswith(JSON_SUFFIX):
         return POLICY_FILE if base == POLICY_FILE else f"forms/{base}"
+    in_folder = f"{MESSAGES_FOLDER}/" in name.replace("\\", "/")
+    if base.endswith(TEMPLATE_SUFFIX) and (is_message_template(base) or in_folder):
+        return f"{MESSAGES_FOLDER}/{base}"
     return None
 
 
@@ -86,7 +92,9 @@ def place_uploads(uploads: list[tuple[str, bytes | str]]) -> tuple[dict[str, str
             continue
         target = bundle_name(name, text)
         if target is None:
-            errors.append(_error(name, "not a bundle file: upload .bpmn, .dmn or .json (form or policy) files"))
+            errors.append(
+                _error(name, "not a bundle file: upload .bpmn, .dmn, .json (forms, policy) or <message>.<lang>.txt")
+            )
         elif target in placed:
             errors.append(_error(name, f"both '{origin[target]}' and '{name}' would become {target}"))
         else:

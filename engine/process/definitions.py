@@ -22,6 +22,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from engine import sandbox
 from engine.errors import InvalidProcess
 from engine.process import stages
+from engine.process.messages import MessageTemplates, compile_templates, is_template_file, message_errors
 from engine.process.stages import ROOT_PROCESS_ID, StageTable
 from engine.process.validation import check_bundle
 
@@ -37,18 +38,25 @@ LANE_ROLES = {
 _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=False)
 
 
+def _is_bundle_file(path: Path, folder: Path) -> bool:
+    """Process files (.bpmn, .dmn, .json) and the message templates (notifications/*.txt)."""
+    name = path.relative_to(folder).as_posix()
+    return path.is_file() and (path.suffix in {".bpmn", ".dmn", ".json"} or is_template_file(name))
+
+
 def read_bundle_dir(root: Path | str, centre: str | None = None) -> dict[str, str]:
-    """Files of the base bundle under `root`, with `variants/<centre>/` replacing stages by process id."""
+    """Files of the base bundle under `root`, with `variants/<centre>/` replacing stages by process id (and
+    any other file, such as a message template, by name)."""
     root = Path(root)
     files = {
         p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.suffix in {".bpmn", ".dmn", ".json"} and "variants" not in p.relative_to(root).parts
+        if _is_bundle_file(p, root) and "variants" not in p.relative_to(root).parts
     }
     if centre:
         variant_dir = root / "variants" / centre
         for p in sorted(variant_dir.rglob("*")) if variant_dir.is_dir() else []:
-            if p.is_file() and p.suffix in {".bpmn", ".dmn", ".json"}:
+            if _is_bundle_file(p, variant_dir):
                 files = overlay(files, p.relative_to(variant_dir).as_posix(), p.read_text(encoding="utf-8"))
     return files
 
@@ -105,6 +113,8 @@ class ParsedBundle:
     # set by engine.execution.runtime once the bundle's decision tables refuse inputs no rule matches
     strict_decisions: bool = field(default=False, compare=False, repr=False)
     stages: StageTable = field(default_factory=StageTable)  # what the skeleton says about its stages
+    # notifications/*.txt, compiled once with the bundle (empty: a bundle deployed before templates were bundled)
+    messages: MessageTemplates = field(default_factory=MessageTemplates)
 
     def form(self, form_file: str | None) -> dict | None:
         return self.forms.get(form_file) if form_file else None
@@ -181,8 +191,16 @@ def _file_of(trees: dict, element_id: str | None) -> str | None:
     return None
 
 
-def parse_bundle(files: dict[str, str]) -> ParsedBundle:
-    """Validate every file and parse the bundle; raise InvalidProcess listing every error found."""
+def parse_bundle(
+    files: dict[str, str],
+    message_languages: tuple[str, ...] | None = None,
+    code_messages: dict[str, tuple[str, ...]] | None = None,
+) -> ParsedBundle:
+    """Validate every file and parse the bundle; raise InvalidProcess listing every error found.
+
+    With `message_languages` (a deploy), every `notifyCustomer` needs a template in each of those languages,
+    and each of `code_messages` (message -> languages) its templates; a stored bundle was checked when deployed.
+    """
     errors: list[dict] = []
     bpmn_trees, dmn_trees = {}, {}
     forms: dict[str, dict] = {}
@@ -208,6 +226,9 @@ def parse_bundle(files: dict[str, str]) -> ParsedBundle:
         files, bpmn_trees, dmn_trees, forms, LANE_ROLES, complete=len(bpmn_trees) + len(dmn_trees) == xml_files
     )
     stage_table = stages.read(bpmn_trees, errors)
+    messages = compile_templates(files, errors)
+    if message_languages is not None:
+        errors += message_errors(bpmn_trees, files, message_languages, code_messages)
     if errors:
         raise InvalidProcess(f"{len(errors)} error(s) in the process files", errors)
 
@@ -233,7 +254,9 @@ def parse_bundle(files: dict[str, str]) -> ParsedBundle:
     except SpiffWorkflowException as exc:
         raise InvalidProcess(str(exc), [_error("?", str(exc))]) from None
 
-    bundle = ParsedBundle(bundle_hash(files), dict(files), spec, subprocess_specs, forms, stages=stage_table)
+    bundle = ParsedBundle(
+        bundle_hash(files), dict(files), spec, subprocess_specs, forms, messages=messages, stages=stage_table
+    )
     bundle.process_files = {pid: parser.get_process_parser(pid).filename for pid in parser.get_process_ids()}
     _collect_tasks(bundle, trees, errors)
     if errors:

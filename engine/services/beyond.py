@@ -1,9 +1,10 @@
 """Before and beyond the repair, on every step (a reaction after each step, engine.services.reactions).
 
-In the command's own transaction: the inbound stage shows as such while the parcel is awaited, a
-manager's goodwill answer lands on its proposal and the audit trail, and the customer gets a message
-when the shipment is authorised (with the packing slip), when the parcel is overdue, and when a
-request closes without a repair (solved remotely, expired, replaced, traded in).
+In the command's own transaction: the inbound stage shows as such while the parcel is awaited, and a
+manager's goodwill answer lands on its proposal and the audit trail. The customer's messages before the
+repair (request received, shipment authorised with the packing slip, parcel overdue, closed without a
+repair) are declared in the BPMN like every other message; only RMAs on bundles from before that still get
+them from the code triggers below.
 """
 
 from __future__ import annotations
@@ -12,60 +13,56 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.actors import Actor
+from engine.customer import notifications
 from engine.services.context import StepContext
 from engine.store.audit import audit
 from engine.store.model import GoodwillProposal, Rma, utcnow
 from engine.store.outbox import enqueue
 
-MESSAGES = {
-    "ship_in": (
-        "Please send your unit: {number}",
-        "We could not solve the fault remotely. Please pack your {model} with the packing slip, which "
-        "carries the RMA number as a barcode, and send it to {centre}:\n{slip}\n",
-    ),
-    "parcel_reminder": (
-        "We are still waiting for your unit: {number}",
-        "We have not received your {model} yet. Please send it with the packing slip:\n{slip}\n"
-        "Without a parcel the request closes 30 days after the shipment was authorised.\n",
-    ),
-    "resolved_remotely": (
-        "Your request {number} is closed: solved",
-        "Good news: the fault of your {model} is solved without a shipment, so we closed request {number}.\n",
-    ),
-    "expired": (
-        "Your request {number} has expired",
-        "We did not receive your {model} within 30 days, so request "
-        "{number} is closed. You are welcome to send a new request any time.\n",
-    ),
-    "replaced": ("Your new unit is on its way: {number}", "As you chose, a new {model} is on its way to you.\n"),
-    "traded_in": ("Your new unit is on its way: {number}", "As you chose, your trade-in unit is on its way to you.\n"),
+# The messages before the repair (request_received, ship_in, parcel_reminder, resolved_remotely, request_expired,
+# new_unit_shipped) are declared in the BPMN (`notifyCustomer`) and sent with the milestones (engine.services.
+# milestones). A bundle deployed before messages were bundle files declares none of them; for its RMAs these code
+# triggers send them as before, with the keys they had (so nothing already sent goes out again), rendered from the
+# templates of the processes folder. Remove them when no open RMA runs on such a bundle.
+LEGACY_CLOSING = {
+    "resolved_remotely": "resolved_remotely",
+    "expired": "request_expired",
+    "replaced": "new_unit_shipped",
+    "traded_in": "new_unit_shipped",
 }
 
 
-def _send(ctx: StepContext, key: str, occurrence: str) -> None:
+def _legacy_send(ctx: StepContext, message: str, key: str) -> None:
+    from engine.services.customers import milestone_context
+
     rma = ctx.rma
-    base = ctx.orc.settings.base_url
-    words = {
-        "number": rma.number,
-        "model": rma.product_model,
-        "centre": rma.centre_code,
-        "slip": f"{base}/request/{rma.tracking_token}/packing-slip",
-    }
-    subject, body = MESSAGES[key]
-    enqueue(
-        ctx.session,
-        "email",
-        rma.customer_email,
-        body.format(**words),
-        f"{rma.number}:{key}:{occurrence}",
-        subject=subject.format(**words),
-        rma_id=rma.id,
-        rma_number=rma.number,
+    rendered = notifications.render(
+        ctx.messages, message, rma.customer_language, milestone_context(ctx.orc, ctx.session, rma, ctx.data)
     )
+    if rendered is not None and rendered.body:
+        enqueue(
+            ctx.session,
+            "email",
+            rma.customer_email,
+            rendered.body,
+            key,
+            subject=rendered.subject,
+            rma_id=rma.id,
+            rma_number=rma.number,
+        )
 
 
-def _fired(ctx: StepContext, element: str) -> list[str]:
-    return [e.id for e in ctx.completed if e.element == element]
+def _legacy_messages(ctx: StepContext) -> None:
+    rma, data = ctx.rma, ctx.data
+    if ctx.opened and data.get("channel") == "online":
+        _legacy_send(ctx, "request_received", f"{rma.number}:request_received")
+    if ctx.completed_task == "review_request" and data.get("review_decision") == "ship_in":
+        _legacy_send(ctx, "ship_in", f"{rma.number}:ship_in:1")
+    if rma.status == "awaiting_unit":
+        for occurrence in (e.id for e in ctx.completed if e.element == "parcel_reminder"):
+            _legacy_send(ctx, "parcel_reminder", f"{rma.number}:parcel_reminder:{occurrence}")
+    if ctx.closed and rma.outcome in LEGACY_CLOSING:
+        _legacy_send(ctx, LEGACY_CLOSING[rma.outcome], f"{rma.number}:{rma.outcome}:closed")
 
 
 def before_and_beyond(ctx: StepContext) -> None:
@@ -77,15 +74,8 @@ def before_and_beyond(ctx: StepContext) -> None:
         record_decision(
             ctx.session, rma, actor, data.get("goodwill_approved") is True, data.get("goodwill_notes") or ""
         )
-    if rma.customer_email is None or rma.number is None:
-        return
-    if ctx.completed_task == "review_request" and data.get("review_decision") == "ship_in":
-        _send(ctx, "ship_in", "1")
-    if rma.status == "awaiting_unit":
-        for occurrence in _fired(ctx, "parcel_reminder"):
-            _send(ctx, "parcel_reminder", occurrence)
-    if ctx.closed and rma.outcome in ("resolved_remotely", "expired", "replaced", "traded_in"):
-        _send(ctx, rma.outcome, "closed")
+    if rma.customer_email is not None and rma.number is not None and not ctx.bundle_has_templates:
+        _legacy_messages(ctx)
 
 
 def record_decision(session: Session, rma: Rma, actor: Actor, approved: bool, notes: str) -> None:

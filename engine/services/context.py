@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from engine.actors import Actor
+from engine.customer import notifications
 from engine.execution.runtime import CompletedElement, ReadyTask
+from engine.process.messages import MessageTemplates
 from engine.store.model import Rma
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ class StepContext:
     actor: Actor
     previous_status: str | None
     ready_tasks: list[ReadyTask]  # every human task open after the step
+    bundle_id: int  # the instance's bundle version: its message templates (see `messages`)
     new_tasks: list[ReadyTask] = field(default_factory=list)  # those that opened in this step
     completed_task: str | None = None  # BPMN id of the human task this command completed
     closed: bool = False  # the RMA closed in this step
@@ -44,6 +47,16 @@ class StepContext:
     def completed(self) -> list[CompletedElement]:
         """Every completed BPMN element of the instance, in the order SpiffWorkflow lists them."""
         return self.completed_elements()
+
+    @cached_property
+    def messages(self) -> MessageTemplates:
+        """The message templates of the RMA's own bundle version (compiled once per version)."""
+        return notifications.templates_of(self.orc, self.session, self.bundle_id)
+
+    @cached_property
+    def bundle_has_templates(self) -> bool:
+        """False for a bundle deployed before message templates were bundle files (see engine.services.beyond)."""
+        return bool(self.orc.parsed_bundle(self.session, self.bundle_id).messages)
 
     @property
     def status_changed(self) -> bool:

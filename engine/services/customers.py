@@ -23,6 +23,7 @@ from engine.store.model import (
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
+    from engine.process.messages import MessageTemplates
 
 CONDITION_KEYS = ("condition_grade", "condition_notes", "accessories")
 SHIPPING_KEYS = ("carrier", "tracking_number")
@@ -30,6 +31,11 @@ SHIPPING_KEYS = ("carrier", "tracking_number")
 
 def tracking_url(orc: Orchestrator, rma: Rma) -> str:
     return f"{orc.settings.base_url}/track/{rma.tracking_token}"
+
+
+def request_url(orc: Orchestrator, rma: Rma) -> str:
+    """The customer's page of an online request (self-help, packing slip, offers)."""
+    return f"{orc.settings.base_url}/request/{rma.tracking_token}"
 
 
 def quote_view(quote: Quote | None) -> dict | None:
@@ -112,6 +118,8 @@ def milestone_context(
         },
         "centre": {"name": centre.name if centre else rma.centre_code, "code": rma.centre_code},
         "tracking_url": tracking_url(orc, rma),
+        "request_url": request_url(orc, rma),
+        "packing_slip_url": f"{request_url(orc, rma)}/packing-slip",
         "eta": estimates.view(estimate, lang, stages),
         "quote": quote_view(quote if isinstance(quote, Quote) else None),
         "intake": {key: data.get(key) for key in CONDITION_KEYS},
@@ -125,9 +133,12 @@ def milestone_context(
     }
 
 
-def notify_milestone(orc: Orchestrator, session, rma: Rma, milestone: Milestone, context: dict) -> list[str]:
+def notify_milestone(
+    templates: MessageTemplates, session: Session, rma: Rma, milestone: Milestone, context: dict
+) -> list[str]:
+    """Render the milestone's message with the templates of the RMA's bundle version and enqueue it."""
     rendered = notifications.render(
-        notifications.templates_dir(orc.settings),
+        templates,
         milestone.message,
         rma.customer_language,
         {**context, "milestone": milestone.message},

@@ -4,13 +4,15 @@ A BPMN timer on a stage (e.g. `diagnosis_overdue`, non-interrupting) opens a man
 property `escalation`. When such a task opens, in the same transaction: the breach is audited
 (`sla_breached`, which the dashboard counts) and every active manager responsible for the RMA's centre
 (that centre's managers and the managers of all centres) who has an e-mail address gets a message
-through the outbox. Process owners change the SLA by editing the timer's duration in the diagram.
+through the outbox. Process owners change the SLA by editing the timer's duration in the diagram, and the
+mail by editing its template in the bundle (notifications/staff_sla_breached.en.txt).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import or_, select
 
+from engine.customer import notifications
 from engine.execution.runtime import ReadyTask
 from engine.services.context import StepContext
 from engine.store.audit import audit
@@ -18,6 +20,10 @@ from engine.store.model import HumanTask, User
 from engine.store.outbox import enqueue
 
 ESCALATION_PROPERTY = "escalation"
+SLA_BREACHED = "staff_sla_breached"
+# The messages this module sends, with the languages their templates must have in every deployed bundle
+# (staff read English); engine.services.processes refuses a deploy without them.
+MESSAGES: dict[str, tuple[str, ...]] = {SLA_BREACHED: ("en",)}
 
 
 def escalate(ctx: StepContext) -> None:
@@ -48,11 +54,19 @@ def _escalate(ctx: StepContext, task: ReadyTask, kind: str) -> None:
         task_name=overdue.name if overdue else None,
         data={"escalation": kind, "stage": task.stage, "due": due, "review_task": task.id},
     )
-    link = f"{ctx.orc.settings.base_url}/tasks/{task.id}"
-    body = (
-        f"{rma.number} ({rma.product_model}, centre {rma.centre_code}): {what} is overdue"
-        f"{f' since {due}' if due else ''}.\n\nThe work goes on; please review it: {link}\n"
+    rendered = notifications.render(
+        ctx.messages,
+        SLA_BREACHED,
+        "en",
+        {
+            "rma": {"number": rma.number, "product_model": rma.product_model, "centre": rma.centre_code},
+            "what": what,
+            "due": due,
+            "review_url": f"{ctx.orc.settings.base_url}/tasks/{task.id}",
+        },
     )
+    if rendered is None or not rendered.body:
+        return
     managers = s.execute(
         select(User.username, User.email)
         .where(
@@ -70,9 +84,9 @@ def _escalate(ctx: StepContext, task: ReadyTask, kind: str) -> None:
             s,
             "email",
             email,
-            body,
+            rendered.body,
             f"escalation:{task.id}:{username}",
-            subject=f"[{rma.number}] SLA breached: {what}",
+            subject=rendered.subject,
             rma_id=rma.id,
             rma_number=rma.number,
         )

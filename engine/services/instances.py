@@ -149,6 +149,7 @@ def _project(
             opened=opened,
             open_since=open_since,
             completed_elements=lambda: runtime.completed_elements(snapshot),
+            bundle_id=instance.bundle_id,
         )
     )
 

@@ -70,18 +70,19 @@ def customer_side(ctx: StepContext) -> None:
             stages=stage_tables.of_rma(ctx.orc, s, rma),  # the steps and standard times of its bundle version
         )
     if reached:
-        from engine.customer.notifications import names_used, templates_dir
+        from engine.customer.notifications import names_used
         from engine.services.customers import milestone_context, notify_milestone
 
-        folder, names = templates_dir(ctx.orc.settings), frozenset()
+        templates = ctx.messages  # the texts of the RMA's own bundle version
+        names: frozenset[str] | None = frozenset()
         for milestone in reached:
-            used = names_used(folder, milestone.message, rma.customer_language)
+            used = names_used(templates, milestone.message, rma.customer_language)
             names = None if used is None or names is None else names | used
         context = milestone_context(
             ctx.orc, s, rma, ctx.data, estimate, quote_changed or None, centre=centre, names=names
         )
         for milestone in reached:
-            notify_milestone(ctx.orc, s, rma, milestone, context)
+            notify_milestone(templates, s, rma, milestone, context)
 
 
 # Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.

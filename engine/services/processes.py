@@ -11,12 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.actors import Actor
+from engine.customer.customer_text import LANGUAGES
 from engine.errors import ConcurrentUpdate, InvalidInput, InvalidProcess, NotAllowed, NotFound
 from engine.process import bundle_files
 from engine.process.definitions import ParsedBundle, parse_bundle, read_bundle_dir
 from engine.process.diffing import bundle_changes
 from engine.process.policy import PolicyError, check_policy, load_policy
 from engine.process.rebase import three_way
+from engine.services import escalations
 from engine.store.audit import audit
 from engine.store.model import Bundle, Centre, ProcessDeploy
 
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
 
 POLICY_FILE = bundle_files.POLICY_FILE
 DEPLOY_ROLES = ("process_owner", "system")
+# Messages that code sends (not declared by a BPMN element), with the languages their templates need:
+# each sending module declares its own table.
+CODE_MESSAGES: dict[str, tuple[str, ...]] = {**escalations.MESSAGES}
 
 
 def check_may_deploy(actor: Actor, centre: str | None) -> None:
@@ -59,7 +64,8 @@ def _prepare(
         files = bundle_files.merge(start.files if start is not None else {}, files)
     if centre is not None:
         files = _with_company_policy(base, files)
-    parsed = parse_bundle(files)
+    # every message needs its template in each shipped language (customer_text.LANGUAGES)
+    parsed = parse_bundle(files, message_languages=LANGUAGES, code_messages=CODE_MESSAGES)
     _enforce_policy(parsed.files)
     return parsed, previous, base
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from engine.actors import Actor
 from engine.errors import InvalidInput, NoDecisionPending, RmaNotFound
 from engine.process import forms
-from engine.services import throttle
+from engine.services import customers, throttle
 from engine.services.catalogue import start_facts
 from engine.services.instances import apply, lock_instance, save_new
 from engine.services.portal import customer_actor
@@ -27,7 +27,6 @@ from engine.services.rmas import (
     check_purchase_date,
     deployed_bundle,
 )
-from engine.store import outbox
 from engine.store.audit import append_event, audit
 from engine.store.model import Centre, CentreLocation, HumanTask, Instance, Rma, RmaRequest, utcnow
 
@@ -49,20 +48,6 @@ OFFER_KEYS = (
     "offer_rule",
     "goodwill_total",
 )
-REQUEST_WORDS = {
-    "en": (
-        "Your repair request {number}",
-        "Thank you: we registered your repair request {number} for your "
-        "{model}. Before you send anything, please try the steps for your model on your request page; many "
-        "faults are fixed that way:\n{url}\n",
-    ),
-    "de": (
-        "Ihre Reparaturanfrage {number}",
-        "Danke: Ihre Reparaturanfrage {number} für {model} ist "
-        "registriert. Bevor Sie etwas einschicken, probieren Sie bitte die Schritte auf Ihrer Anfrageseite; "
-        "viele Fehler lassen sich so beheben:\n{url}\n",
-    ),
-}
 
 
 def request_limit(orc: Orchestrator) -> throttle.Limit:
@@ -70,8 +55,7 @@ def request_limit(orc: Orchestrator) -> throttle.Limit:
     return throttle.Limit(orc.settings.requests_per_hour, timedelta(hours=1), timedelta(hours=1))
 
 
-def request_url(orc: Orchestrator, rma: Rma) -> str:
-    return f"{orc.settings.base_url}/request/{rma.tracking_token}"
+request_url = customers.request_url
 
 
 def check_proof(filename: str, data: bytes) -> str:
@@ -150,19 +134,8 @@ def submit_request(orc: Orchestrator, payload: dict, proof_name: str, proof: byt
         )
         facts = start_facts(s, rma.product_model, centre.currency, channel="online")
         workflow = orc.runtime.start(orc.parsed_bundle(s, bundle.id), _start_data(rma, centre, now, facts))
+        # the confirmation (`request_received`) is declared on the triage's start event and sent as the process starts
         save_new(orc, s, rma, bundle, workflow, actor)
-        subject, body = REQUEST_WORDS.get(rma.customer_language, REQUEST_WORDS["en"])
-        words = {"number": rma.number, "model": rma.product_model, "url": request_url(orc, rma)}
-        outbox.enqueue(
-            s,
-            "email",
-            rma.customer_email,
-            body.format(**words),
-            f"{rma.number}:request_received",
-            subject=subject.format(**words),
-            rma_id=rma.id,
-            rma_number=rma.number,
-        )
         uow.commit()
         return {
             "number": rma.number,
