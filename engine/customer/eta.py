@@ -91,10 +91,11 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def path_of(stages: set, outcome: str | None) -> str:
+def path_of(stages: set, outcome: str | None, table: StageTable | None = None) -> str:
+    """How a closed RMA that passed `stages` went: a stage that only quoted ways pass (etaPaths) means quoted."""
     if outcome == "no_fault_found":
         return "no_fault"
-    if "approval" in stages:
+    if stages & (table or shipped()).quoted:
         return "declined" if outcome == "returned_unrepaired" else "quote_approved"
     return "warranty"
 

@@ -51,6 +51,7 @@ STATUS_PROPERTY = "rmaStatus"
 LANGUAGES = ("en", "de")
 # The ways an RMA can go, as the estimate tells closed RMAs apart (engine.customer.eta).
 ETA_PATHS = ("warranty", "quote_approved", "declined", "no_fault")
+QUOTED_PATHS = frozenset({"quote_approved", "declined"})  # the ways on which the customer was sent a quote
 END_STEP = "closed"  # the tracking page's last step: the RMA is done (no stage)
 
 NAME = "customerStageName"
@@ -127,6 +128,11 @@ class StageTable:
         if stage is not None and stage.counts_as:
             return stage.counts_as
         return self.keys[0] if self.keys else key
+
+    @property
+    def quoted(self) -> frozenset[str]:
+        """The stages that only the ways with a quote pass (etaPaths): the customer's approval."""
+        return frozenset(s.key for s in self.by_key.values() if s.paths and s.paths <= QUOTED_PATHS)
 
     @property
     def default_days(self) -> dict[str, tuple[float, float]]:

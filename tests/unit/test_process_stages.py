@@ -40,6 +40,7 @@ def test_the_shipped_skeleton_declares_the_customers_path_and_its_standard_times
         "intake",
     ]
     assert not table.get("approval").queue and table.get("approval").shown == "ifQuoted"
+    assert table.quoted == {"approval"}  # a closed RMA that passed it went a quoted way (eta.path_of)
 
 
 BAD = [
