@@ -47,7 +47,9 @@ class Settings:
     # and recorded addresses use the client's address; behind a proxy that is only known from the header.
     trusted_proxies: int = 0
     # Service tasks (engine/adapters/service_tasks.py): seconds to wait for an answer, the hosts they may call
-    # (empty: any), and the secret their requests are HMAC-signed with (unset: unsigned).
+    # (empty: any public host), and the secret their requests are HMAC-signed with (unset: unsigned). The hosts
+    # are also the outbound address policy's allowlist (engine/adapters/address_policy.py): service tasks and
+    # webhooks may reach them although they are, or resolve to, a loopback, private or link-local address.
     service_task_timeout: float = 10.0
     service_task_hosts: tuple[str, ...] = ()
     service_task_secret: str | None = None

@@ -3,15 +3,30 @@ gateway and service tasks in tests.
 
     with HttpReceiver(statuses=[503]) as receiver:   # answers 503 once, then `status`
         ... receiver.url ..., receiver.requests[0].json
+
+The outbound address policy (engine/adapters/address_policy.py) refuses loopback addresses for service tasks
+and webhooks unless the operator names the host: tests that call a receiver name it, as an operator names the
+ERP on the LAN (`RECEIVER_HOSTS` in the settings, or `allow_receivers(orc)`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from engine.adapters.service_tasks import HttpServices
+
+RECEIVER_HOSTS = ("127.0.0.1",)  # RMA_SERVICE_TASK_HOSTS naming the receivers' host
+
+
+def allow_receivers(orc) -> None:
+    """Let a running orchestrator's service tasks, deploys and webhooks reach the receivers on 127.0.0.1."""
+    orc.settings = dataclasses.replace(orc.settings, service_task_hosts=RECEIVER_HOSTS)
+    orc.runtime.script_engine.services = HttpServices.from_settings(orc.settings)
 
 
 @dataclass

@@ -1,4 +1,10 @@
-"""The outbox's senders: e-mail over SMTP, text messages through the SMS provider's webhook, integrator webhooks."""
+"""The outbox's senders: e-mail over SMTP, text messages through the SMS provider's webhook, integrator webhooks.
+
+The SMTP server (`RMA_SMTP_URL`) and the SMS provider's webhook (`RMA_SMS_WEBHOOK_URL`) are the operator's own
+endpoints, set in the environment: they are trusted and may be on the LAN or this host, so the outbound address
+policy (engine/adapters/address_policy.py) does not apply to them. Integrator webhooks are a manager's URLs and
+go through it, with the operator's allowlist (`RMA_SERVICE_TASK_HOSTS`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from urllib.parse import unquote, urlparse
 
+from engine.adapters.address_policy import OutboundPolicy
 from engine.adapters.webhooks import WebhookSender
 from engine.config import Settings
 from engine.store.model import OutboxMessage
@@ -70,5 +77,6 @@ def senders_from_settings(settings: Settings) -> dict[str, Callable[[OutboxMessa
         senders["email"] = SmtpSender(settings.smtp_url, settings.mail_from)
     if settings.sms_webhook_url:
         senders["sms"] = WebhookSmsSender(settings.sms_webhook_url)
-    senders["webhook"] = WebhookSender()  # integrators' subscriptions live in the database: always on
+    # integrators' subscriptions live in the database: always on, through the outbound address policy
+    senders["webhook"] = WebhookSender(policy=OutboundPolicy.from_settings(settings))
     return senders

@@ -25,10 +25,12 @@ receiver can drop a repeat) and, when `RMA_SERVICE_TASK_SECRET` is set, the webh
 
 The result variable (default `spiff__<task id>_result`) receives `{"http_status": 200, "body": ...}`,
 the body parsed as JSON when it is JSON, else its text. A refused connection, a timeout
-(`RMA_SERVICE_TASK_TIMEOUT`, seconds), an answer outside 2xx, or a host that `RMA_SERVICE_TASK_HOSTS`
-does not allow raises: the task goes to ERROR, the RMA to `incident` with the error, and an operator
-retries it from the operations page once the other side is back (the call runs again), or cancels
-the RMA. Nothing is skipped: the process does not pass the service task until a call succeeded.
+(`RMA_SERVICE_TASK_TIMEOUT`, seconds), an answer outside 2xx, a host that `RMA_SERVICE_TASK_HOSTS`
+does not allow, or an address the outbound address policy refuses (engine/adapters/address_policy.py: a
+loopback, private, link-local or metadata address unless `RMA_SERVICE_TASK_HOSTS` names the host) raises:
+the task goes to ERROR, the RMA to `incident` with the error, and an operator retries it from the operations
+page once the other side is back (the call runs again), or cancels the RMA. Nothing is skipped: the process
+does not pass the service task until a call succeeded. A URL written as a literal is checked at deploy too.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from dataclasses import dataclass
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 
+from engine.adapters.address_policy import OutboundPolicy, allowlist, refusal_of
 from engine.adapters.signing import sign
 from engine.process.operators import OPERATORS
 
@@ -52,24 +55,21 @@ class ServiceCallFailed(Exception):
     """The outside system could not be reached or did not accept the call."""
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
 @dataclass(frozen=True)
 class HttpServices:
     """Carries out service task calls; built from the settings (`from_settings`)."""
 
     timeout: float = 10.0
-    allowed_hosts: frozenset[str] = frozenset()  # empty: any host
+    # RMA_SERVICE_TASK_HOSTS: the only hosts service tasks may call (empty: any host the address policy lets
+    # through); each is also let through the policy whatever it resolves to (the ERP on the LAN)
+    allowed_hosts: frozenset[str] = frozenset()
     secret: str | None = None
 
     @classmethod
     def from_settings(cls, settings) -> HttpServices:
         return cls(
             timeout=settings.service_task_timeout,
-            allowed_hosts=frozenset(settings.service_task_hosts),
+            allowed_hosts=allowlist(settings.service_task_hosts),
             secret=settings.service_task_secret,
         )
 
@@ -117,7 +117,7 @@ class HttpServices:
             timestamp = str(int(time.time()))
             headers.update({"X-RMA-Timestamp": timestamp, "X-RMA-Signature": sign(self.secret, timestamp, body or b"")})
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
-        opener = urllib.request.build_opener(_NoRedirect)
+        opener = OutboundPolicy(self.allowed_hosts).opener()  # checked, pinned addresses; no redirects
         try:
             with opener.open(request, timeout=self.timeout) as response:
                 status, raw = response.status, response.read(MAX_BODY + 1)
@@ -127,6 +127,9 @@ class HttpServices:
                 f"{method} {url} answered {exc.code} {exc.reason}" + (f": {detail}" if detail else "")
             ) from None
         except (urllib.error.URLError, OSError) as exc:
+            refused = refusal_of(exc)
+            if refused is not None:
+                raise ServiceCallFailed(f"{method} {url} refused: {refused}") from None
             reason = getattr(exc, "reason", exc)
             raise ServiceCallFailed(f"{method} {url} could not be reached: {reason}") from None
         if len(raw) > MAX_BODY:
@@ -141,11 +144,19 @@ class HttpServices:
     def _url(self, url, query) -> str:
         if not isinstance(url, str):
             raise ServiceCallFailed("url must be a string")
+        policy = OutboundPolicy(self.allowed_hosts)
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ServiceCallFailed(f"'{url}' is not an http:// or https:// URL")
-        if self.allowed_hosts and not {parts.hostname, parts.netloc} & self.allowed_hosts:
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise ServiceCallFailed(f"'{url}' is not a valid URL") from None
+        if self.allowed_hosts and not policy.allows(parts.hostname, port):
             raise ServiceCallFailed(f"host {parts.hostname} is not in RMA_SERVICE_TASK_HOSTS")
+        refusal = policy.url_refusal(url)
+        if refusal is not None:
+            raise ServiceCallFailed(refusal)
         if query:
             if not isinstance(query, dict):
                 raise ServiceCallFailed("params must be a dictionary")

@@ -13,6 +13,11 @@ where the HMAC is over `"<timestamp>.<raw body>"` with the subscription's secret
 shows the receiver's side: recompute, compare in constant time, refuse stale timestamps). A 2xx
 answer is a delivery; anything else (an error status, a refused connection, a timeout) is logged in
 `webhook_deliveries` and retried with the outbox's backoff. Redirects are not followed.
+
+A manager chose the URL, so every delivery goes through the outbound address policy
+(engine/adapters/address_policy.py): the host is resolved, every address checked, and the connection made to
+a checked one; a loopback, private, link-local or metadata address is refused (logged as the attempt's error,
+nothing sent) unless `RMA_SERVICE_TASK_HOSTS` names the host. The subscription itself refuses such a URL (422).
 """
 
 from __future__ import annotations
@@ -24,21 +29,18 @@ import urllib.request
 
 from sqlalchemy.orm import object_session
 
+from engine.adapters.address_policy import OutboundPolicy, refusal_of
 from engine.adapters.signing import SIGNATURE_TOLERANCE, sign, verify_signature  # noqa: F401  (receivers' side)
 from engine.store.model import OutboxMessage, WebhookDelivery, WebhookSubscription, utcnow
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # a 3xx is an answer to log, not a place to re-send a signed payload
 
 
 class WebhookSender:
     """POSTs one outbox message to its subscription's URL and logs the attempt (outbox channel `webhook`)."""
 
-    def __init__(self, timeout: float = 10):
+    def __init__(self, timeout: float = 10, policy: OutboundPolicy | None = None):
         self.timeout = timeout
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self.policy = policy or OutboundPolicy()
+        self._opener = self.policy.opener()  # checked, pinned addresses; a 3xx is an answer to log, not followed
 
     def __call__(self, message: OutboxMessage) -> None:
         session = object_session(message)
@@ -73,7 +75,8 @@ class WebhookSender:
         except urllib.error.HTTPError as exc:
             status = exc.code
         except Exception as exc:  # refused, unreachable, timed out: logged, then retried by the outbox
-            error = f"{type(exc).__name__}: {exc}"
+            refused = refusal_of(exc)
+            error = f"refused: {refused}" if refused is not None else f"{type(exc).__name__}: {exc}"
         if error is None and status is not None and not 200 <= status < 300:
             error = f"HTTP {status}"
         session.add(

@@ -8,6 +8,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,11 +196,13 @@ def parse_bundle(
     files: dict[str, str],
     message_languages: tuple[str, ...] | None = None,
     code_messages: dict[str, tuple[str, ...]] | None = None,
+    url_check: Callable[[str], str | None] | None = None,
 ) -> ParsedBundle:
     """Validate every file and parse the bundle; raise InvalidProcess listing every error found.
 
     With `message_languages` (a deploy), every `notifyCustomer` needs a template in each of those languages,
     and each of `code_messages` (message -> languages) its templates; a stored bundle was checked when deployed.
+    With `url_check` (a deploy), a service task's literal URL that the outbound address policy refuses is an error.
     """
     errors: list[dict] = []
     bpmn_trees, dmn_trees = {}, {}
@@ -223,7 +226,13 @@ def parse_bundle(
             _load_json(name, text, errors)
     xml_files = sum(1 for name in files if name.endswith((".bpmn", ".dmn")))
     errors += check_bundle(
-        files, bpmn_trees, dmn_trees, forms, LANE_ROLES, complete=len(bpmn_trees) + len(dmn_trees) == xml_files
+        files,
+        bpmn_trees,
+        dmn_trees,
+        forms,
+        LANE_ROLES,
+        complete=len(bpmn_trees) + len(dmn_trees) == xml_files,
+        url_check=url_check,
     )
     stage_table = stages.read(bpmn_trees, errors)
     messages = compile_templates(files, errors)

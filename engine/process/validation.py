@@ -9,6 +9,9 @@ XSD errors, so one deploy attempt lists everything that is wrong.
 
 from __future__ import annotations
 
+import ast
+from collections.abc import Callable
+
 from lxml import etree
 
 from engine.process.dataflow import dmn_input_errors
@@ -39,16 +42,26 @@ def error(file: str, message: str, el=None, element: str | None = None) -> dict:
 
 
 def check_bundle(
-    files: dict[str, str], bpmn_trees: dict, dmn_trees: dict, forms: dict, lane_roles, complete: bool
+    files: dict[str, str],
+    bpmn_trees: dict,
+    dmn_trees: dict,
+    forms: dict,
+    lane_roles,
+    complete: bool,
+    url_check: Callable[[str], str | None] | None = None,
 ) -> list[dict]:
-    """Every semantic error in the bundle; checks across files only run when every file parsed (`complete`)."""
+    """Every semantic error in the bundle; checks across files only run when every file parsed (`complete`).
+
+    `url_check` (a deploy): why a URL may not be called, or None (the outbound address policy's
+    `url_refusal`, engine/adapters/address_policy.py); a service task whose URL is a literal it refuses is an
+    error. A stored bundle is not checked again: its URLs are checked when called."""
     errors: list[dict] = []
     for name, root in sorted(bpmn_trees.items()):
         for container in root.iter(*(f"{{{BPMN}}}{tag}" for tag in CONTAINERS)):
             errors += _flow_errors(name, container)
             errors += _gateway_errors(name, container)
         errors += _human_task_errors(name, root, forms, lane_roles)
-        errors += _service_task_errors(name, root)
+        errors += _service_task_errors(name, root, url_check)
     if complete:
         process_ids = {p.get("id") for root in bpmn_trees.values() for p in root.iter(f"{{{BPMN}}}process")}
         decisions = {
@@ -267,8 +280,9 @@ def _human_task_errors(file: str, root, forms: dict, lane_roles) -> list[dict]:
     return errors
 
 
-def _service_task_errors(file: str, root) -> list[dict]:
-    """A service task names a known operator (engine/adapters/service_tasks.py) with the parameters it takes."""
+def _service_task_errors(file: str, root, url_check: Callable[[str], str | None] | None = None) -> list[dict]:
+    """A service task names a known operator (engine/adapters/service_tasks.py) with the parameters it takes,
+    and a URL written as a literal that `url_check` accepts."""
     errors = []
     for task in root.iter(f"{{{BPMN}}}serviceTask"):
         operator = task.find(f"{{{BPMN}}}extensionElements/{{{SPIFF}}}serviceTaskOperator")
@@ -305,7 +319,31 @@ def _service_task_errors(file: str, root) -> list[dict]:
                     task.get("id"),
                 )
             )
+        for param in operator.iter(f"{{{SPIFF}}}parameter"):
+            url = _literal_url(param.get("value") or "") if url_check and param.get("id") == "url" else None
+            refusal = url_check(url) if url_check and url is not None else None
+            if refusal is not None:
+                errors.append(error(file, f"{name}: parameter url: {refusal}", param, task.get("id")))
     return errors
+
+
+def _literal_url(expression: str) -> str | None:
+    """What a URL expression fixes before it runs: a string literal, or the literal start of an f-string or a
+    `+` concatenation once that start ends the host (`'http://10.0.0.5/rma/' + rma_number`); else None."""
+    try:
+        node = ast.parse(expression.strip(), mode="eval").body
+    except (SyntaxError, ValueError):
+        return None  # the sandbox check reports it
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    while isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        node = node.left
+    if isinstance(node, ast.JoinedStr) and node.values:
+        node = node.values[0]
+    if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+        return None
+    _scheme, sep, rest = node.value.partition("://")
+    return node.value if sep and any(c in rest for c in "/?#") else None
 
 
 def _call_errors(file: str, root, process_ids: set) -> list[dict]:

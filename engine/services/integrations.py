@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.actors import Actor
+from engine.adapters.address_policy import OutboundPolicy
 from engine.errors import InvalidInput, NotAllowed, NotFound
 from engine.services.webhook_events import EVENTS
 from engine.store.model import Centre, OutboxMessage, WebhookDelivery, WebhookSubscription, utcnow
@@ -69,6 +70,11 @@ def create_subscription(
     if not allowed:
         raise NotAllowed(f"you may subscribe only to centre {actor.centre}")
     errors = _check(url, events, centre)
+    # the outbound address policy: no loopback, private, link-local or metadata address unless the operator
+    # names the host in RMA_SERVICE_TASK_HOSTS (a name is checked again, resolved, at every delivery)
+    refusal = None if "url" in errors else OutboundPolicy.from_settings(orc.settings).url_refusal(url)
+    if refusal is not None:
+        errors["url"] = [f"{refusal[0].upper()}{refusal[1:]}."]
     if secret is not None and not 16 <= len(secret) <= 200:
         errors["secret"] = ["Between 16 and 200 characters (or leave it out to get a generated one)."]
     if errors:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.actors import Actor
+from engine.adapters.address_policy import OutboundPolicy
 from engine.customer.customer_text import LANGUAGES
 from engine.errors import ConcurrentUpdate, InvalidInput, InvalidProcess, NotAllowed, NotFound
 from engine.process import bundle_files
@@ -52,9 +53,11 @@ def current_bundle(session: Session, centre: str | None) -> Bundle | None:
 
 
 def _prepare(
-    session: Session, files: dict[str, str], centre: str | None, merge: bool
+    session: Session, files: dict[str, str], centre: str | None, merge: bool, outbound: OutboundPolicy
 ) -> tuple[ParsedBundle, Bundle | None, Bundle | None]:
-    """(parsed bundle, the centre's previous version, the latest base); InvalidProcess lists every error."""
+    """(parsed bundle, the centre's previous version, the latest base); InvalidProcess lists every error.
+
+    A service task's literal URL must pass the outbound address policy (`outbound`, from the settings)."""
     if centre is not None and session.get(Centre, centre) is None:
         raise InvalidInput(f"unknown centre {centre}", {"centre": [f"Unknown centre '{centre}'."]})
     previous = latest_bundle(session, centre)
@@ -65,7 +68,9 @@ def _prepare(
     if centre is not None:
         files = _with_company_policy(base, files)
     # every message needs its template in each shipped language (customer_text.LANGUAGES)
-    parsed = parse_bundle(files, message_languages=LANGUAGES, code_messages=CODE_MESSAGES)
+    parsed = parse_bundle(
+        files, message_languages=LANGUAGES, code_messages=CODE_MESSAGES, url_check=outbound.url_refusal
+    )
     _enforce_policy(parsed.files)
     return parsed, previous, base
 
@@ -77,7 +82,9 @@ def validate_bundle(
     check_may_deploy(actor, centre)
     with orc.uow() as uow:
         try:
-            parsed, previous, base = _prepare(uow.session, files, centre, merge)
+            parsed, previous, base = _prepare(
+                uow.session, files, centre, merge, OutboundPolicy.from_settings(orc.settings)
+            )
         except InvalidProcess as exc:
             return {"valid": False, "message": exc.message, "errors": exc.errors or []}
         against = previous or base
@@ -124,7 +131,7 @@ def _deploy(
     check_may_deploy(actor, centre)
     with orc.uow() as uow:
         s = uow.session
-        parsed, previous, base = _prepare(s, files, centre, merge)
+        parsed, previous, base = _prepare(s, files, centre, merge, OutboundPolicy.from_settings(orc.settings))
         if previous is not None and previous.hash == parsed.hash:
             return _bundle_view(previous, created=False)
         bundle = Bundle(

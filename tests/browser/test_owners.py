@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from engine.services import processes, rmas
 from tests.bpmn_edit import add_plain_centre
 from tests.helpers import actor, rma_payload
-from tests.http_receiver import HttpReceiver
+from tests.http_receiver import HttpReceiver, allow_receivers
 
 from .pages import choose, complete, go, log_in, log_out, open_task  # noqa: F401
 
@@ -215,6 +215,7 @@ def test_owner_changes_the_diagnosis_sla_timer_in_the_modeler(page: Page, live_s
 
 def test_owner_adds_a_service_task_that_tells_the_erp_about_every_new_rma(page: Page, live_server):
     orc = live_server.orc
+    allow_receivers(orc)  # the ERP listens on 127.0.0.1, named in RMA_SERVICE_TASK_HOSTS as a LAN ERP is
     add_plain_centre(orc, "NL")
     bundle_id, version, _files = _latest(orc)
     with HttpReceiver(status=200, reply={"order": "SO-7"}) as erp:

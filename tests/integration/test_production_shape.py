@@ -83,6 +83,7 @@ def test_gunicorn_web_workers_and_separate_rma_workers_on_postgresql(orc, db_url
         RMA_RUN_WORKER="0",
         RMA_BASE_URL=f"http://127.0.0.1:{port}",
         RMA_INSTANCE_DIR=str(tmp_path),
+        RMA_SERVICE_TASK_HOSTS="127.0.0.1",  # the webhook receiver's host, named as an integrator on the LAN is
     )
     procs = [
         subprocess.Popen(

@@ -3,6 +3,7 @@ retry after the other side is back calls again and goes on. On each backend."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -18,7 +19,7 @@ from engine.store.model import Instance
 from tests.conftest import PROCESSES_DIR
 from tests.driver import complete_open_task
 from tests.helpers import INTAKE, actor, rma_payload
-from tests.http_receiver import HttpReceiver
+from tests.http_receiver import RECEIVER_HOSTS, HttpReceiver
 from tests.integration.live_http import free_port
 
 APPROVAL = "stages/rma_approval.bpmn"
@@ -27,6 +28,12 @@ SCRIPT_TASK = """<bpmn:scriptTask id="compute_quote" name="Compute quote">
       <bpmn:extensionElements>"""
 SCRIPT_END = """<bpmn:script>quote_total = round(parts_cost + labour_hours * labour_rate, 2)</bpmn:script>
     </bpmn:scriptTask>"""
+
+
+@pytest.fixture
+def settings(settings):
+    """The ERP of these tests listens on 127.0.0.1: named in RMA_SERVICE_TASK_HOSTS, as the ERP on a LAN is."""
+    return dataclasses.replace(settings, service_task_hosts=RECEIVER_HOSTS)
 
 
 POSTED = """<spiffworkflow:parameter id="data" type="any" value="{'rma': rma_number, 'parts_cost': parts_cost}" />"""
@@ -137,7 +144,9 @@ def test_every_retry_of_one_task_carries_the_same_idempotency_key(orc):
 
 def test_a_signed_get_request_with_query_parameters(orc):
     with HttpReceiver(status=200, reply=[1, 2]) as erp:
-        orc.runtime.script_engine.services = HttpServices(secret="erp-secret", timeout=5)
+        orc.runtime.script_engine.services = HttpServices(
+            secret="erp-secret", timeout=5, allowed_hosts=frozenset(RECEIVER_HOSTS)
+        )
         _deploy(
             orc,
             erp.url,

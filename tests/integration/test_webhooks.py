@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -22,9 +23,16 @@ from engine.store.model import OutboxMessage, WebhookDelivery, utcnow
 from engine.store.outbox import send_pending
 from tests.driver import complete_open_task
 from tests.helpers import INTAKE, actor, rma_payload
+from tests.http_receiver import RECEIVER_HOSTS
 
 MANAGER = Actor("manager", "manager")
 SECRET = "s3cret-for-tests-0123456789"
+
+
+@pytest.fixture
+def settings(settings):
+    """The receivers listen on 127.0.0.1: named in RMA_SERVICE_TASK_HOSTS, as an integrator on the LAN is."""
+    return dataclasses.replace(settings, service_task_hosts=RECEIVER_HOSTS)
 
 
 class Receiver:
