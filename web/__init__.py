@@ -26,7 +26,7 @@ def create_app(config: dict | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),  # a working day; each request extends it
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=4),  # idle: each request extends it, up to RMA_SESSION_MAX_AGE
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=settings.base_url.startswith("https://"),

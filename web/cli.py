@@ -170,6 +170,33 @@ def users_set_email(username, email):
     click.echo(f"e-mail of {username} {'set to ' + saved['email'] if saved['email'] else 'removed'}")
 
 
+@users.command("disable")
+@click.argument("username")
+def users_disable(username):
+    """Disable USERNAME: its logins are refused, every API token is revoked for good, every session ends."""
+    from engine.services.users import disable_user
+
+    try:
+        done = disable_user(_orchestrator(), Actor.system(), username)
+    except EngineError as exc:
+        raise click.ClickException(exc.message)
+    state = "disabled" if done["changed"] else "was disabled already"
+    click.echo(f"user {username} {state}; {done['tokens_revoked']} API token(s) revoked")
+
+
+@users.command("enable")
+@click.argument("username")
+def users_enable(username):
+    """Let a disabled USERNAME log in again (API tokens revoked by the disable stay revoked)."""
+    from engine.services.users import enable_user
+
+    try:
+        done = enable_user(_orchestrator(), Actor.system(), username)
+    except EngineError as exc:
+        raise click.ClickException(exc.message)
+    click.echo(f"user {username} {'enabled' if done['changed'] else 'was enabled already'}")
+
+
 @main.group("audit")
 def audit_group():
     """Check the tamper-evident audit trail."""

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import CursorResult, Row, bindparam, select, update
+from sqlalchemy.orm import Session
 
 from engine.actors import ROLES, Actor
 from engine.errors import InvalidInput, NotAllowed, NotFound, Unauthenticated
@@ -88,7 +90,8 @@ def add_user(
         s = uow.session
         if centre and s.get(Centre, centre) is None:
             raise InvalidInput(f"unknown centre {centre}")
-        user = s.scalar(select(User).where(User.username == username)) or User(username=username)
+        # locked: a login verifying the old password waits, then sees the new one (sign_in)
+        user = s.scalar(select(User).where(User.username == username).with_for_update()) or User(username=username)
         user.role, user.centre_code, user.full_name = role, centre or None, full_name or username
         if password_hash:
             new_hash = password_hash
@@ -97,12 +100,9 @@ def add_user(
         else:
             raise InvalidInput("give a password or a password hash")
         if user.id is not None and user.password_hash != new_hash:
-            # A reset password also ends every token issued under the old one.
-            s.execute(
-                update(ApiToken)
-                .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-            )
+            # A reset password also ends every token and every session issued under the old one.
+            _revoke_tokens(s, user.id)
+            user.session_epoch += 1  # the row is locked: no concurrent change is lost
         user.password_hash = new_hash
         user.active = True
         if email is not None:
@@ -182,29 +182,61 @@ def set_staff_email(orc: Orchestrator, actor: Actor, username: str, email: str |
         return view
 
 
+@dataclass(frozen=True)
+class SignIn:
+    """A correct login: the actor, the session epoch a staff session carries (web/auth), and the bearer token
+    when one was asked for (issued in the transaction that checked the password, under the user's row lock, so
+    a disable or password change committed meanwhile either comes first and refuses it or revokes it)."""
+
+    actor: Actor
+    session_epoch: int
+    token: dict | None = None
+
+
+def _verified_user(s: Session, username: str, password: str) -> User:
+    """The active user with this password, its row locked until the transaction ends; else Unauthenticated."""
+    user = None
+    if username and "\x00" not in username:  # no stored name has one; PostgreSQL would refuse the query
+        user = s.scalar(select(User).where(User.username == username, User.active).with_for_update())
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
+    except VerificationError:
+        user = None
+    if user is None:  # a disabled account answers like a wrong password
+        raise Unauthenticated("wrong username or password")
+    return user
+
+
 def authenticate(orc: Orchestrator, username: str, password: str) -> Actor:
     """The actor for a correct username and password, else Unauthenticated."""
     with orc.uow() as uow:
-        user = None
-        if username and "\x00" not in username:  # no stored name has one; PostgreSQL would refuse the query
-            user = uow.session.scalar(select(User).where(User.username == username, User.active))
-        try:
-            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
-        except VerificationError:
-            user = None
-        if user is None:
-            raise Unauthenticated("wrong username or password")
-        return _actor(user)
+        return _actor(_verified_user(uow.session, username, password))
+
+
+def _sign_in(orc: Orchestrator, username: str, password: str, token: bool) -> SignIn:
+    with orc.uow() as uow:
+        user = _verified_user(uow.session, username, password)
+        result = SignIn(_actor(user), user.session_epoch, _new_token(orc, uow.session, user.id) if token else None)
+        uow.commit()
+    return result
+
+
+def sign_in(
+    orc: Orchestrator, username: str, password: str, address: str | None = None, *, token: bool = False
+) -> SignIn:
+    """A login behind the login throttle: per username and per client address (429 when locked); with
+    `token`, a new bearer token too."""
+    user_key, address_key = throttle.login_user_key(username), throttle.login_address_key(address)
+    throttle.hit(orc, {user_key: throttle.LOGIN_PER_USER, address_key: throttle.LOGIN_PER_ADDRESS})
+    result = _sign_in(orc, username, password, token)  # a wrong password stays counted
+    throttle.forget(orc, user_key)
+    throttle.refund(orc, address_key, throttle.LOGIN_PER_ADDRESS)
+    return result
 
 
 def login(orc: Orchestrator, username: str, password: str, address: str | None = None) -> Actor:
-    """authenticate() behind the login throttle: per username and per client address (429 when locked)."""
-    user_key, address_key = throttle.login_user_key(username), throttle.login_address_key(address)
-    throttle.hit(orc, {user_key: throttle.LOGIN_PER_USER, address_key: throttle.LOGIN_PER_ADDRESS})
-    actor = authenticate(orc, username, password)  # a wrong password stays counted
-    throttle.forget(orc, user_key)
-    throttle.refund(orc, address_key, throttle.LOGIN_PER_ADDRESS)
-    return actor
+    """sign_in()'s actor: authenticate() behind the login throttle."""
+    return sign_in(orc, username, password, address).actor
 
 
 def _actor(user: User | Row) -> Actor:
@@ -224,18 +256,108 @@ def actor_by_username(orc: Orchestrator, username: str) -> Actor | None:
     return _actor(row) if row else None
 
 
+_SESSION_USER = select(User.username, User.role, User.centre_code, User.id, User.session_epoch).where(
+    User.username == bindparam("username"), User.active
+)
+
+
+def session_actor(orc: Orchestrator, username: str, epoch: int | None) -> Actor | None:
+    """The actor of a staff session signed at `epoch`: None once the account is disabled, or its sessions were
+    ended since (logout, a new password, a disable). The staff pages call it on every request: one read."""
+    if epoch is None:
+        return None
+    with single_read(orc.db) as conn:
+        row = conn.execute(_SESSION_USER, {"username": username}).first()
+    return _actor(row) if row is not None and row.session_epoch == epoch else None
+
+
+def end_sessions(orc: Orchestrator, actor: Actor) -> None:
+    """End every staff session of the actor's account, on every web process (logging out)."""
+    if actor.user_id is None:
+        return
+    with orc.uow() as uow:
+        uow.session.execute(update(User).where(User.id == actor.user_id).values(session_epoch=User.session_epoch + 1))
+        uow.commit()
+
+
+def _revoke_tokens(s: Session, user_id: int) -> int:
+    """Revoke every live token of the user; how many were revoked."""
+    result = s.execute(
+        update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
+    )
+    return cast(CursorResult, result).rowcount  # an UPDATE's result (Session.execute is typed for rows)
+
+
+def _managed_user(s: Session, actor: Actor, username: str) -> User:
+    """The account, its row locked; NotFound unless the actor manages it."""
+    _require_staff_manager(actor)
+    user = s.scalar(select(User).where(User.username == username).with_for_update())
+    if user is None or not _may_manage(actor, user):
+        raise NotFound(f"no user {username}")
+    return user
+
+
+def disable_user(orc: Orchestrator, actor: Actor, username: str) -> dict:
+    """Disable an account: its logins are refused (401), every API token is revoked for good (re-enabling does
+    not revive one) and every staff session ends at once. `changed` is False when it was disabled already (only
+    the disable that changed it is audited, `user_disabled`); tokens are revoked either way."""
+    with orc.uow() as uow:
+        s = uow.session
+        user = _managed_user(s, actor, username)
+        if actor.user_id is not None and actor.user_id == user.id:
+            raise InvalidInput("you cannot disable your own account")
+        revoked, changed = _revoke_tokens(s, user.id), user.active
+        if changed:
+            user.active = False
+            user.session_epoch += 1
+            audit(
+                s,
+                None,
+                actor,
+                "user_disabled",
+                f"{username} disabled: {revoked} token(s) revoked, sessions ended",
+                data={"username": username, "tokens_revoked": revoked},
+            )
+        view = {**_staff_view(user), "changed": changed, "tokens_revoked": revoked}
+        uow.commit()
+        return view
+
+
+def enable_user(orc: Orchestrator, actor: Actor, username: str) -> dict:
+    """Let a disabled account log in again (with its password; tokens revoked by the disable stay revoked).
+    `changed` is False when it was enabled already; only the enable that changed it is audited (`user_enabled`)."""
+    with orc.uow() as uow:
+        s = uow.session
+        user = _managed_user(s, actor, username)
+        changed = not user.active
+        if changed:
+            user.active = True
+            audit(s, None, actor, "user_enabled", f"{username} enabled", data={"username": username})
+        view = {**_staff_view(user), "changed": changed}
+        uow.commit()
+        return view
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(orc: Orchestrator, actor: Actor) -> dict:
-    """A new bearer token; only its hash is stored."""
+def _new_token(orc: Orchestrator, s: Session, user_id: int) -> dict:
     token = secrets.token_urlsafe(32)
     expires = utcnow() + timedelta(hours=orc.settings.token_ttl_hours)
-    with orc.uow() as uow:
-        uow.session.add(ApiToken(user_id=actor.user_id, token_hash=_digest(token), expires_at=expires))
-        uow.commit()
+    s.add(ApiToken(user_id=user_id, token_hash=_digest(token), expires_at=expires))
     return {"token": token, "expires_at": expires}
+
+
+def issue_token(orc: Orchestrator, actor: Actor) -> dict:
+    """A new bearer token for an active account (Unauthenticated for a disabled one); only its hash is stored."""
+    with orc.uow() as uow:
+        user = uow.session.get(User, actor.user_id, with_for_update=True) if actor.user_id is not None else None
+        if user is None or not user.active:
+            raise Unauthenticated("this account is disabled")
+        issued = _new_token(orc, uow.session, user.id)
+        uow.commit()
+    return issued
 
 
 # The token with its user in one indexed read: it runs before every API call, so no ORM session.

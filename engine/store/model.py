@@ -93,6 +93,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)  # SLA escalations (migration 0005)
+    # Sessions signed before the last logout, password change or disable carry an older epoch: refused (0013).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiToken(Base):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from werkzeug.routing import IntegerConverter
 
-from tests.helpers import INTAKE
+from tests.helpers import INTAKE, staff_session
 from tests.web.access_world import CENTRE, ROLES, SCOPES, TASK_ROLES, sqlite_world
 
 # Endpoints anyone may open without logging in (the API has its own matrix in test_access_matrix.py).
@@ -129,7 +129,7 @@ def _login(world, role):
     client = world.app.test_client()
     if ROLES[role]:
         with client.session_transaction() as sess:
-            sess["_user_id"], sess["_fresh"] = ROLES[role], True
+            staff_session(sess, world.app, ROLES[role])
     return client
 
 

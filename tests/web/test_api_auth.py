@@ -6,6 +6,8 @@ import pytest
 from flask import session
 from flask_wtf.csrf import generate_csrf
 
+from tests.helpers import staff_session
+
 
 def test_token_for_correct_password_identifies_the_caller(client):
     response = client.post("/api/auth/token", json={"username": "sg.tech", "password": "demo"})
@@ -81,7 +83,8 @@ def _log_in_browser(app, client, username):
         token = generate_csrf()
         raw = session["csrf_token"]
     with client.session_transaction() as sess:
-        sess["_user_id"], sess["_fresh"], sess["csrf_token"] = username, True, raw
+        staff_session(sess, app, username)
+        sess["csrf_token"] = raw
     return token
 
 

@@ -12,6 +12,7 @@ from flask import session
 from flask_wtf.csrf import generate_csrf
 from werkzeug.routing import IntegerConverter
 
+from tests.helpers import staff_session
 from tests.web.access_world import sqlite_world
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -52,7 +53,8 @@ def _browser_logged_in_as(world, username):
         token = generate_csrf()
         raw = session["csrf_token"]
     with client.session_transaction() as sess:
-        sess["_user_id"], sess["_fresh"], sess["csrf_token"] = username, True, raw
+        staff_session(sess, world.app, username)
+        sess["csrf_token"] = raw
     return client, token
 
 

@@ -14,7 +14,7 @@ from engine.services import processes
 from engine.services.scheduler import fire_due_timers
 from engine.store.model import utcnow
 from tests.conftest import PROCESSES_DIR
-from tests.helpers import INTAKE
+from tests.helpers import INTAKE, staff_session
 
 QUOTE = "round(parts_cost + labour_hours * labour_rate, 2)"
 DIAGNOSIS = {"diagnosis": "Sensor dead", "fault_category": "sensor", "parts_cost": 10, "labour_hours": 1}
@@ -22,7 +22,7 @@ DIAGNOSIS = {"diagnosis": "Sensor dead", "fault_category": "sensor", "parts_cost
 
 def _login(client, username):
     with client.session_transaction() as session:
-        session["_user_id"], session["_fresh"] = username, True
+        staff_session(session, client.application, username)
 
 
 def _break_the_quote(orc):

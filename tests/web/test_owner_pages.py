@@ -9,7 +9,7 @@ import pytest
 
 from engine.services import processes, rmas
 from tests.bpmn_edit import add_plain_centre, insert_user_task, simple_form
-from tests.helpers import actor, rma_payload
+from tests.helpers import actor, rma_payload, staff_session
 from tests.web.access_world import add_matrix_users
 
 INTAKE_STAGE = "stages/rma_intake.bpmn"
@@ -27,7 +27,7 @@ def world(sqlite_orc):
 def _client(app, username):
     client = app.test_client()
     with client.session_transaction() as sess:
-        sess["_user_id"], sess["_fresh"] = username, True
+        staff_session(sess, app, username)
     return client
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from engine.adapters import uploads
 from engine.errors import InvalidInput
-from tests.helpers import INTAKE
+from tests.helpers import INTAKE, staff_session
 from tests.web.conftest import ApiDriver
 
 DIAGNOSIS = {
@@ -115,7 +115,7 @@ def test_receipt_pdf_for_staff_and_for_the_customer(api):
 
 def _login(client, username):
     with client.session_transaction() as session:
-        session["_user_id"], session["_fresh"] = username, True
+        staff_session(session, client.application, username)
 
 
 def test_staff_rma_page_shows_photos_estimate_messages_history_and_receipt(api, client):

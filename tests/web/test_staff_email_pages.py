@@ -12,6 +12,7 @@ from engine import Orchestrator
 from engine.demo import DEMO_PASSWORD, create_centres_and_users
 from engine.services import users
 from engine.store.model import User
+from tests.helpers import staff_session
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def orc(settings):
 def logged_in(app, username: str):
     client = app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"], session["_fresh"] = username, True
+        staff_session(session, app, username)
     return client
 
 

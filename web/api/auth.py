@@ -19,9 +19,12 @@ NO_STORE = {"Cache-Control": "no-store"}
 @blp.response(200, TokenSchema)
 @errors(blp, 401, 429)
 def issue_token(credentials):
-    """Exchange a staff username and password for a bearer token (failed tries are throttled: 429)."""
-    actor = users.login(orchestrator(), credentials["username"], credentials["password"], address=request.remote_addr)
-    return users.issue_token(orchestrator(), actor), NO_STORE
+    """Exchange a staff username and password for a bearer token (failed tries are throttled: 429; a disabled
+    account is 401)."""
+    signed_in = users.sign_in(
+        orchestrator(), credentials["username"], credentials["password"], address=request.remote_addr, token=True
+    )
+    return signed_in.token, NO_STORE
 
 
 @blp.route("/auth/tokens")

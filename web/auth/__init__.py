@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import MutableMapping
+from datetime import timedelta
 from functools import wraps
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
@@ -20,6 +23,11 @@ login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to continue."
 
 
+# However active, a staff session ends this long after its login (a working day); idle, earlier
+# (PERMANENT_SESSION_LIFETIME, web/__init__.py).
+SESSION_MAX_AGE = timedelta(hours=12)
+
+
 class StaffUser(UserMixin):
     """Flask-Login's view of an engine Actor."""
 
@@ -34,10 +42,38 @@ def orchestrator():
     return current_app.extensions["rma"]
 
 
+# What a login keeps in the signed session cookie besides Flask-Login's `_user_id`: the account's session epoch
+# (a logout, a new password or a disable moves it on, ending the session on every web process at once) and when
+# it signed in (the absolute lifetime: the cookie's idle lifetime renews on every request, this does not).
+EPOCH, SIGNED_IN_AT = "rma_epoch", "rma_signed_in_at"
+
+
+def stamp_session(target: MutableMapping, username: str, epoch: int) -> None:
+    """Fill a fresh session as a login does (the login view; tests that skip the login form)."""
+    target["_user_id"], target["_fresh"] = username, True
+    target[EPOCH], target[SIGNED_IN_AT] = epoch, int(time.time())
+
+
+def _within_lifetime(signed_in_at) -> bool:
+    if not isinstance(signed_in_at, int):  # a session from before the epoch existed: log in again
+        return False
+    age = time.time() - signed_in_at
+    return -60 <= age <= current_app.config["RMA_SESSION_MAX_AGE"].total_seconds()
+
+
 @login_manager.user_loader
 def _load_user(username: str):
-    actor = user_service.actor_by_username(orchestrator(), username)
-    return StaffUser(actor) if actor else None
+    """Every request of a staff session: refused once older than its absolute lifetime, once its account is
+    disabled, or once the account's sessions were ended (the epoch moved on)."""
+    actor = None
+    if _within_lifetime(session.get(SIGNED_IN_AT)):
+        epoch = session.get(EPOCH)
+        actor = user_service.session_actor(orchestrator(), username, epoch if isinstance(epoch, int) else None)
+    if actor is None:
+        for key in ("_user_id", "_fresh", "_id", EPOCH, SIGNED_IN_AT):  # the dead login leaves the cookie
+            session.pop(key, None)
+        return None
+    return StaffUser(actor)
 
 
 def api_actor() -> Actor:
@@ -85,7 +121,7 @@ def _safe_next(target: str) -> str | None:
 def login():
     if request.method == "POST":
         try:
-            actor = user_service.login(
+            signed_in = user_service.sign_in(
                 orchestrator(),
                 request.form.get("username", ""),
                 request.form.get("password", ""),
@@ -103,20 +139,25 @@ def login():
             )
         # A fresh session (and so a fresh CSRF token): nothing planted before login carries over.
         session.clear()
-        session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME, checked on every request
-        login_user(StaffUser(actor))
+        session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME idle, checked on every request
+        login_user(StaffUser(signed_in.actor))
+        stamp_session(session, signed_in.actor.username, signed_in.session_epoch)
         return redirect(_safe_next(request.args.get("next", "")) or url_for("staff.inbox"))
     return render_template("login.html", username="")
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    """Ends every session of the account at once, on every web process and in every browser."""
+    if current_user.is_authenticated:
+        user_service.end_sessions(orchestrator(), current_user.actor)
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
 
 
 def register_auth(app) -> None:
+    app.config.setdefault("RMA_SESSION_MAX_AGE", SESSION_MAX_AGE)
     login_manager.init_app(app)
     app.register_blueprint(bp)
     guards.register(app)
