@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import MutableMapping
 from datetime import timedelta
 from functools import wraps
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
@@ -110,10 +112,38 @@ def roles_required(*roles):
     return decorator
 
 
-def _safe_next(target: str) -> str | None:
-    """Only a path on this site: browsers read `//host` and `/\\host` as another site."""
-    if not target.startswith("/") or target.startswith("//") or target.startswith("/\\") or "\\" in target:
-        return None
+# Characters that never belong in a path we follow: controls (CR and LF would split the Location header),
+# format characters, and every kind of space, which browsers strip or read as a separator (tab, U+3000, ...).
+# Once percent-decoded a path may hold a space (a search term), never a control or a line separator.
+_CONTROLS = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+NEXT_MAX = 2000
+
+
+def _on_this_site(path: str, decoded: bool = False) -> bool:
+    for c in path:
+        if unicodedata.category(c) in _CONTROLS or (not decoded and (c.isspace() or unicodedata.category(c) == "Zs")):
+            return False
+    # `//host` and `/\host` are another site to a browser, and it reads any backslash as a slash
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return False
+    parts = urlsplit(path)
+    return not parts.scheme and not parts.netloc
+
+
+def safe_next(target: str | None, default: str, within: str = "/") -> str:
+    """`target` if it is a path on this site (under `within`), else `default`: the one check for every `next`
+    the app follows (after login, claim and release, cancel). Refused, not repaired: a scheme or a host, a
+    start of `//` or `/\\`, a backslash, control characters and whitespace (tab, CR, LF, U+3000), the same once
+    percent-decoded, and anything longer than NEXT_MAX."""
+    if not target or len(target) > NEXT_MAX or not target.startswith(within) or not _on_this_site(target):
+        return default
+    decoded = target
+    for _ in range(3):  # what a proxy or a server further on may decode, up to three times
+        decoded, before = unquote(decoded), decoded
+        if decoded == before:
+            break
+        if not _on_this_site(decoded, decoded=True):
+            return default
     return target
 
 
@@ -142,7 +172,7 @@ def login():
         session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME idle, checked on every request
         login_user(StaffUser(signed_in.actor))
         stamp_session(session, signed_in.actor.username, signed_in.session_epoch)
-        return redirect(_safe_next(request.args.get("next", "")) or url_for("staff.inbox"))
+        return redirect(safe_next(request.args.get("next"), url_for("staff.inbox")))
     return render_template("login.html", username="")
 
 

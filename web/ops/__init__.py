@@ -13,7 +13,7 @@ from engine.services import dashboard as figures
 from engine.services import operations, users
 from engine.services.users import list_centres
 
-from ..auth import orchestrator, roles_required, staff_actor
+from ..auth import orchestrator, roles_required, safe_next, staff_actor
 from . import charts
 
 bp = Blueprint("ops", __name__, template_folder="templates")
@@ -178,9 +178,7 @@ def cancel(rma_id: int):
         flash(f"Could not cancel: {exc.message}", "error")
     else:
         flash(f"{closed['number']} cancelled and closed.", "success")
-    return redirect(
-        request.form.get("next") if request.form.get("next", "").startswith("/rmas/") else url_for("ops.incidents")
-    )
+    return redirect(safe_next(request.form.get("next"), url_for("ops.incidents"), within="/rmas/"))
 
 
 @bp.post("/ops/outbox/<int:message_id>/requeue")

@@ -7,7 +7,7 @@ from flask import flash, redirect, render_template, request, url_for
 from engine.errors import Conflict
 from engine.services import tasks as task_service
 
-from ..auth import orchestrator, roles_required, staff_actor
+from ..auth import orchestrator, roles_required, safe_next, staff_actor
 from . import bp
 
 
@@ -39,8 +39,7 @@ def inbox():
 
 
 def _back_to(default: str) -> str:
-    target = request.form.get("next", "")
-    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else default
+    return safe_next(request.form.get("next"), default)
 
 
 @bp.post("/tasks/<task_id>/claim")
