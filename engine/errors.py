@@ -80,6 +80,10 @@ class ProcessScriptError(EngineError):
 
     code, status = "process_script_error", 500
 
-    def __init__(self, message: str, task: str | None = None, errors: list | dict | None = None):
+    def __init__(
+        self, message: str, task: str | None = None, errors: list | dict | None = None, detail: str | None = None
+    ):
         super().__init__(message, errors)
         self.task = task
+        # for operators only (the incident's detail): what the other side said, bounded; `message` never holds it
+        self.detail = detail

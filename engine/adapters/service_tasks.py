@@ -35,8 +35,11 @@ does not pass the service task until a call succeeded. A URL written as a litera
 
 from __future__ import annotations
 
+import http
+import http.client
 import json
 import time
+import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -49,10 +52,57 @@ from engine.adapters.signing import sign
 from engine.process.operators import OPERATORS
 
 MAX_BODY = 1_000_000  # bytes of an answer kept in the task data
+EXCERPT = 300  # characters of a failed call's answer an operator sees in the incident's detail
 
 
 class ServiceCallFailed(Exception):
-    """The outside system could not be reached or did not accept the call."""
+    """The outside system could not be reached or did not accept the call.
+
+    The message names the call and the status code, never what the other side said (staff see it on the RMA);
+    `detail` holds that, as an `excerpt`, for the incident's operators."""
+
+    def __init__(self, message: str, detail: str | None = None):
+        super().__init__(message)
+        self.detail = detail
+
+
+class ServiceTaskFailed(WorkflowTaskException):
+    """A service task's call failed: the message names the task; `detail` goes to the incident (operators)."""
+
+    def __init__(self, message: str, task, detail: str | None = None):
+        super().__init__(message, task=task)
+        self.error_msg = message  # what the incident shows (str() would append SpiffWorkflow's notes)
+        self.detail = detail
+
+
+def excerpt(text: str | bytes, limit: int = EXCERPT) -> str:
+    """At most `limit` characters of what another system said: control and format characters removed (no
+    terminal escapes, no bidi overrides), each run of whitespace one space."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    kept = "".join(" " if c.isspace() else c for c in text if c.isspace() or unicodedata.category(c)[0] != "C")
+    kept = " ".join(kept.split())
+    return kept if len(kept) <= limit else kept[: limit - 1] + "\u2026"
+
+
+def _shown(url: str) -> str:
+    """The URL as an error names it: without credentials or query string (either may carry a secret)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _phrase(code: int) -> str:
+    """The standard reason phrase of a status code (the answer's own phrase is the other side's words)."""
+    try:
+        return f" ({http.HTTPStatus(code).phrase})"
+    except ValueError:
+        return ""
 
 
 @dataclass(frozen=True)
@@ -79,7 +129,9 @@ class HttpServices:
         try:
             result = self.call(operation_name, params, str(task.id))
         except ServiceCallFailed as exc:
-            raise WorkflowTaskException(f"service task failed: {exc}", task=task) from None
+            spec = task.task_spec
+            name = getattr(spec, "bpmn_name", None) or getattr(spec, "bpmn_id", None) or spec.name
+            raise ServiceTaskFailed(f"service task '{name}' failed: {exc}", task, exc.detail) from None
         return json.dumps(result, default=str)
 
     def call(self, operation: str, params: dict, idempotency_key: str) -> dict:
@@ -118,22 +170,29 @@ class HttpServices:
             headers.update({"X-RMA-Timestamp": timestamp, "X-RMA-Signature": sign(self.secret, timestamp, body or b"")})
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
         opener = OutboundPolicy(self.allowed_hosts).opener()  # checked, pinned addresses; no redirects
+        shown = _shown(url)
         try:
             with opener.open(request, timeout=self.timeout) as response:
                 status, raw = response.status, response.read(MAX_BODY + 1)
         except urllib.error.HTTPError as exc:
-            detail = exc.read(300).decode("utf-8", "replace").strip()
-            raise ServiceCallFailed(
-                f"{method} {url} answered {exc.code} {exc.reason}" + (f": {detail}" if detail else "")
-            ) from None
+            # staff see the status code; the answer's reason phrase and body are for operators, bounded
+            with exc:
+                answer = excerpt(f"{exc.code} {exc.reason}: " + exc.read(8 * EXCERPT).decode("utf-8", "replace"))
+            raise ServiceCallFailed(f"{method} {shown} answered {exc.code}{_phrase(exc.code)}", answer) from None
         except (urllib.error.URLError, OSError) as exc:
             refused = refusal_of(exc)
             if refused is not None:
-                raise ServiceCallFailed(f"{method} {url} refused: {refused}") from None
-            reason = getattr(exc, "reason", exc)
-            raise ServiceCallFailed(f"{method} {url} could not be reached: {reason}") from None
+                raise ServiceCallFailed(f"{method} {shown} refused: {refused}") from None
+            reason = excerpt(str(getattr(exc, "reason", exc)))
+            raise ServiceCallFailed(f"{method} {shown} could not be reached: {reason}") from None
+        except http.client.HTTPException as exc:  # not HTTP (a bad status line, an answer cut short): its words
+            raise ServiceCallFailed(
+                f"{method} {shown} did not answer in HTTP ({type(exc).__name__})", excerpt(str(exc))
+            ) from None
+        except ValueError as exc:  # what cannot be sent: a line break in a header, a host IDNA cannot encode
+            raise ServiceCallFailed(f"{method} {shown} could not be sent: {excerpt(str(exc))}") from None
         if len(raw) > MAX_BODY:
-            raise ServiceCallFailed(f"{method} {url} answered more than {MAX_BODY} bytes")
+            raise ServiceCallFailed(f"{method} {shown} answered more than {MAX_BODY} bytes")
         text = raw.decode("utf-8", "replace")
         try:
             parsed = json.loads(text) if text.strip() else None

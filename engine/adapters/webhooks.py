@@ -30,6 +30,7 @@ import urllib.request
 from sqlalchemy.orm import object_session
 
 from engine.adapters.address_policy import OutboundPolicy, refusal_of
+from engine.adapters.service_tasks import excerpt
 from engine.adapters.signing import SIGNATURE_TOLERANCE, sign, verify_signature  # noqa: F401  (receivers' side)
 from engine.store.model import OutboxMessage, WebhookDelivery, WebhookSubscription, utcnow
 
@@ -76,7 +77,8 @@ class WebhookSender:
             status = exc.code
         except Exception as exc:  # refused, unreachable, timed out: logged, then retried by the outbox
             refused = refusal_of(exc)
-            error = f"refused: {refused}" if refused is not None else f"{type(exc).__name__}: {exc}"
+            # bounded and without control characters: a broken answer's text is the other side's words
+            error = f"refused: {refused}" if refused is not None else f"{type(exc).__name__}: {excerpt(str(exc))}"
         if error is None and status is not None and not 200 <= status < 300:
             error = f"HTTP {status}"
         session.add(

@@ -463,7 +463,8 @@ def _script_error(exc: Exception) -> ProcessScriptError:
     task = getattr(exc, "task", None)
     name = task.task_spec.bpmn_id if task is not None else None
     message = getattr(exc, "error_msg", None) or str(exc)
-    return ProcessScriptError(f"{name or 'process'}: {message}", task=name)
+    # a service task's failure carries what the other side answered as `detail` (operators only)
+    return ProcessScriptError(f"{name or 'process'}: {message}", task=name, detail=getattr(exc, "detail", None))
 
 
 def instance_status(

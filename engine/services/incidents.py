@@ -6,6 +6,10 @@ ERROR state, the RMA shows status `incident`, and one open Incident row records 
 and the time. Its timers are paused (no sweep retries it in a loop). An operator retries it after fixing
 the cause (a corrected version deployed and the RMA moved to it, an outage over) or cancels the RMA
 with a reason. Every transition is audited; nothing is skipped silently.
+
+The error is what staff see (on the RMA page, in the API, in the audit trail): it names the task and what
+went wrong, never what another system answered. That goes to the incident's `detail`, a bounded excerpt
+only operators see (engine.services.operations).
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ def record(
             failing = getattr(failure, "task", None)  # the BPMN id a ProcessScriptError names
             task = next((t for t in failed if failure is None or t.name == failing), failed[0] if failed else None)
             message = _message(failure) if failure is not None else "a task is in error"
+            detail = getattr(failure, "detail", None)
             session.add(
                 Incident(
                     rma_id=rma.id,
@@ -68,6 +73,7 @@ def record(
                     task_title=task.title if task else None,
                     stage=task.stage if task else rma.stage,
                     error=message,
+                    detail=detail,
                     status="open",
                     status_before=settled,
                     attempts=1,
@@ -87,6 +93,7 @@ def record(
         elif failure is not None:
             incident.attempts += 1
             incident.error, incident.last_failed_at = _message(failure), now
+            incident.detail = getattr(failure, "detail", None)
             audit(
                 session,
                 rma.id,

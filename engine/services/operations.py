@@ -52,6 +52,7 @@ def incident_view(incident: Incident, rma: Rma | None = None) -> dict:
         "task_title": incident.task_title,
         "stage": incident.stage,
         "error": incident.error,
+        "detail": incident.detail,  # what the other side answered, bounded: operators only (see _require)
         "status": incident.status,
         "status_before": incident.status_before,
         "attempts": incident.attempts,

@@ -366,7 +366,9 @@ class Incident(Base):
     task_name: Mapped[str | None] = mapped_column(String(120), nullable=True)  # BPMN id of the failing element
     task_title: Mapped[str | None] = mapped_column(String(200), nullable=True)
     stage: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    error: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)  # what staff see: the task and what failed, never a remote answer
+    # what the other system answered (a service task's error body), bounded: operators only (migration 0014)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | resolved | cancelled
     status_before: Mapped[str] = mapped_column(String(32))  # the RMA's status when it failed
     attempts: Mapped[int] = mapped_column(Integer, default=1)

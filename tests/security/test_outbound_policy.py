@@ -22,7 +22,6 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from lxml import etree
 from sqlalchemy import create_engine, text
 
 from engine import Actor, Orchestrator, Settings
@@ -32,23 +31,18 @@ from engine.adapters.senders import senders_from_settings
 from engine.adapters.service_tasks import HttpServices, ServiceCallFailed
 from engine.demo import create_centres_and_users
 from engine.errors import InvalidInput, InvalidProcess
-from engine.process.definitions import read_bundle_dir
 from engine.services import integrations, operations, processes, rmas
 from engine.store.model import WebhookDelivery
 from engine.store.outbox import send_pending
-from tests.bpmn_edit import SPIFF, insert_node
-from tests.conftest import POSTGRES_URL, PROCESSES_DIR, REQUIRE_POSTGRES, _pg_schema_url
-from tests.driver import complete_open_task
-from tests.helpers import INTAKE as INTAKE_DATA
+from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, _pg_schema_url
 from tests.helpers import actor, rma_payload
 from tests.http_receiver import HttpReceiver
+from tests.security.erp_task import INTAKE, TASK, bundle, recorded
 from tests.web.conftest import ApiDriver
 from web.cli import init_database
 
 OWNER = Actor("owner", "process_owner")
 MANAGER = Actor("manager", "manager")
-INTAKE = "stages/rma_intake.bpmn"
-TASK = "tell_erp"
 
 # (case, host as written in a URL): every one of them names this machine, the LAN or the cloud's metadata
 HOSTILE = [
@@ -130,28 +124,6 @@ def net(monkeypatch):
     monkeypatch.setattr(address_policy, "_connect_socket", n.connect)
     monkeypatch.setattr(socket, "create_connection", n.create_connection)
     return n
-
-
-def _service_task(url_expression: str) -> str:
-    return f"""<bpmn:extensionElements>
-        <spiffworkflow:serviceTaskOperator xmlns:spiffworkflow="{SPIFF}" id="http/PostRequest" resultVariable="erp">
-          <spiffworkflow:parameters>
-            <spiffworkflow:parameter id="url" type="str" value="{url_expression}" />
-            <spiffworkflow:parameter id="data" type="any" value="{{'rma': rma_number}}" />
-          </spiffworkflow:parameters>
-        </spiffworkflow:serviceTaskOperator>
-      </bpmn:extensionElements>"""
-
-
-def bundle(url_expression: str) -> dict:
-    """The shipped bundle with a service task that tells the ERP about every new RMA once intake is recorded."""
-    files = read_bundle_dir(PROCESSES_DIR)
-    xml = insert_node(files[INTAKE], "record_condition", "bpmn:serviceTask", TASK, "Tell the ERP", {})
-    root = etree.fromstring(xml.encode())
-    task = root.find(f".//*[@id='{TASK}']")
-    task.insert(0, etree.fromstring(_service_task(url_expression).replace("<bpmn:", "<").replace("</bpmn:", "</")))
-    task[0].tag = f"{{{root.nsmap['bpmn']}}}extensionElements"
-    return {**files, INTAKE: etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode()}
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -334,15 +306,9 @@ def test_a_url_whose_literal_start_names_the_host_is_checked_at_deploy_too(share
     assert [(e["file"], e["element"]) for e in info.value.errors] == [(INTAKE, TASK)]
 
 
-def _recorded(orc, serial: str) -> dict:
-    """A new RMA whose intake reception has just recorded (the tell-the-ERP task runs right after)."""
-    opened = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(serial=serial))
-    return complete_open_task(orc, "sg.reception", opened["id"], data=INTAKE_DATA)["rma"]
-
-
 @pytest.mark.parametrize("host", CASES)
 def test_a_computed_url_to_an_internal_address_is_an_incident_naming_the_service_task(shared, net, host):
-    opened = _recorded(shared, host)
+    opened = recorded(shared, host)
     assert opened["status"] == "incident"
     [incident] = [
         i for i in operations.list_incidents(shared, MANAGER, per_page=200)["items"] if i["rma_id"] == opened["id"]
@@ -379,11 +345,11 @@ def test_the_erp_on_the_lan_works_once_the_operator_names_it(orc, net):
         files = bundle(f"'{url}'")
         # a name: deployable, but without the operator's word it resolves inside and is refused when called
         processes.deploy_bundle(orc, OWNER, files, note="ERP on the LAN")
-        refused = _recorded(orc, "LAN-1")
+        refused = recorded(orc, "LAN-1")
         assert refused["status"] == "incident" and erp.requests == []
         orc.settings = dataclasses.replace(orc.settings, service_task_hosts=("erp.lan",))
         orc.runtime.script_engine.services = HttpServices.from_settings(orc.settings)
-        opened = _recorded(orc, "LAN-2")
+        opened = recorded(orc, "LAN-2")
         retried = operations.retry_incident(orc, MANAGER, refused["id"])
         sub = integrations.create_subscription(orc, MANAGER, url.replace("/hook", "/events"), events=["rma.closed"])
     assert opened["status"] != "incident" and retried["rma"]["status"] != "incident"

@@ -25,7 +25,11 @@ class IncidentSchema(Schema):
     task = fields.String(allow_none=True, metadata={"description": "BPMN id of the element that failed"})
     task_title = fields.String(allow_none=True)
     stage = fields.String(allow_none=True)
-    error = fields.String()
+    error = fields.String(metadata={"description": "What failed: the task and, for a call, the status code"})
+    detail = fields.String(
+        allow_none=True,
+        metadata={"description": "What the other system answered: at most 300 characters, control characters removed"},
+    )
     status = fields.String(metadata={"description": "open, resolved or cancelled"})
     status_before = fields.String(metadata={"description": "The RMA's status when the task failed"})
     attempts = fields.Integer()
