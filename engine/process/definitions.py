@@ -23,6 +23,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from engine import sandbox
 from engine.errors import InvalidProcess
 from engine.process import stages
+from engine.process.forms import reference_errors
 from engine.process.messages import MessageTemplates, compile_templates, is_template_file, message_errors
 from engine.process.stages import ROOT_PROCESS_ID, StageTable
 from engine.process.validation import check_bundle
@@ -299,6 +300,9 @@ def _load_form(name: str, text: str, errors: list) -> dict:
     try:
         schema = json.loads(text)
         jsonschema.Draft202012Validator.check_schema(schema)
+        # a form never fetches: each $ref points inside it, named by its JSON pointer when not (engine.process.forms)
+        for pointer, problem in reference_errors(schema):
+            errors.append(_error(name, f"{problem} (at {pointer})", pointer))
         return schema
     except json.JSONDecodeError as exc:
         errors.append(

@@ -1,16 +1,104 @@
-"""JSON Schema task forms: validate and normalise submitted data before it enters a workflow."""
+"""JSON Schema task forms: validate and normalise submitted data before it enters a workflow.
+
+A form never fetches anything. Its `$ref`s may only point inside it (`#` or `#/...`, a JSON pointer into the
+form): `reference_errors` lists every other one, and a deploy refuses the form naming the file and the pointer
+(engine.process.definitions). Validation resolves references through `LOCAL_ONLY`, a registry that retrieves
+nothing (jsonschema's default would fetch an http:// or file:// `$ref` while checking a submission), so even a
+form stored before that check cannot make the server fetch a URL or read a file.
+"""
 
 from __future__ import annotations
 
 import copy
+import urllib.parse
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.exceptions import NoSuchResource, Unresolvable
 
 from engine.errors import InvalidFormData
 from engine.sandbox.limits import RESERVED_KEYS  # task-data keys SpiffWorkflow cannot store
 
 # SpiffWorkflow's serializer treats a dict key named `typename` as a type tag.
+
+
+REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+_DATA_KEYWORDS = {"enum", "const", "default", "examples"}  # their values are data, never schemas
+_SCHEMA_MAPS = {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}  # name -> schema
+
+
+def _retrieve_nothing(uri: str) -> Any:
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
+
+
+LOCAL_ONLY: Registry = Registry(retrieve=_retrieve_nothing)  # type: ignore[call-arg]
+
+
+def validator(schema: dict) -> Draft202012Validator:
+    """A validator for a form that resolves references inside the form only: any other is unresolvable."""
+    return Draft202012Validator(schema, registry=LOCAL_ONLY)
+
+
+def reference_errors(schema: Any) -> list[tuple[str, str]]:
+    """(JSON pointer, why) for each reference in a form that does not point at something inside it, and each
+    `$id` below the form's root (which would make `#/...` mean another document)."""
+    found: list[tuple[str, str]] = []
+    _walk_schema(schema, "", schema, found)
+    return found
+
+
+def _escape(key: str) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def _walk_schema(node: Any, pointer: str, root: Any, found: list[tuple[str, str]]) -> None:
+    if isinstance(node, list):  # allOf, anyOf, oneOf, prefixItems
+        for i, item in enumerate(node):
+            _walk_schema(item, f"{pointer}/{i}", root, found)
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        here = f"{pointer}/{_escape(key)}"
+        if key in REF_KEYWORDS and isinstance(value, str):
+            problem = _reference_problem(key, value, root)
+            if problem is not None:
+                found.append((here, problem))
+        elif key == "$id" and pointer:
+            found.append((here, f"$id {value!r} below the form's root: a form is one document"))
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            for name, sub in value.items():
+                _walk_schema(sub, f"{here}/{_escape(name)}", root, found)
+        elif key not in _DATA_KEYWORDS:
+            _walk_schema(value, here, root, found)
+
+
+def _reference_problem(keyword: str, ref: str, root: Any) -> str | None:
+    if ref == "#":
+        return None
+    if not ref.startswith("#/"):
+        return f"{keyword} {ref!r} points outside the form: a form's {keyword} may only point inside it ('#/...')"
+    node = root
+    for part in urllib.parse.unquote(ref[2:]).split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return f"{keyword} {ref!r} points at nothing in the form"
+    return None
+
+
+def _validation_errors(schema: dict, data: Any) -> list:
+    try:
+        return list(validator(schema).iter_errors(data))
+    except Unresolvable as exc:  # a form stored before references were checked at deploy
+        raise InvalidFormData(
+            "the form has a reference that does not point inside it; a process owner must deploy a corrected form",
+            {"_form": [f"This form cannot be checked: its reference {exc.ref!r} finds nothing inside it."]},
+        ) from None
 
 
 def apply_defaults(schema: dict, data: dict) -> dict:
@@ -50,8 +138,7 @@ def _holds_reserved_key(value: Any) -> bool:
 def field_errors(schema: dict, data: dict) -> dict[str, list[str]]:
     """Field name -> messages; '_form' for errors not tied to one field."""
     errors: dict[str, list[str]] = {}
-    validator = Draft202012Validator(schema)
-    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.path)):
+    for error in sorted(_validation_errors(schema, data), key=lambda e: list(e.path)):
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else "_form"
             errors.setdefault(missing, []).append("This field is required.")
@@ -102,7 +189,7 @@ def _friendly(error) -> str:
 def nested_errors(schema: dict, data) -> dict:
     """Validation errors as a dict nested like the data: {"customer": {"email": ["..."]}}."""
     result: dict = {}
-    for error in Draft202012Validator(schema).iter_errors(data):
+    for error in _validation_errors(schema, data):
         path = [str(p) for p in error.path]
         message = _friendly(error)
         if error.validator == "required":
