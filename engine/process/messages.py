@@ -9,7 +9,11 @@ that each declared message has its template in every language it needs.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,13 +78,39 @@ class MessageTemplates:
         return self.names.get((message, lang), frozenset())
 
 
+# Compiled templates by the digest of all of a bundle's template sources: the base and every centre's variant
+# usually carry the same folder, and a deploy parses each of them (and again when it rebases the variants), so
+# each distinct folder is compiled once per process. Compiled templates are immutable; a few folders at a time.
+_COMPILED: OrderedDict[str, tuple[MessageTemplates, list[dict]]] = OrderedDict()
+_COMPILED_MAX = 16
+_COMPILED_LOCK = threading.Lock()
+
+
 def compile_templates(files: dict[str, str], errors: list[dict] | None = None) -> MessageTemplates:
     """Compile every template of the bundle once; a syntax error is reported by file and line into `errors`."""
     errors = [] if errors is None else errors
     sources = {name[len(FOLDER) + 1 :]: text for name, text in files.items() if is_template_file(name)}
-    result = MessageTemplates()
     if not sources:
-        return result
+        return MessageTemplates()
+    digest = hashlib.sha256(json.dumps(sorted(sources.items())).encode("utf-8")).hexdigest()
+    with _COMPILED_LOCK:
+        cached = _COMPILED.get(digest)
+        if cached is not None:
+            _COMPILED.move_to_end(digest)
+    if cached is None:
+        cached = _compile(sources)
+        with _COMPILED_LOCK:
+            _COMPILED[digest] = cached
+            while len(_COMPILED) > _COMPILED_MAX:
+                _COMPILED.popitem(last=False)
+    result, found_errors = cached
+    errors.extend(dict(error) for error in found_errors)
+    return result
+
+
+def _compile(sources: dict[str, str]) -> tuple[MessageTemplates, list[dict]]:
+    errors: list[dict] = []
+    result = MessageTemplates()
     env = environment(sources)
     for name in sorted(sources):
         try:
@@ -102,7 +132,7 @@ def compile_templates(files: dict[str, str], errors: list[dict] | None = None) -
             if any(True for _ in meta.find_referenced_templates(tree))
             else frozenset(meta.find_undeclared_variables(tree))
         )
-    return result
+    return result, errors
 
 
 def _syntax_error(name: str, exc: TemplateSyntaxError) -> dict:
