@@ -207,12 +207,14 @@ def read(bpmn_trees: Mapping, errors: list, fallback: bool = True) -> StageTable
         seen[stage.key] = element
         if stage.status is not None:
             statuses = _statuses_of(bpmn_trees, called)
-            if statuses is not None and stage.status not in statuses:
+            # A stage process that sets no status at all deploys as it always did (its step is never current);
+            # one that sets others but not this one is a misspelt portalStatus.
+            if statuses and stage.status not in statuses:
                 errors.append(
                     _error(
                         file,
                         f"{STEP_STATUS} '{stage.status}' is set by no task of process '{called}' "
-                        f"(its tasks set: {', '.join(sorted(statuses)) or 'none'})",
+                        f"(its tasks set: {', '.join(sorted(statuses))})",
                         element,
                         _line(el, STEP_STATUS),
                     )
