@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import CursorResult, Row, bindparam, select, update
+from sqlalchemy import CursorResult, Row, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from engine.actors import ROLES, Actor
@@ -20,7 +20,7 @@ from engine.errors import InvalidInput, NotAllowed, NotFound, Unauthenticated
 from engine.services import throttle
 from engine.store.audit import audit
 from engine.store.db import single_read
-from engine.store.model import ApiToken, Centre, User, utcnow
+from engine.store.model import ApiToken, Centre, KnownLoginAddress, User, utcnow
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -33,6 +33,12 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 STAFF_MANAGERS = ("manager", "system")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 EMAIL_MAX = 254  # users.email's length
+# An address an account logged in from stays known this long after its last login there: the login throttle's
+# account- and address-wide delays, which strangers' failures can set, do not hold it (engine.services.throttle).
+KNOWN_ADDRESS_FOR = timedelta(days=90)
+# Failed logins since the account's last login on the staff pages: from NOTICE_AFTER its owner is told there (a
+# typo or two is no news); the audit trail records `login_failures` at AUDIT_FAILURES, twice that, four times, ...
+NOTICE_AFTER, AUDIT_FAILURES = 3, 5
 
 
 def upsert_centre(
@@ -191,6 +197,9 @@ class SignIn:
     actor: Actor
     session_epoch: int
     token: dict | None = None
+    # failed logins on the account since its last login on the staff pages (count, last_at, last_from), when
+    # there were NOTICE_AFTER or more and the login asked for the notice
+    failures: dict | None = None
 
 
 def _verified_user(s: Session, username: str, password: str) -> User:
@@ -213,24 +222,103 @@ def authenticate(orc: Orchestrator, username: str, password: str) -> Actor:
         return _actor(_verified_user(uow.session, username, password))
 
 
-def _sign_in(orc: Orchestrator, username: str, password: str, token: bool) -> SignIn:
+def _sign_in(orc: Orchestrator, username: str, password: str, address: str | None, token: bool, notice: bool) -> SignIn:
     with orc.uow() as uow:
-        user = _verified_user(uow.session, username, password)
-        result = SignIn(_actor(user), user.session_epoch, _new_token(orc, uow.session, user.id) if token else None)
+        s = uow.session
+        user = _verified_user(s, username, password)
+        if address is not None:
+            _remember_address(s, user.id, address)
+        failures = None
+        if notice:
+            if user.failed_logins >= NOTICE_AFTER:
+                failures = {
+                    "count": user.failed_logins,
+                    "last_at": user.last_failed_login_at,
+                    "last_from": user.last_failed_login_from,
+                }
+            user.failed_logins, user.last_failed_login_at, user.last_failed_login_from = 0, None, None
+        issued = _new_token(orc, s, user.id) if token else None
+        result = SignIn(_actor(user), user.session_epoch, issued, failures)
         uow.commit()
     return result
 
 
+def _remember_address(s: Session, user_id: int, address: str) -> None:
+    """The user logged in from `address` now (the user's row is locked: no two logins insert it at once)."""
+    now = utcnow()
+    known = s.get(KnownLoginAddress, (user_id, address))
+    if known is not None:
+        known.last_login_at = now
+        return
+    s.execute(
+        delete(KnownLoginAddress).where(
+            KnownLoginAddress.user_id == user_id, KnownLoginAddress.last_login_at < now - KNOWN_ADDRESS_FOR
+        )
+    )
+    s.add(KnownLoginAddress(user_id=user_id, address=address, last_login_at=now))
+
+
+_KNOWN_ADDRESS = (
+    select(KnownLoginAddress.last_login_at)
+    .join(User, User.id == KnownLoginAddress.user_id)
+    .where(User.username == bindparam("username"), KnownLoginAddress.address == bindparam("address"))
+)
+
+
+def _known_address(orc: Orchestrator, username: str, address: str | None) -> bool:
+    """Whether the account logged in from `address` within KNOWN_ADDRESS_FOR (one read)."""
+    if address is None or not username or "\x00" in username:
+        return False
+    with single_read(orc.db) as conn:
+        row = conn.execute(_KNOWN_ADDRESS, {"username": username, "address": address}).first()
+    return row is not None and row.last_login_at > utcnow() - KNOWN_ADDRESS_FOR
+
+
+def _record_failure(orc: Orchestrator, username: str, address: str | None) -> None:
+    """A wrong password for an existing account: counted for its owner's notice; audited at 5, 10, 20, ..."""
+    if not username or "\x00" in username:
+        return
+    with orc.uow() as uow:
+        s = uow.session
+        user = s.scalar(select(User).where(User.username == username).with_for_update())
+        if user is None:
+            return
+        user.failed_logins += 1
+        user.last_failed_login_at, user.last_failed_login_from = utcnow(), address
+        count, times = user.failed_logins, user.failed_logins // AUDIT_FAILURES
+        if count % AUDIT_FAILURES == 0 and times & (times - 1) == 0:  # 5, 10, 20, 40, ...
+            audit(
+                s,
+                None,
+                Actor.system(),
+                "login_failures",
+                f"{count} failed logins on {username} since its last login, the last from "
+                f"{address or 'an unknown address'}",
+                data={"username": username, "failures": count, "last_from": address},
+            )
+        uow.commit()
+
+
 def sign_in(
-    orc: Orchestrator, username: str, password: str, address: str | None = None, *, token: bool = False
+    orc: Orchestrator,
+    username: str,
+    password: str,
+    address: str | None = None,
+    *,
+    token: bool = False,
+    notice: bool = False,
 ) -> SignIn:
-    """A login behind the login throttle: per username and per client address (429 when locked); with
-    `token`, a new bearer token too."""
-    user_key, address_key = throttle.login_user_key(username), throttle.login_address_key(address)
-    throttle.hit(orc, {user_key: throttle.LOGIN_PER_USER, address_key: throttle.LOGIN_PER_ADDRESS})
-    result = _sign_in(orc, username, password, token)  # a wrong password stays counted
-    throttle.forget(orc, user_key)
-    throttle.refund(orc, address_key, throttle.LOGIN_PER_ADDRESS)
+    """A login behind the login throttle (a growing delay per account and address: 429 while it lasts, see
+    engine.services.throttle); with `token`, a new bearer token too; with `notice` (the staff login page), the
+    failed logins since the last such login (SignIn.failures), whose count it then resets."""
+    address = throttle.client_address(address)
+    counted = throttle.count_login(orc, username, address, _known_address(orc, username, address))
+    try:
+        result = _sign_in(orc, username, password, address, token, notice)  # a wrong password stays counted
+    except Unauthenticated:
+        _record_failure(orc, username, address)
+        raise
+    throttle.login_succeeded(orc, counted)
     return result
 
 

@@ -95,6 +95,20 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)  # SLA escalations (migration 0005)
     # Sessions signed before the last logout, password change or disable carry an older epoch: refused (0013).
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Failed logins since the last login on the staff pages, shown there at the next one (0015).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failed_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_failed_login_from: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class KnownLoginAddress(Base):
+    """An address a user logged in from (migration 0015): the login throttle's account- and address-wide delays,
+    which strangers' failures can set, do not hold the account's own addresses (engine.services.throttle)."""
+
+    __tablename__ = "known_login_addresses"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_login_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ApiToken(Base):
@@ -471,7 +485,8 @@ class StageVisit(Base):
 
 
 class ThrottleCounter(Base):
-    """Attempts per key ("login-user:kim", "login-ip:10.0.0.1", "portal-ip:...") in a fixed window.
+    """Attempts per key ("login-pair:10.0.0.1|kim", "login-ip:10.0.0.1", "portal-ip:...") in a fixed window
+    starting at window_start, or (a login's growing delay, throttle.Backoff) since the last count, at window_start.
 
     Kept in the database so that every web process of a deployment counts against the same limit.
     """

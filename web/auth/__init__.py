@@ -156,6 +156,7 @@ def login():
                 request.form.get("username", ""),
                 request.form.get("password", ""),
                 address=request.remote_addr,
+                notice=True,
             )
         except Unauthenticated:
             flash("Wrong username or password.", "error")
@@ -172,8 +173,19 @@ def login():
         session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME idle, checked on every request
         login_user(StaffUser(signed_in.actor))
         stamp_session(session, signed_in.actor.username, signed_in.session_epoch)
+        if signed_in.failures:
+            flash(_failures_notice(signed_in.failures), "warning")
         return redirect(safe_next(request.args.get("next"), url_for("staff.inbox")))
     return render_template("login.html", username="")
+
+
+def _failures_notice(failures: dict) -> str:
+    last_at, last_from = failures["last_at"], failures["last_from"] or "an unknown address"
+    when = f" at {last_at:%Y-%m-%d %H:%M} UTC" if last_at else ""
+    return (
+        f"{failures['count']} failed login attempts on your account since your last login, the last{when} from "
+        f"{last_from}. If they were not yours, tell your manager."
+    )
 
 
 @bp.route("/logout", methods=["POST"])
