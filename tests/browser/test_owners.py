@@ -53,7 +53,7 @@ def _deploy_base(page: Page, note: str, version: int) -> None:
     page.get_by_label("Deploy as").select_option(label="Base processes")
     page.get_by_label("Note").fill(note)
     page.get_by_role("button", name="Validate").click()
-    expect(page.locator("#modeler-status")).to_contain_text("Valid")
+    expect(page.locator("#modeler-status")).to_contain_text("Valid:")
     page.get_by_role("button", name="Deploy").click()
     expect(page.locator("#modeler-status")).to_contain_text(f"Deployed Base processes version {version}")
 
