@@ -10,6 +10,7 @@ XSD errors, so one deploy attempt lists everything that is wrong.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable
 
 from lxml import etree
@@ -25,6 +26,9 @@ HUMAN_TASKS = {"userTask", "manualTask"}
 CONTAINERS = {"process", "subProcess", "transaction"}
 NO_INCOMING = {"startEvent", "boundaryEvent"}
 NO_OUTGOING = {"endEvent"}
+STATUS_PROPERTY = "rmaStatus"
+END_STATUS = "closed"  # the status of an RMA whose process ended; no task sets it
+_STATUS_WORD = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _LABELS = {"exclusiveGateway": "exclusive gateway", "inclusiveGateway": "inclusive gateway"}
 
 
@@ -62,6 +66,7 @@ def check_bundle(
             errors += _gateway_errors(name, container)
         errors += _human_task_errors(name, root, forms, lane_roles)
         errors += _service_task_errors(name, root, url_check)
+        errors += _status_errors(name, root)
     if complete:
         process_ids = {p.get("id") for root in bpmn_trees.values() for p in root.iter(f"{{{BPMN}}}process")}
         decisions = {
@@ -72,6 +77,28 @@ def check_bundle(
             errors += _decision_errors(name, root, decisions)
         if not errors:  # the data flow needs a well-formed graph to follow
             errors += dmn_input_errors(files, bpmn_trees, decisions, forms)
+    return errors
+
+
+def _status_errors(file: str, root) -> list[dict]:
+    """An rmaStatus the customer would see that is not a status word (lower-case letters, digits, _) or is
+    'closed', which only the end of the process sets: the tracking page and API show it as the RMA's status."""
+    errors = []
+    for prop in root.iter(f"{{{SPIFF}}}property"):
+        if prop.get("name") != STATUS_PROPERTY:
+            continue
+        value = prop.get("value") or ""
+        if not _STATUS_WORD.match(value) or value == END_STATUS:
+            owner = next((a for a in prop.iterancestors() if a.get("id")), None)
+            errors.append(
+                {
+                    "file": file,
+                    "element": owner.get("id") if owner is not None else None,
+                    "line": prop.sourceline,
+                    "message": f"{STATUS_PROPERTY} '{value}' is not a status a task can set "
+                    "(lower-case letters, digits and _, starting with a letter; not 'closed')",
+                }
+            )
     return errors
 
 

@@ -3,9 +3,6 @@ the staff list, where a manager sets the e-mail addresses SLA escalations are se
 
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 
 from engine.errors import Conflict, InvalidInput
@@ -14,6 +11,7 @@ from engine.services import operations, users
 from engine.services.users import list_centres
 
 from ..auth import orchestrator, roles_required, safe_next, staff_actor
+from ..csv_export import csv_text
 from . import charts
 
 bp = Blueprint("ops", __name__, template_folder="templates")
@@ -67,23 +65,22 @@ def heatmap():
     return jsonify(figures.heatmap(orchestrator(), staff_actor(), months=_months(), centre=_centre()))
 
 
+CSV_HEADER = ["figure", "centre", "stage_or_status", "element", "period", "count", "p50_hours", "p90_hours", "value"]
+
+
 @bp.get("/manager/dashboard.csv")
 @roles_required(*figures.DASHBOARD_ROLES)
 def dashboard_csv():
     result = figures.dashboard(orchestrator(), staff_actor(), months=_months(), centre=_centre())
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["figure", "centre", "stage_or_status", "element", "period", "count", "p50_hours", "p90_hours", "value"]
-    )
+    rows: list[list[object]] = []
     for r in result["by_status"]:
-        writer.writerow(["rmas_by_status", r["centre"], r["status"], "", "", r["count"], "", "", ""])
+        rows.append(["rmas_by_status", r["centre"], r["status"], "", "", r["count"], "", "", ""])
     for r in result["end_to_end"]:
-        writer.writerow(
+        rows.append(
             ["lead_time_end_to_end", r["centre"], "", "", r["period"], r["count"], r["p50_hours"], r["p90_hours"], ""]
         )
     for r in result["stages"]:
-        writer.writerow(
+        rows.append(
             [
                 "lead_time_stage",
                 r["centre"],
@@ -97,7 +94,7 @@ def dashboard_csv():
             ]
         )
     for r in result["waiting"]:
-        writer.writerow(
+        rows.append(
             [
                 "waiting_now",
                 "",
@@ -110,7 +107,7 @@ def dashboard_csv():
                 r["avg_age_hours"] if r["avg_age_hours"] is not None else "",
             ]
         )
-        writer.writerow(
+        rows.append(
             [
                 "average_wait",
                 "",
@@ -124,12 +121,14 @@ def dashboard_csv():
             ]
         )
     for r in result["breaches"]["per_month"]:
-        writer.writerow(["sla_breaches", r["centre"], "", "", r["period"], r["count"], "", "", ""])
+        rows.append(["sla_breaches", r["centre"], "", "", r["period"], r["count"], "", "", ""])
     for r in result["breaches"]["open"]:
-        writer.writerow(["sla_breach_open", r["centre"], r["stage"], r["task"], "", "", "", "", r["overdue_hours"]])
+        rows.append(["sla_breach_open", r["centre"], r["stage"], r["task"], "", "", "", "", r["overdue_hours"]])
     name = f"rma-dashboard-{result['centre'] or 'all'}-{result['generated_at']:%Y%m%d}.csv"
     return Response(
-        out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        csv_text(CSV_HEADER, rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
