@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from engine.actors import Actor
 from engine.errors import InvalidInput, NoDecisionPending, RmaNotFound
 from engine.process import forms
-from engine.services import customers, throttle
+from engine.services import customers, idempotency, throttle
 from engine.services.catalogue import start_facts
 from engine.services.instances import apply, lock_instance, save_new
 from engine.services.portal import customer_actor
@@ -74,11 +74,58 @@ def check_proof(filename: str, data: bytes) -> str:
     )
 
 
-def submit_request(orc: Orchestrator, payload: dict, proof_name: str, proof: bytes, ip: str | None) -> dict:
-    """Register an online request (no account): an RMA in status `requested`, starting with troubleshooting."""
+def submit_request(
+    orc: Orchestrator,
+    payload: dict,
+    proof_name: str,
+    proof: bytes,
+    ip: str | None,
+    idempotency_key: str | None = None,
+) -> dict:
+    """Register an online request (no account): an RMA in status `requested`, starting with troubleshooting.
+
+    A repeated Idempotency-Key answers the first request's RMA only when every field and the proof file are the
+    same (the key alone never reveals another customer's tracking token); another body is 422."""
     throttle.hit(orc, {f"request-ip:{(ip or 'unknown')[:64]}": request_limit(orc)})
     _check_payload(payload)
     content_type = check_proof(proof_name, proof)
+    body = {"fields": payload, "proof_name": proof_name, "proof_sha256": hashlib.sha256(proof).hexdigest()}
+    idem = idempotency.checked(idempotency_key, "requests", body)
+    return idempotency.once(
+        orc,
+        idem,
+        lambda: _submit_request(orc, payload, proof_name, proof, ip, content_type, idem),
+        lambda rma_id: _created(orc, rma_id),
+    )
+
+
+def _created(orc: Orchestrator, rma_id: int) -> dict:
+    """The answer to the request that created RMA `rma_id`."""
+    with orc.reading() as s:
+        rma = s.get(Rma, rma_id)
+        assert rma is not None
+        return _answer(orc, rma)
+
+
+def _answer(orc: Orchestrator, rma: Rma) -> dict:
+    return {
+        "number": rma.number,
+        "status": rma.status,
+        "tracking_token": rma.tracking_token,
+        "request_url": request_url(orc, rma),
+        "centre": rma.centre_code,
+    }
+
+
+def _submit_request(
+    orc: Orchestrator,
+    payload: dict,
+    proof_name: str,
+    proof: bytes,
+    ip: str | None,
+    content_type: str,
+    idem: idempotency.Idempotency | None,
+) -> dict:
     product, customer = payload["product"], payload["customer"]
     purchase_date = _as_date(product["purchase_date"])
     with orc.uow() as uow:
@@ -110,6 +157,8 @@ def submit_request(orc: Orchestrator, payload: dict, proof_name: str, proof: byt
         s.add(rma)
         uow.flush()
         rma.number = f"RMA-{centre.code}-{rma.id:06d}"
+        if idem is not None:
+            idempotency.record(s, idem, rma.id)
         sha = _store_proof(orc, proof)
         s.add(
             RmaRequest(
@@ -137,13 +186,7 @@ def submit_request(orc: Orchestrator, payload: dict, proof_name: str, proof: byt
         # the confirmation (`request_received`) is declared on the triage's start event and sent as the process starts
         save_new(orc, s, rma, bundle, workflow, actor)
         uow.commit()
-        return {
-            "number": rma.number,
-            "status": rma.status,
-            "tracking_token": rma.tracking_token,
-            "request_url": request_url(orc, rma),
-            "centre": centre.code,
-        }
+        return _answer(orc, rma)
 
 
 def _store_proof(orc: Orchestrator, data: bytes) -> str:

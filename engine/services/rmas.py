@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from engine.actors import Actor
 from engine.errors import InvalidInput, NotAllowed, NotFound, RmaNotFound
 from engine.process.forms import nested_errors
+from engine.services import idempotency
 from engine.services.catalogue import start_facts, unknown_model_facts
 from engine.services.instances import save_new
 from engine.services.processes import current_bundle
@@ -26,8 +27,17 @@ if TYPE_CHECKING:
 OPENING_ROLES = ("reception", "manager")
 
 
-def open_rma(orc: Orchestrator, actor: Actor, payload: dict) -> dict:
-    """Register a unit at a centre and start its repair process."""
+def open_rma(orc: Orchestrator, actor: Actor, payload: dict, idempotency_key: str | None = None) -> dict:
+    """Register a unit at a centre and start its repair process; a repeated Idempotency-Key answers the first RMA."""
+    if actor.role not in OPENING_ROLES:
+        raise NotAllowed("only reception or a manager may open an RMA")
+    idem = idempotency.checked(idempotency_key, f"user:{actor.username}", payload)
+    return idempotency.once(
+        orc, idem, lambda: _open_rma(orc, actor, payload, idem), lambda rma_id: get_rma(orc, actor, rma_id)
+    )
+
+
+def _open_rma(orc: Orchestrator, actor: Actor, payload: dict, idem: idempotency.Idempotency | None) -> dict:
     if actor.role not in OPENING_ROLES:
         raise NotAllowed("only reception or a manager may open an RMA")
     centre_code = payload["centre"]
@@ -64,6 +74,8 @@ def open_rma(orc: Orchestrator, actor: Actor, payload: dict) -> dict:
         s.add(rma)
         uow.flush()
         rma.number = f"RMA-{centre_code}-{rma.id:06d}"
+        if idem is not None:
+            idempotency.record(s, idem, rma.id)
         audit(
             s,
             rma.id,
@@ -78,7 +90,7 @@ def open_rma(orc: Orchestrator, actor: Actor, payload: dict) -> dict:
         save_new(orc, s, rma, bundle, workflow, actor)
         uow.commit()
     with orc.reading() as s:
-        return _load_view(s, rma)
+        return without_tracking(actor, _load_view(s, rma))
 
 
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
@@ -169,9 +181,17 @@ def _as_date(value: object) -> date:
         ) from None
 
 
+def without_tracking(actor: Actor, view: dict) -> dict:
+    """The view without the customer's tracking token for roles that never send it (technicians, QA)."""
+    if not actor.sends_tracking_link:
+        view.pop("tracking_token", None)
+        view.pop("tracking_url", None)
+    return view
+
+
 def get_rma(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
     with orc.reading() as s:
-        return _load_view(s, _visible_rma(s, actor, rma_id))
+        return without_tracking(actor, _load_view(s, _visible_rma(s, actor, rma_id)))
 
 
 def _visible_rma(session: Session, actor: Actor, rma_id: int) -> Rma:
@@ -240,7 +260,12 @@ def list_rmas(
         else:
             total = s.scalar(select(func.count()).select_from(query.subquery()))
         rows = s.scalars(query.order_by(Rma.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
-        return {"items": [rma_view(r) for r in rows], "total": total, "page": page, "per_page": per_page}
+        return {
+            "items": [without_tracking(actor, rma_view(r)) for r in rows],
+            "total": total,
+            "page": page,
+            "per_page": per_page,
+        }
 
 
 def _search_matches(q: str | None, centres: list[str]) -> Select[Any] | None:

@@ -111,6 +111,19 @@ class KnownLoginAddress(Base):
     last_login_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class IdempotencyKey(Base):
+    """An Idempotency-Key a caller sent with a request that created an RMA (migration 0016): the same key with
+    the same body within 24 hours answers that RMA again (engine.services.idempotency). `scope` is the API user
+    ('user:<name>') or 'requests' for anonymous online requests; `body_sha256` is the canonical body's digest."""
+
+    __tablename__ = "idempotency_keys"
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    rma_id: Mapped[int] = mapped_column(BigId, ForeignKey("rmas.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class ApiToken(Base):
     __tablename__ = "api_tokens"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -11,6 +11,7 @@ from engine.services import requests as request_service
 from web.requests.payload import FIELDS, nested
 from web.schemas import StrictBoolean
 
+from . import idempotency
 from .common import Blueprint, caller, errors, orchestrator, secured
 
 blp = Blueprint(
@@ -165,6 +166,7 @@ class ParcelReceivedSchema(Schema):
 @blp.arguments(RequestFilesSchema, location="files")
 @blp.response(201, RequestCreatedSchema)
 @errors(blp, 422, 429)
+@blp.doc(**idempotency.DOC)
 def submit_request(form, files):
     """A customer's online request (no account): multipart fields plus `proof_of_purchase`; status `requested`."""
     proof = files.get("proof_of_purchase")
@@ -175,6 +177,7 @@ def submit_request(form, files):
         proof.filename if proof else "",
         data,
         request.remote_addr,
+        idempotency.key(),
     )
 
 

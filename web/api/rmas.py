@@ -7,6 +7,7 @@ from flask import url_for
 from engine.services import rmas
 from web.schemas import RmaCreateSchema, RmaListArgsSchema, RmaPageSchema, RmaSchema
 
+from . import idempotency
 from .common import Blueprint, caller, orchestrator, secured
 
 blp = Blueprint(
@@ -21,9 +22,10 @@ blp = Blueprint(
 @secured(blp, 403)
 @blp.arguments(RmaCreateSchema)
 @blp.response(201, RmaSchema)
+@blp.doc(**idempotency.DOC)
 def open_rma(payload):
     """Register a unit at a centre and start its repair process (reception or manager)."""
-    view = rmas.open_rma(orchestrator(), caller(), payload)
+    view = rmas.open_rma(orchestrator(), caller(), payload, idempotency.key())
     return view, {"Location": url_for("api_rmas.get_rma", rma_id=view["id"])}
 
 
