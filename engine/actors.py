@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 ROLES = ("reception", "technician", "qa", "process_owner", "manager")
 STAFF_TASK_ROLES = ("reception", "technician", "qa")
+# Who hands the customer their tracking link (reception at intake, managers, the system's messages); the token
+# is the customer's credential, so technicians and QA never see it.
+TRACKING_LINK_ROLES = ("reception", "manager", "system")
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,11 @@ class Actor:
 
     def may_see_centre(self, centre: str) -> bool:
         return self.is_global or self.centre == centre
+
+    @property
+    def sends_tracking_link(self) -> bool:
+        """Whether the customer's tracking token and link may be shown to this actor."""
+        return self.role in TRACKING_LINK_ROLES
 
     @classmethod
     def system(cls) -> Actor:

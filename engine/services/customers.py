@@ -183,25 +183,25 @@ def _summary(rma: Rma) -> dict:
     }
 
 
-def earlier_rmas(session: Session, rma: Rma, limit: int = 20) -> dict:
-    """The customer's earlier RMAs (same email or phone) and the unit's (same serial number), newest first."""
+def earlier_rmas(session: Session, actor: Actor, rma: Rma, limit: int = 20) -> dict:
+    """The customer's earlier RMAs (same email or phone) and the unit's (same serial number), newest first,
+    in the centres the actor may see: no centre sees another's customers."""
     same_customer = [Rma.customer_email == rma.customer_email]
     if rma.customer_phone:
         same_customer.append(Rma.customer_phone == rma.customer_phone)
-    customer = session.scalars(
-        select(Rma).where(or_(*same_customer), Rma.id < rma.id).order_by(Rma.id.desc()).limit(limit)
-    ).all()
+    seen = [Rma.id < rma.id] if actor.is_global else [Rma.id < rma.id, Rma.centre_code == actor.centre]
+    customer = session.scalars(select(Rma).where(or_(*same_customer), *seen).order_by(Rma.id.desc()).limit(limit)).all()
     unit = session.scalars(
-        select(Rma).where(Rma.serial_number == rma.serial_number, Rma.id < rma.id).order_by(Rma.id.desc()).limit(limit)
+        select(Rma).where(Rma.serial_number == rma.serial_number, *seen).order_by(Rma.id.desc()).limit(limit)
     ).all()
     return {"customer": [_summary(r) for r in customer], "unit": [_summary(r) for r in unit]}
 
 
-def repeat_of(session: Session, rma: Rma) -> dict | None:
+def repeat_of(session: Session, actor: Actor, rma: Rma) -> dict | None:
     if rma.repeat_of_id is None:
         return None
     earlier = session.get(Rma, rma.repeat_of_id)
-    return _summary(earlier) if earlier else None
+    return _summary(earlier) if earlier and actor.may_see_centre(earlier.centre_code) else None
 
 
 def customer_side(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
@@ -220,8 +220,8 @@ def customer_side(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
             "quotes": [(quote_view(q) or {}) | {"decided_ip": q.decided_ip} for q in quotes],
             "deliveries": delivery_log(s, rma.id),
             "milestones": [{"message": m.message, "element": m.element, "at": m.reached_at} for m in milestones],
-            "earlier": earlier_rmas(s, rma),
-            "repeat_of": repeat_of(s, rma),
+            "earlier": earlier_rmas(s, actor, rma),
+            "repeat_of": repeat_of(s, actor, rma),
             "sms_opt_out": rma.sms_opt_out,
             "loans": loans.loan_panel(orc, s, rma),
         }

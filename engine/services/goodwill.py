@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.errors import Conflict, InvalidInput, NotAllowed
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 PROPOSING_ROLES = ("reception", "technician", "manager")
 KINDS = ("discount", "fee_waiver")
+APPROVAL_TASK = "approve_goodwill"
 
 
 def proposal_view(p: GoodwillProposal) -> dict:
@@ -93,6 +95,19 @@ def propose_goodwill(
         apply(orc, s, rma, actor, lambda wf: orc.runtime.deliver_message(wf, "goodwill_proposed", payload))
         uow.commit()
         return proposal_view(proposal)
+
+
+def check_four_eyes(session: Session, actor: Actor, rma_id: int, task_name: str) -> None:
+    """Goodwill needs four eyes: whoever proposed it may not approve it (the task stays with other managers)."""
+    if task_name != APPROVAL_TASK:
+        return
+    proposer = session.scalar(
+        select(GoodwillProposal.proposed_by).where(
+            GoodwillProposal.rma_id == rma_id, GoodwillProposal.status == "pending"
+        )
+    )
+    if proposer == actor.username:
+        raise NotAllowed("you proposed this goodwill: another manager must approve or reject it (four eyes)")
 
 
 def _amount(kind: str, amount: Decimal | float | str | None, data: dict) -> Decimal:

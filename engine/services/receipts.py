@@ -13,6 +13,7 @@ from engine.adapters import uploads
 from engine.customer import customer_text
 from engine.errors import RmaNotFound
 from engine.services.customers import photo_view, tracking_url
+from engine.services.rmas import without_tracking
 from engine.store.model import AuditEvent, Centre, Rma, RmaPhoto
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def for_staff(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
         rma = uow.session.get(Rma, rma_id)
         if rma is None or not actor.may_see_centre(rma.centre_code):
             raise RmaNotFound(f"RMA {rma_id} not found")
-        return receipt_data(orc, uow.session, rma)
+        return without_tracking(actor, receipt_data(orc, uow.session, rma))
 
 
 def for_customer(orc: Orchestrator, token: str) -> dict:
@@ -140,10 +141,11 @@ def pdf(receipt: dict, upload_dir: Path | str) -> bytes:
                 continue  # a missing or unreadable file must not cost the customer the receipt
         doc.set_y(y0 + ((len(photos) + 2) // 3) * (size + 3))
     doc.ln(4)
-    doc.set_font("Helvetica", "B", 10)
-    doc.cell(50, 7, tr("receipt.track"))
-    doc.set_font("Helvetica", "", 10)
-    doc.multi_cell(0, 7, _latin1(receipt["tracking_url"]), new_x="LMARGIN", new_y="NEXT")
+    if receipt.get("tracking_url"):
+        doc.set_font("Helvetica", "B", 10)
+        doc.cell(50, 7, tr("receipt.track"))
+        doc.set_font("Helvetica", "", 10)
+        doc.multi_cell(0, 7, _latin1(receipt["tracking_url"]), new_x="LMARGIN", new_y="NEXT")
     doc.ln(14)
     doc.cell(80, 7, "_" * 40, new_x="LMARGIN", new_y="NEXT")
     doc.cell(80, 6, tr("receipt.sign"))

@@ -12,6 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine.actors import Actor
 from engine.errors import NotAllowed, RmaNotFound, TaskAlreadyCompleted, TaskClaimedByOther, TaskNotFound
 from engine.process import forms
+from engine.services.goodwill import check_four_eyes
 from engine.services.instances import apply
 from engine.services.rmas import _bundle_id
 from engine.services.views import task_view
@@ -116,6 +117,7 @@ def _workable_task(session: Session, actor: Actor, task_id: str) -> HumanTask:
         raise TaskNotFound(f"task {task_id} not found")
     if not _may_work(actor, task):
         raise NotAllowed(f"task '{task.name}' is for role {task.role} at centre {task.centre_code}")
+    check_four_eyes(session, actor, task.rma_id, task.name)
     if task.status != "open":
         raise TaskAlreadyCompleted(f"task '{task.name}' is already {task.status}")
     return task

@@ -73,6 +73,11 @@ def right_token(status: int):
     return lambda role, scope: status if scope == "own" else 404
 
 
+def customer_only(status: int):
+    """The customer's own act (a quote decision): with any staff credential 403, otherwise by the right token."""
+    return lambda role, scope: (status if scope == "own" else 404) if role == "anonymous" else 403
+
+
 def _base(role: str) -> str:
     return role.split(":")[0]
 
@@ -339,7 +344,7 @@ EXPECTED: dict[tuple[str, str], Row] = {
             "url": f"/api/portal/{ctx.tracking_token('awaiting_approval', fresh=True)}/decision",
             "json": {"approve": True},
         },
-        right_token(200),
+        customer_only(200),
     ),
     # process owners: scope `own` is the variant of the caller's centre, `other` another centre's
     ("get", "/api/processes"): Row(_versions, roles_only(VERSION_READERS, 200), _check_versions),

@@ -6,6 +6,7 @@ from flask import request
 
 from engine.services import portal
 
+from ..auth import refuse_staff_credentials
 from .common import Blueprint, errors, orchestrator
 from .customer import CustomerPortalViewSchema as PortalViewSchema
 from .customer import PortalDecisionSchema as DecisionSchema
@@ -30,9 +31,10 @@ def portal_view(tracking_token):
 @blp.route("/<tracking_token>/decision", methods=["POST"])
 @blp.arguments(DecisionSchema)
 @blp.response(200, PortalViewSchema)
-@errors(blp, 404, 409, 429)
+@errors(blp, 403, 404, 409, 429)
 def record_decision(decision, tracking_token):
-    """Approve or decline the pending quote; 409 when no decision is pending."""
+    """Approve or decline the pending quote; 409 when no decision is pending, 403 with a staff session or token."""
+    refuse_staff_credentials()
     return portal.record_customer_decision(
         orchestrator(),
         tracking_token,

@@ -96,6 +96,13 @@ def staff_actor() -> Actor:
     return current_user.actor
 
 
+def refuse_staff_credentials() -> None:
+    """Only the customer decides on their quote: a decision carrying a staff session or a bearer token is 403, so
+    nobody at a centre can act as the customer with the tracking link they were shown."""
+    if request.headers.get("Authorization", "").lower().startswith("bearer ") or current_user.is_authenticated:
+        raise NotAllowed("staff may not decide for the customer: the customer answers from their own tracking link")
+
+
 def roles_required(*roles):
     """Page decorator: logged in, with one of `roles`."""
 

@@ -10,7 +10,7 @@ from engine.services import portal as portal_service
 from engine.services import receipts
 from engine.services import requests as request_service
 
-from ..auth import orchestrator
+from ..auth import orchestrator, refuse_staff_credentials
 from ..requests import choice_labels
 from ..staff.filters import register as register_filters
 
@@ -56,6 +56,7 @@ def track(token: str):
 
 @bp.post("/track/<token>/decision")
 def decision(token: str):
+    refuse_staff_credentials()
     answer = request.form.get("approve", "")
     approve = {"true": True, "false": False}.get(answer, answer)
     version = request.form.get("quote_version")

@@ -80,7 +80,8 @@ def rma(rma_id: int):
     actor = staff_actor()
     found = rma_service.get_rma(orchestrator(), actor, rma_id)
     base_url = orchestrator().settings.base_url
-    tracking_url = base_url + url_for("portal.track", token=found["tracking_token"])
+    token = found.get("tracking_token")  # absent for roles that never send the link (technicians, QA)
+    tracking_url = base_url + url_for("portal.track", token=token) if token else None
     side = customer_service.customer_side(orchestrator(), actor, rma_id)
     return render_template(
         "staff/rma.html",
