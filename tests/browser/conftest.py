@@ -26,6 +26,21 @@ LAUNCH_ARGS = [
 ]
 
 
+CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${where}`);
+});
+"""
+
+
+def _note_csp_violation(message, violations: list[str]) -> None:
+    """Chromium's own 'Refused to ...' report and our listener's both count: either means the page broke the CSP."""
+    text = message.text
+    if message.type == "error" and ("CSP violation" in text or "Content Security Policy" in text):
+        violations.append(text)
+
+
 def _browser_missing_reason() -> str | None:
     if not CHROMIUM.exists():
         return f"{CHROMIUM} is not installed (apt-get install chromium)"
@@ -92,10 +107,15 @@ def page(request, browser, live_server):
     """A fresh browser context (no cookies) on the live server; a full-page screenshot if the test fails."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
+    # Every Content-Security-Policy violation is reported as a console error, whichever frame caused it.
+    context.add_init_script(CSP_REPORTER)
     tab = context.new_page()
     console_errors: list[str] = []
+    csp_violations: list[str] = []
     tab.on("pageerror", lambda exc: console_errors.append(str(exc)))
+    tab.on("console", lambda msg: _note_csp_violation(msg, csp_violations))
     tab.console_errors = console_errors
+    tab.csp_violations = csp_violations
     yield tab
     failed = any(
         getattr(request.node, f"rep_{when}", None) is not None and getattr(request.node, f"rep_{when}").failed
@@ -110,3 +130,5 @@ def page(request, browser, live_server):
         except Exception as exc:  # the page may be gone; the test's own failure is what matters
             print(f"could not save a screenshot: {exc}")
     context.close()
+    if csp_violations and not failed:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(csp_violations), pytrace=False)

@@ -1,4 +1,4 @@
-"""Request guards every audience shares: throttled tracking-token guesses and protective headers."""
+"""Request guards every audience shares: throttled tracking-token guesses and protective headers (CSP included)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,23 @@ HEADERS = {
     "X-Frame-Options": "DENY",
     # Tracking tokens and task ids are in our URLs: never hand them to another site in a Referer.
     "Referrer-Policy": "same-origin",
+    # Only our own files run: no inline script, no on* handler, no eval (bpmn-js needs none). Styles allow
+    # 'unsafe-inline' deliberately: bpmn-js writes style attributes and <style> elements as it draws, and a few
+    # pages carry a <style> block; a style cannot run code. img-src: data: and blob: for bpmn-js's icons and
+    # the modeler's image export.
+    "Content-Security-Policy": "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob:",
+            "font-src 'self' data:",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
+    ),
 }
 
 
