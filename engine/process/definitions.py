@@ -236,6 +236,7 @@ def parse_bundle(
         url_check=url_check,
     )
     stage_table = stages.read(bpmn_trees, errors)
+    errors += stages.vocabulary_errors(bpmn_trees, stage_table)
     messages = compile_templates(files, errors)
     if message_languages is not None:
         errors += message_errors(bpmn_trees, files, message_languages, code_messages)

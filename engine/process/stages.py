@@ -52,6 +52,23 @@ LANGUAGES = ("en", "de")
 # The ways an RMA can go, as the estimate tells closed RMAs apart (engine.customer.eta).
 ETA_PATHS = ("warranty", "quote_approved", "declined", "no_fault")
 QUOTED_PATHS = frozenset({"quote_approved", "declined"})  # the ways on which the customer was sent a quote
+# The RMA statuses the customer texts name (engine.customer.customer_text has "status.<status>" for each, in
+# every language; tests/security/test_csv_and_vocabulary.py holds the two together). Any other rmaStatus must be
+# the portalStatus of a stage, whose customer names say it; anything else would reach customers as a raw key.
+CUSTOMER_STATUSES = frozenset(
+    {
+        "requested",
+        "received",
+        "diagnosing",
+        "awaiting_approval",
+        "reviewing_quote",
+        "awaiting_unit",
+        "repairing",
+        "replacing",
+        "quality_check",
+        "returning",
+    }
+)
 END_STEP = "closed"  # the tracking page's last step: the RMA is done (no stage)
 
 NAME = "customerStageName"
@@ -224,6 +241,29 @@ def read(bpmn_trees: Mapping, errors: list, fallback: bool = True) -> StageTable
         return _undeclared(fallback)
     _check_table(file, stages, process, errors)
     return StageTable(stages)
+
+
+def vocabulary_errors(bpmn_trees: Mapping, table: StageTable) -> list[dict]:
+    """Every rmaStatus, on any element of any file, that is neither a status the customer texts name nor the
+    portalStatus of one of `table`'s stages (customers would see it untranslated)."""
+    known = CUSTOMER_STATUSES | {stage.status for stage in table.by_key.values() if stage.status}
+    errors = []
+    for file, root in sorted(bpmn_trees.items()):
+        for prop in root.iter(f"{{{SPIFF}}}property"):
+            value = prop.get("value") or ""
+            if prop.get("name") != STATUS_PROPERTY or not _STATUS.match(value) or value in known:
+                continue  # a malformed one is refused by engine.process.validation
+            owner = next((a for a in prop.iterancestors() if a.get("id")), None)
+            errors.append(
+                _error(
+                    file,
+                    f"{STATUS_PROPERTY} '{value}' is not in the status vocabulary: use one of "
+                    f"{', '.join(sorted(known))}, or declare a stage whose {STEP_STATUS} it is",
+                    owner.get("id") if owner is not None else None,
+                    prop.sourceline,
+                )
+            )
+    return errors
 
 
 def _undeclared(fallback: bool) -> StageTable:

@@ -115,3 +115,25 @@ def test_the_deploy_api_answers_422_for_an_unknown_status(client):
     )
     assert response.status_code == 422, response.get_json()
     assert any("Under Repair" in e["message"] and e["line"] for e in response.get_json()["errors"])
+
+
+def test_the_customer_texts_name_every_status_of_the_vocabulary():
+    from engine.customer.customer_text import TEXT
+    from engine.process.stages import CUSTOMER_STATUSES, LANGUAGES
+
+    for lang in LANGUAGES:
+        named = {k.removeprefix("status.") for k in TEXT[lang] if k.startswith("status.")} - {"closed"}
+        assert named == CUSTOMER_STATUSES, lang
+
+
+@pytest.mark.parametrize("status", ["repaired_fast", "shipping", "x1"])
+def test_a_well_formed_status_outside_the_vocabulary_is_refused(status):
+    with pytest.raises(InvalidProcess) as info:
+        parse_bundle(_files(status))
+    [found] = [e for e in info.value.errors if "vocabulary" in e["message"]]
+    assert found["file"] == STAGE and found["element"] and found["line"] and status in found["message"]
+
+
+def test_a_status_a_declared_stage_shows_deploys():
+    files = _files("quality_check")  # another stage's portalStatus: in the vocabulary
+    parse_bundle(files)
