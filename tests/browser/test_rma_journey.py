@@ -98,6 +98,8 @@ def test_out_of_warranty_camera_is_repaired_after_a_failed_qa(page: Page, browse
     page.goto("/")
     log_in(page, "sg.reception")
     number = open_camera_rma(page)
+    # reception sends the customer the tracking link; technicians and QA never see it (issue 20.10)
+    track_url = page.get_by_test_id("tracking-link").get_attribute("href")
     record_condition_with_one_mistake(page, number)
     log_out(page)
 
@@ -105,7 +107,7 @@ def test_out_of_warranty_camera_is_repaired_after_a_failed_qa(page: Page, browse
     diagnose(page, number)
     expect_diagram_highlights(page, "customer_approval")
     expect_diagram_highlights(page, "stage_approval")
-    track_url = page.get_by_test_id("tracking-link").get_attribute("href")
+    expect(page.get_by_test_id("tracking-link")).to_have_count(0)
 
     customer = browser.new_context(base_url=live_server.url)
     try:
