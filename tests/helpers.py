@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import date, timedelta
 
 from engine.services import users
@@ -43,3 +45,25 @@ def rma_payload(centre="SG", months_old=6, serial="SN-1", email="kim@example.com
         },
         "fault_description": "Does not power on",
     }
+
+
+def race(*calls, delays=None, timeout: float = 120):
+    """Run the calls at the same instant (each after its delay, if given), one thread each; results in order."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(i, fn):
+        barrier.wait()
+        if delays and delays[i]:
+            time.sleep(delays[i])
+        try:
+            results[i] = fn()
+        except Exception as exc:  # reported, not swallowed: the asserts below see it
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return results

@@ -8,8 +8,6 @@ worker's sweep fires the 14-day expiry timer.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -22,7 +20,7 @@ from engine.services.scheduler import fire_due_timers
 from engine.store.audit import verify_chain
 from engine.store.model import AuditEvent, HumanTask, Quote, Rma, utcnow
 from tests.driver import complete_open_task
-from tests.helpers import INTAKE, actor, rma_payload
+from tests.helpers import INTAKE, actor, race, rma_payload
 from tests.integration.live_http import Client, serve_in_process
 
 # only PostgreSQL: these races are about its row locks, not SQLite's single writer
@@ -45,28 +43,6 @@ def live(orc):
         for user in ("sg.reception", "sg.reception2", "sg.tech", "sg.tech2", "manager"):
             client.token(user)  # logged in beforehand, so both racers send their request at once
         yield client
-
-
-def race(*calls, delays=None):
-    """Run the calls at the same instant (each after its delay, if given), one thread each; results in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(i, fn):
-        barrier.wait()
-        if delays and delays[i]:
-            time.sleep(delays[i])
-        try:
-            results[i] = fn()
-        except Exception as exc:  # reported, not swallowed: the asserts below see it
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
 
 
 def _quoted(orc, serial: str) -> dict:

@@ -10,14 +10,12 @@ Each attempt is one case, on SQLite and PostgreSQL; the race is on PostgreSQL.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from engine.demo import DEMO_PASSWORD
 from engine.errors import EngineError
 from engine.services import tasks, users
-from tests.helpers import INTAKE, actor, staff_session
+from tests.helpers import INTAKE, actor, race, staff_session
 from tests.web.conftest import ApiDriver
 
 PG_ONLY = pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
@@ -186,32 +184,16 @@ def test_a_manager_approves_what_someone_else_proposed(api):
     assert answer.status_code == 200, answer.get_json()
 
 
-def _race(calls):
-    barrier, results = threading.Barrier(len(calls)), [None] * len(calls)
-
-    def run(i, fn):
-        barrier.wait()
-        try:
-            fn()
-            results[i] = 200
-        except EngineError as exc:
-            results[i] = exc.status
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return results
-
-
 @PG_ONLY
 @pytest.mark.timeout(180)
 def test_two_managers_approving_at_once_exactly_one_wins(orc, api):
     rma, task = _proposed_by(api, "sg.tech")
     data = {"goodwill_approved": True, "goodwill_notes": ""}
     managers = [actor(orc, "sg.manager"), actor(orc, "manager")]
-    results = _race([lambda m=m: tasks.complete_task(orc, m, task["id"], data) for m in managers])
+    results = [
+        r.status if isinstance(r, EngineError) else 200
+        for r in race(*[lambda m=m: tasks.complete_task(orc, m, task["id"], data) for m in managers])
+    ]
     assert sorted(results) == [200, 409]
     [proposal] = api.get("sg.reception", f"/api/rmas/{rma['id']}/goodwill").get_json()
     assert proposal["status"] == "approved" and proposal["decided_by"] in ("sg.manager", "manager")

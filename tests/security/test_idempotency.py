@@ -10,7 +10,6 @@ one key create exactly one RMA and all answer it (on PostgreSQL, threads). Each 
 from __future__ import annotations
 
 import io
-import threading
 from datetime import date, timedelta
 
 import pytest
@@ -19,7 +18,7 @@ from sqlalchemy import func, select
 
 from engine.services import centres
 from engine.store.model import IdempotencyKey, Rma
-from tests.helpers import rma_payload
+from tests.helpers import race, rma_payload
 from tests.web.conftest import ApiDriver
 
 PG_ONLY = pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
@@ -172,21 +171,6 @@ def test_the_openapi_document_names_the_header_on_both_operations(client):
 # --- races (PostgreSQL) ---------------------------------------------------------------------------------
 
 
-def _race(calls):
-    barrier, results = threading.Barrier(len(calls)), [None] * len(calls)
-
-    def run(i, fn):
-        barrier.wait()
-        results[i] = fn()
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return results
-
-
 @PG_ONLY
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("n", [2, 12])
@@ -198,7 +182,7 @@ def test_concurrent_opens_with_one_key_create_one_rma(orc, app, api, n):
         response = app.test_client().post("/api/rmas", json=payload, headers=headers)
         return response.status_code, (response.get_json() or {}).get("id")
 
-    results = _race([call] * n)
+    results = race(*[call] * n)
     assert {r[0] for r in results} == {201}, results
     assert len({r[1] for r in results}) == 1 and _count(orc) == 1
 
@@ -210,6 +194,6 @@ def test_concurrent_requests_with_one_key_create_one_rma(orc, app, online):
         response = _submit(app.test_client(), "race-req", address=f"198.51.100.{i}")
         return response.status_code, (response.get_json() or {}).get("tracking_token")
 
-    results = _race([lambda i=i: call(i) for i in range(10)])
+    results = race(*[lambda i=i: call(i) for i in range(10)])
     assert {r[0] for r in results} == {201}, results
     assert len({r[1] for r in results}) == 1 and _count(orc) == 1

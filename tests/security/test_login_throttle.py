@@ -10,7 +10,6 @@ on SQLite and PostgreSQL; the races are on PostgreSQL.
 from __future__ import annotations
 
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,6 +20,7 @@ from engine.errors import Unauthenticated
 from engine.services import throttle, users
 from engine.services.throttle import TooManyAttempts
 from engine.store.model import AuditEvent, User
+from tests.helpers import race
 
 PG_ONLY = pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 ATTACKER, OFFICE, HOME = "203.0.113.66", "198.51.100.10", "192.0.2.20"
@@ -197,25 +197,10 @@ def test_failures_on_unknown_usernames_touch_no_account(orc):
 # --- races (PostgreSQL) ----------------------------------------------------------------------------
 
 
-def _race(calls):
-    barrier, results = threading.Barrier(len(calls)), [None] * len(calls)
-
-    def run(i, fn):
-        barrier.wait()
-        results[i] = fn()
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return results
-
-
 @PG_ONLY
 @pytest.mark.timeout(180)
 def test_parallel_guesses_from_one_address_get_exactly_five_tries(orc):
-    results = _race([lambda: _try(orc, "sg.tech", "wrong", ATTACKER) for _ in range(15)])
+    results = race(*[lambda: _try(orc, "sg.tech", "wrong", ATTACKER) for _ in range(15)])
     assert sorted(results) == [401] * throttle.LOGIN_PER_USER.attempts + [429] * 10
 
 
@@ -223,7 +208,7 @@ def test_parallel_guesses_from_one_address_get_exactly_five_tries(orc):
 @pytest.mark.timeout(180)
 def test_parallel_guesses_from_many_addresses_count_each_address_once(orc):
     calls = [lambda n=n: _try(orc, "sg.tech", "wrong", f"203.0.113.{n}") for n in range(12)]
-    results = _race(calls)
+    results = race(*calls)
     assert sorted(results) == [401] * throttle.LOGIN_ADDRESSES_PER_USER.attempts + [429] * 7
 
 
@@ -233,7 +218,7 @@ def test_parallel_failures_are_all_counted_for_the_owners_notice(orc):
     addresses = [f"192.0.2.{n}" for n in range(10)]
     for address in addresses:  # known addresses: only each one's own delay applies
         assert _try(orc, "sg.tech", "demo", address) == 200
-    results = _race([lambda a=a: _try(orc, "sg.tech", "wrong", a) for a in addresses])
+    results = race(*[lambda a=a: _try(orc, "sg.tech", "wrong", a) for a in addresses])
     assert results == [401] * 10
     with orc.reading() as s:
         assert s.scalar(select(User.failed_logins).where(User.username == "sg.tech")) == 10
@@ -245,6 +230,6 @@ def test_parallel_failures_are_all_counted_for_the_owners_notice(orc):
 def test_a_spray_racing_the_owners_login_never_refuses_the_owner(orc):
     assert _try(orc, "sg.reception", "demo", OFFICE) == 200
     calls = [lambda n=n: _try(orc, f"guess{n}", "wrong", OFFICE) for n in range(30)]
-    results = _race([*calls, lambda: _try(orc, "sg.reception", "demo", OFFICE)])
+    results = race(*[*calls, lambda: _try(orc, "sg.reception", "demo", OFFICE)])
     assert results[-1] == 200
     assert sorted(results[:-1]) == [401] * throttle.LOGIN_PER_ADDRESS.attempts + [429] * 10

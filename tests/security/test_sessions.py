@@ -9,7 +9,6 @@ account cannot log in (401). Each attack is one case, on SQLite and PostgreSQL; 
 from __future__ import annotations
 
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,6 +22,7 @@ from engine.errors import InvalidInput, NotAllowed, NotFound, Unauthenticated
 from engine.services import users
 from engine.services.throttle import TooManyAttempts
 from engine.store.model import ApiToken, AuditEvent, User
+from tests.helpers import race
 from web import cli, create_app
 from web.auth import SESSION_MAX_AGE
 
@@ -282,24 +282,6 @@ def test_a_session_from_the_future_is_refused(app):
 # --- races (PostgreSQL) ----------------------------------------------------------------------------
 
 
-def _race(calls: list):
-    barrier, results = threading.Barrier(len(calls)), [None] * len(calls)
-
-    def run(i, fn):
-        barrier.wait()
-        try:
-            results[i] = fn()
-        except Exception as exc:  # kept for the asserts
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
-
-
 def _state(orc, username="sg.tech") -> dict:
     with orc.reading() as s:
         user = s.scalar(select(User).where(User.username == username))
@@ -315,7 +297,7 @@ def test_ten_concurrent_disables_leave_one_consistent_state(orc):
     for _ in range(3):
         users.sign_in(orc, "sg.tech", "demo", token=True)
     before = _state(orc)
-    results = _race([lambda: users.disable_user(orc, Actor.system(), "sg.tech") for _ in range(10)])
+    results = race(*[lambda: users.disable_user(orc, Actor.system(), "sg.tech") for _ in range(10)])
     assert all(isinstance(r, dict) for r in results), results
     assert sorted(r["changed"] for r in results) == [False] * 9 + [True]
     assert sum(r["tokens_revoked"] for r in results) == 3
@@ -327,7 +309,7 @@ def test_ten_concurrent_disables_leave_one_consistent_state(orc):
 @pytest.mark.timeout(120)
 def test_ten_concurrent_enables_leave_one_consistent_state(orc):
     users.disable_user(orc, Actor.system(), "sg.tech")
-    results = _race([lambda: users.enable_user(orc, Actor.system(), "sg.tech") for _ in range(10)])
+    results = race(*[lambda: users.enable_user(orc, Actor.system(), "sg.tech") for _ in range(10)])
     assert sorted(r["changed"] for r in results) == [False] * 9 + [True], results
     assert _state(orc)["active"] is True and _audited(orc, "user_enabled") == 1
 
@@ -338,7 +320,7 @@ def test_logins_racing_a_disable_leave_no_live_token(orc):
     """Ten logins asking for a token race one disable: each login either comes first (and its token is revoked)
     or finds the account disabled (401); re-enabling revives none of them."""
     calls = [lambda n=n: users.sign_in(orc, "sg.tech", "demo", address=f"10.7.0.{n}", token=True) for n in range(10)]
-    results = _race([*calls, lambda: users.disable_user(orc, Actor.system(), "sg.tech")])
+    results = race(*[*calls, lambda: users.disable_user(orc, Actor.system(), "sg.tech")])
     # refused: the account is disabled (401), or its failed logins are being throttled (429)
     refused = Unauthenticated | TooManyAttempts
     assert all(not isinstance(r, Exception) or isinstance(r, refused) for r in results), results
@@ -354,7 +336,7 @@ def test_logins_racing_a_disable_leave_no_live_token(orc):
 @pytest.mark.timeout(120)
 def test_logins_racing_a_password_change_keep_no_session_or_token_of_the_old_password(orc):
     calls = [lambda n=n: users.sign_in(orc, "sg.tech", "demo", address=f"10.7.1.{n}", token=True) for n in range(8)]
-    results = _race([*calls, lambda: users.add_user(orc, "sg.tech", "technician", "SG", "a new password")])
+    results = race(*[*calls, lambda: users.add_user(orc, "sg.tech", "technician", "SG", "a new password")])
     epoch = _state(orc)["epoch"]
     for signed_in in results[:8]:
         if isinstance(signed_in, Exception):
@@ -370,7 +352,7 @@ def test_logins_racing_a_password_change_keep_no_session_or_token_of_the_old_pas
 def test_concurrent_logouts_of_one_account_each_end_its_sessions(orc):
     tech = users.actor_by_username(orc, "sg.tech")
     epoch = _state(orc)["epoch"]
-    results = _race([lambda: users.end_sessions(orc, tech) for _ in range(10)])
+    results = race(*[lambda: users.end_sessions(orc, tech) for _ in range(10)])
     assert results == [None] * 10
     assert _state(orc)["epoch"] == epoch + 10  # no increment lost
     assert users.session_actor(orc, "sg.tech", epoch) is None
