@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -94,8 +94,3 @@ def once(orc: Orchestrator, idem: Idempotency | None, create: Callable[[], T], r
         except IntegrityError:
             continue  # a concurrent request with this key committed first: answer its RMA
     raise InvalidInput(f"{HEADER} is in use by a request that did not finish; try again", {HEADER: ["in use"]})
-
-
-def existing_ids(session: Session, scope: str) -> list[int]:
-    """The RMAs created under keys of `scope` (tests and operators)."""
-    return list(session.scalars(select(IdempotencyKey.rma_id).where(IdempotencyKey.scope == scope)))

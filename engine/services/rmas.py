@@ -38,8 +38,6 @@ def open_rma(orc: Orchestrator, actor: Actor, payload: dict, idempotency_key: st
 
 
 def _open_rma(orc: Orchestrator, actor: Actor, payload: dict, idem: idempotency.Idempotency | None) -> dict:
-    if actor.role not in OPENING_ROLES:
-        raise NotAllowed("only reception or a manager may open an RMA")
     centre_code = payload["centre"]
     if not actor.may_see_centre(centre_code):
         raise NotAllowed(f"you may open RMAs only for centre {actor.centre}")
