@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.actors import Actor
@@ -13,7 +13,7 @@ from engine.errors import Conflict, InvalidInput, NotAllowed
 from engine.services.instances import apply, lock_instance
 from engine.services.rmas import _visible_rma
 from engine.store.audit import audit
-from engine.store.model import GoodwillProposal, utcnow
+from engine.store.model import GoodwillProposal, HumanTask, utcnow
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -108,6 +108,20 @@ def check_four_eyes(session: Session, actor: Actor, rma_id: int, task_name: str)
     )
     if proposer == actor.username:
         raise NotAllowed("you proposed this goodwill: another manager must approve or reject it (four eyes)")
+
+
+def not_own_goodwill_approval(username: ColumnElement[str]) -> ColumnElement[bool]:
+    """Inbox filter: leaves out the `approve_goodwill` tasks whose pending proposal `username` made."""
+    own = (
+        select(GoodwillProposal.id)
+        .where(
+            GoodwillProposal.rma_id == HumanTask.rma_id,
+            GoodwillProposal.status == "pending",
+            GoodwillProposal.proposed_by == username,
+        )
+        .exists()
+    )
+    return or_(HumanTask.name != APPROVAL_TASK, ~own)
 
 
 def _amount(kind: str, amount: Decimal | float | str | None, data: dict) -> Decimal:

@@ -12,7 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine.actors import Actor
 from engine.errors import NotAllowed, RmaNotFound, TaskAlreadyCompleted, TaskClaimedByOther, TaskNotFound
 from engine.process import forms
-from engine.services.goodwill import check_four_eyes
+from engine.services.goodwill import check_four_eyes, not_own_goodwill_approval
 from engine.services.instances import apply
 from engine.services.rmas import _bundle_id
 from engine.services.views import task_view
@@ -79,6 +79,8 @@ def _inbox_queries(manager: bool, global_manager: bool, for_rma: bool, mine: boo
         where.append(HumanTask.rma_id == bindparam("rma_id"))
     if mine:
         where.append(HumanTask.assignee == bindparam("assignee"))
+    if manager:  # four eyes: a goodwill approval is not offered to the manager who proposed it
+        where.append(not_own_goodwill_approval(bindparam("assignee")))
     page = (
         select(HumanTask, Rma)
         .join(Rma, Rma.id == HumanTask.rma_id)

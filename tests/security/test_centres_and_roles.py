@@ -198,3 +198,11 @@ def test_two_managers_approving_at_once_exactly_one_wins(orc, api):
     [proposal] = api.get("sg.reception", f"/api/rmas/{rma['id']}/goodwill").get_json()
     assert proposal["status"] == "approved" and proposal["decided_by"] in ("sg.manager", "manager")
     assert api.rma("manager", rma["id"])["quote_total"] == 170
+
+
+def test_the_proposers_inbox_does_not_offer_their_own_approval(api):
+    rma, task = _proposed_by(api, "sg.manager")
+    proposers_inbox = api.get("sg.manager", "/api/tasks", query_string={"rma_id": rma["id"]}).get_json()
+    assert task["id"] not in [t["id"] for t in proposers_inbox["items"]] and proposers_inbox["total"] == 0
+    others_inbox = api.get("manager", "/api/tasks", query_string={"rma_id": rma["id"]}).get_json()
+    assert [t["id"] for t in others_inbox["items"]] == [task["id"]]
