@@ -349,9 +349,26 @@ def _service_task_errors(file: str, root, url_check: Callable[[str], str | None]
         for param in operator.iter(f"{{{SPIFF}}}parameter"):
             url = _literal_url(param.get("value") or "") if url_check and param.get("id") == "url" else None
             refusal = url_check(url) if url_check and url is not None else None
+            if refusal is None and param.get("id") == "url" and _has_control_character(param.get("value") or ""):
+                refusal = "the URL contains a control character"  # in any literal part, not only its start
             if refusal is not None:
                 errors.append(error(file, f"{name}: parameter url: {refusal}", param, task.get("id")))
     return errors
+
+
+def _has_control_character(expression: str) -> bool:
+    """Whether any string literal of a URL expression holds a control character (CR, LF, NUL, ...): a header or
+    request line injected after the host is no more callable than one in it."""
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except (SyntaxError, ValueError):
+        return False  # the sandbox check reports it
+    return any(
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and any(ord(c) < 32 or ord(c) == 127 for c in node.value)
+        for node in ast.walk(tree)
+    )
 
 
 def _literal_url(expression: str) -> str | None:
