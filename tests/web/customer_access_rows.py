@@ -88,6 +88,7 @@ ROWS = {
     ),
     ("post", "/api/portal/{tracking_token}/sms"): (
         lambda ctx: {"url": f"/api/portal/{ctx.tracking_token()}/sms", "json": {"opt_out": True}},
-        lambda role, scope: 200 if scope == "own" else 404,
+        # the customer's own choice: any staff credential is 403 (as for the quote decision)
+        lambda role, scope: (200 if scope == "own" else 404) if role == "anonymous" else 403,
     ),
 }

@@ -47,8 +47,10 @@ def record_decision(decision, tracking_token):
 @blp.route("/<tracking_token>/sms", methods=["POST"])
 @blp.arguments(SmsChoiceSchema)
 @blp.response(200, PortalViewSchema)
-@errors(blp, 404, 422, 429)
+@errors(blp, 403, 404, 422, 429)
 def sms_choice(choice, tracking_token):
-    """The customer turns text messages off (`opt_out: true`) or on again; email continues."""
+    """The customer turns text messages off (`opt_out: true`) or on again; email continues. 403 with a staff
+    session or token: the customer's own choice, like the quote decision."""
+    refuse_staff_credentials()
     # Here, not beside the other customer's-side endpoints: a wrong token is a guess, throttled per address.
     return portal.set_sms_opt_out(orchestrator(), tracking_token, choice["opt_out"])
