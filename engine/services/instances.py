@@ -31,8 +31,13 @@ def lock_instance(session: Session, rma_id: int) -> Instance:
 
     Every writer of an RMA locks in the same order as the timer sweep (instance, then its task rows), so a
     customer's answer or a task completion racing the sweep waits for it instead of deadlocking with it.
+    The RMA (and the instance) are then read again, under the lock: a command that read the RMA before
+    waiting sees what the one it waited for committed (twenty cancels at once: one cancels, nineteen find it
+    closed), never the state from before it waited.
     """
-    return _instance(session.get(Instance, rma_id, with_for_update=True), rma_id)
+    instance = session.get(Instance, rma_id, with_for_update=True, populate_existing=True)
+    session.get(Rma, rma_id, populate_existing=True)
+    return _instance(instance, rma_id)
 
 
 def _instance(instance: Instance | None, rma_id: int) -> Instance:
