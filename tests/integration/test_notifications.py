@@ -118,7 +118,7 @@ def test_every_milestone_of_a_repair_is_sent_once_and_only_once(orc, smtp_inbox,
     rma = quoted(orc, phone=None)
     portal.record_customer_decision(orc, rma["tracking_token"], True)
     complete_open_task(orc, "sg.tech", rma["id"], "repair", {"repair_notes": "New motor"})
-    complete_open_task(orc, "sg.qa", rma["id"], "qa_check", {"qa_passed": False})
+    complete_open_task(orc, "sg.qa", rma["id"], "qa_check", {"qa_passed": False, "qa_notes": "Still faulty"})
     complete_open_task(orc, "sg.tech", rma["id"], "repair", {"repair_notes": "Adjusted"})
     complete_open_task(orc, "sg.qa", rma["id"], "qa_check", {"qa_passed": True})
     complete_open_task(orc, "sg.reception", rma["id"], "ship_return", {"carrier": "DHL", "tracking_number": "JD42"})
