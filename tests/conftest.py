@@ -105,3 +105,31 @@ def runner(app):
 
 
 PROCESSES_DIR = Path(__file__).resolve().parent.parent / "processes"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Issue 20's report: per family of the attack suite, the attempts (test cases), how many held, failed, skipped."""
+    from tests.security import FAMILIES, family_of
+
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "error", "skipped", "xfailed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            family = family_of(getattr(report, "nodeid", ""))
+            if family is None or (outcome != "error" and report.when not in ("call", "setup")):
+                continue
+            if outcome == "passed" and report.when != "call":
+                continue
+            row = counts.setdefault(family, {"held": 0, "failed": 0, "skipped": 0})
+            row["held" if outcome in ("passed", "xfailed") else "skipped" if outcome == "skipped" else "failed"] += 1
+    if not counts:
+        return
+    terminalreporter.section("attack suite (issue 20): attempts per family")
+    order = [*FAMILIES, "(not in a family)"]
+    width = max(len(f) for f in counts)
+    terminalreporter.write_line(f"{'family':<{width}}  attempts  held  failed  skipped")
+    for family in sorted(counts, key=order.index):
+        row = counts[family]
+        attempts = sum(row.values())
+        terminalreporter.write_line(
+            f"{family:<{width}}  {attempts:>8}  {row['held']:>4}  {row['failed']:>6}  {row['skipped']:>7}"
+        )
