@@ -7,6 +7,8 @@ bundle (parsed once, cached by hash) and are re-attached on load.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
@@ -17,6 +19,10 @@ from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import (
+    ParallelMultiInstanceTask,
+    SequentialMultiInstanceTask,
+)
 from SpiffWorkflow.bpmn.util.diff import diff_workflow
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
@@ -28,16 +34,35 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from engine import sandbox
-from engine.errors import Conflict, ProcessScriptError, TaskAlreadyCompleted, TaskNotFound
+from engine.errors import Conflict, InvalidFormData, ProcessScriptError, TaskAlreadyCompleted, TaskNotFound
 from engine.execution.stepping import EngineSubWorkflow, EngineWorkflow
 from engine.process.definitions import LANE_ROLES, ParsedBundle
+from engine.process.limits import MAX_INSTANCES
 from engine.process.stages import stage_key
+from engine.sandbox.limits import BudgetExceeded, CommandBudget, current_command
 
 
 class MessageNotAwaited(Conflict):
     """A message was delivered that no event of the instance waits for (HTTP 409)."""
 
     code = "message_not_awaited"
+
+
+class CommandRolledBack(ProcessScriptError):
+    """The command went over its budget (engine steps, script time, tasks created), or the engine could not
+    run it on the instance's data: nothing it did is kept, and the RMA waits in an incident at its last
+    committed state that names the element (engine.services.instances). HTTP 409."""
+
+    code, status = "command_rolled_back", 409
+
+
+@dataclass(frozen=True)
+class CommandLimits:
+    """What one command may spend (settings RMA_COMMAND_MAX_STEPS, _SCRIPT_SECONDS and _TASKS)."""
+
+    steps: int = 2_000  # the shipped process takes at most about 20 per command
+    script_seconds: float = 5.0
+    tasks: int = 5_000  # the shipped process creates at most about 40 per command
 
 
 STATUS_PROPERTY = "rmaStatus"
@@ -129,17 +154,37 @@ class Snapshot:
 class Runtime:
     """Start, restore, advance and inspect workflow instances of parsed bundles."""
 
-    def __init__(self, services=None):
+    def __init__(self, services=None, limits: CommandLimits | None = None):
         self.script_engine = sandbox.script_engine(services)
+        self.limits = limits or CommandLimits()
+
+    @contextmanager
+    def _command(self) -> Iterator[CommandBudget]:
+        """One command's budget. Going over it, or an arithmetic fault in the engine itself (a signalling NaN
+        left in the data, say), is CommandRolledBack naming the element that ran: the workflow may be half
+        way through a step and must not be saved."""
+        budget = CommandBudget(self.limits.steps, self.limits.script_seconds, self.limits.tasks)
+        try:
+            with budget:
+                yield budget
+        except Exception as exc:
+            if budget.exceeded is None and not isinstance(exc, (BudgetExceeded, ArithmeticError)):
+                raise
+            why = budget.exceeded or f"the engine could not continue ({type(exc).__name__})"
+            element = budget.element or (getattr(exc, "task", None) if isinstance(exc, ProcessScriptError) else None)
+            message = f"{element or 'process'}: {why}; the command was rolled back"
+            raise CommandRolledBack(message, task=element) from None
 
     def start(self, bundle: ParsedBundle, data: dict) -> BpmnWorkflow:
         _strict_decisions(bundle)
+        _capped_instances(bundle)
         workflow = EngineWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self.script_engine)
-        workflow.task_tree.data.update(data)
-        start = workflow.get_next_task(state=TaskState.READY)
-        if start is not None:
-            start.data.update(data)
-        self._advance(workflow)
+        with self._command():
+            workflow.task_tree.data.update(data)
+            start = workflow.get_next_task(state=TaskState.READY)
+            if start is not None:
+                start.data.update(data)
+            self._advance(workflow)
         return workflow
 
     def dump(self, workflow: BpmnWorkflow) -> bytes:
@@ -156,6 +201,7 @@ class Runtime:
         workflow = SERIALIZER.from_dict(dct, spec=bundle.spec, subprocess_specs=bundle.subprocess_specs)
         workflow.script_engine = self.script_engine
         _strict_decisions(bundle)
+        _capped_instances(bundle)
         return workflow
 
     serializer_version = SERIALIZER_VERSION
@@ -200,11 +246,12 @@ class Runtime:
 
     def retry(self, workflow: BpmnWorkflow) -> None:
         """Run the failed tasks again (with the specs the instance has now), then continue until it waits."""
-        for task in workflow.get_tasks(state=TaskState.ERROR):
-            task._set_state(TaskState.READY)  # the sandbox changes task data only on success: nothing half-done
-            if task.task_spec.manual:
-                self._run(task)  # a human task whose own completion failed: its submitted data is kept
-        self._advance(workflow)
+        with self._command():
+            for task in workflow.get_tasks(state=TaskState.ERROR):
+                task._set_state(TaskState.READY)  # the sandbox changes task data only on success: nothing half-done
+                if task.task_spec.manual:
+                    self._run(task)  # a human task whose own completion failed: its submitted data is kept
+            self._advance(workflow)
 
     def move_problems(self, workflow: BpmnWorkflow, bundle: ParsedBundle) -> list[str]:
         """Why the instance could not continue on `bundle`'s specs (none: it can, its state restores onto them).
@@ -248,9 +295,14 @@ class Runtime:
             raise TaskNotFound(f"task {task_id} is not part of this process")
         if task.state != TaskState.READY or not task.task_spec.manual:
             raise TaskAlreadyCompleted(f"task {task.task_spec.bpmn_id} is no longer open")
-        task.set_data(**data)
-        self._run(task)
-        self._advance(workflow)
+        try:
+            sandbox.check_data(data)  # what a script may not leave in task data, a form may not put there
+        except sandbox.SandboxViolation as exc:
+            raise InvalidFormData(str(exc)) from None
+        with self._command():
+            task.set_data(**data)
+            self._run(task)
+            self._advance(workflow)
 
     def deliver_message(self, workflow: BpmnWorkflow, name: str, payload: dict | None = None) -> None:
         """Deliver the BPMN message `name` (a spiff message event), then run until the instance waits.
@@ -259,11 +311,12 @@ class Runtime:
         event of the instance is waiting for that message (nothing changes then)."""
         if name not in self.awaited_messages(workflow):
             raise MessageNotAwaited(f"the process is not waiting for the message '{name}'")
-        try:
-            workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload=dict(payload or {})))
-        except WorkflowException as exc:
-            raise MessageNotAwaited(str(exc)) from None
-        self._advance(workflow)
+        with self._command():
+            try:
+                workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload=dict(payload or {})))
+            except WorkflowException as exc:
+                raise MessageNotAwaited(str(exc)) from None
+            self._advance(workflow)
 
     def awaited_messages(self, workflow: BpmnWorkflow) -> set[str]:
         """Names of the messages some waiting event of the instance would catch now."""
@@ -277,7 +330,8 @@ class Runtime:
             for t in workflow.get_tasks(state=TaskState.WAITING)
             if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)
         }
-        self._advance(workflow)
+        with self._command():
+            self._advance(workflow)
         still = {t.id for t in workflow.get_tasks(state=TaskState.WAITING)}
         return sorted(name for task_id, name in waiting.items() if task_id not in still and name)
 
@@ -299,19 +353,27 @@ class Runtime:
 
     def _run(self, task) -> None:
         try:
+            _count_step(task)
             task.run()
         except (SpiffWorkflowException, sandbox.SandboxViolation) as exc:
             raise _script_error(exc) from None
 
     def _advance(self, workflow: EngineWorkflow) -> None:
         try:
-            workflow.do_engine_steps()
+            workflow.do_engine_steps(will_complete_task=_count_step)
             # do_engine_steps ends by refreshing timers: one that came due is READY now and runs in one more
             # round (skipped when nothing is: that round would refresh the timers again)
             if workflow.runnable():
-                workflow.do_engine_steps()
+                workflow.do_engine_steps(will_complete_task=_count_step)
         except (SpiffWorkflowException, sandbox.SandboxViolation) as exc:
             raise _script_error(exc) from None
+
+
+def _count_step(task) -> None:
+    """One engine step of the running command, on the element `task` runs."""
+    budget = current_command()
+    if budget is not None:
+        budget.step(task.task_spec.bpmn_id)
 
 
 def _ready_task(task) -> ReadyTask:
@@ -457,6 +519,43 @@ def _strict_decisions(bundle: ParsedBundle) -> None:
             if engine is not None and type(engine) is DMNEngine:
                 engine.__class__ = StrictDecisionEngine
     bundle.strict_decisions = True
+
+
+def _capped_instances(bundle: ParsedBundle) -> None:
+    """Once per parsed bundle: a multi-instance activity creates at most MAX_INSTANCES instances.
+
+    A constant cardinality above it is refused at deploy (engine.process.limits); a computed one, or an input
+    collection, is known only when the activity starts: above the cap it raises before creating any instance,
+    naming the activity, and the RMA goes to incident instead of running them with its lock held."""
+    if bundle.capped_instances:
+        return
+    for spec in [bundle.spec, *bundle.subprocess_specs.values()]:
+        for task_spec in spec.task_specs.values():
+            # instance attributes, so the spec keeps its class (the serializer and the version diff look it up)
+            if isinstance(task_spec, ParallelMultiInstanceTask):
+                task_spec.create_children = _first_checked(task_spec, ParallelMultiInstanceTask.create_children)
+            elif isinstance(task_spec, SequentialMultiInstanceTask):
+                task_spec.add_next_child = _first_checked(task_spec, SequentialMultiInstanceTask.add_next_child)
+    bundle.capped_instances = True
+
+
+def _first_checked(spec, create):
+    def checked(my_task) -> None:
+        if not any(spec._instances(my_task)):  # before the first instance: how many there will be
+            if spec.data_input is not None:
+                items = spec.data_input.get(my_task) if spec.data_input.exists(my_task) else ()
+                count = len(items) if hasattr(items, "__len__") else 0
+            else:
+                count = my_task.internal_data.get("cardinality")
+                if count is None:  # parallel: evaluated where it creates them, after this check
+                    count = my_task.workflow.script_engine.evaluate(my_task, spec.cardinality)
+            if isinstance(count, int) and count > MAX_INSTANCES:
+                raise WorkflowTaskException(
+                    f"multi-instance activity would run {count} instances, more than {MAX_INSTANCES}", task=my_task
+                )
+        create(spec, my_task)
+
+    return checked
 
 
 def _script_error(exc: Exception) -> ProcessScriptError:

@@ -22,7 +22,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from engine import sandbox
 from engine.errors import InvalidProcess
-from engine.process import stages
+from engine.process import limits, stages
 from engine.process.forms import reference_errors
 from engine.process.messages import MessageTemplates, compile_templates, is_template_file, message_errors
 from engine.process.stages import ROOT_PROCESS_ID, StageTable
@@ -114,6 +114,8 @@ class ParsedBundle:
     process_files: dict[str, str] = field(default_factory=dict)
     # set by engine.execution.runtime once the bundle's decision tables refuse inputs no rule matches
     strict_decisions: bool = field(default=False, compare=False, repr=False)
+    # set by engine.execution.runtime once its multi-instance activities refuse more than MAX_INSTANCES instances
+    capped_instances: bool = field(default=False, compare=False, repr=False)
     stages: StageTable = field(default_factory=StageTable)  # what the skeleton says about its stages
     # notifications/*.txt, compiled once with the bundle (empty: a bundle deployed before templates were bundled)
     messages: MessageTemplates = field(default_factory=MessageTemplates)
@@ -198,13 +200,19 @@ def parse_bundle(
     message_languages: tuple[str, ...] | None = None,
     code_messages: dict[str, tuple[str, ...]] | None = None,
     url_check: Callable[[str], str | None] | None = None,
+    deploy: bool = False,
 ) -> ParsedBundle:
     """Validate every file and parse the bundle; raise InvalidProcess listing every error found.
 
     With `message_languages` (a deploy), every `notifyCustomer` needs a template in each of those languages,
     and each of `code_messages` (message -> languages) its templates; a stored bundle was checked when deployed.
     With `url_check` (a deploy), a service task's literal URL that the outbound address policy refuses is an error.
+    With `deploy`, what engine.process.limits refuses is an error (too many files, an unused form, a constant
+    cardinality over the cap, a timer under a minute, a loop with no wait state, a pattern RE2 cannot run).
     """
+    too_many = limits.file_count_error(files) if deploy else None
+    if too_many is not None:  # before parsing any of them
+        raise InvalidProcess(too_many["message"], [too_many])
     errors: list[dict] = []
     bpmn_trees, dmn_trees = {}, {}
     forms: dict[str, dict] = {}
@@ -240,6 +248,8 @@ def parse_bundle(
     messages = compile_templates(files, errors)
     if message_languages is not None:
         errors += message_errors(bpmn_trees, files, message_languages, code_messages)
+    if deploy:
+        errors += limits.deploy_errors(files, bpmn_trees, forms)
     if errors:
         raise InvalidProcess(f"{len(errors)} error(s) in the process files", errors)
 

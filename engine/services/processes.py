@@ -69,7 +69,7 @@ def _prepare(
         files = _with_company_policy(base, files)
     # every message needs its template in each shipped language (customer_text.LANGUAGES)
     parsed = parse_bundle(
-        files, message_languages=LANGUAGES, code_messages=CODE_MESSAGES, url_check=outbound.url_refusal
+        files, message_languages=LANGUAGES, code_messages=CODE_MESSAGES, url_check=outbound.url_refusal, deploy=True
     )
     _enforce_policy(parsed.files)
     return parsed, previous, base
