@@ -144,10 +144,10 @@ def hit(orc: Orchestrator, limits: dict[str, Limit]) -> None:
 @dataclass(frozen=True)
 class LoginTry:
     """A counted login try: its (username, address) key, and the shared keys it counted on (only the first
-    failure of its pair counts on them) for login_succeeded to give back."""
+    failure of its pair counts on them), each with its limit, for login_succeeded to give back."""
 
     pair_key: str
-    shared_keys: tuple[str, ...]
+    shared_keys: tuple[tuple[str, Backoff], ...]
 
 
 def count_login(orc: Orchestrator, username: str, address: str | None, known_address: bool) -> LoginTry:
@@ -176,7 +176,7 @@ def count_login(orc: Orchestrator, username: str, address: str | None, known_add
         for key in counted:
             _count(rows[key], limits[key], now)
         uow.commit()
-    return LoginTry(pair, tuple(shared) if len(counted) > 1 else ())
+    return LoginTry(pair, tuple(shared.items()) if len(counted) > 1 else ())
 
 
 def login_succeeded(orc: Orchestrator, counted: LoginTry) -> None:
@@ -184,11 +184,10 @@ def login_succeeded(orc: Orchestrator, counted: LoginTry) -> None:
     with orc.uow() as uow:
         s = uow.session
         s.execute(delete(ThrottleCounter).where(ThrottleCounter.key == counted.pair_key))
-        for key in counted.shared_keys:
+        for key, limit in counted.shared_keys:
             row = s.scalars(select(ThrottleCounter).where(ThrottleCounter.key == key).with_for_update()).first()
             if row is not None and row.attempts > 0:
                 row.attempts -= 1
-                limit = LOGIN_ADDRESSES_PER_USER if key.startswith("login-user:") else LOGIN_PER_ADDRESS
                 if row.attempts < limit.attempts:
                     row.locked_until = None
         uow.commit()
