@@ -15,6 +15,7 @@ from engine.errors import NotFound, ProcessScriptError
 from engine.execution.runtime import ReadyTask, instance_status
 from engine.services import incidents, reactions
 from engine.services.context import StepContext
+from engine.services.locks import lock_instance as lock_instance  # the commands import it from here
 from engine.store.audit import audit
 from engine.store.model import Bundle, HumanTask, Instance, Rma, utcnow
 
@@ -24,20 +25,6 @@ if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
 
 _T = TypeVar("_T")
-
-
-def lock_instance(session: Session, rma_id: int) -> Instance:
-    """Take the instance's row lock first, before any task row (on PostgreSQL; SQLite has one writer anyway).
-
-    Every writer of an RMA locks in the same order as the timer sweep (instance, then its task rows), so a
-    customer's answer or a task completion racing the sweep waits for it instead of deadlocking with it.
-    The RMA (and the instance) are then read again, under the lock: a command that read the RMA before
-    waiting sees what the one it waited for committed (twenty cancels at once: one cancels, nineteen find it
-    closed), never the state from before it waited.
-    """
-    instance = session.get(Instance, rma_id, with_for_update=True, populate_existing=True)
-    session.get(Rma, rma_id, populate_existing=True)
-    return _instance(instance, rma_id)
 
 
 def _instance(instance: Instance | None, rma_id: int) -> Instance:

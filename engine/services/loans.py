@@ -10,6 +10,7 @@ from sqlalchemy import select
 from engine.actors import Actor
 from engine.errors import Conflict, InvalidFormData, InvalidInput, NotAllowed, NotFound, RmaNotFound
 from engine.services.context import StepContext
+from engine.services.locks import lock_instance
 from engine.store.audit import audit
 from engine.store.model import Centre, Loan, LoanUnit, Rma, RmaEstimate, utcnow
 
@@ -136,6 +137,7 @@ def issue(orc: Orchestrator, actor: Actor, rma_id: int, unit_id: int, note: str 
         s = uow.session
         rma = _rma(s, actor, rma_id)
         _check_staff(actor, rma.centre_code)
+        lock_instance(s, rma.id)  # one loan per RMA: a second counter waits, then finds the loan out
         if rma.closed_at is not None:
             raise Conflict(f"{rma.number} is closed")
         query = select(LoanUnit).where(LoanUnit.id == unit_id)
@@ -219,6 +221,7 @@ def return_unit(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
         s = uow.session
         rma = _rma(s, actor, rma_id)
         _check_staff(actor, rma.centre_code)
+        lock_instance(s, rma.id)  # two counters booking the return at once: one waits, then finds it returned
         found = s.execute(
             select(Loan, LoanUnit)
             .join(LoanUnit, LoanUnit.id == Loan.unit_id)

@@ -18,7 +18,7 @@ from engine.actors import Actor
 from engine.errors import EngineError, NotFound, RmaNotFound
 from engine.execution.migration import MigrationRefused, migrate, refusals
 from engine.process.definitions import ParsedBundle
-from engine.services.instances import apply
+from engine.services.instances import apply, lock_instance
 from engine.services.processes import check_may_deploy
 from engine.services.versions import find_bundle
 from engine.store.audit import audit
@@ -182,14 +182,19 @@ def migrate_rmas(
 def _move_one(orc: Orchestrator, actor: Actor, rma_id: int, target_id: int) -> dict:
     with orc.uow() as uow:
         s = uow.session
-        rma, instance = s.get(Rma, rma_id), s.get(Instance, rma_id)
-        if rma is None or instance is None:
+        rma = s.get(Rma, rma_id)
+        if rma is None:
             raise RmaNotFound(f"RMA {rma_id} not found")
+        # under the lock: two managers migrating at once (or the timer sweep) wait for each other, and the
+        # second finds the RMA moved already instead of moving it twice
+        instance = lock_instance(s, rma_id)
         source, target = s.get(Bundle, instance.bundle_id), s.get(Bundle, target_id)
         if source is None or target is None:
             raise NotFound(f"no process version with id {target_id if target is None else instance.bundle_id}")
         if instance.completed:
             raise MigrationRefused(["the RMA has closed meanwhile"])
+        if instance.bundle_id == target.id:
+            raise MigrationRefused([f"the RMA was moved to {_name(target)} meanwhile"])
         parsed_to = orc.parsed_bundle(s, target.id)
         apply(orc, s, rma, actor, lambda workflow: migrate(workflow, parsed_to))
         instance.bundle_id = target.id

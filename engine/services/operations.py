@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.actors import Actor
@@ -215,6 +215,20 @@ def requeue_message(orc: Orchestrator, actor: Actor, message_id: int) -> dict:
             raise NotFound(f"message {message_id} not found")
         if message.sent_at is not None:
             raise Conflict(f"message {message_id} was delivered already")
+        # guarded: only a message the outbox gave up on; of two operators requeueing it at once, one gives it
+        # its fresh round and the other finds it being retried again (409)
+        requeued = s.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message.id,
+                OutboxMessage.sent_at.is_(None),
+                OutboxMessage.attempts >= MAX_ATTEMPTS,
+            )
+            .values(attempts=0, next_attempt_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if cast(CursorResult, requeued).rowcount != 1:  # an UPDATE's result (Session.execute is typed for rows)
+            raise Conflict(f"message {message_id} is not undelivered: it is being retried or was requeued already")
         audit(
             s,
             message.rma_id,
@@ -223,7 +237,6 @@ def requeue_message(orc: Orchestrator, actor: Actor, message_id: int) -> dict:
             f"{message.channel} to {message.recipient} requeued after {message.attempts} attempts",
             data={"message_id": message.id, "last_error": message.last_error},
         )
-        message.attempts, message.next_attempt_at = 0, utcnow()
         uow.commit()
         return {"id": message.id, "attempts": 0}
 

@@ -11,6 +11,7 @@ from engine.actors import Actor
 from engine.adapters import uploads
 from engine.errors import InvalidInput, NotAllowed, NotFound, RmaNotFound
 from engine.services.customers import photo_view
+from engine.services.instances import lock_instance
 from engine.store.audit import audit
 from engine.store.model import Rma, RmaPhoto, utcnow
 
@@ -36,10 +37,11 @@ def add_photos(orc: Orchestrator, actor: Actor, rma_id: int, files: list[tuple[s
         if len(files) > uploads.MAX_FILES:
             raise InvalidInput("too many photos", {"photos": [f"At most {uploads.MAX_FILES} photos."]})
         checked = [(name[:200], data, *uploads.check(name or "photo", data)) for name, data in files]
+        lock_instance(s, rma.id)  # the same photo sent twice at once: the second waits, then finds it stored
         existing = {p.sha256: p for p in s.scalars(select(RmaPhoto).where(RmaPhoto.rma_id == rma.id))}
         if len(existing) + len(checked) > uploads.MAX_FILES * 2:
             raise InvalidInput("too many photos", {"photos": ["This RMA has enough photos already."]})
-        result = []
+        result, added = [], []
         for name, data, content_type, ext in checked:
             # The file goes to disk first: if the transaction then fails, an unreferenced file is left
             # (content-addressed, so harmless); a row never points at a missing file.
@@ -58,15 +60,17 @@ def add_photos(orc: Orchestrator, actor: Actor, rma_id: int, files: list[tuple[s
                 )
                 s.add(photo)
                 existing[sha256] = photo
+                added.append(photo)
             result.append(photo)
-        audit(
-            s,
-            rma.id,
-            actor,
-            "photos_added",
-            f"{len(result)} intake photo(s) added",
-            data={"sha256": [p.sha256 for p in result]},
-        )
+        if added:  # a photo sent again is answered as stored, not recorded twice
+            audit(
+                s,
+                rma.id,
+                actor,
+                "photos_added",
+                f"{len(added)} intake photo(s) added",
+                data={"sha256": [p.sha256 for p in added]},
+            )
         uow.commit()
         return [photo_view(p) for p in result]
 

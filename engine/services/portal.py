@@ -256,8 +256,14 @@ def set_sms_opt_out(orc: Orchestrator, token: str, opt_out: bool) -> dict:
     with orc.uow() as uow:
         s = uow.session
         rma = _by_token(s, token)
-        if rma.sms_opt_out != bool(opt_out):
-            rma.sms_opt_out = bool(opt_out)
+        # guarded: the same choice made twice at once (two tabs) is recorded once, the other finds it made
+        changed = s.execute(
+            update(Rma)
+            .where(Rma.id == rma.id, Rma.sms_opt_out.is_not(bool(opt_out)))
+            .values(sms_opt_out=bool(opt_out))
+            .execution_options(synchronize_session=False)
+        )
+        if cast(CursorResult, changed).rowcount == 1:  # an UPDATE's result (Session.execute is typed for rows)
             audit(
                 s,
                 rma.id,

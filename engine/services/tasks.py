@@ -132,11 +132,7 @@ def claim_task(orc: Orchestrator, actor: Actor, task_id: str) -> dict:
         task = _workable_task(s, actor, task_id)
         result = s.execute(
             update(HumanTask)
-            .where(
-                HumanTask.id == task_id,
-                HumanTask.status == "open",
-                (HumanTask.assignee.is_(None)) | (HumanTask.assignee == actor.username),
-            )
+            .where(HumanTask.id == task_id, HumanTask.status == "open", HumanTask.assignee.is_(None))
             .values(assignee=actor.username)
             .execution_options(synchronize_session=False)
         )
@@ -144,6 +140,8 @@ def claim_task(orc: Orchestrator, actor: Actor, task_id: str) -> dict:
             s.refresh(task)
             if task.status != "open":
                 raise TaskAlreadyCompleted(f"task '{task.name}' is already {task.status}")
+            if task.assignee == actor.username:  # claimed again by its holder (a double click): the same answer
+                return task_view(task)
             raise TaskClaimedByOther(f"task '{task.name}' is claimed by {task.assignee}")
         audit(s, task.rma_id, actor, "task_claimed", f"{task.title} claimed", task_name=task.name)
         uow.commit()
