@@ -250,7 +250,8 @@ def _friendly(error) -> str:
             + "."
         )
     if v == "pattern":
-        return "Is not in the expected format."
+        # a pattern of \S only says "not blank" (a conditional requirement, e.g. qa_notes when QA fails)
+        return "This field is required." if schema_value == r"\S" else "Is not in the expected format."
     return error.message
 
 
