@@ -16,21 +16,31 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from urllib.parse import unquote, urlparse
 
+from engine.adapters import mail_address
 from engine.adapters.address_policy import OutboundPolicy
 from engine.adapters.webhooks import WebhookSender
 from engine.config import Settings
 from engine.store.model import OutboxMessage
+from engine.store.outbox import Undeliverable
 
 
 class SmtpSender:
-    """Sends mail over SMTP; `smtps://` uses implicit TLS, `smtp://` tries STARTTLS when offered."""
+    """Sends mail over SMTP; `smtps://` uses implicit TLS, `smtp://` tries STARTTLS when offered.
+
+    An internationalised address goes out with its domain in IDNA form (`kim@xn--exmple-cua.com`), and one with
+    other letters before the @ with SMTPUTF8, which the server must offer; what cannot be sent is Undeliverable
+    (given up at once, the reason in the outbox row), never retried in vain."""
 
     def __init__(self, url: str, mail_from: str, timeout: float = 15):
         self.url, self.mail_from, self.timeout = urlparse(url), mail_from, timeout
 
     def __call__(self, message: OutboxMessage) -> None:
+        try:
+            to = mail_address.parse(message.recipient)
+        except mail_address.AddressError as exc:
+            raise Undeliverable(f"{message.recipient} is not an address mail can be sent to: {exc}") from None
         mail = EmailMessage()
-        mail["From"], mail["To"], mail["Subject"] = self.mail_from, message.recipient, message.subject
+        mail["From"], mail["To"], mail["Subject"] = self.mail_from, str(to), message.subject
         mail["Message-ID"] = f"<{message.idempotency_key}@rma>"
         mail.set_content(message.body)
         u = self.url
@@ -44,11 +54,19 @@ class SmtpSender:
         else:
             client = smtplib.SMTP(u.hostname, u.port or 25, timeout=self.timeout)
         with client:
+            client.ehlo_or_helo_if_needed()  # the server's extensions are known only after EHLO
             if u.scheme == "smtp" and client.has_extn("starttls"):
                 client.starttls(context=ssl.create_default_context())
+                client.ehlo()
             if u.username:
                 client.login(unquote(u.username), unquote(u.password or ""))
-            client.send_message(mail)
+            if to.needs_smtputf8 and not client.has_extn("smtputf8"):
+                raise Undeliverable(
+                    f"{message.recipient} has letters other than ASCII before the @ and the mail server "
+                    f"({u.hostname}) does not offer SMTPUTF8"
+                )
+            # send_message asks for SMTPUTF8 itself when an address is not ASCII
+            client.send_message(mail, to_addrs=[str(to)])
 
 
 class WebhookSmsSender:

@@ -37,15 +37,17 @@ def add_photos(orc: Orchestrator, actor: Actor, rma_id: int, files: list[tuple[s
         if len(files) > uploads.MAX_FILES:
             raise InvalidInput("too many photos", {"photos": [f"At most {uploads.MAX_FILES} photos."]})
         checked = [(name[:200], data, *uploads.check(name or "photo", data)) for name, data in files]
+        # every thumbnail is made before anything is stored: a file that does not decode is refused with the rest
+        thumbs = [uploads.thumbnail(name or "photo", data, content_type) for name, data, content_type, _ in checked]
         lock_instance(s, rma.id)  # the same photo sent twice at once: the second waits, then finds it stored
         existing = {p.sha256: p for p in s.scalars(select(RmaPhoto).where(RmaPhoto.rma_id == rma.id))}
         if len(existing) + len(checked) > uploads.MAX_FILES * 2:
             raise InvalidInput("too many photos", {"photos": ["This RMA has enough photos already."]})
         result, added = [], []
-        for name, data, content_type, ext in checked:
+        for (name, data, content_type, ext), thumb in zip(checked, thumbs, strict=True):
             # The file goes to disk first: if the transaction then fails, an unreferenced file is left
             # (content-addressed, so harmless); a row never points at a missing file.
-            sha256, rel = uploads.store(orc.settings.upload_dir, data, ext)
+            sha256, rel = uploads.store(orc.settings.upload_dir, data, ext, thumb)
             photo = existing.get(sha256)
             if photo is None:
                 photo = RmaPhoto(
@@ -75,8 +77,9 @@ def add_photos(orc: Orchestrator, actor: Actor, rma_id: int, files: list[tuple[s
         return [photo_view(p) for p in result]
 
 
-def photo_file(orc: Orchestrator, actor: Actor, rma_id: int, sha256: str) -> tuple[Path, str]:
-    """(path on disk, content type) of one of the RMA's photos, for staff who may see the RMA."""
+def photo_file(orc: Orchestrator, actor: Actor, rma_id: int, sha256: str, thumb: bool = False) -> tuple[Path, str]:
+    """(path on disk, content type) of one of the RMA's photos, or of its JPEG thumbnail, for staff who may see the
+    RMA."""
     with orc.reading() as s:
         rma = s.get(Rma, rma_id)
         if rma is None or not actor.may_see_centre(rma.centre_code):
@@ -85,6 +88,11 @@ def photo_file(orc: Orchestrator, actor: Actor, rma_id: int, sha256: str) -> tup
         if photo is None:
             raise NotFound("no such photo")
         try:
+            if thumb:
+                path = uploads.open_thumbnail(orc.settings.upload_dir, photo.path, photo.sha256, photo.content_type)
+                return path, "image/jpeg"
             return uploads.open_path(orc.settings.upload_dir, photo.path, photo.sha256), photo.content_type
         except FileNotFoundError:
             raise NotFound("the photo's file is missing") from None
+        except InvalidInput:  # a photo stored before dimensions were checked, too large to make a thumbnail of
+            raise NotFound("the photo has no thumbnail") from None

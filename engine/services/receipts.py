@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from engine.actors import Actor
 from engine.adapters import uploads
 from engine.customer import customer_text
-from engine.errors import RmaNotFound
+from engine.errors import InvalidInput, RmaNotFound
 from engine.services.customers import photo_view, tracking_url
 from engine.services.rmas import without_tracking
 from engine.store.model import AuditEvent, Centre, Rma, RmaPhoto
@@ -55,7 +55,7 @@ def receipt_data(orc: Orchestrator, session: Session, rma: Rma) -> dict:
         "condition_grade": intake.get("condition_grade"),
         "condition_notes": intake.get("condition_notes"),
         "accessories": intake.get("accessories") or "",
-        "photos": [photo_view(p) | {"path": p.path} for p in photos],
+        "photos": [photo_view(p) | {"path": p.path, "content_type": p.content_type} for p in photos],
         "tracking_url": tracking_url(orc, rma),
         "rma_id": rma.id,
     }
@@ -89,7 +89,7 @@ def _latin1(text: object) -> str:
 
 
 def pdf(receipt: dict, upload_dir: Path | str) -> bytes:
-    """A one-page A4 receipt with the condition record and up to six photo thumbnails."""
+    """A one-page A4 receipt with the condition record and up to six photos (their stored thumbnails)."""
     from fpdf import FPDF
 
     lang = receipt["lang"]
@@ -128,7 +128,7 @@ def pdf(receipt: dict, upload_dir: Path | str) -> bytes:
         x0, y0, size = doc.l_margin, doc.get_y(), 58
         for i, photo in enumerate(photos):
             try:
-                path = uploads.open_path(upload_dir, photo["path"], photo["sha256"])
+                path = uploads.open_thumbnail(upload_dir, photo["path"], photo["sha256"], photo["content_type"])
                 doc.image(
                     str(path),
                     x=x0 + (i % 3) * (size + 3),
@@ -137,7 +137,7 @@ def pdf(receipt: dict, upload_dir: Path | str) -> bytes:
                     h=size,
                     keep_aspect_ratio=True,
                 )
-            except (FileNotFoundError, OSError, RuntimeError, ValueError):
+            except (FileNotFoundError, OSError, RuntimeError, ValueError, InvalidInput):
                 continue  # a missing or unreadable file must not cost the customer the receipt
         doc.set_y(y0 + ((len(photos) + 2) // 3) * (size + 3))
     doc.ln(4)

@@ -13,6 +13,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from engine.actors import Actor
+from engine.adapters import uploads
 from engine.errors import InvalidInput, NoDecisionPending, RmaNotFound
 from engine.process import forms
 from engine.services import customers, idempotency, throttle
@@ -59,7 +60,8 @@ request_url = customers.request_url
 
 
 def check_proof(filename: str, data: bytes) -> str:
-    """The proof of purchase's content type, sniffed from its bytes (PDF, PNG or JPEG, at most 5 MB)."""
+    """The proof of purchase's content type, sniffed from its bytes (PDF, PNG or JPEG, at most 5 MB; an image's
+    pixels within uploads.MAX_PIXELS)."""
     if not data:
         raise InvalidInput("proof of purchase missing", {"proof_of_purchase": ["Attach your receipt or invoice."]})
     if len(data) > MAX_PROOF_BYTES:
@@ -68,6 +70,8 @@ def check_proof(filename: str, data: bytes) -> str:
         )
     for magic, content_type in PROOF_TYPES.items():
         if data.startswith(magic):
+            if content_type != "application/pdf":  # a photo of the receipt: its pixels are capped like a photo's
+                uploads.check_dimensions("proof_of_purchase", filename or "proof of purchase", data, content_type)
             return content_type
     raise InvalidInput(
         "proof of purchase of an unknown type", {"proof_of_purchase": ["Must be a PDF, PNG or JPEG file."]}
@@ -287,7 +291,7 @@ def _complete_customer_task(
         done = s.execute(
             update(HumanTask)
             .where(HumanTask.id == task.id, HumanTask.status == "open")
-            .values(status="completed", completed_by=actor.username, completed_at=utcnow())
+            .values(status="completed", completed_by=actor.username, completed_at=utcnow(), data=clean)
             .execution_options(synchronize_session=False)
         )
         if cast(CursorResult, done).rowcount != 1:  # an UPDATE's result (Session.execute is typed for rows)

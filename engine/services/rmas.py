@@ -10,6 +10,7 @@ from sqlalchemy import Select, bindparam, false, func, select
 from sqlalchemy.orm import Session
 
 from engine.actors import Actor
+from engine.adapters import mail_address
 from engine.errors import InvalidInput, NotAllowed, NotFound, RmaNotFound
 from engine.process.forms import nested_errors
 from engine.services import idempotency
@@ -129,8 +130,24 @@ def _check_payload(payload: Any) -> None:
         if isinstance(value, date):
             payload = {**payload, "product": {**payload["product"], "purchase_date": value.isoformat()}}
     errors = nested_errors(OPEN_RMA_SCHEMA, payload)
+    undeliverable = _email_errors(payload)
+    if undeliverable and isinstance(errors.setdefault("customer", {}), dict):
+        errors["customer"].setdefault("email", undeliverable)
     if errors:
         raise InvalidInput("the RMA has invalid fields", errors)
+
+
+def _email_errors(payload: Any) -> list[str]:
+    """The customer's e-mail address is sent to later, by the worker: what mail could never reach is refused now."""
+    customer = payload.get("customer") if isinstance(payload, dict) else None
+    email = customer.get("email") if isinstance(customer, dict) else None
+    if not isinstance(email, str):
+        return []
+    try:
+        mail_address.parse(email)
+    except mail_address.AddressError as exc:
+        return [f"Not an address mail can be sent to: {exc}."]
+    return []
 
 
 def deployed_bundle(session: Session, centre_code: str) -> Bundle:

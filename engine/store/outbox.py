@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 MAX_ATTEMPTS = 8
 
 
+class Undeliverable(Exception):
+    """A sender's answer when no retry can deliver the message (an address mail cannot go to): it fails at once."""
+
+
 def enqueue(
     session,
     channel: str,
@@ -106,6 +110,8 @@ def send_pending(orc: Orchestrator, senders: dict, now: datetime | None = None, 
             except Exception as exc:  # any failure is recorded and retried, never lost
                 message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
                 message.next_attempt_at = moment + backoff(message.attempts)
+                if isinstance(exc, Undeliverable):  # failed for good, with its reason: not retried in vain
+                    message.attempts, message.next_attempt_at = MAX_ATTEMPTS, None
                 counts["failed"] += 1
             else:
                 message.sent_at, message.last_error = utcnow(), None

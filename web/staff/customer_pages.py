@@ -22,6 +22,15 @@ def rma_photo(rma_id: int, sha256: str):
     return response
 
 
+@bp.get("/rmas/<int:rma_id>/photos/<sha256>/thumbnail")
+@roles_required()
+def rma_photo_thumbnail(rma_id: int, sha256: str):
+    path, content_type = photo_service.photo_file(orchestrator(), staff_actor(), rma_id, sha256, thumb=True)
+    response = send_file(path, mimetype=content_type, max_age=86400, etag=f"{sha256}-thumbnail")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 @bp.get("/rmas/<int:rma_id>/receipt")
 @roles_required()
 def receipt(rma_id: int):
