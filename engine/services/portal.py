@@ -223,7 +223,7 @@ def record_customer_decision(
         result = s.execute(
             update(HumanTask)
             .where(HumanTask.id == task.id, HumanTask.status == "open")
-            .values(status="completed", completed_by=actor.username, completed_at=now)
+            .values(status="completed", completed_by=actor.username, completed_at=now, data=bundle_form)
             .execution_options(synchronize_session=False)
         )
         if cast(CursorResult, result).rowcount != 1:  # an UPDATE's result (Session.execute is typed for rows)

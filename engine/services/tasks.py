@@ -215,6 +215,7 @@ def _complete(orc: Orchestrator, uow: UnitOfWork, actor: Actor, task: HumanTask,
         "completed_by": actor.username,
         "completed_at": utcnow(),
         "assignee": task.assignee or actor.username,
+        "data": clean,
     }
     result = s.execute(_COMPLETE_OPEN_TASK, {"task_id": task.id, **values})
     if cast(CursorResult, result).rowcount != 1:  # an UPDATE's result (Session.execute is typed for rows)

@@ -241,6 +241,9 @@ class HumanTask(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completed_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    # What was submitted when it was completed (the validated form data): the service record and the completed
+    # task's page show it; the audit trail's task_completed event holds the same, hash-chained.
+    data: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class AuditEvent(Base):

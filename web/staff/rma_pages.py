@@ -6,7 +6,7 @@ from flask import flash, jsonify, redirect, render_template, request, url_for
 
 from engine.errors import InvalidInput
 from engine.services import customers as customer_service
-from engine.services import diagrams
+from engine.services import diagrams, service_record
 from engine.services import rmas as rma_service
 from engine.services import users as user_service
 from engine.services.portal import STATUS_WORDS
@@ -14,6 +14,7 @@ from engine.services.portal import STATUS_WORDS
 from ..auth import orchestrator, roles_required, staff_actor
 from . import bp, rma_form
 from .inbox import may_work, page_arg
+from .task_forms import entries
 
 OPENING_ROLES = ("reception", "manager")
 
@@ -91,6 +92,8 @@ def rma(rma_id: int):
         tracking_url=tracking_url,
         status_words=STATUS_WORDS,
         side=side,
+        record=service_record.service_record(orchestrator(), actor, rma_id),
+        entries=entries,
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from engine.process import forms
 
+from .filters import label
+
 # Two explicit choices read better than one checkbox whose unticked state silently means "no".
 CHOICE_LABELS = {"passed": ("Passed", "Failed"), "approve": ("Approve", "Decline")}
 
@@ -23,13 +25,19 @@ def _is_radio(prop: dict) -> bool:
     return prop.get("type") == "boolean" and "enum" not in prop and prop.get("const") is not True
 
 
-def fields(schema: dict | None) -> list[dict]:
-    """forms.describe() plus the widget each field gets on the page."""
+def _is_money(prop: dict) -> bool:
+    return prop.get("x-unit") == "currency"  # an amount in the RMA's currency (the centre's)
+
+
+def fields(schema: dict | None, currency: str | None = None) -> list[dict]:
+    """forms.describe() plus the widget each field gets on the page (an amount's title names its currency)."""
     props = (schema or {}).get("properties") or {}
     result = []
     for field in forms.describe(schema):
         prop = props.get(field["name"], {})
         field = dict(field)
+        if currency and _is_money(prop):
+            field["title"] = f"{field['title']} ({currency})"
         if prop.get("x-upload") == "image":
             field["widget"] = "photos"  # files go to engine.services.photos; the form data cites their SHA-256
         elif _is_radio(prop):
@@ -56,3 +64,32 @@ def read_submission(schema: dict | None, raw) -> dict:
         if _is_radio(prop) and raw.get(name) not in ("true", "false"):
             data.pop(name, None)
     return data
+
+
+def entries(schema: dict | None, data: dict | None, currency: str | None = None) -> list[dict]:
+    """What a task was completed with, as (title, text) in the form's order, for reading: Yes/No and choices in
+    the words the form offered, amounts with their currency, photos counted."""
+    props = (schema or {}).get("properties") or {}
+    data = data or {}
+    names = [n for n in props if n in data] + [n for n in data if n not in props]
+    result = []
+    for name in names:
+        prop, value = props.get(name) or {}, data[name]
+        kind = "text"
+        if prop.get("x-upload") == "image":
+            text, kind = f"{len(value or [])} photo(s)", "photos"
+        elif isinstance(value, bool):
+            labels = _choice_labels(name, prop) if _is_radio(prop) else ("Yes", "No")
+            text, kind = labels[0] if value else labels[1], "choice-" + ("true" if value else "false")
+        elif isinstance(value, (int, float)) and _is_money(prop):
+            text, kind = f"{value:,.2f} {currency or ''}".strip(), "money"
+        elif "enum" in prop and isinstance(value, str):
+            text = label(value)
+        elif isinstance(value, dict):
+            text = "; ".join(f"{label(k)}: {label(v) if isinstance(v, str) else v}" for k, v in value.items())
+        elif isinstance(value, list):
+            text = ", ".join(str(v) for v in value)
+        else:
+            text = str(value)
+        result.append({"name": name, "title": prop.get("title", label(name)), "text": text, "kind": kind})
+    return result

@@ -7,20 +7,25 @@ from flask import flash, redirect, render_template, request, url_for
 from engine.adapters.uploads import read_upload
 from engine.errors import Conflict, InvalidFormData, InvalidInput  # noqa: F401
 from engine.services import photos as photo_service
+from engine.services import service_record
 from engine.services import tasks as task_service
 
 from ..auth import orchestrator, roles_required, staff_actor
 from . import bp
 from .inbox import may_work
-from .task_forms import fields, initial_values, read_submission
+from .task_forms import entries, fields, initial_values, read_submission
 
 
 def _render(task: dict, values: dict, errors: dict | None = None, status: int = 200):
     actor = staff_actor()
+    currency = task["context"]["currency"]
     return render_template(
         "staff/task.html",
         task=task,
-        fields=fields(task.get("form")),
+        ctx=task["context"],
+        fields=fields(task.get("form"), currency),
+        submitted=entries(task.get("form"), task.get("data"), currency),
+        entries=entries,
         values=values,
         errors=errors or {},
         actor=actor,
@@ -31,7 +36,7 @@ def _render(task: dict, values: dict, errors: dict | None = None, status: int = 
 @bp.get("/tasks/<task_id>")
 @roles_required()
 def task(task_id: str):
-    found = task_service.get_task(orchestrator(), staff_actor(), task_id)
+    found = service_record.task_page(orchestrator(), staff_actor(), task_id)
     return _render(found, initial_values(found.get("form")))
 
 
@@ -39,7 +44,7 @@ def task(task_id: str):
 @roles_required()
 def complete(task_id: str):
     # The schema is needed to read the strings back; the form the engine validates against is its own copy.
-    found = task_service.get_task(orchestrator(), staff_actor(), task_id)
+    found = service_record.task_page(orchestrator(), staff_actor(), task_id)
     data = read_submission(found.get("form"), request.form)
     values = request.form.to_dict()
     try:
