@@ -53,6 +53,11 @@ class Settings:
     service_task_timeout: float = 10.0
     service_task_hosts: tuple[str, ...] = ()
     service_task_secret: str | None = None
+    # What one command may spend running the process (engine.execution.runtime): engine steps, seconds of all
+    # its scripts together, and tasks created; going over rolls the command back and opens an incident.
+    command_max_steps: int = 2_000
+    command_max_script_seconds: float = 5.0
+    command_max_tasks: int = 5_000
     # Restored workflows kept per process between commands (engine/store/instance_cache.py); 0: none.
     instance_cache_size: int = 128
     # Online repair requests one client address may send per hour (engine/services/requests.py).
@@ -95,6 +100,9 @@ class Settings:
                 h.strip().lower() for h in (env.get("RMA_SERVICE_TASK_HOSTS") or "").split(",") if h.strip()
             ),
             service_task_secret=env.get("RMA_SERVICE_TASK_SECRET") or None,
+            command_max_steps=int(env.get("RMA_COMMAND_MAX_STEPS") or 2_000),
+            command_max_script_seconds=float(env.get("RMA_COMMAND_MAX_SCRIPT_SECONDS") or 5),
+            command_max_tasks=int(env.get("RMA_COMMAND_MAX_TASKS") or 5_000),
             instance_cache_size=int(env.get("RMA_INSTANCE_CACHE_SIZE") or 128),
             requests_per_hour=int(env.get("RMA_REQUESTS_PER_HOUR") or 10),
             loan_offer_days=int(env.get("RMA_LOAN_OFFER_DAYS") or 7),

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.adapters.service_tasks import HttpServices
 from engine.config import Settings
 from engine.errors import NotFound
-from engine.execution.runtime import Runtime
+from engine.execution.runtime import CommandLimits, Runtime
 from engine.process.definitions import ParsedBundle, SpecCache
 from engine.store.db import make_engine, single_read, upgrade
 from engine.store.instance_cache import InstanceCache
@@ -28,7 +28,10 @@ class Orchestrator:
         self.session_factory = sessionmaker(self.db, expire_on_commit=False)
         self.specs = SpecCache()
         self.instances = InstanceCache(self.settings.instance_cache_size)
-        self.runtime = Runtime(HttpServices.from_settings(self.settings))
+        limits = CommandLimits(
+            self.settings.command_max_steps, self.settings.command_max_script_seconds, self.settings.command_max_tasks
+        )
+        self.runtime = Runtime(HttpServices.from_settings(self.settings), limits)
         self._bundle_hashes: dict[int, str] = {}
 
     def uow(self) -> UnitOfWork:

@@ -21,6 +21,8 @@ from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
+from engine.sandbox.limits import current_command
+
 _READY = TaskState.READY
 _WAITING = TaskState.WAITING
 _FUTURE = TaskState.FUTURE
@@ -35,8 +37,37 @@ def _has_state(workflow, state: int) -> bool:
     return False
 
 
+class _CountedTasks(dict):
+    """A workflow's tasks by id, counting each new one against the running command's budget: a task that
+    creates very many (a multi-instance of a huge cardinality) is stopped while it creates them."""
+
+    __slots__ = ()
+
+    def __setitem__(self, key, value) -> None:
+        if key not in self:
+            budget = current_command()
+            if budget is not None:
+                if budget.tasks_left <= 0 and self:
+                    # this one goes over: the element creating them is the parent of the last one created
+                    # (the task being created here has no parent yet)
+                    parent = next(reversed(self.values())).parent
+                    budget.element = parent.task_spec.bpmn_id if parent is not None else budget.element
+                budget.task_created()
+        dict.__setitem__(self, key, value)
+
+
 class _FewerWalks:
     """What the top workflow and its subprocesses share."""
+
+    _tasks: _CountedTasks
+
+    @property
+    def tasks(self) -> _CountedTasks:
+        return self._tasks
+
+    @tasks.setter
+    def tasks(self, tasks: dict) -> None:
+        self._tasks = tasks if type(tasks) is _CountedTasks else _CountedTasks(tasks)
 
     def update_waiting_tasks(self) -> None:
         # run after every task completion; the walk (this workflow's tree only) mostly finds nothing

@@ -1,6 +1,6 @@
 """The script sandbox: what BPMN scripts, conditions and expressions may do, and how long they may run."""
 
-from engine.sandbox.limits import MAX_SECONDS, RESERVED_KEYS, Budget, SandboxViolation
+from engine.sandbox.limits import MAX_SECONDS, RESERVED_KEYS, Budget, SandboxViolation, check_data
 from engine.sandbox.scripts import (
     HELPERS,
     SAFE_BUILTINS,
@@ -22,6 +22,7 @@ __all__ = [
     "SandboxEnvironment",
     "SandboxScriptEngine",
     "SandboxViolation",
+    "check_data",
     "check",
     "days_between",
     "months_between",

@@ -8,11 +8,20 @@ may exceed MAX_LENGTH items or MAX_INT_BITS, a run may produce at most MAX_ALLOC
 that are compared, sorted or searched may not exceed MAX_EXPANDED nodes (shared references counted
 each time: `[big] * n` is n times big to C), dict keys are plain values (no crafted deep hashing),
 and dict() inserts in a loop that watches the clock (no quadratic hash-collision insert in one call).
+Decimals are bounded the same way: at most MAX_DECIMAL_DIGITS significant digits and an adjusted exponent
+within MAX_DECIMAL_EXPONENT, finite, wherever one is built, computed with or stored (`pow()` of a
+16,000-digit Decimal to a fractional power is one C call of many seconds; one of 800 digits takes
+milliseconds), and scripts compute under DECIMALS, whose exponent range is the same.
+
+One command (a task completion, a message, a timer sweep of one RMA...) runs under a CommandBudget on
+top: its engine steps, the seconds all its scripts take together and the tasks it creates are capped
+(engine.execution.runtime rolls a command that goes over back and opens an incident).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import decimal
 import math
 import operator
 import threading
@@ -27,6 +36,8 @@ MAX_LENGTH = 100_000  # characters or items in one produced value
 MAX_ALLOCATED = 2_000_000  # characters or items produced over one run
 MAX_INT_BITS = 8_192  # ~2,466 digits: under Python's int/str conversion limit
 MAX_INT_DIGITS = 2_400  # largest Decimal (by exponent) that int()/round()/ceil() may expand
+MAX_DECIMAL_DIGITS = 800  # significant digits of a Decimal: pow() to a fractional power is cubic in them
+MAX_DECIMAL_EXPONENT = MAX_INT_DIGITS  # |adjusted exponent| of a Decimal
 MAX_POWER_EXPONENT = 64
 MAX_SEQUENCE_REPEAT = 10_000
 MAX_DATA_DEPTH = 32
@@ -37,6 +48,20 @@ MAX_KEY_ITEMS = 16  # a tuple used as a dict key or index holds at most this man
 
 class SandboxViolation(Exception):
     """Code uses something the sandbox refuses."""
+
+
+class BudgetExceeded(Exception):
+    """A command went over its CommandBudget (engine.execution.runtime rolls it back)."""
+
+
+# The arithmetic context scripts run under: the default precision, traps on invalid operations, division
+# by zero and overflow, and an exponent range no wider than MAX_DECIMAL_EXPONENT.
+DECIMALS = decimal.Context(
+    prec=28,
+    Emax=MAX_DECIMAL_EXPONENT,
+    Emin=-MAX_DECIMAL_EXPONENT,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
 
 
 SEQUENCES = (str, bytes, list, tuple)
@@ -79,6 +104,26 @@ def check_length(n: int, what: str = "value") -> None:
 def check_int(value: int) -> None:
     if value.bit_length() > MAX_INT_BITS:
         raise SandboxViolation(f"integer of {value.bit_length()} bits is over the limit of {MAX_INT_BITS}")
+
+
+def check_decimal(value: Decimal, what: str = "a number") -> Decimal:
+    """Refuse a Decimal that is not finite (NaN, sNaN, Infinity) or too long or too large for C to compute
+    with quickly; returns it unchanged."""
+    if not value.is_finite():
+        raise SandboxViolation(f"{what} is {value}, which is not a finite number")
+    digits = len(value.as_tuple().digits)
+    if digits > MAX_DECIMAL_DIGITS:
+        raise SandboxViolation(f"{what} has {digits} digits, over the limit of {MAX_DECIMAL_DIGITS}")
+    if abs(value.adjusted()) > MAX_DECIMAL_EXPONENT:
+        raise SandboxViolation(f"{what} has the exponent {value.adjusted()}, over the limit of {MAX_DECIMAL_EXPONENT}")
+    return value
+
+
+def safe_decimal(value: object = "0") -> Decimal:
+    """Decimal(value), refused unless the number it makes is finite and within the Decimal bounds."""
+    if isinstance(value, str) and len(value) > MAX_LENGTH:
+        check_length(len(value), "text")
+    return check_decimal(Decimal(value))  # type: ignore[arg-type]  # Decimal() refuses what it cannot read
 
 
 def footprint(value) -> int:
@@ -133,6 +178,9 @@ def _check_multiply(a, b) -> None:
 
 
 def check_power(base, exp) -> None:
+    for operand in (base, exp):
+        if isinstance(operand, Decimal):
+            check_decimal(operand)
     if isinstance(exp, (int, float)) and abs(exp) > MAX_POWER_EXPONENT:
         raise SandboxViolation(f"exponent {exp} is too large")
     if isinstance(base, int) and isinstance(exp, int) and exp > 0 and base.bit_length() * exp > MAX_INT_BITS:
@@ -144,7 +192,13 @@ class Budget:
 
     def __init__(self, steps: int = MAX_STEPS, seconds: float = MAX_SECONDS, allocated: int = MAX_ALLOCATED):
         self.steps_left = steps
-        self.deadline = time.monotonic() + seconds
+        # within a command, a script may also run only as long as the command's scripts have left
+        self.command: CommandBudget | None = getattr(_command, "budget", None)
+        self.cut_short = self.command is not None and self.command.seconds_left < seconds
+        if self.command is not None:
+            seconds = min(seconds, self.command.seconds_left)
+        self.started = time.monotonic()
+        self.deadline = self.started + seconds
         self.allocation_left = allocated
         self.guards = {
             "_sb_attr": self.attr,
@@ -157,7 +211,7 @@ class Budget:
 
     def trace(self, frame, event, arg):
         if time.monotonic() > self.deadline:
-            raise SandboxViolation(f"script ran longer than {MAX_SECONDS} seconds")
+            raise self.late()
         if frame.f_code.co_filename != SOURCE_NAME:
             return None  # calls into helpers and guards are watched by the clock, not counted as steps
         self.steps_left -= 1
@@ -170,6 +224,8 @@ class Budget:
         if isinstance(value, int):
             check_int(value)
             return value
+        if isinstance(value, Decimal):
+            return check_decimal(value)
         n = footprint(value)
         if n:
             if isinstance(value, (str, bytes)):
@@ -186,6 +242,8 @@ class Budget:
         kind = type(obj)
         if name not in METHODS.get(kind, ()):
             raise SandboxViolation(f"'.{name}' is not allowed on a {kind.__name__} value")
+        if kind is Decimal:
+            check_decimal(obj)
         if kind is str and name in ("join", "replace"):
             return (_guarded_join if name == "join" else _guarded_replace)(obj)
         if kind in (list, tuple) and name in ("count", "index"):
@@ -195,6 +253,9 @@ class Budget:
         return getattr(obj, name)
 
     def binop(self, op: str, a, b):
+        for operand in (a, b):
+            if isinstance(operand, Decimal):
+                check_decimal(operand)
         if op == "*":
             _check_multiply(a, b)
         elif op == "+" and isinstance(a, SEQUENCES) and isinstance(b, SEQUENCES):
@@ -209,12 +270,20 @@ class Budget:
         check_rendered(value, spec)
         return value
 
+    def late(self) -> Exception:
+        """The error for a script past its deadline: its own limit, or what its command had left."""
+        if self.cut_short and self.command is not None:
+            return self.command.exceed(f"its scripts ran longer than {self.command.script_seconds} seconds in all")
+        return SandboxViolation(f"script ran longer than {MAX_SECONDS} seconds")
+
     def __enter__(self):
         self._outer, _active.budget = getattr(_active, "budget", None), self
         return self
 
     def __exit__(self, *exc):
         _active.budget = self._outer
+        if self.command is not None and self._outer is None:  # a nested run is inside its outer one's time
+            self.command.spend_script_time(time.monotonic() - self.started)
 
 
 _active = threading.local()
@@ -224,7 +293,57 @@ def tick() -> None:
     """Watch the clock from inside a guard's own loop (the trace function only sees calls)."""
     budget = getattr(_active, "budget", None)
     if budget is not None and time.monotonic() > budget.deadline:
-        raise SandboxViolation(f"script ran longer than {MAX_SECONDS} seconds")
+        raise budget.late()
+
+
+class CommandBudget:
+    """What one command may spend in all: engine steps, seconds of script time and tasks created.
+
+    `with CommandBudget(...) as budget:` around the command (engine.execution.runtime); the engine reports
+    each step with the element it runs (`step`), the sandbox each script's time, and the workflows' task
+    tables each task created (`task_created`). Going over raises BudgetExceeded and leaves `exceeded` set, so the runtime
+    recognises it however SpiffWorkflow wrapped it on the way out."""
+
+    def __init__(self, steps: int, script_seconds: float, tasks: int):
+        self.steps, self.script_seconds, self.tasks = steps, script_seconds, tasks
+        self.steps_left, self.seconds_left, self.tasks_left = steps, script_seconds, tasks
+        self.element: str | None = None  # the BPMN element the engine runs now
+        self.exceeded: str | None = None  # why the command went over
+
+    def step(self, element: str | None) -> None:
+        self.element = element or self.element
+        self.steps_left -= 1
+        if self.steps_left < 0:
+            raise self.exceed(f"the command ran more than {self.steps} engine steps")
+
+    def spend_script_time(self, seconds: float) -> None:
+        self.seconds_left -= seconds
+        if self.seconds_left <= 0 and self.exceeded is None:
+            raise self.exceed(f"its scripts ran longer than {self.script_seconds} seconds in all")
+
+    def task_created(self) -> None:
+        self.tasks_left -= 1
+        if self.tasks_left < 0:
+            raise self.exceed(f"the command created more than {self.tasks} tasks")
+
+    def exceed(self, why: str) -> BudgetExceeded:
+        self.exceeded = self.exceeded or why
+        return BudgetExceeded(self.exceeded)
+
+    def __enter__(self) -> CommandBudget:
+        self._outer, _command.budget = getattr(_command, "budget", None), self
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _command.budget = self._outer
+
+
+_command = threading.local()
+
+
+def current_command() -> CommandBudget | None:
+    """The budget of the command running on this thread, if any."""
+    return getattr(_command, "budget", None)
 
 
 def check_deep(value):
@@ -367,6 +486,10 @@ def check_data(values: dict) -> None:
                 stack.extend((sub, depth + 1) for sub in item)
             elif type(item) not in DATA_LEAVES:
                 raise SandboxViolation(f"'{name}' holds a {type(item).__name__}, which is not plain data")
+            elif type(item) is Decimal:
+                check_decimal(item, f"'{name}'")
+            elif type(item) is float and not math.isfinite(item):
+                raise SandboxViolation(f"'{name}' is {item}, which is not a finite number")
 
 
 # Builtins that would otherwise turn a small input into a huge amount of C-level work.

@@ -23,6 +23,7 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
 from engine.sandbox.limits import (  # noqa: F401  (limits are part of the sandbox's public surface)
+    DECIMALS,
     MAX_INT_BITS,
     MAX_LENGTH,
     MAX_POWER_EXPONENT,
@@ -34,6 +35,7 @@ from engine.sandbox.limits import (  # noqa: F401  (limits are part of the sandb
     SandboxViolation,
     check_data,
     safe_ceil,
+    safe_decimal,
     safe_dict,
     safe_floor,
     safe_int,
@@ -110,7 +112,7 @@ HELPERS: dict[str, Any] = {
     "months_between": months_between,
     "days_between": days_between,
     "today": today,
-    "Decimal": decimal.Decimal,
+    "Decimal": safe_decimal,
     "ceil": safe_ceil,
     "floor": safe_floor,
     "pow": safe_pow,
@@ -433,7 +435,7 @@ def _run(code, namespace: dict, is_eval: bool):
     namespace["__builtins__"] = SAFE_BUILTINS
     namespace.update(budget.guards)
     previous = sys.gettrace()
-    with budget:
+    with budget, decimal.localcontext(DECIMALS):
         sys.settrace(budget.trace)
         try:
             return eval(code, namespace) if is_eval else exec(code, namespace)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from engine.execution.runtime import FailedTask
 from engine.store.audit import audit
-from engine.store.model import Incident, Rma, utcnow
+from engine.store.model import Incident, Instance, Rma, utcnow
 
 INCIDENT = "incident"
 _RESOLUTION = "incident_resolution"
@@ -121,6 +121,21 @@ def record(
         task_name=incident.task_name,
         data={"resolution": resolution, "attempts": incident.attempts},
     )
+
+
+def open_after_rollback(session: Session, rma_id: int, actor: str, failure: Exception) -> None:
+    """A command that was rolled back whole (it went over its budget): its RMA waits in an incident at its
+    last committed state, timers paused, naming the element the failure names. An operator's retry runs it
+    again from there (after the process owner fixed the version and the RMA was moved to it)."""
+    instance = session.get(Instance, rma_id, with_for_update=True)
+    rma = session.get(Rma, rma_id)
+    if instance is None or rma is None:
+        return
+    instance.next_timer_at = None
+    settled = settled_status(session, rma)
+    was_incident = rma.status == INCIDENT
+    rma.status = INCIDENT
+    record(session, rma, actor, was_incident, settled, [], failure)
 
 
 def _message(failure: Exception) -> str:

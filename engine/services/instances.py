@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.errors import NotFound, ProcessScriptError
-from engine.execution.runtime import ReadyTask, instance_status
+from engine.execution.runtime import CommandRolledBack, ReadyTask, instance_status
 from engine.services import incidents, reactions
 from engine.services.context import StepContext
 from engine.services.locks import lock_instance as lock_instance  # the commands import it from here
@@ -56,7 +56,10 @@ def apply(
 ) -> _T | None:
     """Load the RMA's workflow, run `command(workflow)`, save state and projections (version-checked).
 
-    Returns what the command returned, None when it failed with an incident."""
+    Returns what the command returned, None when it failed with an incident. A command that went over its
+    budget (CommandRolledBack) keeps nothing: the transaction is rolled back, the half-run workflow is
+    dropped, the RMA goes to incident at its last committed state in a unit of work of its own, and the
+    error is raised on to the caller."""
     # No autoflush: the pending audit rows, state and projections go out in the one flush at commit.
     with session.no_autoflush:
         instance = _instance(session.get(Instance, rma.id), rma.id)
@@ -68,12 +71,25 @@ def apply(
         failure: ProcessScriptError | None
         try:
             result, failure = command(workflow), None
+        except CommandRolledBack as exc:
+            _roll_back(orc, session, rma.id, actor, exc)
+            raise
         except ProcessScriptError as exc:
             # An incident (engine.services.incidents): the command's own effects are kept, the failed task waits.
             result, failure = None, exc
         _project(orc, session, rma, instance, workflow, actor, completed_task=completed_task, failure=failure)
     orc.instances.stage(session, instance, workflow)
     return result
+
+
+def _roll_back(orc: Orchestrator, session: Session, rma_id: int, actor: Actor, failure: CommandRolledBack) -> None:
+    """Undo everything the command did (its workflow was taken out of the instance cache and is never put
+    back), then open the RMA's incident on what was last committed (its lock released meanwhile)."""
+    session.rollback()
+    orc.instances.discard(session)
+    with orc.uow() as uow:
+        incidents.open_after_rollback(uow.session, rma_id, actor.username, failure)
+        uow.commit()
 
 
 def _project(
@@ -106,8 +122,9 @@ def _project(
         incidents.INCIDENT if in_incident else instance_status(runtime, workflow, ready, settled, snapshot.waiting)
     )
     rma.stage = ready[0].stage if ready else (None if completed else rma.stage)
-    if "quote_total" in data and data["quote_total"] is not None:
-        rma.quote_total = Decimal(str(data["quote_total"]))
+    quote_total = data.get("quote_total")
+    if isinstance(quote_total, (int, float, Decimal)) and not isinstance(quote_total, bool) and _finite(quote_total):
+        rma.quote_total = Decimal(str(quote_total))
     if "in_warranty" in data:
         rma.in_warranty = bool(data["in_warranty"])
     rma.updated_at = now
@@ -144,6 +161,10 @@ def _project(
             bundle_id=instance.bundle_id,
         )
     )
+
+
+def _finite(number: int | float | Decimal) -> bool:
+    return Decimal(str(number)).is_finite() if not isinstance(number, int) else True
 
 
 # Built once: executing a prepared statement with parameters skips rebuilding it and its cache key.
