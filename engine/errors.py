@@ -87,3 +87,15 @@ class ProcessScriptError(EngineError):
         self.task = task
         # for operators only (the incident's detail): what the other side said, bounded; `message` never holds it
         self.detail = detail
+
+
+def text_refusal(value: str) -> str | None:
+    """Why no text column can store `value` (a NUL, which PostgreSQL refuses; a lone surrogate, which is not
+    UTF-8 on either database), or None. Every text a person enters passes it before it is stored or queried."""
+    if "\x00" in value:
+        return "Must not contain NUL characters."
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Must not contain lone surrogates (it is not valid Unicode text)."
+    return None

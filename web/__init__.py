@@ -48,7 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["rma"] = orc
     csrf.init_app(app)
 
-    from . import converters, errors
+    from . import converters, errors, json_body
     from .api import register_api
     from .auth import register_auth
     from .ops import bp as ops_bp  # dashboard, operations
@@ -58,6 +58,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .staff import bp as staff_bp
 
     converters.install(app)  # before any route is added
+    json_body.install(app)  # request bodies are read with web.json_body.loads
     errors.register(app)
     register_auth(app)
     register_api(app)

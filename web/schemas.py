@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from engine.errors import text_refusal
+
 Money = fields.Float  # Decimal amounts go out as JSON numbers, not strings
 
 
@@ -21,8 +23,9 @@ class Text(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
         value = value.strip() if self.strip else value
-        if "\x00" in value:  # no text column can store it (PostgreSQL refuses NUL)
-            raise ValidationError("Must not contain NUL characters.")
+        refusal = text_refusal(value)  # no text column can store it
+        if refusal is not None:
+            raise ValidationError(refusal)
         return value
 
 
@@ -40,10 +43,10 @@ def _text(max_len: int, required: bool = True, **kwargs) -> Text:
 
 
 def _page_args(per_page_default: int):
-    # Pages are bounded so that the row offset stays a number the database can take (64-bit).
+    # The engine clamps both (engine.services.views.page_bounds) and answers the page it gave.
     return (
-        fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000)),
-        fields.Integer(load_default=per_page_default, validate=validate.Range(min=1, max=200)),
+        fields.Integer(load_default=1, metadata={"description": "Clamped to 1..1,000,000"}),
+        fields.Integer(load_default=per_page_default, metadata={"description": "Clamped to 1..200"}),
     )
 
 
@@ -58,7 +61,7 @@ class ErrorSchema(Schema):
 
 class TokenRequestSchema(Schema):
     username = _text(120)
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+    password = Text(strip=False, required=True, load_only=True, validate=validate.Length(min=1, max=1024))
 
 
 class TokenSchema(Schema):

@@ -12,6 +12,7 @@ from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, RmaNotFo
 from engine.services import incidents
 from engine.services.instances import apply, lock_instance
 from engine.services.processes import current_bundle
+from engine.services.views import page_bounds
 from engine.store.audit import audit, verify_chain
 from engine.store.model import AuditEvent, Incident, Instance, OutboxMessage, Rma, utcnow
 from engine.store.outbox import MAX_ATTEMPTS
@@ -70,7 +71,7 @@ def incident_view(incident: Incident, rma: Rma | None = None) -> dict:
 def list_incidents(orc: Orchestrator, actor: Actor, status: str = "open", page: int = 1, per_page: int = 50) -> dict:
     """Incidents of the centres the actor may see, newest first."""
     _require(actor, OPERATORS)
-    per_page, page = max(1, min(per_page, 200)), max(1, page)
+    page, per_page = page_bounds(page, per_page)
     where = [Incident.status == status]
     if not actor.is_global:
         where.append(Incident.centre_code == actor.centre)

@@ -17,7 +17,7 @@ from engine.services import idempotency
 from engine.services.catalogue import start_facts, unknown_model_facts
 from engine.services.instances import save_new
 from engine.services.processes import current_bundle
-from engine.services.views import rma_view, task_view
+from engine.services.views import page_bounds, rma_view, task_view
 from engine.store import search
 from engine.store.audit import audit
 from engine.store.model import AuditEvent, Bundle, Centre, HumanTask, Instance, Rma, RmaSearchTerm, utcnow
@@ -254,8 +254,7 @@ def list_rmas(
     `q` finds RMAs whose number, serial number, customer name or email has a word starting with it
     (engine.store.search: "Mül", "lee wong", "RMA-SG-0001", "000123"), by a range on the search-term index.
     """
-    per_page = max(1, min(per_page, 200))
-    page = max(1, page)
+    page, per_page = page_bounds(page, per_page)
     centres = [c for c in (None if actor.is_global else actor.centre, centre) if c]
     query = select(Rma)
     matches = _search_matches(q, centres)

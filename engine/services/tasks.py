@@ -15,7 +15,7 @@ from engine.process import forms
 from engine.services.goodwill import check_four_eyes, not_own_goodwill_approval
 from engine.services.instances import apply
 from engine.services.rmas import _bundle_id
-from engine.services.views import task_view
+from engine.services.views import page_bounds, task_view
 from engine.store.audit import audit
 from engine.store.model import Centre, HumanTask, Instance, Rma, utcnow
 from engine.store.unit_of_work import UnitOfWork
@@ -43,8 +43,8 @@ def list_tasks(
     per_page: int = 50,
 ) -> dict:
     """Tasks the actor may work (managers: may see), oldest first."""
-    per_page = max(1, min(per_page, 200))
-    offset = (max(page, 1) - 1) * per_page
+    page, per_page = page_bounds(page, per_page)
+    offset = (page - 1) * per_page
     page_query, count_query = _inbox_queries(
         actor.role == "manager", actor.role == "manager" and actor.is_global, rma_id is not None, bool(mine)
     )

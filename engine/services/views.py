@@ -7,6 +7,14 @@ from typing import Any
 
 from engine.store.model import AuditEvent, Bundle, HumanTask, Rma
 
+MAX_PAGE, MAX_PER_PAGE = 1_000_000, 200
+
+
+def page_bounds(page: int, per_page: int) -> tuple[int, int]:
+    """(page, per_page) clamped to 1..MAX_PAGE and 1..MAX_PER_PAGE: a list answers any page it is asked for, and
+    the row offset stays a number a 64-bit column takes."""
+    return max(1, min(page, MAX_PAGE)), max(1, min(per_page, MAX_PER_PAGE))
+
 
 def task_view(task: HumanTask, form: dict | None = None, rma: Rma | None = None) -> dict:
     view = {

@@ -107,15 +107,13 @@ def test_rma_list_is_paginated_newest_first(api):
     assert pages[1]["page"] == 2 and pages[1]["per_page"] == 2
 
 
-@pytest.mark.parametrize("query", ["page=0", "page=1000001", "per_page=500", "page=x"])
-def test_bad_pagination_is_422(api, query):
+@pytest.mark.parametrize("query", ["page=x", "per_page=1.5", "page="])
+def test_a_page_that_is_not_a_whole_number_is_422(api, query):
+    """Out-of-range pages are clamped (tests/security/test_bad_input.py); what is not a number is refused."""
     response = api.get("sg.reception", f"/api/rmas?{query}")
     assert response.status_code == 422 and response.get_json()["code"] == "invalid_input"
 
 
 def test_query_argument_errors_are_keyed_by_field_like_body_errors(api):
-    response = api.get("sg.reception", "/api/rmas?page=0")
-    # pages are bounded above too, so the row offset stays a number the database can take
-    assert response.get_json()["errors"] == {
-        "page": ["Must be greater than or equal to 1 and less than or equal to 1000000."]
-    }
+    response = api.get("sg.reception", "/api/rmas?page=x")
+    assert response.get_json()["errors"] == {"page": ["Not a valid integer."]}

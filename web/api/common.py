@@ -10,6 +10,7 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from engine import Actor
 from web import csrf
 from web.auth import api_actor
+from web.json_body import ArgumentsParser
 from web.schemas import ErrorSchema
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -31,6 +32,8 @@ class Blueprint(SmorestBlueprint):
     Given a Schema class, webargs would build a new instance on every request; the instance is
     stateless between loads, so one serves every request (the OpenAPI document is the same).
     """
+
+    ARGUMENTS_PARSER = ArgumentsParser()  # JSON bodies read as Flask reads them (web/json_body.py)
 
     def arguments(self, schema, **kwargs):
         return super().arguments(schema() if isinstance(schema, type) else schema, **kwargs)
