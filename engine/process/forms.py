@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -27,7 +28,7 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 from referencing import Registry
 from referencing.exceptions import NoSuchResource, Unresolvable
 
-from engine.errors import InvalidFormData
+from engine.errors import InvalidFormData, text_refusal
 from engine.sandbox.limits import RESERVED_KEYS  # task-data keys SpiffWorkflow cannot store
 
 # SpiffWorkflow's serializer treats a dict key named `typename` as a type tag.
@@ -203,6 +204,29 @@ def _holds_reserved_key(value: Any) -> bool:
     return False
 
 
+def unstorable(value: Any) -> str | None:
+    """Why a submitted value cannot be kept, or None: text (or a key) no column can store, a number that is not
+    finite (JSON's NaN and Infinity, or 1e400 read as infinity: no comparison with a form's bounds holds for it)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            refusal = text_refusal(item)
+            if refusal is not None:
+                return refusal
+        elif isinstance(item, float) and not math.isfinite(item):
+            return "Must be a finite number."
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                refusal = text_refusal(key) if isinstance(key, str) else None
+                if refusal is not None:
+                    return refusal
+                stack.append(sub)
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+    return None
+
+
 def field_errors(schema: dict, data: dict) -> dict[str, list[str]]:
     """Field name -> messages; '_form' for errors not tied to one field."""
     errors: dict[str, list[str]] = {}
@@ -284,9 +308,11 @@ def validate_submission(schema: dict | None, data: Any) -> dict:
     errors = {k: ["Unknown field."] for k in unknown}
     # a nested `typename` would make the stored instance impossible to restore
     errors.update({k: ["Uses a reserved key."] for k, v in data.items() if k not in unknown and _holds_reserved_key(v)})
+    errors.update({k: [why] for k, v in data.items() if k not in unknown and (why := unstorable(v)) is not None})
     # normalise first: jsonschema's "array" type accepts lists only, not sets or tuples
     data = _normalise(apply_defaults(schema, {k: v for k, v in data.items() if k not in unknown}))
-    errors.update(field_errors(schema, data))
+    for field, messages in field_errors(schema, data).items():
+        errors[field] = errors.get(field, []) + [m for m in messages if m not in errors.get(field, [])]
     if errors:
         raise InvalidFormData("the form has errors", errors)
     return data
