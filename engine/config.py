@@ -28,6 +28,11 @@ def _percentiles(value: str) -> tuple[float, float]:
     return float(low), float(high or 80)
 
 
+def served_url(host: str, port: int) -> str:
+    """The address a server listening on host:port answers at (an IPv6 address in brackets)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime configuration; build it with `Settings.from_env()`."""
@@ -35,6 +40,10 @@ class Settings:
     database_url: str
     secret_key: str | None  # None: the instance folder's generated key, SQLite only (see resolve_secret_key)
     base_url: str = "http://127.0.0.1:5000"
+    # Where `rma serve` listens by default (RMA_HOST, RMA_PORT); without RMA_BASE_URL, links use this address.
+    host: str = "127.0.0.1"
+    port: int = 5000
+    base_url_set: bool = False  # RMA_BASE_URL was given (else `rma serve` links to the address it serves on)
     smtp_url: str | None = None
     mail_from: str = "rma@localhost"
     sms_webhook_url: str | None = None
@@ -83,10 +92,15 @@ class Settings:
         env = os.environ if env is None else env
         instance_dir = Path(env.get("RMA_INSTANCE_DIR") or Path.cwd() / "instance")
         database_url = env.get("RMA_DATABASE_URL") or f"sqlite:///{instance_dir / 'rma.sqlite3'}"
+        host, port = env.get("RMA_HOST") or "127.0.0.1", int(env.get("RMA_PORT") or 5000)
+        base_url = env.get("RMA_BASE_URL") or ""
         values: dict[str, Any] = dict(
             database_url=database_url,
             secret_key=env.get("RMA_SECRET_KEY") or None,
-            base_url=(env.get("RMA_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+            base_url=(base_url or served_url(host, port)).rstrip("/"),
+            host=host,
+            port=port,
+            base_url_set=bool(base_url),
             smtp_url=env.get("RMA_SMTP_URL") or None,
             mail_from=env.get("RMA_MAIL_FROM") or "rma@localhost",
             sms_webhook_url=env.get("RMA_SMS_WEBHOOK_URL") or None,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from engine.actors import Actor
-from engine.config import Settings, resolve_secret_key
+from engine.config import Settings, resolve_secret_key, served_url
 from engine.errors import EngineError, InvalidProcess
 from engine.process.definitions import read_bundle_dir
 
@@ -62,8 +63,8 @@ def demo():
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--host", default=None, help="address to listen on  [default: RMA_HOST, else 127.0.0.1]")
+@click.option("--port", default=None, type=int, help="port to listen on  [default: RMA_PORT, else 5000]")
 def serve(host, port):
     """Serve the web app in one process (threads, keep-alive); production: gunicorn -w N 'web:create_app()'."""
     from web.serving import serve as serve_app
@@ -73,8 +74,45 @@ def serve(host, port):
         resolve_secret_key(settings)  # refuse to start here, with the reason, rather than in each worker
     except EngineError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"RMA orchestrator on http://{host}:{port}/ (database: {settings.database_url})")
-    serve_app(host, port, run_worker=settings.run_worker)
+    settings = served_settings(settings, host or settings.host, port or settings.port)
+    click.echo(f"RMA orchestrator on {served_url(settings.host, settings.port)}/ (database: {settings.database_url})")
+    for warning in start_warnings(settings):
+        click.echo(f"warning: {warning}", err=True)
+    serve_app(settings.host, settings.port, run_worker=settings.run_worker, settings=settings)
+
+
+WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+
+
+def served_settings(settings: Settings, host: str, port: int) -> Settings:
+    """The settings of a server on host:port: without RMA_BASE_URL, customer links use the served address."""
+    if settings.base_url_set:
+        return replace(settings, host=host, port=port)
+    return replace(settings, host=host, port=port, base_url=served_url(host, port))
+
+
+def start_warnings(settings: Settings) -> list[str]:
+    """What `rma serve` says at start about links and messages customers would not get."""
+    warnings = []
+    if not settings.base_url_set:
+        if settings.host in WILDCARD_HOSTS:
+            warnings.append(
+                f"RMA_BASE_URL is not set and the server listens on every interface: links sent to customers "
+                f"point to {settings.base_url}, which they cannot open; set RMA_BASE_URL to the address they reach"
+            )
+        elif settings.host not in {"127.0.0.1", "localhost", "::1"} or settings.port != 5000:
+            warnings.append(
+                f"RMA_BASE_URL is not set: links sent to customers point to this server, {settings.base_url}; "
+                "set RMA_BASE_URL if they reach it by another address (and give every `rma worker` the same)"
+            )
+    if not settings.smtp_url:
+        warnings.append(
+            "RMA_SMTP_URL is not set: email is not configured, so no email reaches customers "
+            "(messages stay in the outbox marked 'not sent: email is not configured')"
+        )
+    if not settings.sms_webhook_url:
+        warnings.append("RMA_SMS_WEBHOOK_URL is not set: text messages are not configured and not sent")
+    return warnings
 
 
 @main.command()

@@ -17,8 +17,8 @@ KEEPALIVE_SECONDS = 5
 
 
 class _Server(BaseApplication):
-    def __init__(self, options: dict, run_worker: bool):
-        self._options, self._run_worker = options, run_worker
+    def __init__(self, options: dict, run_worker: bool, settings=None):
+        self._options, self._run_worker, self._settings = options, run_worker, settings
         super().__init__()
 
     def load_config(self):
@@ -32,7 +32,7 @@ class _Server(BaseApplication):
     def load(self):
         from web import create_app
 
-        return create_app()
+        return create_app({"RMA_SETTINGS": self._settings} if self._settings is not None else None)
 
     def _post_worker_init(self, worker) -> None:
         if self._run_worker:
@@ -42,8 +42,9 @@ class _Server(BaseApplication):
             print("background worker running in-process (RMA_RUN_WORKER)", flush=True)
 
 
-def serve(host: str, port: int, run_worker: bool) -> None:
-    """Serve until interrupted; `run_worker` starts the background worker (timers, outbox) in the process."""
+def serve(host: str, port: int, run_worker: bool, settings=None) -> None:
+    """Serve until interrupted; `run_worker` starts the background worker (timers, outbox) in the process;
+    `settings` (engine.config.Settings): the app's, when not those of the environment."""
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": 1,
@@ -56,4 +57,4 @@ def serve(host: str, port: int, run_worker: bool) -> None:
         "loglevel": "info",
     }
     sys.stdout.flush()
-    _Server(options, run_worker).run()
+    _Server(options, run_worker, settings).run()

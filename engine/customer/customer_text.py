@@ -10,6 +10,9 @@ from datetime import date, datetime
 from engine.process.stages import LANGUAGES, StageTable
 
 DEFAULT = "en"
+# The status of an RMA an incident holds up (engine.services.incidents.INCIDENT): no process status, so not a
+# "status." text (those are the vocabulary of engine.process.stages.CUSTOMER_STATUSES), yet worded for customers.
+INCIDENT = "incident"
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
@@ -83,7 +86,42 @@ TEXT: dict[str, dict[str, str]] = {
         "page.sms_start": "Send text messages again",
         "page.sms_saved": "Your choice was saved.",
         "page.receipt": "Intake receipt (PDF)",
-        "page.footer": "Questions about your repair? Reply to the message that brought you here and quote {number}.",
+        "page.footer": "Questions about your repair? Contact your service centre and quote {number}.",
+        "incident.status": "Held up by a technical problem: our team is on it",
+        "page.held_up": "A technical problem on our side is holding up your repair. Nothing is lost: our team is fixing it, and your repair continues where it stopped.",
+        "fault.electronic": "An electronic fault",
+        "fault.mechanical": "A mechanical fault",
+        "fault.sensor": "A faulty sensor",
+        "fault.firmware": "A software (firmware) fault",
+        "fault.physical_damage": "Damage from a knock or a fall",
+        "fault.liquid_damage": "Damage from liquid or moisture",
+        "fault.no_fault_found": "We found no fault",
+        "page.diagnosis": "What we found",
+        "page.tax_included": "All prices include tax.",
+        "page.tax_excluded": "Prices do not include tax; tax is added on the invoice.",
+        "page.shipment": "Your parcel",
+        "page.carrier": "Carrier",
+        "page.tracking_number": "Parcel tracking number",
+        "page.decline_confirm_title": "Decline the quote?",
+        "page.decline_confirm": "If you decline, we do not repair your unit: we send it back to you unrepaired. You cannot change this answer afterwards.",
+        "page.decline_yes": "Yes, decline and send it back",
+        "page.decline_back": "No, back to the quote",
+        "page.contact": "Your service centre",
+        "page.contacts": "Our service centres",
+        "page.phone": "Phone",
+        "page.email": "Email",
+        "page.hours": "Opening hours",
+        "page.find_link": "Lost your link? Find your repair",
+        "find.title": "Find my repair",
+        "find.intro": "Enter your RMA number and the email address you gave us. If they belong to a repair, we send the link to its tracking page to that email address.",
+        "find.number": "RMA number",
+        "find.email": "Your email address",
+        "find.send": "Send me the link",
+        "find.done": "If the RMA number and the email address belong to a repair, the link is on its way to that email address. It can take a few minutes; look in your spam folder too.",
+        "find.unavailable": "We cannot send email at the moment: please contact your service centre and quote your RMA number.",
+        "find.throttled": "Too many tries from your address: please try again in {minutes} minutes.",
+        "find.subject": "The tracking link of your repair {number}",
+        "find.body": "Hello {name},\n\nyou asked for the link to follow your repair {number} ({model}):\n{url}\n\nIf you did not ask for it, you can ignore this message: the link goes only to you.\n\n{centre}",
         "receipt.title": "Intake receipt",
         "receipt.number": "RMA number",
         "receipt.date": "Received on",
@@ -248,7 +286,42 @@ TEXT: dict[str, dict[str, str]] = {
         "page.sms_start": "SMS wieder senden",
         "page.sms_saved": "Ihre Auswahl wurde gespeichert.",
         "page.receipt": "Eingangsbestätigung (PDF)",
-        "page.footer": "Fragen zu Ihrer Reparatur? Antworten Sie auf die Nachricht, die Sie hierher geführt hat, und nennen Sie {number}.",
+        "page.footer": "Fragen zu Ihrer Reparatur? Wenden Sie sich an Ihr Servicecenter und nennen Sie {number}.",
+        "incident.status": "Durch ein technisches Problem aufgehalten: unser Team kümmert sich darum",
+        "page.held_up": "Ein technisches Problem auf unserer Seite hält Ihre Reparatur auf. Nichts geht verloren: unser Team behebt es, und Ihre Reparatur geht dort weiter, wo sie stehen geblieben ist.",
+        "fault.electronic": "Ein elektronischer Defekt",
+        "fault.mechanical": "Ein mechanischer Defekt",
+        "fault.sensor": "Ein defekter Sensor",
+        "fault.firmware": "Ein Softwarefehler (Firmware)",
+        "fault.physical_damage": "Schaden durch Stoß oder Sturz",
+        "fault.liquid_damage": "Schaden durch Flüssigkeit oder Feuchtigkeit",
+        "fault.no_fault_found": "Wir haben keinen Fehler gefunden",
+        "page.diagnosis": "Unser Befund",
+        "page.tax_included": "Alle Preise inklusive Mehrwertsteuer.",
+        "page.tax_excluded": "Alle Preise zuzüglich Mehrwertsteuer; sie wird auf der Rechnung ausgewiesen.",
+        "page.shipment": "Ihr Paket",
+        "page.carrier": "Versanddienstleister",
+        "page.tracking_number": "Sendungsnummer",
+        "page.decline_confirm_title": "Kostenvoranschlag ablehnen?",
+        "page.decline_confirm": "Wenn Sie ablehnen, reparieren wir Ihr Gerät nicht: wir senden es unrepariert an Sie zurück. Diese Antwort können Sie danach nicht mehr ändern.",
+        "page.decline_yes": "Ja, ablehnen und zurücksenden",
+        "page.decline_back": "Nein, zurück zum Kostenvoranschlag",
+        "page.contact": "Ihr Servicecenter",
+        "page.contacts": "Unsere Servicecenter",
+        "page.phone": "Telefon",
+        "page.email": "E-Mail",
+        "page.hours": "Öffnungszeiten",
+        "page.find_link": "Link verloren? Reparatur finden",
+        "find.title": "Meine Reparatur finden",
+        "find.intro": "Geben Sie Ihre RMA-Nummer und die E-Mail-Adresse ein, die Sie uns genannt haben. Gehören beide zu einer Reparatur, senden wir den Link zu ihrer Statusseite an diese E-Mail-Adresse.",
+        "find.number": "RMA-Nummer",
+        "find.email": "Ihre E-Mail-Adresse",
+        "find.send": "Link senden",
+        "find.done": "Wenn die RMA-Nummer und die E-Mail-Adresse zu einer Reparatur gehören, ist der Link an diese E-Mail-Adresse unterwegs. Das kann einige Minuten dauern; sehen Sie auch im Spam-Ordner nach.",
+        "find.unavailable": "Wir können gerade keine E-Mails senden: bitte wenden Sie sich mit Ihrer RMA-Nummer an Ihr Servicecenter.",
+        "find.throttled": "Zu viele Versuche von Ihrer Adresse: bitte versuchen Sie es in {minutes} Minuten erneut.",
+        "find.subject": "Der Link zu Ihrer Reparatur {number}",
+        "find.body": "Hallo {name},\n\nSie haben den Link angefordert, mit dem Sie Ihre Reparatur {number} ({model}) verfolgen:\n{url}\n\nWenn Sie ihn nicht angefordert haben, können Sie diese Nachricht ignorieren: der Link geht nur an Sie.\n\n{centre}",
         "receipt.title": "Eingangsbestätigung",
         "receipt.number": "RMA-Nummer",
         "receipt.date": "Eingegangen am",
@@ -389,6 +462,8 @@ def t(lang: str, key: str, **values) -> str:
 def status_text(lang: str, status: str | None, stages: StageTable) -> str:
     """The RMA's status in the customer's words; a status the texts do not name (that of a stage added in the
     process files only) in the name of the stage whose step it marks (`stages`: the RMA's bundle's)."""
+    if status == INCIDENT:
+        return t(lang, "incident.status")
     key = f"status.{status}"
     stage = None if key in TEXT[DEFAULT] else stages.by_status(status)
     return stage.name(language(lang)) if stage is not None else t(lang, key)

@@ -11,6 +11,7 @@ from engine.actors import Actor
 from engine.customer import customer_text, estimates, notifications
 from engine.errors import RmaNotFound
 from engine.services import stage_tables
+from engine.store import outbox
 from engine.store.model import (
     Centre,
     Milestone,
@@ -22,6 +23,7 @@ from engine.store.model import (
 )
 
 if TYPE_CHECKING:
+    from engine.config import Settings
     from engine.orchestrator import Orchestrator
     from engine.process.messages import MessageTemplates
 
@@ -148,7 +150,8 @@ def notify_milestone(
     return notifications.send(session, rma, milestone.message, milestone.task_id, rendered)
 
 
-def delivery_log(session: Session, rma_id: int) -> list[dict]:
+def delivery_log(session: Session, settings: Settings, rma_id: int) -> list[dict]:
+    """The RMA's messages with their body and a true state (`not_sent` when the channel is not configured)."""
     rows = session.scalars(select(OutboxMessage).where(OutboxMessage.rma_id == rma_id).order_by(OutboxMessage.id))
     return [
         {
@@ -162,7 +165,8 @@ def delivery_log(session: Session, rma_id: int) -> list[dict]:
             "last_error": m.last_error,
             "next_attempt_at": m.next_attempt_at,
             "key": m.idempotency_key,
-            "state": "sent" if m.sent_at else ("retrying" if m.attempts else "queued"),
+            "body": m.body,
+            **dict(zip(("state", "state_text"), outbox.state(settings, m), strict=True)),
         }
         for m in rows
     ]
@@ -218,7 +222,7 @@ def customer_side(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
             "eta": estimates.view(s.get(RmaEstimate, rma.id), "en", stage_tables.of_rma(orc, s, rma)),
             "photos": [photo_view(p) for p in photos_of(s, rma.id)],
             "quotes": [(quote_view(q) or {}) | {"decided_ip": q.decided_ip} for q in quotes],
-            "deliveries": delivery_log(s, rma.id),
+            "deliveries": delivery_log(s, orc.settings, rma.id),
             "milestones": [{"message": m.message, "element": m.element, "at": m.reached_at} for m in milestones],
             "earlier": earlier_rmas(s, actor, rma),
             "repeat_of": repeat_of(s, actor, rma),

@@ -13,6 +13,7 @@ from engine.services import incidents
 from engine.services.instances import apply, lock_instance
 from engine.services.processes import current_bundle
 from engine.services.views import page_bounds
+from engine.store import outbox
 from engine.store.audit import audit, verify_chain
 from engine.store.model import AuditEvent, Incident, Instance, OutboxMessage, Rma, utcnow
 from engine.store.outbox import MAX_ATTEMPTS
@@ -201,6 +202,26 @@ def list_undelivered(orc: Orchestrator, actor: Actor, limit: int = 100) -> list[
             }
             for m, centre in rows
         ]
+
+
+def unsendable(orc: Orchestrator, actor: Actor) -> list[dict]:
+    """Channels nothing sends on (no SMTP or SMS configured) with the unsent messages waiting on each: the
+    operations page says so instead of claiming delivery."""
+    _require(actor, OPERATORS)
+    channels = {c: r for c in ("email", "sms") if (r := outbox.not_sent_reason(orc.settings, c)) is not None}
+    if not channels:
+        return []
+    query = (
+        select(OutboxMessage.channel, func.count())
+        .outerjoin(Rma, Rma.id == OutboxMessage.rma_id)
+        .where(OutboxMessage.sent_at.is_(None), OutboxMessage.channel.in_(list(channels)))
+        .group_by(OutboxMessage.channel)
+    )
+    if not actor.is_global:
+        query = query.where(Rma.centre_code == actor.centre)
+    with orc.reading() as s:
+        waiting = {channel: count for channel, count in s.execute(query).all()}
+    return [{"channel": c, "reason": r, "unsent": int(waiting.get(c, 0))} for c, r in channels.items()]
 
 
 def requeue_message(orc: Orchestrator, actor: Actor, message_id: int) -> dict:

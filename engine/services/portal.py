@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import CursorResult, bindparam, select, update
@@ -15,11 +16,23 @@ from engine.customer.customer_text import TEXT, language, status_text, t
 from engine.errors import Conflict, NoDecisionPending, RmaNotFound
 from engine.process import forms
 from engine.process.stages import END_STEP, StageTable
-from engine.services import stage_tables
-from engine.services.customers import latest_quote, quote_view
+from engine.services import incidents, stage_tables, throttle
+from engine.services.customers import SHIPPING_KEYS, latest_quote, quote_view, tracking_url
 from engine.services.instances import apply
+from engine.store import outbox
 from engine.store.audit import audit
-from engine.store.model import AuditEvent, Centre, HumanTask, Instance, Milestone, Quote, Rma, RmaEstimate, utcnow
+from engine.store.model import (
+    AuditEvent,
+    Centre,
+    CentreLocation,
+    HumanTask,
+    Instance,
+    Milestone,
+    Quote,
+    Rma,
+    RmaEstimate,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
@@ -27,6 +40,7 @@ if TYPE_CHECKING:
 STATUS_WORDS = {
     "requested": "Request received",
     **{k.split(".", 1)[1]: v for k, v in TEXT["en"].items() if k.startswith("status.")},
+    incidents.INCIDENT: TEXT["en"]["incident.status"],
 }
 OUTCOME_WORDS = {k.split(".", 1)[1]: v for k, v in TEXT["en"].items() if k.startswith("outcome.")}
 
@@ -88,12 +102,52 @@ def _masked(phone: str | None) -> str | None:
     return None if not digits else ("•" * max(len(digits) - 4, 0)) + digits[-4:]
 
 
+_TASKS_DONE = (
+    select(AuditEvent.data)
+    .where(AuditEvent.rma_id == bindparam("rma_id"), AuditEvent.kind == "task_completed")
+    .order_by(AuditEvent.id)
+)
+CUSTOMER_FACTS = ("fault_category", *SHIPPING_KEYS)  # what the customer is told of what staff entered
+
+
+def _facts(session: Session, rma: Rma) -> dict:
+    """The last fault category and return shipment staff entered (nothing else of the tasks' data)."""
+    facts: dict = {}
+    for data in session.scalars(_TASKS_DONE, {"rma_id": rma.id}):
+        for key in CUSTOMER_FACTS:
+            if isinstance(data, dict) and data.get(key):
+                facts[key] = str(data[key])
+    return facts
+
+
+def centre_contact(session: Session, centre_code: str | None) -> dict | None:
+    """How the customer reaches the centre: name, address, phone, e-mail, opening hours (its finder entry)."""
+    centre = session.get(Centre, centre_code) if centre_code else None
+    if centre is None:
+        return None
+    location = session.get(CentreLocation, centre.code)
+    return {
+        "name": centre.name,
+        "address": ", ".join(
+            part for part in (location.address, f"{location.postcode} {location.city}".strip()) if part
+        )
+        if location
+        else "",
+        "phone": location.phone if location else "",
+        "email": (location.email or "") if location else "",
+        "opening_hours": list(location.opening_hours or []) if location else [],
+    }
+
+
 def portal_view(orc: Orchestrator, token: str) -> dict:
     """What the customer may see, in the customer's language: no internal notes, no staff names."""
     with orc.reading() as s:
         rma = _by_token(s, token)
         lang = language(rma.customer_language)
         stages = stage_tables.of_rma(orc, s, rma)  # its steps and stage names: its bundle version's
+        settled = incidents.settled_status(s, rma)  # held up by an incident: its steps stay where they were
+        centre = s.get(Centre, rma.centre_code)
+        facts = _facts(s, rma)
         pending = _pending_decision(s, rma)
         events = s.scalars(
             select(AuditEvent).where(AuditEvent.rma_id == rma.id, AuditEvent.customer_visible).order_by(AuditEvent.id)
@@ -119,8 +173,15 @@ def portal_view(orc: Orchestrator, token: str) -> dict:
             "created_at": rma.created_at,
             "closed_at": rma.closed_at,
             "quote_detail": quote_view(quote_row),
+            "diagnosis": t(lang, f"fault.{facts['fault_category']}") if facts.get("fault_category") else None,
+            "prices_include_tax": bool(centre.prices_include_tax) if centre is not None else False,
+            "shipment": (
+                {key: facts[key] for key in SHIPPING_KEYS} if all(facts.get(k) for k in SHIPPING_KEYS) else None
+            ),
+            "held_up": rma.status == incidents.INCIDENT,
+            "contact": centre_contact(s, rma.centre_code),
             "milestones": _milestones(history, milestones, lang),
-            "steps": _steps(rma, history, quote_row, lang, stages),
+            "steps": _steps(rma, settled, history, quote_row, lang, stages),
             "eta": estimates.view(s.get(RmaEstimate, rma.id), lang, stages) if rma.closed_at is None else None,
             "sms": {
                 "available": bool(rma.customer_phone),
@@ -157,11 +218,16 @@ def _milestones(history: list[dict], milestones: Sequence[Milestone], lang: str)
     return sorted(items, key=lambda item: item["at"], reverse=True)
 
 
-def _steps(rma: Rma, history: list[dict], quote: Quote | None, lang: str, stages: StageTable) -> list[dict]:
+def _steps(
+    rma: Rma, status: str, history: list[dict], quote: Quote | None, lang: str, stages: StageTable
+) -> list[dict]:
     """Each step with its state (done / current / todo) and the date it was reached.
 
     The steps are the process's: its stages with a portalStep in that order, each keyed by the status that
-    makes it current and titled with the stage's customer name; then the end. The first is reached on opening."""
+    makes it current and titled with the stage's customer name; then the end. The first is reached on opening.
+    `status`: the RMA's, or while an incident holds it up the one it had before. Only what happened or still
+    will is shown: a step behind the current one that was never reached (repair and QA after a declined quote,
+    repair after no fault was found) was skipped, and is left out rather than ticked."""
     keys = [stage.status for stage in stages.steps if stage.status] + [END_STEP]
     reached: dict[str, object] = {}
     for event in history:
@@ -173,14 +239,16 @@ def _steps(rma: Rma, history: list[dict], quote: Quote | None, lang: str, stages
                     reached[key] = event["at"]
         elif event["kind"] == "rma_closed":
             reached[END_STEP] = event["at"]
-    current = keys.index(rma.status) if rma.status in keys else 0
+    current = keys.index(status) if status in keys else 0
     no_quote = quote is None and rma.quote_total is None
     steps = []
     for i, key in enumerate(keys):
         stage = stages.by_status(key)
         if stage is not None and stage.shown == "ifQuoted" and (bool(rma.in_warranty) or (no_quote and current >= i)):
             continue  # covered by warranty (or nothing to repair): the customer is never asked
-        state = "done" if i < current or rma.status == END_STEP else "current" if i == current else "todo"
+        state = "done" if i < current or status == END_STEP else "current" if i == current else "todo"
+        if state == "done" and key not in reached:
+            continue  # passed over (declined, no fault found): it did not happen, so it is not ticked
         steps.append(
             {
                 "key": key,
@@ -274,3 +342,62 @@ def set_sms_opt_out(orc: Orchestrator, token: str, opt_out: bool) -> dict:
             )
         uow.commit()
     return portal_view(orc, token)
+
+
+# "Find my repair": a customer who lost the link gives the RMA number and their e-mail address. The answer is the
+# same whether or not they match (no oracle for numbers or addresses); the link goes only to the address on record,
+# at most once a day per RMA (its outbox key), and one client address may ask FIND_PER_ADDRESS times (no cannon).
+FIND_PER_ADDRESS = throttle.Limit(5, timedelta(hours=1), timedelta(hours=1))
+_BY_NUMBER = select(Rma).where(Rma.number == bindparam("number"))
+
+
+def find_address_key(address: str | None) -> str:
+    return "find-ip:" + (address or "unknown").strip().lower()[:64]
+
+
+def send_tracking_link(orc: Orchestrator, number: str, email: str, ip: str | None = None) -> bool:
+    """Mail the RMA's tracking link to its customer when `number` and `email` are the RMA's; True when e-mail can
+    be sent at all (the caller's answer must not depend on anything else). TooManyAttempts past the limit."""
+    throttle.hit(orc, {find_address_key(ip): FIND_PER_ADDRESS})
+    number, email = (number or "").strip().upper()[:40], (email or "").strip()[:254]
+    with orc.uow() as uow:
+        s = uow.session
+        rma = s.scalar(_BY_NUMBER, {"number": number}) if number and email else None
+        on_record = rma.customer_email if rma is not None else ""
+        if rma is not None and hmac.compare_digest(on_record.strip().casefold(), email.casefold()):
+            lang = language(rma.customer_language)
+            centre = s.get(Centre, rma.centre_code)
+            values = {
+                "name": rma.customer_name,
+                "number": rma.number,
+                "model": rma.product_model,
+                "url": tracking_url(orc, rma),
+                "centre": centre.name if centre is not None else rma.centre_code,
+            }
+            outbox.enqueue(
+                s,
+                "email",
+                on_record,
+                t(lang, "find.body", **values),
+                f"find-link:{rma.id}:{utcnow().date().isoformat()}",  # one link mail per RMA and day
+                subject=t(lang, "find.subject", number=rma.number),
+                rma_id=rma.id,
+                rma_number=rma.number,
+            )
+            audit(
+                s,
+                rma.id,
+                customer_actor(rma),
+                "tracking_link_requested",
+                "tracking link sent on request",
+                data={"ip": ip},
+            )
+            uow.commit()
+    return outbox.not_sent_reason(orc.settings, "email") is None
+
+
+def contacts(orc: Orchestrator) -> list[dict]:
+    """Every centre's contact details (the pages with no RMA yet, such as "find my repair")."""
+    with orc.reading() as s:
+        codes = s.scalars(select(CentreLocation.centre_code).order_by(CentreLocation.centre_code)).all()
+        return [c for code in codes if (c := centre_contact(s, code)) is not None]

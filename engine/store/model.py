@@ -80,6 +80,8 @@ class Centre(Base):
     currency: Mapped[str] = mapped_column(String(3))
     labour_rate: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Whether its quotes' amounts include tax: the tracking page says so under the quote (migration 0019).
+    prices_include_tax: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class User(Base):
@@ -575,6 +577,7 @@ class CentreLocation(Base):
     opening_hours: Mapped[list] = mapped_column(JSON, default=list)  # lines such as "Mon-Fri 09:00-18:00"
     phone: Mapped[str] = mapped_column(String(40), default="")
     accepts_online: Mapped[bool] = mapped_column(Boolean, default=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)  # customers write here (0019)
 
 
 class RmaRequest(Base):

@@ -17,6 +17,7 @@ from engine.store.db import insert_ignoring
 from engine.store.model import OutboxMessage, utcnow
 
 if TYPE_CHECKING:
+    from engine.config import Settings
     from engine.orchestrator import Orchestrator
 
 MAX_ATTEMPTS = 8
@@ -24,6 +25,28 @@ MAX_ATTEMPTS = 8
 
 class Undeliverable(Exception):
     """A sender's answer when no retry can deliver the message (an address mail cannot go to): it fails at once."""
+
+
+def not_sent_reason(settings: Settings, channel: str) -> str | None:
+    """Why a channel's messages are never sent here: its sender is not configured (engine.adapters.senders
+    .senders_from_settings gives it no sender), so they stay in the outbox. None: the channel can send."""
+    if channel == "email" and not settings.smtp_url:
+        return "email is not configured"
+    if channel == "sms" and not settings.sms_webhook_url:
+        return "text messages are not configured"
+    return None
+
+
+def state(settings: Settings, message: OutboxMessage) -> tuple[str, str]:
+    """A message's delivery state and its words for staff: never 'queued' for what nothing will send."""
+    if message.sent_at is not None:
+        return "sent", "sent"
+    reason = not_sent_reason(settings, message.channel)
+    if reason is not None:
+        return "not_sent", f"not sent: {reason}"
+    if message.attempts >= MAX_ATTEMPTS:
+        return "undelivered", "not delivered: every attempt failed"
+    return ("retrying", "retrying") if message.attempts else ("queued", "queued")
 
 
 def enqueue(

@@ -76,7 +76,9 @@ class MessageDeliverySchema(Schema):
     channel = fields.String()
     recipient = fields.String()
     subject = fields.String()
-    state = fields.String()
+    state = fields.String(metadata={"description": "sent, queued, retrying, undelivered, or not_sent (not configured)"})
+    state_text = fields.String(metadata={"description": "The state in words, e.g. 'not sent: email is not configured'"})
+    body = fields.String(metadata={"description": "The message as rendered for the customer"})
     created_at = fields.DateTime()
     sent_at = fields.DateTime(allow_none=True)
     attempts = fields.Integer()
@@ -168,6 +170,19 @@ class PortalSmsSchema(Schema):
     phone = fields.String(allow_none=True, metadata={"description": "Masked: only the last four digits"})
 
 
+class PortalShipmentSchema(Schema):
+    carrier = fields.String()
+    tracking_number = fields.String()
+
+
+class PortalContactSchema(Schema):
+    name = fields.String()
+    address = fields.String()
+    phone = fields.String()
+    email = fields.String()
+    opening_hours = fields.List(fields.String())
+
+
 class CustomerPortalViewSchema(PortalViewSchema):
     """The issue-2 portal view plus the customer's-side detail (all additions; nothing renamed)."""
 
@@ -177,6 +192,11 @@ class CustomerPortalViewSchema(PortalViewSchema):
     eta = fields.Nested(CompletionEstimateSchema, allow_none=True)
     sms = fields.Nested(PortalSmsSchema)
     receipt_available = fields.Boolean()
+    diagnosis = fields.String(allow_none=True, metadata={"description": "The fault found, in the customer's words"})
+    prices_include_tax = fields.Boolean(metadata={"description": "The centre's quotes include tax"})
+    shipment = fields.Nested(PortalShipmentSchema, allow_none=True)
+    held_up = fields.Boolean(metadata={"description": "An incident holds the repair up (status_text says so)"})
+    contact = fields.Nested(PortalContactSchema, allow_none=True)
 
 
 class PortalDecisionSchema(DecisionSchema):

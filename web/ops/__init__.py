@@ -146,6 +146,7 @@ def incidents():
         status=status,
         actor=actor,
         undelivered=operations.list_undelivered(orchestrator(), actor),
+        unsendable=operations.unsendable(orchestrator(), actor),
         may_cancel=actor.role in operations.CANCELLERS,
     )
 

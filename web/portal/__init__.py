@@ -1,4 +1,5 @@
-"""The customer's tracking page, quote decision, SMS choice and receipt, by unguessable token, no login."""
+"""The customer's tracking page, quote decision, SMS choice and receipt, by unguessable token, no login; and
+"find my repair", which mails a lost tracking link to the address on record."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 
 from engine.customer import customer_text
 from engine.errors import Conflict
+from engine.process.stages import LANGUAGES
 from engine.services import portal as portal_service
-from engine.services import receipts
+from engine.services import receipts, throttle
 from engine.services import requests as request_service
 
 from ..auth import orchestrator, refuse_staff_credentials
@@ -32,6 +34,53 @@ def client_ip() -> str | None:
     return request.remote_addr
 
 
+def _find_page(lang: str, status: int = 200, message: str | None = None, category: str = "success", values=None):
+    response = Response(
+        render_template(
+            "portal/find.html",
+            lang=lang,
+            message=message,
+            category=category,
+            values=values or {},
+            contacts=portal_service.contacts(orchestrator()),
+            **_texts(lang),
+        ),
+        status=status,
+    )
+    response.headers["Content-Language"] = lang
+    return response
+
+
+def _find_language() -> str:
+    wanted = request.args.get("lang") or request.form.get("lang")
+    return customer_text.language(wanted or request.accept_languages.best_match(LANGUAGES) or None)
+
+
+@bp.get("/track")
+def find():
+    return _find_page(_find_language())
+
+
+@bp.post("/track")
+def find_send():
+    lang = _find_language()
+    values = {"number": request.form.get("number", "")[:40]}
+    try:
+        can_send = portal_service.send_tracking_link(
+            orchestrator(), request.form.get("number", ""), request.form.get("email", ""), ip=client_ip()
+        )
+    except throttle.TooManyAttempts as exc:
+        page = _find_page(
+            lang, 429, customer_text.t(lang, "find.throttled", minutes=exc.retry_after // 60 + 1), "error"
+        )
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    # the same answer whether or not the number and address matched: the page is no oracle
+    if not can_send:
+        return _find_page(lang, 200, customer_text.t(lang, "find.unavailable"), "warning", values)
+    return _find_page(lang, 200, customer_text.t(lang, "find.done"), "success", values)
+
+
 @bp.get("/track/<token>")
 def track(token: str):
     view = portal_service.portal_view(orchestrator(), token)
@@ -45,6 +94,7 @@ def track(token: str):
             token=token,
             steps=view["steps"],
             offers=offers,
+            confirm_decline=view["decision_pending"] and request.args.get("decline") == "1",
             choice_labels=choice_labels(view["language"]),
             **_texts(view["language"]),
         )
@@ -59,6 +109,9 @@ def decision(token: str):
     refuse_staff_credentials()
     answer = request.form.get("approve", "")
     approve = {"true": True, "false": False}.get(answer, answer)
+    if approve is False and request.form.get("confirmed") != "1":
+        # declining sends the unit back unrepaired for good: the customer confirms it first (no script needed)
+        return redirect(url_for("portal.track", token=token, decline=1) + "#quote")
     version = request.form.get("quote_version")
     lang = portal_service.portal_view(orchestrator(), token)["language"]
     try:
