@@ -46,9 +46,9 @@ def visits(tasks: list[dict]) -> list[dict]:
     return result
 
 
-def _completed(session: Session, parsed: ParsedBundle, rma_id: int) -> list[dict]:
+def _completed(session: Session, parsed: ParsedBundle | None, rma_id: int) -> list[dict]:
     return [
-        task_view(t) | {"data": t.data, "form": parsed.form(t.form_file)}
+        task_view(t) | {"data": t.data, "form": parsed.form(t.form_file) if parsed is not None else None}
         for t in session.scalars(_COMPLETED, {"rma_id": rma_id})
     ]
 
@@ -57,7 +57,8 @@ def service_record(orc: Orchestrator, actor: Actor, rma_id: int) -> dict:
     """The RMA's visits of its stages with what each completed task submitted, who and when."""
     with orc.reading() as s:
         rma = _visible_rma(s, actor, rma_id)
-        parsed = orc.parsed_bundle(s, _bundle_id(s, rma.id))
+        bundle_id = s.scalar(select(Instance.bundle_id).where(Instance.rma_id == rma.id))
+        parsed = orc.parsed_bundle(s, bundle_id) if bundle_id is not None else None  # none yet: nothing done
         return {"currency": rma.currency, "visits": visits(_completed(s, parsed, rma.id))}
 
 
