@@ -292,14 +292,20 @@ def test_the_same_photo_sent_many_times_at_once_is_stored_once(orc):
         assert s.scalar(select(func.count()).select_from(RmaPhoto).where(RmaPhoto.rma_id == rma["id"])) == 1
 
 
-def test_a_parcel_booked_in_at_many_counters_at_once_is_received_once(orc):
+def test_a_request_answered_in_many_tabs_and_its_parcel_booked_at_many_counters_is_done_once(orc):
     centres.seed_demo_locations(orc)
     catalogue.save_model(orc, actor(orc, "manager"), MODEL)
     created = requests.submit_request(
         orc, rma_payload(serial="RACE-PARCEL"), "receipt.pdf", b"%PDF-1.4\n%%EOF\n", "127.0.0.1"
     )
-    requests.answer_troubleshooting(orc, created["tracking_token"], {"troubleshoot_solved": False})
     rma_id = rmas.list_rmas(orc, actor(orc, "manager"))["items"][0]["id"]
+    token = created["tracking_token"]
+    _once(
+        orc,
+        rma_id,
+        [lambda: requests.answer_troubleshooting(orc, token, {"troubleshoot_solved": False})] * N,
+        "troubleshooting_answered",
+    )
     complete_open_task(orc, "sg.reception", rma_id, "review_request", {"review_decision": "ship_in"})
     reception = actor(orc, "sg.reception")
     _once(orc, rma_id, [lambda: parcels.receive_parcel(orc, reception, created["number"])] * N, "parcel_received")
