@@ -150,7 +150,13 @@ class HistoryEventSchema(Schema):
     kind = fields.String(metadata={"description": "e.g. rma_opened, task_completed, status_changed"})
     detail = fields.String()
     task = fields.String(allow_none=True, metadata={"description": "BPMN task id, when the event is about a task"})
-    data = fields.Dict(allow_none=True)
+    data = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "What the event recorded: for task_completed (and the customer's quote_decided) the data "
+            "submitted, validated against the task's form"
+        },
+    )
 
 
 class RmaSummarySchema(Schema):
