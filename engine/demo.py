@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -32,10 +33,17 @@ USERS = [
 DEMO_PASSWORD = "demo"
 
 
+@functools.cache
+def _demo_password_hash() -> str:
+    """One slow hash of the public demo password for all demo accounts, made once per process (the test suite
+    creates the demo accounts for every test's own database)."""
+    return users.hash_password(DEMO_PASSWORD)
+
+
 def create_centres_and_users(orc: Orchestrator) -> None:
     for code, name, currency, rate, tz in CENTRES:
         users.upsert_centre(orc, code, name, currency, rate, tz)
-    shared_hash = users.hash_password(DEMO_PASSWORD)  # one slow hash for all demo accounts
+    shared_hash = _demo_password_hash()
     for username, role, centre in USERS:
         users.add_user(orc, username, role, centre, None, password_hash=shared_hash)
 
