@@ -197,6 +197,7 @@ DEMO_LOCATIONS = {
         latitude=1.2990,
         longitude=103.7873,
         phone="+65 6123 4567",
+        email="service.sg@example.com",
         opening_hours=["Mon-Fri 09:00-18:00", "Sat 10:00-14:00", "Sun and public holidays closed"],
     ),
     "DE": dict(
@@ -207,6 +208,7 @@ DEMO_LOCATIONS = {
         latitude=52.5230,
         longitude=13.3880,
         phone="+49 30 1234567",
+        email="service.de@example.com",
         opening_hours=["Mon-Fri 08:30-17:30", "Sat and Sun closed"],
     ),
 }
