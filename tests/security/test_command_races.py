@@ -230,12 +230,14 @@ def test_an_incident_retried_many_times_at_once_is_retried_once(orc):
     complete_open_task(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
     assert complete_open_task(orc, "sg.tech", rma["id"], "diagnose", DIAGNOSIS)["rma"]["status"] == "incident"
     processes.deploy_bundle(orc, owner, files, note="the fix")
+    _subscribe(orc)
     manager = actor(orc, "manager")
     _once(
         orc,
         rma["id"],
         [lambda: operations.retry_incident(orc, manager, rma["id"], on_current_version=True)] * N,
         "incident_retried",
+        hook="rma.status_changed",
     )
     kinds, _ = _records(orc, rma["id"])
     assert kinds["process_version_moved"] == 1 and kinds["incident_resolved"] == 1, kinds
@@ -308,7 +310,14 @@ def test_a_request_answered_in_many_tabs_and_its_parcel_booked_at_many_counters_
     )
     complete_open_task(orc, "sg.reception", rma_id, "review_request", {"review_decision": "ship_in"})
     reception = actor(orc, "sg.reception")
-    _once(orc, rma_id, [lambda: parcels.receive_parcel(orc, reception, created["number"])] * N, "parcel_received")
+    _subscribe(orc)
+    _once(
+        orc,
+        rma_id,
+        [lambda: parcels.receive_parcel(orc, reception, created["number"])] * N,
+        "parcel_received",
+        hook="rma.status_changed",
+    )
 
 
 def test_an_rma_migrated_by_many_managers_at_once_moves_once(orc):
