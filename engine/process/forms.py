@@ -308,11 +308,12 @@ def validate_submission(schema: dict | None, data: Any) -> dict:
     errors = {k: ["Unknown field."] for k in unknown}
     # a nested `typename` would make the stored instance impossible to restore
     errors.update({k: ["Uses a reserved key."] for k, v in data.items() if k not in unknown and _holds_reserved_key(v)})
-    errors.update({k: [why] for k, v in data.items() if k not in unknown and (why := unstorable(v)) is not None})
+    # what cannot be kept is not checked further (a pattern cannot even read a lone surrogate)
+    unkept = {k: [why] for k, v in data.items() if k not in unknown and (why := unstorable(v)) is not None}
+    errors.update(unkept)
     # normalise first: jsonschema's "array" type accepts lists only, not sets or tuples
-    data = _normalise(apply_defaults(schema, {k: v for k, v in data.items() if k not in unknown}))
-    for field, messages in field_errors(schema, data).items():
-        errors[field] = errors.get(field, []) + [m for m in messages if m not in errors.get(field, [])]
+    data = _normalise(apply_defaults(schema, {k: v for k, v in data.items() if k not in unknown and k not in unkept}))
+    errors.update({k: messages for k, messages in field_errors(schema, data).items() if k not in unkept})
     if errors:
         raise InvalidFormData("the form has errors", errors)
     return data

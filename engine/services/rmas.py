@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.adapters import mail_address
-from engine.errors import InvalidInput, NotAllowed, NotFound, RmaNotFound
+from engine.errors import InvalidInput, NotAllowed, NotFound, RmaNotFound, text_refusal
 from engine.process.forms import nested_errors
 from engine.services import idempotency
 from engine.services.catalogue import start_facts, unknown_model_facts
@@ -288,6 +288,8 @@ def _search_matches(q: str | None, centres: list[str]) -> Select[Any] | None:
     terms = RmaSearchTerm.__table__.c
     if not prefix:  # blank: every RMA; only punctuation: none (no term starts with it)
         return select(terms.rma_id).where(false()) if q and q.strip() else None
+    if text_refusal(prefix) is not None:  # a NUL: no stored term holds one (and PostgreSQL refuses it in a query)
+        return select(terms.rma_id).where(false())
     low, high = search.prefix_range(prefix)
     matches = select(terms.rma_id).where(terms.term >= low)
     if high is not None:

@@ -16,7 +16,7 @@ from sqlalchemy import CursorResult, Row, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from engine.actors import ROLES, Actor
-from engine.errors import InvalidInput, NotAllowed, NotFound, Unauthenticated
+from engine.errors import InvalidInput, NotAllowed, NotFound, Unauthenticated, text_refusal
 from engine.services import throttle
 from engine.store.audit import audit
 from engine.store.db import single_read
@@ -74,6 +74,16 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def check_text(**values: str | None) -> None:
+    """InvalidInput naming each field whose text no column can store (a NUL, a lone surrogate): a username or a
+    password entered at the login form, the token API, the staff page or the command line."""
+    errors = {
+        field: [why] for field, value in values.items() if isinstance(value, str) and (why := text_refusal(value))
+    }
+    if errors:
+        raise InvalidInput(f"{', '.join(errors)}: {next(iter(errors.values()))[0]}", errors)
+
+
 def add_user(
     orc: Orchestrator,
     username: str,
@@ -87,6 +97,7 @@ def add_user(
     """Create or reset a staff account (give `password`, or a `password_hash` from hash_password).
 
     `email`: where SLA escalation mails reach a manager (see set_staff_email); None keeps the one it has."""
+    check_text(username=username, centre=centre, password=password, full_name=full_name, email=email)
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role}; choose one of {', '.join(ROLES)}")
     address = check_email(email) if email is not None else None
@@ -167,6 +178,7 @@ def set_staff_email(orc: Orchestrator, actor: Actor, username: str, email: str |
     By a manager (the staff page) or the system (`rma users set-email`); an account the manager does not
     manage is NotFound, as if it did not exist. The change is audited (`staff_email_changed`)."""
     _require_staff_manager(actor)
+    check_text(username=username, email=email)
     address = check_email(email)
     with orc.uow() as uow:
         s = uow.session
@@ -218,6 +230,7 @@ def _verified_user(s: Session, username: str, password: str) -> User:
 
 def authenticate(orc: Orchestrator, username: str, password: str) -> Actor:
     """The actor for a correct username and password, else Unauthenticated."""
+    check_text(username=username, password=password)
     with orc.uow() as uow:
         return _actor(_verified_user(uow.session, username, password))
 
@@ -311,6 +324,7 @@ def sign_in(
     """A login behind the login throttle (a growing delay per account and address: 429 while it lasts, see
     engine.services.throttle); with `token`, a new bearer token too; with `notice` (the staff login page), the
     failed logins since the last such login (SignIn.failures), whose count it then resets."""
+    check_text(username=username, password=password)  # 422: no account has such a name, none such a password
     address = throttle.client_address(address)
     counted = throttle.count_login(orc, username, address, _known_address(orc, username, address))
     try:
@@ -379,6 +393,7 @@ def _revoke_tokens(s: Session, user_id: int) -> int:
 def _managed_user(s: Session, actor: Actor, username: str) -> User:
     """The account, its row locked; NotFound unless the actor manages it."""
     _require_staff_manager(actor)
+    check_text(username=username)
     user = s.scalar(select(User).where(User.username == username).with_for_update())
     if user is None or not _may_manage(actor, user):
         raise NotFound(f"no user {username}")

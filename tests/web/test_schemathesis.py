@@ -1,17 +1,16 @@
-"""Schemathesis against our own OpenAPI document: no 500, and every response as documented.
+"""Schemathesis against our own OpenAPI document: no 500, and every response as documented, on both databases.
 
-The app runs in-process (WSGI) on a real PostgreSQL schema (it refuses what SQLite lets through:
-NUL characters, integers beyond 64 bits, over-long strings). Requests carry a bearer token; half of
-the generated ids are swapped for real ones, so the fuzzed bodies reach form validation, the
-workflow and the database instead of stopping at 404. Bounded: a fixed number of examples per
-operation keeps the whole run well under two minutes.
+Every operation, on SQLite and on PostgreSQL (which refuses what SQLite lets through: NUL characters, integers
+beyond 64 bits, over-long strings). The app runs in-process (WSGI) over one world per backend and worker.
+Requests carry a bearer token; half of the generated ids are swapped for real ones, so the fuzzed bodies reach
+form validation, the workflow and the database instead of stopping at 404. Bounded: a fixed number of examples
+per operation keeps the whole run, both databases, well under three minutes.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 import zlib
 from pathlib import Path
 
@@ -22,16 +21,12 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode, checks
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import negated_parameters
-from sqlalchemy import create_engine, text
 
 from engine import Orchestrator, Settings
-from engine.demo import create_centres_and_users
 from engine.services import users
-from tests.conftest import _pg_schema_url
-from tests.web.access_world import World, add_matrix_users
-from web.cli import init_database
+from tests.web.access_world import World
+from tests.web.db_world import BACKENDS, world_on
 
-POSTGRES_URL = os.environ.get("RMA_TEST_POSTGRES_URL", "")
 MAX_EXAMPLES = int(os.environ.get("RMA_FUZZ_EXAMPLES", "30"))
 CHECKS = [
     checks.not_a_server_error,  # no 500
@@ -42,41 +37,12 @@ CHECKS = [
     checks.negative_data_rejection,  # invalid input is refused with a 4xx
     checks.ignored_auth,  # secured operations refuse a request without credentials
 ]
-pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(scope="module")
-def fuzz_world(tmp_path_factory):
-    if not POSTGRES_URL:
-        pytest.skip("set RMA_TEST_POSTGRES_URL: the fuzz run needs the real PostgreSQL")
-    from web import create_app
-
-    schema = f"t_fuzz_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    path = tmp_path_factory.mktemp("fuzz")
-    orc = Orchestrator(
-        Settings.from_env(
-            {},
-            database_url=_pg_schema_url(POSTGRES_URL, schema),
-            instance_dir=path,
-            upload_dir=path / "uploads",
-            secret_key="test-secret",
-            run_worker=False,
-        )
-    )
-    try:
-        orc.migrate()
-        create_centres_and_users(orc)
-        add_matrix_users(orc)
-        init_database(orc)
-        yield World(orc, create_app({"RMA_ORCHESTRATOR": orc, "TESTING": True}))
-    finally:
-        orc.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+@pytest.fixture(scope="module", params=BACKENDS)
+def fuzz_world(request, tmp_path_factory):
+    with world_on(request.param, tmp_path_factory.mktemp(f"fuzz_{request.param}")) as world:
+        yield world
 
 
 @pytest.fixture(scope="module")

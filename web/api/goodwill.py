@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from engine.services import goodwill
-from web.schemas import Money
+from web.schemas import Money, Text
 
 from .common import Blueprint, caller, orchestrator, secured
 
@@ -19,7 +19,7 @@ blp = Blueprint(
 
 class ProposeGoodwillSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(goodwill.KINDS))
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    reason = Text(strip=False, required=True, validate=validate.Length(min=1, max=2000))
     amount = fields.Decimal(
         load_default=None,
         allow_none=True,

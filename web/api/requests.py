@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 from engine.services import centres, parcels
 from engine.services import requests as request_service
 from web.requests.payload import FIELDS, nested
-from web.schemas import StrictBoolean
+from web.schemas import StrictBoolean, Text
 
 from . import idempotency
 from .common import Blueprint, caller, errors, orchestrator, secured
@@ -28,16 +28,16 @@ parcels_blp = Blueprint("api_parcels", __name__, url_prefix="/api", description=
 class RequestFormSchema(Schema):
     """Flat multipart fields; the engine checks them and answers 422 with nested field errors."""
 
-    centre = fields.String(metadata={"description": "A centre code from GET /api/centres/nearby"})
-    name = fields.String()
-    email = fields.String()
-    phone = fields.String()
-    language = fields.String(metadata={"description": "en or de"})
-    model = fields.String()
-    serial_number = fields.String()
-    purchase_date = fields.String(metadata={"description": "YYYY-MM-DD"})
-    category = fields.String()
-    fault_description = fields.String()
+    centre = Text(strip=False, metadata={"description": "A centre code from GET /api/centres/nearby"})
+    name = Text(strip=False)
+    email = Text(strip=False)
+    phone = Text(strip=False)
+    language = Text(strip=False, metadata={"description": "en or de"})
+    model = Text(strip=False)
+    serial_number = Text(strip=False)
+    purchase_date = Text(strip=False, metadata={"description": "YYYY-MM-DD"})
+    category = Text(strip=False)
+    fault_description = Text(strip=False)
 
 
 class RequestFilesSchema(Schema):
@@ -88,7 +88,8 @@ class FinderSchema(Schema):
 
 
 class NearQuerySchema(Schema):
-    near = fields.String(
+    near = Text(
+        strip=False,
         load_default=None,
         validate=validate.Length(max=100),
         metadata={"description": "A city or postcode; nearest centre first"},
@@ -136,10 +137,10 @@ class RequestViewSchema(Schema):
 class TroubleshootingSchema(Schema):
     troubleshoot_solved = StrictBoolean(required=True)
     answers = fields.Dict(
-        keys=fields.String(), values=fields.String(validate=validate.OneOf(["yes", "no", "not_sure"]))
+        keys=Text(strip=False), values=fields.String(validate=validate.OneOf(["yes", "no", "not_sure"]))
     )
     solved_by_issue = fields.String(validate=validate.Regexp(r"^[a-z0-9_]{1,40}$"))
-    troubleshoot_notes = fields.String(validate=validate.Length(max=2000))
+    troubleshoot_notes = Text(strip=False, validate=validate.Length(max=2000))
 
 
 class ChoiceSchema(Schema):
@@ -147,7 +148,8 @@ class ChoiceSchema(Schema):
 
 
 class ParcelSchema(Schema):
-    number = fields.String(
+    number = Text(
+        strip=False,
         required=True,
         validate=validate.Length(min=1, max=80),
         metadata={"description": "The RMA number as scanned from the packing slip or typed"},
