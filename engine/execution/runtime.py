@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
@@ -95,6 +96,8 @@ def _make_serializer() -> BpmnWorkflowSerializer:
     # instances restore into the engine's workflow classes, stored under SpiffWorkflow's own type names
     StateOnlyWorkflowConverter(EngineWorkflow, registry, typename=BpmnWorkflow.__name__)
     BpmnSubWorkflowConverter(EngineSubWorkflow, registry, typename=BpmnSubWorkflow.__name__)
+    # Decimals scripts leave in task data (finite and bounded: engine.sandbox refuses others) are stored as text
+    registry.register(Decimal, lambda value: {"value": str(value)}, lambda dct: Decimal(dct["value"]))
     return BpmnWorkflowSerializer(registry)
 
 
@@ -176,15 +179,22 @@ class Runtime:
             raise CommandRolledBack(message, task=element) from None
 
     def start(self, bundle: ParsedBundle, data: dict) -> BpmnWorkflow:
+        """A new instance run until it waits. A script, condition or decision failing on the way does not refuse
+        the start: the workflow's `failure` holds it and the new RMA is saved in incident (like any step's)."""
         _strict_decisions(bundle)
         _capped_instances(bundle)
         workflow = EngineWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self.script_engine)
-        with self._command():
+        with self._command() as budget:
             workflow.task_tree.data.update(data)
             start = workflow.get_next_task(state=TaskState.READY)
             if start is not None:
                 start.data.update(data)
-            self._advance(workflow)
+            try:
+                self._advance(workflow)
+            except ProcessScriptError as exc:
+                if budget.exceeded is not None:
+                    raise
+                workflow.failure = exc
         return workflow
 
     def dump(self, workflow: BpmnWorkflow) -> bytes:

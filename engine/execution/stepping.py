@@ -89,6 +89,8 @@ class EngineSubWorkflow(_FewerWalks, BpmnSubWorkflow):
 class EngineWorkflow(_FewerWalks, BpmnWorkflow):
     """The top workflow of an instance."""
 
+    failure: Exception | None = None  # what failed while it started (engine.execution.runtime.Runtime.start)
+
     def create_subprocess(self, my_task, spec_name):
         subprocess = EngineSubWorkflow(self.subprocess_specs[spec_name], parent_task_id=my_task.id, top_workflow=self)
         self.subprocesses[my_task.id] = subprocess

@@ -36,13 +36,14 @@ def _instance(instance: Instance | None, rma_id: int) -> Instance:
 def save_new(
     orc: Orchestrator, session: Session, rma: Rma, bundle: Bundle, workflow: BpmnWorkflow, actor: Actor
 ) -> None:
-    """Store a freshly started instance and its projections."""
+    """Store a freshly started instance and its projections (in incident when a script failed as it started)."""
     instance = Instance(
         rma_id=rma.id, bundle_id=bundle.id, serializer_version=orc.runtime.serializer_version, state=b"", version=1
     )
     session.add(instance)
     with session.no_autoflush:
-        _project(orc, session, rma, instance, workflow, actor, opened=True)
+        failure = getattr(workflow, "failure", None)
+        _project(orc, session, rma, instance, workflow, actor, opened=True, failure=failure)
     orc.instances.stage(session, instance, workflow)
 
 

@@ -37,7 +37,8 @@ def _looping(files: dict, script: str = QUOTE) -> dict:
     with no wait state, the process owner's mistake."""
     xml = files[APPROVAL].replace(QUOTE, script.replace(">", "&gt;"))
     xml = xml.replace(
-        '<bpmn:sequenceFlow id="flow_to_assess_replacement" sourceRef="compute_quote" targetRef="assess_replacement" />',
+        '<bpmn:sequenceFlow id="flow_to_assess_replacement" sourceRef="compute_quote" '
+        'targetRef="assess_replacement" />',
         f'<bpmn:sequenceFlow id="flow_to_assess_replacement" sourceRef="compute_quote" targetRef="{LOOP}" />'
         f'<bpmn:sequenceFlow id="flow_loop_back" sourceRef="{LOOP}" targetRef="compute_quote">'
         '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">quote_total &gt;= 0</bpmn:conditionExpression>'
@@ -135,7 +136,15 @@ def test_a_gateway_loop_of_scripts_under_their_own_limit_is_stopped_by_the_comma
         assert uow.session.get(Instance, rma["id"]).next_timer_at is None
 
 
-def test_the_step_budget_stops_a_loop_of_cheap_scripts_and_a_retry_after_the_fix_continues(orc, tight):
+@pytest.fixture
+def few_steps(orc):
+    budgeted = _budgeted(orc, command_max_steps=400, command_max_script_seconds=60, command_max_tasks=2000)
+    yield budgeted
+    budgeted.dispose()
+
+
+def test_the_step_budget_stops_a_loop_of_cheap_scripts_and_a_retry_after_the_fix_continues(orc, few_steps):
+    tight = few_steps
     before = _store_unchecked(orc, _looping)
     rma = _at_diagnosis(tight)
     with pytest.raises(EngineError) as info:
@@ -161,7 +170,7 @@ def test_a_multi_instance_creating_more_tasks_than_the_budget_is_rolled_back(orc
     files = read_bundle_dir(PROCESSES_DIR)
     xml = files[APPROVAL].replace(
         "<bpmn:script>" + QUOTE,
-        "<bpmn:multiInstanceLoopCharacteristics isSequential=\"false\">"
+        '<bpmn:multiInstanceLoopCharacteristics isSequential="false">'
         "<bpmn:loopCardinality>parts_cost * 9</bpmn:loopCardinality>"
         "</bpmn:multiInstanceLoopCharacteristics><bpmn:script>" + QUOTE,
     )
