@@ -233,6 +233,24 @@ class TaskListArgsSchema(Schema):
     rma_id = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1))
     mine = fields.Boolean(load_default=False, metadata={"description": "Only tasks claimed by the caller"})
     status = fields.String(load_default="open", validate=validate.OneOf(["open", "completed", "cancelled"]))
+    sort = fields.String(
+        load_default="age",
+        validate=validate.OneOf(["age", "due"]),
+        metadata={
+            "description": "`age`: oldest first (default); `due`: due soonest first, tasks without a due time last"
+        },
+    )
+    stage = Text(
+        strip=False, validate=validate.Length(min=1, max=64), metadata={"description": "Only this stage's tasks"}
+    )
+    q = Text(
+        strip=False,
+        validate=validate.Length(max=200),
+        metadata={
+            "description": "Tasks whose RMA's number, serial number, customer name or email has a word starting "
+            "with this, or whose product model contains it"
+        },
+    )
     page, per_page = _page_args(50)
 
 

@@ -16,8 +16,9 @@ from engine.services.goodwill import check_four_eyes, not_own_goodwill_approval
 from engine.services.instances import apply
 from engine.services.rmas import _bundle_id
 from engine.services.views import page_bounds, task_view
+from engine.store import search
 from engine.store.audit import audit
-from engine.store.model import Centre, HumanTask, Instance, Rma, utcnow
+from engine.store.model import Centre, HumanTask, Instance, Rma, RmaSearchTerm, utcnow
 from engine.store.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -33,6 +34,9 @@ def _may_see(actor: Actor, task: HumanTask) -> bool:
     return _may_work(actor, task) or (actor.role == "manager" and actor.may_see_centre(task.centre_code))
 
 
+SORTS = ("age", "due")  # oldest first (the API's default); due soonest first, tasks without a due time last
+
+
 def list_tasks(
     orc: Orchestrator,
     actor: Actor,
@@ -41,12 +45,25 @@ def list_tasks(
     status: str = "open",
     page: int = 1,
     per_page: int = 50,
+    sort: str = "age",
+    stage: str | None = None,
+    q: str | None = None,
 ) -> dict:
-    """Tasks the actor may work (managers: may see), oldest first."""
+    """Tasks the actor may work (managers: may see), oldest first (`sort="due"`: due soonest first).
+
+    `stage` keeps one stage's tasks; `q` those whose RMA's number, serial number, customer name or email has a
+    word starting with it (the RMA search's term index, engine.store.search) or whose product model contains it."""
     page, per_page = page_bounds(page, per_page)
     offset = (page - 1) * per_page
+    search_for = (q or "").strip()
     page_query, count_query = _inbox_queries(
-        actor.role == "manager", actor.role == "manager" and actor.is_global, rma_id is not None, bool(mine)
+        actor.role == "manager",
+        actor.role == "manager" and actor.is_global,
+        rma_id is not None,
+        bool(mine),
+        sort == "due",
+        bool(stage),
+        bool(search_for),
     )
     params = {
         "status": status,
@@ -54,9 +71,12 @@ def list_tasks(
         "centre": actor.centre,
         "rma_id": rma_id,
         "assignee": actor.username,
+        "stage": stage,
         "limit": per_page,
         "offset": offset,
     }
+    if search_for:
+        params |= _search_params(search_for)
     with orc.reading() as s:  # no write lock on SQLite, no transaction round trips on PostgreSQL
         rows = s.execute(page_query, params).all()
         if len(rows) < per_page and (rows or offset == 0):
@@ -66,32 +86,90 @@ def list_tasks(
         return {"items": [task_view(t, rma=r) for t, r in rows], "total": total, "page": page, "per_page": per_page}
 
 
-@functools.cache  # statements only (16 shapes at most), executed with the values as parameters
-def _inbox_queries(manager: bool, global_manager: bool, for_rma: bool, mine: bool) -> tuple[Select, Select]:
+def _search_params(q: str) -> dict:
+    prefix = search.search_prefix(q)
+    # only punctuation: no term starts with it (an empty range); U+10FFFF closes the range of a prefix ending in it
+    low, high = search.prefix_range(prefix) if prefix else ("", "")
+    escaped = q[: search.MAX_TERM].lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return {"q_low": low, "q_high": high if high is not None else low + "\U0010ffff", "q_like": f"%{escaped}%"}
+
+
+@functools.cache  # statements only (128 shapes at most), executed with the values as parameters
+def _inbox_queries(
+    manager: bool,
+    global_manager: bool,
+    for_rma: bool,
+    mine: bool,
+    by_due: bool = False,
+    for_stage: bool = False,
+    searching: bool = False,
+) -> tuple[Select, Select]:
     """The inbox page's SELECT and its count for one shape of filter."""
-    where = [HumanTask.status == bindparam("status")]
-    if manager:
-        if not global_manager:
-            where.append(HumanTask.centre_code == bindparam("centre"))
-    else:
-        where += [HumanTask.role == bindparam("role"), HumanTask.centre_code == bindparam("centre")]
+    where = _offered(manager, global_manager)
     if for_rma:
         where.append(HumanTask.rma_id == bindparam("rma_id"))
     if mine:
         where.append(HumanTask.assignee == bindparam("assignee"))
-    if manager:  # four eyes: a goodwill approval is not offered to the manager who proposed it
-        where.append(not_own_goodwill_approval(bindparam("assignee")))
+    if for_stage:
+        where.append(HumanTask.stage == bindparam("stage"))
+    if searching:
+        terms = RmaSearchTerm.__table__.c
+        matches = select(terms.rma_id).where(terms.term >= bindparam("q_low"), terms.term < bindparam("q_high"))
+        where.append(
+            HumanTask.rma_id.in_(matches) | func.lower(Rma.product_model).like(bindparam("q_like"), escape="\\")
+        )
+    order = (HumanTask.due_at.asc().nulls_last(),) if by_due else ()
     page = (
         select(HumanTask, Rma)
         .join(Rma, Rma.id == HumanTask.rma_id)
         .where(*where)
-        .order_by(HumanTask.created_at, HumanTask.id)
+        .order_by(*order, HumanTask.created_at, HumanTask.id)
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
     )
-    # Every task has its RMA (foreign key), so the count needs no join: an index-only scan.
-    count = select(func.count()).select_from(HumanTask).where(*where)
-    return page, count
+    # Every task has its RMA (foreign key), so the count needs no join (an index-only scan) unless it searches models.
+    count = select(func.count()).select_from(HumanTask)
+    if searching:
+        count = count.join(Rma, Rma.id == HumanTask.rma_id)
+    return page, count.where(*where)
+
+
+def _offered(manager: bool, global_manager: bool) -> list:
+    """The conditions of the tasks an actor's inbox holds (parameters: status, role, centre, assignee)."""
+    where = [HumanTask.status == bindparam("status")]
+    if manager:
+        if not global_manager:
+            where.append(HumanTask.centre_code == bindparam("centre"))
+        # four eyes: a goodwill approval is not offered to the manager who proposed it
+        where.append(not_own_goodwill_approval(bindparam("assignee")))
+    else:
+        where += [HumanTask.role == bindparam("role"), HumanTask.centre_code == bindparam("centre")]
+    return where
+
+
+def inbox_stages(orc: Orchestrator, actor: Actor) -> list[str]:
+    """The stages of the actor's open inbox tasks (the inbox's stage filter offers them)."""
+    where = _offered(actor.role == "manager", actor.role == "manager" and actor.is_global)
+    params = {"status": "open", "role": actor.role, "centre": actor.centre, "assignee": actor.username}
+    query = select(HumanTask.stage).where(*where, HumanTask.stage.is_not(None)).distinct().order_by(HumanTask.stage)
+    with orc.reading() as s:
+        return [stage for stage in s.scalars(query, params) if stage]
+
+
+def next_task(orc: Orchestrator, actor: Actor) -> dict | None:
+    """The task the actor should work next: their own claimed one due soonest, else the unclaimed one due soonest
+    that they may work (None: the inbox is done)."""
+    mine = list_tasks(orc, actor, mine=True, sort="due", per_page=1)["items"]
+    if mine:
+        return mine[0]
+    for page in range(1, 5):  # managers also see tasks of other roles; look a few pages further
+        items = list_tasks(orc, actor, sort="due", page=page, per_page=50)["items"]
+        for task in items:
+            if task["assignee"] is None and actor.role == task["role"] and actor.may_see_centre(task["centre"]):
+                return task
+        if len(items) < 50:
+            break
+    return None
 
 
 def get_task(orc: Orchestrator, actor: Actor, task_id: str) -> dict:

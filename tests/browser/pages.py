@@ -30,23 +30,28 @@ def go(page: Page, name: str) -> None:
 
 
 def open_task(page: Page, rma_number: str, title: str, claim: bool = False) -> None:
-    """From the inbox: (claim and) open the task `title` of the RMA."""
+    """From the inbox: open the task `title` of the RMA (claim: Start work, which claims and opens it)."""
     go(page, "Inbox")
     row = page.get_by_role("row").filter(has_text=rma_number).filter(has_text=title)
     expect(row).to_have_count(1)
     if claim:
-        row.get_by_role("button", name=f"Claim {title} of {rma_number}").click()
-        expect(page.get_by_role("status").filter(has_text=f"You claimed “{title}”")).to_be_visible()
-        row = page.get_by_role("row").filter(has_text=rma_number).filter(has_text=title)
-        expect(row.get_by_text("You", exact=True)).to_be_visible()
-    row.get_by_role("link", name=f"Open {title} of {rma_number}").click()
+        row.get_by_role("button", name=f"Start work on {title} of {rma_number}").click()
+    else:
+        row.get_by_role("link", name=f"Open {title} of {rma_number}").click()
     expect(page.get_by_role("heading", level=1, name=title, exact=True)).to_be_visible()
+    if claim:
+        expect(page.get_by_role("button", name=re.compile(f"^Release {re.escape(title)}"))).to_be_visible()
 
 
 def complete(page: Page, expect_status: str) -> None:
-    """Submit the task form; land on the RMA page with the new status."""
+    """Submit the task form: the worker lands on their next task or the inbox with a message (after the intake:
+    on the receipt to print); the RMA page then shows the new status."""
+    rma_url = page.get_by_role("navigation", name="Breadcrumb").get_by_role("link").nth(1).get_attribute("href")
     page.get_by_role("button", name="Complete task").click()
-    expect(page.get_by_role("status").filter(has_text="completed")).to_be_visible()
+    landed = page.get_by_role("status").filter(has_text="completed").or_(page.get_by_role("button", name="Print"))
+    expect(landed.first).to_be_visible()
+    assert rma_url
+    page.goto(rma_url)
     expect(page.get_by_test_id("rma-status")).to_have_text(expect_status)
 
 

@@ -176,6 +176,10 @@ PAGES = {
         lambda w, ctx: ("POST", f"/tasks/{w.open_task(ctx[1], ctx[0], fresh=True)['id']}/claim", {}),
         _worker_post,
     ),
+    "start work": (
+        lambda w, ctx: ("POST", f"/tasks/{w.open_task(ctx[1], ctx[0], fresh=True)['id']}/start", {}),
+        _worker_post,
+    ),
     "release": (
         lambda w, ctx: ("POST", f"/tasks/{w.open_task(ctx[1], ctx[0], fresh=True)['id']}/unclaim", {}),
         _worker_post,

@@ -154,6 +154,14 @@ def safe_next(target: str | None, default: str, within: str = "/") -> str:
     return target
 
 
+# Where each role starts its day: process owners on their processes, managers on the dashboard, the rest on tasks.
+LANDING = {"process_owner": "owners.versions_page", "manager": "ops.dashboard"}
+
+
+def landing_url(actor: Actor) -> str:
+    return url_for(LANDING.get(actor.role, "staff.inbox"))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "POST":
@@ -182,7 +190,7 @@ def login():
         stamp_session(session, signed_in.actor.username, signed_in.session_epoch)
         if signed_in.failures:
             flash(_failures_notice(signed_in.failures), "warning")
-        return redirect(safe_next(request.args.get("next"), url_for("staff.inbox")))
+        return redirect(safe_next(request.args.get("next"), landing_url(signed_in.actor)))
     return render_template("login.html", username="")
 
 

@@ -12,6 +12,7 @@ from . import (  # noqa: E402,F401  (register routes on bp)  # noqa: E402,F401  
     filters,  # noqa: E402  (registers template filters on bp)
     goodwill_pages,
     inbox,
+    intake_pages,  # noqa: E402,F401  (an online request's proof and answers)
     rma_pages,
     task_pages,
 )

@@ -46,9 +46,32 @@ def role(value) -> str:
     return " ".join(ACRONYMS.get(w, w) for w in str(value or "").split("_"))
 
 
-FILTERS = {"when": when, "iso": iso, "money": money, "label": label, "role": role}
+def age(value, now: datetime | None = None) -> str:
+    """How long ago a UTC timestamp was, shortly: '45 min', '5 h', '3 d'."""
+    if not isinstance(value, datetime):
+        return ""
+    now = now or datetime.now(UTC)
+    minutes = max(0, int((now - (value if value.tzinfo else value.replace(tzinfo=UTC))).total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // (24 * 60)} d"
+
+
+def overdue(value, now: datetime | None = None) -> bool:
+    """A due time that has passed."""
+    if not isinstance(value, datetime):
+        return False
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)) < (now or datetime.now(UTC))
+
+
+FILTERS = {"when": when, "iso": iso, "money": money, "label": label, "role": role, "age": age}
+TESTS = {"overdue": overdue}
 
 
 def register(blueprint) -> None:
     for name, func in FILTERS.items():
         blueprint.add_app_template_filter(func, name)
+    for name, test in TESTS.items():
+        blueprint.add_app_template_test(test, name)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
+
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
 from engine.errors import InvalidInput
+from engine.services import catalogue, diagrams, idempotency, intake, service_record
 from engine.services import customers as customer_service
-from engine.services import diagrams, service_record
 from engine.services import rmas as rma_service
+from engine.services import tasks as task_service
 from engine.services import users as user_service
 from engine.services.portal import STATUS_WORDS
 
@@ -36,9 +39,10 @@ def rmas():
     return render_template("staff/rmas.html", result=result, filters=filters, statuses=list(STATUS_WORDS), actor=actor)
 
 
-def _render_new(values: dict, errors: dict, status: int = 200):
+def _render_new(values: dict, errors: dict, status: int = 200, open_of_serial: list | None = None, found=None):
     actor = staff_actor()
-    centres = user_service.list_centres(orchestrator())
+    orc = orchestrator()
+    centres = user_service.list_centres(orc)
     if not actor.is_global:
         centres = [c for c in centres if c["code"] == actor.centre]
     return render_template(
@@ -50,29 +54,66 @@ def _render_new(values: dict, errors: dict, status: int = 200):
         categories=rma_form.CATEGORIES,
         labels={name: label for name, label, *_ in rma_form.FIELDS},
         required={name for name, _l, req, _m in rma_form.FIELDS if req},
+        models=[m["model"] for m in catalogue.list_models(orc)],
+        open_of_serial=open_of_serial or [],
+        lookup=found,
+        # one key per filled-in form: sending it twice (the back button, a double click) opens one RMA
+        intake_key=values.get("intake_key") or secrets.token_urlsafe(16),
     ), status
 
 
 @bp.get("/rmas/new")
 @roles_required(*OPENING_ROLES)
 def new_rma():
-    return _render_new({"centre": staff_actor().centre or "", "customer_language": "en"}, {})
+    values = {"centre": staff_actor().centre or "", "customer_language": "en"}
+    wanted = (request.args.get("lookup") or "").strip()
+    found = intake.find_customer(orchestrator(), staff_actor(), wanted) if wanted else None
+    if found:
+        values |= {k: v for k, v in found.items() if k.startswith("customer_")}
+    elif wanted:
+        flash(f"No earlier customer with “{wanted}”: enter their details.", "info")
+    return _render_new(values | {"lookup": wanted}, {}, found=found)
 
 
 @bp.post("/rmas/new")
 @roles_required(*OPENING_ROLES)
 def create_rma():
     values, errors = rma_form.read(request.form)
+    values["intake_key"] = (request.form.get("intake_key") or "")[:64]
+    actor, orc = staff_actor(), orchestrator()
+    open_of_serial = [] if errors else intake.open_rmas_of_serial(orc, actor, values["serial_number"])
+    if (
+        open_of_serial
+        and request.form.get("confirm_serial") != "1"
+        and not intake.opened_by_form(orc, actor, values["intake_key"], rma_form.payload(values))
+    ):
+        flash("This serial number already has an open RMA: check it before opening another.", "warning")
+        return _render_new(values, errors, 409, open_of_serial)
     if not errors:
         try:
-            rma = rma_service.open_rma(orchestrator(), staff_actor(), rma_form.payload(values))
+            rma = rma_service.open_rma(orc, actor, rma_form.payload(values), values["intake_key"] or None)
         except InvalidInput as exc:
+            if idempotency.HEADER in (exc.errors or {}):  # the key came back with other values: a new form
+                flash("This form had already opened an RMA. Check the values and open the new one.", "warning")
+                return _render_new(values | {"intake_key": ""}, {}, 409)
             errors = rma_form.engine_errors(exc.errors) or {"_form": [exc.message]}
         else:
-            flash(f"{rma['number']} opened. Record the unit's condition next.", "success")
-            return redirect(url_for("staff.rma", rma_id=rma["id"]))
+            return redirect(_after_opening(actor, rma))
     flash("Please correct the highlighted fields.", "error")
     return _render_new(values, errors, 422)
+
+
+def _after_opening(actor, rma: dict) -> str:
+    """Post/redirect/get: to the intake task when the opener works it (reception), else to the RMA page."""
+    if rma["status"] != "received":  # a repeated form: the RMA it opened has moved on
+        flash(f"{rma['number']} was already opened from this form.", "info")
+        return url_for("staff.rma", rma_id=rma["id"])
+    for task in task_service.list_tasks(orchestrator(), actor, rma_id=rma["id"])["items"]:
+        if may_work(actor, task) and task["assignee"] in (None, actor.username):
+            flash(f"{rma['number']} opened. Record the unit's condition next.", "success")
+            return url_for("staff.task", task_id=task["id"])
+    flash(f"{rma['number']} opened.", "success")
+    return url_for("staff.rma", rma_id=rma["id"])
 
 
 @bp.get("/rmas/<int:rma_id>")

@@ -12,7 +12,7 @@ from engine.services import tasks as task_service
 
 from ..auth import orchestrator, roles_required, staff_actor
 from . import bp
-from .inbox import may_work
+from .inbox import after_completion, may_work
 from .task_forms import entries, fields, initial_values, read_submission
 
 
@@ -59,11 +59,7 @@ def complete(task_id: str):
             return redirect(url_for("staff.rma", rma_id=found["rma_id"]) + "#loans")
         flash(f"This task can no longer be completed by you: {exc.message}.", "error")
         return redirect(url_for("staff.inbox"))
-    rma = result["rma"]
-    flash(
-        f"“{result['task']['title']}” completed. {rma['number']} is now {rma['status'].replace('_', ' ')}.", "success"
-    )
-    return redirect(url_for("staff.rma", rma_id=rma["id"]))
+    return after_completion(result)
 
 
 def _take_photos(task: dict, data: dict) -> list[str]:
