@@ -50,12 +50,17 @@ class PatternRefused(ValueError):
     """A form's pattern that RE2 cannot run (a form stored before patterns were checked at deploy)."""
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is reported to the process owner, not to stderr
+
+
 @functools.lru_cache(maxsize=512)
 def _compiled(pattern: str):
     try:
-        return re2.compile(pattern)
+        return re2.compile(pattern, _RE2_OPTIONS)
     except re2.error as exc:
-        raise PatternRefused(f"{pattern!r}: {exc}") from None
+        why = exc.args[0] if exc.args else "invalid"
+        raise PatternRefused(f"{pattern!r}: {why.decode() if isinstance(why, bytes) else why}") from None
 
 
 def _pattern(validator, pattern, instance, schema) -> Iterator[ValidationError]:

@@ -19,6 +19,7 @@ A stored bundle is not checked again (its running RMAs must go on): these run on
 from __future__ import annotations
 
 import ast
+import json
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
@@ -110,11 +111,18 @@ def deploy_errors(files: dict[str, str], bpmn_trees: dict, forms: dict[str, dict
 
 
 def _json_line(text: str, pointer: str) -> int | None:
-    """The line of the last key of `pointer` in the form's text (its first occurrence as a key), if found."""
-    key = pointer.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
-    needle = f'"{key}"'
-    at = text.find(needle)
-    return text[:at].count("\n") + 1 if at >= 0 else None
+    """The line of the keyword `pointer` names in the form's text: each key of the pointer is looked for after the
+    one before it (the form's own text, as uploaded); None if one is not found."""
+    at = 0
+    for part in pointer.split("/")[1:]:
+        key = part.replace("~1", "/").replace("~0", "~")
+        if key.isdigit():
+            continue  # an index into a list: no key of its own
+        found = text.find(json.dumps(key), at)
+        if found < 0:
+            return None
+        at = found
+    return text[:at].count("\n") + 1
 
 
 def _human_tasks(root):

@@ -96,8 +96,14 @@ def _form(**notes) -> str:
     return json.dumps(schema, indent=2)
 
 
-def _line(text: str, needle: str) -> int:
-    return text[: text.index(needle)].count("\n") + 1
+def _line(text: str, needle: str, after: str = "") -> int:
+    return text[: text.index(needle, text.index(after))].count("\n") + 1
+
+
+def _photos_pattern(pattern: str) -> str:
+    schema = json.loads(BASE[FORM])
+    schema["properties"]["photos"]["items"]["pattern"] = pattern
+    return json.dumps(schema, indent=2)
 
 
 # (case, uploaded {bundle name: text}, the error's file, element, line (None: the file has none to give), words)
@@ -106,6 +112,7 @@ LOOP_TEXT = _loop()
 CYCLE_TEXT, DURATION_TEXT = _timer("timeCycle", "R/PT0S"), _timer("timeDuration", "PT1S")
 UNUSED = json.dumps({"type": "object", "properties": {}}, indent=2)
 BACKREF, PATTERN_PROPS = _form(pattern="^(a+)\\1$"), _form(patternProperties={"^x": {"type": "string"}})
+LOOKAHEAD = _photos_pattern("^(?=[0-9a-f]{64}$).*")
 FILLERS = {f"notifications/filler_{i}.en.txt": "x" for i in range(limits.MAX_BUNDLE_FILES + 1 - len(BASE))}
 REFUSED = [
     ("file count over the cap", FILLERS, "files", None, None, f"at most {limits.MAX_BUNDLE_FILES}"),
@@ -148,6 +155,14 @@ REFUSED = [
         FORM,
         "/properties/condition_notes/pattern",
         _line(BACKREF, '"pattern"'),
+        "linear time",
+    ),
+    (
+        "a lookahead in a list's items",
+        {FORM: LOOKAHEAD},
+        FORM,
+        "/properties/photos/items/pattern",
+        _line(LOOKAHEAD, '"pattern"', after='"photos"'),
         "linear time",
     ),
     (
