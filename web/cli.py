@@ -294,3 +294,25 @@ def loans_list(centre):
 
 if __name__ == "__main__":
     main()
+
+
+@main.group("centres")
+def centres_group():
+    """What customers are told about a centre."""
+
+
+@centres_group.command("set")
+@click.argument("code")
+@click.option("--prices-include-tax/--prices-exclude-tax", default=None, help="whether its quotes' prices include tax")
+@click.option("--email", default=None, help="the e-mail customers write to ('' removes it)")
+@click.option("--phone", default=None, help="the phone number customers call")
+def centres_set(code, prices_include_tax, email, phone):
+    """Set CODE's tax display and contact details, shown on every customer page."""
+    from engine.services.centres import set_customer_facing
+
+    try:
+        result = set_customer_facing(_orchestrator(), code, prices_include_tax, email, phone)
+    except EngineError as exc:
+        raise click.ClickException(exc.message) from None
+    tax = "include" if result["prices_include_tax"] else "exclude"
+    click.echo(f"{code}: prices {tax} tax; e-mail {result['email'] or '-'}; phone {result['phone'] or '-'}")

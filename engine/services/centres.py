@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from engine.errors import InvalidInput, NotFound
 from engine.process.stages import StageTable, shipped
 from engine.services import stage_tables
 from engine.store.model import Centre, CentreLocation, Rma, utcnow
@@ -186,6 +187,39 @@ def set_location(orc: Orchestrator, centre_code: str, **fields: Any) -> None:
             setattr(row, key, Decimal(str(value)) if key in ("latitude", "longitude") else value)
         s.add(row)
         uow.commit()
+
+
+def set_customer_facing(
+    orc: Orchestrator,
+    centre_code: str,
+    prices_include_tax: bool | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+) -> dict:
+    """What customers are told about a centre: whether its prices include tax, and how to reach it (`rma centres
+    set`); None leaves a value as it is, "" removes the e-mail. Returns the centre's settings after the change."""
+    with orc.uow() as uow:
+        s = uow.session
+        centre = s.get(Centre, centre_code)
+        if centre is None:
+            raise NotFound(f"no centre {centre_code}")
+        if prices_include_tax is not None:
+            centre.prices_include_tax = prices_include_tax
+        location = s.get(CentreLocation, centre_code)
+        if (email is not None or phone is not None) and location is None:
+            raise InvalidInput(f"centre {centre_code} has no location yet: its address comes first")
+        if location is not None and email is not None:
+            location.email = email.strip() or None
+        if location is not None and phone is not None:
+            location.phone = phone.strip()
+        result = {
+            "code": centre.code,
+            "prices_include_tax": centre.prices_include_tax,
+            "email": location.email if location else None,
+            "phone": location.phone if location else None,
+        }
+        uow.commit()
+    return result
 
 
 DEMO_LOCATIONS = {

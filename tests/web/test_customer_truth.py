@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from engine import Actor, Orchestrator
 from engine.config import Settings
-from engine.services import centres, customers
+from engine.services import centres, customers, portal
 from engine.store.model import Centre, OutboxMessage
 from tests.helpers import INTAKE, rma_payload, staff_session
 from tests.web.conftest import ApiDriver
@@ -140,16 +140,22 @@ def test_find_my_repair_answers_alike_and_mails_only_the_address_on_record_once_
         def ask(number, email):
             return client.post("/track", data={"number": number, "email": email})
 
+        def mails():
+            with orc.reading() as s:
+                return s.scalars(select(OutboxMessage).where(OutboxMessage.id > (before or 0))).all()
+
         answers = [
-            ask(rma["number"].lower(), " KIM@example.com "),  # the right pair, typed loosely
             ask(rma["number"], "attacker@example.com"),  # the right number, another address
             ask("RMA-SG-999999", "kim@example.com"),  # no such RMA
+        ]
+        assert mails() == []  # nothing goes out for a pair that does not match
+        answers += [
+            ask(rma["number"].lower(), " KIM@example.com "),  # the right pair, typed loosely
             ask(rma["number"], "kim@example.com"),  # the right pair again the same day
         ]
         assert {a.status_code for a in answers} == {200}
         assert len({_answer(a.get_data(as_text=True)) for a in answers}) == 1  # one answer: no oracle
-        with orc.reading() as s:
-            sent = s.scalars(select(OutboxMessage).where(OutboxMessage.id > (before or 0))).all()
+        sent = mails()
         assert [(m.channel, m.recipient) for m in sent] == [("email", "kim@example.com")]  # once, to the record
         assert f"/track/{rma['tracking_token']}" in sent[0].body and rma["number"] in sent[0].subject
     finally:
@@ -244,3 +250,20 @@ def test_rma_host_and_port_give_the_links_their_address_unless_rma_base_url_is_s
     assert Settings.from_env({"RMA_HOST": "::1", "RMA_PORT": "8080"}).base_url == "http://[::1]:8080"
     given = Settings.from_env({"RMA_PORT": "8080", "RMA_BASE_URL": "https://rma.example.com/"})
     assert given.base_url == "https://rma.example.com" and given.base_url_set
+
+
+def test_rma_centres_set_changes_what_customers_are_told(sqlite_orc):
+    from web.cli import main as rma
+
+    centres.seed_demo_locations(sqlite_orc)
+    env = {"RMA_DATABASE_URL": sqlite_orc.settings.database_url, "RMA_SECRET_KEY": "k"}
+    args = ["centres", "set", "DE", "--prices-include-tax", "--email", "hilfe@example.de", "--phone", "+49 30 99"]
+    result = CliRunner().invoke(rma, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "prices include tax" in result.output
+    with sqlite_orc.reading() as s:
+        contact = portal.centre_contact(s, "DE")
+        assert s.get(Centre, "DE").prices_include_tax is True and s.get(Centre, "SG").prices_include_tax is False
+    assert (contact["email"], contact["phone"]) == ("hilfe@example.de", "+49 30 99")
+    missing = CliRunner().invoke(rma, ["centres", "set", "XX", "--prices-exclude-tax"], env=env)
+    assert missing.exit_code == 1 and "no centre XX" in missing.output
