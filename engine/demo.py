@@ -124,6 +124,8 @@ def create_catalogue_and_locations(orc: Orchestrator) -> None:
         for model in CATALOGUE:
             catalogue.save_model(orc, manager, model)
     centres.seed_demo_locations(orc)
+    for code in ("SG", "DE"):  # consumer prices there include GST / VAT: the tracking page says so under quotes
+        centres.set_customer_facing(orc, code, prices_include_tax=True)
 
 
 def _open(
