@@ -26,6 +26,7 @@ from engine.sandbox.limits import current_command
 _READY = TaskState.READY
 _WAITING = TaskState.WAITING
 _FUTURE = TaskState.FUTURE
+_PREDICTED = TaskState.PREDICTED_MASK  # MAYBE or LIKELY
 _WALK_MAX_DEPTH = 1000  # SpiffWorkflow's task iterator's default max_depth
 _WORKFLOW_LOG = logging.getLogger("spiff.workflow")  # the logger SpiffWorkflow's Workflow writes to
 
@@ -48,9 +49,11 @@ class _CountedTasks(dict):
             budget = current_command()
             if budget is not None:
                 if budget.tasks_left <= 0 and self:
-                    # this one goes over: the element creating them is the parent of the last one created
-                    # (the task being created here has no parent yet)
+                    # this one goes over: the element creating them is the nearest task above the last one
+                    # created (the one being created here has no parent yet) that is not merely predicted
                     parent = next(reversed(self.values())).parent
+                    while parent is not None and parent._state & _PREDICTED:
+                        parent = parent.parent
                     budget.element = parent.task_spec.bpmn_id if parent is not None else budget.element
                 budget.task_created()
         dict.__setitem__(self, key, value)
