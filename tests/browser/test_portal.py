@@ -78,6 +78,7 @@ def test_declining_asks_for_confirmation_then_repair_and_qa_are_not_ticked(page:
     confirm = page.get_by_test_id("confirm-decline")  # nothing is recorded yet: the customer is asked first
     expect(confirm).to_contain_text("we send it back to you unrepaired")
     expect(page.get_by_test_id("portal-status")).to_have_text("Waiting for your approval of the quote")
+    _shoot(page, "customer-decline-confirmation")
     confirm.get_by_role("link", name="No, back to the quote").click()
     expect(page.get_by_test_id("confirm-decline")).to_have_count(0)
     expect(page.get_by_role("button", name="Approve the repair")).to_be_visible()
