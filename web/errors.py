@@ -71,6 +71,8 @@ def register(app) -> None:
             429: "too_many_requests",
         }.get(exc.code, "http_error")
         message = "the request has invalid fields" if exc.code == 422 else (exc.description or exc.name)
+        if exc.code == 400 and isinstance(errors, list) and len(errors) == 1 and isinstance(errors[0], str):
+            message = errors[0]  # the body's one problem ("the JSON document is nested deeper than 32 levels")
         return error_response(exc.code, code, message, errors)
 
     @app.errorhandler(Exception)
