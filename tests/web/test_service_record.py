@@ -66,8 +66,17 @@ def _text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-def test_history_items_carry_the_task_and_what_was_submitted_with_who_and_when(api):
+def test_everything_entered_is_visible_to_staff_afterwards_and_nothing_internal_to_the_customer(api, client):
+    """One closed RMA (a failed QA and a second repair on the way): the API's history, the RMA page's service
+    record and history, a completed task's page, and the customer's views."""
     rma = _closed(api)
+    _history_items_carry_the_task_and_what_was_submitted_with_who_and_when(api, rma)
+    _the_rma_page_shows_the_service_record_per_visit_and_the_history_with_the_values(client, rma)
+    _a_completed_task_page_shows_what_was_submitted_read_only(api, client, rma)
+    _the_customer_sees_no_internal_notes_and_no_staff_names(api, client, rma)
+
+
+def _history_items_carry_the_task_and_what_was_submitted_with_who_and_when(api, rma):
     history = api.rma("sg.tech", rma["id"])["history"]
     done = [(e["task"], e["data"], e["actor"]) for e in history if e["kind"] == "task_completed"]
     assert done == [
@@ -85,7 +94,7 @@ def test_history_items_carry_the_task_and_what_was_submitted_with_who_and_when(a
     assert all(e["task"] is None for e in history if e["kind"] in ("rma_opened", "status_changed"))
 
 
-def test_a_failed_qa_without_a_reason_is_refused_and_a_pass_needs_none(api):
+def test_a_failed_qa_without_a_reason_is_refused_by_the_api_and_the_staff_form_and_a_pass_needs_none(api, client):
     rma = _to_rework(api)
     api.do("sg.tech", rma["id"], "repair", SECOND_REPAIR)
     task = api.only_task("sg.qa", rma["id"])
@@ -95,23 +104,15 @@ def test_a_failed_qa_without_a_reason_is_refused_and_a_pass_needs_none(api):
         response = api.complete("sg.qa", task["id"], data)
         assert response.status_code == 422, data
         assert response.get_json()["errors"] == {"qa_notes": ["This field is required."]}, data
+    _log_in(client, "sg.qa")  # the staff form says it next to the field
+    response = client.post(f"/tasks/{task['id']}", data={"qa_passed": "false", "qa_notes": ""})
+    assert response.status_code == 422
+    assert re.search(r'id="qa_notes-errors">\s*<li>This field is required.</li>', response.get_data(as_text=True))
     assert api.rma("sg.qa", rma["id"])["status"] == "quality_check"  # nothing was recorded
     assert api.complete("sg.qa", task["id"], {"qa_passed": True}).get_json()["rma"]["status"] == "returning"
 
 
-def test_the_staff_qa_form_shows_the_missing_reason_next_to_its_field(api, client):
-    rma = _to_rework(api)
-    api.do("sg.tech", rma["id"], "repair", SECOND_REPAIR)
-    task = api.only_task("sg.qa", rma["id"])
-    _log_in(client, "sg.qa")
-    response = client.post(f"/tasks/{task['id']}", data={"qa_passed": "false", "qa_notes": ""})
-    assert response.status_code == 422
-    html = response.get_data(as_text=True)
-    assert re.search(r'id="qa_notes-errors">\s*<li>This field is required.</li>', html)
-
-
-def test_the_rma_page_shows_the_service_record_per_visit_and_the_history_with_the_values(api, client):
-    rma = _closed(api)
+def _the_rma_page_shows_the_service_record_per_visit_and_the_history_with_the_values(client, rma):
     _log_in(client, "sg.tech")
     html = client.get(f"/rmas/{rma['id']}").get_data(as_text=True)
     record = _text(html.split('data-testid="service-record"')[1].split("</section>")[0])
@@ -145,8 +146,7 @@ def test_the_rma_page_shows_the_service_record_per_visit_and_the_history_with_th
     assert "QA notes Power button intermittent" in history and "Carrier SingPost" in history
 
 
-def test_a_completed_task_page_shows_what_was_submitted_read_only(api, client):
-    rma = _closed(api)
+def _a_completed_task_page_shows_what_was_submitted_read_only(api, client, rma):
     failed_qa = next(
         t
         for t in api.get("sg.qa", "/api/tasks", query_string={"rma_id": rma["id"], "status": "completed"}).get_json()[
@@ -198,10 +198,10 @@ def test_the_diagnosis_form_names_the_currency_of_its_amounts(api, client):
     assert 'data-testid="rework-banner"' not in html
 
 
-def test_the_customer_sees_no_internal_notes_and_no_staff_names(api, client):
-    rma = _closed(api)
+def _the_customer_sees_no_internal_notes_and_no_staff_names(api, client, rma):
     token = rma["tracking_token"]
-    seen = json.dumps(api.client.get(f"/api/portal/{token}").get_json()) + client.get(f"/track/{token}").get_data(
+    customer = client.application.test_client()  # no staff session: what the customer's browser gets
+    seen = json.dumps(customer.get(f"/api/portal/{token}").get_json()) + customer.get(f"/track/{token}").get_data(
         as_text=True
     )
     assert "SP123456789SG" in seen  # the shipping details are the customer's
