@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 from lxml import etree
 
 from engine.process.definitions import ROOT_PROCESS_ID, overlay
+from engine.process.limits import used_forms
 from engine.process.messages import FOLDER as MESSAGES_FOLDER
 from engine.process.messages import is_message_template
 
@@ -105,7 +106,10 @@ def place_uploads(uploads: list[tuple[str, bytes | str]]) -> tuple[dict[str, str
 
 
 def merge(current: dict[str, str], placed: dict[str, str]) -> dict[str, str]:
-    """`current` with the placed files laid over it: BPMN by process id, DMN by name or decision id."""
+    """`current` with the placed files laid over it: BPMN by process id, DMN by name or decision id.
+
+    A form of `current` that no task of the merged bundle uses any more goes with the task that used it (a
+    deploy refuses a form no task uses, and a partial upload has no other way to remove a file)."""
     files = dict(current)
     for name, text in placed.items():
         if name.endswith(DMN_SUFFIX):
@@ -114,4 +118,9 @@ def merge(current: dict[str, str], placed: dict[str, str]) -> dict[str, str]:
                 if decisions & set(_ids(files[other], "decision")):
                     del files[other]
         files = overlay(files, name, text)
+    roots = [root for n, t in files.items() if n.endswith(BPMN_SUFFIX) and (root := _root(t)) is not None]
+    used = used_forms(roots)
+    for name in [n for n in current if n.startswith("forms/") and n.endswith(JSON_SUFFIX) and n not in placed]:
+        if name in files and PurePosixPath(name).name not in used:
+            del files[name]
     return files

@@ -136,9 +136,14 @@ def _form_of(task) -> str | None:
     return None
 
 
+def used_forms(bpmn_roots) -> set[str]:
+    """The form file names the user and manual tasks of these BPMN trees name (formJsonSchemaFilename)."""
+    return {form for root in bpmn_roots for task in _human_tasks(root) if (form := _form_of(task))}
+
+
 def _unused_form_errors(files: dict[str, str], bpmn_trees: dict) -> list[dict]:
     """A form no user or manual task names in formJsonSchemaFilename: nobody would ever fill it in."""
-    used = {_form_of(task) for root in bpmn_trees.values() for task in _human_tasks(root)}
+    used = used_forms(bpmn_trees.values())
     return [
         _error(
             name,

@@ -295,3 +295,14 @@ def test_a_stored_form_with_a_pattern_re2_refuses_cannot_be_checked():
     with pytest.raises(InvalidFormData) as info:
         validate_submission(schema, {**INTAKE, "condition_notes": "aa"})
     assert "_form" in info.value.errors
+
+
+def test_a_partial_upload_that_stops_using_a_form_removes_it(sqlite_orc):
+    """A form only the replaced stage used goes with it: a partial upload cannot delete files otherwise."""
+    stage = BASE[INTAKE_STAGE].replace('value="record_condition.json"', 'value="condition_v2.json"')
+    uploads = [("rma_intake.bpmn", stage.encode()), ("condition_v2.json", BASE[FORM].encode())]
+    result = processes.deploy_upload(sqlite_orc, OWNER, uploads, note="the intake form renamed")
+    assert result["created"]
+    with sqlite_orc.reading() as s:
+        files = s.get(processes.Bundle, result["id"]).files
+    assert "forms/condition_v2.json" in files and FORM not in files
