@@ -135,6 +135,16 @@ def test_portal_decision_with_a_staff_session_is_refused(app, api):
     assert api.rma("manager", rma["id"])["status"] == "awaiting_approval"
 
 
+def test_the_sms_choice_with_staff_credentials_is_refused(app, api):
+    rma = _quoted(api)
+    token = rma["tracking_token"]
+    assert api.post("sg.reception", f"/api/portal/{token}/sms", {"opt_out": True}).status_code == 403
+    app.config["WTF_CSRF_ENABLED"] = False
+    assert _logged_in(app, "sg.reception").post(f"/track/{token}/sms", data={"sms": "off"}).status_code == 403
+    anonymous = app.test_client().get(f"/api/portal/{token}").get_json()
+    assert anonymous["sms"]["opted_out"] is False, anonymous["sms"]
+
+
 def test_the_customer_without_credentials_still_decides(app, api):
     rma = _quoted(api)
     answer = app.test_client().post(f"/api/portal/{rma['tracking_token']}/decision", json={"approve": False})

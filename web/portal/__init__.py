@@ -134,6 +134,7 @@ def decision(token: str):
 
 @bp.post("/track/<token>/sms")
 def sms(token: str):
+    refuse_staff_credentials()  # the customer's own choice, as the quote decision
     view = portal_service.set_sms_opt_out(orchestrator(), token, request.form.get("sms") == "off")
     flash(customer_text.t(view["language"], "page.sms_saved"), "success")
     return redirect(url_for("portal.track", token=token) + "#sms")
