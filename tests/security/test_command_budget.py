@@ -220,6 +220,10 @@ def test_while_a_command_runs_away_the_server_answers_and_another_centre_writes(
         other = rmas.open_rma(orc, actor(orc, "de.reception"), rma_payload(centre="DE"))
         write_seconds = time.monotonic() - started
         thread.join(30)
+        print(
+            f"runaway {outcome.get('seconds', 0):.2f} s; /api/health {len(health)} x, slowest {max(health):.3f} s; "
+            f"the other centre's write {write_seconds:.2f} s"
+        )
         assert outcome.get("error") == "command_rolled_back" and outcome["seconds"] >= 2.5
         assert len(health) >= 3 and max(health) < 1.0, health
         assert other["status"] and write_seconds < 2.5 + 5, write_seconds

@@ -129,9 +129,9 @@ def test_a_slow_pow_is_an_incident_within_a_moment(orc, where):
     assert incident["task"] == element and said in incident["error"]
 
 
-@pytest.mark.parametrize("value", ["Decimal('sNaN')", "float('nan')", "Decimal('Infinity')"])
-def test_a_script_leaving_a_non_finite_number_fails_and_later_rmas_are_unaffected(orc, value):
-    _deploy(orc, APPROVAL, QUOTE, value)
+def test_a_script_leaving_a_non_finite_number_fails_and_later_rmas_are_unaffected(orc):
+    # (the other non-finite values are refused the same way: test_non_finite_numbers_are_refused_in_task_data)
+    _deploy(orc, APPROVAL, QUOTE, "Decimal('sNaN')")
     rma = _at_diagnosis(orc)
     assert _diagnose(orc, rma["id"])["rma"]["status"] == "incident"
     [incident] = operations.list_incidents(orc, actor(orc, "manager"))["items"]
