@@ -10,7 +10,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.actors import Actor
-from engine.errors import NotAllowed, RmaNotFound, TaskAlreadyCompleted, TaskClaimedByOther, TaskNotFound
+from engine.errors import (
+    NotAllowed,
+    RmaNotFound,
+    TaskAlreadyCompleted,
+    TaskClaimedByOther,
+    TaskNotFound,
+    text_refusal,
+)
 from engine.process import forms
 from engine.services.goodwill import check_four_eyes, not_own_goodwill_approval
 from engine.services.instances import apply
@@ -56,6 +63,9 @@ def list_tasks(
     page, per_page = page_bounds(page, per_page)
     offset = (page - 1) * per_page
     search_for = (q or "").strip()
+    if text_refusal(search_for) is not None or (stage and text_refusal(stage) is not None):
+        # a NUL: no stage and no search term holds one (and PostgreSQL refuses it in a query)
+        return {"items": [], "total": 0, "page": page, "per_page": per_page}
     page_query, count_query = _inbox_queries(
         actor.role == "manager",
         actor.role == "manager" and actor.is_global,
