@@ -21,7 +21,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("centres", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("prices_include_tax", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column("prices_include_tax", sa.Boolean(), nullable=False, server_default="0"))
     with op.batch_alter_table("centre_locations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("email", sa.String(length=254), nullable=True))
 
