@@ -301,8 +301,8 @@ class CommandBudget:
 
     `with CommandBudget(...) as budget:` around the command (engine.execution.runtime); the engine reports
     each step with the element it runs (`step`), the sandbox each script's time, and the workflows' task
-    tables each task created (`task_created`). Going over raises BudgetExceeded and leaves `exceeded` set, so the runtime
-    recognises it however SpiffWorkflow wrapped it on the way out."""
+    tables each task created (`task_created`). Going over raises BudgetExceeded and leaves `exceeded` set, so the
+    runtime recognises it however SpiffWorkflow wrapped it on the way out."""
 
     def __init__(self, steps: int, script_seconds: float, tasks: int):
         self.steps, self.script_seconds, self.tasks = steps, script_seconds, tasks
