@@ -19,13 +19,12 @@ FAMILIES = {
         "test_idempotency",
         "test_command_races",
         "test_csv_and_vocabulary",
-        "test_deploy_files",
         "test_idn_email",
     ),
     "A process owner's mistake or malice cannot freeze the server (19-21)": (
         "test_decimal_bounds",
         "test_command_budget",
-        "test_deploy_caps",
+        "test_deploy_caps",  # and point 17 (files per deploy, unused forms)
         "test_sqlite_load",
     ),
 }
