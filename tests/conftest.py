@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,17 +25,18 @@ def _pg_schema_url(base: str, schema: str) -> str:
     return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path):
-    """A fresh, empty database on each backend: a SQLite file, or a throwaway PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'rma.sqlite3'}"
+@contextmanager
+def database(backend: str, path: Path, prefix: str = "t_") -> Iterator[str]:
+    """A fresh, empty database on `backend` ("sqlite" or "postgresql"): a SQLite file under `path`, or a
+    throwaway PostgreSQL schema dropped afterwards. Skips (or fails, when PostgreSQL is required) without one."""
+    if backend == "sqlite":
+        yield f"sqlite:///{path / 'rma.sqlite3'}"
         return
     if not POSTGRES_URL:
         if REQUIRE_POSTGRES:
             pytest.fail("RMA_TEST_POSTGRES_URL is not set but PostgreSQL tests are required")
         pytest.skip("set RMA_TEST_POSTGRES_URL to run PostgreSQL tests")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
@@ -43,6 +46,13 @@ def db_url(request, tmp_path):
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    """A fresh, empty database on each backend: a SQLite file, or a throwaway PostgreSQL schema."""
+    with database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,16 +10,14 @@ PostgreSQL (one site per backend for the module: the redirects do not change wha
 from __future__ import annotations
 
 import re
-import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from engine import Orchestrator, Settings
 from engine.demo import create_centres_and_users
 from engine.services import rmas, tasks
-from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, _pg_schema_url
+from tests.conftest import database
 from tests.helpers import actor, rma_payload
 from web import create_app
 from web.auth import NEXT_MAX, safe_next
@@ -164,27 +162,10 @@ def _site_on(url: str, path) -> Site:
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def site(request, tmp_path_factory):
     path = tmp_path_factory.mktemp(request.param)
-    if request.param == "sqlite":
-        made = _site_on(f"sqlite:///{path / 'rma.sqlite3'}", path)
+    with database(request.param, path, prefix="t_next_") as url:
+        made = _site_on(url, path)
         yield made
         made.orc.dispose()
-        return
-    if not POSTGRES_URL:
-        if REQUIRE_POSTGRES:
-            pytest.fail("RMA_TEST_POSTGRES_URL is not set but PostgreSQL tests are required")
-        pytest.skip("set RMA_TEST_POSTGRES_URL to run PostgreSQL tests")
-    schema = f"t_next_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        made = _site_on(_pg_schema_url(POSTGRES_URL, schema), path)
-        yield made
-        made.orc.dispose()
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def _goes_to(answer, expected: str) -> None:
