@@ -67,3 +67,21 @@ def race(*calls, delays=None, timeout: float = 120):
     for thread in threads:
         thread.join(timeout)
     return results
+
+
+CAMERA_MODEL = {
+    "model": "Vista X100 Camera",
+    "category": "camera",
+    "warranty_months": 24,
+    "replacement_value": 400,
+    "currency": "SGD",
+    "known_issues": [],
+}
+
+
+def seed_request_form(orc) -> None:
+    """What the public request form needs to be filled in: the demo centres' locations and a catalogue model."""
+    from engine.services import catalogue, centres
+
+    centres.seed_demo_locations(orc)
+    catalogue.save_model(orc, actor(orc, "manager"), CAMERA_MODEL)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.services import catalogue, centres, processes
-from tests.helpers import actor, staff_session
+from engine.services import processes
+from tests.helpers import seed_request_form, staff_session
 from tests.web.conftest import ApiDriver
 from web.auth.guards import HEADERS
 
@@ -67,18 +67,7 @@ def api(client) -> ApiDriver:
 @pytest.fixture(autouse=True)
 def finder_and_catalogue(orc):
     """The online request form needs its centres and a catalogue model to be filled in."""
-    centres.seed_demo_locations(orc)
-    catalogue.save_model(
-        orc,
-        actor(orc, "manager"),
-        {
-            "model": "Vista X100 Camera",
-            "category": "camera",
-            "warranty_months": 24,
-            "replacement_value": 400,
-            "currency": "SGD",
-        },
-    )
+    seed_request_form(orc)
 
 
 def _as(app, username):

@@ -18,10 +18,9 @@ from sqlalchemy import select
 
 from engine.adapters import mail_address
 from engine.adapters.senders import SmtpSender
-from engine.services import catalogue, centres
 from engine.store.model import OutboxMessage
 from engine.store.outbox import MAX_ATTEMPTS, send_pending
-from tests.helpers import INTAKE, actor, rma_payload
+from tests.helpers import INTAKE, rma_payload, seed_request_form
 from tests.web.conftest import ApiDriver
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -133,19 +132,7 @@ def _request_form(email: str) -> dict:
 def test_intake_refuses_what_mail_cannot_reach_and_the_outbox_fails_at_once_what_the_server_cannot_take(
     api, orc, plain_smtp
 ):
-    centres.seed_demo_locations(orc)
-    catalogue.save_model(
-        orc,
-        actor(orc, "manager"),
-        {
-            "model": "Vista X100 Camera",
-            "category": "camera",
-            "warranty_months": 24,
-            "replacement_value": 400,
-            "currency": "SGD",
-            "known_issues": [],
-        },
-    )
+    seed_request_form(orc)
     # refused at intake, naming the field: the staff API (marshmallow lets an xn-- label through) and the public form
     refused = api.client.post(
         "/api/rmas", json=rma_payload(email="kim@xn--zz.com"), headers=api.headers("sg.reception")

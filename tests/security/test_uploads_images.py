@@ -21,8 +21,7 @@ from PIL import Image
 
 from engine.adapters import uploads
 from engine.errors import InvalidInput
-from engine.services import catalogue, centres
-from tests.helpers import INTAKE, actor, staff_session
+from tests.helpers import INTAKE, seed_request_form, staff_session
 from tests.web.conftest import ApiDriver
 
 
@@ -73,19 +72,7 @@ def _upload(api, rma_id, *files):
 
 @pytest.fixture
 def online(orc):
-    centres.seed_demo_locations(orc)
-    catalogue.save_model(
-        orc,
-        actor(orc, "manager"),
-        {
-            "model": "Vista X100 Camera",
-            "category": "camera",
-            "warranty_months": 24,
-            "replacement_value": 400,
-            "currency": "SGD",
-            "known_issues": [],
-        },
-    )
+    seed_request_form(orc)
 
 
 def _request(proof: tuple[str, bytes]) -> dict:
