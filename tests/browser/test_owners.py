@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 
@@ -18,6 +19,7 @@ from tests.http_receiver import HttpReceiver, allow_receivers
 from .pages import choose, complete, go, log_in, log_out, open_task  # noqa: F401
 
 pytestmark = pytest.mark.browser
+SCREENSHOTS = os.environ.get("RMA_TEST_SCREENSHOTS")  # e.g. docs/screenshots: saves the deploy confirmation
 
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 INTAKE_STAGE = "stages/rma_intake.bpmn"
@@ -54,7 +56,8 @@ def _deploy_base(page: Page, note: str, version: int) -> None:
     page.get_by_label("Note").fill(note)
     page.get_by_role("button", name="Validate").click()
     expect(page.locator("#modeler-status")).to_contain_text("Valid:")
-    page.get_by_role("button", name="Deploy").click()
+    page.get_by_role("button", name="Deploy", exact=True).click()
+    page.get_by_role("dialog").get_by_role("button", name="Confirm deploy").click()
     expect(page.locator("#modeler-status")).to_contain_text(f"Deployed Base processes version {version}")
 
 
@@ -240,3 +243,79 @@ def test_owner_adds_a_service_task_that_tells_the_erp_about_every_new_rma(page: 
     [operator] = root.xpath("//bpmn:serviceTask[@id='tell_erp']//spiffworkflow:serviceTaskOperator", namespaces=NS)
     assert (operator.get("id"), operator.get("resultVariable")) == ("http/PostRequest", "erp_reply")
     assert page.console_errors == []
+
+
+BREAK_CONDITION_POLICY = """() => {
+  const m = window.rmaModeler, modeling = m.get('modeling'), reg = m.get('elementRegistry');
+  modeling.removeElements([reg.get('record_condition')]);
+  modeling.connect(reg.get('start'), reg.get('end'));
+}"""
+
+
+def test_modeler_guards_unsaved_edits_confirms_the_changes_and_marks_a_policy_error(page: Page, live_server):
+    bundle_id, version, _files = _latest(live_server.orc)
+    log_in(page, "owner")
+    go(page, "Processes")
+    expect(page.get_by_test_id("versions-base").locator("tr[data-version]")).to_have_count(version)
+    _open_modeler(page, bundle_id, INTAKE_STAGE)
+    modeler = page.locator("#modeler")
+
+    # a company policy error: the steps of the offending path in this diagram are marked, nothing is deployed
+    page.evaluate(BREAK_CONDITION_POLICY)
+    expect(modeler).to_have_attribute("data-unsaved", "true")
+    page.get_by_role("button", name="Deploy", exact=True).click()
+    expect(page.get_by_test_id("validation-errors")).to_contain_text("policy 'intake_condition_record' broken")
+    for step in ("start", "end"):
+        expect(page.locator(f'.djs-element.owner-policy-path[data-element-id="{step}"]')).to_have_count(1)
+    expect(modeler).to_have_attribute("data-policy-path", re.compile(r"\bstart\b"))
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+    # leaving with unsaved edits asks first (Chromium asks only after the person touched the page)
+    page.locator("#deploy-note").click()
+    asked = []
+    page.once("dialog", lambda d: (asked.append(d.type), d.dismiss()))
+    page.get_by_role("link", name="Processes").first.click()
+    expect(modeler).to_be_visible()
+    assert asked == ["beforeunload"] and "/edit/" in page.url
+
+    # a fixable edit: the confirmation lists what changed; Cancel deploys nothing, Confirm deploys
+    page.evaluate("() => { const s = window.rmaModeler.get('commandStack'); s.undo(); s.undo(); }")
+    page.evaluate(
+        "() => { const m = window.rmaModeler; m.get('modeling').updateProperties("
+        "m.get('elementRegistry').get('record_condition'), {name: 'Record the unit condition'}); }"
+    )
+    page.get_by_label("Note").fill("Clearer task name")
+    page.get_by_role("button", name="Deploy", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Deploy these changes?")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator('[data-process="rma_intake"]')).to_contain_text("Changed: record_condition")
+    expect(dialog.locator('[data-process="rma_intake"]')).to_contain_text("Record the unit condition")
+    expect(dialog).to_contain_text("Base processes")
+    expect(dialog).to_contain_text("Clearer task name")
+    if SCREENSHOTS:
+        page.screenshot(path=f"{SCREENSHOTS}/owner-deploy-confirmation.png")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#modeler-status")).to_contain_text("Nothing was deployed")
+    assert _latest(live_server.orc)[1] == version
+
+    page.get_by_role("button", name="Deploy", exact=True).click()
+    dialog.get_by_role("button", name="Confirm deploy").click()
+    expect(page.locator("#modeler-status")).to_contain_text(f"Deployed Base processes version {version + 1}")
+    new_id, new_version, files = _latest(live_server.orc)
+    assert new_version == version + 1 and 'name="Record the unit condition"' in files[INTAKE_STAGE]
+    expect(modeler).to_have_attribute("data-unsaved", "false")
+
+    # the page is now the new version's: a reload opens it, no warning on leaving, and Back to the list shows it
+    expect(page).to_have_url(re.compile(rf"/processes/{new_id}/edit/"))
+    expect(page.locator(".breadcrumbs")).to_contain_text(f"Base processes v{new_version}")
+    unexpected = []
+    page.on("dialog", lambda d: (unexpected.append(d.type), d.dismiss()))
+    page.reload()
+    expect(modeler).to_have_attribute("data-ready", "true")
+    expect(page.locator("#modeler-opened")).to_have_text(f"Base processes v{new_version}")
+    page.go_back()
+    expect(page.get_by_test_id("versions-base").locator(f'tr[data-version="{new_version}"]')).to_contain_text(
+        "Clearer task name"
+    )
+    assert unexpected == [] and page.console_errors == []

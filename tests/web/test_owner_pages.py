@@ -15,13 +15,23 @@ from tests.web.access_world import add_matrix_users
 INTAKE_STAGE = "stages/rma_intake.bpmn"
 
 
-@pytest.fixture
-def world(sqlite_orc):
+def _world(orc):
     from web import create_app
 
-    add_matrix_users(sqlite_orc)
-    app = create_app({"RMA_ORCHESTRATOR": sqlite_orc, "TESTING": True, "WTF_CSRF_ENABLED": False})
-    return app, sqlite_orc
+    add_matrix_users(orc)
+    app = create_app({"RMA_ORCHESTRATOR": orc, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    return app, orc
+
+
+@pytest.fixture
+def world(sqlite_orc):
+    return _world(sqlite_orc)
+
+
+@pytest.fixture
+def any_db_world(orc):
+    """The same world on SQLite and on PostgreSQL (the db_url fixture)."""
+    return _world(orc)
 
 
 def _client(app, username):
@@ -193,3 +203,24 @@ def test_a_centre_owner_is_offered_moves_only_for_its_own_variant(world):
     assert f"/processes/{_ids(orc)[0]}/migrate" not in html
     everything = _client(app, "owner").get("/processes").get_data(as_text=True)
     assert f"/processes/{_ids(orc)[0]}/migrate" in everything
+
+
+def test_modeler_validate_answers_what_would_change_for_the_deploy_confirmation(any_db_world):
+    app, orc = any_db_world
+    renamed = _ids(orc)[2][INTAKE_STAGE].replace('name="Record condition"', 'name="Record the unit condition"')
+    answer = _client(app, "owner").post("/processes/validate.json", json={"files": {INTAKE_STAGE: renamed}})
+    assert answer.status_code == 200
+    [stage] = answer.get_json()["changes"]["stages"]
+    assert (stage["process"], stage["file"], stage["status"]) == ("rma_intake", INTAKE_STAGE, "changed")
+    assert [(e["id"], e["name"]) for e in stage["changed"]] == [("record_condition", "Record the unit condition")]
+    assert _ids(orc)[2][INTAKE_STAGE] != renamed  # a dry run: nothing stored
+
+
+def test_owner_pages_are_never_served_from_a_cache_after_a_deploy_or_migration(any_db_world):
+    app, orc = any_db_world
+    client = _client(app, "owner")
+    bundle_id = _ids(orc)[0]
+    for url in ("/processes", f"/processes/{bundle_id}", f"/processes/{bundle_id}/edit/{INTAKE_STAGE}"):
+        assert "no-store" in client.get(url).headers["Cache-Control"], url
+    migrated = client.post(f"/processes/{bundle_id}/migrate", data={})
+    assert migrated.status_code == 200 and "no-store" in migrated.headers["Cache-Control"]

@@ -73,6 +73,7 @@ def check():
             "message": result["message"],
             "errors": result["errors"],
             "summary": (result.get("changes") or {}).get("summary"),
+            "changes": result.get("changes"),  # shown in the deploy confirmation (engine.process.diffing)
         }
     ), 200 if result["valid"] else 422
 

@@ -1,5 +1,10 @@
 /* The process owners' modeler: bpmn-js Modeler (global BpmnJS), a JSON Schema form editor with a live
-   preview for the selected user task, and server-side Validate / Deploy with the erroring elements marked.
+   preview for the selected user task, and server-side Validate / Deploy with the erroring elements marked
+   (a broken company policy also marks the offending path's steps in this diagram).
+
+   Deploy first validates (dry run) and shows what would change in a confirmation dialog; only its confirm
+   button deploys. Unsaved edits (diagram commands, form and property fields) arm a beforeunload warning,
+   which a deploy disarms; after a deploy the page moves to the new version (URL, breadcrumbs, file links).
 
    spiffworkflow:* extensions are kept as bpmn-moddle's generic elements (no moddle descriptor), so every
    one of them, known to us or not, is written back as it was read. */
@@ -9,6 +14,7 @@
   var SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core";
   var FORM_PROPERTY = "formJsonSchemaFilename";
   var ERROR_MARKER = "owner-error";
+  var PATH_MARKER = "owner-policy-path";
   var HUMAN_TASKS = ["bpmn:UserTask", "bpmn:ManualTask"];
 
   var root = document.getElementById("modeler");
@@ -19,7 +25,9 @@
   var errorBox = document.getElementById("modeler-errors");
   var forms = {};      // form file name -> {text, edited}
   var selected = null; // the selected human task shape
-  var marked = [];
+  var marked = [];     // [element id, marker] pairs on the canvas
+  var edits = 0;       // edits since the page opened; `saved` is the count the last deploy sent
+  var saved = 0;
   var previewTimer = null;
   var typed = 0;       // schema edits so far: a form fetched meanwhile must not overwrite what was typed
 
@@ -33,6 +41,26 @@
   function say(message, kind) {
     statusBox.className = "owner-status flash flash-" + (kind || "info");
     statusBox.textContent = message;
+  }
+
+  // --- unsaved edits -------------------------------------------------------------------------------
+  function warnBeforeLeaving(event) {
+    event.preventDefault();
+    event.returnValue = ""; // Chromium shows its own "Leave site?" text
+  }
+
+  function edited() {
+    edits += 1;
+    window.addEventListener("beforeunload", warnBeforeLeaving); // adding the same listener twice is a no-op
+    root.setAttribute("data-unsaved", "true");
+  }
+
+  function deployed(sent) {
+    saved = sent;
+    if (edits === saved) {
+      window.removeEventListener("beforeunload", warnBeforeLeaving);
+      root.setAttribute("data-unsaved", "false");
+    }
   }
 
   if (typeof window.BpmnJS !== "function") {
@@ -162,6 +190,7 @@
     if (!/\.json$/.test(file)) { file += ".json"; fileInput.value = file; }
     var element = selected, before = typed;
     setProperty(element.businessObject, FORM_PROPERTY, file);
+    edited();
     loadForm(file, element.businessObject.name).then(function (text) {
       if (selected === element && typed === before) { schemaInput.value = text; renderPreview(); }
     });
@@ -177,6 +206,7 @@
     }
     typed += 1;
     forms[file] = { text: schemaInput.value, edited: true };
+    edited();
     schedulePreview();
   });
 
@@ -188,15 +218,33 @@
   // --- validate and deploy -------------------------------------------------------------------------
   function clearErrors() {
     var canvas = modeler.get("canvas");
-    marked.forEach(function (id) { canvas.removeMarker(id, ERROR_MARKER); });
+    marked.forEach(function (m) { canvas.removeMarker(m[0], m[1]); });
     marked = [];
     errorBox.innerHTML = "";
     root.setAttribute("data-highlighted", "");
+    root.setAttribute("data-policy-path", "");
+  }
+
+  function ids(marker) {
+    return marked.filter(function (m) { return m[1] === marker; }).map(function (m) { return m[0]; }).join(" ");
+  }
+
+  // Mark `id` when it is in this diagram; an element already marked as an error keeps that marker.
+  function mark(id, file, marker) {
+    var canvas = modeler.get("canvas");
+    if (!id || (file && file !== stageFile) || !modeler.get("elementRegistry").get(id)) { return; }
+    if (marked.some(function (m) { return m[0] === id && (m[1] === marker || m[1] === ERROR_MARKER); })) { return; }
+    if (marker === ERROR_MARKER) {
+      marked = marked.filter(function (m) {
+        if (m[0] === id) { canvas.removeMarker(id, m[1]); }
+        return m[0] !== id;
+      });
+    }
+    canvas.addMarker(id, marker);
+    marked.push([id, marker]);
   }
 
   function showErrors(errors) {
-    var canvas = modeler.get("canvas");
-    var registry = modeler.get("elementRegistry");
     var list = el("ul", { "class": "owner-errors", "data-testid": "validation-errors" });
     errors.forEach(function (e) {
       var item = el("li", {});
@@ -204,13 +252,13 @@
       if (e.element) { item.appendChild(document.createTextNode(" ")); item.appendChild(el("code", { "class": "owner-error-element" }, e.element)); }
       item.appendChild(document.createTextNode(" " + e.message));
       list.appendChild(item);
-      if (e.element && (!e.file || e.file === stageFile) && registry.get(e.element) && marked.indexOf(e.element) < 0) {
-        canvas.addMarker(e.element, ERROR_MARKER);
-        marked.push(e.element);
-      }
+      mark(e.element, e.file, ERROR_MARKER);
+      // a company policy rule names the path that breaks it: its steps in this diagram are marked too
+      (Array.isArray(e.path) ? e.path : []).forEach(function (step) { mark(step.element, step.file, PATH_MARKER); });
     });
     errorBox.appendChild(list);
-    root.setAttribute("data-highlighted", marked.join(" "));
+    root.setAttribute("data-highlighted", ids(ERROR_MARKER));
+    root.setAttribute("data-policy-path", ids(PATH_MARKER));
   }
 
   function collectFiles() {
@@ -224,10 +272,10 @@
     });
   }
 
-  function send(urlAttr, withNote) {
+  function send(urlAttr, withNote, files) {
     clearErrors();
     var target = document.getElementById("deploy-target");
-    return collectFiles().then(function (files) {
+    return (files ? Promise.resolve(files) : collectFiles()).then(function (files) {
       var body = { files: files, centre: target ? target.value : "" };
       if (withNote) { body.note = document.getElementById("deploy-note").value; }
       return fetch(root.getAttribute(urlAttr), {
@@ -245,9 +293,9 @@
     if (data.errors) { showErrors(data.errors); }
   }
 
-  function run(urlAttr, withNote, done) {
+  function run(urlAttr, withNote, done, files) {
     say(withNote ? "Deploying…" : "Validating…", "info");
-    send(urlAttr, withNote).then(function (data) {
+    send(urlAttr, withNote, files).then(function (data) {
       if (data.status >= 400 || data.valid === false) { refused(data); } else { done(data); }
     }).catch(function (error) { say("Could not reach the server: " + error.message, "error"); });
   }
@@ -259,7 +307,102 @@
         say("Valid: " + (data.summary || "no changes") + ".", "success");
       });
     });
-    document.getElementById("deploy-button").addEventListener("click", function () {
+    document.getElementById("deploy-button").addEventListener("click", confirmDeploy);
+  }
+
+  // --- the deploy confirmation: what a dry run says would change, then the real deploy -----------------
+  var confirmBox = document.getElementById("deploy-confirm");
+  var pending = null; // {files, edits} validated and shown in the dialog
+
+  function changeList(changes) {
+    var list = el("ul", { "class": "owner-change-list", "data-testid": "confirm-changes" });
+    (changes.stages || []).forEach(function (s) {
+      var item = el("li", { "data-process": s.process });
+      item.appendChild(el("strong", {}, s.process));
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(el("span", { "class": "muted small" }, s.status + " · " + s.file));
+      ["added", "removed", "changed"].forEach(function (kind) {
+        if (!s[kind] || !s[kind].length || s.status === "added" || s.status === "removed") { return; }
+        var line = el("div", { "class": "small change-" + kind }, kind.charAt(0).toUpperCase() + kind.slice(1) + ": ");
+        s[kind].forEach(function (e, i) {
+          if (i) { line.appendChild(document.createTextNode(", ")); }
+          line.appendChild(el("code", { title: e.type }, e.id));
+          if (e.name) { line.appendChild(document.createTextNode(" (" + e.name + ")")); }
+        });
+        item.appendChild(line);
+      });
+      if (s.status === "added" || s.status === "removed") {
+        item.appendChild(el("div", { "class": "small muted" }, (s.status === "added" ? s.added : s.removed).length + " elements"));
+      }
+      if (s.layout_changed) { item.appendChild(el("div", { "class": "small muted" }, "layout changed")); }
+      list.appendChild(item);
+    });
+    (changes.files || []).forEach(function (f) {
+      var item = el("li", {});
+      item.appendChild(el("code", {}, f.file));
+      item.appendChild(el("span", { "class": "muted small" }, " " + f.status));
+      list.appendChild(item);
+    });
+    return list;
+  }
+
+  function confirmDeploy() {
+    var sent = edits;
+    say("Checking what would change…", "info");
+    collectFiles().then(function (files) {
+      return send("data-validate-url", false, files).then(function (data) {
+        if (data.status >= 400 || data.valid === false) { refused(data); return; }
+        var changes = data.changes || { stages: [], files: [], summary: data.summary || "no changes" };
+        var target = document.getElementById("deploy-target");
+        document.getElementById("confirm-target").textContent = target.options[target.selectedIndex].text;
+        var note = document.getElementById("deploy-note").value.trim();
+        document.getElementById("confirm-note").textContent = note || "(no note)";
+        var body = document.getElementById("confirm-body");
+        body.innerHTML = "";
+        if ((changes.stages || []).length || (changes.files || []).length) {
+          body.appendChild(changeList(changes));
+        } else {
+          body.appendChild(el("p", { "class": "muted", "data-testid": "confirm-changes" },
+                              "Nothing differs from the current version: a deploy stores no new version."));
+        }
+        pending = { files: files, edits: sent };
+        say("Valid: " + (changes.summary || "no changes") + ". Confirm to deploy.", "info");
+        confirmBox.showModal();
+      });
+    }).catch(function (error) { say("Could not reach the server: " + error.message, "error"); });
+  }
+
+  // After a deploy the page is the new version's: a reload or Back opens it, not the version it came from.
+  function moveTo(data) {
+    var from = "/processes/" + root.getAttribute("data-bundle") + "/";
+    var to = "/processes/" + data.id + "/";
+    root.setAttribute("data-bundle", String(data.id));
+    root.setAttribute("data-file-url", root.getAttribute("data-file-url").replace(from, to));
+    history.replaceState(null, "", location.pathname.replace(from, to) + location.search);
+    var label = data.centre ? data.centre + " variant" : "Base processes";
+    document.querySelectorAll("[data-version-link]").forEach(function (a) {
+      a.setAttribute("href", data.url);
+      a.textContent = label + " v" + data.version;
+    });
+    document.querySelectorAll("[data-download-link]").forEach(function (a) {
+      a.setAttribute("href", a.getAttribute("href").replace(from, to));
+    });
+    document.getElementById("modeler-opened").textContent = label + " v" + data.version;
+    document.title = document.title.replace(/·.*$/, "· " + label + " v" + data.version);
+  }
+
+  if (confirmBox) {
+    document.getElementById("confirm-cancel").addEventListener("click", function () {
+      pending = null;
+      confirmBox.close();
+      say("Nothing was deployed.", "info");
+    });
+    confirmBox.addEventListener("cancel", function () { pending = null; say("Nothing was deployed.", "info"); });
+    document.getElementById("confirm-deploy").addEventListener("click", function () {
+      var job = pending;
+      pending = null;
+      confirmBox.close();
+      if (!job) { return; }
       run("data-deploy-url", true, function (data) {
         var label = data.centre ? data.centre + " variant" : "Base processes";
         statusBox.className = "owner-status flash flash-success";
@@ -268,7 +411,9 @@
         statusBox.appendChild(el("a", { href: data.url }, "Open version " + data.version));
         root.setAttribute("data-deployed", String(data.version));
         Object.keys(forms).forEach(function (name) { forms[name].edited = false; });
-      });
+        moveTo(data);
+        deployed(job.edits);
+      }, job.files);
     });
   }
 
@@ -280,6 +425,8 @@
       say("Opened with " + result.warnings.length + " warning(s): " + result.warnings[0].message, "warning");
     }
     modeler.get("canvas").zoom("fit-viewport", "auto");
+    // registered after the import, whose stack reset is no edit; owners_properties.js edits through commands too
+    modeler.on("commandStack.changed", edited);
     root.setAttribute("data-ready", "true");
   }).catch(function (error) { say("Could not open the diagram: " + error.message, "error"); });
 })();
