@@ -182,6 +182,9 @@ def test_migration_preview_then_bulk_apply(world):
     html = applied.get_data(as_text=True)
     assert applied.status_code == 200 and 'data-testid="moved"' in html and rma["number"] in html
     assert re.search(r"Moved \(1\)", html)
+    new_version = _ids(orc)[1]
+    now_on = re.search(r'data-testid="now-on">([^<]*)<', html)  # the version it is on now, not the one it left
+    assert now_on and now_on.group(1) == f"Base processes v{new_version}", html
 
 
 def test_migration_preview_says_why_an_rma_cannot_move(world):
