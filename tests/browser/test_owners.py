@@ -267,6 +267,8 @@ def test_modeler_guards_unsaved_edits_confirms_the_changes_and_marks_a_policy_er
     expect(page.get_by_test_id("validation-errors")).to_contain_text("policy 'intake_condition_record' broken")
     for step in ("start", "end"):
         expect(page.locator(f'.djs-element.owner-policy-path[data-element-id="{step}"]')).to_have_count(1)
+    flow = page.evaluate("() => window.rmaModeler.get('elementRegistry').get('start').outgoing[0].id")
+    expect(page.locator(f'.djs-connection.owner-policy-path[data-element-id="{flow}"]')).to_have_count(1)
     expect(modeler).to_have_attribute("data-policy-path", re.compile(r"\bstart\b"))
     expect(page.get_by_role("dialog")).to_have_count(0)
 

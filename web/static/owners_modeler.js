@@ -218,7 +218,9 @@
   // --- validate and deploy -------------------------------------------------------------------------
   function clearErrors() {
     var canvas = modeler.get("canvas");
-    marked.forEach(function (m) { canvas.removeMarker(m[0], m[1]); });
+    var registry = modeler.get("elementRegistry");
+    // an element removed (or undone) since it was marked has no marker left to remove
+    marked.forEach(function (m) { if (registry.get(m[0])) { canvas.removeMarker(m[0], m[1]); } });
     marked = [];
     errorBox.innerHTML = "";
     root.setAttribute("data-highlighted", "");
@@ -254,7 +256,16 @@
       list.appendChild(item);
       mark(e.element, e.file, ERROR_MARKER);
       // a company policy rule names the path that breaks it: its steps in this diagram are marked too
-      (Array.isArray(e.path) ? e.path : []).forEach(function (step) { mark(step.element, step.file, PATH_MARKER); });
+      var steps = Array.isArray(e.path) ? e.path : [];
+      steps.forEach(function (step, i) {
+        mark(step.element, step.file, PATH_MARKER);
+        var next = steps[i + 1], shape = modeler.get("elementRegistry").get(step.element);
+        if (next && step.file === stageFile && next.file === stageFile && shape) {
+          (shape.outgoing || []).forEach(function (flow) {
+            if (flow.target && flow.target.id === next.element) { mark(flow.id, stageFile, PATH_MARKER); }
+          });
+        }
+      });
     });
     errorBox.appendChild(list);
     root.setAttribute("data-highlighted", ids(ERROR_MARKER));
