@@ -41,12 +41,14 @@ def state(settings: Settings, message: OutboxMessage) -> tuple[str, str]:
     """A message's delivery state and its words for staff: never 'queued' for what nothing will send."""
     if message.sent_at is not None:
         return "sent", "sent"
+    if message.attempts >= MAX_ATTEMPTS:
+        return "undelivered", "not delivered: every attempt failed"
+    if message.attempts:  # a sender tried it (and says why in last_error): it is retried
+        return "retrying", "retrying"
     reason = not_sent_reason(settings, message.channel)
     if reason is not None:
         return "not_sent", f"not sent: {reason}"
-    if message.attempts >= MAX_ATTEMPTS:
-        return "undelivered", "not delivered: every attempt failed"
-    return ("retrying", "retrying") if message.attempts else ("queued", "queued")
+    return "queued", "queued"
 
 
 def enqueue(

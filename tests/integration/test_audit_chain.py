@@ -204,6 +204,7 @@ def test_events_written_at_once_on_one_rma_never_share_a_link(orc, monkeypatch):
     task_id = only_task(orc, "sg.tech", rma["id"])["id"]
     tech = actor(orc, "sg.tech")
     barrier, errors = threading.Barrier(6), []
+    before = len(_events(orc, rma["id"]))
 
     def churn():
         barrier.wait()
@@ -221,7 +222,10 @@ def test_events_written_at_once_on_one_rma_never_share_a_link(orc, monkeypatch):
         t.join(120)
     assert errors == []
     events = _events(orc, rma["id"])
-    assert len(events) >= 6 * 5 + 3
+    # how many depends on the interleaving: a claim by the holder, or an unclaim of a task nobody holds, writes no
+    # event (tests/security/test_command_races.py); every claim and unclaim that did change the task wrote one
+    changes = [e for e in events if e.kind in ("task_claimed", "task_unclaimed")]
+    assert len(changes) >= 2 and len(events) == before + len(changes), [e.kind for e in events]
     assert len({e.prev_hash for e in events}) == len(events), "two events chained onto the same head"
     assert _verify(orc, rma["id"]) == []
 
