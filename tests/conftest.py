@@ -98,10 +98,14 @@ def sqlite_orc(tmp_path):
 
 
 @pytest.fixture
-def app(orc):
+def app(orc, request):
+    """The app on `orc`; with `pytest.mark.without_csrf`, its forms take posts without a CSRF token."""
     from web import create_app
 
-    return create_app({"RMA_ORCHESTRATOR": orc, "TESTING": True})
+    config = {"RMA_ORCHESTRATOR": orc, "TESTING": True}
+    if request.node.get_closest_marker("without_csrf"):
+        config["WTF_CSRF_ENABLED"] = False
+    return create_app(config)
 
 
 @pytest.fixture

@@ -52,11 +52,7 @@ def assert_strict(response) -> None:
         assert "*" not in values and "http:" not in values and "https:" not in values, name
 
 
-@pytest.fixture
-def app(orc):
-    from web import create_app
-
-    return create_app({"RMA_ORCHESTRATOR": orc, "TESTING": True, "WTF_CSRF_ENABLED": False})
+pytestmark = pytest.mark.without_csrf
 
 
 @pytest.fixture

@@ -48,11 +48,7 @@ BOMB = ("bomb.png", png_claiming(13000, 13000))
 BOMB_REFUSED = "bomb.png: at most 40 megapixels and 12000 pixels a side."
 
 
-@pytest.fixture
-def app(orc):
-    from web import create_app
-
-    return create_app({"RMA_ORCHESTRATOR": orc, "TESTING": True, "WTF_CSRF_ENABLED": False})
+pytestmark = pytest.mark.without_csrf
 
 
 @pytest.fixture

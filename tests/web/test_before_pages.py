@@ -14,11 +14,7 @@ from tests.helpers import actor
 PDF = b"%PDF-1.4\n%%EOF\n"
 
 
-@pytest.fixture
-def app(orc):
-    from web import create_app
-
-    return create_app({"RMA_ORCHESTRATOR": orc, "TESTING": True, "WTF_CSRF_ENABLED": False})
+pytestmark = pytest.mark.without_csrf
 
 
 def logged_in(client, username):

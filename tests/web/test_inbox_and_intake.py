@@ -19,11 +19,7 @@ from tests.helpers import actor, rma_payload
 PDF = b"%PDF-1.4\n%%EOF\n"
 
 
-@pytest.fixture
-def app(orc):
-    from web import create_app
-
-    return create_app({"RMA_ORCHESTRATOR": orc, "TESTING": True, "WTF_CSRF_ENABLED": False})
+pytestmark = pytest.mark.without_csrf
 
 
 def logged_in(client, username):

@@ -32,11 +32,7 @@ MODEL = {
 }
 
 
-@pytest.fixture
-def app(orc):
-    from web import create_app
-
-    return create_app({"RMA_ORCHESTRATOR": orc, "TESTING": True, "WTF_CSRF_ENABLED": False})
+pytestmark = pytest.mark.without_csrf
 
 
 @pytest.fixture(autouse=True)

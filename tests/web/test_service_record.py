@@ -28,11 +28,7 @@ INTERNAL = [
 STAFF = ["sg.reception", "sg.tech", "sg.qa"]
 
 
-@pytest.fixture
-def app(orc):
-    from web import create_app
-
-    return create_app({"RMA_ORCHESTRATOR": orc, "TESTING": True, "WTF_CSRF_ENABLED": False})
+pytestmark = pytest.mark.without_csrf
 
 
 def _decide(api, token: str) -> None:
