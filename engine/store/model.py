@@ -101,6 +101,8 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_failed_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_failed_login_from: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A partner's organisation (role `partner`, migration 0020): what the partner may see; null for staff.
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), nullable=True, index=True)
 
 
 class KnownLoginAddress(Base):
@@ -160,6 +162,8 @@ class Rma(Base):
         Index("ix_rmas_serial_number", "serial_number"),
         Index("ix_rmas_customer_phone", "customer_phone"),
         Index("ix_rmas_centre_closed_at", "centre_code", "closed_at"),
+        Index("ix_rmas_organisation_id_id", "organisation_id", "id"),
+        Index("ix_rmas_batch_id", "batch_id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     number: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
@@ -186,6 +190,12 @@ class Rma(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sms_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # the customer's choice
     repeat_of_id: Mapped[int | None] = mapped_column(BigId, nullable=True)  # a repair of the same unit <= 90 days ago
+    # A partner's unit (migration 0020): its organisation, the batch it came in, where it was installed and the
+    # partner's own reference for it; all null for a consumer's RMA.
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), nullable=True)
+    batch_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("batches.id"), nullable=True)
+    site: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    customer_reference: Mapped[str | None] = mapped_column(String(120), nullable=True)
 
 
 class RmaSearchTerm(Base):
@@ -614,3 +624,41 @@ class GoodwillProposal(Base):
     decided_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     decision_notes: Mapped[str] = mapped_column(Text, default="")
+
+
+# --- partners and batches (issue 17, migration 0020) -------------------------------------------
+
+
+class Organisation(Base):
+    """An installer, dealer or distributor served by one centre; its users have the role `partner`."""
+
+    __tablename__ = "organisations"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    type: Mapped[str] = mapped_column(String(16))  # installer | dealer | distributor
+    centre_code: Mapped[str] = mapped_column(ForeignKey("centres.code"), index=True)
+    contact_name: Mapped[str] = mapped_column(String(200), default="")
+    contact_email: Mapped[str] = mapped_column(String(254))  # the units' messages go here
+    contact_phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Batch(Base):
+    """Many units a partner sends at once: each unit is an RMA of its own (rmas.batch_id); numbered B-<centre>-<id>."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        Index("ix_batches_organisation_id_id", "organisation_id", "id"),
+        Index("ix_batches_centre_code_id", "centre_code", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    centre_code: Mapped[str] = mapped_column(ForeignKey("centres.code"))
+    organisation_id: Mapped[int] = mapped_column(BigId, ForeignKey("organisations.id"))
+    reference: Mapped[str] = mapped_column(String(120), default="")
+    unit_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
