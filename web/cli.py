@@ -147,29 +147,40 @@ def worker(interval, once):
 @click.option("--centre", default=None, help="deploy as this centre's variant")
 @click.option("--note", default="", help="what changed")
 def deploy(paths, centre, note):
-    """Validate and deploy a processes folder (or files) as a new version."""
-    from engine.services.processes import deploy_bundle
+    """Validate and deploy process files as a new version, as the processes page's upload does.
 
-    files: dict[str, str] = {}
-    for path in paths:
-        if path.is_dir():
-            files.update(read_bundle_dir(path, centre))
-        else:
-            sub = {"bpmn": "stages/", "dmn": "decisions/", "json": "forms/", "txt": "notifications/"}.get(
-                path.suffix.lstrip("."), ""
-            )
-            files[path.name if path.name == "rma.bpmn" else sub + path.name] = path.read_text(encoding="utf-8")
-    orc = _orchestrator()
+    Files are laid over the current version (the centre's latest variant, else the base): a BPMN file replaces
+    the file defining the same process, a DMN file the same decisions, forms and templates by name. A folder
+    (processes/, with its variants/CENTRE/ for --centre) is the whole bundle; files given with it are laid over it.
+    """
+    from engine.services.processes import deploy_upload
+
+    uploads, whole = cli_uploads(paths, centre)
     try:
-        b = deploy_bundle(orc, Actor("cli", "process_owner"), files, centre, note)
+        b = deploy_upload(_orchestrator(), Actor("cli", "process_owner"), uploads, centre, note, replace=whole)
     except InvalidProcess as exc:
-        for e in exc.errors or []:
+        for e in exc.errors or [{"file": "-", "message": exc.message}]:
             click.echo(f"{e['file']}:{e.get('line') or '?'}: {e.get('element') or '-'}: {e['message']}", err=True)
         sys.exit(1)
+    except EngineError as exc:
+        raise click.ClickException(exc.message) from None
     click.echo(
         f"bundle {b['centre'] or 'base'} v{b['version']} {b['hash'][:12]} "
         f"({'deployed' if b['created'] else 'unchanged'})"
     )
+
+
+def cli_uploads(paths, centre: str | None) -> tuple[list[tuple[str, str]], bool]:
+    """(uploads, whole bundle?) for `rma deploy PATHS`: a folder gives every file of its bundle under its bundle
+    name (the whole bundle); files go by their names as uploaded files do (engine.process.bundle_files)."""
+    folders = [path for path in paths if path.is_dir()]
+    if folders and len(folders) < len(paths):
+        raise click.UsageError("give one folder (the whole bundle) or files (laid over the current version), not both")
+    if len(folders) > 1:
+        raise click.UsageError("give one folder: it is the whole bundle")
+    if folders:
+        return list(read_bundle_dir(folders[0], centre).items()), True
+    return [(path.as_posix(), path.read_text(encoding="utf-8")) for path in paths], False
 
 
 @main.group()
