@@ -74,10 +74,15 @@ class Settings:
     # Offer a loan unit when the estimate's later date is more than this many days away (engine/services/loans.py).
     loan_offer_days: int = 7
     # The completion estimate (engine/customer/eta.py): closed RMAs of the last `eta_window_days` are its
-    # history, at least `eta_min_samples` of them or it uses the standard times; its range is these percentiles.
+    # history, at least `eta_min_samples` of them or it uses the standard times; its range is the narrowest that
+    # holds `eta_coverage` of their remaining times (0: these percentiles).
     eta_window_days: int = 90
     eta_min_samples: int = 20
     eta_percentiles: tuple[float, float] = (20.0, 80.0)
+    eta_coverage: float = 0.85
+    # A customer whose estimate's later date ends within this many hours (and whose RMA will not be done by then)
+    # is told once, with the new range (engine/services/promises.py).
+    eta_slip_notice_hours: int = 24
 
     @property
     def is_sqlite(self) -> bool:
@@ -123,6 +128,8 @@ class Settings:
             eta_window_days=int(env.get("RMA_ETA_WINDOW_DAYS") or 90),
             eta_min_samples=int(env.get("RMA_ETA_MIN_SAMPLES") or 20),
             eta_percentiles=_percentiles(env.get("RMA_ETA_PERCENTILES") or "20,80"),
+            eta_coverage=float(env.get("RMA_ETA_COVERAGE") or 0.85),
+            eta_slip_notice_hours=int(env.get("RMA_ETA_SLIP_NOTICE_HOURS") or 24),
         )
         values.update(overrides)
         return cls(**values)

@@ -126,6 +126,7 @@ def refresh(
         "low_days": round(result.low_days, 2),
         "high_days": round(result.high_days, 2),
         "percentiles": [settings.low_percentile, settings.high_percentile],
+        "coverage": settings.coverage,
     }
     values = dict(
         earliest=earliest, latest=latest, source=result.source, samples=result.samples, basis=basis, computed_at=now

@@ -11,7 +11,8 @@ from engine.customer import eta
 from engine.customer.eta import EtaSettings, PastRma, Situation, estimate, percentile, possible_paths
 
 ALL = frozenset(eta.CLASSES)
-SETTINGS = EtaSettings(window_days=90, min_samples=20, low_percentile=20, high_percentile=80)
+# the percentiles' mode (RMA_ETA_COVERAGE=0); the default narrowest range is tested in test_eta_coverage.py
+SETTINGS = EtaSettings(window_days=90, min_samples=20, low_percentile=20, high_percentile=80, coverage=0)
 
 
 def past(path="warranty", **days) -> PastRma:
