@@ -24,6 +24,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import (
     ParallelMultiInstanceTask,
     SequentialMultiInstanceTask,
 )
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.bpmn.util.diff import diff_workflow
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
@@ -39,7 +40,7 @@ from engine.errors import Conflict, InvalidFormData, ProcessScriptError, TaskAlr
 from engine.execution.stepping import EngineSubWorkflow, EngineWorkflow
 from engine.process.definitions import LANE_ROLES, ParsedBundle
 from engine.process.limits import MAX_INSTANCES
-from engine.process.stages import stage_key
+from engine.process.stages import enclosing_stage
 from engine.sandbox.limits import BudgetExceeded, CommandBudget, current_command
 
 
@@ -396,16 +397,29 @@ def _ready_task(task) -> ReadyTask:
         title=spec.bpmn_name or spec.bpmn_id,
         lane=lane,
         role=LANE_ROLES.get(lane, "reception") if lane else "reception",
-        stage=stage_key(task.workflow.spec.name),
+        stage=task_stage(task),
         form_file=props.get("formJsonSchemaFilename"),
         properties=props,
         due_at=_timer_due(task),
     )
 
 
+def task_stage(task) -> str:
+    """The stage `task` belongs to: the process the skeleton called that it runs in, however deep
+    (engine.process.stages.enclosing_stage)."""
+    chain: list[tuple[str, bool]] = []
+    workflow = task.workflow
+    while workflow.parent_task_id is not None:
+        parent = workflow.top_workflow.get_task_from_id(workflow.parent_task_id)
+        chain.append((workflow.spec.name, isinstance(parent.task_spec, CallActivity)))
+        workflow = parent.workflow
+    chain.append((workflow.spec.name, False))
+    return enclosing_stage(chain[::-1])
+
+
 def _failed_task(task) -> FailedTask:
     spec = task.task_spec
-    return FailedTask(str(task.id), spec.bpmn_id, spec.bpmn_name or spec.bpmn_id, stage_key(task.workflow.spec.name))
+    return FailedTask(str(task.id), spec.bpmn_id, spec.bpmn_name or spec.bpmn_id, task_stage(task))
 
 
 _MAX_DEPTH = 1000  # SpiffWorkflow's TaskIterator default

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -93,6 +93,20 @@ _BOOL = {"true": True, "false": False}
 def stage_key(process_id: str) -> str:
     """The stage a called process is: `rma_diagnosis` -> `diagnosis`."""
     return process_id[4:] if process_id.startswith("rma_") else process_id
+
+
+def enclosing_stage(chain: Sequence[tuple[str, bool]]) -> str:
+    """The stage of a task from the processes it runs in, outermost first: (process or subprocess id, whether
+    a call activity started it), the skeleton first (issue 15.10).
+
+    A stage is a process the skeleton's call activity calls; whatever runs inside it (an embedded subprocess, a
+    transaction, an event subprocess, a process it calls in turn) belongs to it: `[(rma, False), (rma_diagnosis,
+    True), (inspect, False)]` and `[(rma, False), (rma_diagnosis, True), (rma_helper, True)]` are both
+    `diagnosis`. A task of the skeleton itself (or of a subprocess embedded in it) is the skeleton's: `rma`."""
+    for process_id, called in chain[1:]:
+        if called:
+            return stage_key(process_id)
+    return stage_key(chain[0][0]) if chain else ROOT_PROCESS_ID
 
 
 @dataclass(frozen=True)

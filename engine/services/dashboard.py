@@ -306,8 +306,8 @@ def heatmap(orc: Orchestrator, actor: Actor, months: int = 6, centre: str | None
     Stage diagrams get their tasks' figures; the skeleton's call activities (`stage_<stage>`) get the
     sums over their stage: how many wait now, their average age, the average wait in the window.
     """
-    from engine.execution.runtime import stage_key
     from engine.process.definitions import ROOT_PROCESS_ID
+    from engine.process.stages import stage_key
     from engine.services.processes import current_bundle
 
     figures = dashboard(orc, actor, months=months, centre=centre, figures=("waiting",))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engine.actors import Actor
-from engine.execution.runtime import stage_key
 from engine.process.definitions import ROOT_PROCESS_ID
+from engine.process.stages import stage_key
 from engine.services.rmas import _bundle_id, _visible_rma, rma_open_tasks
 
 if TYPE_CHECKING:
