@@ -26,8 +26,11 @@ def normalise_number(text: str) -> str:
     return found.group(0) if found else ""
 
 
-def receive_parcel(orc: Orchestrator, actor: Actor, number: str) -> dict:
-    """The parcel of `number` arrived: deliver the `parcel_received` message (409 when none is awaited)."""
+def receive_parcel(orc: Orchestrator, actor: Actor, number: str, received_serial: str | None = None) -> dict:
+    """The parcel of `number` arrived: deliver the `parcel_received` message (409 when none is awaited).
+
+    `received_serial` is the serial reception read on the unit; one that differs from the declared serial is
+    kept on the RMA (rmas.received_serial) and flagged to staff."""
     if actor.role not in RECEIVING_ROLES:
         raise NotAllowed("only reception or a manager may book in parcels")
     clean = normalise_number(number)
@@ -44,7 +47,12 @@ def receive_parcel(orc: Orchestrator, actor: Actor, number: str) -> dict:
         request = s.get(RmaRequest, rma.id)
         if request is not None:
             request.parcel_received_at, request.parcel_received_by = now, actor.username
-        audit(s, rma.id, actor, "parcel_received", f"parcel for {rma.number} booked in")
+        seen = " ".join((received_serial or "").split())
+        differs = bool(seen) and seen.casefold() != " ".join(rma.serial_number.split()).casefold()
+        if differs:
+            rma.received_serial = seen
+        detail = f"parcel for {rma.number} booked in" + (f" (serial on the unit: {seen})" if differs else "")
+        audit(s, rma.id, actor, "parcel_received", detail, data={"received_serial": seen} if differs else None)
         payload = {"received_by": actor.username, "received_at": now.isoformat()}
         apply(orc, s, rma, actor, lambda wf: orc.runtime.deliver_message(wf, "parcel_received", payload))
         uow.commit()

@@ -20,6 +20,7 @@ from engine.services import customers, idempotency, throttle
 from engine.services.catalogue import start_facts
 from engine.services.instances import apply, lock_instance, save_new
 from engine.services.portal import customer_actor
+from engine.services.register import start_inputs
 from engine.services.rmas import (
     OPEN_RMA_SCHEMA,
     _as_date,
@@ -185,7 +186,7 @@ def _submit_request(
             f"{rma.number} requested online for {rma.product_model} {rma.serial_number}",
             data={"fault_description": rma.fault_description, "channel": "online"},
         )
-        facts = start_facts(s, rma.product_model, centre.currency, channel="online")
+        facts = {**start_facts(s, rma.product_model, centre.currency, channel="online"), **start_inputs(s, rma)}
         workflow = orc.runtime.start(orc.parsed_bundle(s, bundle.id), _start_data(rma, centre, now, facts))
         # the confirmation (`request_received`) is declared on the triage's start event and sent as the process starts
         save_new(orc, s, rma, bundle, workflow, actor)

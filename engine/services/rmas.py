@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from engine.services import idempotency
 from engine.services.catalogue import start_facts, unknown_model_facts
 from engine.services.instances import save_new
 from engine.services.processes import current_bundle
+from engine.services.register import serial_flags, start_inputs, warranty_view
 from engine.services.views import page_bounds, rma_view, task_view
 from engine.store import search
 from engine.store.audit import audit
@@ -24,6 +26,7 @@ from engine.store.model import AuditEvent, Bundle, Centre, HumanTask, Instance, 
 
 if TYPE_CHECKING:
     from engine.orchestrator import Orchestrator
+    from engine.store.unit_of_work import UnitOfWork
 
 OPENING_ROLES = ("reception", "manager")
 
@@ -70,26 +73,49 @@ def _open_rma(orc: Orchestrator, actor: Actor, payload: dict, idem: idempotency.
             created_at=now,
             updated_at=now,
         )
-        s.add(rma)
-        uow.flush()
-        rma.number = f"RMA-{centre_code}-{rma.id:06d}"
-        if idem is not None:
-            idempotency.record(s, idem, rma.id)
-        audit(
-            s,
-            rma.id,
-            actor,
-            "rma_opened",
-            f"{rma.number} opened for {rma.product_model} {rma.serial_number}",
-            data={"fault_description": rma.fault_description},
-        )
-        parsed = orc.parsed_bundle(s, bundle.id)
-        facts = start_facts(s, rma.product_model, centre.currency, channel="counter")
-        workflow = orc.runtime.start(parsed, _start_data(rma, centre, now, facts))
-        save_new(orc, s, rma, bundle, workflow, actor)
+        record = None if idem is None else (lambda: idempotency.record(s, idem, rma.id))
+        start_rma(orc, uow, actor, centre, bundle, rma, now, before_start=record)
         uow.commit()
     with orc.reading() as s:
         return without_tracking(actor, _load_view(s, rma))
+
+
+def start_rma(
+    orc: Orchestrator,
+    uow: UnitOfWork,
+    actor: Actor,
+    centre: Centre,
+    bundle: Bundle,
+    rma: Rma,
+    now: datetime,
+    before_start: Callable[[], None] | None = None,
+    opened_data: dict | None = None,
+) -> None:
+    """Number a new RMA from its centre's sequence, audit its opening and start its process instance, in the
+    caller's unit of work: the one intake path of a single RMA and of every unit of a batch (engine.services.batches).
+    """
+    s = uow.session
+    s.add(rma)
+    uow.flush()
+    rma.number = f"RMA-{centre.code}-{rma.id:06d}"
+    if before_start is not None:
+        before_start()
+    audit(
+        s,
+        rma.id,
+        actor,
+        "rma_opened",
+        f"{rma.number} opened for {rma.product_model} {rma.serial_number}",
+        data={"fault_description": rma.fault_description, **(opened_data or {})},
+    )
+    parsed = orc.parsed_bundle(s, bundle.id)
+    # a batch unit without a declared purchase date has none for the warranty (the row's is the opening day)
+    declared = (opened_data or {}).get("purchase_date_declared", True) is not False
+    # a batch's unit is shipped in by its partner: it waits in the inbound stage until reception books it in
+    channel = "batch" if rma.batch_id is not None else "counter"
+    facts = {**start_facts(s, rma.product_model, centre.currency, channel=channel), **start_inputs(s, rma, declared)}
+    workflow = orc.runtime.start(parsed, _start_data(rma, centre, now, facts))
+    save_new(orc, s, rma, bundle, workflow, actor)
 
 
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
@@ -225,7 +251,9 @@ def _load_view(session: Session, rma: Rma) -> dict:
     ).all()
     events = session.scalars(select(AuditEvent).where(AuditEvent.rma_id == rma.id).order_by(AuditEvent.id)).all()
     bundle = session.scalar(_RUNNING_BUNDLE, {"rma_id": rma.id})  # one SELECT: the instance's bundle row
-    return rma_view(rma, tasks, events, bundle)
+    # which date the warranty check counts from, and what staff should look at about the serial (issue 17.5)
+    extra = {"warranty": warranty_view(rma), "serial_flags": serial_flags(session, rma)}
+    return rma_view(rma, tasks, events, bundle) | extra
 
 
 def _bundle_id(session: Session, rma_id: int) -> int:

@@ -196,6 +196,13 @@ class Rma(Base):
     batch_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("batches.id"), nullable=True)
     site: Mapped[str | None] = mapped_column(String(200), nullable=True)
     customer_reference: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    # Warranty by serial (migration 0021): the date the warranty check counts from and what it is (installation,
+    # purchase or ship, engine.services.register.warranty_start), the serial reception found on the unit when it
+    # differs from the declared one, and the parcel a batch unit went back in.
+    warranty_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    warranty_basis: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    received_serial: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    return_shipment_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("shipments.id"), nullable=True)
 
 
 class RmaSearchTerm(Base):
@@ -569,6 +576,8 @@ class CatalogueModel(Base):
     currency: Mapped[str] = mapped_column(String(3))
     successor_model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     known_issues: Mapped[list] = mapped_column(JSON, default=list)  # [{code, question, steps: [...]}]
+    # days after the maker's ship date before the warranty starts counting (migration 0021; the unit's shelf time)
+    ship_grace_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")
     updated_by: Mapped[str] = mapped_column(String(120), default="system")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -659,6 +668,52 @@ class Batch(Base):
     centre_code: Mapped[str] = mapped_column(ForeignKey("centres.code"))
     organisation_id: Mapped[int] = mapped_column(BigId, ForeignKey("organisations.id"))
     reference: Mapped[str] = mapped_column(String(120), default="")
+    unit_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- batches in and out, warranty by serial (issue 17, migration 0021) --------------------------
+
+
+class RegisteredUnit(Base):
+    """A unit the maker sold: serial, model, ship date, the partner it went to and its registered installation."""
+
+    __tablename__ = "registered_units"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    serial_number: Mapped[str] = mapped_column(String(120))
+    serial_key: Mapped[str] = mapped_column(String(120), unique=True)  # stripped and casefolded, for lookups
+    model: Mapped[str] = mapped_column(String(200))
+    shipped_on: Mapped[date] = mapped_column(Date)
+    organisation_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("organisations.id"), nullable=True, index=True
+    )
+    installed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    updated_by: Mapped[str] = mapped_column(String(120))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BatchArrival(Base):
+    """One parcel of a batch booked in: the units that arrived, the declared serials missing, the unexpected ones."""
+
+    __tablename__ = "batch_arrivals"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(BigId, ForeignKey("batches.id"), index=True)
+    arrived: Mapped[list] = mapped_column(JSON, default=list)  # [rma number, ...]
+    missing: Mapped[list] = mapped_column(JSON, default=list)  # [serial, ...] declared, not in this parcel
+    unexpected: Mapped[list] = mapped_column(JSON, default=list)  # [serial, ...] in the parcel, not declared
+    received_by: Mapped[str] = mapped_column(String(120))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Shipment(Base):
+    """One parcel back to a partner with finished units of one batch (each unit's rmas.return_shipment_id)."""
+
+    __tablename__ = "shipments"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(BigId, ForeignKey("batches.id"), index=True)
+    carrier: Mapped[str] = mapped_column(String(80))
+    tracking_number: Mapped[str] = mapped_column(String(120))
     unit_count: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

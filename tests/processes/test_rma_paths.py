@@ -247,6 +247,7 @@ def _flows_taken(walks) -> set[tuple[str, str, str, str]]:
 
 
 def test_the_path_walks_together_take_every_sequence_flow_of_every_diagram(parsed, parsed_de, parsed_sg):
+    from tests.processes import test_batch_paths as batch
     from tests.processes import test_repair_or_replace_paths as offers
     from tests.processes import test_triage_paths as triage
     from tests.processes import test_variant_paths as de
@@ -265,6 +266,7 @@ def test_the_path_walks_together_take_every_sequence_flow_of_every_diagram(parse
         triage.walk_resolved_remotely_by_staff(parsed),
         triage.walk_shipped_in_and_repaired(parsed),
         triage.walk_reminded_then_expired(parsed),
+        batch.walk_batch_unit_shipped_in(parsed),
         offers.walk_replaced(parsed),
         offers.walk_traded_in(parsed),
         offers.walk_goodwill_approved_then_repaired(parsed),

@@ -51,6 +51,9 @@ def start_data(
         "labour_rate": labour_rate,
         "purchase_date": purchase_date,
         "received_on": received_on,
+        # what engine.services.register.start_inputs adds: no register entry, so the purchase date counts
+        "warranty_start_date": purchase_date,
+        "warranty_date_basis": "purchase",
         "product_model": "Vista X100 Camera",
         "serial_number": "SN-42",
         "product_category": "camera",

@@ -16,11 +16,12 @@ from tests.conftest import PROCESSES_DIR
 
 SandboxViolation = sandbox.SandboxViolation
 WARRANTY_STAGE = "stages/rma_warranty.bpmn"
-AGE_SCRIPT = "age_months = months_between(purchase_date, received_on)"
+AGE_SCRIPT = "age_months = months_between(warranty_start_date, received_on) if warranty_start_date else 9999"
 
 # What the process data holds when the shipped scripts and conditions run.
 PROCESS_DATA = {
     "purchase_date": "2023-01-10",
+    "warranty_start_date": "2023-01-10",
     "received_on": "2024-06-03",
     "parts_cost": 100,
     "labour_hours": 2,
