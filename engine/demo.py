@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from engine.actors import Actor
+from engine.demo_history import Customer, Planned, create_history
 from engine.errors import NotFound
 from engine.services import catalogue, centres, portal, rmas, tasks, users
 from engine.store.model import Rma
@@ -128,17 +129,39 @@ def create_catalogue_and_locations(orc: Orchestrator) -> None:
         centres.set_customer_facing(orc, code, prices_include_tax=True)
 
 
-def _open(
-    orc: Orchestrator, centre: str, name: str, email: str, model: str, serial: str, months_old: int, fault: str
-) -> dict:
+# The demo's customers: each their own email and phone number in the centre's country, and language.
+CUSTOMERS = {
+    "Mei Ling Tan": Customer("Mei Ling Tan", "meiling.tan@example.com", "+65 9123 4501"),
+    "Arjun Nair": Customer("Arjun Nair", "arjun.nair@example.com", "+65 8234 7702"),
+    "Sarah Lim": Customer("Sarah Lim", "sarah.lim@example.com", "+65 9345 1203"),
+    "Jonas Weber": Customer("Jonas Weber", "jonas.weber@example.com", "+49 151 2345604"),
+    "Lena Fischer": Customer("Lena Fischer", "lena.fischer@example.com", "+49 170 3456705"),
+}
+# Their earlier RMAs in the demo history: Mei Ling's camera came in two months ago (no fault found), Arjun's
+# recorder four months ago (a warranty repair), Lena had her DomeCam repaired. The purchase dates agree with
+# those of the open RMAs below (an earlier RMA's unit was as old then as its template says).
+EARLIER = [
+    Planned("sg_x100_no_fault", CUSTOMERS["Mei Ling Tan"], "VX100-55012", 61, "Autofocus hunts and never locks"),
+    Planned("sg_nvr_warranty", CUSTOMERS["Arjun Nair"], "NVR8-20931", 122, "Recorder reboots every few minutes"),
+    Planned("de_dome_warranty", CUSTOMERS["Lena Fischer"], "DC4K-40417", 97, "Bild bleibt nachts schwarz"),
+]
+
+
+def _open(orc: Orchestrator, centre: str, name: str, model: str, serial: str, months_old: int, fault: str) -> dict:
     reception = _staff(orc, f"{centre.lower()}.reception")
     purchase = date.today() - timedelta(days=int(months_old * 30.5))
+    who = CUSTOMERS[name]
     return rmas.open_rma(
         orc,
         reception,
         {
             "centre": centre,
-            "customer": {"name": name, "email": email, "phone": "+65 8123 4567"},
+            "customer": {
+                "name": who.name,
+                "email": who.email,
+                "phone": who.phone,
+                "language": "de" if centre == "DE" else "en",
+            },
             "product": {
                 "model": model,
                 "serial_number": serial,
@@ -163,6 +186,7 @@ def _do(orc: Orchestrator, rma: dict, username: str, data: dict) -> dict:
     return tasks.complete_task(orc, actor, task["id"], data)
 
 
+OPEN_DEMO_RMAS = 5
 INTAKE = {
     "condition_grade": "B",
     "condition_notes": "Light scuffs on the grip",
@@ -171,16 +195,17 @@ INTAKE = {
 }
 
 
-def create_demo_rmas(orc: Orchestrator) -> int:
-    """A handful of RMAs at different stages; skipped when RMAs already exist."""
+def create_demo_rmas(orc: Orchestrator, history: bool = True) -> int:
+    """Six months of closed RMAs (engine.demo_history; `history`), then a handful of open RMAs at different
+    stages; skipped when RMAs already exist. Returns how many RMAs were created."""
     with orc.uow() as uow:
         if uow.session.scalar(select(func.count(Rma.id))):
             return 0
+    closed = create_history(orc, EARLIER) if history else 0
     _open(
         orc,
         "SG",
         "Mei Ling Tan",
-        "meiling@example.com",
         "Vista X100 Camera",
         "VX100-55012",
         8,
@@ -190,7 +215,6 @@ def create_demo_rmas(orc: Orchestrator) -> int:
         orc,
         "SG",
         "Arjun Nair",
-        "arjun@example.com",
         "NightGuard NVR-8",
         "NVR8-20931",
         30,
@@ -201,7 +225,6 @@ def create_demo_rmas(orc: Orchestrator) -> int:
         orc,
         "SG",
         "Sarah Lim",
-        "sarah@example.com",
         "Vista X100 Camera",
         "VX100-61877",
         36,
@@ -219,9 +242,7 @@ def create_demo_rmas(orc: Orchestrator) -> int:
             "labour_hours": 1.5,
         },
     )
-    r = _open(
-        orc, "DE", "Jonas Weber", "jonas@example.com", "DomeCam 4K", "DC4K-77120", 5, "Infrared LEDs do not switch on"
-    )
+    r = _open(orc, "DE", "Jonas Weber", "DomeCam 4K", "DC4K-77120", 5, "Infrared LEDs do not switch on")
     _do(orc, r, "de.reception", INTAKE)
     _do(
         orc,
@@ -229,9 +250,7 @@ def create_demo_rmas(orc: Orchestrator) -> int:
         "de.tech",
         {"diagnosis": "IR board failed", "fault_category": "electronic", "parts_cost": 40.0, "labour_hours": 1.0},
     )
-    r = _open(
-        orc, "DE", "Lena Fischer", "lena@example.com", "Vista Lens 50mm", "VL50-11873", 40, "Aperture blades sticky"
-    )
+    r = _open(orc, "DE", "Lena Fischer", "Vista Lens 50mm", "VL50-11873", 40, "Aperture blades sticky")
     _do(orc, r, "de.reception", INTAKE)
     _do(
         orc,
@@ -248,4 +267,4 @@ def create_demo_rmas(orc: Orchestrator) -> int:
     # Berlin's repair stage (processes/variants/DE) first decides whether the factory must do it.
     _do(orc, r, "de.tech", {"factory_only": False})
     _do(orc, r, "de.tech", {"repair_notes": "Cleaned and re-lubricated the aperture", "parts_used": ""})
-    return 5
+    return closed + OPEN_DEMO_RMAS
