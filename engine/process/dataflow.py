@@ -1,9 +1,9 @@
 """Data flow: every input a decision table reads must be set by something that can run before it.
 
 The bundle is analysed as one flow graph with call activities inlined (engine.process.policy.build_graph).
-A variable is *set* by the RMA's start data, a user task's form fields, a script task's or a
-pre/post script's assignments, a decision's outputs, a service task's result variable or a message's
-variable. A business rule task whose decision reads a variable that no element upstream of it (on
+A variable is *set* by the RMA's start data or by any writer engine.process.writers knows (a form field, a
+script or pre/post script, a decision output, a service result, a multi-instance item, a data object read, a
+message or event payload). A business rule task whose decision reads a variable that no element upstream of it (on
 any path, loops included) sets would fail at run time with a NameError deep in the DMN engine; here it
 is refused at deploy time, naming the task, the decision and the variable.
 """
@@ -16,7 +16,10 @@ from collections import deque
 from lxml import etree
 
 from engine.process.policy import PolicyError, build_graph
+from engine.process.writers import assigned_names, spiff_text, writes_of
 from engine.sandbox import HELPERS, SAFE_BUILTINS
+
+__all__ = ["START_DATA_KEYS", "assigned_names", "dmn_input_errors", "read_names", "sets_of"]
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -54,24 +57,6 @@ _KNOWN_NAMES = set(SAFE_BUILTINS) | set(HELPERS)
 
 def _local(el) -> str:
     return etree.QName(el.tag).localname if isinstance(el.tag, str) else ""
-
-
-def assigned_names(source: str | None) -> set[str]:
-    """Names a script leaves in the task data (assignment and loop targets; not comprehension variables)."""
-    try:
-        tree = ast.parse(source or "")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return set()
-    local = {
-        n.id
-        for c in ast.walk(tree)
-        if isinstance(c, ast.comprehension)
-        for n in ast.walk(c.target)
-        if isinstance(n, ast.Name)
-    }
-    return {
-        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id not in local
-    }
 
 
 def read_names(expression: str | None) -> set[str]:
@@ -114,37 +99,14 @@ def decision_io(decision) -> tuple[list[tuple[str, str, int]], set[str]]:
     return inputs, outputs
 
 
-def _spiff_text(el, tag: str) -> str | None:
-    found = el.find(f"{{{BPMN}}}extensionElements/{{{SPIFF}}}{tag}")
-    return found.text if found is not None else None
-
-
 def sets_of(el, root, forms: dict, decisions: dict) -> set[str]:
-    """The variables one flow node sets."""
-    tag = _local(el)
-    names = assigned_names(_spiff_text(el, "preScript")) | assigned_names(_spiff_text(el, "postScript"))
-    if tag == "scriptTask":
-        script = el.find(f"{{{BPMN}}}script")
-        names |= assigned_names(script.text if script is not None else None)
-    elif tag in ("userTask", "manualTask"):
-        for prop in el.iterfind(f"{{{BPMN}}}extensionElements/{{{SPIFF}}}properties/{{{SPIFF}}}property"):
-            if prop.get("name") == "formJsonSchemaFilename":
-                names |= set((forms.get(prop.get("value")) or {}).get("properties") or {})
-    elif tag == "businessRuleTask":
-        decision = decisions.get((_spiff_text(el, "calledDecisionId") or "").strip())
-        if decision is not None:
-            names |= decision_io(decision[1])[1]
-    elif tag == "serviceTask":
-        operator = el.find(f"{{{BPMN}}}extensionElements/{{{SPIFF}}}serviceTaskOperator")
-        if operator is not None and operator.get("resultVariable"):
-            names.add(operator.get("resultVariable"))
-    for definition in el.iter(f"{{{BPMN}}}messageEventDefinition"):
-        message = next(
-            (m for m in root.iter(f"{{{BPMN}}}message") if m.get("id") == definition.get("messageRef")), None
-        )
-        variable = message.find(f".//{{{SPIFF}}}messageVariable") if message is not None else None
-        if variable is not None and (variable.text or "").strip():
-            names.add(variable.text.strip())
+    """The variables one flow node sets (engine.process.writers names every way), a data object it reads included."""
+    names = {w.variable for w in writes_of(el, root, forms, decisions)}
+    refs = {r.get("id"): r.get("dataObjectRef") for r in root.iter(f"{{{BPMN}}}dataObjectReference") if r.get("id")}
+    for association in el.iterfind(f"{{{BPMN}}}dataInputAssociation"):
+        for source in association.iterfind(f"{{{BPMN}}}sourceRef"):
+            if refs.get((source.text or "").strip()):
+                names.add(refs[(source.text or "").strip()])
     return names
 
 
@@ -179,7 +141,7 @@ def dmn_input_errors(files: dict[str, str], bpmn_trees: dict, decisions: dict, f
         if node.tag != "businessRuleTask":
             continue
         el, _root = elements[(node.file, node.element)]
-        decision_id = (_spiff_text(el, "calledDecisionId") or "").strip()
+        decision_id = (spiff_text(el, "calledDecisionId") or "").strip()
         if decision_id not in decisions:
             continue
         available = set(START_DATA_KEYS)

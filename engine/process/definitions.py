@@ -14,19 +14,20 @@ from pathlib import Path
 
 import jsonschema
 from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.none_task import NoneTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from engine import sandbox
 from engine.errors import InvalidProcess
-from engine.process import limits, stages
+from engine.process import decisions, instructions, limits, stages
 from engine.process.forms import reference_errors
 from engine.process.messages import MessageTemplates, compile_templates, is_template_file, message_errors
 from engine.process.stages import ROOT_PROCESS_ID, StageTable
-from engine.process.validation import check_bundle
+from engine.process.validation import check_bundle, lane_errors
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 FORM_PROPERTY = "formJsonSchemaFilename"
@@ -101,6 +102,7 @@ class TaskInfo:
     process_id: str
     properties: dict
     form_file: str | None
+    instructions: str | None = None  # spiffworkflow:instructionsForEndUser (engine.process.instructions)
 
 
 @dataclass
@@ -119,6 +121,8 @@ class ParsedBundle:
     stages: StageTable = field(default_factory=StageTable)  # what the skeleton says about its stages
     # notifications/*.txt, compiled once with the bundle (empty: a bundle deployed before templates were bundled)
     messages: MessageTemplates = field(default_factory=MessageTemplates)
+    # what a deploy accepts but tells the process owner ({file, element, line, message}): a process nothing calls
+    warnings: list[dict] = field(default_factory=list, compare=False)
 
     def form(self, form_file: str | None) -> dict | None:
         return self.forms.get(form_file) if form_file else None
@@ -164,7 +168,111 @@ def _schema_errors(name: str, root, schema: etree.XMLSchema, errors: list) -> No
         return
     by_line = {el.sourceline: el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
     for entry in schema.error_log:
-        errors.append(_error(name, f"XSD: {entry.message}", by_line.get(entry.line), entry.line))
+        element = _nearest_id(root, entry.path) or by_line.get(entry.line)
+        errors.append(_error(name, f"XSD: {_readable(root, entry.message)}", element, entry.line))
+
+
+# --- issue 15.7 and 15.9: the XSD step accepts what SpiffArena accepts, and names what it refuses --------------------
+
+# SpiffArena checks a BPMN file with SpiffWorkflow's BpmnValidator as it comes: the BPMN 2.0 schema, under which
+# extension elements (spiffworkflow:*, camunda:*, ...) are checked laxly, after the validator's own preprocessing
+# (bpmn-js writes a correlation property's retrieval expression as a formalExpression). SpiffWorkflow's VALIDATOR
+# also imports its spiffworkflow.xsd, stricter than the modeler that writes those elements: not used.
+BPMN_VALIDATOR = BpmnValidator()
+
+
+def _bpmn_schema_errors(name: str, root, errors: list) -> None:
+    BPMN_VALIDATOR.preprocess(root)
+    if root.get("targetNamespace") is None and etree.QName(root.tag).localname == "definitions":
+        # required by the schema, read by nobody (SpiffWorkflow parses without it; some modelers omit it)
+        root.set("targetNamespace", "urn:unnamed")
+    _schema_errors(name, root, BPMN_VALIDATOR.validator, errors)
+
+
+def _nearest_id(root, path: str | None) -> str | None:
+    """The id of the element an XSD error is about, or of its nearest ancestor with one."""
+    if not path:
+        return None
+    try:
+        found = root.getroottree().xpath(path, namespaces={k: v for k, v in root.nsmap.items() if k})
+    except (etree.XPathError, TypeError, ValueError):
+        return None
+    el = found[0] if isinstance(found, list) and found and isinstance(found[0], etree._Element) else None
+    while el is not None and not el.get("id"):
+        el = el.getparent()
+    return el.get("id") if el is not None else None
+
+
+def _readable(root, message: str) -> str:
+    """An XSD message with `{namespace}name` written as the file writes it (`bpmn:name`)."""
+    prefixes = {v: k for k, v in root.nsmap.items() if k}
+    return re.sub(
+        r"\{([^}]+)\}([\w.-]+)",
+        lambda m: f"{prefixes[m.group(1)]}:{m.group(2)}" if m.group(1) in prefixes else m.group(0),
+        message,
+    )
+
+
+_RAW_XML = re.compile(r",?\s*b(['\"])<.*?(?<!\\)\1\)?", re.S)
+_EXCEPTION_REPR = re.compile(r"^\s*[A-Za-z]+(?:Error|Exception)\((['\"])(.*?)(?:: ?%r)?\1\)?\.?\s*$", re.S)
+
+
+def plain_message(text: str) -> str:
+    """A SpiffWorkflow message without Python's words: no exception repr, no element XML as bytes."""
+    text = _RAW_XML.sub("", text.split("\n")[0]).strip().rstrip(":").strip()
+    match = _EXCEPTION_REPR.match(text)
+    if match:
+        text = match.group(2).replace("%r", "").strip(" :")
+        text = f"the engine does not support this construct ({text})"
+    return text or "the engine cannot read this element"
+
+
+def _uncalled(parser, bpmn_trees: dict, reached: set, trees: dict) -> tuple[list[dict], list[dict]]:
+    """(warnings, errors) for the processes no call activity reachable from the skeleton calls: they never run,
+    which the deploy answer says; their scripts are checked by the sandbox all the same."""
+    warnings, errors = [], []
+    executable = set(parser.get_process_ids())
+    for file, root in sorted(bpmn_trees.items()):
+        for process in root.iter(f"{{{BPMN_NS}}}process"):
+            pid = process.get("id")
+            if pid in reached:
+                continue
+            warnings.append(
+                _error(
+                    file,
+                    f"process '{pid}' is called by no call activity of the skeleton '{ROOT_PROCESS_ID}' or of the "
+                    "processes it calls: it never runs",
+                    pid,
+                    process.sourceline,
+                )
+            )
+            if pid not in executable:
+                continue
+            try:
+                specs = [parser.get_spec(pid), *parser.get_subprocess_specs(pid).values()]
+            except (ValidationException, SpiffWorkflowException) as exc:
+                errors.append(
+                    _error(file, plain_message(str(exc)), getattr(exc, "id", None) or pid, process.sourceline)
+                )
+                continue
+            for spec in specs:
+                for task_spec in spec.task_specs.values():
+                    errors += _sandbox_errors(task_spec, file, trees)
+    return warnings, errors
+
+
+def _sandbox_errors(task_spec, file: str, trees: dict) -> list[dict]:
+    element = getattr(task_spec, "bpmn_id", None)
+    errors = []
+    for source, mode in _code_of(task_spec):
+        try:
+            sandbox.check(source, mode)
+        except sandbox.SandboxViolation as exc:
+            errors.append(_error(file, f"script refused: {exc}", element, _line_of(trees, file, element)))
+    return errors
+
+
+# --- end of issue 15.7 / 15.9 -----------------------------------------------------------------------------------
 
 
 _dmn_validators: dict[str, etree.XMLSchema] = {}
@@ -220,7 +328,7 @@ def parse_bundle(
         if name.endswith(".bpmn"):
             root = _parse_xml(name, text, errors)
             if root is not None:
-                _schema_errors(name, root, VALIDATOR.validator, errors)
+                _bpmn_schema_errors(name, root, errors)
                 bpmn_trees[name] = root
         elif name.endswith(".dmn"):
             root = _parse_xml(name, text, errors)
@@ -243,6 +351,8 @@ def parse_bundle(
         complete=len(bpmn_trees) + len(dmn_trees) == xml_files,
         url_check=url_check,
     )
+    decision_errors, feel_tables = decisions.read(dmn_trees, deploy)  # FEEL or Python cells (engine.process.decisions)
+    errors += decision_errors
     stage_table = stages.read(bpmn_trees, errors)
     errors += stages.vocabulary_errors(bpmn_trees, stage_table)
     messages = compile_templates(files, errors)
@@ -250,10 +360,12 @@ def parse_bundle(
         errors += message_errors(bpmn_trees, files, message_languages, code_messages)
     if deploy:
         errors += limits.deploy_errors(files, bpmn_trees, forms)
+        errors += instructions.deploy_errors(bpmn_trees)
+        errors += lane_errors(bpmn_trees, LANE_ROLES)
     if errors:
         raise InvalidProcess(f"{len(errors)} error(s) in the process files", errors)
 
-    parser = SpiffBpmnParser()
+    parser = decisions.DecisionParser(feel_tables)
     trees = {**bpmn_trees, **dmn_trees}
     try:
         for name, root in bpmn_trees.items():
@@ -268,21 +380,36 @@ def parse_bundle(
         _check_called_processes(bpmn_trees, set(parser.get_process_ids()))
         spec = parser.get_spec(ROOT_PROCESS_ID)
         subprocess_specs = parser.get_subprocess_specs(ROOT_PROCESS_ID)
+        _abstract_tasks_pass_through([spec, *subprocess_specs.values()])
     except ValidationException as exc:
         file = exc.file_name or _file_of(trees, exc.id) or "?"
         line = exc.line_number or _line_of(trees, exc.file_name, exc.id)
-        raise InvalidProcess(f"{file}: {exc}", [_error(file, str(exc).split("\n")[0], exc.id or None, line)]) from None
+        message = plain_message(str(exc))
+        raise InvalidProcess(f"{file}: {message}", [_error(file, message, exc.id or None, line)]) from None
     except SpiffWorkflowException as exc:
-        raise InvalidProcess(str(exc), [_error("?", str(exc))]) from None
+        message = plain_message(str(exc))
+        raise InvalidProcess(message, [_error("?", message)]) from None
 
     bundle = ParsedBundle(
         bundle_hash(files), dict(files), spec, subprocess_specs, forms, messages=messages, stages=stage_table
     )
     bundle.process_files = {pid: parser.get_process_parser(pid).filename for pid in parser.get_process_ids()}
     _collect_tasks(bundle, trees, errors)
+    if deploy:  # issue 15.9: a process nothing calls is a warning, and its scripts pass the sandbox's check too
+        bundle.warnings, uncalled_errors = _uncalled(parser, bpmn_trees, {ROOT_PROCESS_ID, *subprocess_specs}, trees)
+        errors += uncalled_errors
     if errors:
         raise InvalidProcess(f"{len(errors)} error(s) in the process files", errors)
     return bundle
+
+
+def _abstract_tasks_pass_through(specs) -> None:
+    """A bpmn:task with no type is an abstract task (BPMN 2.0, 10.3.3): the engine completes it and goes on.
+    SpiffWorkflow makes it a manual task waiting for someone; nobody would know whose it is (issue 15.6)."""
+    for spec in specs:
+        for task_spec in spec.task_specs.values():
+            if isinstance(task_spec, NoneTask):
+                task_spec.manual = False
 
 
 def _check_called_processes(bpmn_trees: dict, process_ids: set) -> None:
@@ -326,6 +453,7 @@ def _load_form(name: str, text: str, errors: list) -> dict:
 
 def _collect_tasks(bundle: ParsedBundle, trees: dict, errors: list) -> None:
     """Index human tasks, check their forms exist, and check every script against the sandbox."""
+    texts = instructions.read(trees)
     for spec in [bundle.spec, *bundle.subprocess_specs.values()]:
         file = bundle.process_files.get(spec.name, "?")
         for task_spec in spec.task_specs.values():
@@ -349,7 +477,13 @@ def _collect_tasks(bundle: ParsedBundle, trees: dict, errors: list) -> None:
             if lane is not None and lane not in LANE_ROLES:
                 errors.append(_error(file, f"lane '{lane}' maps to no role", element, _line_of(trees, file, element)))
             bundle.tasks[f"{spec.name}:{element}"] = TaskInfo(
-                element, task_spec.bpmn_name or element, lane, spec.name, dict(props), form_file
+                element,
+                task_spec.bpmn_name or element,
+                lane,
+                spec.name,
+                dict(props),
+                form_file,
+                instructions=texts.get((file, element)),
             )
 
 
@@ -373,7 +507,7 @@ def _code_of(task_spec):
         yield from _expression(param.get("value") if isinstance(param, dict) else param)
     yield from _event_code(getattr(task_spec, "event_definition", None))
     engine = getattr(task_spec, "dmnEngine", None)
-    if engine is not None:
+    if engine is not None and not getattr(engine, "feel", False):  # a FEEL table's cells are never Python
         yield from _decision_code(engine.decision_table)
 
 

@@ -6,6 +6,15 @@ reachability question on that graph: "every path from A to B passes M" holds exa
 be reached from A once the nodes of M are removed. Conditions on sequence flows are evaluated
 three-valued under the rule's assumptions (e.g. `in_warranty` is False), so a path a condition rules
 out is not held against a variant; any path found is reported as element ids and names.
+
+Every way the engine can move is an edge: sequence flows, the inside of an inlined activity, a boundary
+event (reachable from the activity and from everything inside it), an event subprocess (reachable from
+everything in its (sub)process, its end ending that (sub)process), link events and every start event.
+
+Those assumptions only hold if the facts they rest on cannot be forged: an `only_set_by` rule names the
+authoritative writers of a variable (element, and how: its decision, form, script...), and every other
+writer anywhere in the bundle (engine.process.writers: scripts, pre/post scripts, form fields, decision
+outputs, service results, multi-instance items, data objects, message and event payloads) breaks it.
 """
 
 from __future__ import annotations
@@ -16,6 +25,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from lxml import etree
+
+from engine.process.writers import DECISION, Write, data_object_writes, lanes_of, writes_of
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
@@ -41,6 +52,28 @@ FLOW_NODE_TAGS = {
     "boundaryEvent",
     "transaction",
 }
+# A flow node of these kinds with no outgoing sequence flow ends its path, as SpiffWorkflow runs it (an implicit end
+# event); the (sub)process ends when its last path does (issue 15.9). A gateway or a start event has no such reading.
+IMPLICIT_END_TAGS = FLOW_NODE_TAGS - {"startEvent", "endEvent", "exclusiveGateway", "parallelGateway",
+                                      "inclusiveGateway", "eventBasedGateway"}  # fmt: skip
+
+
+def implicit_ends(container) -> set[str]:
+    """The ids of `container`'s flow nodes that end a path without an end event (no outgoing sequence flow; not
+    a compensation handler, an event subprocess or a link throw, whose ways on are not sequence flows)."""
+    sources = {el.get("sourceRef") for el in container if _local(el.tag) == "sequenceFlow"}
+    return {
+        el.get("id")
+        for el in container
+        if _local(el.tag) in IMPLICIT_END_TAGS
+        and el.get("id") not in sources
+        and el.get("isForCompensation") != "true"
+        and el.get("triggeredByEvent") != "true"
+        and el.find(f"{{{BPMN}}}linkEventDefinition") is None
+        and el.find(f"{{{BPMN}}}compensateEventDefinition") is None
+    }
+
+
 UNKNOWN = object()
 
 
@@ -66,14 +99,20 @@ class FlowGraph:
     nodes: dict[tuple, Node] = field(default_factory=dict)
     edges: dict[tuple, list[Edge]] = field(default_factory=dict)
     start: tuple | None = None
-    assignments: list[tuple[str, str, str]] = field(default_factory=list)  # (variable, element, file)
+    starts: set[tuple] = field(default_factory=set)  # every start event of the root process
+    exits: list[tuple] = field(default_factory=list)  # where the root process can end
 
     def by_element(self, element_ids) -> set[tuple]:
         ids = set(element_ids)
         return {k for k, n in self.nodes.items() if n.element in ids}
 
     def ends(self) -> set[tuple]:
-        return {k for k, n in self.nodes.items() if n.tag == "endEvent" and len(k) == 1}
+        """The root process's end events, its event subprocesses' included."""
+        return set(self.exits)
+
+    def under(self, key: tuple) -> list[tuple]:
+        """The nodes inlined inside `key` (a call activity or a subprocess), at any depth."""
+        return [k for k in self.nodes if len(k) > len(key) and k[: len(key)] == key]
 
 
 class PolicyError(Exception):
@@ -100,23 +139,27 @@ def build_graph(files: dict[str, str], root_process: str = "rma") -> FlowGraph:
     graph = FlowGraph()
     if root_process not in processes:
         raise PolicyError(f"no process '{root_process}' in the bundle")
-    entry, exits = _inline(
+    starts, exits = _inline(
         graph, processes, processes[root_process][0], processes[root_process][1], root_process, (), (root_process,)
     )
-    graph.start = entry
+    graph.start, graph.starts, graph.exits = starts[0], set(starts), exits
     return graph
 
 
+def _is_event_subprocess(el) -> bool:
+    return _local(el.tag) in ("subProcess", "transaction") and el.get("triggeredByEvent") == "true"
+
+
 def _inline(graph, processes, container, file, process_id, prefix, stack):
-    """Add the flow nodes of `container` under `prefix`; return (start key, [end keys])."""
+    """Add the flow nodes of `container` under `prefix`; return ([start keys], [end keys])."""
     nodes = {el.get("id"): el for el in container if _local(el.tag) in FLOW_NODE_TAGS}
-    entry_exit: dict[str, tuple[tuple, list[tuple]]] = {}
+    entry_exit: dict[str, tuple[list[tuple], list[tuple]]] = {}
+    event_subprocesses = []
     for element_id, el in nodes.items():
         tag = _local(el.tag)
         key = prefix + (element_id,)
         graph.nodes[key] = Node(key, element_id, el.get("name") or element_id, tag, process_id, file)
         graph.edges.setdefault(key, [])
-        _record_assignments(graph, el, tag, element_id, file)
         if tag == "callActivity":
             called = el.get("calledElement")
             if called not in processes:
@@ -124,16 +167,18 @@ def _inline(graph, processes, container, file, process_id, prefix, stack):
             if called in stack:
                 raise PolicyError(f"{file}: call activity '{element_id}' calls '{called}' recursively")
             sub, sub_file = processes[called]
-            s, ends = _inline(graph, processes, sub, sub_file, called, key, stack + (called,))
-            entry_exit[element_id] = (s, ends)
+            entry_exit[element_id] = _inline(graph, processes, sub, sub_file, called, key, stack + (called,))
         elif tag in ("subProcess", "transaction"):
-            s, ends = _inline(graph, processes, el, file, process_id, key, stack)
-            entry_exit[element_id] = (s, ends)
+            entry_exit[element_id] = _inline(graph, processes, el, file, process_id, key, stack)
+            if _is_event_subprocess(el):
+                event_subprocesses.append(element_id)
     for el in container:
         if _local(el.tag) == "boundaryEvent" and el.get("attachedToRef") in nodes:
-            # While the activity runs, its boundary event may fire: reachable from the activity's inside.
+            # While the activity runs, its boundary event may fire: reachable from the activity and its inside.
             host = prefix + (el.get("attachedToRef"),)
-            graph.edges[host].append(Edge(prefix + (el.get("id"),)))
+            for key in [host, *graph.under(host)]:
+                graph.edges[key].append(Edge(prefix + (el.get("id"),)))
+    _link_edges(graph, prefix, nodes)
     defaults = {el.get("default") for el in nodes.values() if el.get("default")}
     conditions_by_source: dict[str, list[str]] = {}
     flows = [el for el in container if _local(el.tag) == "sequenceFlow"]
@@ -149,19 +194,42 @@ def _inline(graph, processes, container, file, process_id, prefix, stack):
         text = cond.text.strip() if cond is not None and cond.text and cond.text.strip() else None
         default_of = conditions_by_source.get(source, []) if flow.get("id") in defaults else None
         for src_key in _exits(prefix, source, entry_exit):
-            graph.edges[src_key].append(Edge(_entry(prefix, target, entry_exit), text, default_of))
-    for element_id in entry_exit:
-        key = prefix + (element_id,)
-        graph.edges[key].append(Edge(entry_exit[element_id][0]))
+            graph.edges[src_key].append(Edge(prefix + (target,), text, default_of))
+    for element_id, (inner_starts, _ends) in entry_exit.items():
+        for inner_start in inner_starts:
+            graph.edges[prefix + (element_id,)].append(Edge(inner_start))
     starts = [prefix + (i,) for i, el in nodes.items() if _local(el.tag) == "startEvent"]
-    ends = [prefix + (i,) for i, el in nodes.items() if _local(el.tag) == "endEvent"]
+    implicit = implicit_ends(container)
+    ends = [prefix + (i,) for i, el in nodes.items() if _local(el.tag) == "endEvent" or i in implicit]
+    for element_id in event_subprocesses:
+        # An event subprocess may start while anything else in its (sub)process runs, and when it ends
+        # (interrupting or not) the (sub)process may end with it.
+        esp = prefix + (element_id,)
+        inside = set(graph.under(esp))
+        for key in graph.under(prefix) if prefix else list(graph.nodes):
+            if key != esp and key not in inside:
+                graph.edges[key].append(Edge(esp))
+        ends += entry_exit[element_id][1]
     if not starts:
         raise PolicyError(f"{file}: process '{process_id}' has no start event")
-    return starts[0], ends
+    return starts, ends
 
 
-def _entry(prefix, element_id, entry_exit) -> tuple:
-    return prefix + (element_id,)
+def _link_edges(graph, prefix, nodes) -> None:
+    """A link throw event goes on at the link catch event of the same name in its (sub)process."""
+    catches: dict[str, list[str]] = {}
+    throws: dict[str, list[str]] = {}
+    for element_id, el in nodes.items():
+        link = el.find(f"{{{BPMN}}}linkEventDefinition")
+        if link is None:
+            continue
+        name = link.get("name") or el.get("name") or ""
+        side = catches if _local(el.tag) == "intermediateCatchEvent" else throws
+        side.setdefault(name, []).append(element_id)
+    for name, sources in throws.items():
+        for source in sources:
+            for target in catches.get(name, []):
+                graph.edges[prefix + (source,)].append(Edge(prefix + (target,)))
 
 
 def _exits(prefix, element_id, entry_exit) -> list[tuple]:
@@ -169,28 +237,6 @@ def _exits(prefix, element_id, entry_exit) -> list[tuple]:
     if element_id in entry_exit:
         return entry_exit[element_id][1] or [prefix + (element_id,)]
     return [prefix + (element_id,)]
-
-
-def _record_assignments(graph, el, tag, element_id, file) -> None:
-    if tag != "scriptTask":
-        return
-    script = el.find(f"{{{BPMN}}}script")
-    if script is None or not script.text:
-        return
-    try:
-        tree = ast.parse(script.text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return  # the sandbox check refuses such a script by name
-    for node in ast.walk(tree):
-        targets = (
-            node.targets
-            if isinstance(node, ast.Assign)
-            else ([node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
-        )
-        for target in targets:
-            for name in ast.walk(target):
-                if isinstance(name, ast.Name):
-                    graph.assignments.append((name.id, element_id, file))
 
 
 # --- three-valued evaluation of flow conditions under assumptions --------------------------------
@@ -287,60 +333,177 @@ def find_path(graph: FlowGraph, sources: set, targets: set, avoid: set, env: dic
 
 
 def check_policy(files: dict[str, str], policy: dict, root_process: str = "rma") -> list[dict]:
-    """Every rule the bundle breaks, each with the offending path as [{element, name, process, file}]."""
+    """Every rule the bundle breaks, each with the offending path as [{element, name, process, file}].
+
+    `message` is the rule's description and what breaks it (the missing milestone, the forbidden writer)."""
     graph = build_graph(files, root_process)
+    writes = bundle_writes(files)
     violations = []
     for rule in policy.get("rules", []):
-        problem = _check_rule(graph, rule)
-        if problem is not None:
-            violations.append({"rule": rule["id"], "message": rule.get("description", rule["id"]), **problem})
+        description = rule.get("description", rule["id"])
+        for problem in _duplicate_milestones(graph, rule) or _check_rule(graph, writes, rule):
+            violations.append(
+                {"rule": rule["id"], "message": f"{description}. {problem['detail']}", "description": description}
+                | problem
+            )
     return violations
 
 
-def _check_rule(graph: FlowGraph, rule: dict) -> dict | None:
+def bundle_writes(files: dict[str, str]) -> list[tuple[Write, str, str]]:
+    """Every write by every element of every BPMN file of the bundle, as (write, file, process id)."""
+    forms: dict[str, dict] = {}
+    for name, text in files.items():
+        if name.endswith(".json") and name.startswith("forms/"):
+            try:
+                schema = json.loads(text)
+            except ValueError:
+                continue  # the form check names it
+            forms[name.rsplit("/", 1)[-1]] = schema if isinstance(schema, dict) else {}
+    decisions = {}
+    for name, text in files.items():
+        if name.endswith(".dmn"):
+            for el in etree.fromstring(text.encode("utf-8"), _PARSER).iter():
+                if _local(el.tag) == "decision" and el.get("id"):
+                    decisions[el.get("id")] = (name, el)
+    result = []
+    for name, text in sorted(files.items()):
+        if not name.endswith(".bpmn"):
+            continue
+        root = etree.fromstring(text.encode("utf-8"), _PARSER)
+        lanes = lanes_of(root)
+        for proc in root.iter(f"{{{BPMN}}}process"):
+            for el in proc.iter():
+                if isinstance(el.tag, str) and el.get("id") and _local(el.tag) in FLOW_NODE_TAGS:
+                    result += [(w, name, proc.get("id")) for w in writes_of(el, root, forms, decisions, lanes)]
+            result += [(w, name, proc.get("id")) for w in data_object_writes(proc)]
+    return result
+
+
+def _duplicate_milestones(graph: FlowGraph, rule: dict) -> list[dict]:
+    """A milestone the rule names must be one step: a second element with its id elsewhere (another stage, a
+    subprocess) would let a look-alike stand in for it."""
+    problems = []
+    for milestone in rule.get("must_pass", []):
+        places = sorted({(n.file, n.process) for n in graph.nodes.values() if n.element == milestone})
+        if len(places) > 1:
+            where = ", ".join(f"{file} (process {process})" for file, process in places)
+            problems.append(
+                {
+                    "path": [_step(graph, k) for k in sorted(graph.by_element([milestone]))],
+                    "detail": f"milestone '{milestone}' is defined in {len(places)} places ({where}): "
+                    f"the policy cannot tell which one is the real step; give the others another id",
+                }
+            )
+    return problems
+
+
+def _step(graph: FlowGraph, key: tuple) -> dict:
+    node = graph.nodes[key]
+    return {"element": node.element, "name": node.name, "process": node.process, "file": node.file}
+
+
+def _allowed(rule: dict) -> dict[str, dict]:
+    """An only_set_by rule's writers: `elements` is a list of ids (any way of writing) or {id: {by, decision,
+    lane, values}} (`by`: how it writes, engine.process.writers; `values`: the only literals a script may set)."""
+    elements = rule.get("elements", [])
+    return {e: {} for e in elements} if isinstance(elements, list) else dict(elements)
+
+
+def _describe_allowed(element: str, spec: dict) -> str:
+    parts = []
+    if spec.get("by") == DECISION and spec.get("decision"):
+        parts.append(f"decision '{spec['decision']}'")
+    elif spec.get("by"):
+        parts.append(f"its {spec['by']}")
+    if spec.get("lane"):
+        parts.append(f"in lane {spec['lane']}")
+    if "values" in spec:
+        parts.append("setting only " + " or ".join(repr(v) for v in spec["values"]))
+    return element + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _write_allowed(write: Write, spec: dict | None) -> bool:
+    if spec is None:
+        return False
+    if spec.get("by") and write.how != spec["by"]:
+        return False
+    if spec.get("decision") and write.decision != spec["decision"]:
+        return False
+    if spec.get("lane") and write.lane != spec["lane"]:
+        return False
+    if "values" in spec:
+        allowed = list(spec["values"])
+        # True == 1 in Python: compare types too, so `approve = 1` is no stand-in for an allowed False
+        return write.constants is not None and all(
+            any(type(v) is type(a) and v == a for a in allowed) for v in write.constants
+        )
+    return True
+
+
+def _writer_problems(writes: list[tuple[Write, str, str]], rule: dict) -> list[dict]:
+    allowed = _allowed(rule)
+    who = ", ".join(_describe_allowed(e, spec) for e, spec in allowed.items()) or "nothing"
+    problems = []
+    for write, file, process in writes:
+        if write.variable != rule["variable"] or _write_allowed(write, allowed.get(write.element)):
+            continue
+        kind = _kind(write.tag)
+        problems.append(
+            {
+                "path": [
+                    {"element": write.element, "name": write.name or write.element, "process": process, "file": file}
+                ],
+                "line": write.line,
+                "writer": {"element": write.element, "how": write.how, "source": write.source},
+                "detail": f"{kind} '{write.element}' ({file}, line {write.line}) writes {write.variable} "
+                f"by {write.source}; only {who} may write it",
+            }
+        )
+    return problems
+
+
+def _kind(tag: str) -> str:
+    return "".join(f" {c.lower()}" if c.isupper() else c for c in tag)
+
+
+def _check_rule(graph: FlowGraph, writes: list[tuple[Write, str, str]], rule: dict) -> list[dict]:
     kind = rule["type"]
     if kind == "only_set_by":
-        allowed = set(rule.get("elements", []))
-        for variable, element, file in graph.assignments:
-            if variable == rule["variable"] and element not in allowed:
-                return {
-                    "path": [{"element": element, "name": element, "file": file}],
-                    "detail": f"'{element}' assigns {variable}, which only {sorted(allowed)} may set",
-                }
-        return None
+        return _writer_problems(writes, rule)
     required = graph.by_element(rule.get("must_pass", []))
     targets = graph.ends() if rule.get("to") == ["end"] else graph.by_element(rule.get("to", []))
     if not targets:
-        return (
-            None
-            if rule.get("optional_target")
-            else {"path": [], "detail": f"none of {rule.get('to')} exists in the bundle"}
-        )
+        if rule.get("optional_target"):
+            return []
+        return [{"path": [], "detail": f"none of {', '.join(rule.get('to', []))} is in the processes"}]
     if kind == "passes_before":
-        if graph.start is None:  # build_graph always sets it (a process without a start event is a PolicyError)
+        if not graph.starts:  # build_graph always sets them (a process without a start event is a PolicyError)
             raise PolicyError("the processes have no start event")
-        sources = {graph.start}
+        sources = set(graph.starts)
     elif kind == "passes_between":
         sources = graph.by_element(rule["from"])
         if not sources:
-            return None
+            return []
     else:
         raise PolicyError(f"unknown rule type {kind}")
     path = find_path(graph, sources, targets, required, rule.get("assuming", {}))
     if path is None:
-        return None
-    return {
-        "path": [
-            {
-                "element": graph.nodes[k].element,
-                "name": graph.nodes[k].name,
-                "process": graph.nodes[k].process,
-                "file": graph.nodes[k].file,
-            }
-            for k in path
-        ],
-        "detail": " → ".join(graph.nodes[k].element for k in path),
-    }
+        return []
+    missing = [m for m in rule.get("must_pass", []) if not graph.by_element([m])]
+    milestones = " or ".join(rule.get("must_pass", []))
+    last = graph.nodes[path[-1]]
+    detail = f"'{last.element}' ({last.name}) is reached without passing {milestones}"
+    if missing:
+        detail += f"; missing from the processes: {', '.join(missing)}"
+    if rule.get("assuming"):
+        detail += " (when " + ", ".join(f"{k} is {v}" for k, v in rule["assuming"].items()) + ")"
+    return [
+        {
+            "path": [_step(graph, k) for k in path],
+            "missing": missing,
+            "detail": detail,
+        }
+    ]
 
 
 def load_policy(files: dict[str, str], name: str = "policy.json") -> dict | None:

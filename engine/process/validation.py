@@ -17,7 +17,7 @@ from lxml import etree
 
 from engine.process.dataflow import dmn_input_errors
 from engine.process.operators import OPERATORS
-from engine.process.policy import FLOW_NODE_TAGS
+from engine.process.policy import FLOW_NODE_TAGS, implicit_ends
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -67,11 +67,13 @@ def check_bundle(
         errors += _human_task_errors(name, root, forms, lane_roles)
         errors += _service_task_errors(name, root, url_check)
         errors += _status_errors(name, root)
+        errors += unsupported_errors(name, root)
     if complete:
         process_ids = {p.get("id") for root in bpmn_trees.values() for p in root.iter(f"{{{BPMN}}}process")}
         decisions = {
             d.get("id"): (name, d) for name, root in dmn_trees.items() for d in root.iter() if _local(d) == "decision"
         }
+        errors += executable_errors(bpmn_trees)
         for name, root in sorted(bpmn_trees.items()):
             errors += _call_errors(name, root, process_ids)
             errors += _decision_errors(name, root, decisions)
@@ -139,10 +141,12 @@ def _flow_errors(file: str, container) -> list[dict]:
                         file, f"dangling sequence flow '{flow_id}': it {end} '{ref}', but no element has that id", flow
                     )
                 )
+    path_ends = implicit_ends(container)  # an activity or event with no way out ends its path (issue 15.9)
     for node_id, el in nodes.items():
         errors += _listed_flow_errors(file, el, flows)
         tag = _local(el)
         exempt = _is_event_subprocess(el) or el.get("isForCompensation") == "true"
+        compensation = el.find(f"{{{BPMN}}}compensateEventDefinition") is not None
         start_of_event_subprocess = tag == "startEvent" and _is_event_subprocess(container)
         if tag == "startEvent" and node_id in incoming:
             errors.append(
@@ -170,17 +174,14 @@ def _flow_errors(file: str, container) -> list[dict]:
         if (
             not exempt
             and not link
+            and not compensation
             and not start_of_event_subprocess
             and tag not in NO_OUTGOING
             and node_id not in outgoing
+            and node_id not in path_ends
         ):
-            errors.append(
-                error(
-                    file,
-                    f"{_kind(tag)} '{node_id}' has no outgoing sequence flow: the path stops here without an end event",
-                    el,
-                )
-            )
+            way = "a gateway needs a way out" if "Gateway" in tag else "nothing would run after it"
+            errors.append(error(file, f"{_kind(tag)} '{node_id}' has no outgoing sequence flow: {way}", el))
     return errors
 
 
@@ -415,6 +416,96 @@ def _decision_errors(file: str, root, decisions: dict) -> list[dict]:
                     file,
                     f"business rule task calls unknown decision '{decision}' (decisions in the bundle: {known})",
                     el,
+                )
+            )
+    return errors
+
+
+def lane_errors(bpmn_trees: dict, lane_roles) -> list[dict]:
+    """A user or manual task outside every lane (its own, or that of a subprocess holding it) has nobody to do it:
+    refused at deploy, not handed to some default role (issue 15.6). A stored bundle is not checked again."""
+    names = list(lane_roles)
+    choice = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else "".join(names)
+    errors = []
+    for file, root in sorted(bpmn_trees.items()):
+        in_lane = {
+            (ref.text or "").strip()
+            for lane in root.iter(f"{{{BPMN}}}lane")
+            for ref in lane.iter(f"{{{BPMN}}}flowNodeRef")
+        }
+        for el in root.iter(*(f"{{{BPMN}}}{tag}" for tag in HUMAN_TASKS)):
+            holders = [el, *(a for a in el.iterancestors() if _local(a) in ("subProcess", "transaction"))]
+            if any(h.get("id") in in_lane for h in holders):
+                continue
+            task = el.get("id")
+            errors.append(
+                error(
+                    file,
+                    f"{_kind(_local(el))} '{task}' is in no lane, so nobody would be asked to do it: "
+                    f"put task {task} in a lane: {choice}",
+                    el,
+                )
+            )
+    return errors
+
+
+# --- issue 15.9: what SpiffWorkflow would refuse with its own words, or ignore, said plainly with file and element ---
+
+_COMPENSATION = (
+    "compensation is not supported: the engine cannot undo a completed activity by a compensation event. "
+    "Draw the undoing as ordinary flow instead (an error boundary event, or a gateway leading to the undoing task)"
+)
+
+
+def unsupported_errors(file: str, root) -> list[dict]:
+    """Constructs this engine does not run, each named with its element and line: data stores (no data store is
+    configured) and compensation (SpiffWorkflow's parser refuses it with a raw exception and the element's XML)."""
+    errors = []
+    stores = {el.get("id"): el.get("name") or el.get("id") for el in root.iter(f"{{{BPMN}}}dataStore")}
+    for el in root.iter(f"{{{BPMN}}}dataStoreReference", f"{{{BPMN}}}dataStore"):
+        if _local(el) == "dataStore":
+            what = f"data store '{el.get('name') or el.get('id')}'"
+        else:
+            what = f"data store reference '{el.get('id')}'"
+            if el.get("dataStoreRef"):
+                what += f" (to data store '{stores.get(el.get('dataStoreRef'), el.get('dataStoreRef'))}')"
+        errors.append(
+            error(
+                file,
+                f"{what}: data stores are not supported; keep the value in the process data "
+                "(a data object, or a variable a task sets)",
+                el,
+            )
+        )
+    for el in root.iter(f"{{{BPMN}}}compensateEventDefinition"):
+        event = el.getparent()
+        errors.append(error(file, f"{_kind(_local(event))} '{event.get('id')}': {_COMPENSATION}", event))
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.get("isForCompensation") == "true":
+            errors.append(
+                error(file, f"{_kind(_local(el))} '{el.get('id')}' is a compensation handler: {_COMPENSATION}", el)
+            )
+    return errors
+
+
+def executable_errors(bpmn_trees: dict) -> list[dict]:
+    """A process marked isExecutable="false" that the skeleton is or that a call activity calls: SpiffWorkflow
+    skips such a process, so the call would name a process that does not exist. Named in its own file."""
+    called = {
+        el.get("calledElement") for root in bpmn_trees.values() for el in root.iter(f"{{{BPMN}}}callActivity")
+    } | {"rma"}
+    errors = []
+    for file, root in sorted(bpmn_trees.items()):
+        for process in root.iter(f"{{{BPMN}}}process"):
+            if process.get("isExecutable", "true") != "false" or process.get("id") not in called:
+                continue
+            errors.append(
+                error(
+                    file,
+                    f"process '{process.get('id')}' is marked not executable (isExecutable=\"false\"), so the engine "
+                    'would not run it: mark it executable (isExecutable="true"; in the modeler, the process\'s '
+                    "'Executable' box)",
+                    process,
                 )
             )
     return errors

@@ -275,3 +275,143 @@ def test_deploy_refusal_spells_out_the_offending_path():
     messages = [e["message"] for e in err.value.errors]
     assert any("qa_after_last_repair" in m and "repair (Repair unit)" in m and "ship_return" in m for m in messages)
     assert all({"file", "element", "line", "message", "path"} <= set(e) for e in err.value.errors)
+
+
+# --- issue 15.1: the facts the rules rely on have one authoritative writer each ---------------------------------
+
+
+def _writer_violations(files, rule):
+    return [v for v in check_policy(files, POLICY) if v["rule"] == rule]
+
+
+def _diagnosis_with(body_after_diagnose: str, extra: str = "", head: str = "") -> dict:
+    """The diagnosis stage as start -> diagnose -> X -> end, X given as XML with id 'x'."""
+    return variant(
+        "stages/rma_diagnosis.bpmn",
+        "rma_diagnosis",
+        head
+        + '<bpmn:startEvent id="start"/><bpmn:userTask id="diagnose"/>'
+        + body_after_diagnose
+        + '<bpmn:endEvent id="end"/>'
+        + flow("f1", "start", "diagnose")
+        + flow("f2", "diagnose", "x")
+        + flow("f3", "x", "end")
+        + extra,
+    )
+
+
+@pytest.mark.parametrize(
+    ("xml", "head", "variable", "how"),
+    [
+        (
+            '<bpmn:scriptTask id="x"><bpmn:script>del in_warranty</bpmn:script></bpmn:scriptTask>',
+            "",
+            "in_warranty",
+            "its script",
+        ),
+        (
+            '<bpmn:intermediateCatchEvent id="x"><bpmn:messageEventDefinition messageRef="m"/>'
+            "</bpmn:intermediateCatchEvent>",
+            '<bpmn:message id="m" name="erp_warranty"><bpmn:extensionElements>'
+            "<spiffworkflow:messageVariable>warranty_reason</spiffworkflow:messageVariable>"
+            "</bpmn:extensionElements></bpmn:message>",
+            "warranty_reason",
+            "the messageVariable of message 'erp_warranty'",
+        ),
+        (
+            '<bpmn:intermediateCatchEvent id="x"><bpmn:signalEventDefinition signalRef="s"/>'
+            "</bpmn:intermediateCatchEvent>",
+            '<bpmn:signal id="s" name="goodwill"><bpmn:extensionElements>'
+            "<spiffworkflow:variableName>quote_total</spiffworkflow:variableName>"
+            "</bpmn:extensionElements></bpmn:signal>",
+            "quote_total",
+            "the payload variable of signal 'goodwill'",
+        ),
+        (
+            '<bpmn:userTask id="x"><bpmn:extensionElements>'
+            "<spiffworkflow:variableName>outcome</spiffworkflow:variableName></bpmn:extensionElements></bpmn:userTask>",
+            "",
+            "outcome",
+            "its spiffworkflow:variableName",
+        ),
+    ],
+    ids=["deleting script", "message variable", "signal payload", "task variable"],
+)
+def test_every_other_writer_of_a_fact_is_refused(xml, head, variable, how):
+    files = _diagnosis_with(xml)
+    if head:  # messages and signals are root elements of the definitions
+        files["stages/rma_diagnosis.bpmn"] = files["stages/rma_diagnosis.bpmn"].replace(
+            '<bpmn:process id="rma_diagnosis"', head + '<bpmn:process id="rma_diagnosis"'
+        )
+    problems = [v for v in check_policy(files, POLICY) if v["path"] and v["path"][0]["element"] == "x"]
+    assert len(problems) == 1, problems
+    assert f"writes {variable} by {how}" in problems[0]["message"]
+
+
+def test_the_expired_quote_may_only_be_declined():
+    approval = BASE["stages/rma_approval.bpmn"]
+    assert "<bpmn:script>approve = False" in approval
+    files = {
+        **BASE,
+        "stages/rma_approval.bpmn": approval.replace("<bpmn:script>approve = False", "<bpmn:script>approve = True", 1),
+    }
+    (problem,) = _writer_violations(files, "only_the_customer_approves")
+    assert problem["path"][0]["element"] == "decline_expired_quote"
+    assert "decline_expired_quote (its script, setting only False)" in problem["message"]
+    files = {
+        **BASE,
+        "stages/rma_approval.bpmn": approval.replace("<bpmn:script>approve = False", "<bpmn:script>approve = 0", 1),
+    }
+    assert _writer_violations(files, "only_the_customer_approves"), "0 is no stand-in for False"
+
+
+def test_the_customer_approves_only_in_the_customer_lane():
+    approval = BASE["stages/rma_approval.bpmn"]
+    ref = "<bpmn:flowNodeRef>customer_approval</bpmn:flowNodeRef>"
+    assert ref in approval and 'name="Manager">' in approval
+    moved = approval.replace(ref, "", 1).replace('name="Manager">', f'name="Manager">{ref}', 1)
+    (problem,) = _writer_violations({**BASE, "stages/rma_approval.bpmn": moved}, "only_the_customer_approves")
+    assert problem["path"][0]["element"] == "customer_approval"
+    assert "customer_approval (its form, in lane Customer)" in problem["message"]
+
+
+def test_a_look_alike_warranty_check_is_refused():
+    # a second business rule task with the milestone's id, calling another decision, in another stage
+    files = _diagnosis_with(
+        '<bpmn:businessRuleTask id="x"/><bpmn:businessRuleTask id="check_warranty"><bpmn:extensionElements>'
+        "<spiffworkflow:calledDecisionId>repair_or_replace</spiffworkflow:calledDecisionId>"
+        "</bpmn:extensionElements></bpmn:businessRuleTask>",
+        flow("f4", "x", "check_warranty"),
+    )
+    duplicate = next(v for v in check_policy(files, POLICY) if v["rule"] == "warranty_check_before_repair")
+    assert "milestone 'check_warranty' is defined in 2 places" in duplicate["message"]
+    assert {p["file"] for p in duplicate["path"]} == {"stages/rma_diagnosis.bpmn", "stages/rma_warranty.bpmn"}
+
+
+def test_a_link_event_is_a_path():
+    files = variant(
+        "stages/rma_diagnosis.bpmn",
+        "rma_diagnosis",
+        """
+      <bpmn:startEvent id="start"/><bpmn:userTask id="diagnose"/>
+      <bpmn:intermediateThrowEvent id="go"><bpmn:linkEventDefinition name="bench"/></bpmn:intermediateThrowEvent>
+      <bpmn:intermediateCatchEvent id="land"><bpmn:linkEventDefinition name="bench"/></bpmn:intermediateCatchEvent>
+      <bpmn:userTask id="repair"/><bpmn:endEvent id="end"/>"""
+        + flow("f1", "start", "diagnose")
+        + flow("f2", "diagnose", "go")
+        + flow("f3", "land", "repair")
+        + flow("f4", "repair", "end"),
+    )
+    violation = next(v for v in check_policy(files, POLICY) if v["rule"] == "approval_before_chargeable_repair")
+    assert [p["element"] for p in violation["path"]][-4:] == ["diagnose", "go", "land", "repair"]
+
+
+def test_a_missing_milestone_is_named():
+    files = variant(
+        "stages/rma_qa.bpmn",
+        "rma_qa",
+        '<bpmn:startEvent id="start"/><bpmn:endEvent id="end"/>' + flow("f1", "start", "end"),
+    )
+    violation = next(v for v in check_policy(files, POLICY) if v["rule"] == "qa_after_last_repair")
+    assert violation["missing"] == ["qa_check"]
+    assert "missing from the processes: qa_check" in violation["message"]
