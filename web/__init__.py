@@ -53,6 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .auth import register_auth
     from .ops import bp as ops_bp  # dashboard, operations
     from .owners import bp as owners_bp  # process owners
+    from .partners import bp as partner_bp  # partner portal and organisations (issue 17)
     from .portal import bp as portal_bp
     from .requests import bp as requests_bp  # online requests
     from .staff import bp as staff_bp
@@ -62,6 +63,6 @@ def create_app(config: dict | None = None) -> Flask:
     errors.register(app)
     register_auth(app)
     register_api(app)
-    for blueprint in (staff_bp, portal_bp, ops_bp, owners_bp, requests_bp):
+    for blueprint in (staff_bp, portal_bp, ops_bp, owners_bp, requests_bp, partner_bp):
         app.register_blueprint(blueprint)
     return app

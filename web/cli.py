@@ -327,3 +327,64 @@ def centres_set(code, prices_include_tax, email, phone):
         raise click.ClickException(exc.message) from None
     tax = "include" if result["prices_include_tax"] else "exclude"
     click.echo(f"{code}: prices {tax} tax; e-mail {result['email'] or '-'}; phone {result['phone'] or '-'}")
+
+
+@main.group("partners")
+def partners_group():
+    """Partner organisations (installers, dealers, distributors) and their accounts."""
+
+
+@partners_group.command("create")
+@click.argument("name")
+@click.option("--type", "org_type", required=True, type=click.Choice(["installer", "dealer", "distributor"]))
+@click.option("--centre", required=True, help="the centre that serves it")
+@click.option("--email", "contact_email", required=True, help="the contact e-mail its units' messages go to")
+@click.option("--contact", "contact_name", default="", help="the contact person")
+@click.option("--phone", "contact_phone", default=None)
+@click.option("--language", default="en", type=click.Choice(["en", "de"]))
+def partners_create(name, org_type, centre, contact_email, contact_name, contact_phone, language):
+    """Create the organisation NAME served by a centre."""
+    from engine.services.partners import create_organisation
+
+    payload = {
+        "name": name,
+        "type": org_type,
+        "centre": centre,
+        "contact_email": contact_email,
+        "contact_name": contact_name,
+        "contact_phone": contact_phone,
+        "language": language,
+    }
+    try:
+        org = create_organisation(_orchestrator(), Actor("cli", "manager"), payload)
+    except EngineError as exc:
+        detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in (exc.errors or {}).items()) if exc.errors else ""
+        raise click.ClickException(f"{exc.message}{' (' + detail + ')' if detail else ''}") from None
+    click.echo(f"organisation {org['id']} {org['name']} ({org['type']} @ {org['centre']}) created")
+
+
+@partners_group.command("add-user")
+@click.argument("organisation", type=int)
+@click.argument("username")
+@click.option("--password", required=True)
+@click.option("--name", "full_name", default="")
+@click.option("--email", default=None)
+def partners_add_user(organisation, username, password, full_name, email):
+    """Add USERNAME (role partner) to the organisation with id ORGANISATION."""
+    from engine.services.partners import add_partner_user
+
+    try:
+        add_partner_user(_orchestrator(), Actor("cli", "manager"), organisation, username, password, full_name, email)
+    except EngineError as exc:
+        detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in (exc.errors or {}).items()) if exc.errors else ""
+        raise click.ClickException(f"{exc.message}{' (' + detail + ')' if detail else ''}") from None
+    click.echo(f"partner account {username} added to organisation {organisation}")
+
+
+@partners_group.command("list")
+def partners_list():
+    """Every organisation: id, name, type, centre, contact e-mail."""
+    from engine.services.partners import list_organisations
+
+    for org in list_organisations(_orchestrator(), Actor("cli", "manager")):
+        click.echo(f"{org['id']}\t{org['name']}\t{org['type']}\t{org['centre']}\t{org['contact_email']}")

@@ -82,6 +82,7 @@ class MeSchema(Schema):
     username = fields.String()
     role = fields.String()
     centre = fields.String(allow_none=True)
+    organisation = fields.Integer(allow_none=True, metadata={"description": "A partner's organisation (issue 17)"})
 
 
 class HealthSchema(Schema):
@@ -221,12 +222,41 @@ class TaskSchema(Schema):
     form = fields.Dict(metadata={"description": "JSON Schema of the data `complete` expects"})
     rma_number = fields.String()
     rma = fields.Nested(TaskRmaSchema)
+    instructions = fields.String(
+        metadata={
+            "description": "The task's instructions (spiffworkflow:instructionsForEndUser): Markdown filled in "
+            "with the task's data; absent when the task has none"
+        }
+    )
+    instructions_html = fields.String(
+        metadata={"description": "`instructions` rendered as HTML (raw HTML in the text or the data is escaped)"}
+    )
+    instructions_error = fields.String(
+        allow_none=True,
+        metadata={"description": "Why the instructions are shown as written (they could not be filled in), else null"},
+    )
+
+
+class WarrantyDateSchema(Schema):
+    date = fields.Date(allow_none=True, metadata={"description": "The date the warranty check counts from"})
+    basis = fields.String(
+        allow_none=True,
+        metadata={"description": "installation, purchase or ship (the first the RMA has, in that order); null: none"},
+    )
+
+
+class SerialFlagSchema(Schema):
+    code = fields.String(metadata={"description": "serial_in_open_rmas, serial_differs or serial_not_registered"})
+    message = fields.String()
+    rmas = fields.List(fields.String())
 
 
 class RmaSchema(RmaSummarySchema):
     open_tasks = fields.List(fields.Nested(TaskSchema))
     history = fields.List(fields.Nested(HistoryEventSchema))
     process = fields.Nested(ProcessVersionSchema)
+    warranty = fields.Nested(WarrantyDateSchema)
+    serial_flags = fields.List(fields.Nested(SerialFlagSchema))
 
 
 class TaskListArgsSchema(Schema):
@@ -302,8 +332,17 @@ class PortalProductSchema(Schema):
     serial_number = fields.String()
 
 
+class PortalWarrantySchema(Schema):
+    date = fields.Date(allow_none=True, metadata={"description": "The date the warranty check counts from"})
+    basis = fields.String(allow_none=True, metadata={"description": "installation, purchase or ship; null: none"})
+    basis_text = fields.String(allow_none=True, metadata={"description": "The basis in the customer's language"})
+    none_text = fields.String(allow_none=True)
+    in_warranty = fields.Boolean(allow_none=True)
+
+
 class PortalViewSchema(Schema):
     number = fields.String()
+    warranty = fields.Nested(PortalWarrantySchema)
     status = fields.String()
     status_text = fields.String()
     stage = fields.String(allow_none=True)

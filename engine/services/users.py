@@ -110,6 +110,7 @@ def add_user(
         # locked: a login verifying the old password waits, then sees the new one (sign_in)
         user = s.scalar(select(User).where(User.username == username).with_for_update()) or User(username=username)
         user.role, user.centre_code, user.full_name = role, centre or None, full_name or username
+        user.organisation_id = None  # a staff account belongs to no partner (engine.services.partners)
         if password_hash:
             new_hash = password_hash
         elif password is not None:
@@ -342,11 +343,11 @@ def login(orc: Orchestrator, username: str, password: str, address: str | None =
 
 
 def _actor(user: User | Row) -> Actor:
-    """From a User, or a row of its username, role, centre_code and id."""
-    return Actor(user.username, user.role, user.centre_code, user.id)
+    """From a User, or a row of its username, role, centre_code, id and organisation_id."""
+    return Actor(user.username, user.role, user.centre_code, user.id, user.organisation_id)
 
 
-_ACTIVE_USER = select(User.username, User.role, User.centre_code, User.id).where(
+_ACTIVE_USER = select(User.username, User.role, User.centre_code, User.id, User.organisation_id).where(
     User.username == bindparam("username"), User.active
 )
 
@@ -358,9 +359,9 @@ def actor_by_username(orc: Orchestrator, username: str) -> Actor | None:
     return _actor(row) if row else None
 
 
-_SESSION_USER = select(User.username, User.role, User.centre_code, User.id, User.session_epoch).where(
-    User.username == bindparam("username"), User.active
-)
+_SESSION_USER = select(
+    User.username, User.role, User.centre_code, User.id, User.organisation_id, User.session_epoch
+).where(User.username == bindparam("username"), User.active)
 
 
 def session_actor(orc: Orchestrator, username: str, epoch: int | None) -> Actor | None:
@@ -465,7 +466,16 @@ def issue_token(orc: Orchestrator, actor: Actor) -> dict:
 
 # The token with its user in one indexed read: it runs before every API call, so no ORM session.
 _TOKEN_WITH_USER = (
-    select(ApiToken.revoked_at, ApiToken.expires_at, User.active, User.username, User.role, User.centre_code, User.id)
+    select(
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        User.active,
+        User.username,
+        User.role,
+        User.centre_code,
+        User.id,
+        User.organisation_id,
+    )
     .join(User, User.id == ApiToken.user_id)
     .where(ApiToken.token_hash == bindparam("token_hash"))
 )

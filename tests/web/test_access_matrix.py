@@ -364,6 +364,15 @@ EXPECTED: dict[tuple[str, str], Row] = {
         roles_then_centre(OPERATORS, 200),
         _check_retried,
     ),
+    # a message to the process (engine.services.process_messages): staff of the RMA's centre; this RMA waits for
+    # a task, not for the message, so whoever may deliver gets 409 (the 202 is in test_runtime_incidents_and_messages)
+    ("post", "/api/rmas/{rma_id}/messages/{message_name}"): Row(
+        lambda ctx: {
+            "url": f"/api/rmas/{ctx.world.rma(ctx.centre, 'received')['id']}/messages/customs_cleared",
+            "json": {"data": {"cleared": True}},
+        },
+        roles_then_centre(("reception", "technician", "qa", "process_owner", "manager"), 409),
+    ),
     ("post", "/api/rmas/{rma_id}/cancel"): Row(
         lambda ctx: {
             "url": f"/api/rmas/{ctx.world.rma(ctx.centre, 'received', fresh=True)['id']}/cancel",
@@ -402,6 +411,10 @@ EXPECTED.update({endpoint: Row(build, expect) for endpoint, (build, expect) in _
 from tests.web.request_access_rows import ROWS as _REQUEST_ROWS  # noqa: E402
 
 EXPECTED.update({endpoint: Row(*row) for endpoint, row in _REQUEST_ROWS.items()})
+# Partner organisations and batches (issue 17) keep theirs beside their world.
+from tests.web.partner_access_rows import ROWS as _PARTNER_ROWS  # noqa: E402
+
+EXPECTED.update({endpoint: Row(*row) for endpoint, row in _PARTNER_ROWS.items()})
 
 
 def test_every_documented_endpoint_has_a_row(world):

@@ -8,7 +8,24 @@ from flask_smorest import Api
 
 from web.schemas import ErrorSchema
 
-from . import auth, catalogue, customer, goodwill, meta, operations, portal, processes, requests, rmas, tasks, webhooks
+from . import (
+    auth,
+    batch_parcels,
+    batches,
+    catalogue,
+    customer,
+    goodwill,
+    meta,
+    operations,
+    partners,
+    portal,
+    processes,
+    register,
+    requests,
+    rmas,
+    tasks,
+    webhooks,
+)
 
 BLUEPRINTS = (
     meta.blp,
@@ -24,6 +41,10 @@ BLUEPRINTS = (
     requests.parcels_blp,
     catalogue.blp,
     goodwill.blp,
+    partners.blp,
+    batches.blp,
+    batch_parcels.blp,
+    register.blp,
 )
 
 

@@ -28,7 +28,7 @@ def issue_token(credentials):
 
 
 @blp.route("/auth/tokens")
-@secured(blp)
+@secured(blp, partners=True)
 @blp.response(200, TokenInfoSchema(many=True))
 def list_tokens():
     """The caller's own tokens, newest first: when each was issued, expires, or was revoked."""
@@ -36,7 +36,7 @@ def list_tokens():
 
 
 @blp.route("/auth/tokens/<int:token_id>", methods=["DELETE"])
-@secured(blp, 404)
+@secured(blp, 404, partners=True)
 @blp.response(204)
 def revoke_token_by_id(token_id):
     """Revoke one of the caller's own tokens, e.g. one left on a lost device."""
@@ -44,7 +44,7 @@ def revoke_token_by_id(token_id):
 
 
 @blp.route("/auth/revoke", methods=["POST"])
-@secured(blp, 400)
+@secured(blp, 400, partners=True)
 @blp.response(204)
 def revoke_token():
     """Revoke the bearer token this request carries; it stops working at once."""
@@ -55,9 +55,10 @@ def revoke_token():
 
 
 @blp.route("/me")
-@secured(blp)
+@secured(blp, partners=True)
 @blp.response(200, MeSchema)
 def me():
-    """The caller's username, role and centre (null for managers and owners of every centre)."""
+    """The caller's username, role, centre (null for managers and owners of every centre) and, for a partner, its
+    organisation's id."""
     actor = caller()
-    return {"username": actor.username, "role": actor.role, "centre": actor.centre}
+    return {"username": actor.username, "role": actor.role, "centre": actor.centre, "organisation": actor.organisation}

@@ -8,6 +8,7 @@ from flask import current_app, request
 from flask_smorest import Blueprint as SmorestBlueprint
 
 from engine import Actor
+from engine.errors import NotAllowed
 from web import csrf
 from web.auth import api_actor
 from web.json_body import ArgumentsParser
@@ -57,6 +58,10 @@ def caller() -> Actor:
     on a browser session cookie must still pass the CSRF check on unsafe methods.
     """
     actor = api_actor()
+    if actor.is_partner and not getattr(current_app.view_functions.get(request.endpoint or ""), "partners", False):
+        # A partner's credentials open only the views marked for partners (secured(..., partners=True)): every
+        # other endpoint reads or changes centres' RMAs, which a partner never sees.
+        raise NotAllowed("a partner account may use only the partner endpoints (/api/organisations, /api/batches)")
     if (
         request.method not in SAFE_METHODS
         and bearer_token() is None
@@ -77,10 +82,11 @@ def errors(blp, *statuses: int):
     return decorate
 
 
-def secured(blp, *statuses: int):
+def secured(blp, *statuses: int, partners: bool = False):
     """Authenticate before the request body is parsed (401 beats 422); document bearerAuth and errors.
 
-    Place it right under `@blp.route`.
+    Place it right under `@blp.route`. `partners=True`: a partner's credentials may call it too (the service
+    scopes what they see to their organisation); every other view answers them 403.
     """
 
     def decorate(view):
@@ -90,6 +96,8 @@ def secured(blp, *statuses: int):
             return view(*args, **kwargs)
 
         authenticated = errors(blp, 401, *statuses)(authenticated)
-        return blp.doc(security=SECURITY)(authenticated)
+        authenticated = blp.doc(security=SECURITY)(authenticated)
+        authenticated.partners = partners
+        return authenticated
 
     return decorate

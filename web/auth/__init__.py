@@ -155,7 +155,7 @@ def safe_next(target: str | None, default: str, within: str = "/") -> str:
 
 
 # Where each role starts its day: process owners on their processes, managers on the dashboard, the rest on tasks.
-LANDING = {"process_owner": "owners.versions_page", "manager": "ops.dashboard"}
+LANDING = {"process_owner": "owners.versions_page", "manager": "ops.dashboard", "partner": "partner.home"}
 
 
 def landing_url(actor: Actor) -> str:

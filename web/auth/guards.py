@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import abort, current_app, redirect, request, url_for
+from flask_login import current_user
 
 from engine.services import throttle
 
+# What a partner's session may open (issue 17): its portal, logging in and out, static files, the public pages;
+# the API's views check a partner's credentials one by one (web.api.common.caller). Every staff, owner and
+# operations page is 404 to a partner, as if it did not exist.
+PARTNER_BLUEPRINTS = frozenset({"partner", "auth", "static", "portal", "requests"})
 # Blueprints whose URLs carry a tracking token: a 404 there is a wrong guess.
 PORTAL_BLUEPRINTS = frozenset({"portal", "api_portal", "requests", "api_requests"})
 HEADERS = {
@@ -38,6 +43,17 @@ def _portal_key() -> str:
 
 
 def register(app) -> None:
+    @app.before_request
+    def _partners_stay_in_their_portal():
+        blueprint = request.blueprint
+        if blueprint is None or blueprint in PARTNER_BLUEPRINTS or blueprint.startswith("api"):
+            return
+        if current_user.is_authenticated and current_user.actor.is_partner:
+            if request.endpoint == "staff.home":  # the site's front door
+                return redirect(url_for("partner.home"))
+            abort(404)
+        return None
+
     @app.before_request
     def _refuse_locked_out_guesser():
         if request.blueprint in PORTAL_BLUEPRINTS:
