@@ -19,6 +19,9 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConver
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.defaults import EventBasedGateway
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as BaseMessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import (
     ParallelMultiInstanceTask,
@@ -32,11 +35,10 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
-from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from engine import sandbox
-from engine.errors import Conflict, InvalidFormData, ProcessScriptError, TaskAlreadyCompleted, TaskNotFound
+from engine.errors import Conflict, EngineError, InvalidFormData, ProcessScriptError, TaskAlreadyCompleted, TaskNotFound
 from engine.execution.stepping import EngineSubWorkflow, EngineWorkflow
 from engine.process.definitions import LANE_ROLES, ParsedBundle
 from engine.process.limits import MAX_INSTANCES
@@ -164,15 +166,17 @@ class Runtime:
 
     @contextmanager
     def _command(self) -> Iterator[CommandBudget]:
-        """One command's budget. Going over it, or an arithmetic fault in the engine itself (a signalling NaN
-        left in the data, say), is CommandRolledBack naming the element that ran: the workflow may be half
-        way through a step and must not be saved."""
+        """One command's budget. Going over it, or a fault in the engine itself (a signalling NaN left in the
+        data, say, or any other exception that is not one of ours), is CommandRolledBack naming the element
+        that ran: the workflow may be half way through a step and must not be saved."""
         budget = CommandBudget(self.limits.steps, self.limits.script_seconds, self.limits.tasks)
         try:
             with budget:
                 yield budget
         except Exception as exc:
-            if budget.exceeded is None and not isinstance(exc, (BudgetExceeded, ArithmeticError)):
+            # an EngineError is the command's own answer (an incident, a 409); anything else raised while the
+            # engine ran (an arithmetic fault, a TypeError inside SpiffWorkflow on odd data) is never a 500
+            if budget.exceeded is None and isinstance(exc, EngineError) and not isinstance(exc, BudgetExceeded):
                 raise
             why = budget.exceeded or f"the engine could not continue ({type(exc).__name__})"
             element = budget.element or (getattr(exc, "task", None) if isinstance(exc, ProcessScriptError) else None)
@@ -259,6 +263,14 @@ class Runtime:
         """Run the failed tasks again (with the specs the instance has now), then continue until it waits."""
         with self._command():
             for task in workflow.get_tasks(state=TaskState.ERROR):
+                if task.internal_data.pop(_FAILED_ON_UPDATE, False):
+                    # it failed before it was ready (a multi-instance reading its collection): made ready again
+                    task._set_state(TaskState.FUTURE)
+                    try:
+                        task.task_spec._update(task)
+                    except (SpiffWorkflowException, sandbox.SandboxViolation) as exc:
+                        raise _script_error(exc) from None
+                    continue
                 task._set_state(TaskState.READY)  # the sandbox changes task data only on success: nothing half-done
                 if task.task_spec.manual:
                     self._run(task)  # a human task whose own completion failed: its submitted data is kept
@@ -318,36 +330,59 @@ class Runtime:
     def deliver_message(self, workflow: BpmnWorkflow, name: str, payload: dict | None = None) -> None:
         """Deliver the BPMN message `name` (a spiff message event), then run until the instance waits.
 
-        `payload` lands in the catching event's `messageVariable`. Raises MessageNotAwaited when no
-        event of the instance is waiting for that message (nothing changes then)."""
-        if name not in self.awaited_messages(workflow):
+        Any waiting catch counts: a receive task, an intermediate or boundary catch event, a branch of an
+        event-based gateway, one of a multiple event's definitions. `payload` lands in the task data as the
+        catching event says (its `messageVariable`); the message's correlation properties are computed from the
+        payload and must match the keys the instance already holds. Raises MessageNotAwaited when no event of
+        the instance waits for that message, or for it with these correlation values (nothing changes then)."""
+        body = dict(payload or {})
+        definitions = [d for _task, d in _waiting_catches(workflow) if _is_message(d) and d.name == name]
+        if not definitions:
             raise MessageNotAwaited(f"the process is not waiting for the message '{name}'")
         with self._command():
+            correlations = _payload_correlations(workflow, definitions[0], body)
             try:
-                workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload=dict(payload or {})))
-            except WorkflowException as exc:
-                raise MessageNotAwaited(str(exc)) from None
+                workflow.send_event(BpmnEvent(definitions[0], payload=body, correlations=correlations))
+            except WorkflowException:
+                raise MessageNotAwaited(
+                    f"the process is not waiting for the message '{name}' with these correlation values"
+                ) from None
             self._advance(workflow)
 
     def awaited_messages(self, workflow: BpmnWorkflow) -> set[str]:
-        """Names of the messages some waiting event of the instance would catch now."""
-        return {e.name for e in workflow.waiting_events() if e.event_type == "MessageEventDefinition"}
+        """Names of the messages some waiting event of the instance would catch now (event-based gateways and
+        multiple events included)."""
+        return {d.name for _task, d in _waiting_catches(workflow) if _is_message(d)}
+
+    def awaited_elements(self, workflow: BpmnWorkflow) -> list[tuple[str, str]]:
+        """(message name, the BPMN id of the waiting element) for each message the instance waits for."""
+        found = []
+        for task, d in _waiting_catches(workflow):
+            if _is_message(d) and (d.name, task.task_spec.bpmn_id) not in found:
+                found.append((d.name, task.task_spec.bpmn_id))
+        return found
 
     def fire_due_timers(self, workflow: BpmnWorkflow) -> list[str]:
         """Fire every timer whose time has come; returns the ids of the timer events that fired."""
         # timers only: a message event that a firing timer cancelled (it interrupted its activity) did not fire
         waiting = {
-            t.id: t.task_spec.bpmn_id
-            for t in workflow.get_tasks(state=TaskState.WAITING)
-            if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)
+            task.id: task.task_spec.bpmn_id
+            for task, d in _waiting_catches(workflow)
+            if isinstance(d, TimerEventDefinition)
         }
         with self._command():
             self._advance(workflow)
         still = {t.id for t in workflow.get_tasks(state=TaskState.WAITING)}
-        return sorted(name for task_id, name in waiting.items() if task_id not in still and name)
+        return sorted({name for task_id, name in waiting.items() if task_id not in still and name})
 
     def next_timer_at(self, workflow: BpmnWorkflow) -> datetime | None:
-        return _earliest(getattr(event, "value", None) for event in workflow.waiting_events())
+        """The earliest due time of any waiting timer: timer catch and boundary events, and the timers of
+        event-based gateways and multiple events (SpiffWorkflow lists those only as the gateway's event)."""
+        return _earliest(
+            getattr(d.details(task), "value", None)
+            for task, d in _waiting_catches(workflow)
+            if isinstance(d, TimerEventDefinition)
+        )
 
     def current_data(self, workflow: BpmnWorkflow, snapshot: Snapshot | None = None) -> dict:
         """The process data as of now: the open human task's data, or the end's when completed."""
@@ -361,6 +396,14 @@ class Runtime:
         if task is not None:
             data.update(task.data)
         return data
+
+    def task_data(self, workflow: BpmnWorkflow, task_id: str) -> dict | None:
+        """One task's data (what its instructions are filled in with); None when the workflow has no such task."""
+        try:
+            task = workflow.get_task_from_id(UUID(task_id))
+        except (ValueError, WorkflowException, KeyError):
+            return None
+        return {**workflow.data, **task.data} if task is not None else None
 
     def _run(self, task) -> None:
         try:
@@ -378,6 +421,40 @@ class Runtime:
                 workflow.do_engine_steps(will_complete_task=_count_step)
         except (SpiffWorkflowException, sandbox.SandboxViolation) as exc:
             raise _script_error(exc) from None
+
+
+def _leaf_definitions(definition):
+    """An event definition, or each of a multiple event's (an event-based gateway's) definitions."""
+    if isinstance(definition, MultipleEventDefinition):
+        for inner in definition.event_definitions:
+            yield from _leaf_definitions(inner)
+    elif definition is not None:
+        yield definition
+
+
+def _waiting_catches(workflow: BpmnWorkflow):
+    """(task, event definition) for every event definition a waiting catch of the instance holds."""
+    for task in list(workflow.event_manager.tasks.values()):
+        for definition in _leaf_definitions(getattr(task.task_spec, "event_definition", None)):
+            yield task, definition
+
+
+def _is_message(definition) -> bool:
+    return isinstance(definition, BaseMessageEventDefinition)
+
+
+def _payload_correlations(workflow: BpmnWorkflow, definition, payload: dict) -> dict:
+    """The correlation keys a delivered message carries, computed from its payload by the message's correlation
+    properties (a property the payload does not give is left out: it then matches no key the instance holds)."""
+    correlations: dict = {}
+    for prop in getattr(definition, "correlation_properties", None) or []:
+        try:
+            value = workflow.script_engine.environment.evaluate(prop.retrieval_expression, dict(payload))
+        except Exception:  # noqa: BLE001 - the payload lacks what the expression reads
+            continue
+        for key in prop.correlation_keys:
+            correlations.setdefault(key, {})[prop.name] = value
+    return correlations
 
 
 def _count_step(task) -> None:
@@ -560,6 +637,8 @@ def _capped_instances(bundle: ParsedBundle) -> None:
                 task_spec.create_children = _first_checked(task_spec, ParallelMultiInstanceTask.create_children)
             elif isinstance(task_spec, SequentialMultiInstanceTask):
                 task_spec.add_next_child = _first_checked(task_spec, SequentialMultiInstanceTask.add_next_child)
+                if task_spec.data_input is not None:  # it reads its collection before it adds the first child
+                    task_spec.init_remaining_items = _input_checked(task_spec)
     bundle.capped_instances = True
 
 
@@ -567,12 +646,17 @@ def _first_checked(spec, create):
     def checked(my_task) -> None:
         if not any(spec._instances(my_task)):  # before the first instance: how many there will be
             if spec.data_input is not None:
-                items = spec.data_input.get(my_task) if spec.data_input.exists(my_task) else ()
-                count = len(items) if hasattr(items, "__len__") else 0
+                count = len(_input_collection(spec, my_task))
             else:
                 count = my_task.internal_data.get("cardinality")
                 if count is None:  # parallel: evaluated where it creates them, after this check
                     count = my_task.workflow.script_engine.evaluate(my_task, spec.cardinality)
+                if isinstance(count, bool) or not isinstance(count, int):
+                    raise WorkflowTaskException(
+                        f"multi-instance activity's loopCardinality '{spec.cardinality}' is "
+                        f"{_kind(count)}, not a whole number",
+                        task=my_task,
+                    )
             if isinstance(count, int) and count > MAX_INSTANCES:
                 raise WorkflowTaskException(
                     f"multi-instance activity would run {count} instances, more than {MAX_INSTANCES}", task=my_task
@@ -582,10 +666,57 @@ def _first_checked(spec, create):
     return checked
 
 
+def _input_checked(spec):
+    def checked(my_task):
+        _input_collection(spec, my_task)
+        return SequentialMultiInstanceTask.init_remaining_items(spec, my_task)
+
+    return checked
+
+
+def _input_collection(spec, my_task):
+    """The collection a multi-instance activity runs over, as SpiffWorkflow will iterate it: a missing one, or a
+    value that is not a list (or a dict, whose items SpiffWorkflow iterates), raises naming the variable, so the RMA
+    goes to incident instead of SpiffWorkflow failing inside (a 500) or iterating the letters of a text."""
+    name = getattr(spec.data_input, "bpmn_id", None) or getattr(spec.data_input, "name", "?")
+    if not spec.data_input.exists(my_task):
+        raise WorkflowTaskException(
+            f"multi-instance activity runs over '{name}', which no step before it has set", task=my_task
+        )
+    items = spec.data_input.get(my_task)
+    if not isinstance(items, (list, tuple, dict)):
+        raise WorkflowTaskException(
+            f"multi-instance activity runs over '{name}', which is {_kind(items)}, not a list", task=my_task
+        )
+    return items
+
+
+def _kind(value) -> str:
+    """A value's type in a process owner's words."""
+    if value is None:
+        return "empty (None)"
+    words = {bool: "yes/no", int: "a number", float: "a number", Decimal: "a number", str: "text", bytes: "bytes"}
+    return words.get(type(value), f"a {type(value).__name__}")
+
+
+_FAILED_ON_UPDATE = "rma_failed_on_update"  # internal data of a task that raised while being made ready
+
+
 def _script_error(exc: Exception) -> ProcessScriptError:
     task = getattr(exc, "task", None)
-    name = task.task_spec.bpmn_id if task is not None else None
+    if task is not None and not task.has_state(TaskState.ERROR | TaskState.FINISHED_MASK):
+        # SpiffWorkflow leaves a task that raised while being made ready (its update: a multi-instance reading its
+        # collection, a timer its duration) FUTURE or WAITING, with nothing in ERROR: the RMA would hang with no
+        # task, timer or message. It waits in ERROR instead, and a retry makes it ready again (Runtime.retry).
+        task.internal_data[_FAILED_ON_UPDATE] = True
+        task._set_state(TaskState.ERROR)
+    spec = task.task_spec if task is not None else getattr(exc, "task_spec", None)  # a gateway's WorkflowException
+    name = getattr(spec, "bpmn_id", None) if spec is not None else None
     message = getattr(exc, "error_msg", None) or str(exc)
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, NameError) and getattr(cause, "name", None) and message.startswith("Error evaluating"):
+        # a condition (or other expression) reading a variable that no step on the path taken has set
+        message = f"{message}: '{cause.name}' is not set (no step on the path taken so far sets it)"
     # a service task's failure carries what the other side answered as `detail` (operators only)
     return ProcessScriptError(f"{name or 'process'}: {message}", task=name, detail=getattr(exc, "detail", None))
 
@@ -603,7 +734,11 @@ def instance_status(
             return task.properties[STATUS_PROPERTY]
     # No human task open: an event the instance waits on (a parcel, say) may name the status.
     for task in workflow.get_tasks(state=TaskState.WAITING) if waiting is None else waiting:
-        status = ((getattr(task.task_spec, "extensions", None) or {}).get("properties") or {}).get(STATUS_PROPERTY)
-        if status:
-            return status
+        # an event-based gateway waits itself, but SpiffWorkflow reads no properties of a gateway: its branches'
+        # catch events name the status then
+        specs = [task.task_spec, *(task.task_spec.outputs if isinstance(task.task_spec, EventBasedGateway) else ())]
+        for spec in specs:
+            status = ((getattr(spec, "extensions", None) or {}).get("properties") or {}).get(STATUS_PROPERTY)
+            if status:
+                return status
     return previous or "received"

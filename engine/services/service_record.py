@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.errors import TaskNotFound
+from engine.services import task_instructions
 from engine.services.customers import earlier_rmas, latest_quote, photo_view, photos_of, quote_view
+from engine.services.register import serial_flags
 from engine.services.rmas import _bundle_id, _visible_rma
 from engine.services.tasks import _visible_task
 from engine.services.views import task_view
@@ -73,6 +75,8 @@ def task_page(orc: Orchestrator, actor: Actor, task_id: str) -> dict:
         done = _completed(s, parsed, rma.id)
         view = task_view(task, form=parsed.form(task.form_file), rma=rma)
         view["data"] = task.data
+        view["serial_flags"] = serial_flags(s, rma)  # issue 17.5: two open RMAs, another serial, not registered
+        view |= task_instructions.view(orc, s, parsed, task)
         view["context"] = _context(orc, s, actor, rma, parsed, task, done)
         return view
 

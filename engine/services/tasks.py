@@ -19,6 +19,7 @@ from engine.errors import (
     text_refusal,
 )
 from engine.process import forms
+from engine.services import task_instructions
 from engine.services.goodwill import check_four_eyes, not_own_goodwill_approval
 from engine.services.instances import apply
 from engine.services.rmas import _bundle_id
@@ -185,7 +186,9 @@ def next_task(orc: Orchestrator, actor: Actor) -> dict | None:
 def get_task(orc: Orchestrator, actor: Actor, task_id: str) -> dict:
     with orc.reading() as s:
         task = _visible_task(s, actor, task_id)
-        return task_view(task, form=_form_of(orc, s, task), rma=s.get(Rma, task.rma_id))
+        parsed = orc.parsed_bundle(s, _bundle_id(s, task.rma_id))
+        view = task_view(task, form=parsed.form(task.form_file), rma=s.get(Rma, task.rma_id))
+        return view | task_instructions.view(orc, s, parsed, task)
 
 
 def _visible_task(session: Session, actor: Actor, task_id: str) -> HumanTask:
