@@ -13,10 +13,11 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.actors import Actor
-from engine.errors import NotAllowed, NotFound
+from engine.errors import Conflict, NotAllowed, NotFound
 from engine.services.register_rows import RegisterImportError, clean_units, err, parse_csv
 from engine.services.views import page_bounds
 from engine.store.audit import audit
@@ -178,6 +179,12 @@ def _store(orc: Orchestrator, actor: Actor, rows: list[tuple[int, dict]]) -> dic
             if row.get("installation_date") is not None:  # a row without one keeps a registration made before
                 unit.installed_on = row["installation_date"]
             unit.updated_by, unit.updated_at = actor.username, now
+        try:
+            uow.flush()
+        except IntegrityError:  # an import at the same moment registered one of these serials first
+            raise Conflict(
+                "another import registered some of these serials at the same moment; send it again"
+            ) from None
         audit(
             s,
             None,
