@@ -166,6 +166,14 @@ def portal_view(orc: Orchestrator, token: str) -> dict:
             "outcome": rma.outcome,
             "outcome_text": t(lang, f"outcome.{rma.outcome}") if rma.outcome else None,
             "product": {"model": rma.product_model, "serial_number": rma.serial_number},
+            # which date the warranty check counts from (issue 17.5), in the customer's words
+            "warranty": {
+                "date": rma.warranty_date,
+                "basis": rma.warranty_basis,
+                "basis_text": t(lang, f"warranty.basis.{rma.warranty_basis}") if rma.warranty_basis else None,
+                "none_text": None if rma.warranty_basis else t(lang, "warranty.none"),
+                "in_warranty": rma.in_warranty,
+            },
             "quote": quote,
             "decision_pending": pending is not None,
             "language": lang,
