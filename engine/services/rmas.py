@@ -282,6 +282,8 @@ def list_rmas(
     `q` finds RMAs whose number, serial number, customer name or email has a word starting with it
     (engine.store.search: "Mül", "lee wong", "RMA-SG-0001", "000123"), by a range on the search-term index.
     """
+    if actor.is_partner:  # no centre, yet not every centre: a partner reads its units in engine.services.partner_rmas
+        raise NotAllowed("a partner reads its organisation's units, not the centres' RMA list")
     page, per_page = page_bounds(page, per_page)
     centres = [c for c in (None if actor.is_global else actor.centre, centre) if c]
     query = select(Rma)
