@@ -230,12 +230,16 @@ def _process_data(orc: Orchestrator, session: Session, rma: Rma) -> tuple[dict, 
 
 
 def request_view(orc: Orchestrator, token: str) -> dict:
-    """The customer's request page: status, the self-help steps, the packing slip, the offers."""
-    from engine.services.portal import OUTCOME_WORDS, STATUS_WORDS
+    """The customer's request page: status (in the customer's words and language, as on the tracking page), the
+    self-help steps, the packing slip, the offers and the centre's contact details."""
+    from engine.customer.customer_text import language, status_text, t
+    from engine.services import stage_tables
+    from engine.services.portal import centre_contact
 
     with orc.uow() as uow:
         s = uow.session
         rma = by_token(s, token)
+        lang = language(rma.customer_language)
         centre, location = s.get(Centre, rma.centre_code), s.get(CentreLocation, rma.centre_code)
         data, awaited = _process_data(orc, s, rma)
         troubleshoot = _open_customer_task(s, rma, "troubleshoot")
@@ -243,9 +247,9 @@ def request_view(orc: Orchestrator, token: str) -> dict:
         return {
             "number": rma.number,
             "status": rma.status,
-            "status_text": STATUS_WORDS.get(rma.status, rma.status),
+            "status_text": status_text(lang, rma.status, stage_tables.of_rma(orc, s, rma)),
             "outcome": rma.outcome,
-            "outcome_text": OUTCOME_WORDS.get(rma.outcome or ""),
+            "outcome_text": t(lang, f"outcome.{rma.outcome}") if rma.outcome else None,
             "stage": rma.stage,
             "language": rma.customer_language,
             "tracking_token": rma.tracking_token,
@@ -265,6 +269,7 @@ def request_view(orc: Orchestrator, token: str) -> dict:
             "offers": {k: data.get(k) for k in OFFER_KEYS} if approval is not None else None,
             "decision_pending": approval is not None,
             "created_at": rma.created_at,
+            "contact": centre_contact(s, rma.centre_code),
         }
 
 

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from engine.customer import customer_text
 from engine.errors import Conflict, InvalidInput
 from engine.services import catalogue, centres, throttle
+from engine.services import portal as portal_service
 from engine.services import requests as request_service
 
 from ..auth import orchestrator
@@ -72,6 +73,7 @@ def _form_page(values: dict, errors: dict, status: int = 200, lang: str | None =
         near=near,
         models=models,
         languages=LANGUAGES,
+        contacts=portal_service.contacts(orchestrator()),
         **_texts(lang),
     )
     return _in_language(Response(html, status), lang, varies=True)
@@ -119,22 +121,23 @@ def _request_language(token: str) -> str:
 
 
 def _localised(rma: dict) -> tuple[dict, str]:
-    """The request view with its status and outcome in the request's recorded language."""
+    """The request view (its status and outcome already in the request's recorded language) and that language."""
     lang = customer_text.language(rma["language"])
-    rma = {
-        **rma,
-        "language": lang,
-        "status_text": customer_text.t(lang, f"status.{rma['status']}"),
-        "outcome_text": customer_text.t(lang, f"outcome.{rma['outcome']}") if rma["outcome"] else None,
-    }
-    return rma, lang
+    return {**rma, "language": lang}, lang
 
 
 @bp.get("/request/<token>")
 def view(token: str):
     rma, lang = _localised(request_service.request_view(orchestrator(), token))
     return _private(
-        render_template("requests/view.html", rma=rma, token=token, new=request.args.get("new") == "1", **_texts(lang)),
+        render_template(
+            "requests/view.html",
+            rma=rma,
+            token=token,
+            new=request.args.get("new") == "1",
+            confirm_decline=rma["decision_pending"] and request.args.get("decline") == "1",
+            **_texts(lang),
+        ),
         lang,
     )
 
@@ -163,18 +166,20 @@ def troubleshooting(token: str):
 @bp.post("/request/<token>/choice")
 def choice(token: str):
     chosen = request.form.get("choice", "")
-    lang = _request_language(token)
+    to_track = request.form.get("back") == "track"
+    lang = _request_language(token)  # an unknown token is a 404 before anything else
+    if chosen == "decline" and request.form.get("confirmed") != "1":
+        # declining sends the unit back unrepaired for good: the customer confirms it first, as a declined quote
+        if to_track:
+            return redirect(url_for("portal.track", token=token, decline=1) + "#quote")
+        return redirect(url_for("requests.view", token=token, decline=1) + "#offers")
     try:
         request_service.record_choice(orchestrator(), token, chosen, ip=request.remote_addr)
     except (Conflict, InvalidInput) as exc:
         flash(customer_text.t(lang, "choice.not_recorded", reason=exc.message), "error")
     else:
         flash(customer_text.t(lang, f"choice.done.{chosen}"), "success")
-    return redirect(
-        request.form.get("back") == "track"
-        and url_for("portal.track", token=token)
-        or url_for("requests.view", token=token)
-    )
+    return redirect(url_for("portal.track", token=token) if to_track else url_for("requests.view", token=token))
 
 
 @bp.get("/request/<token>/packing-slip")
