@@ -148,6 +148,9 @@ TEXT: dict[str, dict[str, str]] = {
         "eta.history": "from {n} repairs at this centre in the last {days} days",
         "eta.defaults": "from our standard service times (too few recent repairs at this centre to go by)",
         "eta.queue": "including {n} units waiting ahead of yours for {stage}",
+        "eta.slipped": "Later than we said: we expected to finish by {promised}. It is now at the step: {stage}. "
+        "The estimate above is the new one.",
+        "event.eta_slipped": "Later than estimated: now expected between {earliest} and {latest}",
         # the online request: the public form, the request page, the packing slip (web/requests)
         "form.title": "Request a repair",
         "form.brand": "Repair service",
@@ -357,6 +360,9 @@ TEXT: dict[str, dict[str, str]] = {
         "eta.history": "aus {n} Reparaturen in diesem Servicecenter in den letzten {days} Tagen",
         "eta.defaults": "aus unseren Standard-Bearbeitungszeiten (zu wenige Reparaturen in letzter Zeit in diesem Servicecenter)",
         "eta.queue": "einschließlich {n} Geräten, die vor Ihrem auf {stage} warten",
+        "eta.slipped": "Später als angekündigt: Wir wollten bis {promised} fertig sein. Aktueller Schritt: {stage}. "
+        "Die Schätzung oben ist die neue.",
+        "event.eta_slipped": "Später als geschätzt: jetzt voraussichtlich zwischen {earliest} und {latest}",
         "form.title": "Reparatur anfragen",
         "form.brand": "Reparaturservice",
         "form.languages": "Sprache dieser Seite",

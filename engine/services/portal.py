@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from engine.actors import Actor
-from engine.customer import estimates
-from engine.customer.customer_text import TEXT, language, status_text, t
+from engine.customer import estimates, slips
+from engine.customer.customer_text import TEXT, day, language, status_text, t
 from engine.errors import Conflict, NoDecisionPending, RmaNotFound
 from engine.process import forms
 from engine.process.stages import END_STEP, StageTable
@@ -157,7 +157,9 @@ def portal_view(orc: Orchestrator, token: str) -> dict:
         quote = None
         if rma.quote_total is not None:
             quote = {"total": rma.quote_total, "currency": rma.currency, "in_warranty": rma.in_warranty}
-        history = [{"at": e.at, "kind": e.kind, "detail": _customer_detail(e, lang, stages)} for e in events]
+        history = [
+            {"at": e.at, "kind": e.kind, "detail": _customer_detail(e, lang, stages), "data": e.data} for e in events
+        ]
         return {
             "number": rma.number,
             "status": rma.status,
@@ -191,6 +193,8 @@ def portal_view(orc: Orchestrator, token: str) -> dict:
             "milestones": _milestones(history, milestones, lang),
             "steps": _steps(rma, settled, history, quote_row, lang, stages),
             "eta": estimates.view(s.get(RmaEstimate, rma.id), lang, stages) if rma.closed_at is None else None,
+            # the estimate the customer was given slipped (engine.services.promises): the latest slip, while open
+            "slip": slips.slip_view(history, stages, rma.status, lang) if rma.closed_at is None else None,
             "sms": {
                 "available": bool(rma.customer_phone),
                 "opted_out": rma.sms_opt_out,
@@ -212,6 +216,9 @@ def _customer_detail(event: AuditEvent, lang: str, stages: StageTable) -> str:
         return t(lang, "event.quote_approved" if data.get("approve") else "event.quote_declined")
     if event.kind == "rma_closed":
         return t(lang, f"outcome.{data['outcome']}") if data.get("outcome") else t(lang, "status.closed")
+    if event.kind == slips.SLIPPED and data.get("earliest") and data.get("latest"):
+        earliest, latest = date.fromisoformat(data["earliest"]), date.fromisoformat(data["latest"])
+        return t(lang, "event.eta_slipped", earliest=day(lang, earliest), latest=day(lang, latest))
     return ""
 
 

@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.adapters.address_policy import OutboundPolicy
+from engine.customer import slips
 from engine.customer.customer_text import LANGUAGES
 from engine.errors import ConcurrentUpdate, InvalidInput, InvalidProcess, NotAllowed, NotFound
 from engine.process import bundle_files
 from engine.process.definitions import ParsedBundle, parse_bundle, read_bundle_dir
 from engine.process.diffing import bundle_changes
-from engine.process.policy import PolicyError, check_policy, load_policy
+from engine.process.policy import PolicyError, changed_authorities, check_policy, load_policy
 from engine.process.rebase import three_way
 from engine.services import escalations
 from engine.store.audit import audit
@@ -30,7 +31,7 @@ POLICY_FILE = bundle_files.POLICY_FILE
 DEPLOY_ROLES = ("process_owner", "system")
 # Messages that code sends (not declared by a BPMN element), with the languages their templates need:
 # each sending module declares its own table.
-CODE_MESSAGES: dict[str, tuple[str, ...]] = {**escalations.MESSAGES}
+CODE_MESSAGES: dict[str, tuple[str, ...]] = {**escalations.MESSAGES, **slips.MESSAGES}
 
 
 def check_may_deploy(actor: Actor, centre: str | None) -> None:
@@ -71,7 +72,7 @@ def _prepare(
     parsed = parse_bundle(
         files, message_languages=LANGUAGES, code_messages=CODE_MESSAGES, url_check=outbound.url_refusal, deploy=True
     )
-    _enforce_policy(parsed.files)
+    _enforce_policy(parsed.files, base.files if centre is not None and base is not None else None)
     return parsed, previous, base
 
 
@@ -92,6 +93,7 @@ def validate_bundle(
             "valid": True,
             "message": "the processes are valid",
             "errors": [],
+            "warnings": parsed.warnings,
             "hash": parsed.hash,
             "changes": bundle_changes(against.files if against is not None else None, parsed.files),
         }
@@ -133,7 +135,7 @@ def _deploy(
         s = uow.session
         parsed, previous, base = _prepare(s, files, centre, merge, OutboundPolicy.from_settings(orc.settings))
         if previous is not None and previous.hash == parsed.hash:
-            return _bundle_view(previous, created=False)
+            return _bundle_view(previous, created=False, warnings=parsed.warnings)
         bundle = Bundle(
             version=(previous.version if previous else 0) + 1,
             centre_code=centre,
@@ -179,7 +181,7 @@ def _deploy(
                 "someone deployed this centre's processes at the same moment; reload and try again"
             ) from None
         orc.specs.get(parsed.hash, lambda: parsed.files)
-        return _bundle_view(bundle, created=True, changes=changes)
+        return _bundle_view(bundle, created=True, changes=changes, warnings=parsed.warnings)
 
 
 def deploy_upload(
@@ -258,12 +260,16 @@ def _with_company_policy(base: Bundle | None, files: dict[str, str]) -> dict[str
     return files
 
 
-def _enforce_policy(files: dict[str, str]) -> None:
+def _enforce_policy(files: dict[str, str], base_files: dict[str, str] | None = None) -> None:
+    """The company policy; a centre's variant (`base_files`: the base it is laid over) also keeps the base's
+    authoritative decision tables (engine.process.policy.changed_authorities)."""
     policy = load_policy(files, POLICY_FILE)
     if not policy:
         return
     try:
         violations = check_policy(files, policy)
+        if base_files is not None:
+            violations += changed_authorities(files, base_files, policy)
     except PolicyError as exc:
         raise InvalidProcess(
             str(exc), [{"file": POLICY_FILE, "element": None, "line": None, "message": str(exc)}]
@@ -273,15 +279,16 @@ def _enforce_policy(files: dict[str, str]) -> None:
         for v in violations:
             last = v["path"][-1] if v["path"] else {}
             steps = " → ".join(f"{p['element']} ({p['name']})" for p in v["path"])
+            where = "Offending path" if len(v["path"]) > 1 else "Offending element"
             file = last.get("file", POLICY_FILE)
             errors.append(
                 {
                     "file": file,
                     "element": last.get("element"),
-                    "line": _line(files, file, last.get("element")),
+                    "line": v.get("line") or _line(files, file, last.get("element")),
                     "rule": v["rule"],
                     "path": v["path"],
-                    "message": f"policy '{v['rule']}' broken: {v['message']}. Offending path: {steps}",
+                    "message": f"policy '{v['rule']}' broken: {v['message']}. {where}: {steps}",
                 }
             )
         raise InvalidProcess(f"the processes break {len(violations)} company policy rule(s)", errors)
@@ -311,8 +318,9 @@ def deploy_directory(orc: Orchestrator, actor: Actor, centres: Sequence[str] = (
     return results
 
 
-def _bundle_view(bundle: Bundle, created: bool, changes: dict | None = None) -> dict:
+def _bundle_view(bundle: Bundle, created: bool, changes: dict | None = None, warnings: list | None = None) -> dict:
     return {
+        "warnings": list(warnings or []),  # accepted, but worth saying: a process nothing calls (issue 15.9)
         "id": bundle.id,
         "version": bundle.version,
         "centre": bundle.centre_code,

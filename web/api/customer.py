@@ -183,6 +183,12 @@ class PortalContactSchema(Schema):
     opening_hours = fields.List(fields.String())
 
 
+class PortalSlipSchema(Schema):
+    promised = fields.Date(metadata={"description": "The latest date the customer had been given"})
+    stage = fields.String(metadata={"description": "The step the RMA was at when it slipped"})
+    text = fields.String(metadata={"description": "The slip in the customer's words (the tracking page's)"})
+
+
 class CustomerPortalViewSchema(PortalViewSchema):
     """The issue-2 portal view plus the customer's-side detail (all additions; nothing renamed)."""
 
@@ -190,6 +196,11 @@ class CustomerPortalViewSchema(PortalViewSchema):
     milestones = fields.List(fields.Nested(PortalMilestoneSchema))
     steps = fields.List(fields.Nested(PortalStepSchema))
     eta = fields.Nested(CompletionEstimateSchema, allow_none=True)
+    slip = fields.Nested(
+        PortalSlipSchema,
+        allow_none=True,
+        metadata={"description": "The estimate given is about to be missed: the latest slip, while the RMA is open"},
+    )
     sms = fields.Nested(PortalSmsSchema)
     receipt_available = fields.Boolean()
     diagnosis = fields.String(allow_none=True, metadata={"description": "The fault found, in the customer's words"})
