@@ -87,6 +87,9 @@ def start_data(n: int, centre: str = "SG", currency: str = "SGD", labour_rate: f
         "currency": currency,
         "labour_rate": labour_rate,
         "purchase_date": p["product"]["purchase_date"],
+        # what engine.services.register.warranty_start hands the warranty check (issue 17.5): the purchase date
+        "warranty_start_date": p["product"]["purchase_date"],
+        "warranty_date_basis": "purchase",
         "received_on": date.today().isoformat(),
         "product_model": p["product"]["model"],
         "serial_number": p["product"]["serial_number"],

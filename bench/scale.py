@@ -183,4 +183,7 @@ def run(results, args) -> None:
                 "ms p50",
                 note=f"p99 {percentile(heat, 99):.1f} ms",
             )
+            from . import partners  # issue 17: a partner's RMA list and a 200-unit batch, on the same RMAs
+
+            partners.run(results, label, orc, q)
             _check_workable(orc)
