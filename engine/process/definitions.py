@@ -17,6 +17,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin
 from SpiffWorkflow.bpmn.specs.mixins.none_task import NoneTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -272,6 +273,20 @@ def _sandbox_errors(task_spec, file: str, trees: dict) -> list[dict]:
     return errors
 
 
+def _implicit_ends_reach_the_end(specs) -> None:
+    """An activity with a boundary event and no outgoing sequence flow ends its path (an implicit end event).
+    SpiffWorkflow joins such an activity to its boundary events in a BoundaryEventJoin that leads nowhere, so the
+    (sub)process would never complete and its caller would wait for ever: the join goes to the process's end, as
+    SpiffWorkflow does itself for any other task without outputs."""
+    for spec in specs:
+        for task_spec in list(spec.task_specs.values()):
+            if not isinstance(task_spec, BoundaryEventJoin) or task_spec.outputs:
+                continue
+            host = spec.task_specs.get(task_spec.name.removesuffix(".BoundaryEventJoin"))
+            if host is not None and all(out is task_spec for out in host.outputs):
+                task_spec.connect(spec.end)
+
+
 # --- end of issue 15.7 / 15.9 -----------------------------------------------------------------------------------
 
 
@@ -381,6 +396,7 @@ def parse_bundle(
         spec = parser.get_spec(ROOT_PROCESS_ID)
         subprocess_specs = parser.get_subprocess_specs(ROOT_PROCESS_ID)
         _abstract_tasks_pass_through([spec, *subprocess_specs.values()])
+        _implicit_ends_reach_the_end([spec, *subprocess_specs.values()])
     except ValidationException as exc:
         file = exc.file_name or _file_of(trees, exc.id) or "?"
         line = exc.line_number or _line_of(trees, exc.file_name, exc.id)

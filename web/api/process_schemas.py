@@ -80,6 +80,16 @@ class RebasedVariantSchema(Schema):
     conflicts = fields.List(fields.String())
 
 
+class ProcessWarningSchema(Schema):
+    file = fields.String()
+    element = fields.String(allow_none=True)
+    line = fields.Integer(allow_none=True)
+    message = fields.String()
+
+
+_WARNINGS = {"description": "Accepted, but worth knowing (a process that nothing calls never runs)"}
+
+
 class DeployResultSchema(Schema):
     id = fields.Integer()
     version = fields.Integer()
@@ -94,6 +104,7 @@ class DeployResultSchema(Schema):
         fields.Nested(RebasedVariantSchema),
         metadata={"description": "A base deploy: each centre variant moved onto the new base"},
     )
+    warnings = fields.List(fields.Nested(ProcessWarningSchema), metadata=_WARNINGS)
 
 
 class ValidationResultSchema(Schema):
@@ -101,6 +112,7 @@ class ValidationResultSchema(Schema):
     message = fields.String()
     hash = fields.String()
     changes = fields.Nested(ChangesSchema)
+    warnings = fields.List(fields.Nested(ProcessWarningSchema), metadata=_WARNINGS)
 
 
 class DeployFormSchema(Schema):
