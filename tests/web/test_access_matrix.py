@@ -415,6 +415,10 @@ EXPECTED.update({endpoint: Row(*row) for endpoint, row in _REQUEST_ROWS.items()}
 from tests.web.partner_access_rows import ROWS as _PARTNER_ROWS  # noqa: E402
 
 EXPECTED.update({endpoint: Row(*row) for endpoint, row in _PARTNER_ROWS.items()})
+# A batch's parcels and quotes and the register of units sold (issue 17, points 3-5).
+from tests.web.batch_parcel_access_rows import ROWS as _BATCH_PARCEL_ROWS  # noqa: E402
+
+EXPECTED.update({endpoint: Row(*row) for endpoint, row in _BATCH_PARCEL_ROWS.items()})
 
 
 def test_every_documented_endpoint_has_a_row(world):

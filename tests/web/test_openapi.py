@@ -59,6 +59,14 @@ PATHS = {
     "/api/catalogue/import": {"post"},
     "/api/rmas/{rma_id}/goodwill": {"get", "post"},
     "/api/goodwill/summary": {"get"},
+    # a batch's parcels and quotes, the register of units sold (issue 17, points 3-5)
+    "/api/batches/{batch_id}/arrivals": {"post"},
+    "/api/batches/{batch_id}/shipments": {"post"},
+    "/api/batches/{batch_id}/parcels": {"get"},
+    "/api/batches/{batch_id}/quotes": {"post"},
+    "/api/register/units": {"get", "post"},
+    "/api/register/units/{serial}": {"get"},
+    "/api/register/import": {"post"},
 }
 METHODS = {"get", "post", "put", "patch", "delete"}
 

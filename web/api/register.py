@@ -60,13 +60,13 @@ class UnitListArgsSchema(Schema):
     page, per_page = _page_args(50)
 
 
-class ImportResultSchema(Schema):
+class RegisterImportResultSchema(Schema):
     imported = fields.Integer()
     created = fields.Integer()
     updated = fields.Integer()
 
 
-class ImportFileSchema(Schema):
+class RegisterImportFileSchema(Schema):
     file = Upload(
         required=True,
         metadata={
@@ -82,7 +82,7 @@ def _units(payload: dict) -> list[dict]:
 @blp.route("/units", methods=["POST"])
 @secured(blp, 403, 422)
 @blp.arguments(UnitsInSchema)
-@blp.response(200, ImportResultSchema)
+@blp.response(200, RegisterImportResultSchema)
 def register_units(payload):
     """Register or update units by serial (managers), all or none; 422 lists problems as {line, column, message}
     with line = the unit's position (1-based)."""
@@ -108,8 +108,8 @@ def get_unit(serial):
 
 @blp.route("/import", methods=["POST"])
 @secured(blp, 403, 422)
-@blp.arguments(ImportFileSchema, location="files")
-@blp.response(200, ImportResultSchema)
+@blp.arguments(RegisterImportFileSchema, location="files")
+@blp.response(200, RegisterImportResultSchema)
 def import_units(files):
     """Import a CSV file of units sold (managers): all rows or none; 422 lists every problem as {line, column,
     message}."""
