@@ -188,6 +188,7 @@ class Runtime:
         the start: the workflow's `failure` holds it and the new RMA is saved in incident (like any step's)."""
         _strict_decisions(bundle)
         _capped_instances(bundle)
+        _multiple_event_payloads(bundle)
         workflow = EngineWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self.script_engine)
         with self._command() as budget:
             workflow.task_tree.data.update(data)
@@ -217,6 +218,7 @@ class Runtime:
         workflow.script_engine = self.script_engine
         _strict_decisions(bundle)
         _capped_instances(bundle)
+        _multiple_event_payloads(bundle)
         return workflow
 
     serializer_version = SERIALIZER_VERSION
@@ -620,6 +622,32 @@ def _strict_decisions(bundle: ParsedBundle) -> None:
             if engine is not None and type(engine) is DMNEngine:
                 engine.__class__ = StrictDecisionEngine
     bundle.strict_decisions = True
+
+
+def _multiple_event_payloads(bundle: ParsedBundle) -> None:
+    """Once per parsed bundle: a multiple event (a catch event with a message and a timer, say) that caught a
+    message puts its payload in the task data as its message definition says (`messageVariable`), like a single
+    message catch does; SpiffWorkflow's MultipleEventDefinition leaves it in the task's internal data."""
+    if getattr(bundle, "multiple_payloads", False):
+        return
+    for spec in [bundle.spec, *bundle.subprocess_specs.values()]:
+        for task_spec in spec.task_specs.values():
+            definition = getattr(task_spec, "event_definition", None)
+            if isinstance(definition, MultipleEventDefinition) and not isinstance(task_spec, EventBasedGateway):
+                definition.update_task_data = _caught_payloads(definition)
+    setattr(bundle, "multiple_payloads", True)  # noqa: B010 - a marker on the cached bundle, like strict_decisions
+
+
+def _caught_payloads(definition):
+    def update_task_data(my_task) -> None:
+        # MultipleEventDefinition.catch keeps the caught events (with their payloads) as `seen_events`
+        for event in my_task.internal_data.get("seen_events", []):
+            for inner in _leaf_definitions(definition):
+                variable = getattr(inner, "message_var", None)
+                if _is_message(inner) and inner == event.event_definition and variable:
+                    my_task.data[variable] = event.payload
+
+    return update_task_data
 
 
 def _capped_instances(bundle: ParsedBundle) -> None:

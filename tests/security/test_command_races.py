@@ -32,6 +32,7 @@ from engine.services import (
     parcels,
     photos,
     portal,
+    process_messages,
     processes,
     requests,
     rmas,
@@ -46,6 +47,7 @@ from tests.helpers import INTAKE, actor, race, rma_payload
 from tests.http_receiver import RECEIVER_HOSTS, HttpReceiver
 from tests.integration.live_http import Client, Gunicorn
 from tests.web.test_api_requests import MODEL
+from tests.web.test_runtime_incidents_and_messages import AWAIT_CUSTOMS, CUSTOMS_MESSAGE, intake
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -241,6 +243,34 @@ def test_an_incident_retried_many_times_at_once_is_retried_once(orc):
     )
     kinds, _ = _records(orc, rma["id"])
     assert kinds["process_version_moved"] == 1 and kinds["incident_resolved"] == 1, kinds
+
+
+def test_a_message_delivered_by_integrators_many_times_at_once_is_delivered_once(orc):
+    """POST /api/rmas/<id>/messages/<name> from several integrators at once: one 202, the others 409."""
+    processes.deploy_bundle(
+        orc,
+        Actor("owner", "process_owner"),
+        {"stages/rma_intake.bpmn": intake(AWAIT_CUSTOMS, CUSTOMS_MESSAGE)},
+        centre="DE",
+        merge=True,
+    )
+    rma = rmas.open_rma(orc, actor(orc, "de.reception"), rma_payload(centre="DE", serial="RACE-MESSAGE"))
+    complete_open_task(orc, "de.reception", rma["id"], "record_condition", INTAKE)
+    staff = [actor(orc, "de.reception"), actor(orc, "de.tech"), actor(orc, "manager")]
+    results = _once(
+        orc,
+        rma["id"],
+        [
+            lambda i=i: process_messages.deliver(
+                orc, staff[i % 3], rma["id"], "customs_cleared", {"reference": f"C{i}"}
+            )
+            for i in range(N)
+        ],
+        "message_delivered",
+    )
+    [delivered] = [r for r in results if isinstance(r, dict)]
+    assert delivered["rma"]["status"] == "diagnosing"
+    assert [t["name"] for t in tasks.list_tasks(orc, actor(orc, "de.tech"), rma_id=rma["id"])["items"]] == ["diagnose"]
 
 
 def test_an_undelivered_message_requeued_many_times_at_once_is_requeued_once(orc):

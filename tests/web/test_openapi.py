@@ -33,6 +33,7 @@ PATHS = {
     "/api/incidents": {"get"},
     "/api/incidents/{rma_id}/retry": {"post"},
     "/api/rmas/{rma_id}/cancel": {"post"},
+    "/api/rmas/{rma_id}/messages/{message_name}": {"post"},
     "/api/outbox/undelivered": {"get"},
     "/api/outbox/{message_id}/requeue": {"post"},
     "/api/dashboard": {"get"},

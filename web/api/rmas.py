@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from flask import url_for
+from marshmallow import Schema, fields
 
-from engine.services import rmas
-from web.schemas import RmaCreateSchema, RmaListArgsSchema, RmaPageSchema, RmaSchema
+from engine.services import process_messages, rmas
+from web.schemas import RmaCreateSchema, RmaListArgsSchema, RmaPageSchema, RmaSchema, RmaStateSchema
 
 from . import idempotency
 from .common import Blueprint, caller, orchestrator, secured
+
+
+class DeliverMessageSchema(Schema):
+    data = fields.Dict(
+        keys=fields.String(),
+        load_default=dict,
+        metadata={"description": "The message's payload: lands in the task data as the catching event says"},
+    )
+
+
+class DeliveredMessageSchema(Schema):
+    message = fields.String()
+    rma = fields.Nested(RmaStateSchema)
+
 
 blp = Blueprint(
     "api_rmas",
@@ -44,3 +59,15 @@ def list_rmas(args):
 def get_rma(rma_id):
     """One RMA with its open tasks, history and process version (404 for another centre's RMA)."""
     return rmas.get_rma(orchestrator(), caller(), rma_id)
+
+
+@blp.route("/<int:rma_id>/messages/<string:message_name>", methods=["POST"])
+@secured(blp, 403, 404, 409)
+@blp.arguments(DeliverMessageSchema)
+@blp.response(202, DeliveredMessageSchema)
+def deliver_message(body, rma_id, message_name):
+    """Deliver a BPMN message the RMA's process waits for (staff of its centre, e.g. an integrator's account).
+
+    202 when the RMA was waiting for it (the process has moved on), 409 when it is not waiting for that message
+    (or for it with these correlation values), 404 for an unknown RMA or another centre's."""
+    return process_messages.deliver(orchestrator(), caller(), rma_id, message_name, body["data"])

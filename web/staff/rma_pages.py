@@ -7,7 +7,7 @@ import secrets
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
 from engine.errors import InvalidInput
-from engine.services import catalogue, diagrams, idempotency, intake, service_record
+from engine.services import catalogue, diagrams, idempotency, intake, process_messages, service_record
 from engine.services import customers as customer_service
 from engine.services import rmas as rma_service
 from engine.services import tasks as task_service
@@ -135,6 +135,7 @@ def rma(rma_id: int):
         side=side,
         record=service_record.service_record(orchestrator(), actor, rma_id),
         entries=entries,
+        awaited=process_messages.awaited(orchestrator(), actor, rma_id),
     )
 
 
