@@ -506,5 +506,54 @@ def _check_rule(graph: FlowGraph, writes: list[tuple[Write, str, str]], rule: di
     ]
 
 
+def changed_authorities(files: dict[str, str], base_files: dict[str, str], policy: dict) -> list[dict]:
+    """A centre's variant keeps the base's decision tables the policy names as authoritative (an only_set_by
+    writer `by: decision`): a variant's own warranty table could otherwise declare every unit in warranty."""
+    violations = []
+    seen: set[str] = set()
+    for rule in policy.get("rules", []):
+        if rule.get("type") != "only_set_by":
+            continue
+        for spec in _allowed(rule).values():
+            decision = spec.get("decision") if spec.get("by") == DECISION else None
+            if not decision or decision in seen:
+                continue
+            seen.add(decision)
+            mine, base = _decision_file(files, decision), _decision_file(base_files, decision)
+            if base is None or (mine is not None and files[mine] == base_files[base]):
+                continue
+            file = mine or base
+            description = rule.get("description", rule["id"])
+            what = "changes" if mine is not None else "removes"
+            violations.append(
+                {
+                    "rule": rule["id"],
+                    "description": description,
+                    "message": f"{description}. This variant {what} decision '{decision}' ({file}), which decides "
+                    f"{rule['variable']} for the company policy: only the base's process owner may change it",
+                    "path": [{"element": decision, "name": decision, "process": None, "file": file}],
+                    "line": _decision_line(files.get(file) or base_files[file], decision),
+                }
+            )
+    return violations
+
+
+def _decision_file(files: dict[str, str], decision: str) -> str | None:
+    for name, text in sorted(files.items()):
+        if name.endswith(".dmn") and _decision_line(text, decision) is not None:
+            return name
+    return None
+
+
+def _decision_line(text: str, decision: str) -> int | None:
+    try:
+        root = etree.fromstring(text.encode("utf-8"), _PARSER)
+    except etree.XMLSyntaxError:
+        return None
+    return next(
+        (el.sourceline for el in root.iter() if _local(el.tag) == "decision" and el.get("id") == decision), None
+    )
+
+
 def load_policy(files: dict[str, str], name: str = "policy.json") -> dict | None:
     return json.loads(files[name]) if name in files else None
