@@ -29,6 +29,8 @@ MODEL_SCHEMA = {
         "model": {"type": "string", "minLength": 1, "maxLength": 200},
         "category": {"type": "string", "minLength": 1, "maxLength": 120},
         "warranty_months": {"type": "integer", "minimum": 0, "maximum": 240},
+        # days after the maker's ship date before the warranty counts from it (engine.services.register)
+        "ship_grace_days": {"type": ["integer", "null"], "minimum": 0, "maximum": 730},
         "replacement_value": {"type": "number", "minimum": 0, "maximum": 10_000_000},
         "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
         "successor_model": {"type": ["string", "null"], "maxLength": 200},
@@ -65,6 +67,7 @@ def model_view(row: CatalogueModel) -> dict:
         "model": row.model,
         "category": row.category,
         "warranty_months": row.warranty_months,
+        "ship_grace_days": row.ship_grace_days,
         "replacement_value": row.replacement_value,
         "currency": row.currency,
         "successor_model": row.successor_model,
@@ -156,6 +159,8 @@ def upsert(session: Session, clean: dict, username: str) -> CatalogueModel:
         row = CatalogueModel(model=clean["model"], model_key=model_key(clean["model"]))
         session.add(row)
     row.category, row.warranty_months = clean["category"], int(clean["warranty_months"])
+    if clean.get("ship_grace_days") is not None:  # absent: a new model has the default, an old one keeps its own
+        row.ship_grace_days = int(clean["ship_grace_days"])
     row.replacement_value = Decimal(str(clean["replacement_value"])).quantize(Decimal("0.01"))
     row.currency, row.successor_model = clean["currency"], clean.get("successor_model")
     row.known_issues, row.updated_by, row.updated_at = clean.get("known_issues") or [], username, utcnow()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 MAX_BYTES = 1024 * 1024
 MAX_ROWS = 5000
 REQUIRED = ("model", "category", "warranty_months", "replacement_value", "currency")
-OPTIONAL = ("successor_model", "known_issues")
+OPTIONAL = ("successor_model", "known_issues", "ship_grace_days")
 
 
 class CatalogueImportError(InvalidInput):
@@ -144,6 +144,11 @@ def _row(cells: dict, line: int) -> tuple[dict, list[dict]]:
         row["warranty_months"] = int(months)
     else:
         errors.append(_err(line, "warranty_months", f"'{months}' is not a whole number of months."))
+    grace = cells.get("ship_grace_days", "")
+    if re.fullmatch(r"\d{1,3}", grace):
+        row["ship_grace_days"] = int(grace)
+    elif grace:
+        errors.append(_err(line, "ship_grace_days", f"'{grace}' is not a whole number of days."))
     value = as_decimal(cells.get("replacement_value", ""))
     if value is None:
         errors.append(_err(line, "replacement_value", f"'{cells.get('replacement_value', '')}' is not an amount."))

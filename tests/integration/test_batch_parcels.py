@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from engine.errors import Conflict, InvalidInput, NotAllowed
 from engine.services import batch_parcels, batch_quotes, batches, catalogue, partners, register, rmas
 from engine.services.register_rows import RegisterImportError
-from engine.store.model import AuditEvent, CatalogueModel
+from engine.store.model import AuditEvent
 from tests.driver import DIAGNOSIS, complete_open_task, find_task, open_tasks, status
 from tests.helpers import CAMERA_MODEL, actor, rma_payload
 
@@ -86,9 +86,8 @@ def test_purchase_date_wins_over_ship_date(orc):
 
 def test_ship_date_plus_the_models_grace_counts_without_a_purchase_date(world):
     orc, _, partner = world
-    with orc.uow() as uow:
-        uow.session.get(CatalogueModel, "Vista X100 Camera").ship_grace_days = 30
-        uow.commit()
+    catalogue.save_model(orc, actor(orc, "manager"), {**CAMERA_MODEL, "ship_grace_days": 30})
+    assert catalogue.get_model(orc, "Vista X100 Camera")["ship_grace_days"] == 30
     _register(orc, {"serial_number": "SN-S", "model": "Vista X100 Camera", "ship_date": iso(400)})
     batch = _batch(orc, partner, ["SN-S", "SN-NONE"])
     first, second = batch["units"]

@@ -33,6 +33,13 @@ class CatalogueModelSchema(Schema):
     model = Text(required=True, strip=False, validate=validate.Length(min=1, max=200))
     category = Text(required=True, strip=False, validate=validate.Length(min=1, max=120))
     warranty_months = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=240))
+    ship_grace_days = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=730),
+        metadata={"description": "Days after the maker's ship date before the warranty counts from it (default 90)"},
+    )
     replacement_value = fields.Float(required=True, validate=validate.Range(min=0, max=10_000_000))
     currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
     successor_model = Text(load_default=None, allow_none=True, strip=False, validate=validate.Length(max=200))
