@@ -104,6 +104,7 @@ def deploy_errors(files: dict[str, str], bpmn_trees: dict, forms: dict[str, dict
     waiting = _processes_that_wait(bpmn_trees)
     for name, root in sorted(bpmn_trees.items()):
         errors += _loop_count_errors(name, root)
+        errors += _sequential_item_errors(name, root)
         errors += _timer_errors(name, root)
         for container in root.iter(*(f"{{{BPMN}}}{tag}" for tag in _CONTAINERS)):
             errors += _busy_loop_errors(name, container, waiting)
@@ -222,6 +223,28 @@ def _loop_count_errors(file: str, root) -> list[dict]:
                     f"standard loop maximum {maximum} is more than {MAX_INSTANCES} rounds (MAX_INSTANCES)",
                     loop.getparent(),
                     line=loop.sourceline,
+                )
+            )
+    return errors
+
+
+def _sequential_item_errors(file: str, root) -> list[dict]:
+    """A sequential multi-instance over a collection must collect an output: without one, SpiffWorkflow merges each
+    instance's data (its input item too) back into the activity, and the second instance then fails with
+    "input item already exists". Refused here rather than stopping every RMA at its second item."""
+    errors = []
+    for mi in root.iter(f"{{{BPMN}}}multiInstanceLoopCharacteristics"):
+        if (mi.get("isSequential") or "").strip() != "true" or mi.find(f"{{{BPMN}}}inputDataItem") is None:
+            continue
+        if mi.find(f"{{{BPMN}}}loopDataOutputRef") is None or mi.find(f"{{{BPMN}}}outputDataItem") is None:
+            errors.append(
+                _error(
+                    file,
+                    "a sequential multi-instance over a collection needs an output collection "
+                    "(loopDataOutputRef and outputDataItem): without one its second instance cannot start; "
+                    "add an output, or make it parallel",
+                    mi.getparent(),
+                    line=mi.sourceline,
                 )
             )
     return errors
