@@ -200,3 +200,29 @@ def test_a_stored_table_that_is_not_feel_keeps_running_as_python():
     root = etree.fromstring(text.encode())
     assert decisions.read({"d.dmn": root}, deploy=True)[0]
     assert decisions.read({"d.dmn": root}, deploy=False) == ([], {})
+
+
+DRD = """<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="d" name="d" namespace="x">
+  <decision id="base" name="Base"><literalExpression id="le"><text>1</text></literalExpression></decision>
+  <decision id="top" name="Top">
+    <informationRequirement id="ir"><requiredDecision href="#base" /></informationRequirement>
+    <decisionTable id="t">
+      <input id="i" label="Score"><inputExpression id="ie"><text>score</text></inputExpression></input>
+      <input id="j" label="Other"><inputExpression id="je" expressionLanguage="juel"><text>x</text></inputExpression>
+      </input>
+      <output id="o" name="out" />
+      <rule id="r1"><inputEntry id="r1i"><text>1</text></inputEntry><outputEntry id="r1o"><text>1</text></outputEntry>
+      </rule>
+    </decisionTable>
+  </decision>
+</definitions>"""
+
+
+def test_what_a_business_rule_task_cannot_evaluate_is_refused_naming_it():
+    errors, _ = decisions.read({"decisions/d.dmn": etree.fromstring(DRD.encode())}, deploy=True)
+    messages = {e["element"]: e["message"] for e in errors}
+    assert "holds a literalExpression, not a decision table" in messages["base"]
+    assert "requires decision 'base'" in messages["top"]
+    assert "has 1 input and 1 output entries; the table has 2 inputs and 1 outputs" in messages["r1"]
+    assert "expression language 'juel' is not supported" in messages["je"]
+    assert all(e["file"] == "decisions/d.dmn" and e["line"] for e in errors)

@@ -266,3 +266,27 @@ def test_feel_written_in_a_python_table_is_refused_not_read_as_a_tuple(api):
     [error] = _refusals(api, {"warranty.dmn": dmn})
     assert error["file"] == "decisions/warranty.dmn" and error["element"] == "rule_damage_not_covered"
     assert "input 'Fault category' (column 1)" in error["message"] and "tuple" in error["message"]
+
+
+def test_two_rules_of_a_unique_table_matching_at_run_time_is_an_incident_naming_them(api):
+    """UNIQUE means exactly one: overlapping rules are not silently decided by the first (SpiffWorkflow's way)."""
+    overlapping = FEEL_BAND.replace(
+        '<inputEntry id="band_mid_in"><text>[10..100]', '<inputEntry id="band_mid_in"><text>[5..100]'
+    )
+    response = deploy(api, variant(**{"feel_band.dmn": overlapping}))
+    assert response.status_code == 201, response.get_json()
+    rma = api.open_rma("de.reception", centre="DE")
+    api.do("de.reception", rma["id"], "record_condition", INTAKE)
+    task = api.only_task("de.tech", rma["id"])
+    done = api.complete(
+        "de.tech",
+        task["id"],
+        {"diagnosis": "Board", "fault_category": "electronic", "parts_cost": 7, "labour_hours": 1},
+    )
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["rma"]["status"] == "incident"
+    incidents = api.get("manager", "/api/incidents").get_json()["items"]
+    [incident] = [i for i in incidents if i["rma_id"] == rma["id"]]
+    assert incident["task"] == "band"
+    assert "rules 'band_low' (row 1) and 'band_mid' (row 2) all match" in incident["error"], incident["error"]
+    assert "a UNIQUE table needs exactly one" in incident["error"]
