@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
+import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,6 +29,7 @@ from typing import Any
 
 MAX_CELL_CHARS = 2_000  # a cell of a decision table; Camunda's are a few dozen characters
 MAX_DEPTH = 32  # nesting of parentheses and operators
+MAX_OPERATORS = 64  # binary operators in one cell (the evaluator recurses through them)
 MAX_TEXT = 100_000  # characters of a string an expression builds
 NUMBERS = decimal.Context(
     prec=34,  # FEEL's numbers are IEEE 754-2008 decimal128: 34 digits
@@ -169,6 +171,7 @@ class _Parser:
         self.i = 0
         self.allow_input = allow_input
         self.depth = 0
+        self.operators = 0
         self.uses_input = False
 
     # helpers
@@ -201,6 +204,11 @@ class _Parser:
         if self.tok.kind != "end":
             raise self.error("expected the end of the cell")
 
+    def operator(self) -> None:
+        self.operators += 1
+        if self.operators > MAX_OPERATORS:
+            raise FeelError(f"the cell has more than {MAX_OPERATORS} operators", self.tok.column)
+
     def nest(self):
         self.depth += 1
         if self.depth > MAX_DEPTH:
@@ -212,6 +220,7 @@ class _Parser:
         node = self.conjunction()
         while self.at("or"):
             self.take()
+            self.operator()
             node = Node("or", None, (node, self.conjunction()))
         self.depth -= 1
         return node
@@ -220,6 +229,7 @@ class _Parser:
         node = self.comparison()
         while self.at("and"):
             self.take()
+            self.operator()
             node = Node("and", None, (node, self.comparison()))
         return node
 
@@ -238,6 +248,7 @@ class _Parser:
         node = self.multiplicative()
         while self.at("+", "-"):
             op = self.take().text
+            self.operator()
             node = Node("binary", op, (node, self.multiplicative()))
         return node
 
@@ -245,6 +256,7 @@ class _Parser:
         node = self.unary()
         while self.at("*", "/"):
             op = self.take().text
+            self.operator()
             if self.at("*"):
                 raise self.error("FEEL's power ** is not supported")
             node = Node("binary", op, (node, self.unary()))
@@ -263,6 +275,7 @@ class _Parser:
         node = self.primary()
         while self.at("."):
             self.take()
+            self.operator()
             if self.tok.kind != "name" or self.tok.text in KEYWORDS:
                 raise self.error("expected a name after '.'")
             node = Node("path", self.take().text, (node,))
@@ -430,7 +443,8 @@ def to_data(value: Any) -> Any:
     if isinstance(value, Decimal):
         if value == value.to_integral_value() and abs(value) < Decimal(2) ** 63:
             return int(value)
-        return float(value)
+        number = float(value)
+        return number if math.isfinite(number) else None  # beyond what task data (JSON) holds: null
     if isinstance(value, _dt.date):
         return value.isoformat()
     if isinstance(value, list):

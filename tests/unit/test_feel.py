@@ -75,6 +75,8 @@ def test_each_feel_form_matches_with_feels_meaning(cell, yes, no):
         ("string(true)", {}, "true"),
         ("-x", {"x": 3}, -3),
         ('"a\\"b"', {}, 'a"b'),
+        ("x * x", {"x": 10**200}, None),  # 1E+400 is beyond what task data (a float) holds: null, never infinity
+        ("x * x * x * x", {"x": 10**2000}, None),  # beyond decimal128: null
     ],
 )
 def test_expressions_evaluate_with_feels_meaning(expression, data, expected):
@@ -102,6 +104,7 @@ def test_expressions_evaluate_with_feels_meaning(expression, data, expected):
         ("< ?", "endpoint"),
         ("(" * 40 + "1" + ")" * 40, "nested"),
         ("x" * 3000, "at most"),
+        ("+".join(["1"] * 500), "more than 64 operators"),
     ],
 )
 def test_what_is_not_feel_of_the_subset_is_refused_with_a_reason(cell, said):
