@@ -388,3 +388,25 @@ def partners_list():
 
     for org in list_organisations(_orchestrator(), Actor("cli", "manager")):
         click.echo(f"{org['id']}\t{org['name']}\t{org['type']}\t{org['centre']}\t{org['contact_email']}")
+
+
+@main.group("register")
+def register_group():
+    """The register of units sold: what the warranty counts from when there is no better date (issue 17)."""
+
+
+@register_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def register_import(file):
+    """Import FILE, a CSV of units sold (serial_number, model, ship_date[, organisation, installation_date]):
+    all rows or none; every problem is printed as line, column and message."""
+    from engine.services.register import import_csv
+
+    try:
+        with open(file, "rb") as handle:
+            result = import_csv(_orchestrator(), Actor("cli", "manager"), handle.read(2 * 1024 * 1024 + 1))
+    except EngineError as exc:
+        for problem in exc.errors if isinstance(exc.errors, list) else []:
+            click.echo(f"line {problem['line']}, {problem['column'] or '-'}: {problem['message']}", err=True)
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{result['imported']} unit(s) registered ({result['created']} new, {result['updated']} updated)")
