@@ -21,16 +21,42 @@ from markdown_it import MarkdownIt
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 TAG = "instructionsForEndUser"
-MAX_SOURCE = 20_000  # characters of one task's instructions as written
+MAX_SOURCE = 10_000  # characters of one task's instructions as written
 MAX_OUTPUT = 50_000  # characters once filled in
 MAX_SECONDS = 0.5
-_UNSAFE_FILTERS = ("center", "format", "indent", "wordwrap", "filesizeformat", "pprint", "xmlattr", "urlize")
+# filters and text methods that could build a value far larger than their input are not offered
+_UNSAFE_FILTERS = (
+    "center",
+    "format",
+    "indent",
+    "wordwrap",
+    "filesizeformat",
+    "pprint",
+    "xmlattr",
+    "urlize",
+    "replace",
+)
+_TEXT_METHODS = frozenset(
+    {"lower", "upper", "title", "capitalize", "strip", "lstrip", "rstrip", "startswith", "endswith", "split", "count"}
+)
 
 
 class _Environment(ImmutableSandboxedEnvironment):
     """Jinja's sandbox, with the operators and filters that could build huge values refused."""
 
     intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def is_safe_attribute(self, obj, attr, value) -> bool:
+        if isinstance(obj, str) and attr not in _TEXT_METHODS:
+            return False
+        return super().is_safe_attribute(obj, attr, value)
+
+    def wrap_str_format(self, value):
+        if getattr(value, "__name__", None) in ("format", "format_map") and isinstance(
+            getattr(value, "__self__", None), str
+        ):
+            raise SecurityError("str.format is not allowed in instructions")
+        return super().wrap_str_format(value)
 
     def call_binop(self, context, operator, left, right):
         if operator == "%" and isinstance(left, str):
@@ -50,8 +76,19 @@ class _Environment(ImmutableSandboxedEnvironment):
 _ENV = _Environment(autoescape=False, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 for _name in _UNSAFE_FILTERS:
     _ENV.filters.pop(_name, None)
-for _name in ("lipsum", "cycler", "joiner"):
+for _name in ("lipsum", "cycler", "joiner", "namespace"):  # no accumulator a loop could grow
     _ENV.globals.pop(_name, None)
+
+
+def _join(value, separator: str = "", attribute=None) -> str:
+    """Jinja's join, refusing a result over MAX_OUTPUT characters before building it."""
+    items = [str(_ENV.getattr(v, attribute) if attribute is not None else v) for v in value]
+    if sum(map(len, items)) + len(str(separator)) * max(len(items) - 1, 0) > MAX_OUTPUT:
+        raise SecurityError(f"a joined value of more than {MAX_OUTPUT} characters is not allowed")
+    return str(separator).join(items)
+
+
+_ENV.filters["join"] = _join
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).disable("image")
 
 
