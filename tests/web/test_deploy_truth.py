@@ -189,11 +189,11 @@ def test_a_process_nothing_calls_is_a_warning_in_the_deploy_answer(nl):
     response = _upload(nl, {"rma_orphan.bpmn": orphan})
     assert response.status_code == 201, response.get_json()
     for answer in (checked.get_json(), response.get_json()):
-        assert [(w["file"], w["element"]) for w in answer["warnings"]] == [("stages/rma_orphan.bpmn", "rma_orphan")]
-        assert "never runs" in answer["warnings"][0]["message"]
-        assert answer["warnings"][0]["line"] == line_of(orphan, 'id="rma_orphan"')
+        uncalled = [w for w in answer["warnings"] if "never runs" in w["message"]]
+        assert [(w["file"], w["element"]) for w in uncalled] == [("stages/rma_orphan.bpmn", "rma_orphan")]
+        assert uncalled[0]["line"] == line_of(orphan, 'id="rma_orphan"')
     plain = _upload(nl, {"rma_intake.bpmn": nl.shipped["stages/rma_intake.bpmn"]}, centre=None)
-    assert plain.status_code == 200 and plain.get_json()["warnings"] == []
+    assert plain.status_code == 200 and not [w for w in plain.get_json()["warnings"] if "never runs" in w["message"]]
 
 
 def test_the_scripts_of_a_process_nothing_calls_are_checked_by_the_sandbox(nl):

@@ -428,12 +428,40 @@
     });
   }
 
+  // --- references SpiffWorkflow reads as names ------------------------------------------------------
+  // bpmn-moddle resolves an element-valued reference by id and drops one that names no element. SpiffWorkflow
+  // writes variable names there: a multi-instance activity's loopDataInputRef / loopDataOutputRef hold the names of
+  // the input and output collections. Each dropped reference is put back as a stand-in element with that id, so it
+  // is written back exactly as it was read (issue 15.7); the import's warnings say which.
+  function keepUnresolvedReferences(warnings) {
+    var kept = 0;
+    (warnings || []).forEach(function (w) {
+      if (!w.element || !w.property || typeof w.value !== "string" || !/^unresolved reference/.test(w.message)) {
+        return;
+      }
+      var descriptor = w.element.$descriptor && w.element.$descriptor.propertiesByName[w.property];
+      if (!descriptor || !descriptor.isReference) { return; }
+      var standIn;
+      try { standIn = moddle.create(descriptor.type, { id: w.value }); } catch (e) { standIn = { id: w.value }; }
+      if (descriptor.isMany) {
+        w.element.get(descriptor.name).push(standIn);
+      } else {
+        w.element.set(descriptor.name, standIn);
+      }
+      kept += 1;
+    });
+    return kept;
+  }
+
   var xml = JSON.parse(document.getElementById("modeler-xml").textContent);
   modeler.importXML(xml).then(function (result) {
     var loading = root.querySelector(".diagram-status");
     if (loading) { loading.remove(); }
-    if (result.warnings && result.warnings.length) {
-      say("Opened with " + result.warnings.length + " warning(s): " + result.warnings[0].message, "warning");
+    var kept = keepUnresolvedReferences(result.warnings);
+    root.setAttribute("data-kept-references", String(kept));
+    var warnings = (result.warnings || []).filter(function (w) { return !/^unresolved reference/.test(w.message); });
+    if (warnings.length) {
+      say("Opened with " + warnings.length + " warning(s): " + warnings[0].message, "warning");
     }
     modeler.get("canvas").zoom("fit-viewport", "auto");
     // registered after the import, whose stack reset is no edit; owners_properties.js edits through commands too
