@@ -92,6 +92,7 @@ class Edge:
     target: tuple
     condition: str | None = None
     default_of: list[str] | None = None  # for a default flow: the sibling conditions that must all be false
+    trigger: tuple | None = None  # the non-interrupting event subprocess this edge starts (the main flow stays)
 
 
 @dataclass
@@ -101,6 +102,8 @@ class FlowGraph:
     start: tuple | None = None
     starts: set[tuple] = field(default_factory=set)  # every start event of the root process
     exits: list[tuple] = field(default_factory=list)  # where the root process can end
+    # an end of a non-interrupting event subprocess -> (that subprocess, the nodes its (sub)process may be at)
+    resumes: dict[tuple, tuple[tuple, list[tuple]]] = field(default_factory=dict)
 
     def by_element(self, element_ids) -> set[tuple]:
         ids = set(element_ids)
@@ -202,17 +205,29 @@ def _inline(graph, processes, container, file, process_id, prefix, stack):
     implicit = implicit_ends(container)
     ends = [prefix + (i,) for i, el in nodes.items() if _local(el.tag) == "endEvent" or i in implicit]
     for element_id in event_subprocesses:
-        # An event subprocess may start while anything else in its (sub)process runs, and when it ends
-        # (interrupting or not) the (sub)process may end with it.
+        # An event subprocess may start while anything else in its (sub)process runs. An interrupting one ends
+        # the (sub)process when it ends; after a non-interrupting one the main flow goes on where it was: on a
+        # path that started it, where it was started (nothing new); on a path that began inside it, anywhere.
         esp = prefix + (element_id,)
         inside = set(graph.under(esp))
-        for key in graph.under(prefix) if prefix else list(graph.nodes):
-            if key != esp and key not in inside:
-                graph.edges[key].append(Edge(esp))
-        ends += entry_exit[element_id][1]
+        others = [k for k in (graph.under(prefix) if prefix else list(graph.nodes)) if k != esp and k not in inside]
+        interrupting = _interrupting(nodes[element_id])
+        for key in others:
+            graph.edges[key].append(Edge(esp, trigger=None if interrupting else esp))
+        if interrupting:
+            ends += entry_exit[element_id][1]
+        else:
+            for end in entry_exit[element_id][1]:
+                graph.resumes[end] = (esp, others)
     if not starts:
         raise PolicyError(f"{file}: process '{process_id}' has no start event")
     return starts, ends
+
+
+def _interrupting(event_subprocess) -> bool:
+    """Whether an event subprocess cancels its (sub)process (its start events are interrupting, the default)."""
+    starts = [el for el in event_subprocess if _local(el.tag) == "startEvent"]
+    return not starts or any(el.get("isInterrupting", "true") != "false" for el in starts)
 
 
 def _link_edges(graph, prefix, nodes) -> None:
@@ -311,24 +326,39 @@ def _certainly_true(text: str, env: dict) -> bool:
 
 
 def find_path(graph: FlowGraph, sources: set, targets: set, avoid: set, env: dict) -> list[tuple] | None:
-    """A shortest path from a source to a target that touches no node in `avoid`, or None."""
-    queue = deque((s, None) for s in sources if s not in avoid)
-    parents: dict[tuple, tuple | None] = {}
+    """A shortest path from a source to a target that touches no node in `avoid`, or None.
+
+    A state is a node and the non-interrupting event subprocesses the path started: the end of one it started
+    leads nowhere new (the main flow waits where it was, which the path already went on from); the end of one
+    the path began inside leads to wherever its (sub)process may be (graph.resumes)."""
+    State = tuple[tuple, frozenset]
+    parents: dict[State, State | None] = {}
+    queue: deque[State] = deque()
     for s in sources:
         if s not in avoid:
-            parents[s] = None
+            parents[(s, frozenset())] = None
+            queue.append((s, frozenset()))
     while queue:
-        node, _ = queue.popleft()
+        state = queue.popleft()
+        node, started = state
         if node in targets:
-            path = [node]
+            path = [state]
             while parents[path[-1]] is not None:
-                path.append(parents[path[-1]])
-            return list(reversed(path))
-        for edge in graph.edges.get(node, []):
-            if edge.target in parents or edge.target in avoid or not _edge_possible(edge, env):
+                path.append(parents[path[-1]])  # type: ignore[arg-type]
+            return [k for k, _ in reversed(path)]
+        successors = [
+            (edge.target, started | {edge.trigger} if edge.trigger else started)
+            for edge in graph.edges.get(node, [])
+            if _edge_possible(edge, env)
+        ]
+        resume = graph.resumes.get(node)
+        if resume is not None and resume[0] not in started:
+            successors += [(target, started) for target in resume[1]]
+        for next_state in successors:
+            if next_state in parents or next_state[0] in avoid:
                 continue
-            parents[edge.target] = node
-            queue.append((edge.target, None))
+            parents[next_state] = state
+            queue.append(next_state)
     return None
 
 

@@ -415,3 +415,47 @@ def test_a_missing_milestone_is_named():
     violation = next(v for v in check_policy(files, POLICY) if v["rule"] == "qa_after_last_repair")
     assert violation["missing"] == ["qa_check"]
     assert "missing from the processes: qa_check" in violation["message"]
+
+
+def _qa_with_event_subprocess(interrupting: bool, inner: str = "chase_lab") -> dict:
+    timer = '<bpmn:timerEventDefinition><bpmn:timeDuration>"P1D"</bpmn:timeDuration></bpmn:timerEventDefinition>'
+    return variant(
+        "stages/rma_qa.bpmn",
+        "rma_qa",
+        '<bpmn:startEvent id="start"/><bpmn:userTask id="qa_check"/><bpmn:endEvent id="end"/>'
+        + flow("f1", "start", "qa_check")
+        + flow("f2", "qa_check", "end")
+        + '<bpmn:subProcess id="chase" triggeredByEvent="true">'
+        + f'<bpmn:startEvent id="chase_start" isInterrupting="{str(interrupting).lower()}">{timer}</bpmn:startEvent>'
+        + f'<bpmn:userTask id="{inner}"/><bpmn:endEvent id="chase_end"/>'
+        + flow("c1", "chase_start", inner)
+        + flow("c2", inner, "chase_end")
+        + "</bpmn:subProcess>",
+    )
+
+
+def test_a_non_interrupting_event_subprocess_lets_the_main_flow_go_on_where_it_was():
+    # started before qa_check, it does not end the stage: QA still runs after the last repair
+    assert check_policy(_qa_with_event_subprocess(interrupting=False), POLICY) == []
+
+
+def test_an_interrupting_event_subprocess_ends_its_stage():
+    violation = next(
+        v
+        for v in check_policy(_qa_with_event_subprocess(interrupting=True), POLICY)
+        if v["rule"] == "qa_after_last_repair"
+    )
+    steps = [p["element"] for p in violation["path"]]
+    at = steps.index("chase")
+    assert steps[at : at + 4] == ["chase", "chase_start", "chase_lab", "chase_end"] and "qa_check" not in steps, steps
+
+
+def test_a_repair_in_a_non_interrupting_event_subprocess_may_come_after_qa():
+    # the main flow may already be past qa_check when the repair in the event subprocess ends
+    violation = next(
+        v
+        for v in check_policy(_qa_with_event_subprocess(interrupting=False, inner="repair"), POLICY)
+        if v["rule"] == "qa_after_last_repair"
+    )
+    steps = [p["element"] for p in violation["path"]]
+    assert steps[:2] == ["repair", "chase_end"] and "qa_check" not in steps and steps[-1] == "ship_return", steps
