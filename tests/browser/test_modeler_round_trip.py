@@ -124,3 +124,14 @@ def test_every_shipped_file_and_every_spiffworkflow_extension_survive_open_and_s
     after = _walk_diagnosis(orc)
     same = ("checked_parts", "parts_summary", "rounds", "extras_noted", "diagnosed_parts", "parts")
     assert {k: after[k] for k in same} == {k: before[k] for k in same}
+
+    # the modeler says what the deploy answer says: the process nothing calls, as a warning under Validate
+    new_id, _files = _bundle(orc, "NL")
+    page.goto(f"/processes/{new_id}/edit/stages/rma_diagnosis.bpmn")
+    expect(page.locator("#modeler")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#modeler")).to_have_attribute("data-kept-references", "3")
+    page.get_by_role("button", name="Validate").click()
+    expect(page.locator("#modeler-status")).to_contain_text("Valid:")
+    expect(page.get_by_test_id("deploy-warnings")).to_contain_text("rma_diagnosis_inbox")
+    expect(page.get_by_test_id("deploy-warnings")).to_contain_text("never runs")
+    page.screenshot(path="/tmp/p9/modeler_warnings.png", full_page=True)

@@ -74,6 +74,7 @@ def check():
             "errors": result["errors"],
             "summary": (result.get("changes") or {}).get("summary"),
             "changes": result.get("changes"),  # shown in the deploy confirmation (engine.process.diffing)
+            "warnings": result.get("warnings") or [],  # accepted, but said (a process nothing calls)
         }
     ), 200 if result["valid"] else 422
 
@@ -96,6 +97,7 @@ def publish():
             "hash": result["hash"],
             "summary": (result.get("changes") or {}).get("summary"),
             "url": url_for("owners.version_page", bundle_id=result["id"]),
+            "warnings": result.get("warnings") or [],
         }
     ), 201 if result["created"] else 200
 

@@ -272,6 +272,17 @@
     root.setAttribute("data-policy-path", ids(PATH_MARKER));
   }
 
+  // What a deploy accepts but says (issue 15.9: a process nothing calls never runs), under the status line.
+  function showWarnings(warnings) {
+    if (!warnings || !warnings.length) { return; }
+    var list = el("ul", { "class": "owner-warnings", "data-testid": "deploy-warnings" });
+    warnings.forEach(function (w) {
+      list.appendChild(el("li", {}, "Warning: " + w.file + (w.line ? ":" + w.line : "") +
+                                     (w.element ? " (" + w.element + ")" : "") + ": " + w.message));
+    });
+    errorBox.appendChild(list);
+  }
+
   function collectFiles() {
     return modeler.saveXML({ format: true }).then(function (result) {
       var files = {};
@@ -316,6 +327,7 @@
     validateButton.addEventListener("click", function () {
       run("data-validate-url", false, function (data) {
         say("Valid: " + (data.summary || "no changes") + ".", "success");
+        showWarnings(data.warnings);
       });
     });
     document.getElementById("deploy-button").addEventListener("click", confirmDeploy);
@@ -421,6 +433,7 @@
                                  : "Nothing changed: " + label + " version " + data.version + " already has these files") + ". ";
         statusBox.appendChild(el("a", { href: data.url }, "Open version " + data.version));
         root.setAttribute("data-deployed", String(data.version));
+        showWarnings(data.warnings);
         Object.keys(forms).forEach(function (name) { forms[name].edited = false; });
         moveTo(data);
         deployed(job.edits);
