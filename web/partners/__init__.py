@@ -8,4 +8,9 @@ from flask import Blueprint
 
 bp = Blueprint("partner", __name__, url_prefix="/partner", template_folder="templates")
 
-from . import batch_pages, organisation_pages, portal_pages  # noqa: E402,F401  (register routes on bp)
+from . import (  # noqa: E402,F401  (register routes on bp)
+    batch_pages,
+    batch_parcel_pages,
+    organisation_pages,
+    portal_pages,
+)

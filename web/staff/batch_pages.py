@@ -1,14 +1,9 @@
-"""A batch's parcels at reception (issue 17, point 3): the packing slip, book one parcel in (scan or tick), send
-ready units back together, and the units' serial flags."""
+"""A batch's parcels at reception (issue 17, point 3): book one parcel in (scan or tick), send ready units back
+together, and the units' serial flags (the packing slip is on the batch page, web.partners.batch_parcel_pages)."""
 
 from __future__ import annotations
 
-import io
-
-import barcode
-from barcode.writer import SVGWriter
 from flask import flash, redirect, render_template, request, url_for
-from markupsafe import Markup
 
 from engine.errors import Conflict, InvalidInput
 from engine.services import batch_parcels, batches
@@ -17,16 +12,6 @@ from ..auth import orchestrator, roles_required, staff_actor
 from . import bp
 
 READING = ("reception", "technician", "qa", "manager")
-SVG_OPTIONS = {"write_text": False, "module_width": 0.33, "module_height": 14.0, "quiet_zone": 4.0}
-
-
-def barcode_svg(number: str) -> Markup:
-    """A unit's RMA number as an inline Code 128 <svg> (as on a single RMA's slip, web.requests.slip)."""
-    out = io.BytesIO()
-    barcode.get("code128", number, writer=SVGWriter()).write(out, options=SVG_OPTIONS)
-    svg = out.getvalue().decode("utf-8")
-    svg = svg[svg.index("<svg") :].replace("<svg ", f'<svg role="img" aria-label="Barcode {number}" ', 1)
-    return Markup(svg)  # the library's own markup; `number` is an RMA number (A-Z, 0-9, dashes)
 
 
 def _render(batch_id: int, status: int = 200, arrival: dict | None = None, errors: dict | None = None):
@@ -93,13 +78,3 @@ def batch_ship_back(batch_id: int):
         "success",
     )
     return redirect(url_for("staff.batch_parcels_page", batch_id=batch_id))
-
-
-@bp.get("/batches/<int:batch_id>/slip")
-@roles_required(*READING)
-def batch_slip(batch_id: int):
-    """The batch's one packing slip: every unit with its RMA number as a barcode."""
-    slip = batch_parcels.packing_slip(orchestrator(), staff_actor(), batch_id)
-    return render_template(
-        "staff/batch_slip.html", slip=slip, barcodes={u["number"]: barcode_svg(u["number"]) for u in slip["units"]}
-    )
