@@ -359,6 +359,7 @@ def _run_template(orc: Orchestrator, key: str, t: Template, n: int) -> Run:
         "phone": f"+00 5550 {n:04d}",
         "serial": f"TMPLSERIAL{n:04d}Q",
         "fault": f"Template fault {n} q",
+        "parcel": f"TMPLPARCEL{n:04d}Q",
     }
     starts = [utcnow()]
     rma = rmas.open_rma(
@@ -382,6 +383,8 @@ def _run_template(orc: Orchestrator, key: str, t: Template, n: int) -> Run:
         },
     )
     for who, data in t.steps:
+        if data is SHIP:
+            data = {**SHIP, "tracking_number": ident["parcel"]}
         starts.append(utcnow())
         if who == CUSTOMER:
             portal.record_customer_decision(orc, rma["tracking_token"], data)
@@ -450,7 +453,10 @@ def _durations(run: Run, rng: random.Random) -> list[timedelta]:
 
 def _texts(tokens: dict[str, str], values: dict[str, str], lang: str, shift: int) -> list[tuple[str, str]]:
     """Replacements: the template's identifying texts -> the copy's."""
-    pairs = [(tokens[k], values[k]) for k in ("number", "tracking_token", "name", "email", "phone", "serial", "fault")]
+    pairs = [
+        (tokens[k], values[k])
+        for k in ("number", "tracking_token", "name", "email", "phone", "serial", "fault", "parcel")
+    ]
     for key in ("purchase", "received"):
         old = date.fromisoformat(tokens[key])
         new = old + timedelta(days=shift)
@@ -514,6 +520,7 @@ def _copy(
         "phone": p.customer.phone,
         "serial": p.serial,
         "fault": p.fault or run.tokens["fault"],
+        "parcel": f"JD{rng.randint(10**17, 10**18 - 1)}",
     }
     pairs = _texts(run.tokens, values, lang, shift)
     task_ids = {row["id"]: str(uuid.uuid4()) for row in run.rows.get("tasks", [])}

@@ -93,6 +93,8 @@ def _each_closed_rma_is_what_the_engine_stores(orc, manager) -> None:
         visits_of = defaultdict(list)
         for v in s.scalars(select(StageVisit)):
             visits_of[v.rma_id].append((v.stage, round(v.seconds, 3), v.month))
+        parcels = {t.data["tracking_number"] for ts in tasks_of.values() for t in ts if t.name == "ship_return"}
+        assert len(parcels) == len(closed)  # each its own parcel
         for rma in closed:
             assert rma.number == f"RMA-{rma.centre_code}-{rma.id:06d}"
             assert now - timedelta(days=200) < rma.created_at < rma.closed_at < now
@@ -117,7 +119,7 @@ def _each_closed_rma_is_what_the_engine_stores(orc, manager) -> None:
         texts = [m.body + m.recipient for m in s.scalars(select(OutboxMessage))]
         texts += [str(e.data) + e.detail for e in s.scalars(select(AuditEvent))]
         texts += [i.state.decode() for i in s.scalars(select(Instance))]
-        for token in ("Tmplcustomer", "tmplcustomer", "TMPLSERIAL", "Template fault", "+00 5550"):
+        for token in ("Tmplcustomer", "tmplcustomer", "TMPLSERIAL", "TMPLPARCEL", "Template fault", "+00 5550"):
             assert not any(token in text for text in texts), token
         sample = closed[len(closed) // 2]
         messages = s.scalars(select(OutboxMessage).where(OutboxMessage.rma_id == sample.id)).all()
