@@ -286,3 +286,19 @@ def test_the_xsd_step_accepts_what_spiffarena_writes(nl):
     nl.do("nl.reception", rma["id"], "record_condition", INTAKE)
     after = nl.do("nl.tech", rma["id"], "diagnose", DIAGNOSIS_DATA)
     assert after["stage"] == "repair"
+
+
+@pytest.mark.without_csrf
+def test_the_upload_page_shows_the_warning_after_the_deploy(nl, app):
+    from tests.helpers import staff_session
+
+    client = app.test_client()
+    with client.session_transaction() as sess:
+        staff_session(sess, app, "owner")
+    orphan = ORPHAN.replace("SCRIPT", "tidied = True")
+    data = {"files": [(io.BytesIO(orphan.encode()), "rma_orphan.bpmn")], "centre": "NL", "note": "orphan"}
+    response = client.post("/processes/upload", data=data, content_type="multipart/form-data")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    warning = re.search(r'<div class="flash flash-warning"[^>]*>([^<]*rma_orphan[^<]*)</div>', page)
+    assert warning and "never runs" in warning.group(1) and "stages/rma_orphan.bpmn:4" in warning.group(1)

@@ -64,6 +64,9 @@ def upload():
         flash(f"{label} version {result['version']} deployed.", "success")
     else:
         flash(f"Nothing changed: {label} version {result['version']} already has these files.", "info")
+    for w in result.get("warnings") or []:  # accepted, but said: a process nothing calls never runs (issue 15.9)
+        where = f"{w['file']}:{w['line']}" if w.get("line") else w["file"]
+        flash(f"Warning: {where}{' (' + w['element'] + ')' if w.get('element') else ''}: {w['message']}", "warning")
     return redirect(url_for("owners.version_page", bundle_id=result["id"]))
 
 
