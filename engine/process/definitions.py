@@ -28,6 +28,7 @@ from engine.process import decisions, instructions, limits, stages
 from engine.process.forms import reference_errors
 from engine.process.messages import MessageTemplates, compile_templates, is_template_file, message_errors
 from engine.process.stages import ROOT_PROCESS_ID, StageTable
+from engine.process.unset_reads import unset_read_warnings
 from engine.process.validation import check_bundle, lane_errors
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -414,6 +415,14 @@ def parse_bundle(
     if deploy:  # issue 15.9: a process nothing calls is a warning, and its scripts pass the sandbox's check too
         bundle.warnings, uncalled_errors = _uncalled(parser, bpmn_trees, {ROOT_PROCESS_ID, *subprocess_specs}, trees)
         errors += uncalled_errors
+        # issue 15.2: a variable read on a path where nothing set it (engine.process.unset_reads)
+        dmn_decisions = {
+            d.get("id"): (n, d)
+            for n, r in dmn_trees.items()
+            for d in r.iter()
+            if isinstance(d.tag, str) and etree.QName(d).localname == "decision"
+        }
+        bundle.warnings += unset_read_warnings(files, bpmn_trees, forms, dmn_decisions)
     if errors:
         raise InvalidProcess(f"{len(errors)} error(s) in the process files", errors)
     return bundle

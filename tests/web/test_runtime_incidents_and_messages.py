@@ -130,36 +130,47 @@ SET_THEN_MI = """
     <bpmn:scriptTask id="mid_out" name="Done"><bpmn:incoming>f_mi_out</bpmn:incoming>
       <bpmn:outgoing>f_end</bpmn:outgoing><bpmn:script>done = True</bpmn:script></bpmn:scriptTask>
 """
-# (middle of the intake stage, the failing element, what the incident's error says)
+# (middle of the intake stage, the failing element, what the incident's error says, the variable the deploy answer
+# warns is read on a path where nothing set it)
 CASES = {
     "multi-instance over a missing collection": (
         MI_OVER.format(collection="accessory_list"),
         "mid_in",
         "runs over 'accessory_list', which no step before it has set",
+        "accessory_list",
     ),
     "parallel multi-instance over a number": (
         SET_THEN_MI.format(script="accessory_list = 5", seq="false"),
         "mi",
         "runs over 'accessory_list', which is a number, not a list",
+        None,
     ),
     "parallel multi-instance over None": (
         SET_THEN_MI.format(script="accessory_list = None", seq="false"),
         "mi",
         "which is empty (None), not a list",
+        None,
     ),
     "sequential multi-instance over text": (
         SET_THEN_MI.format(script="accessory_list = 'charger'", seq="true"),
         "mi",
         "which is text, not a list",
+        None,
     ),
-    "condition reading a variable no path set": (GATEWAY, "mid_in", "'customs_cleared' is not set"),
+    "condition reading a variable no path set": (GATEWAY, "mid_in", "'customs_cleared' is not set", "customs_cleared"),
     "no condition of a gateway holds": (
         GATEWAY.replace("customs_cleared ==", "condition_grade == 'Z' and customs_cleared =="),
         "mid_in",
         "No conditions satisfied",
+        "customs_cleared",
     ),
-    "script error": (SCRIPT.format(script="total = undefined_thing + 1"), "mid_in", "undefined_thing"),
-    "script type error": (SCRIPT.format(script="total = 'a' + 1"), "mid_in", "TypeError"),
+    "script error": (
+        SCRIPT.format(script="total = undefined_thing + 1"),
+        "mid_in",
+        "undefined_thing",
+        "undefined_thing",
+    ),
+    "script type error": (SCRIPT.format(script="total = 'a' + 1"), "mid_in", "TypeError", None),
 }
 
 
@@ -178,9 +189,11 @@ def _incident(api, rma_id: int) -> dict:
 @SQLITE_ONLY
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_run_time_mistake_puts_the_rma_in_incident_naming_the_element(api, case):
-    middle, element, error = CASES[case]
+    middle, element, error, unset = CASES[case]
     deployed = deploy_de(api, {"rma_intake.bpmn": intake(middle)})
-    assert deployed.status_code == 201, deployed.get_json()
+    assert deployed.status_code == 201, deployed.get_json()  # accepted: a warning, not a refusal
+    warned = [(w["file"], w["element"]) for w in deployed.get_json()["warnings"] if f"'{unset}'" in w["message"]]
+    assert warned == ([("stages/rma_intake.bpmn", element)] if unset else []), deployed.get_json()["warnings"]
     rma = api.open_rma("de.reception", centre="DE")
     task = api.only_task("de.reception", rma["id"])
     done = api.complete("de.reception", task["id"], INTAKE)
