@@ -7,6 +7,7 @@ Steps (run in order once the RMA's quality-check stage has started):
     ("wait", timedelta)        time passes and the worker fires the timers due
     ("message", name, data, status)   an integrator posts the message; the answer's status code
     ("status", status)         the RMA's status
+    ("incident", element)      the RMA's open incident names the element
 A case with `refused` must be refused at deploy with 422 and an error whose message contains `refused`.
 """
 
@@ -40,6 +41,7 @@ class Case:
     steps: tuple = ()
     refused: str | None = None
     files: dict = field(default_factory=dict)
+    ends: str = "closed"  # or "incident": the RMA stops at an incident naming the element
 
 
 def _tail(*before: str) -> str:
@@ -682,4 +684,255 @@ case(
     "a user task naming a form the bundle does not have",
     stage(_tail("inspect") + user("inspect", form="no_such_form.json")),
     refused="no_such_form.json",
+)
+# --- abstract tasks, lanes and the facts the policy relies on (issue 15.1, 15.6) --------------------------------
+case(
+    "abstract_task",
+    "a task with no type (abstract) passes through",
+    stage(_tail("note_on_file") + '<bpmn:task id="note_on_file" name="Note on file" />'),
+    (("open", {"qa_check"}), ("do", "qa_check", PASS)),
+)
+case(
+    "refused_user_task_outside_lane",
+    "a user task outside every lane",
+    stage(_tail("inspect") + user("inspect"), outside=frozenset({"inspect"})),
+    refused="put task inspect in a lane",
+)
+case(
+    "refused_post_script_sets_in_warranty",
+    "a post-script overriding the warranty decision",
+    stage(
+        _tail("inspect")
+        + user("inspect", extra="<spiffworkflow:postScript>in_warranty = True</spiffworkflow:postScript>")
+    ),
+    refused="inspect",
+)
+case(
+    "refused_form_field_outcome",
+    "a form field writing the RMA's outcome",
+    stage(_tail("inspect") + user("inspect", form="corpus_outcome.json")),
+    refused="inspect",
+    files={
+        "corpus_outcome.json": (
+            '{"title": "Outcome", "type": "object", "properties": {"outcome": {"type": "string", "maxLength": 40}}}'
+        )
+    },
+)
+# --- messages and event-based gateways (issue 15.3, 15.4) -----------------------------------------------------
+_MESSAGE = '<bpmn:message id="msg_part" name="part_arrived" />'
+
+
+def _message_catch(event_id: str) -> str:
+    return (
+        f'<bpmn:intermediateCatchEvent id="{event_id}"><bpmn:messageEventDefinition messageRef="msg_part">'
+        "<bpmn:extensionElements><spiffworkflow:messageVariable>part</spiffworkflow:messageVariable>"
+        "</bpmn:extensionElements></bpmn:messageEventDefinition></bpmn:intermediateCatchEvent>"
+    )
+
+
+def _part_or_timeout() -> str:
+    return stage(
+        start()
+        + '<bpmn:eventBasedGateway id="part_or_week" />'
+        + _message_catch("part_came")
+        + f'<bpmn:intermediateCatchEvent id="week_passed">{_timer("P7D")}</bpmn:intermediateCatchEvent>'
+        + user("chase_supplier")
+        + check("gw", "part['serial'] == 'P-9'")
+        + qa_check()
+        + end()
+        + chain("start", "part_or_week")
+        + chain("part_or_week", "part_came", "gw")
+        + chain("part_or_week", "week_passed", "chase_supplier", "qa_check")
+        + flow("qa_check", "end")
+    ).replace("<bpmn:process ", _MESSAGE + "<bpmn:process ", 1)
+
+
+case(
+    "event_gateway_message",
+    "event-based gateway: the message comes first (delivered by an integrator)",
+    _part_or_timeout(),
+    (
+        ("open", set()),
+        ("message", "other_message", {}, 409),
+        ("message", "part_arrived", {"serial": "P-9"}, 202),
+        ("open", {"qa_check"}),
+        ("message", "part_arrived", {"serial": "P-9"}, 409),
+        ("do", "qa_check", PASS),
+    ),
+)
+case(
+    "event_gateway_timer",
+    "event-based gateway: the timer fires first",
+    _part_or_timeout(),
+    (
+        ("wait", timedelta(days=6)),
+        ("open", set()),
+        ("wait", timedelta(days=1, minutes=5)),
+        ("open", {"chase_supplier"}),
+        ("message", "part_arrived", {"serial": "P-9"}, 409),
+        ("do", "chase_supplier", NOTE),
+        ("do", "qa_check", PASS),
+    ),
+)
+case(
+    "receive_task",
+    "receive task waiting for a message",
+    stage(
+        start() + '<bpmn:receiveTask id="await_part" messageRef="msg_part"><bpmn:extensionElements>'
+        "<spiffworkflow:messageVariable>part</spiffworkflow:messageVariable></bpmn:extensionElements>"
+        "</bpmn:receiveTask>"
+        + check("gw", "part['serial'] == 'P-9'")
+        + qa_check()
+        + end()
+        + chain("start", "await_part", "gw")
+        + flow("qa_check", "end")
+    ).replace("<bpmn:process ", _MESSAGE + "<bpmn:process ", 1),
+    (("open", set()), ("message", "part_arrived", {"serial": "P-9"}, 202), ("do", "qa_check", PASS)),
+)
+case(
+    "boundary_message",
+    "interrupting boundary message on a user task",
+    stage(
+        start()
+        + user("bench_test")
+        + '<bpmn:boundaryEvent id="part_came" attachedToRef="bench_test"><bpmn:messageEventDefinition '
+        'messageRef="msg_part" /></bpmn:boundaryEvent>'
+        + user("fit_part")
+        + qa_check()
+        + end()
+        + chain("start", "bench_test", "qa_check", "end")
+        + chain("part_came", "fit_part", "qa_check")
+    ).replace("<bpmn:process ", _MESSAGE + "<bpmn:process ", 1),
+    (
+        ("open", {"bench_test"}),
+        ("message", "part_arrived", {"serial": "P-9"}, 202),
+        ("open", {"fit_part"}),
+        ("do", "fit_part", NOTE),
+        ("do", "qa_check", PASS),
+    ),
+)
+# --- run-time mistakes become incidents (issue 15.2) ----------------------------------------------------------
+case(
+    "incident_mi_missing_collection",
+    "multi-instance over a collection no path set: an incident naming the element",
+    stage(
+        _tail("inspect_part")
+        + user(
+            "inspect_part",
+            inner='<bpmn:multiInstanceLoopCharacteristics isSequential="false">'
+            "<bpmn:loopDataInputRef>spare_parts</bpmn:loopDataInputRef>"
+            '<bpmn:inputDataItem id="part" name="part" /></bpmn:multiInstanceLoopCharacteristics>',
+        )
+    ),
+    (("status", "incident"), ("incident", "inspect_part")),
+    ends="incident",
+)
+case(
+    "incident_script_error",
+    "a script failing at run time: an incident naming the element",
+    stage(_tail("divide") + script("divide", "ratio = 10 / 0")),
+    (("status", "incident"), ("incident", "divide")),
+    ends="incident",
+)
+case(
+    "incident_gateway_no_branch",
+    "an exclusive gateway none of whose conditions holds and no default: an incident",
+    stage(
+        start()
+        + script("setup", "level = 1")
+        + '<bpmn:exclusiveGateway id="route" />'
+        + flow("route", "qa_check", "level > 5", flow_id="f_route_high")
+        + flow("route", "extra", "level > 3", flow_id="f_route_mid")
+        + user("extra")
+        + qa_check()
+        + end()
+        + chain("start", "setup", "route")
+        + chain("extra", "qa_check", "end")
+    ),
+    (("status", "incident"), ("incident", "route")),
+    ends="incident",
+)
+# --- decision tables in FEEL (issue 15.5) ---------------------------------------------------------------------
+_GRADE = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="corpus_grade_defs" name="Grade"
+  namespace="urn:corpus">
+  <decision id="corpus_grade" name="Grade">
+    <decisionTable id="corpus_grade_table" hitPolicy="FIRST">
+      <input id="in_fault" label="Fault"><inputExpression id="in_fault_e" typeRef="string"><text>fault</text>
+      </inputExpression></input>
+      <input id="in_hours" label="Hours"><inputExpression id="in_hours_e" typeRef="number"><text>hours</text>
+      </inputExpression></input>
+      <output id="out_grade" name="grade" typeRef="string" />
+      <rule id="r_liquid"><inputEntry id="r1a"><text>"liquid_damage"</text></inputEntry>
+        <inputEntry id="r1b"><text>-</text></inputEntry><outputEntry id="r1o"><text>"scrap"</text></outputEntry>
+      </rule>
+      <rule id="r_short"><inputEntry id="r2a"><text>not("liquid_damage")</text></inputEntry>
+        <inputEntry id="r2b"><text>[1..5]</text></inputEntry><outputEntry id="r2o"><text>"quick"</text></outputEntry>
+      </rule>
+      <rule id="r_mid"><inputEntry id="r3a"><text>"electronic","sensor"</text></inputEntry>
+        <inputEntry id="r3b"><text>&lt; 10</text></inputEntry><outputEntry id="r3o"><text>"bench"</text></outputEntry>
+      </rule>
+      <rule id="r_rest"><inputEntry id="r4a"><text>-</text></inputEntry>
+        <inputEntry id="r4b"><text>-</text></inputEntry><outputEntry id="r4o"><text>"long"</text></outputEntry>
+      </rule>
+    </decisionTable>
+  </decision>
+</definitions>
+"""
+
+
+def _graded(fault: str, hours: int, grade: str) -> str:
+    return stage(
+        start()
+        + script("setup", f"fault = '{fault}'\nhours = {hours}")
+        + '<bpmn:businessRuleTask id="grade_unit"><bpmn:extensionElements>'
+        "<spiffworkflow:calledDecisionId>corpus_grade</spiffworkflow:calledDecisionId>"
+        "</bpmn:extensionElements></bpmn:businessRuleTask>"
+        + check("gw", f"grade == '{grade}'")
+        + qa_check()
+        + end()
+        + chain("start", "setup", "grade_unit", "gw")
+        + flow("qa_check", "end")
+    )
+
+
+for _fault, _hours, _grade in (
+    ("liquid_damage", 2, "scrap"),
+    ("electronic", 3, "quick"),
+    ("sensor", 7, "bench"),
+    ("mechanical", 7, "long"),
+):
+    case(
+        f"dmn_feel_{_grade}",
+        f"business rule task, FEEL table: {_fault} for {_hours} h is {_grade}",
+        _graded(_fault, _hours, _grade),
+        (("open", {"qa_check"}), ("do", "qa_check", PASS)),
+        files={"corpus_grade.dmn": _GRADE},
+    )
+case(
+    "refused_dmn_feel_cell",
+    "a FEEL cell outside the supported subset",
+    _graded("sensor", 7, "bench"),
+    refused="rule 'r_mid' (row 3), input 'Fault'",
+    files={"corpus_grade.dmn": _GRADE.replace('"electronic","sensor"', 'matches(?, "sens.*")')},
+)
+# --- what SpiffWorkflow cannot run is refused with a plain reason (issue 15.9) --------------------------------
+case(
+    "refused_data_store",
+    "a data store",
+    stage(_tail() + '<bpmn:dataStoreReference id="parts_db" />').replace(
+        "<bpmn:process ", '<bpmn:dataStore id="parts_store" name="Parts" /><bpmn:process ', 1
+    ),
+    refused="parts",
+)
+case(
+    "refused_compensation",
+    "a compensation boundary event",
+    stage(
+        start()
+        + user("fit_part")
+        + '<bpmn:boundaryEvent id="undo_fit" attachedToRef="fit_part"><bpmn:compensateEventDefinition />'
+        "</bpmn:boundaryEvent>" + qa_check() + end() + chain("start", "fit_part", "qa_check", "end")
+    ),
+    refused="ompensation",
 )

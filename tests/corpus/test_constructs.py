@@ -89,11 +89,16 @@ def _run(api, clock, rma_id: int, steps) -> None:
         elif kind == "wait":
             clock.shift(step[1])
             fire_due_timers(api.orc)
+            api.forget_tokens()  # days later: log in again, as staff would
         elif kind == "message":
             response = api.post("de.reception", f"/api/rmas/{rma_id}/messages/{step[1]}", {"data": step[2]})
             assert response.status_code == step[3], response.get_json()
         elif kind == "status":
             assert _status(api, rma_id) == step[1]
+        elif kind == "incident":
+            incidents = api.get("manager", "/api/incidents").get_json()["items"]
+            mine = [i for i in incidents if i["rma_id"] == rma_id and i["status"] == "open"]
+            assert len(mine) == 1 and mine[0]["task"] == step[1], mine
         else:  # pragma: no cover - a typo in a case
             raise AssertionError(f"unknown step {step}")
 
@@ -120,6 +125,8 @@ def _drive(api, case: Case) -> None:
         rma = api.open_rma("de.reception", centre="DE", months_old=6)
         _to_qa_stage(api, rma["id"])
         _run(api, clock, rma["id"], case.steps)
+        if case.ends == "incident":
+            return
         final = _finish(api, rma["id"])
     assert final["status"] == "closed" and final["outcome"] == "repaired", final["status"]
     done = [e["task"] for e in final["history"] if e["kind"] == "task_completed"]
@@ -130,6 +137,7 @@ def _drive(api, case: Case) -> None:
 def api(client, orc) -> ApiDriver:
     driver = ApiDriver(client)
     driver.orc = orc  # the worker fires timers on it
+    driver.forget_tokens = driver._tokens.clear
     return driver
 
 
