@@ -15,7 +15,7 @@ def test_token_for_correct_password_identifies_the_caller(client):
     assert response.status_code == 200 and body["token"] and body["expires_at"]
     assert response.headers["Cache-Control"] == "no-store"
     me = client.get("/api/me", headers={"Authorization": f"Bearer {body['token']}"})
-    assert me.get_json() == {"username": "sg.tech", "role": "technician", "centre": "SG"}
+    assert me.get_json() == {"username": "sg.tech", "role": "technician", "centre": "SG", "organisation": None}
 
 
 @pytest.mark.parametrize(

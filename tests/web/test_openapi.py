@@ -60,6 +60,15 @@ PATHS = {
     "/api/catalogue/import": {"post"},
     "/api/rmas/{rma_id}/goodwill": {"get", "post"},
     "/api/goodwill/summary": {"get"},
+    # partner organisations and batches (issue 17, points 1, 2 and 6)
+    "/api/organisations": {"get", "post"},
+    "/api/organisations/{org_id}": {"get"},
+    "/api/organisations/{org_id}/users": {"post"},
+    "/api/organisations/{org_id}/rmas": {"get"},
+    "/api/organisations/{org_id}/rmas/{rma_id}": {"get"},
+    "/api/organisations/{org_id}/figures": {"get"},
+    "/api/batches": {"get", "post"},
+    "/api/batches/{batch_id}": {"get"},
     # a batch's parcels and quotes, the register of units sold (issue 17, points 3-5)
     "/api/batches/{batch_id}/arrivals": {"post"},
     "/api/batches/{batch_id}/shipments": {"post"},

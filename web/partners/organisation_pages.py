@@ -35,7 +35,7 @@ def organisations():
         else:
             flash(f"Organisation {org['name']} created: add its accounts below.", "success")
             return redirect(url_for("partner.organisation", org_id=org["id"]))
-    rows = partners.list_organisations(orchestrator(), actor) if actor.role == "manager" else []
+    rows = partners.list_organisations(orchestrator(), actor)
     return render_template(
         "partner/organisations.html",
         rows=rows,
