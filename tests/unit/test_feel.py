@@ -201,7 +201,8 @@ def test_a_stored_table_that_is_not_feel_keeps_running_as_python():
     """A version deployed before tables were read as FEEL (no declaration, Python cells) is not refused on load."""
     text = TABLE.format(policy="UNIQUE", aggregation="", r2="True")
     root = etree.fromstring(text.encode())
-    assert decisions.read({"d.dmn": root}, deploy=True)[0]
+    [error] = decisions.read({"d.dmn": root}, deploy=True)[0]
+    assert "true and false" in error["message"] and 'declare expressionLanguage="python"' in error["message"]
     assert decisions.read({"d.dmn": root}, deploy=False) == ([], {})
 
 
@@ -229,3 +230,22 @@ def test_what_a_business_rule_task_cannot_evaluate_is_refused_naming_it():
     assert "has 1 input and 1 output entries; the table has 2 inputs and 1 outputs" in messages["r1"]
     assert "expression language 'juel' is not supported" in messages["je"]
     assert all(e["file"] == "decisions/d.dmn" and e["line"] for e in errors)
+
+
+def test_the_shipped_tables_are_python_and_a_stored_copy_without_the_declaration_still_loads_as_python():
+    from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
+
+    from engine.errors import InvalidProcess
+    from engine.process.definitions import parse_bundle, read_bundle_dir
+    from tests.conftest import PROCESSES_DIR
+
+    files = read_bundle_dir(PROCESSES_DIR)
+    assert all('expressionLanguage="python"' in files[n] for n in files if n.endswith(".dmn"))
+    undeclared = {n: t.replace(' expressionLanguage="python"', "") for n, t in files.items()}
+    stored = parse_bundle(undeclared)  # as a version stored before tables were read as FEEL is loaded
+    engine = stored.subprocess_specs["rma_warranty"].task_specs["check_warranty"].dmnEngine
+    assert type(engine) is DMNEngine and not getattr(engine, "feel", False)
+    with pytest.raises(InvalidProcess) as info:  # deployed today, the same file is read as FEEL and refused
+        parse_bundle(undeclared, deploy=True)
+    warranty = [e for e in info.value.errors if e["file"] == "decisions/warranty.dmn"]
+    assert warranty and all('declare expressionLanguage="python"' in e["message"] for e in warranty)
