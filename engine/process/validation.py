@@ -477,6 +477,20 @@ def unsupported_errors(file: str, root) -> list[dict]:
                 el,
             )
         )
+    for prop in root.iter(f"{{{SPIFF}}}property"):
+        # SpiffWorkflow's parser reads both attributes and fails on a missing one with just its name ('value')
+        missing = [a for a in ("name", "value") if prop.get(a) is None]
+        if missing:
+            owner = next((a for a in prop.iterancestors() if a.get("id")), None)
+            errors.append(
+                error(
+                    file,
+                    f"spiffworkflow:property {prop.get('name') or ''} has no {' and no '.join(missing)} attribute: "
+                    "a property needs both (name=\"...\" value=\"...\")".replace("property  has", "property has"),
+                    prop,
+                    owner.get("id") if owner is not None else None,
+                )
+            )
     for el in root.iter(f"{{{BPMN}}}compensateEventDefinition"):
         event = el.getparent()
         errors.append(error(file, f"{_kind(_local(event))} '{event.get('id')}': {_COMPENSATION}", event))

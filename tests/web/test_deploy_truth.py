@@ -302,3 +302,16 @@ def test_the_upload_page_shows_the_warning_after_the_deploy(nl, app):
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     warning = re.search(r'<div class="flash flash-warning"[^>]*>([^<]*rma_orphan[^<]*)</div>', page)
     assert warning and "never runs" in warning.group(1) and "stages/rma_orphan.bpmn:4" in warning.group(1)
+
+
+def test_a_property_without_a_value_is_named_not_a_bare_key(nl):
+    status = '<spiffworkflow:property name="rmaStatus" value="diagnosing" />'
+    stage = nl.shipped[DIAGNOSIS].replace(status, status + '\n          <spiffworkflow:property name="note" />', 1)
+    response = _upload(nl, {"rma_diagnosis.bpmn": stage})
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]
+    assert [(e["file"], e["element"], e["line"]) for e in errors] == [
+        (DIAGNOSIS, "diagnose", line_of(stage, '<spiffworkflow:property name="note" />'))
+    ], errors
+    assert "property note has no value attribute" in errors[0]["message"]
+    _plain(errors)
