@@ -2,7 +2,7 @@
 and driven through an RMA over the HTTP API to its end, or refused at deploy with its reason.
 
 SQLite runs every case; PostgreSQL a representative subset (a timer, a parallel join, a multi-instance, a call
-activity, an error boundary and a refusal).
+activity, an error boundary, a refusal, a delivered message, an incident and a FEEL table).
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ ON_POSTGRES = {
     "call_activity",
     "boundary_error",
     "refused_busy_loop",
+    "event_gateway_message",
+    "incident_script_error",
+    "dmn_feel_bench",
 }
 USERS = {"reception": "de.reception", "technician": "de.tech", "qa": "de.qa", "manager": "manager"}
 
