@@ -16,6 +16,7 @@ from engine.process.definitions import parse_bundle
 from engine.services import processes, rmas
 from engine.store.model import Instance
 from tests.bpmn_edit import add_plain_centre
+from tests.conftest import PROCESSES_DIR
 from tests.driver import DIAGNOSIS, complete_open_task
 from tests.helpers import INTAKE, actor, rma_payload
 
@@ -73,6 +74,12 @@ def _never_runs(answer: dict) -> list[str]:
     return [w["element"] for w in answer["warnings"] if "never runs" in w["message"]]
 
 
+def _variant(centre: str) -> set[str]:
+    """The BPMN files a centre's variant folder ships (processes/variants/<centre>/)."""
+    folder = PROCESSES_DIR / "variants" / centre
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*.bpmn")}
+
+
 def _bundle(orc, centre):
     with orc.reading() as s:
         bundle = processes.latest_bundle(s, centre)
@@ -107,6 +114,15 @@ def test_every_shipped_file_and_every_spiffworkflow_extension_survive_open_and_s
     assert len(before["rounds"]) == 2 and before["extras_noted"] is True and before["diagnosed_parts"] == 2
 
     log_in(page, "owner")
+    for centre in (None, "DE", "SG"):  # every shipped file: the base and the centres' variants
+        shipped_id, shipped = _bundle(orc, centre)
+        resaved_shipped = {}
+        for name in sorted(n for n in shipped if n.endswith(".bpmn") and (centre is None or n in _variant(centre))):
+            resaved_shipped[name] = _open_and_save(page, shipped_id, name)
+            lost = semantics(shipped[name]) - semantics(resaved_shipped[name])
+            added = semantics(resaved_shipped[name]) - semantics(shipped[name])
+            assert not lost and not added, (centre, name, sorted(lost), sorted(added))
+        assert resaved_shipped and spec_signature({**shipped, **resaved_shipped}) == spec_signature(shipped)
     saved = {}
     for name in sorted(n for n in files if n.endswith(".bpmn")):
         saved[name] = _open_and_save(page, bundle_id, name)
