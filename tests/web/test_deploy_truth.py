@@ -315,3 +315,33 @@ def test_a_property_without_a_value_is_named_not_a_bare_key(nl):
     ], errors
     assert "property note has no value attribute" in errors[0]["message"]
     _plain(errors)
+
+
+def _repair_then_stop(root):
+    """The skeleton: after the repair, a gateway sends a 'quick' RMA to a script with no outgoing flow."""
+    process = next(p for p in root.iter(f"{{{BPMN}}}process") if p.get("id") == "rma")
+    flow = process.find(f"{{{BPMN}}}sequenceFlow[@id='flow_to_qa']")
+    flow.set("targetRef", "quick_or_not")
+    gateway = etree.SubElement(process, f"{{{BPMN}}}exclusiveGateway", id="quick_or_not", default="flow_not_quick")
+    script = etree.SubElement(process, f"{{{BPMN}}}scriptTask", id="wrap_up", name="Wrap up")
+    etree.SubElement(script, f"{{{BPMN}}}script").text = "wrapped_up = True"
+    quick = etree.SubElement(process, f"{{{BPMN}}}sequenceFlow", id="flow_quick", sourceRef="quick_or_not",
+                             targetRef="wrap_up")  # fmt: skip
+    etree.SubElement(quick, f"{{{BPMN}}}conditionExpression").text = "quick == True"
+    etree.SubElement(process, f"{{{BPMN}}}sequenceFlow", id="flow_not_quick", sourceRef="quick_or_not",
+                     targetRef="stage_qa")  # fmt: skip
+    for incoming in process.find(f"{{{BPMN}}}callActivity[@id='stage_qa']").iterfind(f"{{{BPMN}}}incoming"):
+        if incoming.text == "flow_to_qa":
+            incoming.text = "flow_not_quick"
+    del gateway
+
+
+def test_a_path_that_ends_implicitly_is_a_path_for_the_policy(nl):
+    """Ending after the repair without QA, by a task with no outgoing flow instead of an end event, is refused as
+    the end event would be: implicit ends are ends of the policy's flow graph."""
+    skeleton = _edited(nl.shipped["rma.bpmn"], _repair_then_stop)
+    response = _upload(nl, {"rma.bpmn": skeleton})
+    assert response.status_code == 422, response.get_json()
+    errors = response.get_json()["errors"]
+    assert [e["rule"] for e in errors if e.get("rule")] == ["return_after_qa_reaches_end"], errors
+    assert "wrap_up" in [step["element"] for step in errors[0]["path"]]
