@@ -488,6 +488,13 @@ class _Swap:
         return value
 
 
+def _escaped(value: str) -> str:
+    """`value` as json.dumps writes it inside a string (ASCII only, as the instance state is dumped)."""
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return value
+    return json.dumps(value)[1:-1]
+
+
 @functools.cache
 def _pattern(olds: tuple[str, ...]) -> re.Pattern:
     return re.compile("(" + "|".join(re.escape(old) for old in olds) + ")")
@@ -526,7 +533,7 @@ def _copy(
     task_ids = {row["id"]: str(uuid.uuid4()) for row in run.rows.get("tasks", [])}
     pairs += sorted(task_ids.items())
     swap = _Swap(pairs)
-    swap_state = _Swap([(json.dumps(a)[1:-1], json.dumps(b)[1:-1]) for a, b in pairs])  # as the state escapes
+    swap_state = _Swap([(_escaped(a), _escaped(b)) for a, b in pairs])  # as the state's JSON writes them
     out: dict[str, list[dict]] = {}
     for name, rows in run.rows.items():
         if name in ("stage_visits", "rma_search_terms"):
