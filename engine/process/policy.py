@@ -85,6 +85,7 @@ class Node:
     tag: str
     process: str
     file: str
+    ends_path: bool = False  # a plain (not terminate) end event or an implicit end: only its own token ends here
 
 
 @dataclass
@@ -92,7 +93,9 @@ class Edge:
     target: tuple
     condition: str | None = None
     default_of: list[str] | None = None  # for a default flow: the sibling conditions that must all be false
-    trigger: tuple | None = None  # the non-interrupting event subprocess this edge starts (the main flow stays)
+    # what this edge starts while the path's own token goes on elsewhere: a non-interrupting event subprocess (its
+    # key), a non-interrupting boundary event ("boundary", key) or a branch of a parallel split ("fork", split, branch)
+    trigger: tuple | None = None
 
 
 @dataclass
@@ -179,8 +182,10 @@ def _inline(graph, processes, container, file, process_id, prefix, stack):
         if _local(el.tag) == "boundaryEvent" and el.get("attachedToRef") in nodes:
             # While the activity runs, its boundary event may fire: reachable from the activity and its inside.
             host = prefix + (el.get("attachedToRef"),)
+            boundary = prefix + (el.get("id"),)
+            concurrent = ("boundary", boundary) if el.get("cancelActivity") == "false" else None
             for key in [host, *graph.under(host)]:
-                graph.edges[key].append(Edge(prefix + (el.get("id"),)))
+                graph.edges[key].append(Edge(boundary, trigger=concurrent))
     _link_edges(graph, prefix, nodes)
     defaults = {el.get("default") for el in nodes.values() if el.get("default")}
     conditions_by_source: dict[str, list[str]] = {}
@@ -189,6 +194,9 @@ def _inline(graph, processes, container, file, process_id, prefix, stack):
         cond = flow.find(f"{{{BPMN}}}conditionExpression")
         if cond is not None and cond.text and cond.text.strip():
             conditions_by_source.setdefault(flow.get("sourceRef"), []).append(cond.text.strip())
+    outgoing: dict[str, int] = {}
+    for flow in flows:
+        outgoing[flow.get("sourceRef")] = outgoing.get(flow.get("sourceRef"), 0) + 1
     for flow in flows:
         source, target = flow.get("sourceRef"), flow.get("targetRef")
         if source not in nodes or target not in nodes:
@@ -196,14 +204,19 @@ def _inline(graph, processes, container, file, process_id, prefix, stack):
         cond = flow.find(f"{{{BPMN}}}conditionExpression")
         text = cond.text.strip() if cond is not None and cond.text and cond.text.strip() else None
         default_of = conditions_by_source.get(source, []) if flow.get("id") in defaults else None
+        split = _local(nodes[source].tag) == "parallelGateway" and outgoing[source] > 1
+        branch = ("fork", prefix + (source,), prefix + (target,)) if split else None
         for src_key in _exits(prefix, source, entry_exit):
-            graph.edges[src_key].append(Edge(prefix + (target,), text, default_of))
+            graph.edges[src_key].append(Edge(prefix + (target,), text, default_of, trigger=branch))
     for element_id, (inner_starts, _ends) in entry_exit.items():
         for inner_start in inner_starts:
             graph.edges[prefix + (element_id,)].append(Edge(inner_start))
     starts = [prefix + (i,) for i, el in nodes.items() if _local(el.tag) == "startEvent"]
     implicit = implicit_ends(container)
     ends = [prefix + (i,) for i, el in nodes.items() if _local(el.tag) == "endEvent" or i in implicit]
+    for key in ends:
+        el = nodes[key[-1]]
+        graph.nodes[key].ends_path = el.find(f"{{{BPMN}}}terminateEventDefinition") is None
     for element_id in event_subprocesses:
         # An event subprocess may start while anything else in its (sub)process runs. An interrupting one ends
         # the (sub)process when it ends; after a non-interrupting one the main flow goes on where it was: on a
@@ -341,13 +354,15 @@ def find_path(graph: FlowGraph, sources: set, targets: set, avoid: set, env: dic
     while queue:
         state = queue.popleft()
         node, started = state
+        if _token_ends_alone(graph, node, started, avoid, env):
+            continue  # another token of the same (sub)process is still running: it, not this one, ends it
         if node in targets:
             path = [state]
             while parents[path[-1]] is not None:
                 path.append(parents[path[-1]])  # type: ignore[arg-type]
             return [k for k, _ in reversed(path)]
         successors = [
-            (edge.target, started | {edge.trigger} if edge.trigger else started)
+            (edge.target, _joined(graph, edge.target, started | {edge.trigger} if edge.trigger else started))
             for edge in graph.edges.get(node, [])
             if _edge_possible(edge, env)
         ]
@@ -360,6 +375,53 @@ def find_path(graph: FlowGraph, sources: set, targets: set, avoid: set, env: dic
             parents[next_state] = state
             queue.append(next_state)
     return None
+
+
+def _joined(graph: FlowGraph, node: tuple, started: frozenset) -> frozenset:
+    """At a parallel join the branches of the splits in its (sub)process are one token again."""
+    if graph.nodes[node].tag != "parallelGateway" or not any(t[0] == "fork" for t in started):
+        return started
+    return frozenset(t for t in started if not (t[0] == "fork" and t[1][:-1] == node[:-1]))
+
+
+def _token_ends_alone(graph: FlowGraph, node: tuple, started: frozenset, avoid: set, env: dict) -> bool:
+    """Whether the path's token ends at `node` (a plain end) while a sibling token keeps its (sub)process running,
+    so that the (sub)process does not end here but where the sibling ends, on a path of its own:
+    - after a non-interrupting boundary event of the same (sub)process: the host's own flow goes on (and is
+      explored from the host without the boundary);
+    - on a branch of a parallel split of the same (sub)process, when another branch cannot end without passing
+      `avoid` (the union of the branches passes it; when every branch can avoid it, the path stays a way out)."""
+    current = graph.nodes[node]
+    if not current.ends_path:
+        return False
+    scope = node[:-1]
+    for trigger in started:
+        # (a non-interrupting event subprocess's key starts with its process id: find_path's resumes handle it)
+        if trigger[0] == "boundary" and trigger[1][:-1] == scope:
+            return True
+        if trigger[0] == "fork" and trigger[1][:-1] == scope:
+            split, taken = trigger[1], trigger[2]
+            siblings = [e.target for e in graph.edges.get(split, []) if e.target != taken]
+            if any(not _can_end_avoiding(graph, sibling, scope, avoid, env) for sibling in siblings):
+                return True
+    return False
+
+
+def _can_end_avoiding(graph: FlowGraph, start: tuple, scope: tuple, avoid: set, env: dict) -> bool:
+    """Whether a token at `start` can reach an end of the (sub)process `scope` without touching `avoid`."""
+    if start in avoid:
+        return False
+    seen = {start}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        if node[:-1] == scope and (graph.nodes[node].tag == "endEvent" or graph.nodes[node].ends_path):
+            return True
+        for edge in graph.edges.get(node, []):
+            if edge.target not in seen and edge.target not in avoid and _edge_possible(edge, env):
+                seen.add(edge.target)
+                queue.append(edge.target)
+    return False
 
 
 def check_policy(files: dict[str, str], policy: dict, root_process: str = "rma") -> list[dict]:

@@ -936,3 +936,116 @@ case(
     ),
     refused="ompensation",
 )
+# --- concurrent tokens: a side branch that ends does not end its stage (the policy analysis knows it) ------------
+case(
+    "boundary_timer_non_interrupting",
+    "non-interrupting boundary timer on a user task",
+    stage(
+        start()
+        + user("long_test")
+        + f'<bpmn:boundaryEvent id="test_slow" cancelActivity="false" attachedToRef="long_test">{_timer("P1D")}'
+        "</bpmn:boundaryEvent>"
+        + user("tell_lead")
+        + end("told")
+        + qa_check()
+        + end()
+        + chain("start", "long_test", "qa_check", "end")
+        + chain("test_slow", "tell_lead", "told")
+    ),
+    (
+        ("wait", timedelta(days=1, minutes=1)),
+        ("open", {"long_test", "tell_lead"}),
+        ("do", "tell_lead", NOTE),
+        ("do", "long_test", NOTE),
+        ("open", {"qa_check"}),
+        ("do", "qa_check", PASS),
+    ),
+)
+
+
+case(
+    "boundary_escalation",
+    "escalation thrown in a subprocess, caught by a non-interrupting boundary event",
+    stage(
+        start()
+        + '<bpmn:subProcess id="bench">'
+        + start("b_start")
+        + '<bpmn:intermediateThrowEvent id="raise_slow"><bpmn:escalationEventDefinition escalationRef="esc_slow" />'
+        "</bpmn:intermediateThrowEvent>"
+        + user("bench_test")
+        + end("b_end")
+        + chain("b_start", "raise_slow", "bench_test", "b_end")
+        + "</bpmn:subProcess>"
+        + '<bpmn:boundaryEvent id="slow" cancelActivity="false" attachedToRef="bench">'
+        '<bpmn:escalationEventDefinition escalationRef="esc_slow" /></bpmn:boundaryEvent>'
+        + user("note_slow")
+        + end("noted")
+        + qa_check()
+        + end()
+        + chain("start", "bench", "qa_check", "end")
+        + chain("slow", "note_slow", "noted")
+    ).replace("<bpmn:process ", _ESCALATION + "<bpmn:process ", 1),
+    (
+        ("open", {"bench_test", "note_slow"}),
+        ("do", "note_slow", NOTE),
+        ("do", "bench_test", NOTE),
+        ("do", "qa_check", PASS),
+    ),
+)
+
+
+case(
+    "terminate",
+    "terminate end event ending a parallel branch still open",
+    stage(
+        start()
+        + '<bpmn:parallelGateway id="fork" />'
+        + user("optional_photos")
+        + end("photos_end")
+        + qa_check()
+        + end("end", "<bpmn:terminateEventDefinition />")
+        + chain("start", "fork")
+        + chain("fork", "qa_check", "end")
+        + chain("fork", "optional_photos", "photos_end")
+    ),
+    (("open", {"qa_check", "optional_photos"}), ("do", "qa_check", PASS), ("open", {"ship_return"})),
+)
+case(
+    "refused_parallel_branches_skip_qa",
+    "a parallel split whose branches both end without QA (on a path that skips it)",
+    stage(
+        start()
+        + script("setup", "level = 1")
+        + '<bpmn:exclusiveGateway id="route" default="f_route_fork" />'
+        + flow("route", "qa_check", "level > 5", flow_id="f_route_qa")
+        + flow("route", "fork", flow_id="f_route_fork")
+        + '<bpmn:parallelGateway id="fork" />'
+        + user("clean")
+        + user("photograph")
+        + end("clean_end")
+        + end("photo_end")
+        + qa_check()
+        + end()
+        + chain("start", "setup", "route")
+        + chain("fork", "clean", "clean_end")
+        + chain("fork", "photograph", "photo_end")
+        + flow("qa_check", "end")
+    ),
+    refused="without passing qa_check",
+)
+case(
+    "refused_repair_on_a_boundary_branch",
+    "a repair on a non-interrupting boundary branch of the quality check, after which nothing checks it",
+    stage(
+        start()
+        + qa_check()
+        + f'<bpmn:boundaryEvent id="qa_slow" cancelActivity="false" attachedToRef="qa_check">{_timer("P1D")}'
+        "</bpmn:boundaryEvent>"
+        + user("repair")
+        + end("repaired_again")
+        + end()
+        + chain("start", "qa_check", "end")
+        + chain("qa_slow", "repair", "repaired_again")
+    ),
+    refused="without passing qa_check",
+)
