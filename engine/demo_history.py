@@ -40,10 +40,10 @@ if TYPE_CHECKING:
 
 CUSTOMER = "customer"  # a step by the customer on the tracking page (the quote decision)
 HISTORY_DAYS = 182
-# Typical days per stage (median, spread of the log-normal); a task with an SLA finishes within 90% of it.
+# Typical days per stage (median, spread of the log-normal); a task with an SLA finishes within it.
 STAGE_DAYS = {
     "intake": (0.08, 0.6),
-    "diagnosis": (1.1, 0.5),
+    "diagnosis": (0.9, 0.5),
     "approval": (0.9, 0.7),
     "repair": (1.8, 0.5),
     "qa": (0.25, 0.5),
@@ -213,7 +213,7 @@ TEMPLATES = {
         ("Kamera ohne Funktion nach Unwetter", "Kein Netzwerk"),
     ),
 }
-PER_CENTRE = {"SG": 140, "DE": 140}
+PER_CENTRE = {"SG": 140, "DE": 160}  # Berlin is the busier centre
 LANGUAGE = {"SG": "en", "DE": "de"}
 NAMES = {
     "SG": (
@@ -444,9 +444,17 @@ def _durations(run: Run, rng: random.Random) -> list[timedelta]:
         done = [t for t in finished if run.starts[k] <= t["completed_at"] < run.starts[k + 1]]
         stage = done[0]["stage"] if done else None
         median, spread = STAGE_DAYS.get(stage or "", (0.3, 0.5))
-        days = median * rng.lognormvariate(0, spread)
+        limit = None
         if done and done[0]["due_at"] is not None:
-            days = min(days, 0.9 * (done[0]["due_at"] - done[0]["created_at"]).total_seconds() / 86400)
+            limit = 0.95 * (done[0]["due_at"] - done[0]["created_at"]).total_seconds() / 86400
+        days = median * rng.lognormvariate(0, spread)
+        if limit is not None:  # within the SLA: drawn again (a truncated distribution, not a pile at the limit)
+            for _ in range(20):
+                if days <= limit:
+                    break
+                days = median * rng.lognormvariate(0, spread)
+            else:
+                days = limit * rng.uniform(0.5, 0.95)
         result.append(timedelta(days=max(days, 0.01)))
     return result
 
