@@ -275,17 +275,21 @@ def _sandbox_errors(task_spec, file: str, trees: dict) -> list[dict]:
 
 
 def _implicit_ends_reach_the_end(specs) -> None:
-    """An activity with a boundary event and no outgoing sequence flow ends its path (an implicit end event).
-    SpiffWorkflow joins such an activity to its boundary events in a BoundaryEventJoin that leads nowhere, so the
-    (sub)process would never complete and its caller would wait for ever: the join goes to the process's end, as
-    SpiffWorkflow does itself for any other task without outputs."""
+    """A flow node with no outgoing sequence flow ends its path (an implicit end event), and its (sub)process
+    completes when its last path does. SpiffWorkflow connects only end events to the process's end: a task left
+    without outputs completed and then nothing, so the (sub)process never completed and its caller (the skeleton's
+    stage) waited for ever. Such a task goes to the end join, as an end event does. An activity with a boundary
+    event is joined to its boundary events in a BoundaryEventJoin that likewise leads nowhere: the join goes there."""
     for spec in specs:
         for task_spec in list(spec.task_specs.values()):
-            if not isinstance(task_spec, BoundaryEventJoin) or task_spec.outputs:
+            if task_spec.outputs or task_spec is spec.end or task_spec.name == "End":
                 continue
-            host = spec.task_specs.get(task_spec.name.removesuffix(".BoundaryEventJoin"))
-            if host is not None and all(out is task_spec for out in host.outputs):
-                task_spec.connect(spec.end)
+            if isinstance(task_spec, BoundaryEventJoin):
+                host = spec.task_specs.get(task_spec.name.removesuffix(".BoundaryEventJoin"))
+                if host is not None and all(out is task_spec for out in host.outputs):
+                    task_spec.connect(spec.end)
+                continue
+            task_spec.connect(spec.end)
 
 
 # --- end of issue 15.7 / 15.9 -----------------------------------------------------------------------------------

@@ -1049,3 +1049,9 @@ case(
     ),
     refused="without passing qa_check",
 )
+case(
+    "implicit_end",
+    "an activity with no outgoing flow ends its path (implicit end)",
+    stage(start() + qa_check() + flow("start", "qa_check")),
+    (("open", {"qa_check"}), ("do", "qa_check", PASS)),
+)
