@@ -78,7 +78,9 @@ MI_OVER = """
       <bpmn:incoming>f_mid</bpmn:incoming><bpmn:outgoing>f_mi_out</bpmn:outgoing>
       <bpmn:multiInstanceLoopCharacteristics isSequential="true">
         <bpmn:loopDataInputRef>{collection}</bpmn:loopDataInputRef>
+        <bpmn:loopDataOutputRef>checked_list</bpmn:loopDataOutputRef>
         <bpmn:inputDataItem id="accessory" name="accessory" />
+        <bpmn:outputDataItem id="checked" name="checked" />
       </bpmn:multiInstanceLoopCharacteristics>
       <bpmn:script>checked = accessory</bpmn:script>
     </bpmn:scriptTask>
@@ -122,7 +124,9 @@ SET_THEN_MI = """
       <bpmn:incoming>f_x</bpmn:incoming><bpmn:outgoing>f_mi_out</bpmn:outgoing>
       <bpmn:multiInstanceLoopCharacteristics isSequential="{seq}">
         <bpmn:loopDataInputRef>accessory_list</bpmn:loopDataInputRef>
+        <bpmn:loopDataOutputRef>checked_list</bpmn:loopDataOutputRef>
         <bpmn:inputDataItem id="accessory" name="accessory" />
+        <bpmn:outputDataItem id="checked" name="checked" />
       </bpmn:multiInstanceLoopCharacteristics>
       <bpmn:script>checked = accessory</bpmn:script>
     </bpmn:scriptTask>
@@ -217,10 +221,11 @@ FIXES = {
     "multi-instance": (
         MI_OVER.format(collection="accessory_list"),
         MI_OVER.format(collection="accessory_list")
-        .replace("<bpmn:loopDataInputRef>accessory_list</bpmn:loopDataInputRef>", "")
         .replace(
-            '<bpmn:inputDataItem id="accessory" name="accessory" />', "<bpmn:loopCardinality>2</bpmn:loopCardinality>"
+            "<bpmn:loopDataInputRef>accessory_list</bpmn:loopDataInputRef>",
+            "<bpmn:loopCardinality>2</bpmn:loopCardinality>",
         )
+        .replace('<bpmn:inputDataItem id="accessory" name="accessory" />', "")
         .replace("checked = accessory", "checked = True"),
     ),
 }
@@ -494,3 +499,53 @@ def test_a_multiple_event_catch_has_its_timer_scheduled_and_takes_its_message(ap
     after = api.rma("de.reception", rma["id"])
     assert after["status"] == "diagnosing" and [t["name"] for t in after["open_tasks"]] == ["diagnose"]
     assert _next_timer_at(orc, rma["id"]) is None or as_utc(_next_timer_at(orc, rma["id"])) != due
+
+
+CORRELATED_MESSAGES = """
+  <bpmn:collaboration id="intake_collaboration">
+    <bpmn:correlationKey name="shipment_key">
+      <bpmn:correlationPropertyRef>shipment</bpmn:correlationPropertyRef>
+    </bpmn:correlationKey>
+  </bpmn:collaboration>
+  <bpmn:message id="customs_message" name="customs_cleared" />
+  <bpmn:message id="release_message" name="customs_released" />
+  <bpmn:correlationProperty id="shipment" name="shipment">
+    <bpmn:correlationPropertyRetrievalExpression messageRef="customs_message">
+      <bpmn:formalExpression>shipment_id</bpmn:formalExpression>
+    </bpmn:correlationPropertyRetrievalExpression>
+    <bpmn:correlationPropertyRetrievalExpression messageRef="release_message">
+      <bpmn:formalExpression>shipment_id</bpmn:formalExpression>
+    </bpmn:correlationPropertyRetrievalExpression>
+  </bpmn:correlationProperty>
+"""
+CLEARED_THEN_RELEASED = """
+    <bpmn:receiveTask id="mid_in" name="Wait for customs" messageRef="customs_message">
+      <bpmn:extensionElements>
+        <spiffworkflow:messageVariable>customs</spiffworkflow:messageVariable>
+      </bpmn:extensionElements>
+      <bpmn:incoming>f_mid</bpmn:incoming><bpmn:outgoing>f_x</bpmn:outgoing>
+    </bpmn:receiveTask>
+    <bpmn:sequenceFlow id="f_x" sourceRef="mid_in" targetRef="mid_out" />
+    <bpmn:receiveTask id="mid_out" name="Wait for the release" messageRef="release_message">
+      <bpmn:extensionElements>
+        <spiffworkflow:messageVariable>release</spiffworkflow:messageVariable>
+      </bpmn:extensionElements>
+      <bpmn:incoming>f_x</bpmn:incoming><bpmn:outgoing>f_end</bpmn:outgoing>
+    </bpmn:receiveTask>
+"""
+
+
+def test_a_second_message_must_carry_the_correlation_key_the_first_set(api, orc):
+    deployed = deploy_de(api, {"rma_intake.bpmn": intake(CLEARED_THEN_RELEASED, CORRELATED_MESSAGES)})
+    assert deployed.status_code == 201, deployed.get_json()
+    rma = api.open_rma("de.reception", centre="DE")
+    api.do("de.reception", rma["id"], "record_condition", INTAKE)
+    first = _deliver(api, "de.tech", rma["id"], data={"shipment_id": "S-1", "office": "Leipzig"})
+    assert first.status_code == 202, first.get_json()
+    other = _deliver(api, "de.tech", rma["id"], name="customs_released", data={"shipment_id": "S-2"})
+    assert other.status_code == 409 and "correlation" in other.get_json()["message"]
+    right = _deliver(api, "de.tech", rma["id"], name="customs_released", data={"shipment_id": "S-1"})
+    assert right.status_code == 202, right.get_json()
+    assert right.get_json()["rma"]["status"] == "diagnosing"
+    data = process_data(orc, rma["id"])
+    assert data["customs"]["office"] == "Leipzig" and data["release"] == {"shipment_id": "S-1"}
