@@ -1055,3 +1055,23 @@ case(
     stage(start() + qa_check() + flow("start", "qa_check")),
     (("open", {"qa_check"}), ("do", "qa_check", PASS)),
 )
+# --- service tasks (the receiver's address is filled in by the test) -----------------------------------------
+RECEIVER = "RECEIVER_URL"
+case(
+    "service_task",
+    "service task posting to an outside system and keeping its answer",
+    stage(
+        start() + '<bpmn:serviceTask id="tell_lab"><bpmn:extensionElements>'
+        '<spiffworkflow:serviceTaskOperator id="http/PostRequest" resultVariable="lab">'
+        f'<spiffworkflow:parameters><spiffworkflow:parameter id="url" type="str" value="\'{RECEIVER}\'" />'
+        '<spiffworkflow:parameter id="data" type="any" value="{\'rma\': rma_number}" />'
+        "</spiffworkflow:parameters></spiffworkflow:serviceTaskOperator></bpmn:extensionElements>"
+        "</bpmn:serviceTask>"
+        + check("gw", "lab['http_status'] == 200 and lab['body']['slot'] == 'B4'")
+        + qa_check()
+        + end()
+        + chain("start", "tell_lab", "gw")
+        + flow("qa_check", "end")
+    ),
+    (("open", {"qa_check"}), ("posted", {"rma"}), ("do", "qa_check", PASS)),
+)

@@ -7,6 +7,7 @@ activity, an error boundary, a refusal, a delivered message, an incident and a F
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from datetime import UTC, datetime
 
@@ -14,9 +15,10 @@ import pytest
 import time_machine
 
 from engine.services.scheduler import fire_due_timers
-from tests.corpus.cases import CASES, Case
+from tests.corpus.cases import CASES, RECEIVER, Case
 from tests.corpus.stage import FORMS
 from tests.driver import FORMS as STANDARD
+from tests.http_receiver import RECEIVER_HOSTS, HttpReceiver
 from tests.web.conftest import ApiDriver
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -43,9 +45,23 @@ def db_url(request, tmp_path):
         yield url
 
 
-def _deploy(api, case: Case):
+@pytest.fixture
+def settings(settings):
+    """The corpus's outside system listens on 127.0.0.1, named in RMA_SERVICE_TASK_HOSTS as a LAN system is."""
+    return dataclasses.replace(settings, service_task_hosts=RECEIVER_HOSTS)
+
+
+@pytest.fixture
+def lab():
+    """The outside system a service task of the corpus calls."""
+    with HttpReceiver(status=200, reply={"slot": "B4"}) as receiver:
+        yield receiver
+
+
+def _deploy(api, case: Case, receiver_url: str = ""):
     forms = {name: text for name, text in FORMS.items() if name in case.bpmn}  # an unused form is refused
-    files = {"rma_qa.bpmn": case.bpmn, **forms, **case.files}
+    bpmn = case.bpmn.replace(RECEIVER, receiver_url)
+    files = {"rma_qa.bpmn": bpmn, **forms, **case.files}
     data = {"files": [(io.BytesIO(text.encode()), name) for name, text in files.items()], "centre": "DE"}
     return api.client.post(
         "/api/processes/deploy", data=data, headers=api.headers("owner"), content_type="multipart/form-data"
@@ -96,6 +112,8 @@ def _run(api, clock, rma_id: int, steps) -> None:
         elif kind == "message":
             response = api.post("de.reception", f"/api/rmas/{rma_id}/messages/{step[1]}", {"data": step[2]})
             assert response.status_code == step[3], response.get_json()
+        elif kind == "posted":
+            assert [set(call.json) for call in api.lab.requests] == [step[1]], api.lab.requests
         elif kind == "status":
             assert _status(api, rma_id) == step[1]
         elif kind == "incident":
@@ -117,7 +135,7 @@ def _finish(api, rma_id: int) -> dict:
 
 
 def _drive(api, case: Case) -> None:
-    response = _deploy(api, case)
+    response = _deploy(api, case, api.lab.url)
     if case.refused is not None:
         assert response.status_code == 422, response.get_json()
         messages = [f"{e.get('element')}: {e.get('message')}" for e in response.get_json()["errors"]]
@@ -137,8 +155,9 @@ def _drive(api, case: Case) -> None:
 
 
 @pytest.fixture
-def api(client, orc) -> ApiDriver:
+def api(client, orc, lab) -> ApiDriver:
     driver = ApiDriver(client)
+    driver.lab = lab
     driver.orc = orc  # the worker fires timers on it
     driver.forget_tokens = driver._tokens.clear
     return driver
