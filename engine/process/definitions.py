@@ -185,10 +185,30 @@ BPMN_VALIDATOR = BpmnValidator()
 
 def _bpmn_schema_errors(name: str, root, errors: list) -> None:
     BPMN_VALIDATOR.preprocess(root)
+    _documentation_first(root)
     if root.get("targetNamespace") is None and etree.QName(root.tag).localname == "definitions":
         # required by the schema, read by nobody (SpiffWorkflow parses without it; some modelers omit it)
         root.set("targetNamespace", "urn:unnamed")
     _schema_errors(name, root, BPMN_VALIDATOR.validator, errors)
+
+
+_FIRST_CHILDREN = (f"{{{BPMN_NS}}}documentation", f"{{{BPMN_NS}}}extensionElements")
+
+
+def _documentation_first(root) -> None:
+    """The schema wants an element's documentation, then its extensionElements, before anything else; some
+    modelers write them later. SpiffWorkflow reads them wherever they are, so their order is no error: put them
+    first in the tree the schema checks (the file is kept as uploaded)."""
+    for el in root.iter(*_FIRST_CHILDREN):
+        parent = el.getparent()
+        if parent is None:
+            continue
+        leading = [c for c in parent if c.tag in _FIRST_CHILDREN or not isinstance(c.tag, str)]
+        if list(parent)[: len(leading)] == leading:
+            continue
+        ordered = sorted((c for c in parent if c.tag in _FIRST_CHILDREN), key=lambda c: _FIRST_CHILDREN.index(c.tag))
+        for index, child in enumerate(ordered):
+            parent.insert(index, child)
 
 
 def _nearest_id(root, path: str | None) -> str | None:

@@ -268,7 +268,10 @@ SPIFFARENA_STAGE = """<?xml version="1.0" encoding="UTF-8"?>
       <bpmn:incoming>f1</bpmn:incoming>
       <bpmn:outgoing>f2</bpmn:outgoing>
     </bpmn:userTask>
-    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:endEvent id="end">
+      <bpmn:incoming>f2</bpmn:incoming>
+      <bpmn:documentation>Written after the flows, as some modelers do.</bpmn:documentation>
+    </bpmn:endEvent>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="diagnose" />
     <bpmn:sequenceFlow id="f2" sourceRef="diagnose" targetRef="end" />
   </bpmn:process>
@@ -277,9 +280,9 @@ SPIFFARENA_STAGE = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def test_the_xsd_step_accepts_what_spiffarena_writes(nl):
-    """No targetNamespace, a correlation property's retrieval expression as bpmn-js writes it (formalExpression),
-    and spiffworkflow: elements the extension's own XSD does not describe or describes
-    more strictly than SpiffArena's modeler writes them."""
+    """No targetNamespace, documentation after an element's flows, a correlation property's retrieval expression
+    as bpmn-js writes it (formalExpression), and spiffworkflow: elements the extension's own XSD does not describe
+    or describes more strictly than SpiffArena's modeler writes them."""
     response = _upload(nl, {"rma_diagnosis.bpmn": SPIFFARENA_STAGE})
     assert response.status_code == 201, response.get_json()
     rma = nl.post("nl.reception", "/api/rmas", rma_payload(centre="NL", months_old=6)).get_json()
