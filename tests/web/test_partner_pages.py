@@ -138,3 +138,19 @@ def test_a_manager_creates_an_organisation_and_an_account_from_the_pages(app, wo
         ).status_code
         == 409
     )
+
+
+def test_reception_opens_a_batch_on_a_partners_behalf_from_the_pages(app, world):
+    client, ids, orc = world
+    as_user(client, app, "sg.reception")
+    page = client.get("/partner/batches/new").get_data(as_text=True)
+    assert 'data-testid="choose-organisation"' in page and "Lion CCTV Distribution" in page
+    assert "Spree Sicherheit" not in page  # Berlin's partner is not Singapore reception's
+    form = {"organisation": str(ids["lion"]), "rows": "1", "source": "table", "model-0": MODEL}
+    form |= {"serial_number-0": "R-1", "fault_description-0": "Dead"}
+    r = client.post("/partner/batches/new", data=form)
+    assert r.status_code == 302
+    assert "R-1" in client.get(r.headers["Location"]).get_data(as_text=True)
+    assert client.get(f"/partner/batches/new?organisation={ids['spree']}").status_code == 404
+    with orc.reading() as s:
+        assert s.scalar(select(Rma.organisation_id).where(Rma.serial_number == "R-1")) == ids["lion"]
