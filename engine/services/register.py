@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.actors import Actor
-from engine.errors import Conflict, NotAllowed, NotFound
+from engine.errors import Conflict, NotAllowed, NotFound, text_refusal
 from engine.services.register_rows import RegisterImportError, clean_units, err, parse_csv
 from engine.services.views import page_bounds
 from engine.store.audit import audit
@@ -41,7 +41,9 @@ def serial_key(serial: str | None) -> str:
 
 def find(session: Session, serial: str | None) -> RegisteredUnit | None:
     key = serial_key(serial)
-    return session.scalar(select(RegisteredUnit).where(RegisteredUnit.serial_key == key)) if key else None
+    if not key or len(key) > 120 or text_refusal(key) is not None:  # no stored serial is like it: not queried
+        return None
+    return session.scalar(select(RegisteredUnit).where(RegisteredUnit.serial_key == key))
 
 
 def grace_days(session: Session, model: str | None) -> int:

@@ -202,7 +202,7 @@ class Rma(Base):
     warranty_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     warranty_basis: Mapped[str | None] = mapped_column(String(16), nullable=True)
     received_serial: Mapped[str | None] = mapped_column(String(120), nullable=True)
-    return_shipment_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("shipments.id"), nullable=True)
+    return_shipment_id: Mapped[int | None] = mapped_column(BigId, nullable=True)  # shipments.id (no FK: 0021)
 
 
 class RmaSearchTerm(Base):

@@ -89,6 +89,7 @@ def test_the_register_over_http_and_the_warranty_date_the_rma_shows(world):
     got = http.get("sg.tech", "/api/register/units/bp-00000").get_json()
     assert got["organisation"] == "Lion CCTV Distribution" and got["ship_date"] == OLD
     assert http.get("sg.tech", "/api/register/units/NOPE").status_code == 404
+    assert http.get("sg.tech", "/api/register/units/A%00B").status_code == 404  # a NUL is never queried
     one = {"units": [{"serial_number": "Z", "model": MODEL, "ship_date": OLD}]}
     assert http.post("sg.reception", "/api/register/units", one).status_code == 403
     csv = f"serial_number,model,ship_date\nX-1,{MODEL},{OLD}\nX-2,{MODEL},yesterday\n"

@@ -10,7 +10,8 @@ shelf time added to a ship date before the warranty counts from it; rmas.warrant
 which date the warranty check counted from (installation, purchase or ship); rmas.received_serial is the serial
 reception found when it differs from the declared one. batch_arrivals records each parcel of a batch booked in
 (arrived, missing, unexpected) and shipments each parcel of finished units sent back (rmas.return_shipment_id)
-(issue 17, points 3 and 5). Nothing existing is rewritten.
+(issue 17, points 3 and 5). Nothing existing is rewritten, and no existing table is copied (ALTER TABLE in place,
+which SQLite 3.35 and later does for adding and dropping a column).
 """
 
 import sqlalchemy as sa
@@ -72,26 +73,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_shipments")),
     )
     op.create_index(op.f("ix_shipments_batch_id"), "shipments", ["batch_id"], unique=False)
-    with op.batch_alter_table("catalogue_models", schema=None) as batch_op:
+    with op.batch_alter_table("catalogue_models", schema=None, recreate="never") as batch_op:
         batch_op.add_column(sa.Column("ship_grace_days", sa.Integer(), nullable=False, server_default="90"))
-    with op.batch_alter_table("rmas", schema=None) as batch_op:
+    # Added and dropped in place (ALTER TABLE, never a copy of rmas: on SQLite a copy is a DROP TABLE that the rows
+    # pointing at rmas refuse); so return_shipment_id has no foreign key, like repeat_of_id.
+    with op.batch_alter_table("rmas", schema=None, recreate="never") as batch_op:
         batch_op.add_column(sa.Column("warranty_date", sa.Date(), nullable=True))
         batch_op.add_column(sa.Column("warranty_basis", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("received_serial", sa.String(length=120), nullable=True))
         batch_op.add_column(sa.Column("return_shipment_id", BigId, nullable=True))
-        batch_op.create_foreign_key(
-            batch_op.f("fk_rmas_return_shipment_id_shipments"), "shipments", ["return_shipment_id"], ["id"]
-        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("rmas", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_rmas_return_shipment_id_shipments"), type_="foreignkey")
+    with op.batch_alter_table("rmas", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("return_shipment_id")
         batch_op.drop_column("received_serial")
         batch_op.drop_column("warranty_basis")
         batch_op.drop_column("warranty_date")
-    with op.batch_alter_table("catalogue_models", schema=None) as batch_op:
+    with op.batch_alter_table("catalogue_models", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("ship_grace_days")
     op.drop_index(op.f("ix_shipments_batch_id"), table_name="shipments")
     op.drop_table("shipments")
