@@ -54,8 +54,12 @@ def script_reads(source: str | None) -> set[str]:
 
 
 def _reads_of(el) -> list[tuple[str, str]]:
-    """(variable, what reads it) for what a flow node reads when it starts."""
+    """(variable, what reads it) for what a flow node reads when it starts (a multi-instance's input item is set
+    by the multi-instance itself for each instance, not read from before it)."""
     reads: list[tuple[str, str]] = []
+    own_items = {
+        name for item in el.iter(f"{{{BPMN}}}inputDataItem") for name in (item.get("name"), item.get("id")) if name
+    }
     for loop in el.iterfind(f"{{{BPMN}}}multiInstanceLoopCharacteristics"):
         for ref in loop.iterfind(f"{{{BPMN}}}loopDataInputRef"):
             name = (ref.text or "").strip()
@@ -69,7 +73,7 @@ def _reads_of(el) -> list[tuple[str, str]]:
             reads += [(v, "its script") for v in sorted(script_reads(script.text))]
     pre = spiff_text(el, "preScript")
     reads += [(v, "its pre-script") for v in sorted(script_reads(pre))]
-    return reads
+    return [(name, what) for name, what in reads if name not in own_items]
 
 
 def _side_branches(graph, elements: dict) -> set[tuple]:
