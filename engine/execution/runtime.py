@@ -356,12 +356,14 @@ class Runtime:
         multiple events included)."""
         return {d.name for _task, d in _waiting_catches(workflow) if _is_message(d)}
 
-    def awaited_elements(self, workflow: BpmnWorkflow) -> list[tuple[str, str]]:
-        """(message name, the BPMN id of the waiting element) for each message the instance waits for."""
+    def awaited_elements(self, workflow: BpmnWorkflow) -> list[tuple[str, str, str]]:
+        """(message name, BPMN id and title of the waiting element) for each message the instance waits for."""
         found = []
         for task, d in _waiting_catches(workflow):
-            if _is_message(d) and (d.name, task.task_spec.bpmn_id) not in found:
-                found.append((d.name, task.task_spec.bpmn_id))
+            spec = task.task_spec
+            entry = (d.name, spec.bpmn_id, spec.bpmn_name or spec.bpmn_id)
+            if _is_message(d) and entry not in found:
+                found.append(entry)
         return found
 
     def fire_due_timers(self, workflow: BpmnWorkflow) -> list[str]:

@@ -97,7 +97,7 @@ def deliver(orc: Orchestrator, actor: Actor, rma_id: int, name: str, data: dict 
 
 
 def awaited(orc: Orchestrator, actor: Actor, rma_id: int) -> list[dict]:
-    """The messages RMA `rma_id` waits for now: [{message, element, via}] (none when closed or in incident)."""
+    """The messages RMA `rma_id` waits for now: [{message, element, title, via}] (none when closed or in incident)."""
     with orc.reading() as s:
         rma = _visible_rma(s, actor, rma_id)
         instance = s.get(Instance, rma.id)
@@ -105,6 +105,11 @@ def awaited(orc: Orchestrator, actor: Actor, rma_id: int) -> list[dict]:
             return []
         workflow = orc.runtime.load(orc.parsed_bundle(s, instance.bundle_id), instance.state)
         return [
-            {"message": m, "element": e, "via": OWN_COMMANDS.get(m, f"POST /api/rmas/{rma.id}/messages/{m}")}
-            for m, e in orc.runtime.awaited_elements(workflow)
+            {
+                "message": m,
+                "element": e,
+                "title": title,
+                "via": OWN_COMMANDS.get(m, f"POST /api/rmas/{rma.id}/messages/{m}"),
+            }
+            for m, e, title in orc.runtime.awaited_elements(workflow)
         ]
