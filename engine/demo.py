@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from engine.actors import Actor
 from engine.demo_history import Customer, Planned, create_history
 from engine.errors import NotFound
-from engine.services import catalogue, centres, portal, rmas, tasks, users
+from engine.services import catalogue, centres, portal, register, rmas, tasks, users
 from engine.store.model import Rma
 
 if TYPE_CHECKING:
@@ -187,6 +187,32 @@ def _do(orc: Orchestrator, rma: dict, username: str, data: dict) -> dict:
 
 
 OPEN_DEMO_RMAS = 5
+# The one open demo RMA whose unit is not in the register of units sold (a grey import, say): its page shows the
+# flag "Serial … is not in the register of units sold"; every other demo unit is registered (register_demo_units).
+UNREGISTERED_SERIAL = "VX100-61877"
+SHIPPED_BEFORE_PURCHASE = timedelta(days=30)  # the maker shipped a demo unit a month before it was sold
+
+
+def register_demo_units(orc: Orchestrator) -> int:
+    """Register the units of the demo's RMAs as sold (serial, model, ship date a month before the purchase date),
+    all but UNREGISTERED_SERIAL; no demo unit has a registered installation, so each warranty still counts from
+    its proof of purchase. Returns how many units are registered."""
+    with orc.reading() as s:
+        rows = s.execute(select(Rma.serial_number, Rma.product_model, Rma.purchase_date).order_by(Rma.id)).all()
+    units: dict[str, dict] = {}
+    for serial, model, bought in rows:
+        key = register.serial_key(serial)
+        if key and key != register.serial_key(UNREGISTERED_SERIAL) and key not in units:
+            units[key] = {
+                "serial_number": serial,
+                "model": model,
+                "ship_date": (bought - SHIPPED_BEFORE_PURCHASE).isoformat(),
+            }
+    if units:
+        register.import_units(orc, _staff(orc, "manager"), list(units.values()))
+    return len(units)
+
+
 INTAKE = {
     "condition_grade": "B",
     "condition_notes": "Light scuffs on the grip",
@@ -267,4 +293,5 @@ def create_demo_rmas(orc: Orchestrator, history: bool = True) -> int:
     # Berlin's repair stage (processes/variants/DE) first decides whether the factory must do it.
     _do(orc, r, "de.tech", {"factory_only": False})
     _do(orc, r, "de.tech", {"repair_notes": "Cleaned and re-lubricated the aperture", "parts_used": ""})
+    register_demo_units(orc)
     return closed + OPEN_DEMO_RMAS

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from engine.demo import create_catalogue_and_locations, create_demo_rmas
+from engine.demo import UNREGISTERED_SERIAL, create_catalogue_and_locations, create_demo_rmas
 from engine.services import centres, rmas
 from engine.store.model import Rma
 from tests.driver import complete_open_task
@@ -22,7 +22,7 @@ from .pages import log_in, open_task
 
 pytestmark = pytest.mark.browser
 
-# RMA_TEST_SCREENSHOTS=docs/screenshots saves the demo's dashboard and an RMA page with earlier RMAs
+# RMA_TEST_SCREENSHOTS=docs/screenshots saves the demo's dashboard, an RMA page with earlier RMAs and a serial flag
 SCREENSHOTS = os.environ.get("RMA_TEST_SCREENSHOTS")
 
 
@@ -69,7 +69,8 @@ def test_the_demo_history_shows_on_the_dashboard_the_estimates_and_the_earlier_r
     expect(earlier.get_by_role("link")).to_have_count(2)  # the customer's and the unit's: the same RMA
     earlier_number = earlier.get_by_role("link").first.inner_text()
     expect(earlier).to_contain_text("Repaired")
-    _shoot(page, "staff-rma-earlier-rmas", part=earlier.locator(".."))  # the estimate and the earlier RMAs
+    expect(page.get_by_test_id("serial-flag")).to_have_count(0)  # the demo registered Arjun's unit as sold
+    _shoot(page, "staff-rma-earlier-rmas")  # the whole RMA page: its cards, the estimate and the earlier RMAs
     earlier.get_by_role("link").first.click()
     expect(page.get_by_test_id("rma-status")).to_have_text("Closed")
     expect(page.get_by_role("heading", level=1)).to_contain_text(earlier_number)
@@ -79,6 +80,38 @@ def test_the_demo_history_shows_on_the_dashboard_the_estimates_and_the_earlier_r
     log_in(page, "sg.tech")
     open_task(page, arjun.number, "Diagnose fault")
     expect(page.get_by_test_id("context-earlier")).to_contain_text(earlier_number)
+
+
+def test_the_demo_rma_of_an_unregistered_unit_shows_the_flag_inside_the_product_card(page: Page, live_server):
+    orc = live_server.orc
+    create_catalogue_and_locations(orc)
+    create_demo_rmas(orc, history=False)
+    sarah = _open_rma(orc, "Sarah Lim")
+    assert sarah.serial_number == UNREGISTERED_SERIAL
+
+    log_in(page, "manager")
+    page.goto(f"/rmas/{sarah.id}")
+    card = page.locator("section.card", has=page.get_by_role("heading", name="Product"))
+    flag = card.get_by_test_id("serial-flag")
+    expect(flag).to_have_count(1)
+    expect(flag).to_have_text(f"Serial {UNREGISTERED_SERIAL} is not in the register of units sold.")
+    label = card.get_by_text("Serial number", exact=True).bounding_box()
+    serial = card.get_by_text(UNREGISTERED_SERIAL, exact=True).bounding_box()
+    purchased = card.get_by_text("Purchased", exact=True).bounding_box()
+    box, frame = flag.bounding_box(), card.bounding_box()
+    assert label and serial and purchased and box and frame
+    # in the value column under the serial, the next fact below it, all inside the card
+    assert box["x"] >= label["x"] + label["width"] and abs(box["x"] - serial["x"]) < 2
+    assert box["y"] >= serial["y"] + serial["height"] and purchased["y"] >= box["y"] + box["height"]
+    assert box["x"] + box["width"] <= frame["x"] + frame["width"]
+    _shoot(page, "staff-rma-serial-flag", part=card)
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(flag).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    box, frame = flag.bounding_box(), card.bounding_box()
+    assert box and frame and box["x"] + box["width"] <= frame["x"] + frame["width"] <= 390
+    _shoot(page, "staff-rma-serial-flag-390px")
 
 
 def test_request_pages_show_the_contact_and_german_status_and_a_decline_is_confirmed(page: Page, live_server):
