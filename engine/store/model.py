@@ -102,7 +102,8 @@ class User(Base):
     last_failed_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_failed_login_from: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # A partner's organisation (role `partner`, migration 0020): what the partner may see; null for staff.
-    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), nullable=True, index=True)
+    # No foreign key: added in place by 0020 (a copy of users is refused on SQLite by the rows pointing at it).
+    organisation_id: Mapped[int | None] = mapped_column(BigId, nullable=True, index=True)
 
 
 class KnownLoginAddress(Base):
@@ -192,8 +193,9 @@ class Rma(Base):
     repeat_of_id: Mapped[int | None] = mapped_column(BigId, nullable=True)  # a repair of the same unit <= 90 days ago
     # A partner's unit (migration 0020): its organisation, the batch it came in, where it was installed and the
     # partner's own reference for it; all null for a consumer's RMA.
-    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), nullable=True)
-    batch_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("batches.id"), nullable=True)
+    # (no foreign keys: added in place by 0020, as a copy of rmas is refused on SQLite by the rows pointing at it)
+    organisation_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    batch_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     site: Mapped[str | None] = mapped_column(String(200), nullable=True)
     customer_reference: Mapped[str | None] = mapped_column(String(120), nullable=True)
     # Warranty by serial (migration 0021): the date the warranty check counts from and what it is (installation,

@@ -8,7 +8,8 @@ Written by hand; batch mode for SQLite. organisations are installers, dealers an
 centre; users.organisation_id links an account with the role `partner` to its organisation (issue 17, point 1).
 batches are numbered B-<centre>-<id> like RMAs; rmas.batch_id and rmas.organisation_id tie a unit to its batch
 and partner, rmas.site and rmas.customer_reference are the partner's per-unit fields (point 2). The index on
-(organisation_id, id) lists a partner's RMAs newest first. Nothing existing is rewritten.
+(organisation_id, id) lists a partner's RMAs newest first. Nothing existing is rewritten, and no existing table is
+copied (ALTER TABLE in place, which SQLite 3.35 and later does for adding and dropping a column).
 """
 
 import sqlalchemy as sa
@@ -63,38 +64,31 @@ def upgrade() -> None:
     )
     op.create_index("ix_batches_organisation_id_id", "batches", ["organisation_id", "id"], unique=False)
     op.create_index("ix_batches_centre_code_id", "batches", ["centre_code", "id"], unique=False)
-    with op.batch_alter_table("users", schema=None) as batch_op:
+    # Added in place (ALTER TABLE, never a copy: on SQLite a copy of users or rmas is a DROP TABLE that the rows
+    # pointing at them refuse), so these three columns have no foreign key, like rmas.repeat_of_id; the services
+    # write them from rows they have just read.
+    with op.batch_alter_table("users", schema=None, recreate="never") as batch_op:
         batch_op.add_column(sa.Column("organisation_id", BigId, nullable=True))
-        batch_op.create_foreign_key(
-            batch_op.f("fk_users_organisation_id_organisations"), "organisations", ["organisation_id"], ["id"]
-        )
         batch_op.create_index(batch_op.f("ix_users_organisation_id"), ["organisation_id"], unique=False)
-    with op.batch_alter_table("rmas", schema=None) as batch_op:
+    with op.batch_alter_table("rmas", schema=None, recreate="never") as batch_op:
         batch_op.add_column(sa.Column("organisation_id", BigId, nullable=True))
         batch_op.add_column(sa.Column("batch_id", BigId, nullable=True))
         batch_op.add_column(sa.Column("site", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("customer_reference", sa.String(length=120), nullable=True))
-        batch_op.create_foreign_key(
-            batch_op.f("fk_rmas_organisation_id_organisations"), "organisations", ["organisation_id"], ["id"]
-        )
-        batch_op.create_foreign_key(batch_op.f("fk_rmas_batch_id_batches"), "batches", ["batch_id"], ["id"])
         batch_op.create_index("ix_rmas_organisation_id_id", ["organisation_id", "id"], unique=False)
         batch_op.create_index("ix_rmas_batch_id", ["batch_id"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("rmas", schema=None) as batch_op:
+    with op.batch_alter_table("rmas", schema=None, recreate="never") as batch_op:
         batch_op.drop_index("ix_rmas_batch_id")
         batch_op.drop_index("ix_rmas_organisation_id_id")
-        batch_op.drop_constraint(batch_op.f("fk_rmas_batch_id_batches"), type_="foreignkey")
-        batch_op.drop_constraint(batch_op.f("fk_rmas_organisation_id_organisations"), type_="foreignkey")
         batch_op.drop_column("customer_reference")
         batch_op.drop_column("site")
         batch_op.drop_column("batch_id")
         batch_op.drop_column("organisation_id")
-    with op.batch_alter_table("users", schema=None) as batch_op:
+    with op.batch_alter_table("users", schema=None, recreate="never") as batch_op:
         batch_op.drop_index(batch_op.f("ix_users_organisation_id"))
-        batch_op.drop_constraint(batch_op.f("fk_users_organisation_id_organisations"), type_="foreignkey")
         batch_op.drop_column("organisation_id")
     op.drop_index("ix_batches_centre_code_id", table_name="batches")
     op.drop_index("ix_batches_organisation_id_id", table_name="batches")
