@@ -148,6 +148,7 @@ def stage(
         for node_id in ids:
             etree.SubElement(lane_el, f"{{{BPMN}}}flowNodeRef").text = node_id
         proc.insert(0, lane_set)
+    etree.indent(root)  # one element a line, as modelers write it: refusals name real lines
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True).decode()
 
 

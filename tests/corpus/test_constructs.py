@@ -138,8 +138,15 @@ def _drive(api, case: Case) -> None:
     response = _deploy(api, case, api.lab.url)
     if case.refused is not None:
         assert response.status_code == 422, response.get_json()
-        messages = [f"{e.get('element')}: {e.get('message')}" for e in response.get_json()["errors"]]
-        assert any(case.refused in m for m in messages), messages
+        errors = response.get_json()["errors"]
+        hits = [e for e in errors if case.refused in f"{e.get('element')}: {e.get('message')}"]
+        assert hits, [f"{e.get('element')}: {e.get('message')}" for e in errors]
+        hit = hits[0]
+        assert hit["file"] and hit["element"] and hit["line"], hit  # file, element and line, as the rule says
+        if hit["file"] == "stages/rma_qa.bpmn":  # the uploaded stage: the element's line, or the offending part's
+            lines = case.bpmn.splitlines()
+            opening = next(n for n, text in enumerate(lines, 1) if f'id="{hit["element"]}"' in text)
+            assert opening <= hit["line"] < opening + 12, (hit, opening)
         return
     assert response.status_code == 201, response.get_json()
     with time_machine.travel(T0, tick=False) as clock:
