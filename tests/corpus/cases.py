@@ -1075,3 +1075,17 @@ case(
     ),
     (("open", {"qa_check"}), ("posted", {"rma"}), ("do", "qa_check", PASS)),
 )
+case(
+    "message_throw",
+    "intermediate message throw event and send task (the message goes out; the flow goes on)",
+    stage(
+        start()
+        + '<bpmn:intermediateThrowEvent id="tell_supplier"><bpmn:messageEventDefinition messageRef="msg_part" />'
+        "</bpmn:intermediateThrowEvent>"
+        + '<bpmn:sendTask id="notify_lab" messageRef="msg_part" />'
+        + qa_check()
+        + end()
+        + chain("start", "tell_supplier", "notify_lab", "qa_check", "end")
+    ).replace("<bpmn:process ", _MESSAGE + "<bpmn:process ", 1),
+    (("open", {"qa_check"}), ("do", "qa_check", PASS)),
+)
