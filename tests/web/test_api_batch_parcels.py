@@ -114,3 +114,22 @@ def test_the_register_over_http_and_the_warranty_date_the_rma_shows(world):
 
 def batch_token(http, rma_id):
     return http.get("manager", f"/api/rmas/{rma_id}").get_json()["tracking_token"]
+
+
+def test_the_batch_has_one_packing_slip_with_every_units_barcode_as_a_page_and_a_pdf(app, world):
+    from tests.helpers import staff_session
+
+    http, _, _ = world
+    batch = _open(http, n=3)
+    with http.client.session_transaction() as sess:
+        staff_session(sess, app, "lion.ops")
+    page = http.client.get(f"/partner/batches/{batch['id']}/slip")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    for unit in batch["units"]:
+        assert f'aria-label="Barcode {unit["number"]}"' in html
+    pdf = http.client.get(f"/partner/batches/{batch['id']}/slip.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
+    with http.client.session_transaction() as sess:
+        staff_session(sess, app, "kopi.ops")  # another organisation's partner: not there
+    assert http.client.get(f"/partner/batches/{batch['id']}/slip.pdf").status_code == 404

@@ -7,7 +7,8 @@ import io
 
 import barcode
 from barcode.writer import SVGWriter
-from flask import flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
+from fpdf import FPDF
 from markupsafe import Markup
 
 from engine.errors import Conflict, InvalidInput
@@ -35,6 +36,52 @@ def batch_slip(batch_id: int):
     slip = batch_parcels.packing_slip(orchestrator(), staff_actor(), batch_id)
     codes = {u["number"]: barcode_svg(u["number"]) for u in slip["units"]}
     return render_template("partner/batch_slip.html", slip=slip, barcodes=codes)
+
+
+def _latin1(text: object) -> str:
+    return str(text or "").encode("latin-1", "replace").decode("latin-1")
+
+
+def slip_pdf(slip: dict) -> bytes:
+    """The batch's slip as A4 pages: per unit its RMA number as a Code 128 barcode, model, serial and site."""
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(True, margin=15)
+    pdf.add_page()
+    pdf.set_title(f"Packing slip {slip['number']}")
+    pdf.set_font("Helvetica", "B", 18)
+    pdf.cell(0, 10, _latin1(f"Packing slip {slip['number']}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 11)
+    line = f"Send to {slip['centre']['name']} - from {slip['organisation']}"
+    pdf.cell(0, 6, _latin1(line + (f" - your reference {slip['reference']}" if slip["reference"] else "")))
+    pdf.ln(10)
+    for unit in slip["units"]:
+        if pdf.get_y() > 260:
+            pdf.add_page()
+        y, module, run = pdf.get_y(), 0.33, 0
+        for i, bit in enumerate(barcode.get("code128", unit["number"]).build()[0] + "0"):
+            if bit == "1":
+                run += 1
+            elif run:
+                pdf.rect(15 + (i - run) * module, y, run * module, 12, style="F")
+                run = 0
+        pdf.set_xy(95, y)
+        pdf.set_font("Courier", "B", 12)
+        pdf.cell(0, 6, _latin1(unit["number"]), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_x(95)
+        pdf.set_font("Helvetica", "", 10)
+        detail = f"{unit['model']} - serial {unit['serial_number']}" + (f" - {unit['site']}" if unit["site"] else "")
+        pdf.cell(0, 6, _latin1(detail), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_y(y + 17)
+    return bytes(pdf.output())
+
+
+@bp.get("/batches/<int:batch_id>/slip.pdf")
+@roles_required(*batches.READING_ROLES)
+def batch_slip_pdf(batch_id: int):
+    slip = batch_parcels.packing_slip(orchestrator(), staff_actor(), batch_id)
+    response = Response(slip_pdf(slip), mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{slip["number"]}-packing-slip.pdf"'
+    return response
 
 
 @bp.post("/batches/<int:batch_id>/quotes")
