@@ -11,6 +11,8 @@ import json
 
 from lxml import etree
 
+from engine.process.policy import FLOW_NODE_TAGS  # the flow nodes a lane lists
+
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 HEAD = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -19,29 +21,6 @@ HEAD = (
     'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" '
     'id="corpus_qa_definitions" targetNamespace="urn:rma-orchestrator:corpus">\n'
 )
-# the flow nodes a lane lists (direct children of the process; a subprocess's children follow its lane)
-FLOW_NODES = {
-    "startEvent",
-    "endEvent",
-    "userTask",
-    "manualTask",
-    "task",
-    "scriptTask",
-    "serviceTask",
-    "businessRuleTask",
-    "sendTask",
-    "receiveTask",
-    "callActivity",
-    "subProcess",
-    "transaction",
-    "exclusiveGateway",
-    "parallelGateway",
-    "inclusiveGateway",
-    "eventBasedGateway",
-    "intermediateCatchEvent",
-    "intermediateThrowEvent",
-    "boundaryEvent",
-}
 STEP_FORM = "corpus_step.json"
 FLAG_FORM = "corpus_flag.json"
 FORMS = {
@@ -140,7 +119,9 @@ def stage(
     process = f'<bpmn:process id="{process_id}" name="Corpus QA" isExecutable="true">{body}</bpmn:process>'
     root = etree.fromstring((HEAD + process + extra_processes + "</bpmn:definitions>").encode())
     for proc in root.iterfind(f"{{{BPMN}}}process"):
-        ids = [el.get("id") for el in proc if etree.QName(el).localname in FLOW_NODES and el.get("id") not in outside]
+        ids = [
+            el.get("id") for el in proc if etree.QName(el).localname in FLOW_NODE_TAGS and el.get("id") not in outside
+        ]
         if not ids or lane is None:
             continue
         lane_set = etree.Element(f"{{{BPMN}}}laneSet", id=f"{proc.get('id')}_lanes")
