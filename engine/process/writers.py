@@ -163,11 +163,17 @@ def writes_of(el, root, forms: dict, decisions: dict, lanes: dict | None = None)
             data_item = loop.find(f"{{{BPMN}}}{item}")
             if data_item is not None and data_item.get("id"):  # SpiffWorkflow names the item by its id
                 add({data_item.get("id")}, MULTI_INSTANCE, f"its multi-instance {item}")
-    for definition in el.iter(f"{{{BPMN}}}messageEventDefinition"):
+    # SpiffWorkflow reads a catch's messageVariable from the bpmn:message, else from the event definition (or the
+    # receive task) itself: SpiffArena writes it there, and a message delivered over the API lands in it
+    catches = list(el.iter(f"{{{BPMN}}}messageEventDefinition")) + ([el] if tag == "receiveTask" else [])
+    for definition in catches:
         message = _by_id(root, "message", definition.get("messageRef"))
         holder = message.find(f".//{{{SPIFF}}}messageVariable") if message is not None else None
+        if holder is None:
+            holder = definition.find(f".//{{{SPIFF}}}messageVariable")
         if holder is not None and (holder.text or "").strip():
-            add({holder.text.strip()}, MESSAGE, f"the messageVariable of message '{message.get('name')}'")
+            name = message.get("name") if message is not None else definition.get("messageRef")
+            add({holder.text.strip()}, MESSAGE, f"the messageVariable of message '{name}'")
     for kind in ("signal", "error", "escalation"):
         for definition in el.iter(f"{{{BPMN}}}{kind}EventDefinition"):
             ref = _by_id(root, kind, definition.get(f"{kind}Ref"))

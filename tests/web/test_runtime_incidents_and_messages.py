@@ -549,3 +549,16 @@ def test_a_second_message_must_carry_the_correlation_key_the_first_set(api, orc)
     assert right.get_json()["rma"]["status"] == "diagnosing"
     data = process_data(orc, rma["id"])
     assert data["customs"]["office"] == "Leipzig" and data["release"] == {"shipment_id": "S-1"}
+
+
+def test_a_message_cannot_write_a_fact_the_guard_rails_rely_on(api):
+    """With the message API, a messageVariable is a writer like any other: one named after a policy fact (here
+    `in_warranty`, on the receive task as SpiffArena writes it) is refused at deploy naming the element."""
+    forged = AWAIT_CUSTOMS.replace(
+        "<spiffworkflow:messageVariable>customs</spiffworkflow:messageVariable>",
+        "<spiffworkflow:messageVariable>in_warranty</spiffworkflow:messageVariable>",
+    ).replace("customs_reference = customs['reference']", "noted = True")
+    refused = deploy_de(api, {"rma_intake.bpmn": intake(forged, CUSTOMS_MESSAGE)})
+    assert refused.status_code == 422, refused.get_json()
+    errors = refused.get_json()["errors"]
+    assert any(e["element"] == "mid_in" and "in_warranty" in e["message"] for e in errors), errors
