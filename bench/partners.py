@@ -55,7 +55,28 @@ def _organisations(orc) -> list[Actor]:
     return actors
 
 
+def _advance_sequences(orc) -> None:
+    """bulkgen writes ids itself; on PostgreSQL the id sequences are moved past them before the services insert."""
+    if orc.settings.is_sqlite:
+        return
+    with orc.db.begin() as conn:
+        tables = conn.execute(
+            text(
+                "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND column_name = 'id' AND column_default LIKE 'nextval%'"
+            )
+        ).scalars()
+        for table in list(tables):
+            conn.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT coalesce(max(id), 1) FROM {table}))"
+                )
+            )
+
+
 def run(results, label: str, orc, queries: int) -> None:
+    _advance_sequences(orc)
     rng = random.Random(17)
     actors = _organisations(orc)
     with orc.reading() as s:
