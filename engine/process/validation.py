@@ -486,7 +486,7 @@ def unsupported_errors(file: str, root) -> list[dict]:
                 error(
                     file,
                     f"spiffworkflow:property {prop.get('name') or ''} has no {' and no '.join(missing)} attribute: "
-                    "a property needs both (name=\"...\" value=\"...\")".replace("property  has", "property has"),
+                    'a property needs both (name="..." value="...")'.replace("property  has", "property has"),
                     prop,
                     owner.get("id") if owner is not None else None,
                 )
