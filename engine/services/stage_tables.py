@@ -22,6 +22,8 @@ def of_rma(orc: Orchestrator, session: Session, rma: Rma) -> StageTable:
     """The stages of the bundle version the RMA runs on (parsed with its specs, cached by hash); a request
     not started yet: those of the version it will start on."""
     instance = session.identity_map.get(identity_key(Instance, rma.id))  # loaded by the command already
+    if instance is None:  # an RMA starting now: its instance is added, not flushed yet (one query fewer or two)
+        instance = next((o for o in session.new if isinstance(o, Instance) and o.rma_id == rma.id), None)
     bundle_id = instance.bundle_id if instance is not None else session.scalar(_BUNDLE_OF, {"rma_id": rma.id})
     if bundle_id is None:
         return of_centre(orc, session, rma.centre_code)
