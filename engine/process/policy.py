@@ -26,7 +26,16 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from engine.process.writers import DECISION, Write, data_object_writes, lanes_of, writes_of
+from engine.process.writers import (
+    DECISION,
+    POST_SCRIPT,
+    PRE_SCRIPT,
+    SCRIPT,
+    Write,
+    data_object_writes,
+    lanes_of,
+    writes_of,
+)
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
@@ -514,10 +523,15 @@ def _describe_allowed(element: str, spec: dict) -> str:
     return element + (f" ({', '.join(parts)})" if parts else "")
 
 
+# "by script": code on the authoritative element itself, whichever slot holds it (a script task's script, or the
+# pre/post script of the task that replaced it, e.g. a service task computing the quote from its answer)
+_HOWS = {SCRIPT: (SCRIPT, PRE_SCRIPT, POST_SCRIPT)}
+
+
 def _write_allowed(write: Write, spec: dict | None) -> bool:
     if spec is None:
         return False
-    if spec.get("by") and write.how != spec["by"]:
+    if spec.get("by") and write.how not in _HOWS.get(spec["by"], (spec["by"],)):
         return False
     if spec.get("decision") and write.decision != spec["decision"]:
         return False

@@ -76,18 +76,24 @@ def start_inputs(session: Session, rma: Rma, purchase_declared: bool = True) -> 
 def serial_flags(session: Session, rma: Rma) -> list[dict]:
     """What staff should look at about the unit's serial: in two open RMAs, not the one declared, not registered."""
     flags: list[dict] = []
-    others = session.scalars(
-        select(Rma.number)
+    others = session.execute(
+        select(Rma.number, Rma.centre_code)
         .where(Rma.serial_number == rma.serial_number, Rma.id != rma.id, Rma.status != "closed")
         .order_by(Rma.id)
         .limit(5)
     ).all()
     if others and rma.status != "closed":
+        # another centre's RMA is not named: its staff see this page, not that RMA (centres are kept apart)
+        named = [number or "" for number, centre in others if centre == rma.centre_code]
+        elsewhere = len(others) - len(named)
+        parts = [f"open RMA {', '.join(named)}"] if named else []
+        if elsewhere:
+            parts.append(f"{elsewhere} open RMA(s) at another centre")
         flags.append(
             {
                 "code": "serial_in_open_rmas",
-                "message": f"Serial {rma.serial_number} is also in open RMA {', '.join(n or '' for n in others)}.",
-                "rmas": list(others),
+                "message": f"Serial {rma.serial_number} is also in {' and in '.join(parts)}.",
+                "rmas": named,
             }
         )
     if rma.received_serial and serial_key(rma.received_serial) != serial_key(rma.serial_number):
