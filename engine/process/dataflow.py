@@ -16,7 +16,7 @@ from collections import deque
 from lxml import etree
 
 from engine.process.policy import PolicyError, build_graph
-from engine.process.writers import assigned_names, spiff_text, writes_of
+from engine.process.writers import assigned_names, comprehension_names, spiff_text, writes_of
 from engine.sandbox import HELPERS, SAFE_BUILTINS
 
 __all__ = ["START_DATA_KEYS", "assigned_names", "dmn_input_errors", "read_names", "sets_of"]
@@ -66,13 +66,7 @@ def read_names(expression: str | None) -> set[str]:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     called = {c.func.id for c in ast.walk(tree) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
-    local = {
-        n.id
-        for c in ast.walk(tree)
-        if isinstance(c, ast.comprehension)
-        for n in ast.walk(c.target)
-        if isinstance(n, ast.Name)
-    }
+    local = comprehension_names(tree)
     return {
         n.id
         for n in ast.walk(tree)

@@ -60,15 +60,20 @@ def _script_names(source: str | None, contexts: tuple) -> set[str]:
         tree = ast.parse(source or "")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()  # the sandbox check refuses such a script by name
-    local = {
+    local = comprehension_names(tree)
+    return {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, contexts) and n.id not in local
+    }
+
+
+def comprehension_names(tree: ast.AST) -> set[str]:
+    """The names a comprehension in `tree` binds for itself (not process variables)."""
+    return {
         n.id
         for c in ast.walk(tree)
         if isinstance(c, ast.comprehension)
         for n in ast.walk(c.target)
         if isinstance(n, ast.Name)
-    }
-    return {
-        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, contexts) and n.id not in local
     }
 
 
