@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jinja2 import Template
+from jinja2 import Template, TemplateError
 
 from engine.customer import customer_text
-from engine.process.messages import MessageTemplates, compile_templates, read_folder
+from engine.process.messages import MessageTemplates, compile_templates, read_folder, template_file
+from engine.store.audit import audit
 from engine.store.outbox import enqueue_many
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class Rendered:
     subject: str
     body: str
     sms: str
+    error: str | None = None  # why the template could not be rendered with this RMA's data (then nothing is sent)
 
 
 def templates_of(orc: Orchestrator, session, bundle_id: int) -> MessageTemplates:
@@ -72,7 +74,12 @@ def names_used(templates: MessageTemplates, message: str, lang: str) -> frozense
 
 
 def render(templates: MessageTemplates, message: str, lang: str, context: dict) -> Rendered | None:
-    """The message in `lang` (English when that language has no template); None when it has no template."""
+    """The message in `lang` (English when that language has no template); None when it has no template.
+
+    Never raises for the template's sake: a template that cannot be rendered with this context (it reads a
+    value the RMA does not have, say a quote before there is one, or does what the sandbox forbids) gives an
+    empty Rendered with `error` naming the file. The step that reached the milestone goes on; `send` records
+    why the message was not sent where staff read the RMA's history."""
     template, lang = _template(templates, message, lang)
     if template is None:
         return None
@@ -90,18 +97,36 @@ def render(templates: MessageTemplates, message: str, lang: str, context: dict) 
             return ""
         return "".join(template.blocks[name](template.new_context(values))).strip()
 
-    subject = " ".join(block("subject").split())
-    body = block("body")
-    if "sms" in template.blocks:
-        sms = " ".join(block("sms").split())  # empty: no text message
-    else:
-        sms = f"{subject} {context.get('tracking_url', '')}".strip()
+    try:
+        subject = " ".join(block("subject").split())
+        body = block("body")
+        if "sms" in template.blocks:
+            sms = " ".join(block("sms").split())  # empty: no text message
+        else:
+            sms = f"{subject} {context.get('tracking_url', '')}".strip()
+    except TemplateError as exc:  # UndefinedError, the sandbox's SecurityError, a failed include
+        return Rendered("", "", "", error=f"{template_file(message, lang)}: {exc}")
     return Rendered(subject, body, sms)
+
+
+def report_unrendered(session, rma_id: int | None, message: str, rendered: Rendered) -> None:
+    """Record in the RMA's history that `message` was not sent because its template failed (a no-op otherwise)."""
+    if rendered.error is None:
+        return
+    audit(
+        session,
+        rma_id,
+        "system",
+        "message_not_rendered",
+        f"message '{message}' was not sent: its template could not be rendered ({rendered.error})"[:2000],
+        data={"message": message, "error": rendered.error[:1000]},
+    )
 
 
 def send(session, rma, message: str, occurrence: str, rendered: Rendered) -> list[str]:
     """Enqueue the email (and the SMS when there is one, the customer gave a phone and did not opt out);
     returns the channels."""
+    report_unrendered(session, rma.id, message, rendered)
     if not rendered.body:
         return []
     key = f"{rma.number}.{message}.{occurrence}"  # also the mail's Message-ID: no ':' or '@' in it

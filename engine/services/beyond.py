@@ -39,6 +39,8 @@ def _legacy_send(ctx: StepContext, message: str, key: str) -> None:
     rendered = notifications.render(
         ctx.messages, message, rma.customer_language, milestone_context(ctx.orc, ctx.session, rma, ctx.data)
     )
+    if rendered is not None:
+        notifications.report_unrendered(ctx.session, rma.id, message, rendered)
     if rendered is not None and rendered.body:
         enqueue(
             ctx.session,

@@ -65,6 +65,8 @@ def _escalate(ctx: StepContext, task: ReadyTask, kind: str) -> None:
             "review_url": f"{ctx.orc.settings.base_url}/tasks/{task.id}",
         },
     )
+    if rendered is not None:
+        notifications.report_unrendered(s, rma.id, SLA_BREACHED, rendered)
     if rendered is None or not rendered.body:
         return
     managers = s.execute(

@@ -146,6 +146,29 @@ def test_a_running_rma_keeps_the_texts_of_its_version_and_a_new_one_gets_the_new
     assert new_mail.subject == f"{new['number']}: your unit is with us, the Vista X100 Camera"
 
 
+def test_a_template_that_cannot_render_with_the_rmas_data_does_not_stop_the_step_and_says_why_in_the_history(orc):
+    """A process owner's template reads a value this RMA does not have (a quote before there is one): the
+    reception's step still completes; no mail is queued; the history names the message, the file and the error."""
+    from engine.store.model import AuditEvent
+
+    name = "notifications/intake_receipt.en.txt"
+    text = _current_base_files(orc)[name]
+    broken = text.replace("{% block body %}", "{% block body %}Quote v{{ quote.version }}\n", 1)
+    assert broken != text
+    processes.deploy_bundle(orc, OWNER, {name: broken}, merge=True, note="reads a quote at intake")
+    rma = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(serial="SN-TPL"))
+    done = complete_open_task(orc, "sg.reception", rma["id"], "record_condition", INTAKE)
+    assert done["rma"]["status"] != "incident"
+    assert [m for m in _mails(orc, rma["id"]) if m.subject.startswith(rma["number"] + ": we have received")] == []
+    with orc.uow() as uow:
+        [event] = uow.session.scalars(
+            select(AuditEvent).where(AuditEvent.rma_id == rma["id"], AuditEvent.kind == "message_not_rendered")
+        ).all()
+        assert event.data["message"] == "intake_receipt"
+        assert name in event.data["error"] and "version" in event.data["error"]
+        assert "was not sent" in event.detail
+
+
 # --- the messages before the repair and the staff mail come from the bundle's templates ----------------------------
 
 
