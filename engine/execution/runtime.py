@@ -248,6 +248,14 @@ class Runtime:
             waiting,
         )
 
+    def waiting_stage(self, snapshot: Snapshot) -> str | None:
+        """The stage of the first event the instance waits on (a parcel's arrival, a timer), for an RMA with no
+        human task open; None when it waits on nothing."""
+        for task in snapshot.waiting:
+            if task.task_spec.bpmn_id:
+                return task_stage(task)
+        return None
+
     def completed_elements(self, snapshot: Snapshot) -> list[CompletedElement]:
         """The snapshot's completed tasks as plain data, in the order `get_tasks` gives them."""
         return [

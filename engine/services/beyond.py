@@ -69,8 +69,6 @@ def _legacy_messages(ctx: StepContext) -> None:
 
 def before_and_beyond(ctx: StepContext) -> None:
     rma, data = ctx.rma, ctx.data
-    if rma.status == "awaiting_unit":
-        rma.stage = "inbound"
     if ctx.completed_task == "approve_goodwill":
         actor = ctx.actor if isinstance(ctx.actor, Actor) else Actor(str(ctx.actor), "manager")
         record_decision(

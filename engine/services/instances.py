@@ -122,7 +122,8 @@ def _project(
     rma.status = (
         incidents.INCIDENT if in_incident else instance_status(runtime, workflow, ready, settled, snapshot.waiting)
     )
-    rma.stage = ready[0].stage if ready else (None if completed else rma.stage)
+    # no human task open: the stage of the event it waits on (a batch unit's parcel, in `inbound`), else as it was
+    rma.stage = ready[0].stage if ready else (None if completed else runtime.waiting_stage(snapshot) or rma.stage)
     quote_total = data.get("quote_total")
     if isinstance(quote_total, (int, float, Decimal)) and not isinstance(quote_total, bool) and _finite(quote_total):
         rma.quote_total = Decimal(str(quote_total))

@@ -31,7 +31,7 @@ REACTIONS: tuple[Reaction, ...] = (
     record_stage_visits,  # lead time per stage (the dashboard, the estimate's history)
     lend_from_the_loan_offer,  # a loan unit lent in the process's offer task is booked out (may refuse the step)
     customer_side,  # repeat repairs, photos, quotes, milestones, the estimate, the customer's messages
-    before_and_beyond,  # online requests and parcels (stage `inbound`), goodwill decisions, their messages
+    before_and_beyond,  # online requests and parcels, goodwill decisions, their messages
     escalate,  # SLA breaches: audit and mail the centre's managers
     enqueue_events,  # integrator webhooks, last: they report the RMA as this step leaves it
 )

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from engine.errors import Conflict, EngineError, InvalidInput, NotAllowed
 from engine.services import batches, partner_rmas, partners, rmas
 from engine.services.batch_csv import BatchFileError
-from engine.store.model import AuditEvent, Batch, Instance, Organisation, Rma, User
+from engine.store.model import AuditEvent, Batch, Instance, Organisation, Rma, RmaEstimate, User
 from tests.helpers import actor, race, rma_payload
 from tests.partner_world import MANAGER, MODEL, partner, seed_partners, units
 
@@ -183,3 +183,25 @@ def test_one_partner_account_added_many_times_at_once_exists_once(world):
     assert all(isinstance(r, (Conflict, InvalidInput)) for r in results if not isinstance(r, dict)), results
     with orc.reading() as s:
         assert s.scalar(select(func.count()).select_from(User).where(User.username == "raced.ops")) == 1
+
+
+def test_a_unit_not_arrived_yet_is_estimated_for_the_whole_repair_like_a_unit_at_the_counter(world):
+    """A batch unit waits in the inbound stage with no task open: its estimate (and the batch's rolled-up one)
+    covers intake to the return, as for a unit handed in at the counter the same day, never 'back tomorrow'."""
+    orc, _ = world
+    batch = batches.open_batch(orc, partner(orc, "lion"), {"centre": "SG", "units": units(2)})
+    counter = rmas.open_rma(orc, actor(orc, "sg.reception"), rma_payload(serial="COUNTER-1"))
+    with orc.reading() as s:
+        stages = set(s.scalars(select(Rma.stage).where(Rma.batch_id == batch["id"])))
+    assert stages == {"inbound"}
+    view = batches.get_batch(orc, partner(orc, "lion"), batch["id"])
+    with orc.reading() as s:
+        row = s.get(RmaEstimate, counter["id"])
+        at_counter = {"earliest": row.earliest, "latest": row.latest}
+    assert at_counter["latest"] > at_counter["earliest"]
+    for unit in view["units"]:
+        assert (unit["estimate"]["earliest"], unit["estimate"]["latest"]) == (
+            at_counter["earliest"],
+            at_counter["latest"],
+        )
+    assert view["estimate"]["latest"] == at_counter["latest"]
