@@ -56,7 +56,13 @@ def receive_parcel(orc: Orchestrator, actor: Actor, number: str, received_serial
         payload = {"received_by": actor.username, "received_at": now.isoformat()}
         apply(orc, s, rma, actor, lambda wf: orc.runtime.deliver_message(wf, "parcel_received", payload))
         uow.commit()
-        return {"id": rma.id, "number": rma.number, "status": rma.status, "stage": rma.stage}
+        return {
+            "id": rma.id,
+            "number": rma.number,
+            "status": rma.status,
+            "stage": rma.stage,
+            "received_serial": seen if differs else None,
+        }
 
 
 def _why_not(rma: Rma) -> str:

@@ -142,6 +142,22 @@ def test_still_faulty_goes_to_review_then_reception_books_the_parcel_in(client, 
     assert api.only_task("sg.reception", rma_id)["name"] == "record_condition"
 
 
+def test_the_serial_read_on_the_unit_at_booking_in_is_flagged_when_it_differs_from_the_declared_one(client, api):
+    created = submit(client).get_json()
+    client.post(f"/api/requests/{created['tracking_token']}/troubleshooting", json={"troubleshoot_solved": False})
+    rma_id = api.get("manager", "/api/rmas").get_json()["items"][0]["id"]
+    api.do("sg.reception", rma_id, "review_request", {"review_decision": "ship_in"})
+    too_long = api.post("sg.reception", "/api/parcels", {"number": created["number"], "serial_number": "S" * 121})
+    assert too_long.status_code == 422 and "serial_number" in too_long.get_json()["errors"]
+    declared = api.get("sg.reception", f"/api/rmas/{rma_id}").get_json()["product"]["serial_number"]
+    booked = api.post("sg.reception", "/api/parcels", {"number": created["number"], "serial_number": " SN-OTHER-7 "})
+    assert booked.status_code == 200, booked.get_json()
+    assert booked.get_json()["received_serial"] == "SN-OTHER-7" != declared
+    view = api.get("sg.reception", f"/api/rmas/{rma_id}").get_json()
+    [flag] = [f for f in view["serial_flags"] if f["code"] == "serial_differs"]
+    assert "SN-OTHER-7" in flag["message"] and declared in flag["message"]
+
+
 def test_unknown_parcel_number_is_404_and_unknown_request_token_is_404(client, api):
     assert api.post("sg.reception", "/api/parcels", {"number": "RMA-SG-999999"}).status_code == 404
     assert client.get("/api/requests/not-a-token").status_code == 404

@@ -116,7 +116,10 @@ def test_reception_books_in_a_parcel_once_the_shipment_is_authorised(client, orc
     task = tasks.list_tasks(orc, reception)["items"][0]
     tasks.claim_task(orc, reception, task["id"])
     tasks.complete_task(orc, reception, task["id"], {"review_decision": "ship_in"})
-    booked = client.post("/reception", data={"number": created["number"].lower()})
+    form = client.get("/reception").get_data(as_text=True)
+    assert 'name="serial_number"' in form
+    booked = client.post("/reception", data={"number": created["number"].lower(), "serial_number": "S1-B"})
     assert booked.status_code == 200
     assert f"Parcel for {created['number']} booked in" in booked.get_data(as_text=True)
+    assert "The serial on the unit (S1-B) is not the one declared" in booked.get_data(as_text=True)
     assert client.post("/reception", data={"number": "RMA-SG-424242"}).status_code == 404

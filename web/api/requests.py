@@ -154,6 +154,15 @@ class ParcelSchema(Schema):
         validate=validate.Length(min=1, max=80),
         metadata={"description": "The RMA number as scanned from the packing slip or typed"},
     )
+    serial_number = Text(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=120),
+        metadata={
+            "description": "The serial read on the unit (optional): one that differs from the declared serial "
+            "is kept on the RMA and flagged to staff"
+        },
+    )
 
 
 class ParcelReceivedSchema(Schema):
@@ -161,6 +170,9 @@ class ParcelReceivedSchema(Schema):
     number = fields.String()
     status = fields.String()
     stage = fields.String(allow_none=True)
+    received_serial = fields.String(
+        allow_none=True, metadata={"description": "The serial read on the unit when it differs from the declared one"}
+    )
 
 
 @blp.route("/requests", methods=["POST"])
@@ -223,4 +235,4 @@ def record_choice(payload, tracking_token):
 @parcels_blp.response(200, ParcelReceivedSchema)
 def receive_parcel(payload):
     """Reception books in a parcel by its RMA number: the waiting request moves into intake."""
-    return parcels.receive_parcel(orchestrator(), caller(), payload["number"])
+    return parcels.receive_parcel(orchestrator(), caller(), payload["number"], payload.get("serial_number"))

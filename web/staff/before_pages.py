@@ -20,13 +20,20 @@ def reception():
     booked, status = None, 200
     if request.method == "POST":
         number = request.form.get("number", "")
+        serial = request.form.get("serial_number", "")[:120]
         try:
-            booked = parcels.receive_parcel(orchestrator(), staff_actor(), number)
+            booked = parcels.receive_parcel(orchestrator(), staff_actor(), number, serial)
         except (NotFound, Conflict) as exc:
             flash(f"Not booked in: {exc.message}.", "error")
             status = 404 if isinstance(exc, NotFound) else 409
         else:
             flash(f"Parcel for {booked['number']} booked in: it is now in intake.", "success")
+            if booked["received_serial"]:
+                flash(
+                    f"The serial on the unit ({booked['received_serial']}) is not the one declared: "
+                    "it is flagged on the RMA.",
+                    "warning",
+                )
     return render_template("staff/reception.html", booked=booked), status
 
 
