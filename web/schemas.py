@@ -245,6 +245,13 @@ class WarrantyDateSchema(Schema):
     )
 
 
+class AwaitedMessageSchema(Schema):
+    message = fields.String(metadata={"description": "The BPMN message name"})
+    element = fields.String(metadata={"description": "The catch event (or receive task) that waits for it"})
+    title = fields.String()
+    via = fields.String(metadata={"description": "How it is delivered: the endpoint to POST it to"})
+
+
 class SerialFlagSchema(Schema):
     code = fields.String(metadata={"description": "serial_in_open_rmas, serial_differs or serial_not_registered"})
     message = fields.String()
@@ -257,6 +264,10 @@ class RmaSchema(RmaSummarySchema):
     process = fields.Nested(ProcessVersionSchema)
     warranty = fields.Nested(WarrantyDateSchema)
     serial_flags = fields.List(fields.Nested(SerialFlagSchema))
+    awaiting_messages = fields.List(
+        fields.Nested(AwaitedMessageSchema),
+        metadata={"description": "The messages the process waits for now (GET /api/rmas/<id> only)"},
+    )
 
 
 class TaskListArgsSchema(Schema):

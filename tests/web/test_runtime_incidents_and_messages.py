@@ -380,6 +380,7 @@ def test_event_based_gateway_accepts_the_parcel_scan_before_the_30_days(api, inb
     fire_due_timers(orc, now=utcnow() + timedelta(days=31))
     assert api.rma("de.reception", rma["id"])["status"] == "received"
     assert "Waiting for" not in client.get(f"/rmas/{rma['id']}").get_data(as_text=True)
+    assert api.rma("de.reception", rma["id"])["awaiting_messages"] == []
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -428,6 +429,9 @@ def test_a_message_the_rma_waits_for_is_delivered_with_202_and_its_payload_lands
     page = client.get(f"/rmas/{rma['id']}").get_data(as_text=True)
     assert "Waiting for <strong>customs_cleared</strong>" in page
     assert f"POST /api/rmas/{rma['id']}/messages/customs_cleared" in page
+    [waits] = api.rma("de.reception", rma["id"])["awaiting_messages"]  # the same, for integrators
+    via = f"POST /api/rmas/{rma['id']}/messages/customs_cleared"
+    assert (waits["message"], waits["via"]) == ("customs_cleared", via)
 
     assert _deliver(api, "de.reception", rma["id"], name="parcel_received").status_code == 409
     assert _deliver(api, "de.reception", 999_999).status_code == 404

@@ -57,8 +57,10 @@ def list_rmas(args):
 @secured(blp, 404)
 @blp.response(200, RmaSchema)
 def get_rma(rma_id):
-    """One RMA with its open tasks, history and process version (404 for another centre's RMA)."""
-    return rmas.get_rma(orchestrator(), caller(), rma_id)
+    """One RMA with its open tasks, history and process version, and the messages its process waits for now
+    (`awaiting_messages`, each with the endpoint that delivers it); 404 for another centre's RMA."""
+    orc, actor = orchestrator(), caller()
+    return {**rmas.get_rma(orc, actor, rma_id), "awaiting_messages": process_messages.awaited(orc, actor, rma_id)}
 
 
 @blp.route("/<int:rma_id>/messages/<string:message_name>", methods=["POST"])
