@@ -18,7 +18,7 @@ from engine.actors import Actor
 from engine.errors import Conflict, EngineError, InvalidInput, NotAllowed, text_refusal
 from engine.services import parcels, tasks
 from engine.services.batches import BatchNotFound, _visible_batch
-from engine.services.register import serial_flags, serial_key
+from engine.services.register import serial_flags_of, serial_key
 from engine.store.model import Batch, BatchArrival, Centre, HumanTask, Organisation, Rma, Shipment, utcnow
 
 if TYPE_CHECKING:
@@ -251,7 +251,7 @@ def parcels_of(orc: Orchestrator, actor: Actor, batch_id: int) -> dict:
             ],
             "awaiting": [r.id for r in rmas if r.status == "awaiting_unit"],
             "ready_to_ship": sorted(ready),
-            "flags": {r.id: serial_flags(s, r) for r in rmas} if staff else {},
+            "flags": serial_flags_of(s, rmas) if staff else {},
         }
 
 

@@ -9,6 +9,7 @@ rmas.warranty_basis) so staff and the customer are told.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,15 @@ DEFAULT_GRACE_DAYS = 90
 EDITOR_ROLES = ("manager",)
 READER_ROLES = ("reception", "technician", "qa", "manager")
 
-__all__ = ["RegisterImportError", "import_csv", "import_units", "get_unit", "warranty_start", "serial_flags"]
+__all__ = [
+    "RegisterImportError",
+    "import_csv",
+    "import_units",
+    "get_unit",
+    "warranty_start",
+    "serial_flags",
+    "serial_flags_of",
+]
 
 
 def serial_key(serial: str | None) -> str:
@@ -75,13 +84,54 @@ def start_inputs(session: Session, rma: Rma, purchase_declared: bool = True) -> 
 
 def serial_flags(session: Session, rma: Rma) -> list[dict]:
     """What staff should look at about the unit's serial: in two open RMAs, not the one declared, not registered."""
+    return serial_flags_of(session, [rma])[rma.id]
+
+
+def serial_flags_of(session: Session, rmas: Sequence[Rma]) -> dict[int, list[dict]]:
+    """serial_flags of each RMA by id, in two queries whatever their number (a batch's parcels view)."""
+    others = _open_with_serials(session, rmas)
+    keys = {serial_key(r.received_serial or r.serial_number) for r in rmas}
+    queried = [k for k in keys if k and len(k) <= 120 and text_refusal(k) is None]  # others are never stored
+    registered = (
+        set(session.scalars(select(RegisteredUnit.serial_key).where(RegisteredUnit.serial_key.in_(queried))))
+        if queried
+        else set()
+    )
+    flags: dict[int, list[dict]] = {}
+    for rma in rmas:
+        mine = [(n, c) for i, n, c in others.get(rma.serial_number, []) if i != rma.id][:_OTHERS_NAMED]
+        flags[rma.id] = _flags(rma, mine, serial_key(rma.received_serial or rma.serial_number) in registered)
+    return flags
+
+
+_OTHERS_NAMED = 5  # other open RMAs with the serial looked at per RMA
+
+
+def _open_with_serials(session: Session, rmas: Sequence[Rma]) -> dict[str, list[tuple[int, str | None, str]]]:
+    """The open RMAs with the serials of `rmas`, by serial, oldest first: enough per serial that each RMA of `rmas`
+    has its first _OTHERS_NAMED others (one window query, not one per RMA)."""
+    serials = [r.serial_number for r in rmas if r.serial_number is not None]
+    if not serials:
+        return {}
+    per_serial = _OTHERS_NAMED + max(serials.count(x) for x in set(serials))
+    rank = func.row_number().over(partition_by=Rma.serial_number, order_by=Rma.id).label("rank")
+    ranked = (
+        select(Rma.id, Rma.number, Rma.centre_code, Rma.serial_number, rank)
+        .where(Rma.serial_number.in_(set(serials)), Rma.status != "closed")
+        .subquery()
+    )
+    found: dict[str, list[tuple[int, str | None, str]]] = {}
+    for rma_id, number, centre, serial in session.execute(
+        select(ranked.c.id, ranked.c.number, ranked.c.centre_code, ranked.c.serial_number)
+        .where(ranked.c.rank <= per_serial)
+        .order_by(ranked.c.id)
+    ):
+        found.setdefault(serial, []).append((rma_id, number, centre))
+    return found
+
+
+def _flags(rma: Rma, others: list[tuple[str | None, str]], registered: bool) -> list[dict]:
     flags: list[dict] = []
-    others = session.execute(
-        select(Rma.number, Rma.centre_code)
-        .where(Rma.serial_number == rma.serial_number, Rma.id != rma.id, Rma.status != "closed")
-        .order_by(Rma.id)
-        .limit(5)
-    ).all()
     if others and rma.status != "closed":
         # another centre's RMA is not named: its staff see this page, not that RMA (centres are kept apart)
         named = [number or "" for number, centre in others if centre == rma.centre_code]
@@ -103,7 +153,7 @@ def serial_flags(session: Session, rma: Rma) -> list[dict]:
                 "message": f"The unit received has serial {rma.received_serial}, not the declared {rma.serial_number}.",
             }
         )
-    if find(session, rma.received_serial or rma.serial_number) is None:
+    if not registered:
         flags.append(
             {
                 "code": "serial_not_registered",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from engine.errors import Conflict, InvalidInput, NotAllowed
 from engine.services import batch_parcels, batch_quotes, batches, catalogue, partners, register, rmas
@@ -175,6 +175,41 @@ def test_flags_two_open_rmas_a_different_serial_received_and_an_unregistered_ser
     shown = rmas.get_rma(orc, actor(orc, "sg.reception"), other["rma_id"])
     assert [f["code"] for f in shown["serial_flags"]] == ["serial_differs", "serial_not_registered"]
     assert shown["warranty"] == {"date": None, "basis": None}
+
+
+def _statements(orc, call):
+    """What `call()` returns and the SQL statements it sent."""
+    sent: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    event.listen(orc.db, "before_cursor_execute", count)
+    try:
+        return call(), sent
+    finally:
+        event.remove(orc.db, "before_cursor_execute", count)
+
+
+def test_the_parcels_view_reads_every_units_serial_flags_in_a_constant_number_of_queries(world):
+    orc, _, partner = world
+    reception = actor(orc, "sg.reception")
+    _register(orc, {"serial_number": "PV-00", "model": "Vista X100 Camera", "ship_date": iso(100)})
+    rmas.open_rma(orc, reception, rma_payload(serial="PV-01"))  # an open RMA elsewhere with a batch unit's serial
+    small = _batch(orc, partner, ["PV-00", "PV-01"])
+    large = _batch(orc, partner, [f"PV-{i:02d}" for i in range(12)])
+    small_view, small_sent = _statements(orc, lambda: batch_parcels.parcels_of(orc, reception, small["id"]))
+    large_view, large_sent = _statements(orc, lambda: batch_parcels.parcels_of(orc, reception, large["id"]))
+    assert len(large_sent) == len(small_sent)  # not one or two more per unit
+    first, second, *rest = [u["rma_id"] for u in large["units"]]
+    flags = {rma_id: [f["code"] for f in found] for rma_id, found in large_view["flags"].items()}
+    # PV-00 is registered and also in the small batch; PV-01 is in the single RMA and the small batch; the rest
+    # are in no other open RMA and not registered
+    assert flags[first] == ["serial_in_open_rmas"]
+    assert flags[second] == ["serial_in_open_rmas", "serial_not_registered"]
+    assert all(flags[r] == ["serial_not_registered"] for r in rest) and len(rest) == 10
+    assert small["units"][1]["number"] in large_view["flags"][second][0]["message"]
+    assert [f["code"] for f in small_view["flags"][small["units"][0]["rma_id"]]] == ["serial_in_open_rmas"]
 
 
 # --- point 3: one parcel in, grouped parcels out ---------------------------------------------------------------------
