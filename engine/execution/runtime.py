@@ -375,17 +375,25 @@ class Runtime:
         return found
 
     def fire_due_timers(self, workflow: BpmnWorkflow) -> list[str]:
-        """Fire every timer whose time has come; returns the ids of the timer events that fired."""
+        """Fire every timer whose time has come; returns the ids of the timer events that fired (for an
+        event-based gateway, the branch's timer catch event, not the gateway)."""
         # timers only: a message event that a firing timer cancelled (it interrupted its activity) did not fire
-        waiting = {
-            task.id: task.task_spec.bpmn_id
+        waiting = [
+            (task, _timer_event(task, d))
             for task, d in _waiting_catches(workflow)
             if isinstance(d, TimerEventDefinition)
-        }
+        ]
         with self._command():
             self._advance(workflow)
         still = {t.id for t in workflow.get_tasks(state=TaskState.WAITING)}
-        return sorted({name for task_id, name in waiting.items() if task_id not in still and name})
+        fired = set()
+        for task, (name, branch) in waiting:
+            if task.id in still or not name:
+                continue
+            # a gateway keeps only the branches whose event came (SpiffWorkflow: EventBasedGateway._run_hook)
+            if branch is None or any(child.task_spec is branch for child in task.children):
+                fired.add(name)
+        return sorted(fired)
 
     def next_timer_at(self, workflow: BpmnWorkflow) -> datetime | None:
         """The earliest due time of any waiting timer: timer catch and boundary events, and the timers of
@@ -449,6 +457,20 @@ def _waiting_catches(workflow: BpmnWorkflow):
     for task in list(workflow.event_manager.tasks.values()):
         for definition in _leaf_definitions(getattr(task.task_spec, "event_definition", None)):
             yield task, definition
+
+
+def _timer_event(task, definition) -> tuple[str | None, object | None]:
+    """(BPMN id of the event that holds the timer `definition`, its gateway branch's spec or None).
+
+    A waiting catch holds its own timer; an event-based gateway holds its branches' definitions, in the order of
+    its outputs (SpiffWorkflow moves each branch's definition onto the gateway), so the timer belongs to the
+    branch's intermediate catch event."""
+    spec = task.task_spec
+    if isinstance(spec, EventBasedGateway):
+        for branch, held in zip(spec.outputs, spec.event_definition.event_definitions, strict=False):
+            if any(leaf is definition for leaf in _leaf_definitions(held)):
+                return branch.bpmn_id, branch
+    return spec.bpmn_id, None
 
 
 def _is_message(definition) -> bool:

@@ -193,3 +193,65 @@ def test_rma_serve_on_sqlite_runs_the_worker_in_process(tmp_path):
             )
             == 1
         )
+
+
+def _inbound_gateway_with_two_timers() -> str:
+    """The web tests' "parcel received, or 30 days pass" inbound stage with a third branch, "60 days pass"."""
+    from tests.web.test_runtime_incidents_and_messages import INBOUND_GATEWAY
+
+    xml = INBOUND_GATEWAY.replace(
+        "<bpmn:outgoing>f_days</bpmn:outgoing>",
+        "<bpmn:outgoing>f_days</bpmn:outgoing><bpmn:outgoing>f_60</bpmn:outgoing>",
+    )
+    xml = xml.replace(
+        "<bpmn:incoming>f_expire</bpmn:incoming>",
+        "<bpmn:incoming>f_expire</bpmn:incoming><bpmn:incoming>f_60_expire</bpmn:incoming>",
+    )
+    sixty = """
+    <bpmn:intermediateCatchEvent id="sixty_days" name="60 days pass">
+      <bpmn:incoming>f_60</bpmn:incoming><bpmn:outgoing>f_60_expire</bpmn:outgoing>
+      <bpmn:timerEventDefinition id="sixty_days_timer">
+        <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">"P60D"</bpmn:timeDuration>
+      </bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f_60" sourceRef="parcel_or_30_days" targetRef="sixty_days" />
+    <bpmn:sequenceFlow id="f_60_expire" sourceRef="sixty_days" targetRef="expire_request" />
+  </bpmn:process>"""
+    return xml.replace("\n  </bpmn:process>", sixty)
+
+
+def test_a_timer_of_an_event_based_gateway_is_audited_as_the_timer_event_that_fired(orc):
+    from engine.services import processes
+    from engine.services import requests as request_service
+    from engine.store.model import Rma
+    from tests.helpers import CAMERA_MODEL, seed_request_form
+
+    seed_request_form(orc)
+    processes.deploy_upload(orc, actor(orc, "owner"), [("rma_inbound.bpmn", _inbound_gateway_with_two_timers())], "DE")
+    with time_machine.travel(T0, tick=False) as clock:
+        made = request_service.submit_request(
+            orc,
+            {
+                "centre": "DE",
+                "customer": {"name": "Jonas Weber", "email": "jonas@example.com", "language": "de"},
+                "product": {"model": CAMERA_MODEL["model"], "serial_number": "SN-GW-1", "purchase_date": "2025-10-01"},
+                "fault_description": "Does not power on",
+            },
+            "receipt.pdf",
+            b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n",
+            "198.51.100.7",
+        )
+        request_service.answer_troubleshooting(orc, made["tracking_token"], {"troubleshoot_solved": False})
+        with orc.uow() as uow:
+            rma_id = uow.session.scalar(select(Rma.id).where(Rma.number == made["number"]))
+        complete_open_task(orc, "de.reception", rma_id, "review_request", {"review_decision": "ship_in"})
+        with orc.uow() as uow:
+            assert uow.session.get(Instance, rma_id).next_timer_at == T0 + timedelta(days=30)
+        clock.move_to(T0 + timedelta(days=30, minutes=1))
+        assert fire_due_timers(orc) == 1
+    view = rmas.get_rma(orc, actor(orc, "manager"), rma_id)
+    assert (view["status"], view["outcome"]) == ("closed", "expired")
+    fired = [e for e in view["history"] if e["kind"] == "timer_fired"]
+    # the branch's catch event that fired, not the gateway, nor the branch whose timer did not come
+    assert [e["data"]["events"] for e in fired] == [["thirty_days"]]
+    assert "thirty_days" in fired[0]["detail"] and "parcel_or_30_days" not in fired[0]["detail"]
