@@ -1,4 +1,4 @@
-"""Request guards every audience shares: throttled tracking-token guesses and protective headers (CSP included)."""
+"""Request guards every audience shares: throttled tracking-token guesses and protective headers (CSP, no-store)."""
 
 from __future__ import annotations
 
@@ -68,4 +68,13 @@ def register(app) -> None:
                 pass  # already locked out by a request racing this one; this answer stays a 404
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
+        _keep_out_of_caches(response)
         return response
+
+
+def _keep_out_of_caches(response) -> None:
+    """Every answer but our public static files carries someone's data (a customer's name, address, unit, a tracking
+    token): no browser or proxy keeps a copy (`no-store`). A view that chose a max-age for its file keeps it."""
+    if request.endpoint == "static" or response.cache_control.max_age is not None:
+        return
+    response.cache_control.no_store = True
