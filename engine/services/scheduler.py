@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.errors import RmaNotFound
+from engine.execution.runtime import CommandRolledBack
 from engine.services import incidents
 from engine.services.instances import apply
 from engine.store.audit import audit
@@ -60,6 +61,10 @@ def fire_due_timers(orc: Orchestrator, now: datetime | None = None, limit: int =
             assert due is not None  # the query selects only instances with a timer due
             try:
                 _fire(orc, uow, instance, due)
+            except CommandRolledBack as exc:
+                # expected (a timer's branch ran away, or the engine could not run it): `apply` rolled it back
+                # and the RMA waits in an incident with its timers paused; one line, the next RMA goes on
+                log.warning("the timers of RMA %s were rolled back into an incident: %s", rma_id, exc.message)
             except Exception as exc:  # not the process's own failure (that is an incident already): a bug,
                 log.exception("firing the timers of RMA %s failed", rma_id)  # a lost connection...
                 uow.session.rollback()
