@@ -16,7 +16,16 @@ from sqlalchemy import insert, select, text
 
 from engine.execution.runtime import instance_status
 from engine.services.stage_visits import visits as stage_visits
-from engine.store.model import AuditEvent, Bundle, HumanTask, Instance, Rma, RmaSearchTerm, StageVisit
+from engine.store.model import (
+    AuditEvent,
+    Bundle,
+    HumanTask,
+    Instance,
+    Rma,
+    RmaEstimate,
+    RmaSearchTerm,
+    StageVisit,
+)
 from engine.store.search_index import rma_search_rows
 
 from .common import STEPS, start_data
@@ -27,6 +36,7 @@ except ImportError:  # pragma: no cover - older engine without the chain
     GENESIS, event_hash = None, None
 CHAINED = "hash" in AuditEvent.__table__.c and event_hash is not None
 
+TASK_DUE = timedelta(hours=48)  # every generated task is due two days after it opened (the inbox's due sort)
 CENTRES = {"SG": ("SGD", 60.0, 0.55), "DE": ("EUR", 75.0, 0.45)}
 # Where a generated RMA is: the number of steps of STEPS done (6 = closed), with its weight.
 STAGE_WEIGHTS = {0: 4, 1: 8, 2: 5, 3: 6, 4: 3, 5: 4, 6: 70}
@@ -138,7 +148,7 @@ def generate(orc, count: int, chunk: int = 2000, seed: int = 7, progress=None) -
 
 
 def _chunk(rng, stages, bundle_id, serializer_version, now, first_id, n):
-    rmas, instances, tasks, audit, terms, visits = [], [], [], [], [], []
+    rmas, instances, tasks, audit, terms, visits, estimates = [], [], [], [], [], [], []
     for rma_id in range(first_id, first_id + n):
         centre = "SG" if rng.random() < CENTRES["SG"][2] else "DE"
         currency, rate, _ = CENTRES[centre]
@@ -298,6 +308,7 @@ def _chunk(rng, stages, bundle_id, serializer_version, now, first_id, n):
             for event in audit[first_event:]:
                 event["prev_hash"] = prev
                 event["hash"] = prev = event_hash(prev, event)
+        estimates.append(_estimate(rma_id, created, row["closed_at"]))
         instances.append(
             {
                 "rma_id": rma_id,
@@ -316,7 +327,31 @@ def _chunk(rng, stages, bundle_id, serializer_version, now, first_id, n):
         (AuditEvent, audit),
         (RmaSearchTerm, terms),
         (StageVisit, visits),
+        (RmaEstimate, estimates),
     ]
+
+
+def _estimate(rma_id, created, closed_at):
+    """Every RMA has an estimate (recomputed at each milestone): a closed one's is done; an open one's promise ends
+    40 days after it was opened, so no generated promise is about to slip (the sweep's usual day: nothing to tell)."""
+    if closed_at is not None:
+        earliest = latest = closed_at.date()
+        source = "done"
+    else:
+        earliest, latest, source = (
+            (created + timedelta(days=20)).date(),
+            (created + timedelta(days=40)).date(),
+            "defaults",
+        )
+    return {
+        "rma_id": rma_id,
+        "earliest": earliest,
+        "latest": latest,
+        "source": source,
+        "samples": 0,
+        "basis": {},
+        "computed_at": closed_at or created,
+    }
 
 
 def _task(
@@ -335,7 +370,7 @@ def _task(
         "assignee": completed_by if status == "completed" else None,
         "status": status,
         "created_at": created,
-        "due_at": None,
+        "due_at": created + TASK_DUE,
         "completed_at": completed_at,
         "completed_by": completed_by,
     }

@@ -487,6 +487,24 @@ Index(
     HumanTask.role,
 )
 Index("ix_rmas_closed", Rma.closed_at, Rma.centre_code, Rma.outcome, Rma.created_at)  # covering (0011)
+# the inbox by due time (GET /api/tasks?sort=due): a role's open tasks of a centre read in the page's order (0022)
+Index(
+    "ix_tasks_inbox_due",
+    HumanTask.status,
+    HumanTask.centre_code,
+    HumanTask.role,
+    HumanTask.due_at,
+    HumanTask.created_at,
+    HumanTask.id,
+)
+# the promise-slip sweep (engine.services.promises): the estimates not done yet, soonest promise first (0022)
+Index(
+    "ix_rma_estimates_open_latest",
+    RmaEstimate.latest,
+    RmaEstimate.rma_id,
+    sqlite_where=text("source != 'done'"),
+    postgresql_where=text("source != 'done'"),
+)
 Index(
     "ix_audit_sla_breached",
     AuditEvent.at,
