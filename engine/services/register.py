@@ -9,7 +9,8 @@ rmas.warranty_basis) so staff and the customer are told.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -48,11 +49,39 @@ def serial_key(serial: str | None) -> str:
     return " ".join((serial or "").split()).casefold()
 
 
+_KNOWN = "register_units_read"  # session.info: serial key -> unit (or None), read at once for a batch's units
+
+
 def find(session: Session, serial: str | None) -> RegisteredUnit | None:
     key = serial_key(serial)
-    if not key or len(key) > 120 or text_refusal(key) is not None:  # no stored serial is like it: not queried
+    if not _stored_like(key):  # no stored serial is like it: not queried
         return None
+    known = session.info.get(_KNOWN)
+    if known is not None and key in known:
+        return known[key]
     return session.scalar(select(RegisteredUnit).where(RegisteredUnit.serial_key == key))
+
+
+def _stored_like(key: str) -> bool:
+    return bool(key) and len(key) <= 120 and text_refusal(key) is None
+
+
+@contextmanager
+def units_read_at_once(session: Session, serials: Iterable[str | None]) -> Iterator[None]:
+    """Inside it, `find` answers these serials from one query made here (a batch's units open in one transaction
+    that writes no registered unit), not one query each."""
+    keys = [k for k in {serial_key(s) for s in serials} if _stored_like(k)]
+    known: dict[str, RegisteredUnit | None] = dict.fromkeys(keys)
+    for chunk in range(0, len(keys), 500):
+        for unit in session.scalars(
+            select(RegisteredUnit).where(RegisteredUnit.serial_key.in_(keys[chunk : chunk + 500]))
+        ):
+            known[unit.serial_key] = unit
+    session.info[_KNOWN] = known
+    try:
+        yield
+    finally:
+        session.info.pop(_KNOWN, None)
 
 
 def grace_days(session: Session, model: str | None) -> int:
@@ -91,7 +120,7 @@ def serial_flags_of(session: Session, rmas: Sequence[Rma]) -> dict[int, list[dic
     """serial_flags of each RMA by id, in two queries whatever their number (a batch's parcels view)."""
     others = _open_with_serials(session, rmas)
     keys = {serial_key(r.received_serial or r.serial_number) for r in rmas}
-    queried = [k for k in keys if k and len(k) <= 120 and text_refusal(k) is None]  # others are never stored
+    queried = [k for k in keys if _stored_like(k)]  # others are never stored
     registered = (
         set(session.scalars(select(RegisteredUnit.serial_key).where(RegisteredUnit.serial_key.in_(queried))))
         if queried

@@ -58,6 +58,20 @@ def _warranty(orc, rma_id):
         return rma.warranty_date, rma.warranty_basis
 
 
+def _statements(orc, call):
+    """What `call()` returns and the SQL statements it sent."""
+    sent: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    event.listen(orc.db, "before_cursor_execute", count)
+    try:
+        return call(), sent
+    finally:
+        event.remove(orc.db, "before_cursor_execute", count)
+
+
 # --- point 5: which date the warranty counts from ---------------------------------------------------------------
 
 
@@ -93,6 +107,22 @@ def test_ship_date_plus_the_models_grace_counts_without_a_purchase_date(world):
     first, second = batch["units"]
     assert _warranty(orc, first["rma_id"]) == (TODAY - timedelta(days=370), "ship")
     assert _warranty(orc, second["rma_id"]) == (None, None)  # no date at all: the check counts it out of warranty
+
+
+def test_a_batch_reads_the_register_once_for_all_its_units_warranty_dates(world):
+    orc, _, partner = world
+    _register(
+        orc,
+        {"serial_number": "RG-1", "model": "Vista X100 Camera", "ship_date": iso(900), "installation_date": iso(50)},
+        {"serial_number": "RG-2", "model": "Vista X100 Camera", "ship_date": iso(200)},
+    )
+    serials = ["rg-1", "RG-2", *(f"RG-NONE-{i}" for i in range(6))]
+    batch, sent = _statements(orc, lambda: _batch(orc, partner, serials))
+    assert sum("registered_units" in statement for statement in sent) == 1  # not one per unit
+    first, second, *rest = [u["rma_id"] for u in batch["units"]]
+    assert _warranty(orc, first) == (TODAY - timedelta(days=50), "installation")
+    assert _warranty(orc, second) == (TODAY - timedelta(days=110), "ship")  # 200 days ago + the default 90 days
+    assert {_warranty(orc, r) for r in rest} == {(None, None)}
 
 
 def test_the_order_is_installation_then_purchase_then_ship(orc):
@@ -175,20 +205,6 @@ def test_flags_two_open_rmas_a_different_serial_received_and_an_unregistered_ser
     shown = rmas.get_rma(orc, actor(orc, "sg.reception"), other["rma_id"])
     assert [f["code"] for f in shown["serial_flags"]] == ["serial_differs", "serial_not_registered"]
     assert shown["warranty"] == {"date": None, "basis": None}
-
-
-def _statements(orc, call):
-    """What `call()` returns and the SQL statements it sent."""
-    sent: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        sent.append(statement)
-
-    event.listen(orc.db, "before_cursor_execute", count)
-    try:
-        return call(), sent
-    finally:
-        event.remove(orc.db, "before_cursor_execute", count)
 
 
 def test_the_parcels_view_reads_every_units_serial_flags_in_a_constant_number_of_queries(world):
