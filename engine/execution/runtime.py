@@ -52,6 +52,13 @@ class MessageNotAwaited(Conflict):
     code = "message_not_awaited"
 
 
+class StateFormatUnknown(Conflict):
+    """An instance state stored by another serializer version than the one this engine reads (HTTP 409): it is
+    refused by name, never read as the current format (a state of another format needs migrating first)."""
+
+    code = "serializer_version_unknown"
+
+
 class CommandRolledBack(ProcessScriptError):
     """The command went over its budget (engine steps, script time, tasks created), or the engine could not
     run it on the instance's data: nothing it did is kept, and the RMA waits in an incident at its last
@@ -212,7 +219,14 @@ class Runtime:
         finally:
             registry._encoder_mode = False
 
-    def load(self, bundle: ParsedBundle, state: bytes) -> BpmnWorkflow:
+    def load(self, bundle: ParsedBundle, state: bytes, serializer_version: str | None = None) -> BpmnWorkflow:
+        """The stored `state` restored onto the bundle's specs. `serializer_version`: the version the state was
+        stored with (the instance row's); a state of another version is refused (StateFormatUnknown)."""
+        if serializer_version is not None and serializer_version != SERIALIZER_VERSION:
+            raise StateFormatUnknown(
+                f"the instance state was stored by serializer version {serializer_version}; this engine reads "
+                f"serializer version {SERIALIZER_VERSION} only: the state must be migrated before the RMA can go on"
+            )
         dct = json.loads(state, cls=SERIALIZER.json_decoder_cls)
         workflow = SERIALIZER.from_dict(dct, spec=bundle.spec, subprocess_specs=bundle.subprocess_specs)
         workflow.script_engine = self.script_engine
