@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from engine.services import batches
-from tests.helpers import staff_session
+from tests.helpers import INTAKE, staff_session
 from tests.partner_world import partner, seed_partners, units
+from tests.web.test_portal_customer import png, upload
 
 pytestmark = pytest.mark.without_csrf
 
@@ -44,6 +45,18 @@ def test_a_downloaded_file_is_not_stored_either(app, client, api):
     with client.get(f"/track/{rma['tracking_token']}/receipt.pdf") as response:
         assert response.status_code == 200
         assert "no-store" in response.headers["Cache-Control"]
+
+
+def test_a_customers_photo_is_cached_by_the_staff_browser_only(app, client, api):
+    """The photo view keeps its max-age (a photo never changes under its hash), but no shared cache may keep it."""
+    rma = api.open_rma()
+    [photo] = upload(api, rma["id"], ("front.png", png())).get_json()
+    api.do("sg.reception", rma["id"], "record_condition", {**INTAKE, "photos": [photo["sha256"]]})
+    _as(client, app, "sg.reception")
+    with client.get(f"/rmas/{rma['id']}/photos/{photo['sha256']}") as response:
+        assert response.status_code == 200
+        directives = {d.strip() for d in response.headers["Cache-Control"].split(",")}
+        assert "private" in directives and "public" not in directives and "max-age=86400" in directives
 
 
 def test_a_static_file_stays_cacheable(client):

@@ -74,7 +74,12 @@ def register(app) -> None:
 
 def _keep_out_of_caches(response) -> None:
     """Every answer but our public static files carries someone's data (a customer's name, address, unit, a tracking
-    token): no browser or proxy keeps a copy (`no-store`). A view that chose a max-age for its file keeps it."""
-    if request.endpoint == "static" or response.cache_control.max_age is not None:
+    token): no browser or proxy keeps a copy (`no-store`). A view that chose a max-age for its file (an RMA's photo)
+    keeps it, for the signed-in browser only: `private`, never `public`."""
+    if request.endpoint == "static":
         return
-    response.cache_control.no_store = True
+    cache = response.cache_control
+    if cache.max_age is None:
+        cache.no_store = True
+    elif cache.public:
+        cache.public, cache.private = False, True
