@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from engine import Actor
 from engine.process.definitions import read_bundle_dir
-from engine.services import migration, operations, processes, rmas
+from engine.services import goodwill, migration, operations, processes, rmas
 from engine.services.scheduler import fire_due_timers
 from engine.store.model import OutboxMessage, utcnow
 from tests.bpmn_edit import add_plain_centre, insert_user_task, simple_form
@@ -73,7 +73,7 @@ def test_the_intake_receipt_is_not_sent_again_after_a_move_and_the_next_mileston
     assert _emails(orc, rma["id"]) == {"intake_receipt": 1, "diagnosis_complete": 1}
 
 
-def test_a_reminder_sent_before_a_move_is_not_sent_again_and_the_quote_answer_goes_on(nl):
+def test_a_reminder_sent_before_a_move_is_not_sent_again_but_a_new_occurrence_after_it_is(nl):
     orc = nl
     with time_machine.travel(utcnow(), tick=False) as clock:
         start = utcnow()
@@ -88,8 +88,15 @@ def test_a_reminder_sent_before_a_move_is_not_sent_again_and_the_quote_answer_go
         _move(orc, target["version"], rma["id"])
         clock.move_to(start + timedelta(days=4))
         fire_due_timers(orc)
-        decide(orc, rma)
         assert _emails(orc, rma["id"]) == sent
+        # goodwill lowers the quote: the customer is asked again, and reminded again 3 days later (a new occurrence)
+        goodwill.propose_goodwill(orc, actor(orc, "nl.tech"), rma["id"], "fee_waiver", "loyal customer")
+        complete_open_task(orc, "manager", rma["id"], "approve_goodwill", {"goodwill_approved": True})
+        clock.move_to(start + timedelta(days=7, minutes=2))
+        assert fire_due_timers(orc) == 1
+        assert _emails(orc, rma["id"]) == {**sent, "approval_reminder": 2}
+        decide(orc, rma)
+        assert _emails(orc, rma["id"]) == {**sent, "approval_reminder": 2}
 
 
 def test_milestones_before_an_incident_are_not_sent_again_by_a_retry_on_the_current_version(orc):
