@@ -64,7 +64,9 @@ def propose_goodwill(
         ):
             raise Conflict(f"{rma.number} already has a goodwill proposal waiting for a manager")
         instance = lock_instance(s, rma.id)  # before any task row, in the timer sweep's order
-        workflow = orc.runtime.load(orc.parsed_bundle(s, instance.bundle_id), instance.state)
+        workflow = orc.runtime.load(
+            orc.parsed_bundle(s, instance.bundle_id), instance.state, instance.serializer_version
+        )
         if "goodwill_proposed" not in orc.runtime.awaited_messages(workflow):
             raise Conflict(f"{rma.number} has no quote waiting for the customer's decision")
         data = orc.runtime.current_data(workflow)

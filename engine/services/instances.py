@@ -67,7 +67,7 @@ def apply(
         parsed = orc.parsed_bundle(session, instance.bundle_id)
         workflow = orc.instances.take(rma.id, instance.version, parsed)
         if workflow is None:
-            workflow = orc.runtime.load(parsed, instance.state)
+            workflow = orc.runtime.load(parsed, instance.state, instance.serializer_version)
         result: _T | None
         failure: ProcessScriptError | None
         try:

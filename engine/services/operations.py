@@ -125,7 +125,7 @@ def _move_to_current_version(orc: Orchestrator, session: Session, rma: Rma, acto
     if bundle is None or bundle.id == instance.bundle_id:
         return
     old = orc.parsed_bundle(session, instance.bundle_id)
-    workflow = orc.runtime.load(old, instance.state)
+    workflow = orc.runtime.load(old, instance.state, instance.serializer_version)
     problems = orc.runtime.move_problems(workflow, orc.parsed_bundle(session, bundle.id))
     if problems:
         raise CannotMove(f"{rma.number} cannot continue on version {bundle.version}: {'; '.join(problems)}", problems)

@@ -40,7 +40,9 @@ def receive_parcel(orc: Orchestrator, actor: Actor, number: str, received_serial
         if rma is None or not actor.may_see_centre(rma.centre_code):
             raise RmaNotFound(f"no RMA numbered '{(number or '').strip()[:40]}' at your centre")
         instance = lock_instance(s, rma.id)  # before any task row, in the timer sweep's order
-        workflow = orc.runtime.load(orc.parsed_bundle(s, instance.bundle_id), instance.state)
+        workflow = orc.runtime.load(
+            orc.parsed_bundle(s, instance.bundle_id), instance.state, instance.serializer_version
+        )
         if "parcel_received" not in orc.runtime.awaited_messages(workflow):
             raise Conflict(_why_not(rma))
         now = utcnow()

@@ -225,7 +225,9 @@ def _process_data(orc: Orchestrator, session: Session, rma: Rma) -> tuple[dict, 
     instance = session.get(Instance, rma.id)
     if instance is None:
         raise RmaNotFound("no request for this link")
-    workflow = orc.runtime.load(orc.parsed_bundle(session, instance.bundle_id), instance.state)
+    workflow = orc.runtime.load(
+        orc.parsed_bundle(session, instance.bundle_id), instance.state, instance.serializer_version
+    )
     return orc.runtime.current_data(workflow), orc.runtime.awaited_messages(workflow)
 
 

@@ -282,12 +282,6 @@ def test_the_runtime_refuses_a_state_of_another_serializer_version_by_name(upgra
 
 
 @on_sqlite
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Runtime.load refuses another serializer version when it is given the instance row's, but "
-    "engine.services.instances.apply does not pass it yet (load(parsed, instance.state, instance.serializer_version))",
-)
 def test_a_state_of_another_serializer_version_is_refused_by_name(upgraded):
     fixture = load("sg_diagnose")
     fixture["instance"]["serializer_version"] = "1.0"  # SpiffWorkflow 1.x: a different format, needs migrating
