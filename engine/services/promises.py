@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import literal_column, select
 from sqlalchemy.orm import Session
 
 from engine.customer import customer_text, estimates, eta, notifications, slips
@@ -59,7 +59,9 @@ def notify_slipped_promises(orc: Orchestrator, now: datetime | None = None, limi
                 .where(
                     Rma.closed_at.is_(None),
                     Rma.status.not_in(BEFORE_THE_UNIT),
-                    RmaEstimate.source != "done",
+                    # written out, not a parameter: the partial index ix_rma_estimates_open_latest (migration 0022)
+                    # is used only where the query's own condition implies the index's
+                    RmaEstimate.source != literal_column("'done'"),
                     RmaEstimate.latest <= horizon,
                 )
                 .order_by(RmaEstimate.latest, Rma.id)
