@@ -92,6 +92,24 @@ def situation(session, rma: Rma, data: dict, now: datetime, opened=UNKNOWN) -> e
     return eta.Situation(rma.stage, max((now - opened).total_seconds(), 0) / 86400, paths, int(ahead or 0))
 
 
+_MEMO = "eta_estimates"  # session.info: the estimates computed in this session, by situation
+
+
+def _estimate(
+    session, centre: str, now: datetime, settings: eta.EtaSettings, where: eta.Situation, stages: StageTable | None
+) -> eta.Estimate:
+    """eta.estimate over the centre's history, computed once per situation in a session: the units of a batch
+    that wait for their parcel are all in the same one, and each estimate walks the whole window's history.
+    The memo keeps the history list it was computed from, so a key's id() is never another list's."""
+    past = history(session, centre, now, settings)
+    memo = session.info.setdefault(_MEMO, {})
+    key = (centre, id(past), where, settings, id(stages))
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = (past, eta.estimate(past, where, settings, stages), stages)
+    return found[1]
+
+
 def refresh(
     session,
     rma: Rma,
@@ -114,7 +132,7 @@ def refresh(
     if where.stage is None:
         result = eta.Estimate(0, 0, "done")
     else:
-        result = eta.estimate(history(session, rma.centre_code, now, settings), where, settings, stages)
+        result = _estimate(session, rma.centre_code, now, settings, where, stages)
     if centre is UNKNOWN:
         centre = session.get(Centre, rma.centre_code)
     earliest, latest = result.dates(now, centre.timezone if centre else "UTC")
