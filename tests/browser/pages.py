@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 PASSWORD = "demo"  # the demo accounts created by engine.demo
+# RMA_TEST_SCREENSHOTS=docs/screenshots: the browser tests save the pages they pass there (see `shoot`)
+SCREENSHOTS = os.environ.get("RMA_TEST_SCREENSHOTS")
+DESKTOP_AND_PHONE = ((1280, ""), (390, "-390px"))
+PHONE = {"width": 390, "height": 844}  # a phone at the bench
+
+
+def shoot(page: Page, name: str, part: Locator | None = None, widths: tuple = ()) -> None:
+    """Save `name`.png into RMA_TEST_SCREENSHOTS (when set): the whole page, or only `part`; with `widths`
+    ((width, suffix), ...) once per width, named `name` + suffix, and the page back at 1280 px after."""
+    if not SCREENSHOTS:
+        return
+    Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+    for width, suffix in widths or ((None, ""),):
+        if width is not None:
+            page.set_viewport_size({"width": width, "height": 900})
+        path = str(Path(SCREENSHOTS) / f"{name}{suffix}.png")
+        if part is not None:
+            part.screenshot(path=path)
+        else:
+            page.screenshot(path=path, full_page=True)
+    if widths:
+        page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def log_in(page: Page, username: str) -> None:

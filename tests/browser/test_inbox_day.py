@@ -4,9 +4,7 @@ real Chromium. The menu at 390 px, behind its Menu button: tests/browser/test_st
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -17,19 +15,9 @@ from engine.store.model import HumanTask, utcnow
 from tests.driver import complete_open_task
 from tests.helpers import INTAKE, actor, rma_payload
 
-from .pages import log_in
+from .pages import PHONE, log_in, shoot
 
 pytestmark = pytest.mark.browser
-
-# RMA_TEST_SCREENSHOTS=docs/screenshots saves the inbox at desktop width and at 390 px
-SCREENSHOTS = os.environ.get("RMA_TEST_SCREENSHOTS")
-PHONE = {"width": 390, "height": 844}
-
-
-def _shoot(page: Page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
 
 
 def _waiting_for_diagnosis(orc) -> list[dict]:
@@ -67,7 +55,7 @@ def test_technician_on_a_phone_starts_work_completes_and_lands_on_the_next_task(
     page.set_viewport_size({"width": 1440, "height": 900})
     log_in(page, "sg.tech")
     expect(page.get_by_test_id("inbox-row").first).to_have_class("overdue")
-    _shoot(page, "staff-inbox")
+    shoot(page, "staff-inbox")
     page.set_viewport_size(PHONE)
     page.reload()
 
@@ -82,7 +70,7 @@ def test_technician_on_a_phone_starts_work_completes_and_lands_on_the_next_task(
     start = rows.first.get_by_role("button", name=f"Start work on Diagnose fault of {overdue['number']}")
     box = start.bounding_box()
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] and box["height"] >= 30
-    _shoot(page, "staff-inbox-390px")
+    shoot(page, "staff-inbox-390px")
 
     start.click()
     expect(page.get_by_role("heading", level=1, name="Diagnose fault")).to_be_visible()
@@ -136,4 +124,4 @@ def test_the_menu_stays_on_one_line_beside_the_user_at_desktop_widths(page: Page
     last = max(b["x"] + b["width"] for b in boxes)
     assert last <= user["x"], f"the menu (to {last}) runs into the user's name (from {user['x']}) at {width} px"
     assert page.evaluate("document.documentElement.scrollWidth") <= width
-    _shoot(page, f"staff-menu-{width}px")
+    shoot(page, f"staff-menu-{width}px")

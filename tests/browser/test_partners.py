@@ -4,9 +4,6 @@ units are 404; the staff pages are closed to a partner."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -15,8 +12,9 @@ from tests.driver import complete_open_task
 from tests.helpers import actor
 from tests.partner_world import MODEL, PASSWORD, partner, seed_partners, units
 
+from .pages import shoot
+
 pytestmark = pytest.mark.browser
-SCREENSHOTS = os.environ.get("RMA_TEST_SCREENSHOTS")
 
 BAD_CSV = (
     "model,serial_number,fault_description,purchase_date,site,customer_reference\n"
@@ -37,13 +35,6 @@ GOOD_CSV = "model,serial_number,fault_description,purchase_date,site,customer_re
         ]
     )
 )
-
-
-def _shoot(page: Page, name: str) -> None:
-    """RMA_TEST_SCREENSHOTS=docs/screenshots saves the page."""
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
 
 
 def log_in_partner(page: Page, username: str) -> None:
@@ -89,7 +80,7 @@ def test_a_distributor_uploads_a_csv_fixes_it_and_follows_the_batch(page: Page, 
     ):
         expect(problems.get_by_role("row").filter(has_text=text)).to_contain_text(line)
         expect(problems.get_by_role("row").filter(has_text=text)).to_contain_text(column)
-    _shoot(page, "partner-batch-csv-errors")
+    shoot(page, "partner-batch-csv-errors")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Batches").click()
     expect(page.get_by_text("No batches yet.")).to_be_visible()
 
@@ -103,12 +94,12 @@ def test_a_distributor_uploads_a_csv_fixes_it_and_follows_the_batch(page: Page, 
     expect(page.get_by_test_id("batch-estimate")).to_contain_text("by ")
     expect(page.get_by_test_id("unit-list")).to_contain_text("Marina Depot")
     expect(page.get_by_test_id("unit-list").get_by_role("row").nth(1)).to_contain_text("220.00 SGD")
-    _shoot(page, "partner-batch-page")
+    shoot(page, "partner-batch-page")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Our units").click()
     expect(page.get_by_test_id("fig-units")).to_have_text("6")
     expect(page.get_by_test_id("unit-list")).to_contain_text("LN-1006")
-    _shoot(page, "partner-portal")
+    shoot(page, "partner-portal")
 
 
 def test_another_organisations_batch_and_units_are_404_and_staff_pages_closed(page: Page, live_server):

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from engine.services import centres, rmas, tasks
 from tests.helpers import INTAKE, actor, rma_payload
 
+from .pages import DESKTOP_AND_PHONE, shoot
+
 pytestmark = pytest.mark.browser
-SCREENSHOTS = os.environ.get("RMA_TEST_SCREENSHOTS")
 
 STAFF_SECRETS = ("sg.reception", "sg.tech", "Clean unit", "Capacitor C12 blown", "Internal: customer was rude")
 
@@ -56,17 +54,6 @@ def test_tracking_page_shows_progress_and_quote_but_no_staff_names_or_notes(page
         assert secret not in html, f"the customer page shows staff-only detail: {secret!r}"
 
 
-def _shoot(page: Page, name: str) -> None:
-    """RMA_TEST_SCREENSHOTS=docs/screenshots saves the page at desktop and phone width."""
-    if not SCREENSHOTS:
-        return
-    Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-    for width, suffix in ((1280, ""), (390, "-390px")):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}{suffix}.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
-
-
 def test_declining_asks_for_confirmation_then_repair_and_qa_are_not_ticked(page: Page, live_server):
     centres.seed_demo_locations(live_server.orc)  # the centre's contact is on the page
     rma = rma_awaiting_approval(live_server.orc)
@@ -78,7 +65,7 @@ def test_declining_asks_for_confirmation_then_repair_and_qa_are_not_ticked(page:
     confirm = page.get_by_test_id("confirm-decline")  # nothing is recorded yet: the customer is asked first
     expect(confirm).to_contain_text("we send it back to you unrepaired")
     expect(page.get_by_test_id("portal-status")).to_have_text("Waiting for your approval of the quote")
-    _shoot(page, "customer-decline-confirmation")
+    shoot(page, "customer-decline-confirmation", widths=DESKTOP_AND_PHONE)
     confirm.get_by_role("link", name="No, back to the quote").click()
     expect(page.get_by_test_id("confirm-decline")).to_have_count(0)
     expect(page.get_by_role("button", name="Approve the repair")).to_be_visible()
@@ -95,7 +82,7 @@ def test_declining_asks_for_confirmation_then_repair_and_qa_are_not_ticked(page:
     expect(page.locator(".step-done .step-title")).to_have_text(["Received", "Diagnosis", "Your approval"])
     expect(page.get_by_test_id("centre-contact")).to_contain_text("+65 6123 4567")
     expect(page.get_by_test_id("contact-email")).to_have_text("service.sg@example.com")
-    _shoot(page, "customer-tracking-after-decline")
+    shoot(page, "customer-tracking-after-decline", widths=DESKTOP_AND_PHONE)
 
 
 def test_unknown_tracking_link_shows_not_found(page: Page):

@@ -3,9 +3,6 @@ page's service record shows both visits of repair and QA (issue 16, points 1-3),
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -13,25 +10,9 @@ from engine.services import portal, rmas
 from tests.driver import complete_open_task, find_task
 from tests.helpers import INTAKE, actor, rma_payload
 
-from .pages import choose, log_in, log_out
+from .pages import DESKTOP_AND_PHONE, choose, log_in, log_out, shoot
 
 pytestmark = pytest.mark.browser
-
-# RMA_TEST_SCREENSHOTS=docs/screenshots saves the pages this journey passes, at desktop and phone width
-SCREENSHOTS = os.environ.get("RMA_TEST_SCREENSHOTS")
-
-
-def _shoot(page: Page, name: str, locator=None) -> None:
-    if not SCREENSHOTS:
-        return
-    Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-    for width, suffix in ((1280, ""), (390, "-390px")):
-        page.set_viewport_size({"width": width, "height": 900})
-        target = locator if locator is not None else page
-        target.screenshot(
-            path=str(Path(SCREENSHOTS) / f"{name}{suffix}.png"), **({} if locator else {"full_page": True})
-        )
-    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def _repaired_once(orc) -> dict:
@@ -78,7 +59,7 @@ def test_failed_qa_needs_a_reason_the_rework_shows_it_and_the_record_keeps_both_
     expect(context.get_by_test_id("context-warranty")).to_contain_text("Out of warranty: Warranty expired")
     expect(context.get_by_test_id("context-quote")).to_contain_text("220.00 SGD")
     expect(context.get_by_test_id("context-quote")).to_contain_text("The customer's answer: Approve")
-    _shoot(page, "staff-task-page-with-context")
+    shoot(page, "staff-task-page-with-context", widths=DESKTOP_AND_PHONE)
     page.get_by_label("Repair notes").fill("Replaced the power button")
     page.get_by_role("button", name="Complete task").click()
     expect(page.get_by_role("status").filter(has_text="completed")).to_be_visible()
@@ -94,7 +75,7 @@ def test_failed_qa_needs_a_reason_the_rework_shows_it_and_the_record_keeps_both_
     expect(failed).to_contain_text("Power button intermittent")
     expect(failed).to_contain_text("by sg.qa")
     expect(record).to_contain_text("100.00 SGD")
-    _shoot(page, "staff-rma-service-record", record)
+    shoot(page, "staff-rma-service-record", record, widths=DESKTOP_AND_PHONE)
 
     failed.get_by_role("link", name="Quality check").click()  # the completed task, read-only
     expect(page.get_by_test_id("submitted")).to_contain_text("Power button intermittent")

@@ -3,9 +3,6 @@ from a phone at the bench (390 px, behind one Menu button) to a wide desktop (on
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -15,7 +12,7 @@ from tests.helpers import INTAKE, actor, rma_payload
 from tests.partner_world import PASSWORD as PARTNER_PASSWORD
 from tests.partner_world import seed_partners
 
-from .pages import PASSWORD, go, log_in
+from .pages import PASSWORD, PHONE, go, log_in, shoot
 
 pytestmark = pytest.mark.browser
 
@@ -67,17 +64,6 @@ def test_new_rma_is_refused_a_future_purchase_date_and_keeps_what_was_typed(page
     assert rmas.list_rmas(live_server.orc, actor(live_server.orc, "manager"))["total"] == 0
 
 
-# RMA_TEST_SCREENSHOTS=docs/screenshots saves the technician's inbox and task page at 390 px, menu closed and open
-SCREENSHOTS = os.environ.get("RMA_TEST_SCREENSHOTS")
-PHONE = {"width": 390, "height": 844}
-
-
-def _shoot(page: Page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
-
-
 def _console_errors(page: Page) -> list[str]:
     """Every console error from now on (the page fixture keeps uncaught exceptions and CSP reports)."""
     errors: list[str] = []
@@ -124,7 +110,7 @@ def test_at_390_px_the_menu_folds_behind_one_button_that_opens_it(page: Page, li
     assert bar and bar["height"] <= 64, bar  # one row above the work, not three
     assert _on_screen(button_box) and button_box and button_box["height"] >= 40
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    _shoot(page, "staff-inbox-menu-closed-390px")
+    shoot(page, "staff-inbox-menu-closed-390px")
 
     button.click()
     expect(button).to_have_attribute("aria-expanded", "true")
@@ -136,7 +122,7 @@ def test_at_390_px_the_menu_folds_behind_one_button_that_opens_it(page: Page, li
     expect(page.get_by_test_id("current-user")).to_contain_text("Technician · SG")
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    _shoot(page, "staff-inbox-menu-open-390px")
+    shoot(page, "staff-inbox-menu-open-390px")
 
     # the keyboard: Escape closes it and the focus is back on the button; Enter opens it, Tab goes into it
     page.keyboard.press("Escape")
@@ -153,10 +139,10 @@ def test_at_390_px_the_menu_folds_behind_one_button_that_opens_it(page: Page, li
     expect(page.get_by_role("heading", level=1, name="Diagnose fault")).to_be_visible()
     expect(nav).to_be_hidden()  # every page starts with the menu closed
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    _shoot(page, "staff-task-menu-closed-390px")
+    shoot(page, "staff-task-menu-closed-390px")
     button.click()
     expect(nav).to_be_visible()
-    _shoot(page, "staff-task-menu-open-390px")
+    shoot(page, "staff-task-menu-open-390px")
 
     go(page, "RMAs")  # a link in the open menu navigates
     expect(page).to_have_url(f"{live_server.url}/rmas")
