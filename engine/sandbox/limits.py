@@ -187,6 +187,14 @@ def check_power(base, exp) -> None:
         raise SandboxViolation(f"power would be over the limit of {MAX_INT_BITS} bits")
 
 
+def script_clock() -> float:
+    """The clock scripts are timed by: the CPU time of the running thread. A script's limit is what it computes,
+    not how long a loaded machine (other workers, the database, a browser) keeps it waiting for a core or the
+    GIL: a cheap script never fails for the load, and a runaway burns CPU and is stopped all the same (scripts
+    cannot sleep or wait on anything)."""
+    return time.thread_time()
+
+
 class Budget:
     """The limits of one run: the trace function counts steps and watches the clock, guards count sizes."""
 
@@ -197,7 +205,7 @@ class Budget:
         self.cut_short = self.command is not None and self.command.seconds_left < seconds
         if self.command is not None:
             seconds = min(seconds, self.command.seconds_left)
-        self.started = time.monotonic()
+        self.started = script_clock()
         self.deadline = self.started + seconds
         self.allocation_left = allocated
         self.guards = {
@@ -210,7 +218,7 @@ class Budget:
         }
 
     def trace(self, frame, event, arg):
-        if time.monotonic() > self.deadline:
+        if script_clock() > self.deadline:
             raise self.late()
         if frame.f_code.co_filename != SOURCE_NAME:
             return None  # calls into helpers and guards are watched by the clock, not counted as steps
@@ -283,7 +291,7 @@ class Budget:
     def __exit__(self, *exc):
         _active.budget = self._outer
         if self.command is not None and self._outer is None:  # a nested run is inside its outer one's time
-            self.command.spend_script_time(time.monotonic() - self.started)
+            self.command.spend_script_time(script_clock() - self.started)
 
 
 _active = threading.local()
@@ -292,7 +300,7 @@ _active = threading.local()
 def tick() -> None:
     """Watch the clock from inside a guard's own loop (the trace function only sees calls)."""
     budget = getattr(_active, "budget", None)
-    if budget is not None and time.monotonic() > budget.deadline:
+    if budget is not None and script_clock() > budget.deadline:
         raise budget.late()
 
 

@@ -145,14 +145,11 @@ def few_steps(orc):
 
 @pytest.fixture
 def script_clock_stopped(monkeypatch):
-    """The sandbox's clock stands still: no script runs out of its own 2 s, however loaded the machine (a CI
-    worker stalled for 2 s inside one cheap script once turned the loop into a script incident), so the
-    engine-step budget is the only limit the test meets."""
-    import types
-
+    """The sandbox's clock stands still: no script runs out of its own 2 s, so the engine-step budget is the
+    only limit the test meets (a CI worker once turned the loop into a script incident)."""
     from engine.sandbox import limits
 
-    monkeypatch.setattr(limits, "time", types.SimpleNamespace(monotonic=lambda: 1000.0))
+    monkeypatch.setattr(limits, "script_clock", lambda: 1000.0)
 
 
 def test_the_step_budget_stops_a_loop_of_cheap_scripts_and_a_retry_after_the_fix_continues(
