@@ -40,8 +40,14 @@ blp = Blueprint(
 @blp.doc(**idempotency.DOC)
 def open_rma(payload):
     """Register a unit at a centre and start its repair process (reception or manager)."""
-    view = rmas.open_rma(orchestrator(), caller(), payload, idempotency.key())
+    orc, actor = orchestrator(), caller()
+    view = _with_awaited(orc, actor, rmas.open_rma(orc, actor, payload, idempotency.key()))
     return view, {"Location": url_for("api_rmas.get_rma", rma_id=view["id"])}
+
+
+def _with_awaited(orc, actor, view: dict) -> dict:
+    """The RMA as GET /api/rmas/<id> answers it: with the messages its process waits for now."""
+    return {**view, "awaiting_messages": process_messages.awaited(orc, actor, view["id"])}
 
 
 @blp.route("", methods=["GET"])
@@ -60,7 +66,7 @@ def get_rma(rma_id):
     """One RMA with its open tasks, history and process version, and the messages its process waits for now
     (`awaiting_messages`, each with the endpoint that delivers it); 404 for another centre's RMA."""
     orc, actor = orchestrator(), caller()
-    return {**rmas.get_rma(orc, actor, rma_id), "awaiting_messages": process_messages.awaited(orc, actor, rma_id)}
+    return _with_awaited(orc, actor, rmas.get_rma(orc, actor, rma_id))
 
 
 @blp.route("/<int:rma_id>/messages/<string:message_name>", methods=["POST"])
