@@ -8,8 +8,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from engine.services import batches
-from tests.browser.pages import log_in, log_out
-from tests.browser.test_partners import GOOD_CSV, _shoot, _upload, log_in_partner
+from tests.browser.pages import log_in, log_out, shoot
+from tests.browser.test_partners import GOOD_CSV, _upload, log_in_partner
 from tests.driver import complete_open_task, status, walk_to
 from tests.partner_world import partner, seed_partners
 
@@ -69,7 +69,7 @@ def test_a_distributors_batch_from_upload_to_the_grouped_return(page: Page, live
     shipment = page.get_by_test_id("shipment-row")
     expect(shipment).to_have_count(1)
     expect(shipment).to_contain_text(f"DHL JD-BATCH-0500 with {units[0]['number']}, {units[1]['number']}")
-    _shoot(page, "batch-grouped-return")
+    shoot(page, "batch-grouped-return")
     assert [status(orc, u["rma_id"]) for u in units] == [
         "closed",
         "closed",
@@ -84,4 +84,4 @@ def test_a_distributors_batch_from_upload_to_the_grouped_return(page: Page, live
     log_in_partner(page, "lion.ops")
     page.goto(f"/partner/batches/{batch['id']}")
     expect(page.get_by_test_id("batch-by-status")).to_contain_text("Closed")
-    _shoot(page, "partner-batch-after-return")
+    shoot(page, "partner-batch-after-return")

@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from engine.services import batch_parcels, batches
-from tests.browser.pages import log_in
-from tests.browser.test_partners import _shoot, log_in_partner
+from tests.browser.pages import log_in, shoot
+from tests.browser.test_partners import log_in_partner
 from tests.driver import complete_open_task, status
 from tests.helpers import actor
 from tests.partner_world import partner, seed_partners, units
@@ -32,7 +32,7 @@ def test_reception_books_in_a_batch_parcel_with_a_missing_and_an_unexpected_seri
     book_in.get_by_label("Scan each unit").fill(f"{first['number']}\nBX-99999\n")
     book_in.get_by_label(f"{second['number']} arrived").check()
     book_in.get_by_label(f"Serial on the label of {second['number']}").fill("BX-LABEL-1")
-    _shoot(page, "batch-parcels-book-in")
+    shoot(page, "batch-parcels-book-in")
     book_in.get_by_role("button", name="Book in").click()
     arrival = page.get_by_test_id("arrival")
     expect(arrival.get_by_test_id("arrived")).to_have_text(f"{first['number']}, {second['number']}")
@@ -41,7 +41,7 @@ def test_reception_books_in_a_batch_parcel_with_a_missing_and_an_unexpected_seri
     row = page.get_by_test_id("unit-row").filter(has_text=second["number"])
     expect(row.locator("[data-code=serial_differs]")).to_contain_text("BX-LABEL-1")
     expect(page.get_by_test_id("book-in").get_by_test_id("awaiting-unit")).to_have_count(1)
-    _shoot(page, "batch-parcels-booked-in")
+    shoot(page, "batch-parcels-booked-in")
     assert [status(orc, u["rma_id"]) for u in (first, second, third)] == ["received", "received", "awaiting_unit"]
 
 
@@ -60,7 +60,7 @@ def test_the_partner_approves_every_waiting_quote_at_once(page: Page, live_serve
     page.goto(f"/partner/batches/{batch['id']}")
     quotes = page.get_by_test_id("batch-quotes")
     expect(quotes.get_by_test_id("quote-row")).to_have_count(2)
-    _shoot(page, "batch-quotes-waiting")
+    shoot(page, "batch-quotes-waiting")
     quotes.get_by_test_id("approve-all").click()
     expect(page.get_by_text("2 quote(s) approved, 0 declined.")).to_be_visible()
     expect(page.get_by_test_id("batch-quotes")).to_have_count(0)
