@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from engine.actors import Actor
 from engine.errors import Conflict, NotAllowed, RmaNotFound
 from engine.services.instances import apply, lock_instance
+from engine.services.register import serial_key
 from engine.store.audit import audit
 from engine.store.model import Rma, RmaRequest, utcnow
 
@@ -50,7 +51,7 @@ def receive_parcel(orc: Orchestrator, actor: Actor, number: str, received_serial
         if request is not None:
             request.parcel_received_at, request.parcel_received_by = now, actor.username
         seen = " ".join((received_serial or "").split())
-        differs = bool(seen) and seen.casefold() != " ".join(rma.serial_number.split()).casefold()
+        differs = bool(seen) and serial_key(seen) != serial_key(rma.serial_number)
         if differs:
             rma.received_serial = seen
         detail = f"parcel for {rma.number} booked in" + (f" (serial on the unit: {seen})" if differs else "")

@@ -77,11 +77,15 @@ def units_read_at_once(session: Session, serials: Iterable[str | None]) -> Itera
             select(RegisteredUnit).where(RegisteredUnit.serial_key.in_(keys[chunk : chunk + 500]))
         ):
             known[unit.serial_key] = unit
-    session.info[_KNOWN] = known
+    outer = session.info.get(_KNOWN)  # nested: an outer read's serials stay known, and come back after
+    session.info[_KNOWN] = known if outer is None else {**outer, **known}
     try:
         yield
     finally:
-        session.info.pop(_KNOWN, None)
+        if outer is None:
+            session.info.pop(_KNOWN, None)
+        else:
+            session.info[_KNOWN] = outer
 
 
 def grace_days(session: Session, model: str | None) -> int:
@@ -119,17 +123,11 @@ def serial_flags(session: Session, rma: Rma) -> list[dict]:
 def serial_flags_of(session: Session, rmas: Sequence[Rma]) -> dict[int, list[dict]]:
     """serial_flags of each RMA by id, in two queries whatever their number (a batch's parcels view)."""
     others = _open_with_serials(session, rmas)
-    keys = {serial_key(r.received_serial or r.serial_number) for r in rmas}
-    queried = [k for k in keys if _stored_like(k)]  # others are never stored
-    registered = (
-        set(session.scalars(select(RegisteredUnit.serial_key).where(RegisteredUnit.serial_key.in_(queried))))
-        if queried
-        else set()
-    )
     flags: dict[int, list[dict]] = {}
-    for rma in rmas:
-        mine = [(n, c) for i, n, c in others.get(rma.serial_number, []) if i != rma.id][:_OTHERS_NAMED]
-        flags[rma.id] = _flags(rma, mine, serial_key(rma.received_serial or rma.serial_number) in registered)
+    with units_read_at_once(session, (r.received_serial or r.serial_number for r in rmas)):
+        for rma in rmas:
+            mine = [(n, c) for i, n, c in others.get(rma.serial_number, []) if i != rma.id][:_OTHERS_NAMED]
+            flags[rma.id] = _flags(rma, mine, find(session, rma.received_serial or rma.serial_number) is not None)
     return flags
 
 
